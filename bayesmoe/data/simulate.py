@@ -1,0 +1,175 @@
+"""Simulators with known truth: draw (X, y) from a mixing measure, and the literature presets.
+
+The presets are the synthetic settings of shared/MATH.md §10. Where MATH.md leaves a number open
+(S-D, S-E), the value chosen here is marked [choice] and pinned by a test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from bayesmoe.measure import gate_probabilities, make_measure, measure_family
+
+__all__ = ["simulate", "preset", "PRESETS"]
+
+PRESETS = ("S-A", "S-B", "S-D", "S-E")
+
+
+def preset(name: str, *, regime: str = "A", gate: str = "identity", n_experts: int = 4,
+           d: int = 2) -> tuple[xr.Dataset, dict]:
+    """Return the true mixing measure of a literature setting and its input distribution.
+
+    Parameters
+    ----------
+    name : {"S-A", "S-B", "S-D", "S-E"}
+    regime : {"A", "B"}
+        S-D only: "A" has every expert slope non-zero, "B" sets expert 2's slopes to zero.
+    gate : str
+        S-D only: gate input transform of the truth ("identity" or "tanh").
+    n_experts : int
+        S-E only: number of sector experts (2, 4 or 8 in the literature).
+    d : int
+        S-D only: input dimension.
+
+    Returns
+    -------
+    truth : xarray.Dataset
+        The mixing measure.
+    x_dist : dict
+        ``{"kind": "uniform", "low": .., "high": ..}`` or ``{"kind": "normal"}``, with ``d``.
+    """
+    if name == "S-A":
+        G = make_measure(
+            beta0=[-8.0, 0.0], beta1=[[25.0, 0.0]], a=[[-20.0, 20.0]], b=[15.0, -5.0],
+            sigma2=np.square([0.3, 0.4]),
+        )
+        return G, {"kind": "uniform", "low": 0.0, "high": 1.0, "d": 1}
+    if name == "S-B":
+        G = make_measure(
+            beta0=[0.3, 0.5, 0.0],
+            beta1=[[1.0, 1.0, 0.0], [-1.0, 0.5, 0.0]],
+            a=[[1.5, 0.6, 1.1], [0.9, 0.5, -0.3]],
+            b=[0.5, 0.5, 0.5],
+            sigma2=np.square([0.9, 0.5, 1.2]),
+        )
+        return G, {"kind": "normal", "d": 2}
+    if name == "S-D":
+        if regime not in ("A", "B"):
+            raise ValueError(f"`regime` must be 'A' or 'B' for S-D; got {regime!r}.")
+        # [choice] K*=2, M=3; gate expert 1 vs reference expert 2; class 3 is the reference class.
+        beta1 = np.zeros((d, 2))
+        beta1[:, 0] = np.linspace(2.0, -1.0, d) if d > 1 else [2.0]
+        a = np.zeros((d, 3, 2))
+        a[:, 0, 0] = np.linspace(2.0, 1.0, d)
+        a[:, 1, 0] = np.linspace(-1.5, 0.5, d)
+        if regime == "A":
+            a[:, 0, 1] = np.linspace(-2.0, -0.5, d)
+            a[:, 1, 1] = np.linspace(1.0, 2.0, d)
+        b = np.array([[0.5, -0.5], [-0.5, 0.5], [0.0, 0.0]])
+        G = make_measure(beta0=[0.5, 0.0], beta1=beta1, a=a, b=b, gate=gate)
+        return G, {"kind": "uniform", "low": -1.0, "high": 1.0, "d": d}
+    if name == "S-E":
+        # [choice] K linear experts on angular sectors of [-1, 1]^2: gate slopes point at the
+        # sector centres with norm 4; each expert's slope points along its sector; noise sd 0.1.
+        K = int(n_experts)
+        if K < 2:
+            raise ValueError(f"`n_experts` must be >= 2 for S-E; got {n_experts}.")
+        ang = 2 * np.pi * (np.arange(K) + 0.5) / K
+        u = np.stack([np.cos(ang), np.sin(ang)])  # (2, K)
+        G = make_measure(
+            beta0=np.zeros(K), beta1=4.0 * u, a=2.0 * u, b=np.linspace(-1, 1, K),
+            sigma2=np.full(K, 0.01),
+        )
+        return G, {"kind": "uniform", "low": -1.0, "high": 1.0, "d": 2}
+    raise ValueError(f"Unknown preset {name!r}; expected one of {PRESETS}.")
+
+
+def _draw_x(x_dist: dict, n: int, rng: np.random.Generator) -> np.ndarray:
+    d = x_dist["d"]
+    if x_dist["kind"] == "uniform":
+        return rng.uniform(x_dist["low"], x_dist["high"], size=(n, d))
+    return rng.standard_normal((n, d))
+
+
+def simulate(
+    truth: str | xr.Dataset,
+    n: int = 1000,
+    *,
+    X: np.ndarray | None = None,
+    random_seed: int | np.random.Generator | None = None,
+    **preset_kwargs,
+) -> tuple[np.ndarray, np.ndarray, xr.Dataset]:
+    """Draw a data set from a mixing measure or a named literature setting.
+
+    Parameters
+    ----------
+    truth : str or xarray.Dataset
+        A preset name ("S-A", "S-B", "S-D", "S-E") or a mixing measure without sample dims.
+    n : int
+        Number of observations (ignored when `X` is given).
+    X : array_like, shape (n, d), optional
+        Inputs to use; by default drawn from the preset's input distribution (a measure given
+        directly needs `X`, or draws X ~ N(0, I)).
+    random_seed : int or numpy.random.Generator, optional
+    **preset_kwargs
+        Passed to :func:`preset` (``regime``, ``gate``, ``n_experts``, ``d``).
+
+    Returns
+    -------
+    X : ndarray (n, d)
+    y : ndarray (n,)
+        Float responses (gaussian) or integer class codes (categorical).
+    truth : xarray.Dataset
+        The true mixing measure (``attrs["preset"]`` names the preset when one was used).
+
+    Examples
+    --------
+    >>> from bayesmoe.data import simulate
+    >>> X, y, truth = simulate("S-B", n=200, random_seed=1)
+    >>> X.shape, y.shape, truth.sizes["expert"]
+    ((200, 2), (200,), 3)
+    """
+    rng = np.random.default_rng(random_seed)
+    if isinstance(truth, str):
+        G, x_dist = preset(truth, **preset_kwargs)
+        G.attrs["preset"] = truth
+    elif isinstance(truth, xr.Dataset):
+        if preset_kwargs:
+            raise TypeError(f"Preset options {sorted(preset_kwargs)} only apply to a preset name.")
+        G = truth
+        x_dist = {"kind": "normal", "d": G.sizes["feature"]}
+    else:
+        raise TypeError(f"`truth` must be a preset name or a mixing-measure Dataset; got {type(truth)}.")
+    if X is None:
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"`n` must be a positive integer; got {n!r}.")
+        X = _draw_x(x_dist, int(n), rng)
+    else:
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != G.sizes["feature"]:
+            raise ValueError(
+                f"`X` must have shape (n, {G.sizes['feature']}); got {X.shape}."
+            )
+    w = gate_probabilities(
+        G.beta0.values, G.beta1.transpose("feature", "expert").values, X,
+        gate=G.attrs.get("gate", "identity"), temperature=G.attrs.get("temperature", 1.0),
+    )
+    z = (rng.uniform(size=(X.shape[0], 1)) > np.cumsum(w, axis=1)).sum(axis=1)
+    z = np.minimum(z, w.shape[1] - 1)
+    if measure_family(G) == "gaussian":
+        a = G.a.transpose("feature", "expert").values
+        mu = X @ a + G.b.values
+        sd = np.sqrt(G.sigma2.values)
+        y = mu[np.arange(len(z)), z] + sd[z] * rng.standard_normal(len(z))
+    else:
+        a = G.a.transpose("feature", "class", "expert").values
+        b = G.b.transpose("class", "expert").values
+        logits = np.einsum("nd,dmk->nmk", X, a) + b
+        logits = logits[np.arange(len(z)), :, z]
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        y = (rng.uniform(size=(len(z), 1)) > np.cumsum(p, axis=1)).sum(axis=1)
+        y = np.minimum(y, p.shape[1] - 1)
+    return X, y, G
+

@@ -1,0 +1,69 @@
+"""The mixing measure of a posterior trace, a fit result, or a truth."""
+
+from __future__ import annotations
+
+import xarray as xr
+
+from bayesmoe.measure import SAMPLE_DIMS
+
+__all__ = ["mixing_measure"]
+
+_GATE_ATTRS = ("family", "gate", "temperature")
+
+
+def mixing_measure(source, *, group: str = "posterior") -> xr.Dataset:
+    """Return the mixing measure (shared/DESIGN.md) of a trace, a fit result or a truth.
+
+    Parameters
+    ----------
+    source : xarray.DataTree, xarray.Dataset or object with a ``measure_`` attribute
+        A DataTree from :func:`bayesmoe.inference.sample` (its ``posterior`` group holds
+        ``beta0, beta1, a, b`` and ``sigma`` (noise sd) for Gaussian experts), a posterior Dataset,
+        an MM fit result, or a mixing measure already (returned unchanged).
+    group : str
+        DataTree group to read.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``beta0[expert]``, ``beta1[feature, expert]``, ``a``, ``b``, ``sigma2[expert]`` (variances,
+        Gaussian only), ``active[expert]`` when present, with sample dims (chain, draw) leading.
+
+    Examples
+    --------
+    >>> from bayesmoe.data import simulate
+    >>> from bayesmoe.diagnostics import mixing_measure
+    >>> _, _, truth = simulate("S-B", n=10, random_seed=0)
+    >>> mixing_measure(truth) is truth
+    True
+    """
+    if hasattr(source, "measure_"):
+        return source.measure_
+    if isinstance(source, xr.DataTree):
+        if group not in source.children:
+            raise ValueError(f"The DataTree has no {group!r} group; groups: {list(source.children)}.")
+        attrs = {**source.attrs, **source[group].attrs}
+        ds = source[group].to_dataset()
+        ds.attrs = attrs
+    elif isinstance(source, xr.Dataset):
+        ds = source
+    else:
+        raise TypeError(
+            "`source` must be an xarray.DataTree, an xarray.Dataset or a fit result; "
+            f"got {type(source).__name__}."
+        )
+    if "sigma2" in ds or ("sigma" not in ds and "a" in ds and "class" in ds["a"].dims):
+        out = ds[[v for v in ("beta0", "beta1", "a", "b", "sigma2", "active") if v in ds]]
+    else:
+        missing = [v for v in ("beta0", "beta1", "a", "b", "sigma") if v not in ds]
+        if missing:
+            raise ValueError(f"Not a bayesmoe posterior: variables {missing} are missing.")
+        out = ds[[v for v in ("beta0", "beta1", "a", "b", "active") if v in ds]]
+        out = out.assign(sigma2=ds["sigma"] ** 2)
+    sample = [d for d in SAMPLE_DIMS if d in out.dims]
+    out = out.transpose(*sample, ...)
+    out.attrs = {k: ds.attrs[k] for k in _GATE_ATTRS if k in ds.attrs}
+    out.attrs.setdefault("family", "gaussian" if "sigma2" in out else "categorical")
+    out.attrs.setdefault("gate", "identity")
+    out.attrs.setdefault("temperature", 1.0)
+    return out
