@@ -1,0 +1,131 @@
+"""Standardisation of inputs and responses, and the exact map of mixing measures between scales.
+
+Fitting happens on standardised data: experts see x_s = (x - cx) / sx, the gate sees
+z_s = (M(x) - cz) / sz (M the gate input transform applied to the raw input), and Gaussian responses
+are y_s = (y - cy) / sy. Because every map is affine in the parameters, a measure on the
+standardised scale converts exactly to the user's units and back (:meth:`Standardizer.to_user`,
+:meth:`Standardizer.to_standard`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from bayesmoe.measure import gate_input
+
+__all__ = ["Standardizer"]
+
+
+def _center_scale(A: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    c = A.mean(axis=0)
+    s = A.std(axis=0)
+    if np.any(s <= 1e-12 * np.maximum(1.0, np.abs(c))):
+        bad = np.flatnonzero(s <= 1e-12 * np.maximum(1.0, np.abs(c))).tolist()
+        raise ValueError(
+            f"{what} column(s) {bad} are constant; a constant feature carries no information and "
+            "makes the model unidentifiable. Remove it (the intercepts already model a constant)."
+        )
+    return c, s
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Centre and scale of X, of the gate input M(X), and of y (Gaussian experts only).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesmoe.scaling import Standardizer
+    >>> X = np.array([[0.0], [2.0], [4.0]]); y = np.array([1.0, 2.0, 6.0])
+    >>> st = Standardizer.from_data(X, y)
+    >>> st.x_center, st.y_center
+    (array([2.]), 3.0)
+    """
+
+    x_center: np.ndarray
+    x_scale: np.ndarray
+    z_center: np.ndarray
+    z_scale: np.ndarray
+    y_center: float = 0.0
+    y_scale: float = 1.0
+    gate: str | Callable = "identity"
+
+    @classmethod
+    def from_data(cls, X, y=None, *, gate: str | Callable = "identity") -> Standardizer:
+        """Estimate centres and scales from data; `y` is None for categorical responses."""
+        X = np.asarray(X, dtype=float)
+        cx, sx = _center_scale(X, "Feature")
+        cz, sz = _center_scale(gate_input(X, gate), "Gate-input (M(x))")
+        if y is None:
+            return cls(cx, sx, cz, sz, 0.0, 1.0, gate)
+        y = np.asarray(y, dtype=float)
+        sy = float(y.std())
+        if sy <= 0:
+            raise ValueError("`y` is constant; there is nothing to model.")
+        return cls(cx, sx, cz, sz, float(y.mean()), sy, gate)
+
+    def transform_X(self, X) -> np.ndarray:
+        """Standardised expert input x_s."""
+        return (np.asarray(X, dtype=float) - self.x_center) / self.x_scale
+
+    def transform_gate(self, X) -> np.ndarray:
+        """Standardised gate input z_s = (M(x) - cz) / sz."""
+        return (gate_input(X, self.gate) - self.z_center) / self.z_scale
+
+    def transform_y(self, y) -> np.ndarray:
+        return (np.asarray(y, dtype=float) - self.y_center) / self.y_scale
+
+    def to_dict(self) -> dict:
+        """JSON/netCDF-friendly record of the transform (for attrs)."""
+        return {
+            "x_center": self.x_center.tolist(),
+            "x_scale": self.x_scale.tolist(),
+            "gate_input_center": self.z_center.tolist(),
+            "gate_input_scale": self.z_scale.tolist(),
+            "y_center": self.y_center,
+            "y_scale": self.y_scale,
+        }
+
+    # ----- measures -----------------------------------------------------------------------
+    def _vec(self, v: np.ndarray, feature) -> xr.DataArray:
+        return xr.DataArray(np.asarray(v, dtype=float), dims=("feature",), coords={"feature": feature})
+
+    def to_user(self, measure: xr.Dataset) -> xr.Dataset:
+        """Map a measure fitted on the standardised scale to the user's units (exact)."""
+        f = measure["feature"].values
+        sx, cx = self._vec(self.x_scale, f), self._vec(self.x_center, f)
+        sz, cz = self._vec(self.z_scale, f), self._vec(self.z_center, f)
+        out = measure.copy()
+        out["beta1"] = measure["beta1"] / sz
+        out["beta0"] = measure["beta0"] - (measure["beta1"] * cz / sz).sum("feature")
+        if "sigma2" in measure:
+            sy, cy = self.y_scale, self.y_center
+            out["a"] = sy * measure["a"] / sx
+            out["b"] = cy + sy * measure["b"] - (sy * measure["a"] * cx / sx).sum("feature")
+            out["sigma2"] = sy**2 * measure["sigma2"]
+        else:
+            out["a"] = measure["a"] / sx
+            out["b"] = measure["b"] - (measure["a"] * cx / sx).sum("feature")
+        return out.transpose(*measure["beta1"].dims[:-2], ...)
+
+    def to_standard(self, measure: xr.Dataset) -> xr.Dataset:
+        """Inverse of :meth:`to_user`."""
+        f = measure["feature"].values
+        sx, cx = self._vec(self.x_scale, f), self._vec(self.x_center, f)
+        sz, cz = self._vec(self.z_scale, f), self._vec(self.z_center, f)
+        out = measure.copy()
+        out["beta1"] = measure["beta1"] * sz
+        out["beta0"] = measure["beta0"] + (measure["beta1"] * cz).sum("feature")
+        if "sigma2" in measure:
+            sy, cy = self.y_scale, self.y_center
+            out["a"] = measure["a"] * sx / sy
+            out["b"] = (measure["b"] - cy + (measure["a"] * cx).sum("feature")) / sy
+            out["sigma2"] = measure["sigma2"] / sy**2
+        else:
+            out["a"] = measure["a"] * sx
+            out["b"] = measure["b"] + (measure["a"] * cx).sum("feature")
+        return out.transpose(*measure["beta1"].dims[:-2], ...)
