@@ -1,0 +1,258 @@
+"""NUTS sampling of the fixed-K MoE, started from a point estimate, returning a labelled DataTree."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from bayesmoe._validation import check_y
+from bayesmoe.measure import make_measure
+from bayesmoe.models.builder import ModelInfo, build_model
+
+__all__ = ["sample", "BACKENDS", "INITS", "start_values"]
+
+BACKENDS = ("pymc", "nutpie", "numpyro")
+INITS = ("mm", "map", "prior")
+_BACKEND_MODULES = {"pymc": "pymc", "nutpie": "nutpie", "numpyro": "numpyro"}
+
+
+def _check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}.")
+    if importlib.util.find_spec(_BACKEND_MODULES[backend]) is None:
+        raise ValueError(
+            f"backend={backend!r} is not installed; install the extra with "
+            "`pip install 'bayesmoe[fast]'` or use backend='pymc'."
+        )
+    return backend
+
+
+def _point_from_measure(measure: xr.Dataset, info: ModelInfo) -> dict[str, np.ndarray]:
+    """Free-variable values (standardised scale) of the model at a user-units measure."""
+    G = info.standardizer.to_standard(measure)
+    K, fam = info.n_experts, info.family
+    beta0 = G["beta0"].values
+    beta1 = G["beta1"].transpose("feature", "expert").values
+    if info.identifiability == "zerosum":
+        beta0 = beta0 - beta0.mean()
+        beta1 = beta1 - beta1.mean(-1, keepdims=True)
+    else:
+        beta0, beta1 = (beta0 - beta0[-1])[:-1], (beta1 - beta1[:, -1:])[:, :-1]
+    point = {}
+    if K > 1:
+        point = {"beta0_std": beta0, "beta1_std": beta1}
+    if fam == "gaussian":
+        point["a_std"] = G["a"].transpose("feature", "expert").values
+        point["b_std"] = G["b"].values
+        point["sigma_std"] = np.sqrt(G["sigma2"].values)
+    else:
+        a = G["a"].transpose("feature", "class", "expert").values
+        b = G["b"].transpose("class", "expert").values
+        point["a_std"] = (a - a[:, -1:, :])[:, :-1, :]
+        point["b_std"] = (b - b[-1:, :])[:-1, :]
+    return point
+
+
+def _order_by_intercept(measure: xr.Dataset, info: ModelInfo) -> xr.Dataset:
+    key = measure["b"] if info.family == "gaussian" else measure["b"].isel({"class": 0})
+    return measure.isel(expert=np.argsort(key.values)).assign_coords(expert=measure["expert"].values)
+
+
+def start_values(
+    info: ModelInfo, X, y, *, method: str = "mm", model=None, random_seed=None
+) -> tuple[dict | None, xr.Dataset | None]:
+    """Point estimate used to start every chain: ("mm") the MM maximum-likelihood fit,
+    ("map") PyMC's MAP, ("prior") none — PyMC's own jittered initial point.
+
+    Returns the free-variable dict (standardised scale) and the measure in user units.
+    """
+    if method == "prior":
+        return None, None
+    if method == "mm":
+        from bayesmoe.inference.mm import fit_mle  # imported late: optional heavy module
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            res = fit_mle(
+                X, y, info.n_experts, family=info.family, gate=info.gate_fn,
+                random_seed=random_seed,
+            )
+        # the MM gate has temperature 1; the model's logits are eta / temperature
+        G = res.measure_.assign(
+            beta0=res.measure_["beta0"] * info.temperature,
+            beta1=res.measure_["beta1"] * info.temperature,
+        )
+    elif method == "map":
+        mp = pm.find_MAP(model=model, progressbar=False, seed=random_seed)
+        point = {k: np.asarray(v) for k, v in mp.items() if k in {v.name for v in model.free_RVs}}
+        post = xr.Dataset({k: (model.named_vars_to_dims.get(k, ()), np.asarray(mp[k]))
+                           for k in ("beta0", "beta1", "a", "b", "sigma") if k in mp})
+        G = _measure_from_posterior(post, info)
+        return point, G
+    else:
+        raise ValueError(f"`init` must be one of {INITS}; got {method!r}.")
+    if info.ordered and info.n_experts > 1:
+        G = _order_by_intercept(G, info)
+    return _point_from_measure(G, info), G
+
+
+def _measure_from_posterior(post: xr.Dataset, info: ModelInfo) -> xr.Dataset:
+    sample_dims = tuple(d for d in ("chain", "draw") if d in post.dims)
+    cat = info.family == "categorical"
+    return make_measure(
+        post["beta0"].transpose(*sample_dims, "expert").values,
+        post["beta1"].transpose(*sample_dims, "feature", "expert").values,
+        post["a"].transpose(*sample_dims, "feature", *(("class",) if cat else ()), "expert").values,
+        post["b"].transpose(*sample_dims, *(("class",) if cat else ()), "expert").values,
+        None if cat else post["sigma"].transpose(*sample_dims, "expert").values ** 2,
+        gate=info.gate, temperature=info.temperature, feature=info.feature_names,
+        classes=info.classes, sample_dims=sample_dims,
+    )
+
+
+def _jitter(point: dict, info: ModelInfo, rng: np.random.Generator, scale: float) -> dict:
+    out = {}
+    for k, v in point.items():
+        e = scale * rng.standard_normal(np.shape(v))
+        if k == "sigma_std":
+            out[k] = v * np.exp(e)
+        elif k in ("beta0_std", "beta1_std") and info.identifiability == "zerosum":
+            out[k] = v + e - e.mean(-1, keepdims=True)
+        else:
+            out[k] = v + e
+        if k == "b_std" and info.ordered:
+            out[k] = np.sort(out[k], axis=-1)
+    return out
+
+
+def sample(
+    X,
+    y,
+    *,
+    n_experts: int,
+    experts: str = "gaussian",
+    gate: str | Callable = "softmax",
+    temperature: float = 1.0,
+    identifiability: str = "zerosum",
+    ordered: bool = False,
+    priors=None,
+    feature_names=None,
+    classes=None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    cores: int | None = None,
+    backend: str = "pymc",
+    init: str = "mm",
+    jitter: float = 0.05,
+    relabel: bool = True,
+    log_likelihood: bool = True,
+    random_seed: int | None = None,
+    progressbar: bool = True,
+    **sample_kwargs,
+) -> xr.DataTree:
+    """Sample the posterior of a fixed-K softmax-gated MoE with NUTS.
+
+    Parameters
+    ----------
+    X, y, n_experts, experts, gate, temperature, identifiability, ordered, priors, feature_names, classes
+        Model options, see :func:`bayesmoe.models.build_model`.
+    draws, tune, chains, cores : int
+        Passed to :func:`pymc.sample`.
+    backend : {"pymc", "nutpie", "numpyro"}
+        NUTS implementation (``nutpie``/``numpyro`` need the ``fast`` extra).
+    init : {"mm", "map", "prior"}
+        Start every chain from the MM maximum-likelihood fit (default), from PyMC's MAP, or from
+        PyMC's jittered prior-based initial point. Random starts can leave chains in minor
+        modes (shared/MATH.md §1.1).
+    jitter : float
+        sd of the per-chain jitter added to the start (standardised scale).
+    relabel : bool
+        Align expert labels across draws and chains (:func:`bayesmoe.diagnostics.relabel`).
+    log_likelihood : bool
+        Add the ``log_likelihood`` group (pointwise, for ``az.loo``).
+    random_seed : int, optional
+    progressbar : bool
+    **sample_kwargs
+        Passed through to :func:`pymc.sample` (e.g. ``target_accept``).
+
+    Returns
+    -------
+    xarray.DataTree
+        Groups posterior, sample_stats, observed_data, constant_data, (log_likelihood); the
+        posterior holds the mixing measure in user units (``beta0, beta1, a, b``, ``sigma``) and
+        the standardised free variables (``*_std``); provenance in ``attrs``.
+
+    Examples
+    --------
+    >>> from bayesmoe.data import simulate
+    >>> from bayesmoe.inference import sample
+    >>> X, y, _ = simulate("S-B", n=300, random_seed=0)
+    >>> trace = sample(X, y, n_experts=3, draws=100, tune=100, chains=2,
+    ...                random_seed=0, progressbar=False)  # doctest: +SKIP
+    """
+    from bayesmoe import __version__
+
+    _check_backend(backend)
+    if init not in INITS:
+        raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
+    model, info = build_model(
+        X, y, n_experts=n_experts, experts=experts, gate=gate, temperature=temperature,
+        identifiability=identifiability, ordered=ordered, priors=priors,
+        feature_names=feature_names, classes=classes,
+    )
+    X_arr = model["X"].get_value()
+    y_arr, _ = check_y(y, info.family, X_arr.shape[0], info.classes)
+    seed_seq = np.random.SeedSequence(random_seed)
+    init_seed, jitter_seed, pm_seed = (int(s.generate_state(1)[0]) for s in seed_seq.spawn(3))
+    t0 = time.perf_counter()
+    point, start_measure = start_values(
+        info, X_arr, y_arr, method=init, model=model,
+        random_seed=init_seed,
+    )
+    t_init = time.perf_counter() - t0
+    kwargs = dict(sample_kwargs)
+    if point is not None:
+        rng = np.random.default_rng(jitter_seed)
+        kwargs["initvals"] = [_jitter(point, info, rng, jitter) for _ in range(chains)]
+        kwargs.setdefault("init", "adapt_diag")
+    t1 = time.perf_counter()
+    trace = pm.sample(
+        draws, tune=tune, chains=chains, cores=cores, random_seed=pm_seed, model=model,
+        nuts_sampler=backend, progressbar=progressbar, compute_convergence_checks=False,
+        **kwargs,
+    )
+    t_sample = time.perf_counter() - t1
+    if log_likelihood:
+        pm.compute_log_likelihood(trace, model=model, progressbar=False)
+    trace.attrs.update({
+        "bayesmoe_version": __version__,
+        "model_options": json.dumps(info.options()),
+        "family": info.family,
+        "gate": info.gate,
+        "temperature": info.temperature,
+        "n_experts": info.n_experts,
+        "random_seed": "none" if random_seed is None else int(random_seed),
+        "sampler": backend,
+        "init": init,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "data_transform": json.dumps(info.standardizer.to_dict()),
+        "feature_names": json.dumps([str(f) for f in info.feature_names]),
+        "classes": json.dumps(None if info.classes is None else [str(c) for c in info.classes]),
+        "seconds_init": t_init,
+        "seconds_sampling": t_sample,
+    })
+    if relabel and info.n_experts > 1:
+        from bayesmoe.diagnostics.relabel import relabel as _relabel
+
+        trace = _relabel(trace)
+    return trace

@@ -1,0 +1,59 @@
+"""Gate input transforms M (shared/MATH.md §1.3) on tensors and arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytensor.tensor as pt
+
+__all__ = ["GATES", "resolve_gate", "is_affine"]
+
+#: CLI / constructor names of the gates and the measure's name of their input transform.
+GATES = {"softmax": "identity", "identity": "identity", "tanh": "tanh", "sigmoid": "sigmoid"}
+
+_TENSOR_TRANSFORMS: dict[str, Callable] = {
+    "identity": lambda x: x,
+    "tanh": pt.tanh,
+    "sigmoid": pt.sigmoid,
+}
+
+
+def is_affine(fn: Callable, *, random_seed: int = 0) -> bool:
+    """True when ``fn`` (elementwise, on tensors) is affine on random points (midpoint test)."""
+    rng = np.random.default_rng(random_seed)
+    u, v = rng.normal(size=(2, 16))
+    f = lambda t: np.asarray(  # noqa: E731
+        (lambda r: r.eval() if hasattr(r, "eval") else r)(fn(pt.as_tensor(t))), dtype=float
+    )
+    fu, fv, fm = f(u), f(v), f(0.5 * (u + v))
+    return bool(np.allclose(fm, 0.5 * (fu + fv), rtol=1e-9, atol=1e-12))
+
+
+def resolve_gate(gate: str | Callable) -> tuple[str, Callable]:
+    """Return (measure gate name, tensor transform) for a gate option.
+
+    ``gate`` is "softmax" (standard softmax, M = identity), "tanh" or "sigmoid" (modified softmax),
+    or a callable applied elementwise to tensors. A callable must be non-affine: an affine M gives
+    the standard softmax gate again, not a modified one.
+    """
+    if callable(gate):
+        try:
+            affine = is_affine(gate)
+        except Exception as err:  # noqa: BLE001 - report what the callable did
+            raise TypeError(
+                f"The gate callable failed on a PyTensor tensor ({err}); it must map tensors to "
+                "tensors elementwise, e.g. `pytensor.tensor.arctan`."
+            ) from err
+        if affine:
+            raise ValueError(
+                "The gate callable is affine; an affine M(x) is the standard softmax gate. "
+                "Use gate='softmax', or a bounded non-affine map such as tanh."
+            )
+        return "custom", gate
+    if not isinstance(gate, str) or gate not in GATES:
+        raise ValueError(
+            f"`gate` must be one of {sorted(set(GATES) - {'identity'})} or a callable; got {gate!r}."
+        )
+    name = GATES[gate]
+    return name, _TENSOR_TRANSFORMS[name]

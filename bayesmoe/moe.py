@@ -1,0 +1,165 @@
+"""`MoE`: the notebook front door (build, fit, predict) for a fixed number of experts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import xarray as xr
+
+from bayesmoe._validation import check_family, check_int
+from bayesmoe.inference import predict as _pred
+from bayesmoe.inference.sampling import BACKENDS, INITS, sample
+from bayesmoe.models.builder import IDENTIFIABILITY, build_model
+from bayesmoe.models.gates import resolve_gate
+from bayesmoe.models.priors import resolve_priors
+
+__all__ = ["MoE"]
+
+
+def _names_and_array(X):
+    """Feature names from a DataFrame's columns (else None) and the values."""
+    cols = getattr(X, "columns", None)
+    if cols is not None:
+        return [str(c) for c in cols], X.to_numpy()
+    return None, X
+
+
+class MoE:
+    """Bayesian softmax-gated mixture of experts with a fixed number of experts.
+
+    The constructor only stores options; :meth:`fit` validates them, builds the PyMC model on
+    standardised data, starts NUTS from the MM maximum-likelihood fit and returns a relabelled
+    :class:`xarray.DataTree` whose posterior holds the mixing measure in the user's units.
+
+    Parameters
+    ----------
+    n_experts : int
+        Number of experts K >= 1.
+    experts : {"gaussian", "categorical"}
+        Linear-Gaussian regression experts, or multinomial-logistic classification experts.
+    gate : {"softmax", "tanh", "sigmoid"} or callable
+        Standard softmax gate, or a modified softmax gate on M(x) (experts still see raw x).
+    temperature : float
+        Gate temperature.
+    identifiability : {"zerosum", "reference"}
+        How the gate's translation invariance is removed.
+    ordered : bool
+        Smooth ordering constraint on the expert intercepts.
+    priors : dict, optional
+        Overrides of the prior scales, see :class:`bayesmoe.models.Priors`.
+
+    Examples
+    --------
+    >>> import bayesmoe as bm
+    >>> X, y, truth = bm.data.simulate("S-B", n=300, random_seed=1)
+    >>> model = bm.MoE(n_experts=3)
+    >>> trace = model.fit(X, y, draws=200, tune=200, chains=2, random_seed=1,
+    ...                   progressbar=False)  # doctest: +SKIP
+    >>> model.predict(X[:5])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        n_experts: int = 2,
+        *,
+        experts: str = "gaussian",
+        gate: str | Callable = "softmax",
+        temperature: float = 1.0,
+        identifiability: str = "zerosum",
+        ordered: bool = False,
+        priors: dict | None = None,
+    ):
+        self.n_experts = n_experts
+        self.experts = experts
+        self.gate = gate
+        self.temperature = temperature
+        self.identifiability = identifiability
+        self.ordered = ordered
+        self.priors = priors
+
+    def _options(self) -> dict:
+        check_int(self.n_experts, "n_experts")
+        check_family(self.experts)
+        resolve_gate(self.gate)
+        resolve_priors(self.priors)
+        if self.identifiability not in IDENTIFIABILITY:
+            raise ValueError(
+                f"`identifiability` must be one of {IDENTIFIABILITY}; got {self.identifiability!r}."
+            )
+        return {
+            "n_experts": self.n_experts, "experts": self.experts, "gate": self.gate,
+            "temperature": self.temperature, "identifiability": self.identifiability,
+            "ordered": self.ordered, "priors": self.priors,
+        }
+
+    def build_model(self, X, y, *, feature_names=None):
+        """The PyMC model (and its :class:`~bayesmoe.models.ModelInfo`) for data (X, y)."""
+        names, X = _names_and_array(X)
+        return build_model(X, np.asarray(y), feature_names=feature_names or names,
+                           **self._options())
+
+    def fit(
+        self,
+        X,
+        y,
+        *,
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 4,
+        backend: str = "pymc",
+        init: str = "mm",
+        random_seed: int | None = None,
+        progressbar: bool = True,
+        feature_names=None,
+        **sample_kwargs,
+    ) -> xr.DataTree:
+        """Sample the posterior; the relabelled DataTree is returned and kept as ``trace_``.
+
+        See :func:`bayesmoe.inference.sample` for the arguments.
+        """
+        if backend not in BACKENDS:
+            raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}.")
+        if init not in INITS:
+            raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
+        names, X = _names_and_array(X)
+        self.trace_ = sample(
+            X, np.asarray(y), feature_names=feature_names or names, draws=draws, tune=tune,
+            chains=chains, backend=backend, init=init, random_seed=random_seed,
+            progressbar=progressbar, **self._options(), **sample_kwargs,
+        )
+        return self.trace_
+
+    def _trace(self):
+        if not hasattr(self, "trace_"):
+            raise RuntimeError("This MoE is not fitted yet; call `fit(X, y)` first.")
+        return self.trace_
+
+    def _gate_callable(self):
+        return self.gate if callable(self.gate) else None
+
+    def _X(self, X_new):
+        return _names_and_array(X_new)[1]
+
+    def predict(self, X_new, **kwargs) -> xr.Dataset:
+        """Posterior predictive summary at new inputs (:func:`bayesmoe.inference.predict`)."""
+        return _pred.predict(self._trace(), self._X(X_new), gate=self._gate_callable(), **kwargs)
+
+    def posterior_predictive(self, X_new, **kwargs) -> xr.Dataset:
+        """Posterior predictive draws (:func:`bayesmoe.inference.posterior_predictive`)."""
+        return _pred.posterior_predictive(self._trace(), self._X(X_new),
+                                          gate=self._gate_callable(), **kwargs)
+
+    def gate_probabilities(self, X_new, **kwargs) -> xr.DataArray:
+        """Posterior gate probabilities per expert (:func:`bayesmoe.inference.gate_probabilities`)."""
+        return _pred.gate_probabilities(self._trace(), self._X(X_new),
+                                        gate=self._gate_callable(), **kwargs)
+
+    def conditional_density(self, X_new, y_grid, **kwargs) -> xr.Dataset:
+        """p(y | x) on a grid (:func:`bayesmoe.inference.conditional_density`)."""
+        return _pred.conditional_density(self._trace(), self._X(X_new), y_grid,
+                                         gate=self._gate_callable(), **kwargs)
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
+        return f"MoE({opts})"
