@@ -1,0 +1,425 @@
+"""Maximum-likelihood fit of a softmax-gated mixture of experts by MM (shared/MATH.md §8).
+
+:func:`fit_mle` standardises the data (:class:`bayesmoe.scaling.Standardizer`), runs a batch of
+starts as one vectorised MM iteration (Böhning-bound gate and categorical-expert steps, weighted least
+squares for Gaussian experts; numerical kernels in :mod:`bayesmoe.inference.mm_updates`), optionally
+accelerated by SQUAREM with a monotone fall-back, and returns the best start as a mixing measure in
+the user's units.
+
+The contract is monotone ascent of the (ridge-penalised) log-likelihood at every iteration;
+:func:`monotone_violations` checks a trace for it.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from bayesmoe.inference import mm_updates as mu
+from bayesmoe.measure import GATE_TRANSFORMS, make_measure, measure_family
+from bayesmoe.scaling import Standardizer
+
+__all__ = ["MMResult", "fit_mle", "count_parameters", "monotone_violations"]
+
+#: relative round-off allowed by :func:`monotone_violations`: a drop counts only when larger than
+#: ROUNDOFF_RTOL·max(1, |objective|). Summing n log-terms in double precision loses about
+#: n·eps relative; 1e-10 covers n up to ~10^5 with a margin.
+ROUNDOFF_RTOL = 1e-10
+
+
+@dataclass
+class MMResult:
+    """Result of :func:`fit_mle`. Information criteria follow "lower is better".
+
+    Attributes
+    ----------
+    measure_ : xarray.Dataset
+        Fitted mixing measure in the user's units (no sample dims; gate in sum-to-zero form:
+        the mean over experts of ``beta0`` and of ``beta1`` is zero).
+    loglik_ : float
+        Log-likelihood of the original (X, y) at ``measure_`` (unpenalised, user units).
+    loglik_trace_ : ndarray
+        Penalised objective of the best start after every iteration (user units; index 0 is the
+        initial value). With SQUAREM one iteration is one cycle (at least two MM steps).
+    converged_ : bool
+        Whether the best start met |Δf| <= tol·|f|.
+    n_iter_ : int
+    responsibilities_ : ndarray, shape (n, K)
+    n_params_ : int
+    aic_, bic_, icl_ : float
+        AIC = -2ℓ + 2p; BIC = -2ℓ + p log n; ICL = BIC + 2·EN with EN = -Σ τ log τ >= 0 the
+        entropy of the responsibilities (Biernacki et al. 2000, in the lower-is-better sign).
+    seconds_ : float
+    all_starts_loglik_ : ndarray
+        Final unpenalised log-likelihood of every start (user units).
+    all_starts_converged_ : ndarray of bool
+    """
+
+    measure_: xr.Dataset
+    loglik_: float
+    loglik_trace_: np.ndarray
+    converged_: bool
+    n_iter_: int
+    responsibilities_: np.ndarray
+    n_params_: int
+    aic_: float
+    bic_: float
+    icl_: float
+    seconds_: float
+    all_starts_loglik_: np.ndarray
+    all_starts_converged_: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (floats, ints, bools and nested lists only)."""
+        return {
+            "loglik": float(self.loglik_),
+            "n_params": int(self.n_params_),
+            "aic": float(self.aic_),
+            "bic": float(self.bic_),
+            "icl": float(self.icl_),
+            "converged": bool(self.converged_),
+            "iterations": int(self.n_iter_),
+            "seconds": float(self.seconds_),
+            "family": self.measure_.attrs["family"],
+            "gate": self.measure_.attrs["gate"],
+            "parameters": {k: self.measure_[k].values.tolist() for k in self.measure_.data_vars},
+        }
+
+
+def count_parameters(family: str, n_experts: int, n_features: int, n_classes: int = 0) -> int:
+    """Free parameters: gate (K-1)(d+1); Gaussian experts K(d+2); categorical K(M-1)(d+1).
+
+    Examples
+    --------
+    >>> count_parameters("gaussian", 3, 2)
+    18
+    """
+    K, d = int(n_experts), int(n_features)
+    gate = (K - 1) * (d + 1)
+    if family == "gaussian":
+        return gate + K * (d + 2)
+    return gate + K * (int(n_classes) - 1) * (d + 1)
+
+
+def monotone_violations(trace, rtol: float = ROUNDOFF_RTOL) -> np.ndarray:
+    """Indices i where ``trace[i] < trace[i-1]`` by more than rtol·max(1, |trace[i-1]|).
+
+    Examples
+    --------
+    >>> monotone_violations([-3.0, -2.0, -2.5, -1.0]).tolist()
+    [2]
+    """
+    t = np.asarray(trace, dtype=float)
+    drop = t[:-1] - t[1:]
+    return np.flatnonzero(drop > rtol * np.maximum(1.0, np.abs(t[:-1]))) + 1
+
+
+# ----- validation -----------------------------------------------------------------------------
+def _check_int(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"`{name}` must be an int >= {low}; got {value!r}.")
+    return int(value)
+
+
+def _validate(X, y, n_experts, family, gate, n_classes):
+    feature = None
+    if hasattr(X, "columns"):
+        feature = [str(c) for c in X.columns]
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(
+            f"`X` must be 2-D with shape (n, d); got shape {X.shape}. For one input use "
+            "X.reshape(-1, 1)."
+        )
+    if not np.all(np.isfinite(X)):
+        raise ValueError("`X` contains NaN or inf; remove or impute those rows first.")
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"`y` must have shape ({X.shape[0]},) to match X; got shape {y.shape}.")
+    K = _check_int("n_experts", n_experts, 1)
+    if family not in ("gaussian", "categorical"):
+        raise ValueError(f"`family` must be 'gaussian' or 'categorical'; got {family!r}.")
+    if not (callable(gate) or gate in GATE_TRANSFORMS):
+        raise ValueError(
+            f"`gate` must be one of {sorted(GATE_TRANSFORMS)} or a callable; got {gate!r}."
+        )
+    if family == "gaussian":
+        y = y.astype(float)
+        if not np.all(np.isfinite(y)):
+            raise ValueError("`y` contains NaN or inf; remove those rows first.")
+        M = 0
+    else:
+        try:
+            yf = y.astype(float)
+        except (TypeError, ValueError):
+            raise ValueError(
+                "categorical `y` must hold integer class codes 0..M-1; got non-numeric labels. "
+                "Encode them first, e.g. with pandas.factorize."
+            ) from None
+        if not np.all(np.isfinite(yf)) or np.any(yf != np.round(yf)):
+            raise ValueError("categorical `y` must hold integer class codes 0..M-1 (no NaN/inf).")
+        y = yf.astype(int)
+        M = int(y.max()) + 1 if n_classes is None else _check_int("n_classes", n_classes, 2)
+        if y.min() < 0 or y.max() >= M:
+            raise ValueError(
+                f"categorical `y` must lie in 0..{M - 1}; got values in {y.min()}..{y.max()}. "
+                "Recode the labels or pass the right `n_classes`."
+            )
+        if M < 2:
+            raise ValueError("categorical `y` has a single class; there is nothing to model.")
+    return X, y, K, M, feature
+
+
+# ----- initialisation -------------------------------------------------------------------------
+def _kmeans_labels(F: np.ndarray, K: int, S: int, rng, n_lloyd: int = 5) -> np.ndarray:
+    """k-means++ seeding plus a few Lloyd steps, vectorised over S starts; labels (S, n)."""
+    n = F.shape[0]
+    idx = rng.integers(n, size=S)
+    C = F[idx][:, None, :]  # (S, 1, q)
+    d2 = ((F[None] - C[:, 0:1]) ** 2).sum(-1)  # (S, n)
+    for _ in range(1, K):
+        cum = np.cumsum(d2, axis=1)
+        u = rng.uniform(size=(S, 1)) * cum[:, -1:]
+        pick = np.minimum((cum < u).sum(1), n - 1)
+        newc = F[pick][:, None, :]
+        C = np.concatenate([C, newc], axis=1)
+        d2 = np.minimum(d2, ((F[None] - newc) ** 2).sum(-1))
+    for _ in range(n_lloyd):
+        z = ((F[None, :, None, :] - C[:, None]) ** 2).sum(-1).argmin(-1)  # (S, n)
+        oh = np.eye(K)[z]  # (S, n, K)
+        cnt = oh.sum(1)
+        newC = np.einsum("snk,nq->skq", oh, F) / np.maximum(cnt, 1)[..., None]
+        C = np.where(cnt[..., None] > 0, newC, C)
+    return ((F[None, :, None, :] - C[:, None]) ** 2).sum(-1).argmin(-1)
+
+
+def _initial_theta(prob: mu.Problem, S: int, rng, n_inner: int = 5) -> np.ndarray:
+    """Random starts: 2/3 from k-means-like partitions of (x, y), the rest random partitions."""
+    lay = prob.layout
+    n, K = prob.Xt.shape[0], lay.K
+    if K == 1 or S == 0:
+        z = np.zeros((S, n), dtype=int)
+    else:
+        F = prob.Xt[:, 1:]
+        F = np.column_stack([F, prob.y if lay.family == "gaussian" else prob.Y1])
+        n_km = int(np.ceil(2 * S / 3))
+        z = np.concatenate(
+            [_kmeans_labels(F, K, n_km, rng), rng.integers(K, size=(S - n_km, n))], axis=0
+        )
+    eps = 0.2  # smoothing of the hard partitions so that no expert starts empty
+    tau = (1 - eps) * np.eye(K)[z] + eps / K
+    theta = np.zeros((S, lay.size))
+    for _ in range(n_inner):  # M-steps at fixed responsibilities: fit the partition
+        theta = mu.mstep(prob, theta, tau)
+    return theta
+
+
+def _theta_from_measure(G: xr.Dataset, st: Standardizer, lay: mu.Layout, K: int, d: int):
+    if not isinstance(G, xr.Dataset):
+        raise TypeError(f"each of `starts` must be a mixing-measure Dataset; got {type(G).__name__}.")
+    if measure_family(G) != lay.family or G.sizes.get("expert") != K or G.sizes.get("feature") != d:
+        raise ValueError(
+            f"each of `starts` must be a {lay.family} measure with {K} experts and {d} features; "
+            f"got {measure_family(G)} with sizes {dict(G.sizes)}."
+        )
+    if G["beta0"].ndim != 1:
+        raise ValueError("`starts` measures must not have sample dims; select one draw first.")
+    Gs = st.to_standard(G)
+    W = np.vstack([Gs.beta0.values[None], Gs.beta1.transpose("feature", "expert").values])
+    p = {"W": (W - W[:, -1:])[None]}
+    if lay.family == "gaussian":
+        p["A"] = np.vstack([Gs.b.values[None], Gs.a.transpose("feature", "expert").values])[None]
+        p["s2"] = Gs.sigma2.values[None]
+    else:
+        V = np.concatenate(
+            [Gs.b.transpose("class", "expert").values[None],
+             Gs.a.transpose("feature", "class", "expert").values], axis=0
+        )
+        p["V"] = (V - V[:, -1:, :])[None]
+    return lay.pack(p)
+
+
+def _measure_from_theta(theta_row, lay, st, gate_name, feature, floor) -> xr.Dataset:
+    p = lay.unpack(theta_row[None])
+    W = p["W"][0]
+    if lay.family == "gaussian":
+        A = p["A"][0]
+        Gs = make_measure(W[0], W[1:], A[1:], A[0], np.maximum(p["s2"][0], floor),
+                          gate=gate_name, feature=feature)
+    else:
+        V = p["V"][0]
+        Gs = make_measure(W[0], W[1:], V[1:], V[0], gate=gate_name, feature=feature)
+    G = st.to_user(Gs)
+    G["beta0"] = G["beta0"] - G["beta0"].mean("expert")
+    G["beta1"] = G["beta1"] - G["beta1"].mean("expert")
+    G.attrs.update(Gs.attrs)
+    return G
+
+
+# ----- the fitter -----------------------------------------------------------------------------
+def fit_mle(
+    X,
+    y,
+    n_experts: int,
+    *,
+    family: str = "gaussian",
+    gate: str | Callable = "identity",
+    ridge: float = 0.0,
+    tol: float = 1e-8,
+    max_iter: int = 2000,
+    n_starts: int = 10,
+    starts: Sequence[xr.Dataset] | None = None,
+    accelerate: bool = True,
+    random_seed: int | np.random.Generator | None = None,
+    progressbar: bool = False,
+    n_classes: int | None = None,
+    var_floor: float = 1e-6,
+    _step_scale: float = 1.0,
+) -> MMResult:
+    """Fit a softmax-gated mixture of experts by maximum likelihood with the MM algorithm.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+    y : array_like, shape (n,)
+        Real responses (``family="gaussian"``) or integer class codes 0..M-1 (``"categorical"``).
+    n_experts : int
+        Number of experts K >= 1.
+    family : {"gaussian", "categorical"}
+    gate : {"identity", "tanh", "sigmoid"} or callable
+        Gate input transform M (shared/MATH.md §1.3); a callable is stored as gate="custom".
+    ridge : float
+        λ >= 0: the objective is ℓ - (λ/2)(‖gate slopes‖² + ‖expert slopes‖²) on the standardised
+        scale (intercepts and variances are not penalised; the gate's reference expert is the last).
+    tol : float
+        Stop a start when |Δf| <= tol·|f| between iterations.
+    max_iter : int
+        Iterations per start (SQUAREM cycles when ``accelerate``).
+    n_starts : int
+        Random starts (k-means-like and random partitions), all run as one vectorised batch.
+    starts : sequence of xarray.Dataset, optional
+        Extra starting measures in the user's units (same K, d and family).
+    accelerate : bool
+        SQUAREM (Varadhan & Roland 2008) with fall-back to the plain double step whenever the
+        extrapolated point would lower the objective: ascent stays monotone.
+    random_seed : int or numpy.random.Generator, optional
+    progressbar : bool
+    n_classes : int, optional
+        Number of classes M (categorical); default ``max(y) + 1``.
+    var_floor : float
+        Floor on the expert noise variances on the standardised scale (σ² >= var_floor·var(y)):
+        the Gaussian likelihood is unbounded when an expert collapses onto a few points; the
+        constrained maximum keeps the update monotone.
+
+    Returns
+    -------
+    MMResult
+
+    Examples
+    --------
+    >>> from bayesmoe.data import simulate
+    >>> from bayesmoe.inference.mm import fit_mle
+    >>> X, y, truth = simulate("S-B", n=300, random_seed=0)
+    >>> res = fit_mle(X, y, 3, n_starts=3, random_seed=0)
+    >>> res.measure_.sizes["expert"], res.n_params_
+    (3, 18)
+    """
+    t0 = time.perf_counter()
+    X, y, K, M, feature = _validate(X, y, n_experts, family, gate, n_classes)
+    n, d = X.shape
+    n_starts = _check_int("n_starts", n_starts, 0)
+    max_iter = _check_int("max_iter", max_iter, 1)
+    starts = list(starts) if starts is not None else []
+    if n_starts + len(starts) < 1:
+        raise ValueError("`n_starts` is 0 and no `starts` were given; ask for at least one start.")
+    if not (np.isfinite(ridge) and ridge >= 0):
+        raise ValueError(f"`ridge` must be a finite float >= 0; got {ridge!r}.")
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"`tol` must be a positive float; got {tol!r}.")
+    if not (np.isfinite(var_floor) and var_floor > 0):
+        raise ValueError(f"`var_floor` must be a positive float; got {var_floor!r}.")
+    n_params = count_parameters(family, K, d, M)
+    if n < n_params:
+        raise ValueError(
+            f"{n} rows cannot identify {n_params} free parameters (K={K}, d={d}"
+            f"{f', M={M}' if M else ''}); use fewer experts or more data."
+        )
+    rng = np.random.default_rng(random_seed)
+    gate_name = "custom" if callable(gate) else gate
+    st = Standardizer.from_data(X, y if family == "gaussian" else None, gate=gate)
+    Xt = np.column_stack([np.ones(n), st.transform_X(X)])
+    Zt = np.column_stack([np.ones(n), st.transform_gate(X)])
+    ys = st.transform_y(y) if family == "gaussian" else y
+    prob = mu.make_problem(family, Xt, Zt, ys, K, M=M, ridge=ridge, var_floor=var_floor,
+                           step_scale=_step_scale)
+    lay = prob.layout
+    thetas = [_initial_theta(prob, n_starts, rng)]
+    thetas += [_theta_from_measure(G, st, lay, K, d) for G in starts]
+    theta = np.concatenate(thetas, axis=0)
+    if family == "gaussian":  # user starts may sit below the variance floor
+        p = lay.unpack(theta)
+        p["s2"] = np.maximum(p["s2"], var_floor)
+        theta = lay.pack(p)
+    S = theta.shape[0]
+
+    tau, f = mu.estep(prob, theta)
+    trace = np.full((max_iter + 1, S), np.nan)
+    trace[0] = f
+    active = np.isfinite(f)
+    n_iter = np.zeros(S, dtype=int)
+    converged = np.zeros(S, dtype=bool)
+    cycle = mu.squarem_cycle if accelerate else mu.mm_cycle
+    iterator = range(1, max_iter + 1)
+    if progressbar:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, desc=f"MM K={K}")
+    for it in iterator:
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        th, ta, fn, _ = cycle(prob, theta[idx], tau[idx], f[idx])
+        conv = np.abs(fn - f[idx]) <= tol * np.abs(fn)
+        theta[idx], tau[idx], f[idx] = th, ta, fn
+        trace[it, idx] = fn
+        n_iter[idx] = it
+        converged[idx[conv]] = True
+        active[idx[conv | ~np.isfinite(fn)]] = False
+
+    best = int(np.argmax(np.where(np.isfinite(f), f, -np.inf)))
+    pen = mu.penalty(prob, lay.unpack(theta))
+    log_sy = np.log(st.y_scale) if family == "gaussian" else 0.0
+    ll_all = f + pen - n * log_sy
+    if not converged.any():
+        warnings.warn(
+            f"No start of the MM fit (K={K}) converged to tol={tol} within max_iter={max_iter} "
+            "iterations; the best start is returned. Raise `max_iter`, loosen `tol`, or suspect a "
+            "gate that sharpens towards a step (|beta| growing without bound).",
+            UserWarning, stacklevel=2,
+        )
+    G = _measure_from_theta(theta[best], lay, st, gate_name, feature, var_floor)
+    resp = tau[best]
+    ll = float(ll_all[best])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = float(-np.sum(np.where(resp > 0, resp * np.log(resp), 0.0)))
+    bic = -2 * ll + n_params * np.log(n)
+    return MMResult(
+        measure_=G,
+        loglik_=ll,
+        loglik_trace_=trace[: n_iter[best] + 1, best] - n * log_sy,
+        converged_=bool(converged[best]),
+        n_iter_=int(n_iter[best]),
+        responsibilities_=resp,
+        n_params_=n_params,
+        aic_=float(-2 * ll + 2 * n_params),
+        bic_=float(bic),
+        icl_=float(bic + 2 * ent),
+        seconds_=time.perf_counter() - t0,
+        all_starts_loglik_=ll_all,
+        all_starts_converged_=converged,
+    )

@@ -1,0 +1,329 @@
+"""Numerical kernels of the MM fitter (shared/MATH.md §8), vectorised over a leading start axis.
+
+Everything here works on the *standardised* scale and on plain numpy arrays:
+
+- ``Xt`` (n, D) expert design ``[1, x_s]`` and ``Zt`` (n, D) gate design ``[1, z_s]``, D = d + 1;
+- a parameter vector ``theta`` of shape (S, P): one row per start, unpacked by :class:`Layout` into
+  ``W`` (S, D, K) gate coefficients (row 0 the intercept; the reference expert K-1 pinned to 0),
+  and either ``A`` (S, D, K) + ``log_s2`` (S, K) (Gaussian experts) or ``V`` (S, D, M, K)
+  (multinomial-logistic experts; the reference class M-1 pinned to 0).
+
+The MM map is one E-step (responsibilities) followed by closed-form block updates that each
+maximise a minorizer of the (ridge-penalised) expected complete-data log-likelihood Q:
+
+- gate: one Böhning step, curvature ``½ (I - 11ᵀ/K) ⊗ ZᵀZ + λP`` (constant: inverted once);
+- categorical expert k: one Böhning step with the tighter ``½ (I - 11ᵀ/M) ⊗ Xᵀdiag(τ_k)X + λP``;
+- Gaussian expert k: a weighted-least-squares step for (b_k, a_k) at the current σ_k², then the
+  closed-form σ_k² = max(floor, Σ τ r² / Σ τ).
+
+Every step is written as ``θ + H⁻¹ ∇`` with H at least the curvature of the surrogate, plus a tiny
+jitter ``eps·I`` (more curvature is always safe for ascent), so each block step cannot decrease Q and
+hence, by Jensen, cannot decrease the penalised log-likelihood.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: relative jitter added to every curvature matrix (times n); keeps solves finite when an expert
+#: loses all its responsibility. Extra curvature only shortens steps, so ascent is preserved.
+JITTER = 1e-10
+
+
+def _reduce_small(x: np.ndarray, axis: int, op) -> np.ndarray:
+    """op-reduce over a short axis by a loop over its slices (much faster than numpy's strided
+    reductions when the axis has a handful of entries, as the expert and class axes do)."""
+    x = np.moveaxis(x, axis, 0)
+    out = x[0].copy()
+    for i in range(1, x.shape[0]):
+        op(out, x[i], out=out)
+    return np.expand_dims(out, axis)
+
+
+def logsumexp(x: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarray:
+    """log Σ exp over a short axis (numerically stable; -inf rows give -inf)."""
+    m = _reduce_small(x, axis, np.maximum)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(_reduce_small(np.exp(x - m), axis, np.add)) + m
+    return out if keepdims else np.squeeze(out, axis)
+
+
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """x - logsumexp(x) over a short axis."""
+    return x - logsumexp(x, axis=axis, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Shapes of the parameter blocks and how they pack into one vector per start."""
+
+    family: str
+    D: int
+    K: int
+    M: int = 0  # number of classes (categorical only)
+
+    @property
+    def sizes(self) -> dict:
+        D, K, M = self.D, self.K, self.M
+        out = {"W": D * (K - 1)}
+        if self.family == "gaussian":
+            out["A"] = D * K
+            out["log_s2"] = K
+        else:
+            out["V"] = D * (M - 1) * K
+        return out
+
+    @property
+    def size(self) -> int:
+        return sum(self.sizes.values())
+
+    def unpack(self, theta: np.ndarray) -> dict:
+        S = theta.shape[0]
+        D, K, M = self.D, self.K, self.M
+        out, i = {}, 0
+        sizes = self.sizes
+        W = np.zeros((S, D, K))
+        W[:, :, : K - 1] = theta[:, i : i + sizes["W"]].reshape(S, D, K - 1)
+        out["W"] = W
+        i += sizes["W"]
+        if self.family == "gaussian":
+            out["A"] = theta[:, i : i + sizes["A"]].reshape(S, D, K)
+            i += sizes["A"]
+            out["s2"] = np.exp(theta[:, i : i + K])
+        else:
+            V = np.zeros((S, D, M, K))
+            V[:, :, : M - 1, :] = theta[:, i : i + sizes["V"]].reshape(S, D, M - 1, K)
+            out["V"] = V
+        return out
+
+    def pack(self, p: dict) -> np.ndarray:
+        S = p["W"].shape[0]
+        parts = [p["W"][:, :, : self.K - 1].reshape(S, -1)]
+        if self.family == "gaussian":
+            parts += [p["A"].reshape(S, -1), np.log(p["s2"]).reshape(S, -1)]
+        else:
+            parts.append(p["V"][:, :, : self.M - 1, :].reshape(S, -1))
+        return np.concatenate(parts, axis=1)
+
+
+@dataclass
+class Problem:
+    """Standardised data and the constant pieces of the MM map."""
+
+    layout: Layout
+    Xt: np.ndarray  # (n, D)
+    Zt: np.ndarray  # (n, D)
+    y: np.ndarray  # (n,) float (gaussian, standardised) or int codes (categorical)
+    ridge: float = 0.0
+    var_floor: float = 1e-6
+    Y1: np.ndarray | None = None  # one-hot (n, M) for categorical
+    gate_hinv: np.ndarray | None = None  # (K-1, D, D) inverse curvature in B's eigenbasis
+    gate_U: np.ndarray | None = None  # (K-1, K-1) eigenvectors of I - 11ᵀ/K
+    cls_U: np.ndarray | None = None  # (M-1, M-1) eigenvectors of I - 11ᵀ/M
+    cls_mu: np.ndarray | None = None  # (M-1,) its eigenvalues
+    step_scale: float = 1.0  # 1 for the MM; != 1 only to test that the ascent checker bites
+
+    @property
+    def P(self) -> np.ndarray:
+        """Ridge mask: penalise slopes (rows 1..d), never intercepts."""
+        P = np.ones(self.layout.D)
+        P[0] = 0.0
+        return np.diag(P)
+
+
+def _ref_eig(m_plus_1: int) -> tuple[np.ndarray, np.ndarray]:
+    """Eigen-decomposition of Böhning's matrix I_m - 11ᵀ/(m+1)."""
+    m = m_plus_1 - 1
+    B = np.eye(m) - np.ones((m, m)) / m_plus_1
+    mu, U = np.linalg.eigh(B)
+    return mu, U
+
+
+def make_problem(family, Xt, Zt, y, K, *, M=0, ridge=0.0, var_floor=1e-6, step_scale=1.0):
+    """Assemble a :class:`Problem`, factoring the constant gate curvature once."""
+    n, D = Xt.shape
+    lay = Layout(family, D, K, M)
+    prob = Problem(lay, Xt, Zt, y, float(ridge), float(var_floor), step_scale=float(step_scale))
+    P = prob.P
+    if K > 1:
+        mu, U = _ref_eig(K)
+        C = Zt.T @ Zt
+        H = 0.5 * mu[:, None, None] * C + ridge * P + JITTER * n * np.eye(D)
+        prob.gate_hinv = np.linalg.inv(H)
+        prob.gate_U = U
+    if family == "categorical":
+        prob.Y1 = np.eye(M)[y]
+        prob.cls_mu, prob.cls_U = _ref_eig(M)
+    return prob
+
+
+# ----- E-step ---------------------------------------------------------------------------------
+def log_joint(prob: Problem, p: dict) -> np.ndarray:
+    """log g_k(x_i) + log p_k(y_i | x_i), shape (S, n, K)."""
+    eta = prob.Zt @ p["W"]
+    log_g = log_softmax(eta, axis=-1)
+    if prob.layout.family == "gaussian":
+        mu = prob.Xt @ p["A"]
+        s2 = p["s2"][:, None, :]
+        r = prob.y[None, :, None] - mu
+        lp = -0.5 * (np.log(2 * np.pi * s2) + r * r / s2)
+    else:
+        logits = _class_logits(prob.Xt, p["V"])
+        lsm = log_softmax(logits, axis=2)
+        lp = np.take_along_axis(lsm, prob.y[None, :, None, None], axis=2)[:, :, 0, :]
+    return log_g + lp
+
+
+def penalty(prob: Problem, p: dict) -> np.ndarray:
+    """Ridge penalty (λ/2)·(‖gate slopes‖² + ‖expert slopes‖²), shape (S,)."""
+    if prob.ridge == 0.0:
+        return np.zeros(p["W"].shape[0])
+    ex = p["A"] if prob.layout.family == "gaussian" else p["V"]
+    s = (p["W"][:, 1:] ** 2).reshape(len(ex), -1).sum(1) + (ex[:, 1:] ** 2).reshape(len(ex), -1).sum(1)
+    return 0.5 * prob.ridge * s
+
+
+def estep(prob: Problem, theta: np.ndarray):
+    """Responsibilities (S, n, K) and the penalised objective (S,) at ``theta``."""
+    p = prob.layout.unpack(theta)
+    with np.errstate(all="ignore"):
+        lj = log_joint(prob, p)
+        ll_i = logsumexp(lj, axis=-1, keepdims=True)
+        tau = np.exp(lj - ll_i)
+        obj = ll_i[..., 0].sum(-1) - penalty(prob, p)
+    obj = np.where(np.isfinite(obj), obj, -np.inf)
+    return tau, obj
+
+
+def _class_logits(Xt: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """Class logits of every expert, shape (S, n, M, K)."""
+    S, D, M, K = V.shape
+    return (Xt @ V.reshape(S, D, M * K)).reshape(S, Xt.shape[0], M, K)
+
+
+def _weighted_gram(Xt: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """Xᵀ diag(τ_k) X for every start and expert, shape (S, K, D, D)."""
+    XX = Xt[:, :, None] * Xt[:, None, :]  # (n, D, D)
+    return np.einsum("snk,nde->skde", tau, XX, optimize=True)
+
+
+# ----- M-step blocks --------------------------------------------------------------------------
+def gate_step(prob: Problem, W: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """One Böhning step of the gate towards the soft labels ``tau``; returns the new W."""
+    K = prob.layout.K
+    if K == 1:
+        return W
+    eta = prob.Zt @ W
+    Gam = np.exp(log_softmax(eta, axis=-1))
+    grad = prob.Zt.T @ (tau - Gam)[..., : K - 1]
+    grad -= prob.ridge * np.einsum("de,sek->sdk", prob.P, W[:, :, : K - 1])
+    gh = grad @ prob.gate_U  # (S, D, K-1) in B's eigenbasis
+    step = np.einsum("jde,sej->sdj", prob.gate_hinv, gh) @ prob.gate_U.T
+    out = W.copy()
+    out[:, :, : K - 1] += prob.step_scale * step
+    return out
+
+
+def categorical_step(prob: Problem, V: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """One Böhning step per expert with S_k = Xᵀdiag(τ_k)X (tighter than XᵀX)."""
+    Xt = prob.Xt
+    n, D = Xt.shape
+    M = prob.layout.M
+    logits = _class_logits(Xt, V)
+    Pi = np.exp(log_softmax(logits, axis=2))
+    R = (prob.Y1[None, :, :, None] - Pi)[:, :, : M - 1, :]  # (S, n, M-1, K)
+    grad = np.einsum("nd,snmk->skdm", Xt, tau[:, :, None, :] * R, optimize=True)  # (S, K, D, M-1)
+    grad -= prob.ridge * np.einsum("de,semk->skdm", prob.P, V[:, :, : M - 1, :])
+    Sk = _weighted_gram(Xt, tau)  # (S, K, D, D)
+    H = (
+        0.5 * prob.cls_mu[:, None, None] * Sk[:, :, None]
+        + prob.ridge * prob.P
+        + JITTER * n * np.eye(D)
+    )  # (S, K, M-1, D, D)
+    gh = grad @ prob.cls_U  # (S, K, D, M-1)
+    sol = np.linalg.solve(H, np.moveaxis(gh, -1, -2)[..., None])[..., 0]  # (S, K, M-1, D)
+    step = np.moveaxis(sol, -1, -2) @ prob.cls_U.T  # (S, K, D, M-1)
+    out = V.copy()
+    out[:, :, : M - 1, :] += prob.step_scale * np.moveaxis(step, 1, -1)
+    return out
+
+
+def gaussian_step(prob: Problem, A: np.ndarray, s2: np.ndarray, tau: np.ndarray):
+    """Weighted least squares for (b_k, a_k) at the current σ_k², then closed-form σ_k²."""
+    Xt, y = prob.Xt, prob.y
+    n, D = Xt.shape
+    mu = Xt @ A
+    r = y[None, :, None] - mu
+    grad = np.swapaxes(Xt.T @ (tau * r), 1, 2) / s2[:, :, None]
+    grad -= prob.ridge * np.einsum("de,sek->skd", prob.P, A)
+    H = _weighted_gram(Xt, tau) / s2[:, :, None, None]
+    H = H + prob.ridge * prob.P + JITTER * n * np.eye(D)
+    step = np.linalg.solve(H, grad[..., None])[..., 0]  # (S, K, D)
+    A_new = A + prob.step_scale * np.moveaxis(step, 1, -1)
+    r = y[None, :, None] - Xt @ A_new
+    nk = tau.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = (tau * r * r).sum(1) / nk
+    s2_new = np.where(nk > 1e-12, np.maximum(v, prob.var_floor), s2)
+    return A_new, s2_new
+
+
+def mstep(prob: Problem, theta: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """The MM map given the responsibilities at ``theta``."""
+    lay = prob.layout
+    p = lay.unpack(theta)
+    with np.errstate(all="ignore"):
+        p["W"] = gate_step(prob, p["W"], tau)
+        if lay.family == "gaussian":
+            p["A"], p["s2"] = gaussian_step(prob, p["A"], p["s2"], tau)
+        else:
+            p["V"] = categorical_step(prob, p["V"], tau)
+    return lay.pack(p)
+
+
+# ----- the iteration: plain MM or SQUAREM, vectorised over starts -----------------------------
+def squarem_cycle(prob: Problem, theta0: np.ndarray, tau0: np.ndarray, f0: np.ndarray):
+    """One SQUAREM cycle (Varadhan & Roland 2008, scheme S3) with the monotone fall-back.
+
+    Two MM steps θ1, θ2; steplength α = -‖r‖/‖v‖ (capped at -1), r = θ1-θ0, v = θ2-2θ1+θ0;
+    extrapolate θ' = θ0 - 2αr + α²v and stabilise with one MM step θ3 = F(θ'). Accept θ3 when its
+    penalised objective is finite and not below f0; otherwise fall back to the plain double step θ2
+    (which never decreases the objective). Returns (θ, τ, f, accepted) at the new point.
+    """
+    theta1 = mstep(prob, theta0, tau0)
+    tau1, _ = estep(prob, theta1)
+    theta2 = mstep(prob, theta1, tau1)
+    r = theta1 - theta0
+    v = theta2 - theta1 - r
+    nr = np.sqrt((r * r).sum(1))
+    nv = np.sqrt((v * v).sum(1))
+    with np.errstate(all="ignore"):
+        alpha = np.where(nv > 0, -nr / nv, -1.0)
+    alpha = np.minimum(alpha, -1.0)[:, None]
+    thetap = theta0 - 2 * alpha * r + alpha**2 * v
+    ok = np.all(np.isfinite(thetap), axis=1)
+    thetap = np.where(ok[:, None], thetap, theta2)
+    taup, fp = estep(prob, thetap)
+    taup = np.where(np.isfinite(fp)[:, None, None], taup, tau1)
+    theta3 = mstep(prob, thetap, taup)
+    theta3 = np.where(np.all(np.isfinite(theta3), axis=1)[:, None], theta3, theta2)
+    tau3, f3 = estep(prob, theta3)
+    acc = np.isfinite(f3) & (f3 >= f0)
+    theta = np.where(acc[:, None], theta3, theta2)
+    tau, f = tau3, f3.copy()
+    if not np.all(acc):
+        rej = ~acc
+        tau2, f2 = estep(prob, theta2[rej])
+        tau = tau.copy()
+        tau[rej] = tau2
+        f[rej] = f2
+    return theta, tau, f, acc
+
+
+def mm_cycle(prob: Problem, theta0: np.ndarray, tau0: np.ndarray, f0: np.ndarray):
+    """One plain MM iteration. Returns (θ, τ, f, accepted=None)."""
+    theta = mstep(prob, theta0, tau0)
+    tau, f = estep(prob, theta)
+    return theta, tau, f, None
