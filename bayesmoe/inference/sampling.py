@@ -81,7 +81,8 @@ def start_values(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             res = fit_mle(
-                X, y, info.n_experts, family=info.family, gate=info.gate_fn,
+                X, y, info.n_experts, family=info.family,
+                gate=info.gate_fn if info.gate == "custom" else info.gate,
                 random_seed=random_seed,
             )
         # the MM gate has temperature 1; the model's logits are eta / temperature

@@ -1,0 +1,294 @@
+"""The `bayesmoe` command: run the default job, fit a CSV, select K.
+
+Every user error exits with status 2 and one line ``bayesmoe: error: ...`` on stderr (no
+traceback), and no partial output: results are written to a temporary folder and moved into
+place only when the job has succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main"]
+
+DEFAULT_OUT = "bayesmoe-run"
+
+
+class UserError(Exception):
+    """A problem with the user's input: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
+def _add_sampling(p: argparse.ArgumentParser, draws=1000, tune=1000, chains=4) -> None:
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT}/)")
+    p.add_argument("--seed", type=_nonneg_int, default=1, help="random seed (default 1)")
+    p.add_argument("--draws", type=_positive_int, default=draws, help=f"draws per chain ({draws})")
+    p.add_argument("--tune", type=_nonneg_int, default=tune, help=f"tuning steps per chain ({tune})")
+    p.add_argument("--chains", type=_positive_int, default=chains, help=f"chains ({chains})")
+    p.add_argument("--backend", choices=("pymc", "nutpie", "numpyro"), default="pymc",
+                   help="NUTS implementation (default pymc)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="bayesmoe", description="Bayesian softmax-gated mixtures of experts.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="fit the default job: S-B simulated data, n=1000, K=3")
+    _add_sampling(run)
+    fit = sub.add_parser("fit", help="fit a mixture of experts to a CSV file")
+    fit.add_argument("data", help="CSV file with a header row")
+    fit.add_argument("--target", required=True, help="name of the response column")
+    fit.add_argument("--features", help="comma-separated feature columns (default: all others)")
+    fit.add_argument("--experts", type=_positive_int, required=True, help="number of experts K")
+    fit.add_argument("--family", choices=("gaussian", "categorical"), default="gaussian")
+    fit.add_argument("--gate", choices=("softmax", "tanh", "sigmoid"), default="softmax")
+    fit.add_argument("--method", choices=("nuts", "mle"), default="nuts",
+                     help="posterior sampling (nuts, default) or maximum likelihood by MM (mle)")
+    fit.add_argument("--json", action="store_true", help="print one JSON object (with --method mle)")
+    _add_sampling(fit)
+    sel = sub.add_parser("select", help="choose the number of experts by AIC/BIC/ICL and DSC")
+    sel.add_argument("data", help="CSV file with a header row")
+    sel.add_argument("--target", required=True)
+    sel.add_argument("--features")
+    sel.add_argument("--max-experts", type=_positive_int, required=True)
+    sel.add_argument("--family", choices=("gaussian", "categorical"), default="gaussian")
+    sel.add_argument("--gate", choices=("softmax", "tanh", "sigmoid"), default="softmax")
+    sel.add_argument("--seed", type=_nonneg_int, default=1)
+    sel.add_argument("--json", action="store_true")
+    return parser
+
+
+# ----- data ---------------------------------------------------------------------------------------
+def read_csv(path: str, target: str, features: str | None, family: str):
+    """Read (X, y, feature names) from a CSV, with one-line errors for every bad input."""
+    import pandas as pd
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"data file {path!r} does not exist")
+    try:
+        df = pd.read_csv(p)
+    except Exception as err:  # noqa: BLE001 - any parse failure is the user's file
+        raise UserError(f"could not read {path!r} as CSV: {err}".splitlines()[0]) from None
+    if target not in df.columns:
+        raise UserError(f"column {target!r} not in {path!r}; columns: {list(df.columns)}")
+    if features:
+        names = [c.strip() for c in features.split(",") if c.strip()]
+        missing = [c for c in names if c not in df.columns]
+        if missing:
+            raise UserError(f"feature column(s) {missing} not in {path!r}; columns: {list(df.columns)}")
+        if target in names:
+            raise UserError(f"the target {target!r} is also listed as a feature")
+    else:
+        names = [c for c in df.columns if c != target]
+    if not names:
+        raise UserError("no feature columns: give --features or a CSV with more than one column")
+    for c in names:
+        if not pd.api.types.is_numeric_dtype(df[c]):
+            raise UserError(f"feature column {c!r} is not numeric (e.g. {df[c].iloc[0]!r})")
+    X = df[names].to_numpy(dtype=float)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise UserError(f"feature column {names[c]!r} has a missing or infinite value at row {r + 2}"
+                        " of the file; drop or impute it")
+    for j, c in enumerate(names):
+        if np.ptp(X[:, j]) == 0:
+            raise UserError(f"feature column {c!r} is constant; remove it")
+    y = df[target]
+    if y.isna().any():
+        raise UserError(f"target column {target!r} has a missing value at row "
+                        f"{int(np.flatnonzero(y.isna())[0]) + 2} of the file")
+    if family == "gaussian":
+        if not pd.api.types.is_numeric_dtype(y):
+            raise UserError(f"target {target!r} is not numeric; use --family categorical for labels")
+        y = y.to_numpy(dtype=float)
+        if not np.all(np.isfinite(y)):
+            raise UserError(f"target column {target!r} has an infinite value")
+    else:
+        y = y.to_numpy()
+    return X, y, names
+
+
+# ----- output -------------------------------------------------------------------------------------
+class _Staging:
+    """Write outputs to a temporary folder beside `out`; move them into `out` on success."""
+
+    def __init__(self, out: str):
+        self.out = Path(out)
+
+    def __enter__(self) -> Path:
+        parent = self.out.resolve().parent
+        if not parent.is_dir():
+            raise UserError(f"the parent folder of --out {str(self.out)!r} does not exist")
+        self.tmp = Path(tempfile.mkdtemp(prefix=".bayesmoe-", dir=parent))
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.out.mkdir(exist_ok=True)
+            for f in self.tmp.iterdir():
+                os.replace(f, self.out / f.name)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
+
+
+def _save_fit(trace, folder: Path) -> "object":
+    from bayesmoe.diagnostics.summary import summary
+
+    user_units = [v for v in ("beta0", "beta1", "a", "b", "sigma") if v in trace.posterior]
+    table = summary(trace, var_names=[*user_units, "loglik"], relabel=False)  # relabelled already
+    trace.to_netcdf(folder / "trace.nc", engine="h5netcdf")
+    table.to_csv(folder / "summary.csv")
+    return table
+
+
+def _print_table(table) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.max_rows", 200, "display.max_columns", 20,
+                           "display.width", 160,
+                           "display.float_format", "{:.3f}".format):
+        print(table)
+
+
+# ----- commands -----------------------------------------------------------------------------------
+def _cmd_run(args) -> int:
+    from bayesmoe.data import simulate
+    from bayesmoe.inference import sample
+
+    t0 = time.perf_counter()
+    X, y, _ = simulate("S-B", n=1000, random_seed=args.seed)
+    with _Staging(args.out) as tmp:
+        trace = sample(X, y, n_experts=3, draws=args.draws, tune=args.tune, chains=args.chains,
+                       backend=args.backend, random_seed=args.seed, progressbar=not args.quiet)
+        trace.attrs["data"] = f"simulate('S-B', n=1000, random_seed={args.seed})"
+        table = _save_fit(trace, tmp)
+    _print_table(table)
+    print(f"wrote {args.out}/trace.nc and {args.out}/summary.csv; "
+          f"wall time {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _cmd_fit(args) -> int:
+    t0 = time.perf_counter()
+    X, y, names = read_csv(args.data, args.target, args.features, args.family)
+    if args.method == "mle":
+        return _fit_mle(args, X, y, names, t0)
+    from bayesmoe.inference import sample
+
+    with _Staging(args.out) as tmp:
+        trace = sample(X, y, n_experts=args.experts, experts=args.family, gate=args.gate,
+                       feature_names=names, draws=args.draws, tune=args.tune,
+                       chains=args.chains, backend=args.backend, random_seed=args.seed,
+                       progressbar=not args.quiet)
+        trace.attrs["data"] = str(Path(args.data).resolve())
+        trace.attrs["target"] = args.target
+        table = _save_fit(trace, tmp)
+    _print_table(table)
+    print(f"wrote {args.out}/trace.nc and {args.out}/summary.csv; "
+          f"wall time {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _fit_mle(args, X, y, names, t0) -> int:
+    from bayesmoe._validation import check_y
+    from bayesmoe.inference.mm import fit_mle
+    from bayesmoe.models.gates import GATES
+
+    y, classes = check_y(y, args.family, X.shape[0])
+    res = fit_mle(X, y, args.experts, family=args.family, gate=GATES[args.gate],
+                  random_seed=args.seed)
+    out = {"features": names, "target": args.target, **res.to_dict()}
+    if classes is not None:
+        out["classes"] = [c if isinstance(c, (int, float, str)) else str(c) for c in classes]
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(res)
+    with _Staging(args.out) as tmp:
+        (tmp / "mle.json").write_text(json.dumps(out, indent=1))
+    if not args.json:
+        print(f"wrote {args.out}/mle.json; wall time {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _cmd_select(args) -> int:
+    from bayesmoe.inference.selection import select_experts
+
+    from bayesmoe._validation import check_y
+    from bayesmoe.models.gates import GATES
+
+    X, y, names = read_csv(args.data, args.target, args.features, args.family)
+    y, _ = check_y(y, args.family, X.shape[0])
+    table = select_experts(X, y, args.max_experts, family=args.family, gate=GATES[args.gate],
+                           random_seed=args.seed)
+    if args.json:
+        print(json.dumps(_jsonable_selection(table)))
+    else:
+        _print_table(table)
+        for k, v in getattr(table, "attrs", {}).items():
+            print(f"{k}: {v}")
+    return 0
+
+
+def _jsonable_selection(table) -> dict:
+    records = json.loads(table.to_json(orient="records"))
+    return {"table": records,
+            **{k: (v.item() if hasattr(v, "item") else v) for k, v in table.attrs.items()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `bayesmoe` console script."""
+    try:
+        args = _parser().parse_args(argv)
+        command = {"run": _cmd_run, "fit": _cmd_fit, "select": _cmd_select}[args.command]
+        return command(args)
+    except UserError as err:
+        print(f"bayesmoe: error: {err}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError) as err:  # validation errors raised by the library
+        if os.environ.get("BAYESMOE_DEBUG"):
+            raise
+        print(f"bayesmoe: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bayesmoe: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
