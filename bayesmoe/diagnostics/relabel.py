@@ -61,7 +61,9 @@ def _check_atoms(atoms) -> np.ndarray:
     try:
         arr = np.asarray(atoms, dtype=float)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"`atoms` must be a numeric array; converting to float failed: {err}.") from None
+        raise TypeError(
+            f"`atoms` must be a numeric array; converting to float failed: {err}."
+        ) from None
     if arr.ndim != 3 or 0 in arr.shape:
         raise ValueError(
             "`atoms` must have shape (S, K, P): S draws, K experts, P parameter features per "
@@ -231,7 +233,7 @@ def relabel_permutations(
     # Global relabelling: keep output labels as close to the input labels as possible.
     counts = np.zeros((K, K))
     np.add.at(counts, (np.broadcast_to(np.arange(K), perm.shape), perm), 1.0)
-    # counts[j, k] = #draws with input label k at position j; choose h maximising sum counts[h[j], j].
+    # counts[j, k] = #draws with input label k at position j; h maximises sum_j counts[h[j], j].
     _, h = linear_sum_assignment(counts.T, maximize=True)
     return perm[:, h]
 
@@ -449,7 +451,8 @@ def relabel(
     if not _expert_vars(post):
         raise ValueError(
             "No posterior variable has an 'expert' dim, so there are no labels to switch "
-            f"(variables: {list(post.data_vars)}). Relabelling applies to mixture-of-experts traces."
+            f"(variables: {list(post.data_vars)}). Relabelling applies to mixture-of-experts "
+            "traces."
         )
     C, D, K = post.sizes["chain"], post.sizes["draw"], post.sizes["expert"]
     atoms, names = _atoms_from_posterior(post, var_names)

@@ -117,8 +117,8 @@ def summary(
     >>> b = np.array([-2.0, 3.0]) + 0.1 * rng.standard_normal((2, 100, 2))
     >>> b[1] = b[1][:, ::-1]                                   # chain 1 swapped the labels
     >>> ll = xr.Dataset({"y": (("chain", "draw", "obs"), rng.normal(size=(2, 100, 5)))})
-    >>> tree = xr.DataTree.from_dict({"posterior": xr.Dataset({"b": (("chain", "draw", "expert"), b)}),
-    ...                               "log_likelihood": ll})
+    >>> post = xr.Dataset({"b": (("chain", "draw", "expert"), b)})
+    >>> tree = xr.DataTree.from_dict({"posterior": post, "log_likelihood": ll})
     >>> df = summary(tree)
     >>> df.index.tolist()
     ['b[0]', 'b[1]', 'loglik']
