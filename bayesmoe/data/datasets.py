@@ -1,9 +1,9 @@
 """Small real datasets bundled with bayesmoe, with their provenance.
 
-The files live in ``bayesmoe/data/datasets/`` as plain CSV (one header line, no index column) and are
-read as package data with :mod:`importlib.resources`, so they work from an installed wheel as well as
-from a source checkout. ``bayesmoe/data/datasets/PROVENANCE.md`` records where every file comes from,
-its citation and licence, and how it was produced.
+The files live in ``bayesmoe/data/datasets/`` as plain CSV (one header line, no index column)
+and are read as package data with :mod:`importlib.resources`, so they work from an installed
+wheel as well as from a source checkout. ``bayesmoe/data/datasets/PROVENANCE.md`` records where
+every file comes from, its citation and licence, and how it was produced.
 
 Examples
 --------

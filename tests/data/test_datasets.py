@@ -14,8 +14,16 @@ from bayesmoe.data import datasets as ds
 from bayesmoe.data.datasets import list_datasets, load_dataset
 
 INFO_KEYS = {
-    "name", "feature_names", "target_name", "n_samples", "task", "description", "units",
-    "citation", "source", "license",
+    "name",
+    "feature_names",
+    "target_name",
+    "n_samples",
+    "task",
+    "description",
+    "units",
+    "citation",
+    "source",
+    "license",
 }
 
 
