@@ -112,6 +112,14 @@ def make_measure(
     beta1 = np.asarray(beta1, dtype=float)
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
+    arrays = {"beta0": beta0, "beta1": beta1, "a": a, "b": b}
+    if sigma2 is not None:
+        arrays["sigma2"] = np.asarray(sigma2, dtype=float)
+    for name, arr in arrays.items():
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"`{name}` contains NaN or inf; every parameter must be finite.")
+    if not (np.isscalar(temperature) and np.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"`temperature` must be a positive number; got {temperature!r}.")
     ns = len(sd)
     if beta0.ndim != ns + 1:
         raise ValueError(f"`beta0` must have shape (*sample, K); got shape {beta0.shape}.")
@@ -238,7 +246,15 @@ def expert_log_prob(params: dict, X, y) -> np.ndarray:
         s2 = np.asarray(params["sigma2"])[..., None, :]
         r = np.asarray(y, dtype=float)[:, None] - mu
         return -0.5 * (np.log(2 * np.pi * s2) + r * r / s2)
-    y = np.asarray(y, dtype=int)
+    y_raw = np.asarray(y)
+    n_classes = a.shape[-2]
+    y = y_raw.astype(int) if y_raw.size else y_raw.astype(int)
+    if np.any(y != y_raw) or np.any((y < 0) | (y >= n_classes)):
+        raise ValueError(
+            f"Categorical `y` must hold integer class codes 0..{n_classes - 1}; got values outside "
+            "that range or non-integers. Encode labels first (e.g. with numpy.unique(..., "
+            "return_inverse=True))."
+        )
     logits = np.einsum("nd,...dmk->...nmk", X, a) + b[..., None, :, :]
     logp = log_softmax(logits, axis=-2)  # over classes
     idx = np.broadcast_to(y[:, None, None], logp.shape[:-3] + (y.shape[0], 1, logp.shape[-1]))

@@ -1,5 +1,6 @@
 """Simulators with known truth and small bundled real datasets."""
 
+from bayesmoe.data.datasets import list_datasets, load_dataset
 from bayesmoe.data.simulate import PRESETS, preset, simulate
 
-__all__ = ["simulate", "preset", "PRESETS"]
+__all__ = ["simulate", "preset", "PRESETS", "list_datasets", "load_dataset"]

@@ -39,6 +39,7 @@ def preset(name: str, *, regime: str = "A", gate: str = "identity", n_experts: i
     x_dist : dict
         ``{"kind": "uniform", "low": .., "high": ..}`` or ``{"kind": "normal"}``, with ``d``.
     """
+    _check_preset_options(name, regime=regime, gate=gate, n_experts=n_experts, d=d)
     if name == "S-A":
         G = make_measure(
             beta0=[-8.0, 0.0], beta1=[[25.0, 0.0]], a=[[-20.0, 20.0]], b=[15.0, -5.0],
@@ -73,8 +74,6 @@ def preset(name: str, *, regime: str = "A", gate: str = "identity", n_experts: i
         # [choice] K linear experts on angular sectors of [-1, 1]^2: gate slopes point at the
         # sector centres with norm 4; each expert's slope points along its sector; noise sd 0.1.
         K = int(n_experts)
-        if K < 2:
-            raise ValueError(f"`n_experts` must be >= 2 for S-E; got {n_experts}.")
         ang = 2 * np.pi * (np.arange(K) + 0.5) / K
         u = np.stack([np.cos(ang), np.sin(ang)])  # (2, K)
         G = make_measure(
@@ -83,6 +82,27 @@ def preset(name: str, *, regime: str = "A", gate: str = "identity", n_experts: i
         )
         return G, {"kind": "uniform", "low": -1.0, "high": 1.0, "d": 2}
     raise ValueError(f"Unknown preset {name!r}; expected one of {PRESETS}.")
+
+
+_PRESET_OPTIONS = {"S-A": set(), "S-B": set(), "S-D": {"regime", "gate", "d"}, "S-E": {"n_experts"}}
+_OPTION_DEFAULTS = {"regime": "A", "gate": "identity", "n_experts": 4, "d": 2}
+
+
+def _check_preset_options(name: str, **options) -> None:
+    if name not in _PRESET_OPTIONS:
+        raise ValueError(f"Unknown preset {name!r}; expected one of {PRESETS}.")
+    allowed = _PRESET_OPTIONS[name]
+    for key, value in options.items():
+        if key not in allowed and value != _OPTION_DEFAULTS[key]:
+            raise ValueError(
+                f"Option `{key}` does not apply to preset {name!r} (it takes "
+                f"{sorted(allowed) or 'no options'})."
+            )
+    for key in ("n_experts", "d"):
+        v = options[key]
+        lo = 2 if key == "n_experts" else 1
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ValueError(f"`{key}` must be >= {lo} and an integer; got {v!r}.")
 
 
 def _draw_x(x_dist: dict, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -142,7 +162,7 @@ def simulate(
     else:
         raise TypeError(f"`truth` must be a preset name or a mixing-measure Dataset; got {type(truth)}.")
     if X is None:
-        if not isinstance(n, (int, np.integer)) or n < 1:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"`n` must be a positive integer; got {n!r}.")
         X = _draw_x(x_dist, int(n), rng)
     else:
@@ -151,9 +171,17 @@ def simulate(
             raise ValueError(
                 f"`X` must have shape (n, {G.sizes['feature']}); got {X.shape}."
             )
+        if not np.all(np.isfinite(X)):
+            raise ValueError("`X` contains NaN or inf; every input must be finite.")
+    if G.attrs.get("gate") == "custom":
+        raise ValueError(
+            "This truth has a custom gate callable, which a measure does not store; simulate "
+            "from a named gate ('identity', 'tanh', 'sigmoid') instead."
+        )
     w = gate_probabilities(
         G.beta0.values, G.beta1.transpose("feature", "expert").values, X,
         gate=G.attrs.get("gate", "identity"), temperature=G.attrs.get("temperature", 1.0),
+        active=G["active"].values if "active" in G else None,
     )
     z = (rng.uniform(size=(X.shape[0], 1)) > np.cumsum(w, axis=1)).sum(axis=1)
     z = np.minimum(z, w.shape[1] - 1)

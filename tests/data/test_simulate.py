@@ -579,17 +579,10 @@ def test_make_measure_rejects_bad_options(kwargs, match):
 
 
 # --------------------------------------------------------------------------------------------
-# Known defects (strict xfail: each turns into a failure once fixed, so the marker gets removed)
+# Defects found in review, fixed; these pin the fixes
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "simulate() ignores the `active` mask of a truth: gate_probabilities is called without "
-        "active=, so an inactive expert is drawn (here with probability 1/2)"
-    ),
-)
 def test_simulate_respects_inactive_experts():
     G = make_measure(
         [0.0, 0.0], [[0.0, 0.0]], [[0.0, 0.0]], [0.0, 100.0], [1.0, 1.0], active=[True, False]
@@ -598,65 +591,33 @@ def test_simulate_respects_inactive_experts():
     assert np.all(y < 50)  # expert 1 (mean 100) is inactive and must never be drawn
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "simulate() accepts X with NaN/inf (DESIGN.md: NaN or inf input raises ValueError); it "
-        "returns y = NaN silently"
-    ),
-)
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_simulate_rejects_non_finite_x(bad):
     with pytest.raises(ValueError, match="X"):
         simulate("S-A", X=np.array([[0.5], [bad]]), random_seed=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "simulate()/preset() silently ignore options that do not apply to the chosen preset "
-        "(n_experts for S-B gives 3 experts, not 8)"
-    ),
-)
 def test_simulate_rejects_options_of_other_presets():
     with pytest.raises((ValueError, TypeError), match="n_experts"):
         simulate("S-B", n=10, n_experts=8)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=("preset('S-E', n_experts=2.5) truncates to 2 experts via int() instead of raising"),
-)
 def test_s_e_rejects_non_integer_number_of_experts():
     with pytest.raises((ValueError, TypeError), match="n_experts"):
         preset("S-E", n_experts=2.5)
 
 
-@pytest.mark.xfail(
-    strict=True, reason=("preset('S-D', d=0) returns a measure with no features instead of raising")
-)
 def test_s_d_rejects_zero_dimensions():
     with pytest.raises(ValueError, match="`d`"):
         preset("S-D", d=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=("make_measure() accepts temperature <= 0 (division by zero / a reversed gate later)"),
-)
 @pytest.mark.parametrize("temperature", [0.0, -1.0])
 def test_make_measure_rejects_non_positive_temperature(temperature):
     with pytest.raises(ValueError, match="temperature"):
         make_measure(**GOOD, temperature=temperature)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "make_measure() accepts NaN parameters (`np.any(sigma2 <= 0)` is False for NaN); "
-        "DESIGN.md says NaN or inf input raises ValueError"
-    ),
-)
 @pytest.mark.parametrize("name", ["beta0", "sigma2"])
 def test_make_measure_rejects_nan(name):
     bad = GOOD | {name: [np.nan, 1.0]}
@@ -664,14 +625,6 @@ def test_make_measure_rejects_nan(name):
         make_measure(**bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "log_likelihood() with categorical experts accepts labels outside 0..M-1: y = -1 wraps to "
-        "the last class through take_along_axis, and y = 0.7 is truncated to 0 (DESIGN.md: labels "
-        "not in 0..M-1 raise ValueError)"
-    ),
-)
 @pytest.mark.parametrize("label", [-1, 0.7])
 def test_log_likelihood_rejects_labels_out_of_range(label):
     G = make_measure([0.0], [[0.0]], [[[1.0], [0.0]]], [[0.0], [0.0]])
