@@ -78,7 +78,7 @@ def summary(
     ci_prob: float = 0.94,
     ci_kind: str | None = None,
     kind: str = "all",
-    round_to: int | str = "none",
+    round_to: int | None = None,
 ) -> pd.DataFrame:
     """Summary table (mean, sd, interval, ESS, R-hat, MCSE) of a trace on relabelled draws.
 
@@ -98,8 +98,8 @@ def summary(
         Interval kind; default ArviZ's ``rcParams["stats.ci_kind"]``.
     kind : str
         Passed to :func:`arviz.summary` ("all", "stats", "diagnostics", ...).
-    round_to : int or {"none", "auto"}
-        Passed to :func:`arviz.summary`; the default "none" gives raw floats.
+    round_to : int, optional
+        Decimal places to round to; default None keeps raw floats.
 
     Returns
     -------
@@ -130,6 +130,8 @@ def summary(
         raise TypeError(f"`relabel` must be True or False; got {relabel!r}.")
     if not (isinstance(ci_prob, (int, float)) and 0 < ci_prob < 1):
         raise ValueError(f"`ci_prob` must be a number in (0, 1), e.g. 0.94; got {ci_prob!r}.")
+    if round_to is not None and (isinstance(round_to, bool) or not isinstance(round_to, int)):
+        raise TypeError(f"`round_to` must be an int (decimal places) or None; got {round_to!r}.")
     done = False
     if relabel and _expert_vars(post):
         trace = _relabel(trace)
@@ -152,9 +154,16 @@ def summary(
     data = post[[n for n in names if n != row]]
     if loglik is not None and row in names:
         data = data.assign({row: loglik.reset_coords(drop=True)})
-    data = data[names]
-    df = az.summary(
-        data, ci_prob=ci_prob, ci_kind=ci_kind, kind=kind, fmt="wide", round_to=round_to
-    )
+    # One arviz.summary call per variable: ArviZ 1.3 (wide format) labels the rows of a
+    # multi-dim variable by the variable's dim order but orders the values by the Dataset's
+    # dim order, so e.g. a[feature, expert] next to beta0[expert] gets mislabelled rows.
+    frames = [
+        az.summary(data[[n]], ci_prob=ci_prob, ci_kind=ci_kind, kind=kind, fmt="wide",
+                   round_to="none")
+        for n in names
+    ]
+    df = pd.DataFrame(pd.concat(frames))
+    if round_to is not None:
+        df = df.round(round_to)
     df.attrs["relabelled"] = done
     return df
