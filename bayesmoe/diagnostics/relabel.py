@@ -10,10 +10,12 @@ Three layers, as ArviZ does:
 
 - :func:`relabel_permutations` — numpy core: iterated pivot matching of the per-draw "atoms"
   (S, K, P) with the Hungarian algorithm; returns the permutations (S, K).
+- :func:`stephens_permutations` — numpy core: Stephens' (2000) Kullback-Leibler relabelling of
+  per-observation expert probabilities (S, n, K); an alternative that uses the data.
 - :func:`permute_experts` — applies permutations (chain, draw, expert) to an xarray object.
 - :func:`relabel` — DataTree/Dataset in, same type out: builds the atoms from the posterior,
-  matches, permutes every variable with an ``expert`` dim in every group that has
-  (chain, draw, expert), and records the permutations.
+  matches (``method="pivot"`` or ``"stephens"``), permutes every variable with dims
+  (chain, draw, expert) in every group, and records the permutations.
 
 Permutation convention: ``perm[s, j] = k`` means that position ``j`` of the relabelled draw ``s``
 holds the expert that was labelled ``k`` in the input, i.e.
@@ -29,9 +31,14 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 from scipy.optimize import linear_sum_assignment
+from scipy.special import log_softmax, softmax
+
+from bayesmoe.diagnostics.mixing import mixing_measure
+from bayesmoe.measure import expert_log_prob, gate_logits, measure_arrays
 
 __all__ = [
     "relabel_permutations",
+    "stephens_permutations",
     "permute_experts",
     "relabel",
     "DEFAULT_ATOM_VARS",
@@ -47,7 +54,7 @@ RELABEL_GROUP = "relabel"
 PERMUTATION_VAR = "permutation"
 #: Name of the permutation variable when a Dataset (not a DataTree) is relabelled.
 _DATASET_PERMUTATION_VAR = "relabel_permutation"
-_METHODS = ("pivot",)
+_METHODS = ("pivot", "stephens")
 # Number of candidate draws searched for the medoid pivot (pairwise cost ~ n^2 / 2 matchings).
 _N_MEDOID_CANDIDATES = 64
 # Draws per block when building the (S, K, K) cost tensor (bounds memory at ~block * K * K * P).
@@ -107,15 +114,41 @@ def _cost(z: np.ndarray, centre: np.ndarray) -> np.ndarray:
     return np.maximum(zz[:, None, :] + cc[None, :, None] - 2.0 * cross, 0.0)
 
 
+def _assign_costs(cost: np.ndarray) -> np.ndarray:
+    """Row-wise optimal assignments of a cost tensor C[s, j, k] (position j <- label k)."""
+    perm = np.empty(cost.shape[:2], dtype=np.intp)
+    for i, c in enumerate(cost):
+        perm[i] = linear_sum_assignment(c)[1]
+    return perm
+
+
 def _assign(z: np.ndarray, centre: np.ndarray) -> np.ndarray:
     """Optimal permutation of each draw's experts onto the centre's positions, shape (S, K)."""
-    S, K, _ = z.shape
-    perm = np.empty((S, K), dtype=np.intp)
-    for start in range(0, S, _BLOCK):
-        cost = _cost(z[start : start + _BLOCK], centre)
-        for i, c in enumerate(cost):
-            perm[start + i] = linear_sum_assignment(c)[1]
-    return perm
+    return np.concatenate(
+        [_assign_costs(_cost(z[i : i + _BLOCK], centre)) for i in range(0, z.shape[0], _BLOCK)]
+    )
+
+
+def _canonical(perm: np.ndarray) -> np.ndarray:
+    """Apply the one global relabelling that keeps output labels closest to the input labels.
+
+    counts[j, k] = number of draws with input label k at position j; h maximises
+    sum_j counts[h[j], j], so draws that were already aligned get identity permutations.
+    """
+    K = perm.shape[1]
+    counts = np.zeros((K, K))
+    np.add.at(counts, (np.broadcast_to(np.arange(K), perm.shape), perm), 1.0)
+    _, h = linear_sum_assignment(counts.T, maximize=True)
+    return perm[:, h]
+
+
+def _not_converged(method: str, max_iter: int) -> None:
+    warnings.warn(
+        f"{method} relabelling did not converge in max_iter={max_iter} iterations; the last "
+        "permutations are returned. Increase `max_iter` or check for merged experts.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def _medoid(z: np.ndarray, rng: np.random.Generator | None) -> int:
@@ -195,8 +228,7 @@ def relabel_permutations(
     """
     raw = _check_atoms(atoms)
     S, K, P = raw.shape
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"`max_iter` must be an int >= 1; got {max_iter!r}.")
+    max_iter = _check_max_iter(max_iter)
     scale = _feature_scale(raw, weights)
     z = raw * scale
     if K == 1:
@@ -224,18 +256,95 @@ def relabel_permutations(
         perm = new
         centre = np.take_along_axis(z, perm[..., None], axis=1).mean(axis=0)
     else:
-        warnings.warn(
-            f"Pivot relabelling did not converge in max_iter={max_iter} iterations; the last "
-            "permutations are returned. Increase `max_iter` or check for merged experts.",
-            RuntimeWarning,
-            stacklevel=2,
+        _not_converged("Pivot", max_iter)
+    return _canonical(perm)
+
+
+def _check_max_iter(max_iter) -> int:
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"`max_iter` must be an int >= 1; got {max_iter!r}.")
+    return int(max_iter)
+
+
+def stephens_permutations(probs, *, init=None, max_iter: int = 50) -> np.ndarray:
+    """Permutations minimising the Kullback-Leibler loss of Stephens (2000, Algorithm 2).
+
+    Works on classification probabilities instead of parameters: ``probs[s, i, k]`` is the
+    probability, under draw ``s``, that observation ``i`` came from expert ``k``. Alternates
+    (1) Q[i, j] = mean over draws of the aligned probabilities and (2) for each draw the
+    assignment minimising sum_i sum_j p[s, i, perm[j]] log(p[s, i, perm[j]] / Q[i, j]) (the
+    Hungarian algorithm), until no permutation changes; then applies the same global
+    relabelling as :func:`relabel_permutations`.
+
+    Parameters
+    ----------
+    probs : array_like, shape (S, n, K)
+        Non-negative, each (s, i) row summing to 1.
+    init : array_like of int, shape (S, K), optional
+        Starting permutations (same convention as the output), e.g. from
+        :func:`relabel_permutations`; default identity.
+    max_iter : int
+        Maximum number of iterations (RuntimeWarning if not converged).
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (S, K)
+        ``perm[s, j]`` is the input label placed at position ``j`` of draw ``s``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesmoe.diagnostics.relabel import stephens_permutations
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.dirichlet(np.ones(3), size=50)                  # n=50 observations, K=3
+    >>> draws = np.stack([p[:, rng.permutation(3)] for _ in range(100)])
+    >>> perm = stephens_permutations(draws)
+    >>> aligned = np.take_along_axis(draws, perm[:, None, :], axis=2)
+    >>> bool(np.allclose(aligned, aligned[0]))
+    True
+    """
+    try:
+        p = np.asarray(probs, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"`probs` must be numeric; converting to float failed: {err}.") from None
+    if p.ndim != 3 or 0 in p.shape:
+        raise ValueError(
+            f"`probs` must have shape (S draws, n observations, K experts); got {p.shape}."
         )
-    # Global relabelling: keep output labels as close to the input labels as possible.
-    counts = np.zeros((K, K))
-    np.add.at(counts, (np.broadcast_to(np.arange(K), perm.shape), perm), 1.0)
-    # counts[j, k] = #draws with input label k at position j; h maximises sum_j counts[h[j], j].
-    _, h = linear_sum_assignment(counts.T, maximize=True)
-    return perm[:, h]
+    if not np.all(np.isfinite(p)) or np.any(p < 0) or not np.allclose(p.sum(-1), 1.0, atol=1e-6):
+        raise ValueError(
+            "`probs` must be finite, non-negative and sum to 1 over experts (last axis) for "
+            "every draw and observation; normalise them (e.g. scipy.special.softmax)."
+        )
+    max_iter = _check_max_iter(max_iter)
+    S, _, K = p.shape
+    if init is None:
+        perm = np.tile(np.arange(K), (S, 1))
+    else:
+        perm = np.asarray(init)
+        if perm.shape != (S, K) or not np.issubdtype(perm.dtype, np.integer) or not np.array_equal(
+            np.sort(perm, axis=1), np.broadcast_to(np.arange(K), (S, K))
+        ):
+            raise ValueError(
+                f"`init` must be an integer array of shape ({S}, {K}) whose rows are "
+                f"permutations of 0..{K - 1}; got shape {perm.shape}."
+            )
+    tiny = np.finfo(float).tiny
+    for _ in range(max_iter):
+        Q = np.take_along_axis(p, perm[:, None, :], axis=2).mean(axis=0)  # (n, K)
+        log_q = np.log(np.maximum(Q, tiny))
+        # C[s, j, k] = -sum_i p[s, i, k] log Q[i, j]; the entropy term is the same for every
+        # assignment of draw s and is dropped.
+        new = np.concatenate([
+            _assign_costs(-np.einsum("sik,ij->sjk", p[i : i + _BLOCK], log_q))
+            for i in range(0, S, _BLOCK)
+        ])
+        if np.array_equal(new, perm):
+            break
+        perm = new
+    else:
+        _not_converged("Stephens", max_iter)
+    return _canonical(perm)
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,7 +417,7 @@ def permute_experts(data: xr.Dataset | xr.DataArray, permutation):
 def _expert_vars(ds: xr.Dataset) -> list[str]:
     return [
         n for n, v in ds.data_vars.items()
-        if "expert" in v.dims and n != _DATASET_PERMUTATION_VAR
+        if {"chain", "draw", "expert"} <= set(v.dims) and n != _DATASET_PERMUTATION_VAR
     ]
 
 
@@ -386,6 +495,54 @@ def _pivot_from_lp(trace) -> int | None:
     return int(np.nanargmax(np.where(np.isfinite(lp), lp, -np.inf)))
 
 
+def _data_from_trace(trace, X, y) -> tuple[np.ndarray, np.ndarray]:
+    """X and y for Stephens' method: given, or from constant_data.X / observed_data.y."""
+    tree = trace if isinstance(trace, xr.DataTree) else None
+    if X is None and tree is not None and "constant_data" in tree.children:
+        X = tree["constant_data"].to_dataset().get("X")
+    if y is None and tree is not None and "observed_data" in tree.children:
+        y = tree["observed_data"].to_dataset().get("y")
+    if X is None or y is None:
+        raise ValueError(
+            "method='stephens' needs the data: pass `X=` and `y=`, or a DataTree with "
+            "constant_data.X and observed_data.y (as bayesmoe.inference.sample writes). Or use "
+            "method='pivot', which needs only the posterior."
+        )
+    if isinstance(X, xr.DataArray):
+        X = X.transpose("obs", "feature").values if {"obs", "feature"} == set(X.dims) else X.values
+    return np.asarray(X, dtype=float), np.asarray(y.values if isinstance(y, xr.DataArray) else y)
+
+
+def _classification_probs(trace, post: xr.Dataset, X, y) -> np.ndarray:
+    """P(expert k | x_i, y_i, draw s) for every draw, shape (chain * draw, n, K)."""
+    X, y = _data_from_trace(trace, X, y)
+    attrs = {**post.attrs, **(trace.attrs if isinstance(trace, xr.DataTree) else {})}
+    if attrs.get("gate", "identity") == "custom":
+        raise ValueError(
+            "method='stephens' cannot evaluate a custom gate transform from a stored trace; use "
+            "method='pivot'."
+        )
+    try:
+        measure = mixing_measure(post.assign_attrs(attrs))
+    except ValueError as err:
+        raise ValueError(f"method='stephens' needs a bayesmoe posterior: {err}") from None
+    arr = measure_arrays(measure, ["chain", "draw"])
+    d = measure.sizes["feature"]
+    if X.ndim != 2 or X.shape[1] != d or y.shape != (X.shape[0],):
+        raise ValueError(
+            f"`X` must have shape (n, {d}) and `y` shape (n,); got {X.shape} and {y.shape}."
+        )
+    out = []
+    for c in range(arr["sample_shape"][0]):  # one chain at a time bounds peak memory
+        pc = {k: v[c] for k, v in arr.items() if k != "sample_shape"}
+        eta = gate_logits(pc["beta0"], pc["beta1"], X, gate=measure.attrs["gate"],
+                          temperature=measure.attrs["temperature"])
+        if "active" in pc:
+            eta = np.where(pc["active"][:, None, :], eta, -np.inf)
+        out.append(softmax(log_softmax(eta, axis=-1) + expert_log_prob(pc, X, y), axis=-1))
+    return np.concatenate(out, axis=0)
+
+
 def relabel(
     trace: xr.DataTree | xr.Dataset,
     *,
@@ -393,6 +550,8 @@ def relabel(
     method: str = "pivot",
     random_seed: int | np.random.Generator | None = None,
     max_iter: int = 50,
+    X=None,
+    y=None,
 ) -> xr.DataTree | xr.Dataset:
     """Relabel the experts of every draw so that labels agree across draws and chains.
 
@@ -407,13 +566,19 @@ def relabel(
         experts, ``sigma*`` are matched on the log scale); if none is present, every numeric
         variable with an ``expert`` dim. All variables with an ``expert`` dim are permuted,
         whether matched on or not.
-    method : {"pivot"}
-        Matching algorithm: iterated pivot matching (:func:`relabel_permutations`), started at
-        the draw with the highest ``sample_stats.lp`` when present, else at a medoid draw.
+    method : {"pivot", "stephens"}
+        "pivot": iterated pivot matching of the parameters (:func:`relabel_permutations`),
+        started at the draw with the highest ``sample_stats.lp`` when present, else at a medoid
+        draw. "stephens": Stephens' (2000) Kullback-Leibler relabelling of the per-observation
+        expert probabilities (:func:`stephens_permutations`), started from the pivot solution;
+        it needs the data and memory for (chain * draw, n, K) floats.
     random_seed : int or numpy.random.Generator, optional
         Used only to choose medoid candidates when there is no ``lp`` (None: evenly spaced draws).
     max_iter : int
-        Maximum number of pivot iterations.
+        Maximum number of iterations of each algorithm.
+    X, y : array_like, optional
+        Data for ``method="stephens"`` (user units, y as used in the fit); default
+        ``constant_data.X`` and ``observed_data.y`` of the trace.
 
     Returns
     -------
@@ -457,9 +622,11 @@ def relabel(
     C, D, K = post.sizes["chain"], post.sizes["draw"], post.sizes["expert"]
     atoms, names = _atoms_from_posterior(post, var_names)
     pivot = _pivot_from_lp(trace) if K > 1 else None
-    perm = relabel_permutations(
-        atoms, max_iter=max_iter, pivot=pivot, random_seed=random_seed
-    ).reshape(C, D, K)
+    perm = relabel_permutations(atoms, max_iter=max_iter, pivot=pivot, random_seed=random_seed)
+    if method == "stephens" and K > 1:
+        probs = _classification_probs(trace, post, X, y)
+        perm = stephens_permutations(probs, init=perm, max_iter=max_iter)
+    perm = perm.reshape(C, D, K)
 
     previous = None
     if isinstance(trace, xr.DataTree) and RELABEL_GROUP in trace.children:

@@ -416,3 +416,66 @@ def test_single_expert_passes_through(gaussian):
     out = relabel(one)
     xr.testing.assert_identical(out["posterior"], one["posterior"])
     assert np.all(out["relabel"]["permutation"].values == 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Stephens' KL relabelling
+# --------------------------------------------------------------------------------------------
+stephens_permutations = relabel_mod.stephens_permutations
+
+
+def test_stephens_core_recovers_permutations_from_identity_start():
+    rng = np.random.default_rng(7)
+    base = rng.dirichlet(np.full(4, 0.5), size=60)  # n = 60 observations, K = 4
+    draws = np.clip(base + 0.02 * rng.standard_normal((400, 60, 4)), 1e-6, None)
+    draws /= draws.sum(-1, keepdims=True)
+    q = np.stack([rng.permutation(4) for _ in range(400)])
+    switched = np.take_along_axis(draws, q[:, None, :], axis=2)
+    perm = stephens_permutations(switched)
+    assert _recovered_exactly(q, perm)
+    aligned = np.take_along_axis(switched, perm[:, None, :], axis=2)
+    assert np.array_equal(stephens_permutations(aligned), np.tile(np.arange(4), (400, 1)))
+
+
+@pytest.mark.parametrize("which", ["gaussian", "categorical"])
+def test_stephens_relabel_matches_pivot_and_repairs_a_bad_start(which, request):
+    case = request.getfixturevalue(which)
+    raw, q = case["raw"], case["q"]
+    out = relabel(raw, method="stephens")
+    assert out.attrs["relabel_method"] == "stephens"
+    assert _recovered_exactly(q, out["relabel"]["permutation"].values)
+    assert max_rhat(out["posterior"].to_dataset()) < RHAT_OK
+    # data passed explicitly give the same result as data read from the trace
+    explicit = relabel(raw["posterior"].to_dataset().assign_attrs(raw.attrs), method="stephens",
+                       X=case["X"], y=case["y"])
+    np.testing.assert_array_equal(explicit["relabel_permutation"].values,
+                                  out["relabel"]["permutation"].values)
+    # Stephens does work of its own: a start with 60 corrupted draws is repaired
+    K = q.shape[-1]
+    probs = relabel_mod._classification_probs(raw, raw["posterior"].to_dataset(), None, None)
+    start = out["relabel"]["permutation"].values.reshape(-1, K).copy()
+    rng = np.random.default_rng(0)
+    bad = rng.choice(len(start), 60, replace=False)
+    start[bad] = [rng.permutation(K) for _ in bad]
+    assert not _recovered_exactly(q, start)  # the corrupted start is wrong...
+    assert _recovered_exactly(q, stephens_permutations(probs, init=start))  # ...and repaired
+
+
+def test_stephens_bad_input(gaussian):
+    post = gaussian["raw"]["posterior"].to_dataset()
+    with pytest.raises(ValueError, match="needs the data"):
+        relabel(post, method="stephens")
+    with pytest.raises(ValueError, match=r"`X` must have shape \(n, 2\)"):
+        relabel(post, method="stephens", X=gaussian["X"][:, :1], y=gaussian["y"])
+    with pytest.raises(ValueError, match="custom gate"):
+        relabel(post.assign_attrs(gate="custom"), method="stephens", X=gaussian["X"],
+                y=gaussian["y"])
+    with pytest.raises(ValueError, match="sum to 1"):
+        stephens_permutations(np.ones((3, 4, 2)))
+    with pytest.raises(ValueError, match=r"shape \(S draws"):
+        stephens_permutations(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="`init`"):
+        stephens_permutations(np.full((3, 4, 2), 0.5), init=np.zeros((3, 2), int))
+    rng = np.random.default_rng(0)
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        stephens_permutations(rng.dirichlet(np.ones(3), size=(40, 5)), max_iter=1)
