@@ -97,3 +97,25 @@ def test_bad_inputs():
         rate_fit([100, 100, 100], [0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match="sample_dims"):
         contraction_summary(d, sample_dims=["chain"])
+
+
+def test_plot_contraction():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bayesmoe.diagnostics.plots import plot_contraction
+
+    s = contraction_summary(_distances(N7, reps=2))
+    ax = plot_contraction(s)
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    fit_line, theory_line = ax.lines[-2], ax.lines[-1]
+    gx, gy = fit_line.get_xdata(), fit_line.get_ydata()
+    np.testing.assert_allclose(gy, np.exp(float(s.intercept)) * gx ** float(s.slope))
+    tx, ty = theory_line.get_xdata(), theory_line.get_ydata()
+    slope = np.diff(np.log(ty)) / np.diff(np.log(tx))
+    np.testing.assert_allclose(slope, -0.5)
+    plt.close("all")
+    with pytest.raises(ValueError, match="slope"):
+        plot_contraction(contraction_summary(_distances(N7).drop_vars("n")))

@@ -168,3 +168,22 @@ def test_bad_inputs():
         distortion_rate(np.zeros((3, 2)), [1.0], weights=[0.5, 0.5])
     with pytest.raises(ValueError, match="loss"):
         routing_distortion(G, X, np.zeros(3), loss="hinge")
+
+
+def test_plot_rate_distortion():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bayesmoe.diagnostics.plots import plot_rate_distortion
+
+    rd = distortion_rate(np.array([[0.0, 1.0], [1.0, 0.0]]), np.linspace(6, 0, 13))
+    ax = plot_rate_distortion(rd, rate=np.array([0.2, 0.3, 0.25]))
+    line = ax.lines[0]
+    order = np.argsort(rd.R.values)
+    np.testing.assert_allclose(line.get_xdata(), rd.R.values[order])
+    np.testing.assert_allclose(line.get_ydata(), rd.D.values[order])
+    plt.close("all")
+    with pytest.raises(ValueError, match="R and D"):
+        plot_rate_distortion(rd.drop_vars("R"))

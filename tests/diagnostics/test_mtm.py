@@ -170,3 +170,20 @@ def test_bad_inputs():
         num_experts_posterior(G, method="occupied")
     with pytest.raises(TypeError, match="measure_or_trace"):
         merge_truncate_merge([1, 2, 3], omega=0.1)
+
+
+def test_plot_num_experts():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bayesmoe.diagnostics.plots import plot_num_experts
+
+    pmf = num_experts_posterior(split_posterior(TRUTH, 0, shape=(1, 20)), n=1000, random_seed=0)
+    ax = plot_num_experts(pmf, true_k=3)
+    np.testing.assert_allclose([p.get_height() for p in ax.patches], pmf.values)
+    assert "mtm" in ax.get_xlabel()
+    plt.close("all")
+    with pytest.raises(ValueError, match="n_experts"):
+        plot_num_experts(pmf.values)

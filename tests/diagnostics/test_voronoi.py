@@ -187,3 +187,21 @@ def test_bad_inputs():
     _, _, sa = simulate("S-A", n=5, random_seed=0)
     with pytest.raises(ValueError, match="features"):
         voronoi_loss(sa, truth)
+
+
+def test_plot_loss_posterior():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bayesmoe.diagnostics.plots import plot_loss_posterior
+
+    _, _, truth = simulate("S-B", n=5, random_seed=0)
+    loss = voronoi_loss(_jittered(truth, (2, 50), 0.1, seed=5), truth)
+    ax = plot_loss_posterior(loss)
+    assert ax.get_xlabel() == "D1"
+    assert ax.lines[0].get_xdata()[0] == pytest.approx(float(loss.mean()))
+    plt.close("all")
+    with pytest.raises(TypeError, match="DataArray"):
+        plot_loss_posterior(loss.values)
