@@ -346,7 +346,9 @@ def test_broken_matcher_fails_the_rhat_check(gaussian, monkeypatch):
 
 def test_dataset_in_dataset_out(gaussian):
     post = gaussian["raw"]["posterior"].to_dataset()
+    before = post.copy(deep=True)
     out = relabel(post)
+    xr.testing.assert_identical(post, before)  # input untouched
     assert isinstance(out, xr.Dataset)
     assert out.attrs["relabelled"] == 1
     assert _recovered_exactly(gaussian["q"], out["relabel_permutation"].values)
