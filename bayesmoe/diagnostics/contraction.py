@@ -110,7 +110,8 @@ def contraction_summary(
     -------
     xarray.Dataset
         ``mean``, ``sd``, ``quantiles[quantile, ...]`` over the fit dims; with sample sizes also
-        ``n`` (a coordinate), ``slope``, ``intercept``, ``slope_stderr``, ``slope_ci[ci_bound]`` (lower, upper),
+        ``n`` (a coordinate), ``slope``, ``intercept``, ``slope_stderr``,
+        ``slope_ci[ci_bound]`` (lower, upper),
         ``r_value`` and ``theory_slope``.
 
     Examples
@@ -128,7 +129,8 @@ def contraction_summary(
     if not isinstance(distances, xr.DataArray):
         raise TypeError(
             f"`distances` must be an xarray.DataArray with sample dims; got "
-            f"{type(distances).__name__}. Wrap numpy arrays with xarray.DataArray(values, dims=...)."
+            f"{type(distances).__name__}. Wrap numpy arrays with "
+            "xarray.DataArray(values, dims=...)."
         )
     if statistic not in ("mean", "median"):
         raise ValueError(f"`statistic` must be 'mean' or 'median'; got {statistic!r}.")
@@ -169,7 +171,8 @@ def contraction_summary(
             "equal to its reference?). Drop those fits before the rate fit."
         )
     n_vals = n_b.values.ravel()
-    if np.unique(n_vals).size < 7 or np.log10(n_vals.max() / n_vals.min()) < 1.5 or n_vals.min() < 500:
+    decades = np.log10(n_vals.max() / n_vals.min())
+    if np.unique(n_vals).size < 7 or decades < 1.5 or n_vals.min() < 500:
         warnings.warn(
             "MATH.md §5 recommends at least 7 values of n over at least 1.5 decades, with "
             f"n >= 500, for slope fits; got {np.unique(n_vals).size} values from "

@@ -31,6 +31,7 @@ import numpy as np
 import xarray as xr
 from scipy.special import ndtr
 
+from bayesmoe._validation import check_X
 from bayesmoe.diagnostics.voronoi import as_measure, check_comparable, sample_dims_of, wrap
 from bayesmoe.measure import conditional_mean, gate_probabilities, measure_arrays, measure_family
 
@@ -149,17 +150,13 @@ def gaussian_mixture_distance(wp, mup, sp, wq, muq, sq, *, kind="hellinger", n_g
     return np.clip(out, 0.0, 1.0).reshape(lead)
 
 
-def _check_X(X, d: int) -> np.ndarray:
-    X = np.asarray(X, dtype=float) if not isinstance(X, xr.DataArray) else X.values.astype(float)
-    if X.ndim == 1 and d == 1:
-        X = X[:, None]
-    if X.ndim != 2 or X.shape[1] != d or X.shape[0] < 1:
+def _check_X(X, d: int, name: str = "X") -> np.ndarray:
+    X = check_X(X.values if isinstance(X, xr.DataArray) else X, name)
+    if X.shape[1] != d:
         raise ValueError(
-            f"`X` must be a 2-d array of inputs with shape (n, {d}); got shape {X.shape}. "
-            "Pass the inputs over which the expectation E_X is taken (e.g. the training X)."
+            f"`{name}` must have shape (n, {d}) to match the measure's {d} features; got shape "
+            f"{X.shape}. Pass the inputs over which the expectation E_X is taken."
         )
-    if not np.all(np.isfinite(X)):
-        raise ValueError("`X` contains NaN or inf; remove those rows first.")
     return X
 
 

@@ -26,7 +26,7 @@ def _jittered(truth, shape, scale, seed):
 
 
 def _split(truth, j, frac=0.5):
-    """Exact over-fitted copy of `truth`: expert j split into two copies with masses frac, 1-frac."""
+    """Exact over-fitted copy of `truth`: expert j split in two (masses frac, 1 - frac)."""
     K = truth.sizes["expert"]
     idx = list(range(K)) + [j]
     beta0 = truth.beta0.values[idx].copy()
@@ -52,7 +52,8 @@ def test_exact_loss_hand_computed_with_gauge():
 def test_overfitted_cell_hand_computed():
     # Truth atom 1 split into 1a (p=.25, beta1 1.1, a 1.2) and 1b (p=.25, beta1 .9, b .3, s2 1.4);
     # weighted mean of beta1 stays 0 so |Δbeta1| = 0.1 for both.  Cell size 2 -> r̄ = 4:
-    # 1a: |(0.1, 0)|^4 + |(0.2, 0)|^2 = 1e-4 + 0.04;  1b: |(0.1, 0.3)|^4 + |(0, 0.4)|^2 = 0.01 + 0.16.
+    # 1a: |(0.1, 0)|^4 + |(0.2, 0)|^2 = 1e-4 + 0.04;
+    # 1b: |(0.1, 0.3)|^4 + |(0, 0.4)|^2 = 0.01 + 0.16.
     # D2 = 0.25 * 0.0401 + 0.25 * 0.17 = 0.052525.  D1 = .25*(.1+.2) + .25*(.1+.3+.4) = 0.275.
     fit = make_measure(
         np.log([0.25, 0.25, 0.5]), [[1.1, 0.9, -1.0]], [[1.2, 1.0, 2.0]], [0.0, 0.3, 1.0],
