@@ -236,6 +236,12 @@ def expected_hellinger(
     xarray.DataArray
         Named "hellinger", in [0, 1], over the sample dims of `measure`. h² = 1 - ∫ sqrt(pq).
 
+    Notes
+    -----
+    Gaussian experts cost about 70 µs per (draw, input) pair at K = 3–4 on one core (measured:
+    15 s for 1,000 draws × 200 inputs); for long traces thin the draws or subsample `X`.
+    Categorical experts are exact and cheap.
+
     Examples
     --------
     >>> from bayesmoe.data import simulate
