@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 
 from bayesmoe._validation import check_family, check_int
-from bayesmoe.inference import predict as _pred
+from bayesmoe.inference import prediction as _pred
 from bayesmoe.inference.sampling import BACKENDS, INITS, sample
 from bayesmoe.models.builder import IDENTIFIABILITY, build_model
 from bayesmoe.models.gates import resolve_gate

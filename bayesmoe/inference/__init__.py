@@ -1,6 +1,6 @@
 """Inference: NUTS sampling (pymc / nutpie / numpyro), prediction, the MM fitter."""
 
-from bayesmoe.inference.predict import (
+from bayesmoe.inference.prediction import (
     conditional_density,
     gate_probabilities,
     posterior_predictive,

@@ -358,7 +358,7 @@ def fit_mle(
     prob = mu.make_problem(family, Xt, Zt, ys, K, M=M, ridge=ridge, var_floor=var_floor,
                            step_scale=_step_scale)
     lay = prob.layout
-    thetas = [_initial_theta(prob, n_starts, rng)]
+    thetas = [_initial_theta(prob, n_starts, rng)] if n_starts > 0 else []
     thetas += [_theta_from_measure(G, st, lay, K, d) for G in starts]
     theta = np.concatenate(thetas, axis=0)
     if family == "gaussian":  # user starts may sit below the variance floor
