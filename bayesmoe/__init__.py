@@ -12,7 +12,7 @@ Examples
 __version__ = "0.1.0"
 
 from bayesmoe import data, diagnostics, inference, measure, models  # noqa: E402
-from bayesmoe.diagnostics import mixing_measure  # noqa: E402
+from bayesmoe.diagnostics import mixing_measure, relabel, summary  # noqa: E402
 from bayesmoe.inference import (  # noqa: E402
     conditional_density,
     gate_probabilities,
@@ -33,6 +33,8 @@ __all__ = [
     "gate_probabilities",
     "conditional_density",
     "mixing_measure",
+    "relabel",
+    "summary",
     "data",
     "diagnostics",
     "inference",
