@@ -192,16 +192,22 @@ def build_model(
         coords["class"] = class_labels
         coords["class_free"] = class_labels[:-1]
     with pm.Model(coords=coords) as model:
+        # data and transform constants are pm.Data (graph inputs, not constants), so models of
+        # the same shape share one compiled graph across data sets: the compile cache hits
         X_data = pm.Data("X", X, dims=("obs", "feature"))
-        Xs = (X_data - st.x_center) / st.x_scale
-        Zs = (gate_fn(X_data) - st.z_center) / st.z_scale
+        cx = pm.Data("x_center", st.x_center, dims="feature")
+        sx = pm.Data("x_scale", st.x_scale, dims="feature")
+        cz = pm.Data("gate_input_center", st.z_center, dims="feature")
+        sz = pm.Data("gate_input_scale", st.z_scale, dims="feature")
+        Xs = (X_data - cx) / sx
+        Zs = (gate_fn(X_data) - cz) / sz
         beta0_s, beta1_s = _gate_parameters(K, d, pri, identifiability)
         eta = (pt.dot(Zs, beta1_s) + beta0_s) / temperature
 
         # the mixing measure in user units (Standardizer.to_user, written on tensors)
-        beta1 = beta1_s / st.z_scale[:, None]
+        beta1 = beta1_s / sz[:, None]
         pm.Deterministic("beta1", beta1, dims=("feature", "expert"))
-        pm.Deterministic("beta0", beta0_s - pt.dot(st.z_center, beta1), dims="expert")
+        pm.Deterministic("beta0", beta0_s - pt.dot(cz, beta1), dims="expert")
 
         if family == "gaussian":
             a_s = pm.Normal("a_std", 0.0, pri.expert_slope, dims=("feature", "expert"))
@@ -211,15 +217,17 @@ def build_model(
                         "initval": np.linspace(-1.0, 1.0, K)}
             b_s = pm.Normal("b_std", 0.0, pri.expert_intercept, dims="expert", **b_kw)
             sigma_s = pm.HalfNormal("sigma_std", pri.noise, dims="expert")
-            sy, cy = st.y_scale, st.y_center
-            a = sy * a_s / st.x_scale[:, None]
+            sy = pm.Data("y_scale", st.y_scale)
+            cy = pm.Data("y_center", st.y_center)
+            a = sy * a_s / sx[:, None]
             pm.Deterministic("a", a, dims=("feature", "expert"))
-            pm.Deterministic("b", cy + sy * b_s - pt.dot(st.x_center, a), dims="expert")
+            pm.Deterministic("b", cy + sy * b_s - pt.dot(cx, a), dims="expert")
             sigma = pm.Deterministic("sigma", sy * sigma_s, dims="expert")
             mu = cy + sy * (pt.dot(Xs, a_s) + b_s)
             pm.CustomDist(
                 "y", eta, mu, sigma, logp=gaussian_mixture_logp, random=_gaussian_random,
-                signature="(k),(k),(k)->()", observed=y_arr, dims="obs",
+                signature="(k),(k),(k)->()", observed=pm.Data("y_obs", y_arr, dims="obs"),
+                dims="obs",
             )
         else:
             a_free = pm.Normal(
@@ -233,14 +241,15 @@ def build_model(
                                **b_kw)
             a_s = pt.concatenate([a_free, pt.zeros((d, 1, K))], axis=1)
             b_s = pt.concatenate([b_free, pt.zeros((1, K))], axis=0)
-            a = a_s / st.x_scale[:, None, None]
+            a = a_s / sx[:, None, None]
             pm.Deterministic("a", a, dims=("feature", "class", "expert"))
-            pm.Deterministic("b", b_s - pt.tensordot(st.x_center, a, axes=[[0], [0]]),
+            pm.Deterministic("b", b_s - pt.tensordot(cx, a, axes=[[0], [0]]),
                              dims=("class", "expert"))
             logits = pt.tensordot(Xs, a_s, axes=[[1], [0]]) + b_s  # (n, M, K)
             pm.CustomDist(
                 "y", eta, logits, logp=categorical_mixture_logp, random=_categorical_random,
-                signature="(k),(m,k)->()", dtype="int64", observed=y_arr, dims="obs",
+                signature="(k),(m,k)->()", dtype="int64",
+                observed=pm.Data("y_obs", y_arr, dims="obs"), dims="obs",
             )
     return model, info
 
