@@ -1,6 +1,20 @@
 """Diagnostics over mixing measures: relabelling, summaries, losses, contraction, K selection."""
 
+from bayesmoe.diagnostics.contraction import contraction_summary
+from bayesmoe.diagnostics.gate_rate import (
+    distortion_rate,
+    gate_information_rate,
+    routing_distortion,
+)
+from bayesmoe.diagnostics.hellinger import expected_hellinger, expected_total_variation
 from bayesmoe.diagnostics.mixing import mixing_measure
+from bayesmoe.diagnostics.mtm import MTMResult, merge_truncate_merge, num_experts_posterior
+from bayesmoe.diagnostics.plots import (
+    plot_contraction,
+    plot_loss_posterior,
+    plot_num_experts,
+    plot_rate_distortion,
+)
 from bayesmoe.diagnostics.relabel import (
     permute_experts,
     relabel,
@@ -8,6 +22,7 @@ from bayesmoe.diagnostics.relabel import (
     stephens_permutations,
 )
 from bayesmoe.diagnostics.summary import summary, total_log_likelihood
+from bayesmoe.diagnostics.voronoi import voronoi_cells, voronoi_loss
 
 __all__ = [
     "mixing_measure",
@@ -17,4 +32,19 @@ __all__ = [
     "permute_experts",
     "summary",
     "total_log_likelihood",
+    "voronoi_loss",
+    "voronoi_cells",
+    "expected_hellinger",
+    "expected_total_variation",
+    "merge_truncate_merge",
+    "num_experts_posterior",
+    "MTMResult",
+    "gate_information_rate",
+    "distortion_rate",
+    "routing_distortion",
+    "contraction_summary",
+    "plot_loss_posterior",
+    "plot_contraction",
+    "plot_num_experts",
+    "plot_rate_distortion",
 ]
