@@ -163,7 +163,8 @@ def dendrogram(
     xarray.Dataset
         Dim ``level`` with coords κ = K̄, ..., 1 (number of atoms). Variables: ``height`` (the
         merge distance from κ to κ-1 atoms; NaN at κ = 1), ``merge_left``/``merge_right`` (scipy
-        cluster ids merged at that step; -1 at κ = 1), the merged measures ``beta0, beta1, a, b,
+        cluster ids merged at that step; -1 at κ = 1), ``leaf_expert`` (the input expert index of
+        each leaf id; -1 for padding), the merged measures ``beta0, beta1, a, b,
         (sigma2), active`` stacked along ``level`` (expert axis padded to K̄, ``active`` marks the κ
         live atoms), and when data are given ``mean_loglik`` and ``dsc`` (NaN at κ = 1) and
         ``selected`` (the DSC choice κ̂, per draw when there are sample dims;
@@ -193,6 +194,7 @@ def dendrogram(
     height = np.full((S, L), np.nan)
     left = np.full((S, L), -1, dtype=int)
     right = np.full((S, L), -1, dtype=int)
+    leaf = np.full((S, Kbar), -1, dtype=int)
     out = {
         "beta0": np.zeros((S, L, Kbar)),
         "beta1": np.zeros((S, L, d, Kbar)),
@@ -212,6 +214,7 @@ def dendrogram(
         th, lin = _atom_matrix(flat, s, cat)
         res = merge_atoms(p, th[keep], linear=lin)
         k0 = keep.size
+        leaf[s, :k0] = keep
         for step, (pw, tw, _) in enumerate(res["levels"]):
             li = Kbar - k0 + step  # level index: κ = Kbar - li
             kk = pw.size
@@ -237,6 +240,7 @@ def dendrogram(
     data_vars["height"] = _v(height, ("level",))
     data_vars["merge_left"] = _v(left, ("level",))
     data_vars["merge_right"] = _v(right, ("level",))
+    data_vars["leaf_expert"] = _v(leaf, ("expert",))
     coords = {"level": level, "expert": np.arange(Kbar), "feature": measure["feature"].values}
     if cat:
         coords["class"] = measure["class"].values
@@ -334,7 +338,7 @@ def plot_dendrogram(dend, X=None, y=None, *, ax=None, gate=None, **kwargs):
     # scipy draws merges at their heights; a non-monotone sequence would cross, so plot the
     # running maximum and keep the true heights in the returned Dataset.
     Z[:, 2] = np.maximum.accumulate(Z[:, 2])
-    kwargs.setdefault("labels", [str(e) for e in dend["expert"].values[:K]])
+    kwargs.setdefault("labels", [str(e) for e in dend["leaf_expert"].values[:K]])
     hierarchy.dendrogram(Z, ax=ax, **kwargs)
     if "selected" in dend:
         k = int(dend["selected"])
