@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Set up .venv with Python >= 3.12 and run the main job or the tests.
+#   bash scripts/dev.sh run  [bayesmoe run options]   # install bayesmoe, run the default job
+#   bash scripts/dev.sh test [pytest options]         # install bayesmoe[test], run pytest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode="${1:-}"
+case "$mode" in
+  run|test) shift ;;
+  *) echo "usage: bash scripts/dev.sh run|test [options]" >&2; exit 2 ;;
+esac
+
+is_py312() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; }
+
+find_python() {
+  local root="${PYENV_ROOT:-$HOME/.pyenv}" cand
+  for cand in ${PYTHON:-} "$root"/versions/3.12*/bin/python3.12 "$root"/versions/3.13*/bin/python3.13 \
+              "$(command -v python3.12 || true)" "$(command -v python3.13 || true)" \
+              "$(command -v python3 || true)"; do
+    if [ -n "$cand" ] && [ -x "$cand" ] && is_py312 "$cand"; then echo "$cand"; return 0; fi
+  done
+  return 1
+}
+
+pip_install() {  # quiet pip; keep its exit status, drop this machine's find-links noise
+  local log rc=0
+  log="$(mktemp)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@" >"$log" 2>&1 || rc=$?
+  grep -v '^WARNING: Location' "$log" || true
+  rm -f "$log"
+  return "$rc"
+}
+
+if [ ! -x .venv/bin/python ] || ! is_py312 .venv/bin/python; then
+  py="$(find_python)" || {
+    echo "error: bayesmoe needs Python >= 3.12 (PyMC 6 / ArviZ 1.x); none found. Install one" \
+         "(e.g. 'pyenv install 3.12') or set PYTHON=/path/to/python3.12." >&2
+    exit 1
+  }
+  echo "creating .venv with $py"
+  rm -rf .venv
+  "$py" -m venv .venv
+fi
+
+extra=""
+[ "$mode" = test ] && extra="[test]"
+pip_install --upgrade pip
+pip_install -e ".${extra}"
+
+if [ "$mode" = run ]; then
+  exec .venv/bin/bayesmoe run "$@"
+fi
+exec .venv/bin/python -m pytest "$@"
