@@ -257,6 +257,24 @@ def _product(values: list[list]) -> list[tuple]:
     return out
 
 
+def _rjmcmc_unavailable() -> str:
+    """Why the random-K sampler cannot be used ('' when it can).
+
+    The runner calls ``bayesmoe.inference.rjmcmc.sample(X, y, k_max=, k_prior=, experts=, gate=,
+    feature_names=, classes=, draws=, tune=, chains=, cores=, random_seed=, progressbar=,
+    target_accept=)`` and expects a DataTree whose posterior has ``n_experts``.
+    """
+    if importlib.util.find_spec("bayesmoe.inference.rjmcmc") is None:
+        return "the module bayesmoe.inference.rjmcmc is not in this installation"
+    try:
+        module = importlib.import_module("bayesmoe.inference.rjmcmc")
+    except Exception as err:  # noqa: BLE001 - report why the module cannot be used
+        return f"bayesmoe.inference.rjmcmc failed to import: {type(err).__name__}: {err}"
+    if not callable(getattr(module, "sample", None)):
+        return "bayesmoe.inference.rjmcmc has no `sample` entry point yet"
+    return ""
+
+
 def _section(raw: Mapping, name: str, required: bool) -> dict:
     if name not in raw:
         if required:
@@ -403,10 +421,11 @@ def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
     if "method" not in inference:
         raise SpecError(f"study spec: `inference.method` is missing; choose one of {METHODS}.")
     method = _choice("inference.method", inference["method"], METHODS)
-    if method == "rjmcmc" and importlib.util.find_spec("bayesmoe.inference.rjmcmc") is None:
-        raise SpecError("study spec: `inference.method` = 'rjmcmc' is not available yet (the "
-                        "module bayesmoe.inference.rjmcmc is not in this installation); use "
-                        "'nuts' or 'mle' with a grid over `n_experts`.")
+    if method == "rjmcmc":
+        why = _rjmcmc_unavailable()
+        if why:
+            raise SpecError(f"study spec: `inference.method` = 'rjmcmc' is not available yet "
+                            f"({why}); use 'nuts' or 'mle' with a grid over `n_experts`.")
     if method == "rjmcmc":
         if "n_experts" in model or "n_experts" in g:
             raise SpecError("study spec: `model.n_experts` / `grid.n_experts` fix K; with "
