@@ -222,8 +222,11 @@ def sample(
     kwargs = dict(sample_kwargs)
     if point is not None:
         rng = np.random.default_rng(jitter_seed)
-        kwargs["initvals"] = [_jitter(point, info, rng, jitter) for _ in range(chains)]
-        kwargs.setdefault("init", "adapt_diag")
+        starts = [_jitter(point, info, rng, jitter) for _ in range(chains)]
+        # nutpie takes one start for all chains (it jitters nothing itself)
+        kwargs["initvals"] = starts[0] if backend == "nutpie" else starts
+        if backend == "pymc":
+            kwargs.setdefault("init", "adapt_diag")  # the starts are jittered already
     t1 = time.perf_counter()
     trace = pm.sample(
         draws, tune=tune, chains=chains, cores=cores, random_seed=pm_seed, model=model,
