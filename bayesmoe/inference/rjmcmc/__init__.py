@@ -1,0 +1,17 @@
+"""Reversible-jump MCMC for a random number of experts (shared/MATH.md §3)."""
+
+from bayesmoe.inference.rjmcmc.sampling import (
+    acceptance_summary,
+    k_posterior,
+    parse_gate_prior,
+    sample_random_k,
+)
+from bayesmoe.inference.rjmcmc.step import ReversibleJump
+
+__all__ = [
+    "ReversibleJump",
+    "sample_random_k",
+    "k_posterior",
+    "acceptance_summary",
+    "parse_gate_prior",
+]

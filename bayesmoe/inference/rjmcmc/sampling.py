@@ -1,0 +1,360 @@
+"""Sampling the random-K MoE: reversible-jump steps + NUTS, and the summaries of a random-K trace."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from bayesmoe._validation import check_int
+from bayesmoe.inference.rjmcmc.moves import MOVES, SlotLayout
+from bayesmoe.inference.rjmcmc.step import ReversibleJump
+from bayesmoe.models.random_k import (
+    K_VAR,
+    RandomKInfo,
+    build_random_k_model,
+    slot_prior_draw,
+)
+
+__all__ = [
+    "sample_random_k",
+    "k_posterior",
+    "acceptance_summary",
+    "start_points",
+    "parse_gate_prior",
+    "INITS",
+]
+
+INITS = ("mm", "prior")
+_GATE_SPEC = re.compile(r"^\s*dp\s*:\s*(gamma\s*:\s*)?([0-9.eE+-]+)\s*(?:,\s*([0-9.eE+-]+))?\s*$")
+
+
+def parse_gate_prior(spec: str) -> dict:
+    """Parse a CLI gate prior ``"dp:ALPHA"`` (fixed concentration) or ``"dp:gamma:A,B"``
+    (``alpha ~ Gamma(A, B)``, rate B) into keyword arguments of
+    :func:`bayesmoe.models.dp.build_dp_model`.
+
+    Examples
+    --------
+    >>> from bayesmoe.inference.rjmcmc import parse_gate_prior
+    >>> parse_gate_prior("dp:1.5")
+    {'alpha': 1.5}
+    >>> parse_gate_prior("dp:gamma:2,1")
+    {'alpha': None, 'alpha_prior': (2.0, 1.0)}
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"`gate_prior` spec must be a string; got {type(spec).__name__}.")
+    m = _GATE_SPEC.match(spec.lower())
+    hint = ("expected 'dp:ALPHA' (ALPHA > 0, fixed) or 'dp:gamma:A,B' (alpha ~ Gamma(A, B)), "
+            "e.g. --gate-prior dp:1.0")
+    if m is None:
+        raise ValueError(f"Cannot read the gate prior {spec!r}; {hint}.")
+    is_gamma, first, second = m.group(1) is not None, m.group(2), m.group(3)
+    try:
+        a = float(first)
+        b = float(second) if second is not None else None
+    except ValueError:
+        raise ValueError(f"Cannot read the numbers in {spec!r}; {hint}.") from None
+    if is_gamma:
+        if b is None or not (a > 0 and b > 0):
+            raise ValueError(f"'dp:gamma:A,B' needs two positive numbers; got {spec!r}.")
+        return {"alpha": None, "alpha_prior": (a, b)}
+    if b is not None or not (np.isfinite(a) and a > 0):
+        raise ValueError(f"'dp:ALPHA' needs one positive number; got {spec!r}; {hint}.")
+    return {"alpha": a}
+
+
+# ----- start values ---------------------------------------------------------------------------------
+def _active_rows_from_measure(measure: xr.Dataset, info: RandomKInfo) -> np.ndarray:
+    """Slot rows (K, D) in value space of a user-units measure with K experts (temperature 1)."""
+    G = info.standardizer.to_standard(measure)
+    T = info.temperature
+    beta0 = G["beta0"].values * T
+    beta1 = G["beta1"].transpose("feature", "expert").values * T
+    beta0 = beta0 - beta0.mean()
+    beta1 = beta1 - beta1.mean(-1, keepdims=True)
+    point = {"beta0_std": beta0, "beta1_std": beta1}
+    if info.family == "gaussian":
+        point["a_std"] = G["a"].transpose("feature", "expert").values
+        point["b_std"] = G["b"].values
+        point["sigma_std_log__"] = 0.5 * np.log(G["sigma2"].values)
+    else:
+        a = G["a"].transpose("feature", "class", "expert").values
+        b = G["b"].transpose("class", "expert").values
+        point["a_std"] = (a - a[:, -1:, :])[:, :-1, :]
+        point["b_std"] = (b - b[-1:, :])[:-1, :]
+    layout = SlotLayout(tuple(info.slot_vars), tuple(info.slot_groups))
+    return layout.pack(point)
+
+
+def start_points(info: RandomKInfo, X, y, *, chains: int, start_experts=None, init: str = "mm",
+                 random_seed=None) -> list[dict]:
+    """One start point per chain (value space): K from ``start_experts`` (an int, or one per
+    chain; default spread over 1..K_max across chains), active slots from the MM fit at that K
+    (``init="mm"``) or from the prior (``init="prior"``), inactive slots from the prior."""
+    if init not in INITS:
+        raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
+    K_max = info.max_experts
+    if start_experts is None:
+        support = np.flatnonzero(info.prior_pmf > 0) + 1
+        picks = np.linspace(0, support.size - 1, chains).round().astype(int) if chains > 1 else [
+            int(np.argmax(info.prior_pmf[support - 1]))]
+        start_experts = [int(support[i]) for i in picks]
+    elif np.ndim(start_experts) == 0:
+        start_experts = [start_experts] * chains
+    start_experts = [check_int(k, "start_experts") for k in start_experts]
+    if len(start_experts) != chains or max(start_experts) > K_max:
+        raise ValueError(
+            f"`start_experts` must be one int in 1..{K_max} or {chains} of them (one per chain); "
+            f"got {start_experts}."
+        )
+    rng = np.random.default_rng(random_seed)
+    layout = SlotLayout(tuple(info.slot_vars), tuple(info.slot_groups))
+    fits: dict[int, np.ndarray] = {}
+    points = []
+    for K in start_experts:
+        theta = layout.pack(slot_prior_draw(info, rng, size=K_max))
+        if init == "mm" and not info.prior_only:
+            if K not in fits:
+                from bayesmoe.inference.mm import fit_mle  # late: optional heavy module
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    res = fit_mle(X, y, K, family=info.family,
+                                  gate=info.gate_fn if info.gate == "custom" else info.gate,
+                                  n_starts=4, random_seed=int(rng.integers(2**31)),
+                                  n_classes=info.n_classes or None)
+                fits[K] = _active_rows_from_measure(res.measure_, info)
+            theta[:K] = fits[K] + 0.01 * rng.standard_normal(fits[K].shape)
+        point = layout.unpack(theta)
+        point[K_VAR] = np.asarray(K - 1, dtype=np.int64)
+        points.append(point)
+    return points
+
+
+# ----- sampling -------------------------------------------------------------------------------------
+def sample_random_k(
+    X,
+    y,
+    *,
+    max_experts: int,
+    experts_prior="poisson:1.0",
+    experts: str = "gaussian",
+    gate: str | Callable = "softmax",
+    temperature: float = 1.0,
+    priors=None,
+    prior_only: bool = False,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    cores: int | None = None,
+    init: str = "mm",
+    start_experts: int | Sequence[int] | None = None,
+    step_kwargs: dict | None = None,
+    random_seed: int | None = None,
+    progressbar: bool = False,
+    feature_names=None,
+    classes=None,
+    **sample_kwargs,
+) -> xr.DataTree:
+    """Sample the posterior of a softmax-gated MoE with a random number of experts.
+
+    Reversible-jump moves (:class:`~bayesmoe.inference.rjmcmc.ReversibleJump`: birth/death,
+    split/merge, a permutation of the active slots) change K; NUTS updates the continuous
+    parameters of all K_max slots (inactive ones follow their prior).
+
+    Parameters
+    ----------
+    X, y, max_experts, experts_prior, experts, gate, temperature, priors, prior_only
+        Model options, see :func:`bayesmoe.models.random_k.build_random_k_model`.
+        ``prior_only=True`` switches the likelihood off and runs the same steps: the draws of K
+        must then reproduce the prior pmf.
+    draws, tune, chains, cores
+        Passed to :func:`pymc.sample`; proposal scales are adapted during ``tune`` only.
+    init : {"mm", "prior"}
+        Start the active experts of each chain at the MM maximum-likelihood fit with that
+        chain's K (default), or from the prior.
+    start_experts : int or sequence of int, optional
+        Starting K per chain; default spread over the support of the prior across chains
+        (over-dispersed starts, so that stuck chains show).
+    step_kwargs : dict, optional
+        Passed to :class:`~bayesmoe.inference.rjmcmc.ReversibleJump`.
+    random_seed : int, optional
+    progressbar : bool
+    **sample_kwargs
+        Passed to :func:`pymc.sample` (e.g. ``target_accept``).
+
+    Returns
+    -------
+    xarray.DataTree
+        ``posterior``: ``n_experts`` per draw, ``active[expert]``, the padded mixing measure in
+        user units (``beta0, beta1, a, b``, ``sigma``) and the standardised free variables;
+        ``sample_stats``: the NUTS stats and the reversible-jump stats ``move``,
+        ``current_n_experts``, ``proposed_n_experts``, ``accepted``, ``accept``,
+        ``log_accept_ratio``; provenance in ``attrs``. Expert labels are *not* aligned (the
+        permutation move shuffles them on purpose): use label-invariant summaries such as
+        :func:`k_posterior`, or relabel draws conditionally on K.
+
+    Examples
+    --------
+    >>> from bayesmoe.data import simulate
+    >>> from bayesmoe.inference.rjmcmc import sample_random_k, k_posterior
+    >>> X, y, _ = simulate("S-B", n=200, random_seed=0)
+    >>> trace = sample_random_k(X, y, max_experts=4, draws=200, tune=200, chains=2,
+    ...                         random_seed=0)  # doctest: +SKIP
+    >>> k_posterior(trace)  # doctest: +SKIP
+    """
+    from bayesmoe import __version__
+
+    chains = check_int(chains, "chains")
+    model, info = build_random_k_model(
+        X, y, max_experts=max_experts, experts_prior=experts_prior, experts=experts, gate=gate,
+        temperature=temperature, priors=priors, prior_only=prior_only,
+        feature_names=feature_names, classes=classes,
+    )
+    X_arr = model["X"].get_value()
+    y_codes = info.ys if info.family == "categorical" else (
+        info.ys * info.standardizer.y_scale + info.standardizer.y_center)
+    seeds = np.random.SeedSequence(random_seed).spawn(3)
+    init_seed, step_seed, pm_seed = (int(s.generate_state(1)[0]) for s in seeds)
+    t0 = time.perf_counter()
+    initvals = start_points(info, X_arr, y_codes, chains=chains, start_experts=start_experts,
+                            init=init, random_seed=init_seed)
+    t_init = time.perf_counter() - t0
+    with model:
+        rj = ReversibleJump(info=info, rng=step_seed, **(step_kwargs or {}))
+        continuous = [v for v in model.value_vars if v.name != K_VAR]
+        nuts = pm.NUTS(continuous)
+    t1 = time.perf_counter()
+    trace = pm.sample(
+        draws, tune=tune, chains=chains, cores=cores, step=[rj, nuts], initvals=initvals,
+        random_seed=pm_seed, model=model, progressbar=progressbar,
+        compute_convergence_checks=False, **sample_kwargs,
+    )
+    t_sample = time.perf_counter() - t1
+    trace.attrs.update({
+        "bayesmoe_version": __version__,
+        "model_options": json.dumps(info.options()),
+        "family": info.family,
+        "gate": info.gate,
+        "temperature": info.temperature,
+        "max_experts": info.max_experts,
+        "experts_prior": json.dumps(info.prior_pmf.tolist()),
+        "prior_only": int(info.prior_only),
+        "random_seed": "none" if random_seed is None else int(random_seed),
+        "sampler": "reversible_jump+nuts",
+        "init": init,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "data_transform": json.dumps(info.standardizer.to_dict()),
+        "feature_names": json.dumps([str(f) for f in info.feature_names]),
+        "classes": json.dumps(None if info.classes is None else [str(c) for c in info.classes]),
+        "seconds_init": t_init,
+        "seconds_sampling": t_sample,
+        "move_codes": json.dumps(MOVES),
+    })
+    return trace
+
+
+# ----- summaries ------------------------------------------------------------------------------------
+def _posterior(trace) -> xr.Dataset:
+    if isinstance(trace, xr.DataTree):
+        if "posterior" not in trace.children:
+            raise ValueError("The DataTree has no 'posterior' group; pass a sample_random_k trace.")
+        return trace["posterior"].to_dataset()
+    if isinstance(trace, xr.Dataset):
+        return trace
+    raise TypeError(f"`trace` must be an xarray.DataTree or Dataset; got {type(trace).__name__}.")
+
+
+def k_posterior(trace, *, max_experts: int | None = None) -> xr.DataArray:
+    """Posterior probabilities p(K | y) over the number of experts.
+
+    Parameters
+    ----------
+    trace : xarray.DataTree or xarray.Dataset
+        A :func:`sample_random_k` trace (or its posterior), with ``n_experts`` per draw.
+    max_experts : int, optional
+        Length of the support 1..K_max (default: from the trace attrs or the ``expert`` dim).
+
+    Returns
+    -------
+    xarray.DataArray
+        dim ``n_experts`` (coords 1..K_max), the fraction of draws (all chains pooled) at each K;
+        attrs record the number of draws.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from bayesmoe.inference.rjmcmc import k_posterior
+    >>> post = xr.Dataset({"n_experts": (("chain", "draw"), [[1, 2, 2, 3]])})
+    >>> k_posterior(post, max_experts=3).values
+    array([0.25, 0.5 , 0.25])
+    """
+    post = _posterior(trace)
+    if "n_experts" not in post:
+        raise ValueError("The posterior has no `n_experts`; pass a sample_random_k trace.")
+    if max_experts is None:
+        attrs = trace.attrs if isinstance(trace, xr.DataTree) else post.attrs
+        max_experts = int(attrs.get("max_experts", post.sizes.get("expert", 0)) or
+                          int(post["n_experts"].max()))
+    k = np.asarray(post["n_experts"].values, dtype=int).ravel()
+    counts = np.bincount(k, minlength=max_experts + 1)[1: max_experts + 1]
+    return xr.DataArray(
+        counts / max(k.size, 1), dims="n_experts",
+        coords={"n_experts": np.arange(1, max_experts + 1)}, name="p_n_experts",
+        attrs={"n_draws": int(k.size), "description": "posterior probability of K experts"},
+    )
+
+
+def acceptance_summary(trace) -> xr.Dataset:
+    """Per-move proposals and acceptance of the reversible-jump step (draws after tuning).
+
+    Returns
+    -------
+    xarray.Dataset
+        dim ``move`` (birth, death, split, merge) with ``proposed`` (count), ``acceptance_rate``
+        (fraction accepted) and ``mean_accept_prob`` (mean of min(1, alpha)), plus the overall
+        trans-dimensional acceptance rate in ``attrs["acceptance_rate"]``.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> from bayesmoe.inference.rjmcmc import acceptance_summary
+    >>> stats = xr.Dataset({"move": (("chain", "draw"), [[0, 1, 0]]),
+    ...                     "accepted": (("chain", "draw"), [[True, False, False]]),
+    ...                     "accept": (("chain", "draw"), [[1.0, 0.2, 0.1]])})
+    >>> acceptance_summary(xr.DataTree.from_dict({"sample_stats": stats}))["acceptance_rate"].values
+    array([0.5, 0. , nan, nan])
+    """
+    if not isinstance(trace, xr.DataTree) or "sample_stats" not in trace.children:
+        raise ValueError("`trace` must be a DataTree with a 'sample_stats' group "
+                         "(from sample_random_k).")
+    ss = trace["sample_stats"].to_dataset()
+    for name in ("move", "accepted", "accept"):
+        if name not in ss:
+            raise ValueError(f"sample_stats has no {name!r}: not a reversible-jump trace.")
+    move = np.asarray(ss["move"].values).ravel()
+    accepted = np.asarray(ss["accepted"].values, dtype=float).ravel()
+    prob = np.asarray(ss["accept"].values, dtype=float).ravel()
+    names = list(MOVES)
+    proposed, rate, mean_prob = [], [], []
+    for name in names:
+        sel = move == MOVES[name]
+        proposed.append(int(sel.sum()))
+        rate.append(accepted[sel].mean() if sel.any() else np.nan)
+        mean_prob.append(prob[sel].mean() if sel.any() else np.nan)
+    trans = move >= 0
+    return xr.Dataset(
+        {"proposed": ("move", proposed), "acceptance_rate": ("move", rate),
+         "mean_accept_prob": ("move", mean_prob)},
+        coords={"move": names},
+        attrs={"acceptance_rate": float(accepted[trans].mean()) if trans.any() else float("nan")},
+    )

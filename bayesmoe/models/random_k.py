@@ -1,0 +1,376 @@
+"""Random number of experts in a padded space (shared/MATH.md §2–3).
+
+The model keeps ``max_experts`` expert slots and an integer number of active experts
+``K = n_experts`` with a prior on 1..K_max (a truncated Poisson on K − 1 by default: the
+"mixture of finite mixtures" prior). Only the first ``K`` slots enter the gate and the likelihood:
+the gate logits of inactive slots are set to −inf through a mask (never a −inf Potential), so
+their gate probability is exactly 0 and they follow their prior, which keeps NUTS updating them
+correctly. The atoms of every slot are i.i.d. from one prior:
+
+    beta0_k ~ N(0, s0),  beta1_k ~ N(0, s1 I)          (gate, standardised M(x))
+    a_k ~ N(0, sa I),  b_k ~ N(0, sb),  sigma_k ~ HalfNormal(s_sigma)   (Gaussian experts)
+    a_ks ~ N(0, sa I), b_ks ~ N(0, sb), s < M, class M pinned to 0       (multinomial experts)
+
+[choice] The gate parameters are i.i.d. Normal per slot, not ZeroSumNormal as in the fixed-K
+builder: a sum-to-zero constraint couples active and inactive slots, which breaks both the
+"inactive slots follow their prior" property and the exchangeability that the permutation move
+needs. The common translation of all gate parameters is then identified by the prior only
+(a proper posterior; NUTS sees a ridge of prior width).
+
+The number of experts K moves only through the reversible-jump step methods of
+:mod:`bayesmoe.inference.rjmcmc`; continuous parameters are sampled by NUTS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from scipy import stats
+
+from bayesmoe._validation import check_family, check_int, check_X, check_y
+from bayesmoe.models.builder import (
+    _categorical_random,
+    _gaussian_random,
+    categorical_mixture_logp,
+    gaussian_mixture_logp,
+)
+from bayesmoe.models.gates import resolve_gate
+from bayesmoe.models.priors import Priors, resolve_priors
+from bayesmoe.scaling import Standardizer
+
+__all__ = [
+    "RandomKInfo",
+    "build_random_k_model",
+    "parse_experts_prior",
+    "experts_prior_pmf",
+    "K_VAR",
+]
+
+#: Name of the discrete free variable holding K − 1 (values 0..K_max−1).
+K_VAR = "n_experts_index"
+
+
+@dataclass
+class RandomKInfo:
+    """What the reversible-jump steps and the post-processing need to read a random-K model.
+
+    ``slot_vars`` lists the free (value) variables that carry one block per expert slot, with the
+    block shape (the expert axis is always last); ``slot_groups`` names the prior group of each
+    (used to scale proposals). ``Xs``, ``Zs``, ``ys`` are the standardised expert input, gate input
+    and (Gaussian) response; ``y_codes`` the class codes (categorical).
+    """
+
+    family: str
+    max_experts: int
+    prior_pmf: np.ndarray | None  # None: a fixed-K model (all slots active)
+    gate: str
+    gate_fn: Callable = field(repr=False)
+    temperature: float
+    priors: Priors
+    feature_names: list
+    classes: list | None
+    standardizer: Standardizer
+    prior_only: bool
+    Xs: np.ndarray = field(repr=False)
+    Zs: np.ndarray = field(repr=False)
+    ys: np.ndarray = field(repr=False)
+    n_classes: int
+    slot_vars: list = field(default_factory=list)
+    slot_groups: list = field(default_factory=list)
+
+    @property
+    def n_features(self) -> int:
+        return self.Xs.shape[1]
+
+    def options(self) -> dict:
+        """JSON-ready record of the model options (for provenance attrs)."""
+        return {
+            "family": self.family,
+            "max_experts": self.max_experts,
+            "experts_prior": None if self.prior_pmf is None else self.prior_pmf.tolist(),
+            "gate": self.gate,
+            "temperature": self.temperature,
+            "priors": self.priors.to_dict(),
+            "prior_only": self.prior_only,
+        }
+
+
+# ----- the prior on K ---------------------------------------------------------------------------
+_SPEC = re.compile(r"^\s*(poisson|uniform|geometric)\s*(?::\s*([0-9.eE+-]+))?\s*$")
+
+
+def experts_prior_pmf(spec, max_experts: int) -> np.ndarray:
+    """Prior pmf of K on 1..max_experts from a spec string or an array (normalised).
+
+    Parameters
+    ----------
+    spec : str or array_like
+        ``"poisson:RATE"`` (K − 1 ~ Poisson(RATE) truncated at K_max − 1), ``"uniform"``,
+        ``"geometric:P"`` (K − 1 ~ Geometric(P) on 0, 1, ... truncated), or an array of
+        ``max_experts`` non-negative numbers (normalised to sum 1).
+    max_experts : int
+        K_max >= 1.
+
+    Returns
+    -------
+    numpy.ndarray, shape (max_experts,)
+        p(K = 1), ..., p(K = K_max).
+
+    Examples
+    --------
+    >>> from bayesmoe.models.random_k import experts_prior_pmf
+    >>> experts_prior_pmf("poisson:1.0", 3).round(4)
+    array([0.4, 0.4, 0.2])
+    """
+    K_max = check_int(max_experts, "max_experts")
+    if isinstance(spec, str):
+        kind, value = parse_experts_prior(spec)
+        k = np.arange(K_max)
+        if kind == "poisson":
+            p = stats.poisson.pmf(k, value)
+        elif kind == "geometric":
+            p = stats.geom.pmf(k + 1, value)
+        else:
+            p = np.ones(K_max)
+    else:
+        try:
+            p = np.asarray(spec, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(
+                "`experts_prior` must be a string such as 'poisson:1.0' or an array of "
+                f"probabilities; got {type(spec).__name__}."
+            ) from None
+        if p.shape != (K_max,):
+            raise ValueError(
+                f"`experts_prior` as an array must have max_experts = {K_max} entries "
+                f"(p(K=1)..p(K={K_max})); got shape {p.shape}. Pad with zeros or change "
+                "max_experts."
+            )
+        if not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
+            raise ValueError(
+                "`experts_prior` must hold finite non-negative numbers with a positive sum; "
+                f"got {p.tolist()}."
+            )
+    if p.sum() <= 0 or not np.isfinite(p.sum()):
+        raise ValueError(f"`experts_prior` {spec!r} puts no mass on 1..{K_max}.")
+    return p / p.sum()
+
+
+def parse_experts_prior(spec: str) -> tuple[str, float | None]:
+    """Parse a CLI prior spec ``"poisson:RATE"``, ``"geometric:P"`` or ``"uniform"``.
+
+    Returns ``(kind, value)``; raises ValueError with the accepted forms otherwise.
+
+    Examples
+    --------
+    >>> from bayesmoe.models.random_k import parse_experts_prior
+    >>> parse_experts_prior("poisson:2.5")
+    ('poisson', 2.5)
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"`experts_prior` spec must be a string; got {type(spec).__name__}.")
+    m = _SPEC.match(spec.lower())
+    if m is None:
+        raise ValueError(
+            f"Cannot read the experts prior {spec!r}; expected 'poisson:RATE' (RATE > 0), "
+            "'geometric:P' (0 < P <= 1) or 'uniform', e.g. --experts-prior poisson:1.0."
+        )
+    kind, raw = m.group(1), m.group(2)
+    if kind == "uniform":
+        if raw is not None:
+            raise ValueError(f"'uniform' takes no parameter; got {spec!r}. Use 'uniform'.")
+        return kind, None
+    if raw is None:
+        raise ValueError(f"{kind!r} needs a parameter, e.g. '{kind}:1.0'; got {spec!r}.")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"The parameter of {spec!r} is not a number.") from None
+    if kind == "poisson" and not (np.isfinite(value) and value > 0):
+        raise ValueError(f"The Poisson rate must be > 0; got {value} in {spec!r}.")
+    if kind == "geometric" and not (0 < value <= 1):
+        raise ValueError(f"The geometric probability must be in (0, 1]; got {value} in {spec!r}.")
+    return kind, value
+
+
+# ----- builder ------------------------------------------------------------------------------------
+def build_random_k_model(
+    X,
+    y,
+    *,
+    max_experts: int,
+    experts_prior="poisson:1.0",
+    experts: str = "gaussian",
+    gate: str | Callable = "softmax",
+    temperature: float = 1.0,
+    priors: Priors | dict | None = None,
+    prior_only: bool = False,
+    fixed_experts: int | None = None,
+    feature_names: Sequence | None = None,
+    classes: Sequence | None = None,
+) -> tuple[pm.Model, RandomKInfo]:
+    """Build the padded random-K softmax-gated MoE (shared/MATH.md §3).
+
+    Parameters
+    ----------
+    X : array_like, shape (n_obs, n_features)
+    y : array_like, shape (n_obs,)
+        Real responses (Gaussian experts) or class labels (categorical experts).
+    max_experts : int
+        Number of slots K_max >= 1.
+    experts_prior : str or array_like
+        Prior of K on 1..K_max, see :func:`experts_prior_pmf` (default ``"poisson:1.0"``).
+    experts : {"gaussian", "categorical"}
+    gate : {"softmax", "tanh", "sigmoid"} or callable
+        Gate input transform, as in :func:`bayesmoe.models.build_model`.
+    temperature : float
+        Gate temperature.
+    priors : dict or Priors, optional
+        Prior scales of every slot's atom (standardised scale).
+    prior_only : bool
+        Leave the likelihood out (the observed variable is absent): the posterior is the prior.
+    fixed_experts : int, optional
+        Build instead the fixed-K model with the same atom prior (``fixed_experts`` slots, all
+        active, no discrete variable): its marginal likelihood is Z_K of p(K | y) ∝ p(K) Z_K.
+    feature_names, classes : sequence, optional
+
+    Returns
+    -------
+    model : pymc.Model
+        Free variables ``n_experts_index`` (K − 1; absent when ``fixed_experts``), ``beta0_std``,
+        ``beta1_std``, ``a_std``, ``b_std`` (and ``sigma_std``); Deterministics ``n_experts``,
+        ``active[expert]`` and the user-units measure ``beta0, beta1, a, b`` (``sigma``).
+    info : RandomKInfo
+
+    Examples
+    --------
+    >>> from bayesmoe.data import simulate
+    >>> from bayesmoe.models.random_k import build_random_k_model
+    >>> X, y, _ = simulate("S-B", n=50, random_seed=0)
+    >>> model, info = build_random_k_model(X, y, max_experts=4)
+    >>> info.prior_pmf.shape, "n_experts" in model.named_vars
+    ((4,), True)
+    """
+    family = check_family(experts)
+    X = check_X(X)
+    n, d = X.shape
+    y_arr, class_labels = check_y(y, family, n, classes)
+    if fixed_experts is not None:
+        K = check_int(fixed_experts, "fixed_experts")
+        pmf = None
+    else:
+        K = check_int(max_experts, "max_experts")
+        pmf = experts_prior_pmf(experts_prior, K)
+    if not (isinstance(temperature, (int, float)) and temperature > 0):
+        raise ValueError(f"`temperature` must be a positive number; got {temperature!r}.")
+    if not isinstance(prior_only, (bool, np.bool_)):
+        raise TypeError(f"`prior_only` must be True or False; got {prior_only!r}.")
+    gate_name, gate_fn = resolve_gate(gate)
+    pri = resolve_priors(priors)
+    n_classes = len(class_labels) if class_labels is not None else 0
+    feature_names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)]
+    if len(feature_names) != d:
+        raise ValueError(f"`feature_names` has {len(feature_names)} names for {d} features.")
+    st = Standardizer.from_data(X, y_arr if family == "gaussian" else None, gate=gate_fn)
+    Xs = st.transform_X(X)
+    Zs = st.transform_gate(X)
+    ys = st.transform_y(y_arr) if family == "gaussian" else np.asarray(y_arr, dtype=int)
+
+    coords = {"obs": np.arange(n), "feature": feature_names, "expert": np.arange(K)}
+    if family == "categorical":
+        coords["class"] = class_labels
+        coords["class_free"] = class_labels[:-1]
+    with pm.Model(coords=coords) as model:
+        X_data = pm.Data("X", X, dims=("obs", "feature"))
+        Xs_t = (X_data - st.x_center) / st.x_scale
+        Zs_t = (gate_fn(X_data) - st.z_center) / st.z_scale
+        if pmf is None:
+            active = pt.ones((K,), dtype=bool)
+            n_active = pt.as_tensor(K)
+        else:
+            k_index = pm.Categorical(K_VAR, p=pmf)
+            n_active = k_index + 1
+            active = pt.lt(pt.arange(K), n_active)
+        pm.Deterministic("n_experts", n_active)
+        pm.Deterministic("active", active, dims="expert")
+        beta0_s = pm.Normal("beta0_std", 0.0, pri.gate_intercept, dims="expert")
+        beta1_s = pm.Normal("beta1_std", 0.0, pri.gate_slope, dims=("feature", "expert"))
+        eta = (pt.dot(Zs_t, beta1_s) + beta0_s) / temperature
+        eta = pt.where(active, eta, -np.inf)  # inactive slots: gate probability exactly 0
+
+        beta1 = beta1_s / st.z_scale[:, None]
+        pm.Deterministic("beta1", beta1, dims=("feature", "expert"))
+        pm.Deterministic("beta0", beta0_s - pt.dot(st.z_center, beta1), dims="expert")
+        if family == "gaussian":
+            a_s = pm.Normal("a_std", 0.0, pri.expert_slope, dims=("feature", "expert"))
+            b_s = pm.Normal("b_std", 0.0, pri.expert_intercept, dims="expert")
+            sigma_s = pm.HalfNormal("sigma_std", pri.noise, dims="expert")
+            sy, cy = st.y_scale, st.y_center
+            a = sy * a_s / st.x_scale[:, None]
+            pm.Deterministic("a", a, dims=("feature", "expert"))
+            pm.Deterministic("b", cy + sy * b_s - pt.dot(st.x_center, a), dims="expert")
+            sigma = pm.Deterministic("sigma", sy * sigma_s, dims="expert")
+            if not prior_only:
+                mu = cy + sy * (pt.dot(Xs_t, a_s) + b_s)
+                pm.CustomDist(
+                    "y", eta, mu, sigma, logp=gaussian_mixture_logp, random=_gaussian_random,
+                    signature="(k),(k),(k)->()", observed=y_arr, dims="obs",
+                )
+        else:
+            a_free = pm.Normal(
+                "a_std", 0.0, pri.expert_slope, dims=("feature", "class_free", "expert")
+            )
+            b_free = pm.Normal("b_std", 0.0, pri.expert_intercept, dims=("class_free", "expert"))
+            a_s = pt.concatenate([a_free, pt.zeros((d, 1, K))], axis=1)
+            b_s = pt.concatenate([b_free, pt.zeros((1, K))], axis=0)
+            a = a_s / st.x_scale[:, None, None]
+            pm.Deterministic("a", a, dims=("feature", "class", "expert"))
+            pm.Deterministic("b", b_s - pt.tensordot(st.x_center, a, axes=[[0], [0]]),
+                             dims=("class", "expert"))
+            if not prior_only:
+                logits = pt.tensordot(Xs_t, a_s, axes=[[1], [0]]) + b_s  # (n, M, K)
+                pm.CustomDist(
+                    "y", eta, logits, logp=categorical_mixture_logp, random=_categorical_random,
+                    signature="(k),(m,k)->()", dtype="int64", observed=y_arr, dims="obs",
+                )
+
+    slot_vars, slot_groups = [], []
+    for rv_name, group in (("beta0_std", "gate_intercept"), ("beta1_std", "gate_slope"),
+                           ("a_std", "expert_slope"), ("b_std", "expert_intercept"),
+                           ("sigma_std", "noise")):
+        if rv_name not in model.named_vars:
+            continue
+        rv = model[rv_name]
+        value = model.rvs_to_values[rv]
+        shape = tuple(int(s) for s in model.initial_point()[value.name].shape[:-1])
+        slot_vars.append((value.name, shape))
+        slot_groups.append(group)
+    info = RandomKInfo(
+        family=family, max_experts=K, prior_pmf=pmf, gate=gate_name, gate_fn=gate_fn,
+        temperature=float(temperature), priors=pri, feature_names=feature_names,
+        classes=class_labels, standardizer=st, prior_only=bool(prior_only), Xs=Xs, Zs=Zs, ys=ys,
+        n_classes=n_classes, slot_vars=slot_vars, slot_groups=slot_groups,
+    )
+    return model, info
+
+
+def slot_prior_draw(info: RandomKInfo, rng: np.random.Generator, size: int = 1) -> dict:
+    """Draw ``size`` slot atoms from the prior, as value-space blocks (expert axis last).
+
+    The draw matches the model's priors: Normal blocks, and ``log(sigma)`` with
+    ``sigma ~ HalfNormal`` for the log-transformed noise (its value variable).
+    """
+    pri = info.priors
+    out = {}
+    for (name, shape), group in zip(info.slot_vars, info.slot_groups, strict=True):
+        scale = getattr(pri, group)
+        draw = rng.normal(0.0, scale, size=shape + (size,))
+        if name.endswith("_log__"):
+            draw = np.log(np.abs(draw))
+        out[name] = draw
+    return out
