@@ -255,3 +255,29 @@ def test_bad_data(sb):
     with pytest.raises(ValueError, match="4 features|experts"):
         _, _, truth = simulate("S-B", n=5, random_seed=0)
         fit_mle(np.column_stack([X, X]), y, 3, starts=[truth])
+
+
+@pytest.mark.parametrize("family", ["gaussian", "categorical"])
+def test_squarem_fallback_is_exercised_and_keeps_ascent(family):
+    """Kernel level, 6 starts at once: over 60 SQUAREM cycles of an over-fitted model the
+    extrapolated point is rejected (objective would drop or be non-finite) many times, and still
+    no start's objective drops beyond round-off."""
+    from bayesmoe.inference import mm_updates as mu
+    from bayesmoe.inference.mm import _initial_theta
+    from bayesmoe.scaling import Standardizer
+
+    X, y, truth = _data(family, 400, 0)
+    gauss = family == "gaussian"
+    st = Standardizer.from_data(X, y if gauss else None)
+    Xt = np.column_stack([np.ones(len(y)), st.transform_X(X)])
+    prob = mu.make_problem(family, Xt, Xt.copy(), st.transform_y(y) if gauss else y,
+                           truth.sizes["expert"] + 1, M=0 if gauss else 3)
+    theta = _initial_theta(prob, 6, np.random.default_rng(0))
+    tau, f = mu.estep(prob, theta)
+    rejected = 0
+    for _ in range(60):
+        theta, tau, fn, acc = mu.squarem_cycle(prob, theta, tau, f)
+        rejected += int((~acc).sum())
+        assert np.all(fn - f >= -ROUNDOFF_RTOL * np.abs(f))
+        f = fn
+    assert rejected > 0
