@@ -141,6 +141,23 @@ def test_callable_gate_and_criteria():
     assert isinstance(res, MMResult)
 
 
+@NOCONV
+def test_drop_poor_starts_early():
+    X, y, _ = _data("gaussian", 600, 2)
+    kw = dict(n_starts=8, random_seed=4, max_iter=200)
+    full = fit_mle(X, y, 4, **kw)
+    pruned = fit_mle(X, y, 4, drop_after=3, **kw)
+    f0 = pruned.all_starts_loglik_
+    # dropped starts stop where they were: they end more than the margin below the best
+    worst_kept = full.all_starts_loglik_.max() - max(10.0, 1e-3 * abs(full.loglik_))
+    assert pruned.loglik_ >= worst_kept
+    assert np.all(pruned.all_starts_loglik_ <= full.all_starts_loglik_ + 1e-6 * abs(f0))
+    assert np.sum(pruned.all_starts_loglik_ < full.all_starts_loglik_ - 1.0) >= 1  # some dropped
+    assert pruned.loglik_ == pytest.approx(full.loglik_)  # here the best start survives
+    with pytest.raises(ValueError, match="drop_after"):
+        fit_mle(X, y, 2, drop_after=0)
+
+
 def test_parameter_counts():
     assert count_parameters("gaussian", 1, 3) == 5
     assert count_parameters("categorical", 3, 2, 4) == 2 * 3 + 3 * 3 * 3
