@@ -254,7 +254,7 @@ def write_study_report(study_dir: str | Path, *, progressbar: bool = True) -> Pa
     from bayesmoe.study.store import atomic_write_text
 
     root = Path(study_dir)
-    table = collect_results(root, write=False)
+    table = collect_results(root)  # refreshes results.csv/.nc so they match the page
     spec = json.loads((root / "study.json").read_text()) if (root / "study.json").is_file() else {}
     links = _write_task_pages(root, table, progressbar)
     sections = []
