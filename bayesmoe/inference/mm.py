@@ -74,6 +74,16 @@ class MMResult:
     all_starts_loglik_: np.ndarray
     all_starts_converged_: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
+    def __repr__(self) -> str:
+        G = self.measure_
+        return (
+            f"MMResult(family={G.attrs['family']!r}, gate={G.attrs['gate']!r}, "
+            f"n_experts={G.sizes['expert']}, loglik={self.loglik_:.4f}, "
+            f"n_params={self.n_params_}, aic={self.aic_:.2f}, bic={self.bic_:.2f}, "
+            f"icl={self.icl_:.2f}, converged={self.converged_}, n_iter={self.n_iter_}, "
+            f"seconds={self.seconds_:.2f}, starts={len(self.all_starts_loglik_)})"
+        )
+
     def to_dict(self) -> dict:
         """JSON-ready summary (floats, ints, bools and nested lists only)."""
         return {
