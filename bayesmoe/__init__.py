@@ -15,6 +15,7 @@ from bayesmoe import data, diagnostics, inference, measure, models  # noqa: E402
 from bayesmoe.diagnostics import mixing_measure, relabel, summary  # noqa: E402
 from bayesmoe.inference import (  # noqa: E402
     conditional_density,
+    fit_mle,
     gate_probabilities,
     posterior_predictive,
     predict,
@@ -28,6 +29,7 @@ __all__ = [
     "Priors",
     "build_model",
     "sample",
+    "fit_mle",
     "predict",
     "posterior_predictive",
     "gate_probabilities",

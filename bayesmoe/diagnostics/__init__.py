@@ -1,6 +1,7 @@
 """Diagnostics over mixing measures: relabelling, summaries, losses, contraction, K selection."""
 
 from bayesmoe.diagnostics.contraction import contraction_summary
+from bayesmoe.diagnostics.dendrogram import dendrogram, merge_atoms, plot_dendrogram, select_dsc
 from bayesmoe.diagnostics.gate_rate import (
     distortion_rate,
     gate_information_rate,
@@ -47,4 +48,8 @@ __all__ = [
     "plot_contraction",
     "plot_num_experts",
     "plot_rate_distortion",
+    "dendrogram",
+    "select_dsc",
+    "plot_dendrogram",
+    "merge_atoms",
 ]

@@ -1,5 +1,6 @@
 """Inference: NUTS sampling (pymc / nutpie / numpyro), prediction, the MM fitter."""
 
+from bayesmoe.inference.mm import MMResult, count_parameters, fit_mle, monotone_violations
 from bayesmoe.inference.prediction import (
     conditional_density,
     gate_probabilities,
@@ -7,6 +8,7 @@ from bayesmoe.inference.prediction import (
     predict,
 )
 from bayesmoe.inference.sampling import BACKENDS, INITS, sample
+from bayesmoe.inference.selection import select_experts
 
 __all__ = [
     "sample",
@@ -16,4 +18,9 @@ __all__ = [
     "posterior_predictive",
     "gate_probabilities",
     "conditional_density",
+    "fit_mle",
+    "MMResult",
+    "select_experts",
+    "count_parameters",
+    "monotone_violations",
 ]
