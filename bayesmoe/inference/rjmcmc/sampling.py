@@ -259,6 +259,7 @@ def sample_random_k(
         "seconds_init": t_init,
         "seconds_sampling": t_sample,
         "move_codes": json.dumps(MOVES),
+        "start_experts": json.dumps([int(p[K_VAR]) + 1 for p in initvals]),
     })
     return trace
 
@@ -320,41 +321,36 @@ def acceptance_summary(trace) -> xr.Dataset:
     Returns
     -------
     xarray.Dataset
-        dim ``move`` (birth, death, split, merge) with ``proposed`` (count), ``acceptance_rate``
-        (fraction accepted) and ``mean_accept_prob`` (mean of min(1, alpha)), plus the overall
-        trans-dimensional acceptance rate in ``attrs["acceptance_rate"]``.
+        dim ``move`` (birth, death, split, merge) with ``proposed`` and ``accepted`` (counts over
+        all chains and draws) and ``acceptance_rate``; the overall trans-dimensional acceptance
+        rate is in ``attrs["acceptance_rate"]``.
 
     Examples
     --------
     >>> import xarray as xr
     >>> from bayesmoe.inference.rjmcmc import acceptance_summary
-    >>> stats = xr.Dataset({"move": (("chain", "draw"), [[0, 1, 0]]),
-    ...                     "accepted": (("chain", "draw"), [[True, False, False]]),
-    ...                     "accept": (("chain", "draw"), [[1.0, 0.2, 0.1]])})
-    >>> acceptance_summary(xr.DataTree.from_dict({"sample_stats": stats}))["acceptance_rate"].values
-    array([0.5, 0. , nan, nan])
+    >>> counts = {f"{k}_{m}": (("chain", "draw"), [[2, 1]] if k == "proposed" else [[1, 0]])
+    ...           for m in ("birth", "death", "split", "merge") for k in ("proposed", "accepted")}
+    >>> out = acceptance_summary(xr.DataTree.from_dict({"sample_stats": xr.Dataset(counts)}))
+    >>> out["acceptance_rate"].values.round(3)
+    array([0.333, 0.333, 0.333, 0.333])
     """
     if not isinstance(trace, xr.DataTree) or "sample_stats" not in trace.children:
         raise ValueError("`trace` must be a DataTree with a 'sample_stats' group "
                          "(from sample_random_k).")
     ss = trace["sample_stats"].to_dataset()
-    for name in ("move", "accepted", "accept"):
-        if name not in ss:
-            raise ValueError(f"sample_stats has no {name!r}: not a reversible-jump trace.")
-    move = np.asarray(ss["move"].values).ravel()
-    accepted = np.asarray(ss["accepted"].values, dtype=float).ravel()
-    prob = np.asarray(ss["accept"].values, dtype=float).ravel()
     names = list(MOVES)
-    proposed, rate, mean_prob = [], [], []
-    for name in names:
-        sel = move == MOVES[name]
-        proposed.append(int(sel.sum()))
-        rate.append(accepted[sel].mean() if sel.any() else np.nan)
-        mean_prob.append(prob[sel].mean() if sel.any() else np.nan)
-    trans = move >= 0
+    missing = [f"proposed_{m}" for m in names if f"proposed_{m}" not in ss]
+    if missing:
+        raise ValueError(f"sample_stats has no {missing}: not a reversible-jump trace.")
+    proposed = np.array([int(ss[f"proposed_{m}"].sum()) for m in names])
+    accepted = np.array([int(ss[f"accepted_{m}"].sum()) for m in names])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(proposed > 0, accepted / np.maximum(proposed, 1), np.nan)
+    total = proposed.sum()
     return xr.Dataset(
-        {"proposed": ("move", proposed), "acceptance_rate": ("move", rate),
-         "mean_accept_prob": ("move", mean_prob)},
+        {"proposed": ("move", proposed), "accepted": ("move", accepted),
+         "acceptance_rate": ("move", rate)},
         coords={"move": names},
-        attrs={"acceptance_rate": float(accepted[trans].mean()) if trans.any() else float("nan")},
+        attrs={"acceptance_rate": float(accepted.sum() / total) if total else float("nan")},
     )

@@ -56,6 +56,7 @@ DEFAULT_SPLIT_SD = {
 #: Multipliers of the proposal scales tried during tuning (one grid per move family).
 SCALE_GRID = 2.0 ** np.arange(-3, 4)
 _MIN_TRIES = 5
+_MOVE_NAMES = {code: name for name, code in MOVES.items()}
 
 
 class ReversibleJump(BlockedStep):
@@ -79,7 +80,11 @@ class ReversibleJump(BlockedStep):
     birth_prior_mix : float
         Weight of the prior in the defensive birth proposal (default 0.1): it keeps births and
         deaths mixing where the data-informed Normal is far from the posterior (and with the
-        likelihood off, where the posterior is the prior).
+        likelihood off, where the posterior is the prior). 1 gives the naive prior-drawn birth.
+    moves_per_step : int
+        Trans-dimensional moves per call of ``step`` (each preceded by a permutation), default 1.
+        They are cheap next to a NUTS iteration, so several per iteration raise the effective
+        number of K updates per iteration.
     tune : bool
         Adapt one multiplier of the birth sd and one of the split sds during tuning only: each
         tuning proposal draws its multiplier from ``SCALE_GRID`` (2^-3 .. 2^3) at random (a valid
@@ -94,9 +99,12 @@ class ReversibleJump(BlockedStep):
 
     Notes
     -----
-    Sample stats: ``move`` (0 birth, 1 death, 2 split, 3 merge, -1 none when K_max = 1),
-    ``current_n_experts``, ``proposed_n_experts``, ``accepted``, ``accept`` (the acceptance
-    probability), ``log_accept_ratio``, ``birth_scale``, ``split_scale`` and ``tune``.
+    Sample stats (scalars, as PyMC's trace backends require): ``current_n_experts`` (K when the
+    step starts); for the step's last move ``move`` (0 birth, 1 death, 2 split, 3 merge, -1 none
+    when K_max = 1), ``proposed_n_experts``, ``accepted``, ``accept`` (the acceptance
+    probability) and ``log_accept_ratio``; counts over all moves of the step
+    ``proposed_<move>`` and ``accepted_<move>``; and ``birth_scale``, ``split_scale`` (the
+    multipliers in use) and ``tune``.
 
     Examples
     --------
@@ -108,8 +116,8 @@ class ReversibleJump(BlockedStep):
     >>> model, info = build_random_k_model(X, y, max_experts=3)
     >>> step = ReversibleJump(info=info, model=model, rng=0)
     >>> point, stats = step.step(model.initial_point())
-    >>> sorted(stats[0])[:3]
-    ['accept', 'accepted', 'birth_scale']
+    >>> stats[0]["current_n_experts"], stats[0]["proposed_n_experts"] in (1, 2)
+    (1, True)
     """
 
     name = "reversible_jump"
@@ -124,6 +132,7 @@ class ReversibleJump(BlockedStep):
         "birth_scale": (np.float64, []),
         "split_scale": (np.float64, []),
         "tune": (bool, []),
+        **{f"{kind}_{m}": (np.int64, []) for m in MOVES for kind in ("proposed", "accepted")},
     }
 
     def __init__(
@@ -136,6 +145,7 @@ class ReversibleJump(BlockedStep):
         split_beta: float = 2.0,
         birth_scale: float = 1.0,
         birth_prior_mix: float = 0.1,
+        moves_per_step: int = 1,
         tune: bool = True,
         model=None,
         rng=None,
@@ -155,8 +165,8 @@ class ReversibleJump(BlockedStep):
             )
         if not (0.0 <= p_birth_death <= 1.0):
             raise ValueError(f"`p_birth_death` must be in [0, 1]; got {p_birth_death!r}.")
-        if not (0.0 <= birth_prior_mix < 1.0):
-            raise ValueError(f"`birth_prior_mix` must be in [0, 1); got {birth_prior_mix!r}.")
+        if not (0.0 <= birth_prior_mix <= 1.0):
+            raise ValueError(f"`birth_prior_mix` must be in [0, 1]; got {birth_prior_mix!r}.")
         if not (split_beta > 0 and birth_scale > 0):
             raise ValueError(
                 f"`split_beta` and `birth_scale` must be positive; got {split_beta!r}, "
@@ -190,6 +200,10 @@ class ReversibleJump(BlockedStep):
         self._birth_scale0 = float(birth_scale)
         self._split_beta = float(split_beta)
         self._prior_mix = float(birth_prior_mix)
+        if isinstance(moves_per_step, bool) or not isinstance(moves_per_step, (int, np.integer)) \
+                or moves_per_step < 1:
+            raise ValueError(f"`moves_per_step` must be an int >= 1; got {moves_per_step!r}.")
+        self.moves_per_step = int(moves_per_step)
         names = [name for name, _ in info.slot_vars]
         self._log_sigma_column = (
             int(np.flatnonzero(groups == "noise")[0]) if "sigma_std_log__" in names else None
@@ -261,26 +275,44 @@ class ReversibleJump(BlockedStep):
 
     # ----- the step -------------------------------------------------------------------------------
     def step(self, point: dict):
-        """One permutation of the active slots and one trans-dimensional move."""
-        K = int(point[K_VAR]) + 1
-        theta = self.layout.pack(point)
-        (theta, _), _, _ = propose_permutation(theta, K, self.rng)
-        point = self._point(point, theta, K)
+        """``moves_per_step`` rounds of (a permutation of the active slots, one
+        trans-dimensional move)."""
         birth_mult, split_mult, grid_index = self._mult["birth"], self._mult["split"], -1
         if self.tune:
             grid_index = int(self.rng.integers(SCALE_GRID.size))
             birth_mult = split_mult = float(SCALE_GRID[grid_index])
-        stats = {"move": -1, "current_n_experts": K, "proposed_n_experts": K, "accepted": False,
-                 "accept": 0.0, "log_accept_ratio": -np.inf,
+        ctx = self._context(birth_mult, split_mult)
+        counts = {f"{kind}_{m}": 0 for m in MOVES for kind in ("proposed", "accepted")}
+        K_start = int(point[K_VAR]) + 1
+        current = self.active_logp(point)
+        for _ in range(self.moves_per_step):
+            point, current, out = self._one_move(point, current, ctx)
+            if out["move"] < 0:
+                continue
+            name = _MOVE_NAMES[out["move"]]
+            counts[f"proposed_{name}"] += 1
+            counts[f"accepted_{name}"] += int(out["accepted"])
+            if self.tune:
+                family = "birth" if name in ("birth", "death") else "split"
+                self._record(family, grid_index, out["accept"])
+        stats = {**out, "current_n_experts": K_start, **counts,
                  "birth_scale": self._birth_scale0 * birth_mult, "split_scale": split_mult,
                  "tune": self.tune}
+        return point, [stats]
+
+    def _one_move(self, point: dict, current: float, ctx: MoveContext):
+        K = int(point[K_VAR]) + 1
+        theta = self.layout.pack(point)
+        (theta, _), _, _ = propose_permutation(theta, K, self.rng)
+        point = self._point(point, theta, K)  # the active target is permutation invariant
+        out = {"move": -1, "current_n_experts": K, "proposed_n_experts": K, "accepted": False,
+               "accept": 0.0, "log_accept_ratio": -np.inf}
         probs = move_probabilities(K, self.K_max, self.p_birth_death)
         names = list(probs)
-        p = np.array([probs[m] for m in names])
+        p = np.array([probs[name] for name in names])
         if p.sum() <= 0:
-            return point, [stats]
+            return point, current, out
         move = names[int(self.rng.choice(len(names), p=p / p.sum()))]
-        ctx = self._context(birth_mult, split_mult)
         if move == "birth":
             (new_theta, K_new), log_q, log_jac = propose_birth(
                 theta, K, self.rng, ctx, self._prior_row())
@@ -295,18 +327,17 @@ class ReversibleJump(BlockedStep):
         reverse = {"birth": "death", "death": "birth", "split": "merge", "merge": "split"}[move]
         p_rev = move_probabilities(K_new, self.K_max, self.p_birth_death)[reverse]
         new_point = self._point(point, new_theta, K_new)
-        log_alpha = (self.active_logp(new_point) - self.active_logp(point) + log_q + log_jac
-                     + np.log(p_rev) - np.log(probs[move]))
+        proposed = self.active_logp(new_point)
+        log_alpha = (proposed - current + log_q + log_jac + np.log(p_rev) - np.log(probs[move]))
         if not np.isfinite(log_alpha):
             log_alpha = -np.inf
         accept_prob = float(np.exp(min(0.0, log_alpha)))
         accepted = bool(np.log(self.rng.uniform()) < log_alpha)
-        if self.tune:
-            self._record("birth" if move in ("birth", "death") else "split", grid_index,
-                         accept_prob)
-        stats.update({"move": MOVES[move], "proposed_n_experts": K_new, "accepted": accepted,
-                      "accept": accept_prob, "log_accept_ratio": float(log_alpha)})
-        return (new_point if accepted else point), [stats]
+        out.update({"move": MOVES[move], "proposed_n_experts": K_new, "accepted": accepted,
+                    "accept": accept_prob, "log_accept_ratio": float(log_alpha)})
+        if accepted:
+            return new_point, proposed, out
+        return point, current, out
 
     @staticmethod
     def competence(var, has_grad):

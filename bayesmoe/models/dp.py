@@ -1,0 +1,331 @@
+"""Dirichlet-process gate: truncated stick-breaking weights as gate intercepts (shared/MATH.md §2).
+
+    v_k ~ Beta(1, alpha), k < K_max;   w_k = v_k prod_{j<k} (1 - v_j),   w_{K_max} = prod_j (1 - v_j)
+    beta0_k = log w_k,   beta1 ~ ZeroSumNormal over experts (free slopes),   alpha fixed or Gamma
+
+so the gate is softmax_k(log w_k + beta1_k . z) on the standardised gate input z: at the centre of
+the data the gate probabilities are the stick-breaking weights GEM(alpha) truncated at K_max.
+Every parameter is continuous, so the model is sampled by NUTS alone.
+
+Caution (Miller & Harrison 2013, 2014): under a Dirichlet-process (or Pitman–Yor) prior the
+posterior of the number of *occupied* experts (experts with at least one observation allocated)
+is inconsistent for the true number K*: it keeps putting mass on extra, tiny experts however
+large n is. :func:`occupied_experts` reports it, as asked for, but select K with
+merge–truncate–merge (:mod:`bayesmoe.diagnostics.mtm`) or the dendrogram of mixing measures
+instead of reading it off this count.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from bayesmoe._validation import check_family, check_int, check_X, check_y
+from bayesmoe.measure import expert_log_prob, gate_probabilities, measure_arrays
+from bayesmoe.models.builder import (
+    _categorical_random,
+    _gaussian_random,
+    categorical_mixture_logp,
+    gaussian_mixture_logp,
+)
+from bayesmoe.models.gates import resolve_gate
+from bayesmoe.models.priors import Priors, resolve_priors
+from bayesmoe.scaling import Standardizer
+
+__all__ = ["build_dp_model", "sample_dp", "occupied_experts", "TruncationWarning"]
+
+
+class TruncationWarning(UserWarning):
+    """The last stick of a truncated stick-breaking gate carries non-negligible weight."""
+
+
+def _check_alpha(alpha, alpha_prior):
+    if alpha_prior is not None:
+        try:
+            a, b = (float(v) for v in alpha_prior)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"`alpha_prior` must be a pair (shape, rate) of positive numbers; got {alpha_prior!r}."
+            ) from None
+        if not (a > 0 and b > 0):
+            raise ValueError(f"`alpha_prior` (shape, rate) must be positive; got {alpha_prior!r}.")
+        return None, (a, b)
+    if alpha is None or not (np.isfinite(alpha) and alpha > 0):
+        raise ValueError(
+            f"`alpha` must be a positive number (or give alpha_prior=(shape, rate)); got {alpha!r}."
+        )
+    return float(alpha), None
+
+
+def build_dp_model(
+    X,
+    y,
+    *,
+    max_experts: int = 8,
+    alpha: float | None = 1.0,
+    alpha_prior: tuple[float, float] | None = None,
+    experts: str = "gaussian",
+    gate: str | Callable = "softmax",
+    temperature: float = 1.0,
+    priors: Priors | dict | None = None,
+    feature_names: Sequence | None = None,
+    classes: Sequence | None = None,
+):
+    """Build the MoE whose gate intercepts are truncated stick-breaking log-weights.
+
+    Parameters
+    ----------
+    X, y : array_like
+        Inputs (n, d) and responses (real, or class labels for ``experts="categorical"``).
+    max_experts : int
+        Truncation level K_max >= 2.
+    alpha : float, optional
+        Fixed DP concentration (default 1). Ignored when ``alpha_prior`` is given.
+    alpha_prior : (shape, rate), optional
+        ``alpha ~ Gamma(shape, rate)`` instead of a fixed value.
+    experts, gate, temperature, priors, feature_names, classes
+        As in :func:`bayesmoe.models.build_model` (``priors.gate_intercept`` is unused: the
+        intercepts are the stick-breaking log-weights).
+
+    Returns
+    -------
+    model : pymc.Model
+        Free ``sticks`` (v, dim ``stick``), ``beta1_std``, ``a_std``, ``b_std`` (``sigma_std``),
+        (``alpha``); Deterministics ``weights[expert]`` and the user-units measure
+        ``beta0, beta1, a, b`` (``sigma``).
+    info : dict
+        ``standardizer``, ``family``, ``gate``, ``gate_fn``, ``temperature``, ``max_experts``,
+        ``alpha``, ``alpha_prior``, ``feature_names``, ``classes``.
+
+    Examples
+    --------
+    >>> from bayesmoe.data import simulate
+    >>> from bayesmoe.models.dp import build_dp_model
+    >>> X, y, _ = simulate("S-B", n=50, random_seed=0)
+    >>> model, info = build_dp_model(X, y, max_experts=5, alpha=1.0)
+    >>> model["weights"].type.shape
+    (5,)
+    """
+    family = check_family(experts)
+    K = check_int(max_experts, "max_experts", minimum=2)
+    alpha, alpha_prior = _check_alpha(alpha, alpha_prior)
+    X = check_X(X)
+    n, d = X.shape
+    y_arr, class_labels = check_y(y, family, n, classes)
+    if not (isinstance(temperature, (int, float)) and temperature > 0):
+        raise ValueError(f"`temperature` must be a positive number; got {temperature!r}.")
+    gate_name, gate_fn = resolve_gate(gate)
+    pri = resolve_priors(priors)
+    feature_names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)]
+    if len(feature_names) != d:
+        raise ValueError(f"`feature_names` has {len(feature_names)} names for {d} features.")
+    st = Standardizer.from_data(X, y_arr if family == "gaussian" else None, gate=gate_fn)
+    coords = {"obs": np.arange(n), "feature": feature_names, "expert": np.arange(K),
+              "stick": np.arange(K - 1)}
+    if family == "categorical":
+        coords["class"] = class_labels
+        coords["class_free"] = class_labels[:-1]
+    with pm.Model(coords=coords) as model:
+        X_data = pm.Data("X", X, dims=("obs", "feature"))
+        Xs = (X_data - st.x_center) / st.x_scale
+        Zs = (gate_fn(X_data) - st.z_center) / st.z_scale
+        a_conc = pm.Gamma("alpha", alpha_prior[0], alpha_prior[1]) if alpha_prior else alpha
+        v = pm.Beta("sticks", 1.0, a_conc, dims="stick")
+        log_rest = pt.concatenate([pt.zeros((1,)), pt.cumsum(pt.log1p(-v))])  # log prod_{j<k}
+        log_w = pt.concatenate([pt.log(v), pt.zeros((1,))]) + log_rest
+        pm.Deterministic("weights", pt.exp(log_w), dims="expert")
+        beta1_s = pm.ZeroSumNormal("beta1_std", sigma=pri.gate_slope, dims=("feature", "expert"))
+        eta = (pt.dot(Zs, beta1_s) + log_w) / temperature
+        beta1 = beta1_s / st.z_scale[:, None]
+        pm.Deterministic("beta1", beta1, dims=("feature", "expert"))
+        pm.Deterministic("beta0", log_w - pt.dot(st.z_center, beta1), dims="expert")
+        if family == "gaussian":
+            a_s = pm.Normal("a_std", 0.0, pri.expert_slope, dims=("feature", "expert"))
+            b_s = pm.Normal("b_std", 0.0, pri.expert_intercept, dims="expert")
+            sigma_s = pm.HalfNormal("sigma_std", pri.noise, dims="expert")
+            sy, cy = st.y_scale, st.y_center
+            a = sy * a_s / st.x_scale[:, None]
+            pm.Deterministic("a", a, dims=("feature", "expert"))
+            pm.Deterministic("b", cy + sy * b_s - pt.dot(st.x_center, a), dims="expert")
+            sigma = pm.Deterministic("sigma", sy * sigma_s, dims="expert")
+            mu = cy + sy * (pt.dot(Xs, a_s) + b_s)
+            pm.CustomDist("y", eta, mu, sigma, logp=gaussian_mixture_logp,
+                          random=_gaussian_random, signature="(k),(k),(k)->()",
+                          observed=y_arr, dims="obs")
+        else:
+            a_free = pm.Normal("a_std", 0.0, pri.expert_slope,
+                               dims=("feature", "class_free", "expert"))
+            b_free = pm.Normal("b_std", 0.0, pri.expert_intercept, dims=("class_free", "expert"))
+            a_s = pt.concatenate([a_free, pt.zeros((d, 1, K))], axis=1)
+            b_s = pt.concatenate([b_free, pt.zeros((1, K))], axis=0)
+            a = a_s / st.x_scale[:, None, None]
+            pm.Deterministic("a", a, dims=("feature", "class", "expert"))
+            pm.Deterministic("b", b_s - pt.tensordot(st.x_center, a, axes=[[0], [0]]),
+                             dims=("class", "expert"))
+            logits = pt.tensordot(Xs, a_s, axes=[[1], [0]]) + b_s
+            pm.CustomDist("y", eta, logits, logp=categorical_mixture_logp,
+                          random=_categorical_random, signature="(k),(m,k)->()", dtype="int64",
+                          observed=y_arr, dims="obs")
+    info = {"standardizer": st, "family": family, "gate": gate_name, "gate_fn": gate_fn,
+            "temperature": float(temperature), "max_experts": K, "alpha": alpha,
+            "alpha_prior": alpha_prior, "feature_names": feature_names, "classes": class_labels}
+    return model, info
+
+
+def occupied_experts(trace: xr.DataTree, X, y, *, min_count: int = 1, random_seed=None,
+                     gate: Callable | None = None) -> xr.DataArray:
+    """Number of occupied experts per draw: allocations ``z_i ~ p(z_i = k | x_i, y_i, theta)``
+    drawn once per draw, and the experts with at least ``min_count`` observations counted.
+
+    Miller–Harrison caution: under DP/PY priors this count is inconsistent for K* (extra tiny
+    experts persist as n grows); report it, but select K with MTM or the dendrogram.
+
+    Parameters
+    ----------
+    trace : xarray.DataTree
+        Posterior with ``beta0, beta1, a, b`` (``sigma``) in user units (e.g. :func:`sample_dp`).
+    X, y : array_like
+        The data the trace was fitted to (y as class codes 0..M-1 for categorical experts).
+    min_count : int
+        Observations an expert needs to count as occupied (1: the Miller–Harrison quantity).
+    random_seed : int, optional
+    gate : callable, optional
+        The gate transform, needed for a measure with ``gate="custom"``.
+
+    Returns
+    -------
+    xarray.DataArray
+        dims (chain, draw), name ``n_occupied``.
+
+    Examples
+    --------
+    >>> from bayesmoe.models.dp import occupied_experts  # doctest: +SKIP
+    """
+    from bayesmoe.diagnostics.mixing import mixing_measure
+
+    check_int(min_count, "min_count")
+    G = mixing_measure(trace)
+    p = measure_arrays(G, ["chain", "draw"])
+    X = check_X(X)
+    rng = np.random.default_rng(random_seed)
+    g = gate if gate is not None else G.attrs.get("gate", "identity")
+    C, D = p["sample_shape"]
+    out = np.zeros((C, D), dtype=np.int64)
+    K = p["beta0"].shape[-1]
+    for c in range(C):  # one chain at a time bounds memory at draws x n x K
+        sub = {k: v[c] for k, v in p.items() if k != "sample_shape"}
+        log_g = np.log(np.maximum(gate_probabilities(
+            sub["beta0"], sub["beta1"], X, gate=g, temperature=G.attrs.get("temperature", 1.0)),
+            1e-300))
+        lp = log_g + expert_log_prob(sub, X, y)  # (D, n, K)
+        lp -= lp.max(-1, keepdims=True)
+        prob = np.exp(lp)
+        prob /= prob.sum(-1, keepdims=True)
+        u = rng.uniform(size=prob.shape[:-1] + (1,))
+        z = np.minimum((u > np.cumsum(prob, -1)).sum(-1), K - 1)  # (D, n)
+        counts = (z[..., None] == np.arange(K)).sum(-2)  # (D, K)
+        out[c] = (counts >= min_count).sum(-1)
+    return xr.DataArray(out, dims=("chain", "draw"),
+                        coords={"chain": G["chain"].values, "draw": G["draw"].values},
+                        name="n_occupied",
+                        attrs={"min_count": min_count, "caution": "Miller & Harrison: "
+                               "inconsistent for the number of experts under DP priors"})
+
+
+def sample_dp(
+    X,
+    y,
+    *,
+    max_experts: int = 8,
+    alpha: float | None = 1.0,
+    alpha_prior: tuple[float, float] | None = None,
+    experts: str = "gaussian",
+    gate: str | Callable = "softmax",
+    temperature: float = 1.0,
+    priors=None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    cores: int | None = None,
+    random_seed: int | None = None,
+    truncation_tol: float = 0.01,
+    progressbar: bool = False,
+    feature_names=None,
+    classes=None,
+    **sample_kwargs,
+) -> xr.DataTree:
+    """Sample the DP-gated MoE with NUTS and report the occupied experts per draw.
+
+    Parameters
+    ----------
+    X, y, max_experts, alpha, alpha_prior, experts, gate, temperature, priors
+        Model options, see :func:`build_dp_model`.
+    draws, tune, chains, cores, random_seed, progressbar, **sample_kwargs
+        Passed to :func:`pymc.sample`.
+    truncation_tol : float
+        Warn (:class:`TruncationWarning`) when the posterior mean of the last stick's weight
+        ``w_{K_max}`` exceeds this: the truncation level is then too small.
+    feature_names, classes : sequence, optional
+
+    Returns
+    -------
+    xarray.DataTree
+        Posterior with ``weights``, the measure in user units and ``n_occupied`` (chain, draw):
+        the occupied experts per draw (Miller–Harrison caution: inconsistent for K*, see the
+        module docstring). ``attrs["last_stick_weight"]`` holds the posterior mean of w_{K_max}.
+
+    Examples
+    --------
+    >>> from bayesmoe.data import simulate
+    >>> from bayesmoe.models.dp import sample_dp
+    >>> X, y, _ = simulate("S-B", n=200, random_seed=0)
+    >>> trace = sample_dp(X, y, max_experts=6, draws=200, tune=200, chains=2,
+    ...                   random_seed=0)  # doctest: +SKIP
+    >>> trace.posterior["n_occupied"].mean()  # doctest: +SKIP
+    """
+    from bayesmoe import __version__
+
+    if not (truncation_tol > 0):
+        raise ValueError(f"`truncation_tol` must be positive; got {truncation_tol!r}.")
+    model, info = build_dp_model(
+        X, y, max_experts=max_experts, alpha=alpha, alpha_prior=alpha_prior, experts=experts,
+        gate=gate, temperature=temperature, priors=priors, feature_names=feature_names,
+        classes=classes,
+    )
+    X_arr = model["X"].get_value()
+    y_arr, _ = check_y(y, info["family"], X_arr.shape[0], info["classes"])
+    seeds = np.random.SeedSequence(random_seed).spawn(2)
+    pm_seed, occ_seed = (int(s.generate_state(1)[0]) for s in seeds)
+    t0 = time.perf_counter()
+    trace = pm.sample(draws, tune=tune, chains=chains, cores=cores, random_seed=pm_seed,
+                      model=model, progressbar=progressbar, compute_convergence_checks=False,
+                      **sample_kwargs)
+    seconds = time.perf_counter() - t0
+    trace.attrs.update({
+        "bayesmoe_version": __version__, "family": info["family"], "gate": info["gate"],
+        "temperature": info["temperature"], "max_experts": info["max_experts"],
+        "alpha": "gamma" if info["alpha"] is None else info["alpha"],
+        "alpha_prior": json.dumps(info["alpha_prior"]), "sampler": "nuts",
+        "random_seed": "none" if random_seed is None else int(random_seed),
+        "data_transform": json.dumps(info["standardizer"].to_dict()),
+        "seconds_sampling": seconds,
+    })
+    occ = occupied_experts(trace, X_arr, y_arr, random_seed=occ_seed,
+                           gate=info["gate_fn"] if info["gate"] == "custom" else None)
+    trace["posterior"]["n_occupied"] = occ
+    last = float(trace["posterior"]["weights"].isel(expert=-1).mean())
+    trace.attrs["last_stick_weight"] = last
+    if last > truncation_tol:
+        warnings.warn(
+            f"The last stick carries posterior mean weight {last:.3g} > {truncation_tol}: the "
+            f"truncation at max_experts={info['max_experts']} is too small for this alpha and "
+            "data. Increase max_experts.", TruncationWarning, stacklevel=2,
+        )
+    return trace
