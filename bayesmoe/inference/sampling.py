@@ -91,7 +91,8 @@ def start_values(
             beta1=res.measure_["beta1"] * info.temperature,
         )
     elif method == "map":
-        mp = pm.find_MAP(model=model, progressbar=False, seed=random_seed)
+        start = info.initvals() or None  # a partial point; PyMC fills in the rest
+        mp = pm.find_MAP(start=start, model=model, progressbar=False, seed=random_seed)
         point = {k: np.asarray(v) for k, v in mp.items() if k in {v.name for v in model.free_RVs}}
         post = xr.Dataset({k: (model.named_vars_to_dims.get(k, ()), np.asarray(mp[k]))
                            for k in ("beta0", "beta1", "a", "b", "sigma") if k in mp})
@@ -177,6 +178,8 @@ def sample(
         sd of the per-chain jitter added to the start (standardised scale).
     relabel : bool
         Align expert labels across draws and chains (:func:`bayesmoe.diagnostics.relabel`).
+        Skipped with ``ordered=True``: the ordering of the standardised intercepts ``b_std``
+        already identifies the labels.
     log_likelihood : bool
         Add the ``log_likelihood`` group (pointwise, for ``az.loo``).
     random_seed : int, optional
@@ -227,6 +230,8 @@ def sample(
         kwargs["initvals"] = starts[0] if backend == "nutpie" else starts
         if backend == "pymc":
             kwargs.setdefault("init", "adapt_diag")  # the starts are jittered already
+    elif info.initvals():
+        kwargs.setdefault("initvals", info.initvals())
     t1 = time.perf_counter()
     trace = pm.sample(
         draws, tune=tune, chains=chains, cores=cores, random_seed=pm_seed, model=model,
@@ -255,7 +260,7 @@ def sample(
         "seconds_init": t_init,
         "seconds_sampling": t_sample,
     })
-    if relabel and info.n_experts > 1:
+    if relabel and info.n_experts > 1 and not info.ordered:  # ordering already fixes labels
         from bayesmoe.diagnostics.relabel import relabel as _relabel
 
         trace = _relabel(trace)

@@ -50,6 +50,15 @@ class ModelInfo:
     classes: list | None
     standardizer: Standardizer
 
+    def initvals(self) -> dict:
+        """Valid start values PyMC cannot find itself (the ordered intercepts need distinct ones)."""
+        if not (self.ordered and self.n_experts > 1):
+            return {}
+        b = np.linspace(-1.0, 1.0, self.n_experts)
+        if self.family == "categorical":
+            b = np.tile(b, (len(self.classes) - 1, 1))
+        return {"b_std": b}
+
     def options(self) -> dict:
         """JSON-ready record of the model options (for provenance attrs)."""
         return {
@@ -212,9 +221,8 @@ def build_model(
         if family == "gaussian":
             a_s = pm.Normal("a_std", 0.0, pri.expert_slope, dims=("feature", "expert"))
             b_kw = {}
-            if ordered and K > 1:
-                b_kw = {"transform": pm.distributions.transforms.ordered,
-                        "initval": np.linspace(-1.0, 1.0, K)}
+            if ordered and K > 1:  # starts: ModelInfo.initvals (initval= breaks log-lik eval)
+                b_kw = {"transform": pm.distributions.transforms.ordered}
             b_s = pm.Normal("b_std", 0.0, pri.expert_intercept, dims="expert", **b_kw)
             sigma_s = pm.HalfNormal("sigma_std", pri.noise, dims="expert")
             sy = pm.Data("y_scale", st.y_scale)
@@ -235,8 +243,7 @@ def build_model(
             )
             b_kw = {}
             if ordered and K > 1:
-                b_kw = {"transform": pm.distributions.transforms.ordered,
-                        "initval": np.tile(np.linspace(-1.0, 1.0, K), (n_classes - 1, 1))}
+                b_kw = {"transform": pm.distributions.transforms.ordered}
             b_free = pm.Normal("b_std", 0.0, pri.expert_intercept, dims=("class_free", "expert"),
                                **b_kw)
             a_s = pt.concatenate([a_free, pt.zeros((d, 1, K))], axis=1)

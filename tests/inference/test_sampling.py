@@ -118,3 +118,24 @@ def test_unknown_backend_and_init(sb_data):
         sample(X, y, n_experts=2, backend="stan")
     with pytest.raises(ValueError, match="init"):
         sample(X, y, n_experts=2, init="random")
+
+
+@pytest.mark.parametrize("init", ["map", "prior"])
+def test_other_inits_run(sb_data, init):
+    from bayesmoe.inference import sample
+
+    X, y, _ = sb_data
+    tr = sample(X[:300], y[:300], n_experts=2, draws=30, tune=30, chains=2, init=init,
+                random_seed=1, progressbar=False)
+    assert tr.attrs["init"] == init
+    assert tr.posterior.sizes["draw"] == 30
+
+
+def test_ordered_option_keeps_intercepts_ordered(sb_data):
+    from bayesmoe.inference import sample
+
+    X, y, _ = sb_data
+    tr = sample(X[:400], y[:400], n_experts=3, ordered=True, draws=50, tune=50, chains=2,
+                random_seed=2, progressbar=False)
+    assert bool((tr.posterior["b_std"].diff("expert") > 0).all())
+    assert "relabel" not in tr.children  # the ordering identifies the labels
