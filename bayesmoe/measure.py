@@ -248,7 +248,7 @@ def expert_log_prob(params: dict, X, y) -> np.ndarray:
         return -0.5 * (np.log(2 * np.pi * s2) + r * r / s2)
     y_raw = np.asarray(y)
     n_classes = a.shape[-2]
-    y = y_raw.astype(int) if y_raw.size else y_raw.astype(int)
+    y = y_raw.astype(int)
     if np.any(y != y_raw) or np.any((y < 0) | (y >= n_classes)):
         raise ValueError(
             f"Categorical `y` must hold integer class codes 0..{n_classes - 1}; got values outside "
