@@ -39,7 +39,9 @@ from bayesmoe.models.gates import resolve_gate
 from bayesmoe.models.priors import Priors, resolve_priors
 from bayesmoe.scaling import Standardizer
 
-__all__ = ["build_dp_model", "sample_dp", "occupied_experts", "TruncationWarning"]
+__all__ = [
+    "build_dp_model", "sample_dp", "occupied_experts", "check_truncation", "TruncationWarning",
+]
 
 
 class TruncationWarning(UserWarning):
@@ -320,12 +322,32 @@ def sample_dp(
     occ = occupied_experts(trace, X_arr, y_arr, random_seed=occ_seed,
                            gate=info["gate_fn"] if info["gate"] == "custom" else None)
     trace["posterior"]["n_occupied"] = occ
-    last = float(trace["posterior"]["weights"].isel(expert=-1).mean())
-    trace.attrs["last_stick_weight"] = last
-    if last > truncation_tol:
-        warnings.warn(
-            f"The last stick carries posterior mean weight {last:.3g} > {truncation_tol}: the "
-            f"truncation at max_experts={info['max_experts']} is too small for this alpha and "
-            "data. Increase max_experts.", TruncationWarning, stacklevel=2,
-        )
+    trace.attrs["last_stick_weight"] = check_truncation(trace, tol=truncation_tol)
     return trace
+
+
+def check_truncation(trace, *, tol: float = 0.01) -> float:
+    """Posterior mean weight of the last stick ``w_{K_max}``; warns (:class:`TruncationWarning`)
+    when it exceeds ``tol`` (the truncation level is too small).
+
+    Examples
+    --------
+    >>> import warnings, xarray as xr
+    >>> from bayesmoe.models.dp import check_truncation
+    >>> post = xr.Dataset({"weights": (("chain", "draw", "expert"), [[[0.7, 0.29, 0.01]]])})
+    >>> tree = xr.DataTree.from_dict({"posterior": post})
+    >>> round(check_truncation(tree, tol=0.05), 3)
+    0.01
+    """
+    post = trace["posterior"] if isinstance(trace, xr.DataTree) else trace
+    if "weights" not in post:
+        raise ValueError("The posterior has no `weights`; pass a sample_dp trace.")
+    last = float(post["weights"].isel(expert=-1).mean())
+    if last > tol:
+        K = post["weights"].sizes["expert"]
+        warnings.warn(
+            f"The last stick carries posterior mean weight {last:.3g} > {tol}: the truncation at "
+            f"max_experts={K} is too small for this alpha and data. Increase max_experts.",
+            TruncationWarning, stacklevel=2,
+        )
+    return last

@@ -1,0 +1,70 @@
+"""sample_random_k end to end (reversible jump + NUTS) with the likelihood off."""
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from bayesmoe.data import simulate
+from bayesmoe.inference.rjmcmc import acceptance_summary, k_posterior, sample_random_k
+from bayesmoe.inference.rjmcmc.sampling import start_points
+from bayesmoe.models.random_k import build_random_k_model
+
+from .test_prior_recovery import ALPHA, chi_square_pvalue
+
+PMF = [0.2, 0.3, 0.5]
+
+
+@pytest.fixture(scope="module")
+def prior_trace():
+    X, y, _ = simulate("S-B", n=30, random_seed=0)
+    return sample_random_k(X, y, max_experts=3, experts_prior=PMF, prior_only=True, init="prior",
+                           draws=1500, tune=300, chains=2, cores=1, random_seed=4,
+                           step_kwargs={"moves_per_step": 3})
+
+
+def test_trace_layout(prior_trace):
+    post = prior_trace["posterior"]
+    assert post["n_experts"].dims == ("chain", "draw")
+    assert post["active"].dims == ("chain", "draw", "expert")
+    np.testing.assert_array_equal(post["active"].sum("expert").values, post["n_experts"].values)
+    for name in ("beta0", "beta1", "a", "b", "sigma"):
+        assert name in post
+    ss = prior_trace["sample_stats"]
+    for name in ("move", "current_n_experts", "proposed_n_experts", "accepted", "accept",
+                 "log_accept_ratio", "proposed_birth", "accepted_merge"):
+        assert name in ss
+    assert prior_trace.attrs["prior_only"] == 1
+    assert json.loads(prior_trace.attrs["experts_prior"]) == pytest.approx(PMF)
+
+
+def test_prior_recovery_through_pymc_sample_with_nuts(prior_trace):
+    """The same steps as a posterior run (NUTS for the continuous parameters) reproduce p(K)
+    with the likelihood off (chi-square on the ESS-thinned chain, false-alarm rate ALPHA per
+    chain, 2 chains)."""
+    k = prior_trace["posterior"]["n_experts"].values
+    for chain in k:
+        p, thin = chi_square_pvalue(chain, np.array(PMF))
+        assert p > ALPHA / 2, (np.bincount(chain, minlength=4)[1:] / chain.size, thin)
+    pk = k_posterior(prior_trace)
+    assert pk.dims == ("n_experts",) and pk.sum() == pytest.approx(1.0)
+    acc = acceptance_summary(prior_trace)
+    assert acc.attrs["acceptance_rate"] > 0.05
+    assert set(acc["move"].values) == {"birth", "death", "split", "merge"}
+
+
+def test_k_posterior_and_summary_errors():
+    with pytest.raises(ValueError, match="n_experts"):
+        k_posterior(xr.Dataset({"x": ("draw", [1])}))
+    with pytest.raises(ValueError, match="sample_stats"):
+        acceptance_summary(xr.DataTree())
+
+
+def test_start_points_from_mm_fits():
+    X, y, _ = simulate("S-B", n=200, random_seed=0)
+    model, info = build_random_k_model(X, y, max_experts=4)
+    pts = start_points(info, X, y, chains=3, random_seed=0)
+    assert [int(p["n_experts_index"]) + 1 for p in pts] == [1, 3, 4]  # spread over 1..K_max
+    with pytest.raises(ValueError, match="start_experts"):
+        start_points(info, X, y, chains=2, start_experts=[1, 5])
