@@ -100,7 +100,8 @@ def load_task_data(task: dict):
     return X, y, None, names, desc
 
 
-def _fit(task: dict, X, y, truth, names, desc, out_dir: Path) -> tuple[dict, str]:
+def _fit(task: dict, X, y, truth, names, desc, out_dir: Path) -> tuple[dict, str, dict]:
+    """Fit, compute the metrics, write the result file; return (metrics, file name, timings)."""
     from bayesmoe._validation import check_y
     from bayesmoe.study import metrics as M
 
@@ -112,19 +113,23 @@ def _fit(task: dict, X, y, truth, names, desc, out_dir: Path) -> tuple[dict, str
         from bayesmoe.inference.mm import fit_mle
         from bayesmoe.models.gates import GATES
 
+        t0 = time.perf_counter()
         res = fit_mle(X, y_codes, model["n_experts"], family=family, gate=GATES[model["gate"]],
                       n_starts=inf["n_starts"], random_seed=task["fit_seed"])
+        t1 = time.perf_counter()
         metrics = M.mle_metrics(res, truth=truth, X=X)
+        t2 = time.perf_counter()
         measure = res.measure_.copy()
         measure.attrs.update({"task": task["id"], "data": desc, "loglik": float(res.loglik_),
                               "random_seed": int(task["fit_seed"])})
         atomic_write_with(result_path, lambda tmp: measure.to_netcdf(tmp, engine="h5netcdf"))
-        return metrics, result_path.name
+        return metrics, result_path.name, _timings(t0, t1, t2)
     common = dict(experts=family, gate=model["gate"], feature_names=names, classes=classes,
                   draws=inf["draws"], tune=inf["tune"], chains=inf["chains"], cores=1,
                   random_seed=task["fit_seed"], progressbar=False,
                   target_accept=inf["target_accept"])
     y_fit = y if classes is None else np.asarray(classes, dtype=object)[y_codes]
+    t0 = time.perf_counter()
     if method == "nuts":
         from bayesmoe.inference.sampling import sample
 
@@ -135,10 +140,25 @@ def _fit(task: dict, X, y, truth, names, desc, out_dir: Path) -> tuple[dict, str
 
         trace = rjmcmc.sample(X, y_fit, k_max=model["k_max"], k_prior=model["k_prior"],
                               **common)
+    t1 = time.perf_counter()
     trace.attrs.update({"data": desc, "task": task["id"]})
     metrics = M.trace_metrics(trace, truth=truth, X=X, max_draws=inf["max_draws"])
+    t2 = time.perf_counter()
     atomic_write_with(result_path, lambda tmp: trace.to_netcdf(tmp, engine="h5netcdf"))
-    return metrics, result_path.name
+    return metrics, result_path.name, _timings(t0, t1, t2)
+
+
+def _timings(t0: float, t1: float, t2: float) -> dict:
+    return {"seconds_fit": t1 - t0, "seconds_metrics": t2 - t1,
+            "seconds_write": time.perf_counter() - t2}
+
+
+def _finished_record(path: Path, fingerprint: str) -> dict | None:
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return rec if rec.get("fingerprint") == fingerprint and rec.get("status") == "done" else None
 
 
 def run_task(task: dict, out_dir: str, attempt: int = 1) -> dict:
@@ -157,7 +177,10 @@ def run_task(task: dict, out_dir: str, attempt: int = 1) -> dict:
     -------
     dict
         ``status`` ("done" or "error"), ``task``, ``attempt``, ``host``, ``pid``, ``t_start``,
-        ``t_end``, ``seconds``, and ``metrics`` (done) or ``error``/``traceback`` (error).
+        ``t_end``, ``seconds`` (the whole task); when done also ``seconds_fit`` (the fit call
+        alone), ``seconds_metrics``, ``seconds_write`` and ``metrics``; on error ``error`` and
+        ``traceback``. A task already finished in `out_dir` (same fingerprint) is not run again:
+        its record is returned with ``reused=True``.
     """
     t_start = time.time()
     info = {"task": task["id"], "attempt": attempt, "host": socket.gethostname(),
@@ -167,12 +190,13 @@ def run_task(task: dict, out_dir: str, attempt: int = 1) -> dict:
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        previous = _finished_record(folder / "metrics.json", task["fingerprint"])
+        if previous is not None:  # e.g. a resubmission after a lost result: never redo the work
+            return {**previous, "reused": True}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             X, y, truth, names, desc = load_task_data(task)
-            t_fit = time.perf_counter()
-            metrics, result_file = _fit(task, X, y, truth, names, desc, folder)
-            seconds_fit = time.perf_counter() - t_fit
+            metrics, result_file, timings = _fit(task, X, y, truth, names, desc, folder)
         messages = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
         t_end = time.time()
         record = {**info, "status": "done", "fingerprint": task["fingerprint"],
@@ -181,7 +205,7 @@ def run_task(task: dict, out_dir: str, attempt: int = 1) -> dict:
                   "n": int(X.shape[0]),
                   "n_experts": task["config"]["model"].get("n_experts"),
                   "data": desc, "result_file": result_file, "t_end": t_end,
-                  "seconds": t_end - t_start, "seconds_fit": seconds_fit,
+                  "seconds": t_end - t_start, **timings,
                   "warnings": messages[:10], "metrics": metrics}
         atomic_write_with(folder / "metrics.json",
                           lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1)))
@@ -372,7 +396,8 @@ def _run_pending(spec, store, pending, n_total, n_done, workers, scheduler, clie
 def _flatten(rec: dict) -> dict:
     row = {"task": rec["task"], "status": "done", **rec.get("coords", {})}
     row.update({k: rec.get(k) for k in ("method", "n", "n_experts", "data_seed", "fit_seed",
-                                         "attempt", "seconds", "seconds_fit", "host")})
+                                         "attempt", "seconds", "seconds_fit", "seconds_metrics",
+                                         "seconds_write", "host")})
     row.update(rec.get("metrics", {}))
     row["n_warnings"] = len(rec.get("warnings", []))
     row["result_file"] = f"tasks/{rec['task']}/{rec.get('result_file', '')}"

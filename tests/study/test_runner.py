@@ -26,7 +26,8 @@ RAW = {
     "inference": {"method": "mle", "n_starts": 4},
     "grid": {"n": [150, 300], "replicate": 2},
 }
-_VOLATILE = {"host", "pid", "t_start", "t_end", "seconds", "seconds_fit", "warnings"}
+_VOLATILE = {"host", "pid", "t_start", "t_end", "seconds", "seconds_fit", "seconds_metrics",
+             "seconds_write", "warnings"}
 
 
 def _results(out):
@@ -219,3 +220,19 @@ def test_collect_results_lists_pending_tasks(tmp_path, client1):
         "n300-rep1": "pending"}
     with pytest.raises(ValueError, match="not tasks of this spec"):
         run_study(spec, tmp_path / "part", client=client1, tasks=["n999"])
+
+
+def test_run_task_never_redoes_a_finished_task(tmp_path):
+    """A resubmitted task (e.g. after its result was lost in transit) returns the stored record."""
+    from bayesmoe.study import run_task
+
+    task = parse_spec({**RAW, "grid": {"n": [120]}}).tasks()[0].to_dict()
+    StudyStore(tmp_path)
+    first = run_task(task, str(tmp_path))
+    path = tmp_path / "tasks" / task["id"] / "metrics.json"
+    mtime = path.stat().st_mtime_ns
+    second = run_task(task, str(tmp_path), attempt=2)
+    assert first["status"] == second["status"] == "done" and second["reused"]
+    assert second["metrics"] == first["metrics"] and path.stat().st_mtime_ns == mtime
+    other = dict(task, fingerprint="something else")  # another configuration is computed anew
+    assert "reused" not in run_task(other, str(tmp_path))
