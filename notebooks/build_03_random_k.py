@@ -87,6 +87,8 @@ dendrogram instead."""),
 occ = dp.posterior["n_occupied"].values.ravel()
 print("posterior mean weight of the last stick:", round(dp.attrs["last_stick_weight"], 4))
 np.bincount(occ) / occ.size"""),
+    nbf.v4.new_code_cell("""import time
+print(f"CPU seconds used by this notebook: {time.process_time():.1f}")"""),
 ]
 
 nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",

@@ -54,7 +54,8 @@ def _check_alpha(alpha, alpha_prior):
             a, b = (float(v) for v in alpha_prior)
         except (TypeError, ValueError):
             raise ValueError(
-                f"`alpha_prior` must be a pair (shape, rate) of positive numbers; got {alpha_prior!r}."
+                "`alpha_prior` must be a pair (shape, rate) of positive numbers; got "
+                f"{alpha_prior!r}."
             ) from None
         if not (a > 0 and b > 0):
             raise ValueError(f"`alpha_prior` (shape, rate) must be positive; got {alpha_prior!r}.")
@@ -125,7 +126,9 @@ def build_dp_model(
         raise ValueError(f"`temperature` must be a positive number; got {temperature!r}.")
     gate_name, gate_fn = resolve_gate(gate)
     pri = resolve_priors(priors)
-    feature_names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)]
+    if feature_names is None:
+        feature_names = [f"x{j}" for j in range(d)]
+    feature_names = list(feature_names)
     if len(feature_names) != d:
         raise ValueError(f"`feature_names` has {len(feature_names)} names for {d} features.")
     st = Standardizer.from_data(X, y_arr if family == "gaussian" else None, gate=gate_fn)

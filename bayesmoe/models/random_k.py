@@ -273,7 +273,9 @@ def build_random_k_model(
     gate_name, gate_fn = resolve_gate(gate)
     pri = resolve_priors(priors)
     n_classes = len(class_labels) if class_labels is not None else 0
-    feature_names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)]
+    if feature_names is None:
+        feature_names = [f"x{j}" for j in range(d)]
+    feature_names = list(feature_names)
     if len(feature_names) != d:
         raise ValueError(f"`feature_names` has {len(feature_names)} names for {d} features.")
     st = Standardizer.from_data(X, y_arr if family == "gaussian" else None, gate=gate_fn)

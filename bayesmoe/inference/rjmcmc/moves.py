@@ -294,7 +294,8 @@ def birth_proposal(theta: np.ndarray, ctx: MoveContext) -> tuple[np.ndarray, np.
     coef, var = _weighted_lstsq(A_gate, target, np.full(n, 1.0 / n))
     resid_var = float(np.mean((target - A_gate @ coef) ** 2))
     mean[: 1 + d] = coef
-    sd[: 1 + d] = np.maximum(np.sqrt(var * (resid_var if resid_var > 1e-6 else 1e-6)), ctx.prior_sd[: 1 + d] / 3.0)
+    resid_var = resid_var if resid_var > 1e-6 else 1e-6
+    sd[: 1 + d] = np.maximum(np.sqrt(var * resid_var), ctx.prior_sd[: 1 + d] / 3.0)
     A = np.column_stack([ctx.Xs, np.ones(n)])  # columns: a (d), b
     if ctx.family == "gaussian":
         coef, var = _weighted_lstsq(A, ctx.ys, w)

@@ -70,7 +70,7 @@ def parse_gate_prior(spec: str) -> dict:
     return {"alpha": a}
 
 
-# ----- start values ---------------------------------------------------------------------------------
+# ----- start values -------------------------------------------------------------------------------
 def _active_rows_from_measure(measure: xr.Dataset, info: RandomKInfo) -> np.ndarray:
     """Slot rows (K, D) in value space of a user-units measure with K experts (temperature 1)."""
     G = info.standardizer.to_standard(measure)
@@ -138,7 +138,7 @@ def start_points(info: RandomKInfo, X, y, *, chains: int, start_experts=None, in
     return points
 
 
-# ----- sampling -------------------------------------------------------------------------------------
+# ----- sampling -----------------------------------------------------------------------------------
 def sample_random_k(
     X,
     y,
@@ -264,7 +264,7 @@ def sample_random_k(
     return trace
 
 
-# ----- summaries ------------------------------------------------------------------------------------
+# ----- summaries ----------------------------------------------------------------------------------
 def _posterior(trace) -> xr.Dataset:
     if isinstance(trace, xr.DataTree):
         if "posterior" not in trace.children:

@@ -256,7 +256,7 @@ class ReversibleJump(BlockedStep):
             prior_mix=self._prior_mix,
         )
 
-    # ----- target -----------------------------------------------------------------------------------
+    # ----- target ---------------------------------------------------------------------------------
     def active_logp(self, point: dict) -> float:
         """log p(K) + sum of the active slots' prior log densities + log-likelihood."""
         slot_lp, loglik = self._logp_fn(**{k: point[k] for k in self._inputs})
