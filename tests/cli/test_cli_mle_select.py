@@ -23,7 +23,9 @@ def data(tmp_path_factory):
     d = tmp_path_factory.mktemp("mle_data")
     X, y, _ = simulate("S-B", n=300, random_seed=4)
     pd.DataFrame({"u": X[:, 0], "v": X[:, 1], "resp": y}).to_csv(d / "reg.csv", index=False)
-    Xc, yc, _ = simulate("S-D", n=300, random_seed=4)
+    # seed 6: every MM start of the K = 2 fit converges (~70 iterations), which keeps the
+    # categorical tests fast; other seeds run 2000 iterations on a sharpening gate
+    Xc, yc, _ = simulate("S-D", n=300, random_seed=6)
     labels = np.array(["red", "green", "blue"])[yc]
     pd.DataFrame({"u": Xc[:, 0], "v": Xc[:, 1], "colour": labels}).to_csv(d / "cls.csv",
                                                                            index=False)
