@@ -1,4 +1,4 @@
-"""Study scaling: wall time of a 16-task study on 1 and 2 local dask workers, and the runner's overhead.
+"""Study scaling: a 16-task study on 1 and 2 local dask workers, and the runner's overhead.
 
 Usage: ``python benchmarks/study_scaling.py [--method nuts|mle] [--tasks 16]``
 
@@ -126,9 +126,11 @@ def main() -> None:
         runs = {}
         for w in (1, 2):
             runs[w] = r = run_with_workers(spec, w, root)
+            busy = r["worker_task"] / (w * r["tasks"])
             print(f"{w} worker(s): start-up {r['startup']:.1f} s, tasks {r['tasks']:.1f} s, "
                   f"total {r['total']:.1f} s; Σ fit on workers {r['worker_fit']:.1f} s, "
-                  f"Σ metrics+writes {r['worker_extras']:.1f} s; load {os.getloadavg()}")
+                  f"Σ metrics+writes {r['worker_extras']:.1f} s, workers busy {100 * busy:.0f}% "
+                  f"of the task phase; load {os.getloadavg()}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     n = len(tasks)
@@ -137,7 +139,9 @@ def main() -> None:
     over = (r1["tasks"] - r1["worker_fit"]) / n
     extras = r1["worker_extras"] / n
     print(f"speed-up 2 vs 1 workers: {r1['tasks'] / runs[2]['tasks']:.2f}x (task phase), "
-          f"{r1['total'] / runs[2]['total']:.2f}x (with cluster start-up)")
+          f"{r1['total'] / runs[2]['total']:.2f}x (with cluster start-up); a fit took "
+          f"{runs[2]['worker_fit'] / r1['worker_fit']:.2f}x longer with 2 workers than with 1 "
+          "(CPU contention: 1.0x on two free cores)")
     print(f"runner overhead per task, same run (1 worker: task phase - Σ fit calls on the worker): "
           f"{over:.2f} s = {100 * over / mean_fit:.1f}% of the mean fit call ({mean_fit:.2f} s); "
           f"metrics+writes {extras:.2f} s ({100 * extras / mean_fit:.1f}%), scheduling and the "

@@ -66,7 +66,8 @@ cells = [
     nbf.v4.new_code_cell(
         "again = run_study(mle_spec, OUT / 'mle', client=client, progressbar=False)\n"
         "events = StudyStore(OUT / 'mle').read_manifest()\n"
-        "print([e['event'] for e in events[-2:]], 'pending at the rerun:', events[-2]['n_pending'])\n"
+        "print([e['event'] for e in events[-2:]],\n"
+        "      'pending at the rerun:', events[-2]['n_pending'])\n"
         "assert events[-2]['n_pending'] == 0\n"
         "client.close(); cluster.close()"
     ),

@@ -11,7 +11,6 @@ parameters and metrics (:func:`write_measure_report`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

@@ -3,7 +3,8 @@
 Examples
 --------
 >>> from bayesmoe.study import load_spec, run_study        # doctest: +SKIP
->>> table = run_study(load_spec("examples/contraction_study.toml"), "out", workers=2)  # doctest: +SKIP
+>>> spec = load_spec("examples/contraction_study.toml")  # doctest: +SKIP
+>>> table = run_study(spec, "out", workers=2)  # doctest: +SKIP
 """
 
 from bayesmoe.study.metrics import mle_metrics, trace_metrics, truth_distances

@@ -1,4 +1,4 @@
-"""Per-task diagnostics of a study: convergence of a posterior, fit criteria, distances to the truth.
+"""Per-task diagnostics of a study: posterior convergence, fit criteria, distances to the truth.
 
 Every function returns a flat ``dict`` of JSON-ready scalars (floats, ints, bools, strings, None),
 one row of the study's tidy table.

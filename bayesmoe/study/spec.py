@@ -500,7 +500,8 @@ def load_spec(path: str | Path) -> StudySpec:
     """
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"study spec file {str(p)!r} does not exist; give the path of a .toml file.")
+        raise ValueError(f"study spec file {str(p)!r} does not exist; give the path of a .toml "
+                         "file.")
     try:
         raw = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as err:

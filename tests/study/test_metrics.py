@@ -1,4 +1,4 @@
-"""Per-task metrics: relabelled convergence diagnostics and posterior-mean distances to the truth."""
+"""Per-task metrics: relabelled convergence diagnostics, posterior-mean distances to the truth."""
 
 import numpy as np
 import pytest

@@ -236,3 +236,42 @@ def test_run_task_never_redoes_a_finished_task(tmp_path):
     assert second["metrics"] == first["metrics"] and path.stat().st_mtime_ns == mtime
     other = dict(task, fingerprint="something else")  # another configuration is computed anew
     assert "reused" not in run_task(other, str(tmp_path))
+
+
+def test_a_killed_worker_loses_no_finished_result(tmp_path, client1):
+    """SIGKILL the only worker after the first task finished: the nanny restarts it, dask
+    reschedules the task in flight, and the finished result is kept untouched."""
+    import threading
+
+    spec = parse_spec({**RAW, "inference": {"method": "mle", "n_starts": 10},
+                       "grid": {"n": [1500, 2500], "replicate": 2}})
+    out = tmp_path / "out"
+    seen: dict = {}
+
+    def killer():
+        manifest = out / "manifest.jsonl"
+        t0 = time.time()
+        while time.time() - t0 < 120:
+            if manifest.is_file() and '"event":"done"' in manifest.read_text():
+                seen.update(_snapshot(out))
+                pid = next(iter(client1.run(os.getpid).values()))
+                os.kill(pid, signal.SIGKILL)
+                seen["__killed"] = pid
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    table = run_study(spec, out, client=client1, progressbar=False)
+    thread.join()
+    assert "__killed" in seen, "the worker was never killed"
+    pids = {json.loads((out / "tasks" / t / "metrics.json").read_text())["pid"]
+            for t in table["task"]}
+    assert (table["status"] == "done").all()
+    snap = {k: v for k, v in seen.items() if k != "__killed"}
+    assert 0 < len(snap) < len(table) and len(pids) == 2  # the kill happened part-way
+    for tid, files in snap.items():
+        for name, (mtime, data) in files.items():
+            p = out / "tasks" / tid / name
+            assert p.stat().st_mtime_ns == mtime and p.read_bytes() == data
+    assert not [p for p in out.rglob("*") if TMP_MARK in p.name]
