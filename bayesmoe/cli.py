@@ -242,13 +242,12 @@ def _fit_mle(args, X, y, names, t0) -> int:
     out = {"features": names, "target": args.target, **res.to_dict()}
     if classes is not None:
         out["classes"] = [c if isinstance(c, (int, float, str)) else str(c) for c in classes]
+    with _Staging(args.out) as tmp:  # written before anything is printed: no partial output
+        (tmp / "mle.json").write_text(json.dumps(out, indent=1))
     if args.json:
         print(json.dumps(out))
     else:
         print(res)
-    with _Staging(args.out) as tmp:
-        (tmp / "mle.json").write_text(json.dumps(out, indent=1))
-    if not args.json:
         print(f"wrote {args.out}/mle.json; wall time {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -273,7 +272,7 @@ def _cmd_select(args) -> int:
 
 
 def _jsonable_selection(table) -> dict:
-    records = json.loads(table.to_json(orient="records"))
+    records = json.loads(table.reset_index().to_json(orient="records"))  # keep K per row
     return {"table": records,
             **{k: (v.item() if hasattr(v, "item") else v) for k, v in table.attrs.items()}}
 

@@ -108,7 +108,7 @@ class MoE:
         tune: int = 1000,
         chains: int = 4,
         backend: str = "pymc",
-        init: str = "mm",
+        init="mm",
         random_seed: int | None = None,
         progressbar: bool = True,
         feature_names=None,
@@ -120,8 +120,8 @@ class MoE:
         """
         if backend not in BACKENDS:
             raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}.")
-        if init not in INITS:
-            raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
+        if isinstance(init, str) and init not in INITS:
+            raise ValueError(f"`init` must be one of {INITS} or a fitted measure; got {init!r}.")
         names, X = _names_and_array(X)
         self.trace_ = sample(
             X, np.asarray(y), feature_names=feature_names or names, draws=draws, tune=tune,

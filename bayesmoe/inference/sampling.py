@@ -73,9 +73,17 @@ def start_values(
 
     Returns the free-variable dict (standardised scale) and the measure in user units.
     """
-    if method == "prior":
+    if isinstance(method, xr.Dataset) or hasattr(method, "measure_"):
+        G = method.measure_ if hasattr(method, "measure_") else method
+        if "chain" in G.dims or "draw" in G.dims:
+            raise ValueError("`init` must be one mixing measure without (chain, draw) dims.")
+        if G.sizes.get("expert") != info.n_experts:
+            raise ValueError(
+                f"`init` has {G.sizes.get('expert')} experts; the model has {info.n_experts}."
+            )
+    elif method == "prior":
         return None, None
-    if method == "mm":
+    elif method == "mm":
         from bayesmoe.inference.mm import fit_mle  # imported late: optional heavy module
 
         with warnings.catch_warnings():
@@ -152,7 +160,7 @@ def sample(
     chains: int = 4,
     cores: int | None = None,
     backend: str = "pymc",
-    init: str = "mm",
+    init="mm",
     jitter: float = 0.05,
     relabel: bool = True,
     log_likelihood: bool = True,
@@ -170,10 +178,11 @@ def sample(
         Passed to :func:`pymc.sample`.
     backend : {"pymc", "nutpie", "numpyro"}
         NUTS implementation (``nutpie``/``numpyro`` need the ``fast`` extra).
-    init : {"mm", "map", "prior"}
-        Start every chain from the MM maximum-likelihood fit (default), from PyMC's MAP, or from
-        PyMC's jittered prior-based initial point. Random starts can leave chains in minor
-        modes (shared/MATH.md §1.1).
+    init : {"mm", "map", "prior"}, mixing measure or MM result
+        Start every chain from the MM maximum-likelihood fit (default), from PyMC's MAP, from
+        PyMC's jittered prior-based initial point, or from a given measure in user units (e.g. a
+        :func:`~bayesmoe.inference.fit_mle` result, to avoid refitting). Random starts can leave
+        chains in minor modes (shared/MATH.md §1.1).
     jitter : float
         sd of the per-chain jitter added to the start (standardised scale).
     relabel : bool
@@ -205,7 +214,8 @@ def sample(
     from bayesmoe import __version__
 
     _check_backend(backend)
-    if init not in INITS:
+    fitted_start = isinstance(init, xr.Dataset) or hasattr(init, "measure_")
+    if not fitted_start and init not in INITS:
         raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
     model, info = build_model(
         X, y, n_experts=n_experts, experts=experts, gate=gate, temperature=temperature,
@@ -250,7 +260,7 @@ def sample(
         "n_experts": info.n_experts,
         "random_seed": "none" if random_seed is None else int(random_seed),
         "sampler": backend,
-        "init": init,
+        "init": "measure" if fitted_start else init,
         "draws": draws,
         "tune": tune,
         "chains": chains,

@@ -121,3 +121,17 @@ def test_console_script_is_installed():
     res = subprocess.run([sys.executable, "-m", "bayesmoe.cli", "--help"], capture_output=True,
                          text=True, check=False)
     assert res.returncode == 0 and "run" in res.stdout and "fit" in res.stdout
+
+
+def test_mle_json_prints_nothing_when_output_cannot_be_written(csv_files, tmp_path, capsys):
+    rc, stdout, err = _run(["fit", str(csv_files / "reg.csv"), "--target", "resp", "--experts",
+                            "2", "--method", "mle", "--json", "--out",
+                            str(tmp_path / "no" / "such" / "dir")], capsys)
+    assert rc == 2 and stdout == "" and "does not exist" in err
+
+
+def test_select_json_rows_carry_the_number_of_experts(csv_files, capsys):
+    rc, stdout, _ = _run(["select", str(csv_files / "reg.csv"), "--target", "resp",
+                          "--max-experts", "2", "--json"], capsys)
+    assert rc == 0
+    assert [row["n_experts"] for row in json.loads(stdout)["table"]] == [1, 2]

@@ -139,3 +139,15 @@ def test_ordered_option_keeps_intercepts_ordered(sb_data):
                 random_seed=2, progressbar=False)
     assert bool((tr.posterior["b_std"].diff("expert") > 0).all())
     assert "relabel" not in tr.children  # the ordering identifies the labels
+
+
+def test_start_from_a_given_mm_fit(sb_data):
+    from bayesmoe.inference import fit_mle, sample
+
+    X, y, _ = sb_data
+    fit = fit_mle(X[:300], y[:300], 2, random_seed=0)
+    tr = sample(X[:300], y[:300], n_experts=2, draws=20, tune=20, chains=1, init=fit,
+                random_seed=1, progressbar=False)
+    assert tr.attrs["init"] == "measure"
+    with pytest.raises(ValueError, match="experts; the model has 3"):
+        sample(X[:300], y[:300], n_experts=3, init=fit)
