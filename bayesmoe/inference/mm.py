@@ -415,6 +415,13 @@ def fit_mle(
     pen = mu.penalty(prob, lay.unpack(theta))
     log_sy = np.log(st.y_scale) if family == "gaussian" else 0.0
     ll_all = f + pen - n * log_sy
+    if converged.any() and not converged[best]:
+        warnings.warn(
+            f"The best start of the MM fit (K={K}) did not converge to tol={tol} within "
+            f"max_iter={max_iter} iterations (other starts did, at lower log-likelihood); its "
+            "gate may be sharpening towards a step. Raise `max_iter` to follow it further.",
+            UserWarning, stacklevel=2,
+        )
     if not converged.any():
         warnings.warn(
             f"No start of the MM fit (K={K}) converged to tol={tol} within max_iter={max_iter} "

@@ -298,3 +298,23 @@ def test_squarem_fallback_is_exercised_and_keeps_ascent(family):
         assert np.all(fn - f >= -ROUNDOFF_RTOL * np.abs(f))
         f = fn
     assert rejected > 0
+
+
+def test_warns_when_the_best_start_did_not_converge():
+    """Two starts, few iterations: if any start converged but the best did not, say so."""
+    import warnings as _w
+
+    from bayesmoe.data import simulate as _sim
+    from bayesmoe.inference.mm import fit_mle as _fit
+
+    X, y, _ = _sim("S-A", n=400, random_seed=0)
+    with _w.catch_warnings(record=True) as caught:
+        _w.simplefilter("always")
+        res = _fit(X, y, 3, n_starts=6, max_iter=15, random_seed=0)
+    messages = [str(w.message) for w in caught]
+    if not res.converged_ and res.all_starts_converged_.any():
+        assert any("best start" in m for m in messages)
+    elif not res.all_starts_converged_.any():
+        assert any("No start" in m for m in messages)
+    else:  # converged: no warning at all
+        assert not any("converge" in m for m in messages)
