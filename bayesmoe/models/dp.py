@@ -113,8 +113,8 @@ def build_dp_model(
     >>> from bayesmoe.models.dp import build_dp_model
     >>> X, y, _ = simulate("S-B", n=50, random_seed=0)
     >>> model, info = build_dp_model(X, y, max_experts=5, alpha=1.0)
-    >>> model["weights"].type.shape
-    (5,)
+    >>> model.initial_point()["sticks_logodds__"].shape
+    (4,)
     """
     family = check_family(experts)
     K = check_int(max_experts, "max_experts", minimum=2)

@@ -1,6 +1,6 @@
 """Evidence agreement: p(K | y) from reversible jump vs p(K) Z_K normalised, Z_K from SMC.
 
-Small data (n = 20, d = 1, K_max = 3) so that `pm.sample_smc` estimates each fixed-K marginal
+Small data (n = 12, d = 1, K_max = 3) so that `pm.sample_smc` estimates each fixed-K marginal
 likelihood Z_K precisely; the fixed-K models are the padded model's conditionals given K
 (``build_random_k_model(..., fixed_experts=K)``: the same i.i.d. atom prior).
 
@@ -27,7 +27,7 @@ PMF = np.array([0.2, 0.3, 0.5])
 Z_CRIT = stats.norm.ppf(1 - 0.001 / 6)
 
 
-def small_data(n=20, seed=0):
+def small_data(n=12, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1.5, 1.5, size=(n, 1))
     gate = 1 / (1 + np.exp(-3 * X[:, 0]))
@@ -36,7 +36,7 @@ def small_data(n=20, seed=0):
     return X, y
 
 
-def smc_log_evidence(X, y, K, *, draws=2000, chains=4, seed=0):
+def smc_log_evidence(X, y, K, *, draws=3000, chains=4, seed=0):
     model, _ = build_random_k_model(X, y, max_experts=3, fixed_experts=K)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

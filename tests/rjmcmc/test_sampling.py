@@ -20,7 +20,7 @@ PMF = [0.2, 0.3, 0.5]
 def prior_trace():
     X, y, _ = simulate("S-B", n=30, random_seed=0)
     return sample_random_k(X, y, max_experts=3, experts_prior=PMF, prior_only=True, init="prior",
-                           draws=1500, tune=300, chains=2, cores=1, random_seed=4,
+                           draws=1000, tune=200, chains=2, cores=1, random_seed=4,
                            step_kwargs={"moves_per_step": 3})
 
 
