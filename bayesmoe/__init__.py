@@ -11,7 +11,7 @@ Examples
 
 __version__ = "0.1.0"
 
-from bayesmoe import data, diagnostics, inference, measure, models  # noqa: E402
+from bayesmoe import data, diagnostics, inference, measure, models, report, study  # noqa: E402
 from bayesmoe.diagnostics import mixing_measure, relabel, summary  # noqa: E402
 from bayesmoe.inference import (  # noqa: E402
     conditional_density,
@@ -42,5 +42,7 @@ __all__ = [
     "inference",
     "measure",
     "models",
+    "report",
+    "study",
     "__version__",
 ]

@@ -1,4 +1,4 @@
-"""The `bayesmoe` command: run the default job, fit a CSV, select K.
+"""The `bayesmoe` command: run the default job, fit a CSV, select K, run a study, report.
 
 Every user error exits with status 2 and one line ``bayesmoe: error: ...`` on stderr (no
 traceback), and no partial output: results are written to a temporary folder and moved into
@@ -88,6 +88,9 @@ def _parser() -> _Parser:
     sel.add_argument("--gate", choices=("softmax", "tanh", "sigmoid"), default="softmax")
     sel.add_argument("--seed", type=_nonneg_int, default=1)
     sel.add_argument("--json", action="store_true")
+    from bayesmoe.study.cli import register  # `study` and `report`
+
+    register(sub)
     return parser
 
 
@@ -183,6 +186,12 @@ def _save_fit(trace, folder: Path) -> "object":
     return table
 
 
+def _write_report(trace, folder: Path, title: str) -> None:
+    from bayesmoe.report import write_fit_report
+
+    write_fit_report(trace, folder, title=title)
+
+
 def _print_table(table) -> None:
     import pandas as pd
 
@@ -204,8 +213,9 @@ def _cmd_run(args) -> int:
                        backend=args.backend, random_seed=args.seed, progressbar=not args.quiet)
         trace.attrs["data"] = f"simulate('S-B', n=1000, random_seed={args.seed})"
         table = _save_fit(trace, tmp)
+        _write_report(trace, tmp, "bayesmoe run: S-B, n = 1000, K = 3")
     _print_table(table)
-    print(f"wrote {args.out}/trace.nc and {args.out}/summary.csv; "
+    print(f"wrote {args.out}/trace.nc, summary.csv and report.html; "
           f"wall time {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -225,8 +235,9 @@ def _cmd_fit(args) -> int:
         trace.attrs["data"] = str(Path(args.data).resolve())
         trace.attrs["target"] = args.target
         table = _save_fit(trace, tmp)
+        _write_report(trace, tmp, f"bayesmoe fit: {Path(args.data).name}, K = {args.experts}")
     _print_table(table)
-    print(f"wrote {args.out}/trace.nc and {args.out}/summary.csv; "
+    print(f"wrote {args.out}/trace.nc, summary.csv and report.html; "
           f"wall time {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -281,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `bayesmoe` console script."""
     try:
         args = _parser().parse_args(argv)
-        command = {"run": _cmd_run, "fit": _cmd_fit, "select": _cmd_select}[args.command]
+        command = getattr(args, "handler", None) or {
+            "run": _cmd_run, "fit": _cmd_fit, "select": _cmd_select}[args.command]
         return command(args)
     except UserError as err:
         print(f"bayesmoe: error: {err}", file=sys.stderr)

@@ -68,7 +68,11 @@ def test_run_default_job(tmp_path, capsys):
     rc, stdout, _ = _run(["run", "--out", str(out), *SMALL], capsys)
     assert rc == 0
     assert (out / "trace.nc").is_file() and (out / "summary.csv").is_file()
+    assert (out / "report.html").stat().st_size > 10_000  # inline PNG plots
     assert "a[x0, 0]" in stdout
+    (out / "report.html").unlink()
+    rc, stdout, _ = _run(["report", str(out), "--quiet"], capsys)  # rewrite it from the trace
+    assert rc == 0 and (out / "report.html").is_file()
 
 
 def test_fit_mle_json(csv_files, tmp_path, capsys):
