@@ -36,9 +36,9 @@ from bayesmoe.models.random_k import experts_prior_pmf
 
 warnings.filterwarnings("ignore", category=UserWarning)
 QUICK = os.environ.get("BAYESMOE_NOTEBOOK_QUICK") == "1"
-DRAWS, TUNE = (40, 40) if QUICK else (1000, 1000)
+DRAWS, TUNE = (40, 40) if QUICK else (500, 500)
 CHAINS = 1 if QUICK else 2
-N = 150 if QUICK else 1000
+N = 150 if QUICK else 500
 X, y, truth = simulate("S-B", n=N, random_seed=1)
 X.shape, truth["beta0"].values"""),
     nbf.v4.new_markdown_cell("""## Reversible jump over K
