@@ -1,0 +1,166 @@
+"""Writes notebooks/04_diagnostics.ipynb and executes it once (run: python notebooks/make_04_diagnostics.py).
+
+Pass ``--no-execute`` to only write the notebook. ``BAYESMOE_NB_DRAWS`` sets the draws per chain.
+"""
+
+import sys
+from pathlib import Path
+
+import nbformat as nbf
+
+HERE = Path(__file__).resolve().parent
+
+cells = [
+    nbf.v4.new_markdown_cell(
+        "# Diagnostics: Voronoi losses, contraction, the number of experts, gate rate\n"
+        "A fitted mixture of experts is a *mixing measure* G = Σ_k exp(β0_k) δ_(β1_k, a_k, b_k, σ²_k) "
+        "(shared/MATH.md §1). This notebook compares posterior draws of G with the truth of a "
+        "simulated setting: Voronoi losses (§4), the expected Hellinger distance (§5), the "
+        "posterior of the number of experts by merge–truncate–merge (§6), the dendrogram and DSC "
+        "(§7), and the gate's information rate with a rate–distortion curve (§9). "
+        "`BAYESMOE_NB_DRAWS` sets the NUTS draws per chain (the test suite uses 100)."
+    ),
+    nbf.v4.new_code_cell(
+        "import os\n"
+        "import warnings\n"
+        "import numpy as np\n"
+        "import matplotlib.pyplot as plt\n"
+        "from bayesmoe.data import simulate\n"
+        "from bayesmoe.inference import sample, fit_mle\n"
+        "from bayesmoe.diagnostics import (\n"
+        "    mixing_measure, voronoi_loss, voronoi_cells, expected_hellinger, num_experts_posterior,\n"
+        "    dendrogram, select_dsc, plot_dendrogram, gate_information_rate, routing_distortion,\n"
+        "    distortion_rate, plot_loss_posterior, plot_num_experts, plot_rate_distortion)\n"
+        "\n"
+        "DRAWS = int(os.environ.get('BAYESMOE_NB_DRAWS', 500))\n"
+        "warnings.filterwarnings('ignore', message='Only .* samples per chain')"
+    ),
+    nbf.v4.new_markdown_cell(
+        "## A short NUTS fit of S-B with the true number of experts\n"
+        "S-B (MATH.md §10): two Gaussian inputs, K* = 3 experts. Chains start from the MM fit; "
+        "`cores=1` keeps the run to one process."
+    ),
+    nbf.v4.new_code_cell(
+        "n = 600\n"
+        "X, y, truth = simulate('S-B', n, random_seed=4)\n"
+        "trace = sample(X, y, n_experts=3, draws=DRAWS, tune=DRAWS, chains=2, cores=1,\n"
+        "               random_seed=4, progressbar=False)\n"
+        "G = mixing_measure(trace)\n"
+        "G"
+    ),
+    nbf.v4.new_markdown_cell(
+        "## Voronoi loss D1 to the truth\n"
+        "Each fitted atom joins the cell of its nearest true atom; D1 adds the mass error of "
+        "every cell and the mass-weighted parameter errors. It is invariant to permuting experts "
+        "and to shifting the gate, so no relabelling is needed. The MM point estimate is marked."
+    ),
+    nbf.v4.new_code_cell(
+        "d1 = voronoi_loss(G, truth, kind='exact')\n"
+        "mle = fit_mle(X, y, 3, n_starts=4, random_seed=4)\n"
+        "d1_mle = float(voronoi_loss(mle.measure_, truth))\n"
+        "ax = plot_loss_posterior(d1)\n"
+        "ax.axvline(d1_mle, color='k', ls='--', label=f'MM fit: {d1_mle:.3f}')\n"
+        "ax.legend()\n"
+        "print(f'posterior mean D1 = {float(d1.mean()):.3f}, MM fit D1 = {d1_mle:.3f}')"
+    ),
+    nbf.v4.new_markdown_cell("Per-cell errors, averaged over the posterior:"),
+    nbf.v4.new_code_cell(
+        "cells = voronoi_cells(G, truth)\n"
+        "cells[['cell_size', 'mass_error', 'cell_error_beta1', 'cell_error_a', 'cell_error_b',\n"
+        "       'cell_error_sigma2']].mean(('chain', 'draw')).to_dataframe().round(3)"
+    ),
+    nbf.v4.new_markdown_cell(
+        "## Expected Hellinger distance\n"
+        "h̄ = E_X h(p(·|X), p*(·|X)) on conditional densities, per draw (every 5th draw, 300 "
+        "inputs). The theory (§5) says its posterior concentrates at rate √(log n / n); "
+        "benchmarks/contraction.py measures the slope over n."
+    ),
+    nbf.v4.new_code_cell(
+        "h = expected_hellinger(G.isel(draw=slice(None, None, 5)), truth, X[:300])\n"
+        "plot_loss_posterior(h)\n"
+        "print(f'posterior mean h = {float(h.mean()):.4f};  sqrt(log n / n) = '\n"
+        "      f'{np.sqrt(np.log(n) / n):.4f}')"
+    ),
+    nbf.v4.new_markdown_cell(
+        "## The number of experts from an over-fitted fit\n"
+        "Fit K̄ = 4 > K* experts. Merge–truncate–merge (§6) merges atoms closer than "
+        "ω_n = (log n / n)^(1/8), drops atoms too light to matter and re-merges; the posterior of "
+        "the surviving count K̃ estimates K*. Next to it: the number of *occupied* experts "
+        "(allocations drawn from the posterior responsibilities), which MATH.md §2 warns "
+        "over-counts."
+    ),
+    nbf.v4.new_code_cell(
+        "trace_over = sample(X, y, n_experts=4, draws=DRAWS, tune=DRAWS, chains=2, cores=1,\n"
+        "                    random_seed=5, progressbar=False)\n"
+        "G_over = mixing_measure(trace_over)\n"
+        "pmf_mtm = num_experts_posterior(G_over, method='mtm', n=n, random_seed=0)\n"
+        "pmf_occ = num_experts_posterior(G_over, method='occupied', X=X, y=y, random_seed=0)\n"
+        "fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.5))\n"
+        "plot_num_experts(pmf_mtm, ax=ax0, true_k=3); ax0.set_title('MTM posterior of K̃')\n"
+        "plot_num_experts(pmf_occ, ax=ax1, true_k=3); ax1.set_title('occupied experts')\n"
+        "print('MTM pmf:', {int(k): round(float(v), 3) for k, v in zip(pmf_mtm.n_experts.values, pmf_mtm.values)})"
+    ),
+    nbf.v4.new_markdown_cell(
+        "## Dendrogram of mixing measures and DSC\n"
+        "From one over-fitted MM fit with K̄ = 5, merge the closest pair of atoms repeatedly "
+        "(§7). DSC(κ) = −(h^(κ) + log n · ℓ̄_n(G^(κ))) picks the level."
+    ),
+    nbf.v4.new_code_cell(
+        "fit5 = fit_mle(X, y, 5, n_starts=4, random_seed=1)\n"
+        "dend = dendrogram(fit5.measure_, X, y)\n"
+        "plot_dendrogram(dend)\n"
+        "print('DSC selects K =', select_dsc(fit5.measure_, X, y))\n"
+        "dend[['height', 'dsc']].to_dataframe().round(3)"
+    ),
+    nbf.v4.new_markdown_cell(
+        "## Gate information rate against temperature\n"
+        "Î(X;T) = H(mean_j g(x_j)) − mean_j H(g(x_j)) (nats) of the gate softmax(η/τ), one value "
+        "per posterior draw; it falls from near its τ → 0 value to 0 as τ grows, and never "
+        "exceeds log K."
+    ),
+    nbf.v4.new_code_cell(
+        "taus = np.logspace(-2, 2, 9)\n"
+        "G_thin = G.isel(draw=slice(None, None, 5))\n"
+        "rates = np.array([gate_information_rate(G_thin, X, temperature=t).values.ravel()\n"
+        "                  for t in taus])\n"
+        "fig, ax = plt.subplots(figsize=(5, 3.5))\n"
+        "ax.plot(taus, rates.mean(1), 'o-', label='posterior mean')\n"
+        "ax.fill_between(taus, *np.quantile(rates, [0.05, 0.95], axis=1), alpha=0.3, label='90%')\n"
+        "ax.axhline(np.log(3), color='grey', ls=':', label='log K')\n"
+        "ax.set(xscale='log', xlabel='temperature τ', ylabel='I(X;T) (nats)'); ax.legend()\n"
+        "print(np.round(rates.mean(1), 3))"
+    ),
+    nbf.v4.new_markdown_cell(
+        "## A small rate–distortion curve\n"
+        "Distortion d(x, t) = squared error of routing x to expert t under the MM fit; "
+        "Blahut–Arimoto traces D(R), the least expected distortion of any routing channel with "
+        "rate ≤ R. The posterior draws of the fitted gate's rate (τ = 1) are marked on the R axis; "
+        "the fitted gate's own expected distortion must lie on or above the curve."
+    ),
+    nbf.v4.new_code_cell(
+        "d = routing_distortion(mle.measure_, X, y, loss='squared')\n"
+        "rd = distortion_rate(d, np.logspace(-2, 3, 40))\n"
+        "ax = plot_rate_distortion(rd, rate=gate_information_rate(G_thin, X))\n"
+        "from bayesmoe.measure import gate_probabilities, measure_arrays\n"
+        "arr = measure_arrays(mle.measure_, [])\n"
+        "w = gate_probabilities(arr['beta0'], arr['beta1'], X)\n"
+        "R_fit = float(gate_information_rate(mle.measure_, X)); D_fit = float((w * d.values).sum(1).mean())\n"
+        "ax.plot(R_fit, D_fit, 'r*', ms=12, label='MM gate'); ax.legend()\n"
+        "order = np.argsort(rd.R.values)\n"
+        "D_at = np.interp(R_fit, rd.R.values[order], rd.D.values[order])\n"
+        "print(f'MM gate: rate {R_fit:.3f} nats, distortion {D_fit:.3f} >= D(R) = {D_at:.3f}')"
+    ),
+]
+
+nb = nbf.v4.new_notebook(cells=cells)
+nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+path = HERE / "04_diagnostics.ipynb"
+
+if __name__ == "__main__":
+    if "--no-execute" not in sys.argv:
+        from nbclient import NotebookClient
+
+        NotebookClient(nb, timeout=1800, kernel_name="python3",
+                       resources={"metadata": {"path": str(HERE)}}).execute()
+    nbf.write(nb, path)
+    print(f"wrote {path}")
