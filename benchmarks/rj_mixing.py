@@ -52,6 +52,7 @@ def flux_bound(pk: np.ndarray, p_birth_death: float = 0.5) -> float:
 
 
 def run(name, X, y, args, step_kwargs):
+    """Sample with one step configuration and summarise the mixing of K."""
     t0 = time.perf_counter()
     trace = sample_random_k(
         X, y, max_experts=args.max_experts, experts_prior="poisson:1.0", draws=args.draws,
@@ -98,17 +99,24 @@ def main(argv=None):
     ap.add_argument("--draws", type=int, default=2000)
     ap.add_argument("--moves-per-step", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--birth-prior-mix", type=float, default=0.1,
+                    help="weight of the prior in bayesmoe's defensive birth proposal")
     ap.add_argument("--only", choices=["bayesmoe", "naive"], default=None)
+    ap.add_argument("--out", default=None, help="also write the results as JSON here")
     args = ap.parse_args(argv)
     X, y, _ = simulate("S-B", n=args.n, random_seed=args.seed)
     results = []
     if args.only in (None, "bayesmoe"):
-        results.append(run("bayesmoe", X, y, args, {"moves_per_step": args.moves_per_step}))
+        results.append(run("bayesmoe", X, y, args, {"moves_per_step": args.moves_per_step,
+                                                     "birth_prior_mix": args.birth_prior_mix}))
         print(json.dumps(results[-1]), flush=True)
     if args.only in (None, "naive"):
         results.append(run("naive ±1 birth/death, prior draws", X, y, args,
                            {"p_birth_death": 1.0, "birth_prior_mix": 1.0, "tune": False}))
         print(json.dumps(results[-1]), flush=True)
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump({"args": vars(args), "results": results}, fh, indent=1)
     return results
 
 

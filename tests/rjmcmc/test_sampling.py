@@ -68,3 +68,22 @@ def test_start_points_from_mm_fits():
     assert [int(p["n_experts_index"]) + 1 for p in pts] == [1, 3, 4]  # spread over 1..K_max
     with pytest.raises(ValueError, match="start_experts"):
         start_points(info, X, y, chains=2, start_experts=[1, 5])
+
+
+def test_relabel_at_k_selects_active_slots_and_aligns_labels(prior_trace):
+    from bayesmoe.inference.rjmcmc import relabel_at_k
+
+    k = prior_trace["posterior"]["n_experts"].values
+    out = relabel_at_k(prior_trace, 2)
+    assert out.sizes["expert"] == 2 and out.sizes["draw"] == int((k == 2).sum())
+    assert "relabel_permutation" in out and out.attrs["n_experts"] == 2
+    with pytest.raises(ValueError, match="No draw has n_experts = 7"):
+        relabel_at_k(prior_trace, 7)
+    # a synthetic label switch is undone (must-fail without relabelling: the pooled sd is large)
+    rng = np.random.default_rng(0)
+    b = np.array([-2.0, 3.0]) + 0.1 * rng.standard_normal((2, 150, 2))
+    b[1] = b[1][:, ::-1]
+    post = xr.Dataset({"b": (("chain", "draw", "expert"), b),
+                       "n_experts": (("chain", "draw"), np.full((2, 150), 2))})
+    assert float(post["b"].std(("chain", "draw")).max()) > 2.0
+    assert float(relabel_at_k(post, 2)["b"].std("draw").max()) < 0.5

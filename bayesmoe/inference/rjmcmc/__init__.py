@@ -4,6 +4,7 @@ from bayesmoe.inference.rjmcmc.sampling import (
     acceptance_summary,
     k_posterior,
     parse_gate_prior,
+    relabel_at_k,
     sample_random_k,
 )
 from bayesmoe.inference.rjmcmc.step import ReversibleJump
@@ -14,4 +15,5 @@ __all__ = [
     "k_posterior",
     "acceptance_summary",
     "parse_gate_prior",
+    "relabel_at_k",
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "sample_random_k",
     "k_posterior",
     "acceptance_summary",
+    "relabel_at_k",
     "start_points",
     "parse_gate_prior",
     "INITS",
@@ -354,3 +355,64 @@ def acceptance_summary(trace) -> xr.Dataset:
         coords={"move": names},
         attrs={"acceptance_rate": float(accepted.sum() / total) if total else float("nan")},
     )
+
+
+def relabel_at_k(trace, n_experts: int, *, method: str = "pivot", random_seed=None) -> xr.Dataset:
+    """The draws with K = ``n_experts``, restricted to the active slots and relabelled.
+
+    The permutation move shuffles expert labels on purpose and chains settle on different
+    labelings, so per-expert summaries of a random-K trace need relabelling; this is done
+    conditionally on K. Draws of all chains at that K are pooled into one chain (dims
+    ``chain`` of length 1, ``draw`` the pooled index) and passed to
+    :func:`bayesmoe.diagnostics.relabel.relabel`.
+
+    Parameters
+    ----------
+    trace : xarray.DataTree or xarray.Dataset
+        A :func:`sample_random_k` trace (or its posterior).
+    n_experts : int
+        The K to condition on; it must occur in the trace.
+    method : {"pivot", "stephens"}
+        Passed to ``relabel`` ("stephens" needs the data, so only "pivot" works on a Dataset).
+    random_seed : int, optional
+
+    Returns
+    -------
+    xarray.Dataset
+        The posterior variables with an ``expert`` dim restricted to experts 0..K-1, relabelled,
+        plus ``relabel_permutation``; attrs ``n_experts`` and ``n_draws``.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from bayesmoe.inference.rjmcmc import relabel_at_k
+    >>> rng = np.random.default_rng(0)
+    >>> b = np.array([-2.0, 3.0, 0.0]) + 0.1 * rng.standard_normal((1, 200, 3))
+    >>> b[0, 100:, :2] = b[0, 100:, 1::-1]               # label switch half-way
+    >>> k = np.full((1, 200), 2); k[0, :10] = 3
+    >>> post = xr.Dataset({"b": (("chain", "draw", "expert"), b),
+    ...                    "n_experts": (("chain", "draw"), k)})
+    >>> out = relabel_at_k(post, 2)
+    >>> out.sizes["draw"], bool(out["b"].std("draw").max() < 0.5)
+    (190, True)
+    """
+    from bayesmoe.diagnostics.relabel import relabel
+
+    post = _posterior(trace)
+    K = check_int(n_experts, "n_experts")
+    if "n_experts" not in post:
+        raise ValueError("The posterior has no `n_experts`; pass a sample_random_k trace.")
+    stacked = post.stack(sample=("chain", "draw"))
+    keep = np.asarray(stacked["n_experts"].values) == K
+    if not keep.any():
+        found = sorted(np.unique(post["n_experts"].values).tolist())
+        raise ValueError(f"No draw has n_experts = {K}; the trace visits K in {found}.")
+    sub = stacked.isel(sample=np.flatnonzero(keep))
+    names = [v for v in sub.data_vars if "expert" in sub[v].dims and v != "active"]
+    sub = sub[names].isel(expert=slice(0, K))
+    sub = sub.drop_vars(["sample", "chain", "draw"]).rename({"sample": "draw"})
+    sub = sub.expand_dims(chain=[0]).assign_coords(draw=np.arange(sub.sizes["draw"]))
+    sub = sub.transpose("chain", "draw", ...)
+    out = relabel(sub, method=method, random_seed=random_seed) if K > 1 else sub
+    out.attrs.update({"n_experts": K, "n_draws": int(keep.sum())})
+    return out
