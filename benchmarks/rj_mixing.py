@@ -99,7 +99,7 @@ def main(argv=None):
     ap.add_argument("--draws", type=int, default=2000)
     ap.add_argument("--moves-per-step", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--birth-prior-mix", type=float, default=0.1,
+    ap.add_argument("--birth-prior-mix", type=float, default=0.5,
                     help="weight of the prior in bayesmoe's defensive birth proposal")
     ap.add_argument("--only", choices=["bayesmoe", "naive"], default=None)
     ap.add_argument("--out", default=None, help="also write the results as JSON here")

@@ -132,7 +132,7 @@ class MoveContext:
     birth_scale: float = 1.0
     split_beta: float = 2.0
     log_sigma_column: int | None = None
-    prior_mix: float = 0.1
+    prior_mix: float = 0.5
 
 
 def move_probabilities(K: int, K_max: int, p_birth_death: float = 0.5) -> dict[str, float]:

@@ -78,9 +78,10 @@ class ReversibleJump(BlockedStep):
     birth_scale : float
         Multiplier of the data-derived sd of the birth proposal (default 1).
     birth_prior_mix : float
-        Weight of the prior in the defensive birth proposal (default 0.1): it keeps births and
+        Weight of the prior in the defensive birth proposal (default 0.5): it keeps births and
         deaths mixing where the data-informed Normal is far from the posterior (and with the
         likelihood off, where the posterior is the prior). 1 gives the naive prior-drawn birth.
+        On S-B (n = 1000, K_max = 6) 0.5 gave 1.5x the ESS of K of 0.1 (benchmarks/README.md).
     moves_per_step : int
         Trans-dimensional moves per call of ``step`` (each preceded by a permutation), default 1.
         They are cheap next to a NUTS iteration, so several per iteration raise the effective
@@ -144,7 +145,7 @@ class ReversibleJump(BlockedStep):
         split_sd: dict | None = None,
         split_beta: float = 2.0,
         birth_scale: float = 1.0,
-        birth_prior_mix: float = 0.1,
+        birth_prior_mix: float = 0.5,
         moves_per_step: int = 1,
         tune: bool = True,
         model=None,
