@@ -135,11 +135,14 @@ def _fit(task: dict, X, y, truth, names, desc, out_dir: Path) -> tuple[dict, str
 
         trace = sample(X, y_fit, n_experts=model["n_experts"], backend=inf["backend"],
                        init=inf["init"], **common)
-    else:  # rjmcmc: the random-K sampler's documented entry point
-        from bayesmoe.inference import rjmcmc
+    else:  # rjmcmc: reversible jump for K plus NUTS for the continuous parameters
+        from bayesmoe.inference.rjmcmc import sample_random_k
+        from bayesmoe.study.spec import k_prior_argument
 
-        trace = rjmcmc.sample(X, y_fit, k_max=model["k_max"], k_prior=model["k_prior"],
-                              **common)
+        common.pop("target_accept")  # the compound step builds its own NUTS
+        trace = sample_random_k(
+            X, y_fit, max_experts=model["k_max"],
+            experts_prior=k_prior_argument(model["k_prior"], model["k_max"]), **common)
     t1 = time.perf_counter()
     trace.attrs.update({"data": desc, "task": task["id"]})
     metrics = M.trace_metrics(trace, truth=truth, X=X, max_draws=inf["max_draws"])

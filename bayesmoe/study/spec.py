@@ -270,9 +270,40 @@ def _rjmcmc_unavailable() -> str:
         module = importlib.import_module("bayesmoe.inference.rjmcmc")
     except Exception as err:  # noqa: BLE001 - report why the module cannot be used
         return f"bayesmoe.inference.rjmcmc failed to import: {type(err).__name__}: {err}"
-    if not callable(getattr(module, "sample", None)):
-        return "bayesmoe.inference.rjmcmc has no `sample` entry point yet"
+    if not callable(getattr(module, "sample_random_k", None)):
+        return "bayesmoe.inference.rjmcmc has no `sample_random_k` entry point"
     return ""
+
+
+def k_prior_argument(kp: Mapping, k_max: int):
+    """The `experts_prior` argument of ``sample_random_k`` for a spec's `model.k_prior` table.
+
+    ``{}`` (default) is Poisson(1) on K - 1; ``{kind = "poisson", rate = R}``,
+    ``{kind = "geometric", p = P}``, ``{kind = "uniform"}``, or ``{pmf = [p1, ..., pKmax]}``.
+    """
+    from bayesmoe.models.random_k import experts_prior_pmf
+
+    if "pmf" in kp:
+        extra = sorted(set(kp) - {"pmf"})
+        if extra:
+            raise SpecError(f"study spec: `model.k_prior` with `pmf` takes no other keys; got {extra}.")
+        arg = list(kp["pmf"])
+    else:
+        kind = kp.get("kind", "poisson")
+        params = {"poisson": "rate", "geometric": "p", "uniform": None}
+        if kind not in params:
+            raise _err("model.k_prior.kind", f"one of {sorted(params)}", kind)
+        allowed = {"kind"} | ({params[kind]} if params[kind] else set())
+        extra = sorted(set(kp) - allowed)
+        if extra:
+            raise SpecError(f"study spec: `model.k_prior` of kind {kind!r} takes keys "
+                            f"{sorted(allowed)}; got also {extra}.")
+        arg = kind if kind == "uniform" else f"{kind}:{kp.get(params[kind], 1.0)}"
+    try:
+        experts_prior_pmf(arg, k_max)
+    except (TypeError, ValueError) as err:
+        raise SpecError(f"study spec: `model.k_prior`: {err}") from None
+    return arg
 
 
 def _section(raw: Mapping, name: str, required: bool) -> dict:
@@ -437,6 +468,7 @@ def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
         if not isinstance(kp, Mapping):
             raise _err("model.k_prior", "a table, e.g. {kind = 'poisson', rate = 1.0}", kp)
         m["k_prior"] = dict(kp)
+        k_prior_argument(m["k_prior"], m["k_max"])  # validated now, not in a worker
     else:
         for k in ("k_max", "k_prior"):
             if k in model:

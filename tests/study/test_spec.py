@@ -91,17 +91,34 @@ def test_missing_tables_and_sample_size():
         parse_spec(raw)
 
 
-def test_rjmcmc_not_available_is_explicit():
+def _rjmcmc_raw(k_prior=None):
     raw = copy.deepcopy(BASE)
-    raw["model"] = {"k_max": 4}
-    raw["inference"] = {"method": "rjmcmc"}
-    from bayesmoe.study.spec import _rjmcmc_unavailable
+    raw["model"] = {"k_max": 4, **({"k_prior": k_prior} if k_prior is not None else {})}
+    raw["inference"] = {"method": "rjmcmc", "draws": 10, "tune": 10, "chains": 1}
+    return raw
 
-    why = _rjmcmc_unavailable()
-    if not why:
-        pytest.skip("bayesmoe.inference.rjmcmc.sample exists: rjmcmc is available")
-    with pytest.raises(ValueError, match="'rjmcmc' is not available yet"):
-        parse_spec(raw)
+
+@pytest.mark.parametrize("k_prior", [None, {"kind": "poisson", "rate": 2.0},
+                                     {"kind": "uniform"}, {"pmf": [1, 2, 3, 4]}])
+def test_rjmcmc_spec_parses(k_prior):
+    from bayesmoe.models.random_k import experts_prior_pmf
+    from bayesmoe.study.spec import k_prior_argument
+
+    spec = parse_spec(_rjmcmc_raw(k_prior))
+    task = spec.tasks()[0].to_dict()
+    pmf = experts_prior_pmf(k_prior_argument(task["config"]["model"]["k_prior"], 4), 4)
+    assert pmf.shape == (4,) and abs(pmf.sum() - 1) < 1e-12
+
+
+@pytest.mark.parametrize(("k_prior", "match"), [
+    ({"kind": "zipf"}, "model.k_prior.kind"),
+    ({"kind": "poisson", "p": 0.3}, "takes keys"),
+    ({"kind": "poisson", "rate": -1}, "model.k_prior"),
+    ({"pmf": [1, 2]}, "model.k_prior"),
+])
+def test_rjmcmc_bad_k_prior_names_the_key(k_prior, match):
+    with pytest.raises(ValueError, match=match):
+        parse_spec(_rjmcmc_raw(k_prior))
 
 
 def test_toml_file_errors(tmp_path):
