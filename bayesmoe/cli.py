@@ -72,11 +72,22 @@ def _parser() -> _Parser:
     fit.add_argument("data", help="CSV file with a header row")
     fit.add_argument("--target", required=True, help="name of the response column")
     fit.add_argument("--features", help="comma-separated feature columns (default: all others)")
-    fit.add_argument("--experts", type=_positive_int, required=True, help="number of experts K")
+    fit.add_argument("--experts", type=_positive_int,
+                     help="number of experts K (fixed-K fits)")
+    fit.add_argument("--experts-prior", metavar="SPEC",
+                     help="random K: prior on K, 'poisson:RATE' (K-1 ~ Poisson), 'geometric:P' "
+                          "or 'uniform'; sampled by reversible jump (needs --max-experts)")
+    fit.add_argument("--gate-prior", metavar="SPEC",
+                     help="Dirichlet-process gate: 'dp:ALPHA' or 'dp:gamma:A,B' (needs "
+                          "--max-experts, the truncation)")
+    fit.add_argument("--max-experts", type=_positive_int, help="K_max for random K or DP")
+    fit.add_argument("--prior-only", action="store_true",
+                     help="random K: sample with the likelihood switched off")
     fit.add_argument("--family", choices=("gaussian", "categorical"), default="gaussian")
     fit.add_argument("--gate", choices=("softmax", "tanh", "sigmoid"), default="softmax")
-    fit.add_argument("--method", choices=("nuts", "mle"), default="nuts",
-                     help="posterior sampling (nuts, default) or maximum likelihood by MM (mle)")
+    fit.add_argument("--method", choices=("nuts", "mle", "rjmcmc"), default=None,
+                     help="nuts (fixed K, default), mle (maximum likelihood by MM) or rjmcmc "
+                          "(random K; the default when --experts-prior is given)")
     fit.add_argument("--json", action="store_true", help="print one JSON object (with --method mle)")
     _add_sampling(fit)
     sel = sub.add_parser("select", help="choose the number of experts by AIC/BIC/ICL and DSC")
@@ -220,11 +231,42 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _fit_mode(args) -> str:
+    """Check the combination of K options; return "nuts", "mle", "rjmcmc" or "dp"."""
+    random_k = args.experts_prior is not None or args.method == "rjmcmc"
+    if args.gate_prior is not None:
+        if random_k or args.method not in (None, "nuts"):
+            raise UserError("--gate-prior (a DP gate, sampled by NUTS) cannot be combined with "
+                            "--experts-prior or --method mle/rjmcmc")
+        mode = "dp"
+    elif random_k:
+        if args.method == "mle":
+            raise UserError("--experts-prior (random K) needs --method rjmcmc, not mle")
+        mode = "rjmcmc"
+    else:
+        mode = args.method or "nuts"
+    if mode in ("rjmcmc", "dp"):
+        if args.max_experts is None:
+            raise UserError(f"{'--experts-prior' if mode == 'rjmcmc' else '--gate-prior'} needs "
+                            "--max-experts (the largest number of experts)")
+        if args.experts is not None:
+            raise UserError("--experts fixes K; with a random K or a DP gate give --max-experts "
+                            "instead")
+    elif args.experts is None:
+        raise UserError("give --experts K (or --experts-prior with --max-experts for random K)")
+    if args.prior_only and mode != "rjmcmc":
+        raise UserError("--prior-only applies to random-K fits (--experts-prior) only")
+    return mode
+
+
 def _cmd_fit(args) -> int:
     t0 = time.perf_counter()
+    mode = _fit_mode(args)
     X, y, names = read_csv(args.data, args.target, args.features, args.family)
-    if args.method == "mle":
+    if mode == "mle":
         return _fit_mle(args, X, y, names, t0)
+    if mode in ("rjmcmc", "dp"):
+        return _fit_random_k(args, mode, X, y, names, t0)
     from bayesmoe.inference import sample
 
     with _Staging(args.out) as tmp:
@@ -237,6 +279,50 @@ def _cmd_fit(args) -> int:
         table = _save_fit(trace, tmp)
         _write_report(trace, tmp, f"bayesmoe fit: {Path(args.data).name}, K = {args.experts}")
     _print_table(table)
+    print(f"wrote {args.out}/trace.nc, summary.csv and report.html; "
+          f"wall time {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _fit_random_k(args, mode, X, y, names, t0) -> int:
+    import pandas as pd
+
+    common = dict(max_experts=args.max_experts, experts=args.family, gate=args.gate,
+                  feature_names=names, draws=args.draws, tune=args.tune, chains=args.chains,
+                  random_seed=args.seed, progressbar=not args.quiet)
+    if mode == "rjmcmc":
+        from bayesmoe.inference.rjmcmc import acceptance_summary, k_posterior, sample_random_k
+
+        spec = args.experts_prior or "poisson:1.0"
+        trace = sample_random_k(X, y, experts_prior=spec, prior_only=args.prior_only,
+                                init="prior" if args.prior_only else "mm", **common)
+        pmf = k_posterior(trace)
+        extra = acceptance_summary(trace).to_dataframe()
+        label = "p(K | y)" if not args.prior_only else "p(K) (prior only)"
+    else:
+        from bayesmoe.inference.rjmcmc import parse_gate_prior
+        from bayesmoe.models.dp import sample_dp
+
+        trace = sample_dp(X, y, **parse_gate_prior(args.gate_prior), **common)
+        occ = trace.posterior["n_occupied"].values.ravel()
+        counts = np.bincount(occ, minlength=args.max_experts + 1)[1:]
+        pmf = pd.Series(counts / counts.sum(), index=pd.RangeIndex(1, args.max_experts + 1,
+                                                                   name="n_experts"))
+        extra = None
+        label = "occupied experts (not a consistent estimate of K: Miller & Harrison)"
+    table = (pmf.to_series() if hasattr(pmf, "to_series") else pmf).rename("probability")
+    with _Staging(args.out) as tmp:
+        trace.attrs["data"] = str(Path(args.data).resolve())
+        trace.attrs["target"] = args.target
+        trace.to_netcdf(tmp / "trace.nc", engine="h5netcdf")
+        table.to_frame().to_csv(tmp / "summary.csv")
+        if extra is not None:
+            extra.to_csv(tmp / "acceptance.csv")
+        _write_report(trace, tmp, f"bayesmoe fit ({mode}): {Path(args.data).name}")
+    print(label)
+    _print_table(table.to_frame())
+    if extra is not None:
+        _print_table(extra)
     print(f"wrote {args.out}/trace.nc, summary.csv and report.html; "
           f"wall time {time.perf_counter() - t0:.1f} s")
     return 0

@@ -1,4 +1,4 @@
-"""Inference: NUTS sampling (pymc / nutpie / numpyro), prediction, the MM fitter."""
+"""Inference: NUTS sampling (pymc / nutpie / numpyro), reversible jump, prediction, MM."""
 
 from bayesmoe.inference.mm import MMResult, count_parameters, fit_mle, monotone_violations
 from bayesmoe.inference.prediction import (
@@ -6,6 +6,14 @@ from bayesmoe.inference.prediction import (
     gate_probabilities,
     posterior_predictive,
     predict,
+)
+from bayesmoe.inference.rjmcmc import (
+    ReversibleJump,
+    acceptance_summary,
+    k_posterior,
+    parse_gate_prior,
+    relabel_at_k,
+    sample_random_k,
 )
 from bayesmoe.inference.sampling import BACKENDS, INITS, sample
 from bayesmoe.inference.selection import select_experts
@@ -23,4 +31,10 @@ __all__ = [
     "select_experts",
     "count_parameters",
     "monotone_violations",
+    "sample_random_k",
+    "ReversibleJump",
+    "k_posterior",
+    "acceptance_summary",
+    "relabel_at_k",
+    "parse_gate_prior",
 ]

@@ -1,7 +1,36 @@
-"""PyMC model builders: gates, experts, priors, the fixed-K MoE."""
+"""PyMC model builders: gates, experts, priors, fixed K, random K, Dirichlet-process gate."""
 
 from bayesmoe.models.builder import IDENTIFIABILITY, ModelInfo, build_model
+from bayesmoe.models.dp import (
+    TruncationWarning,
+    build_dp_model,
+    check_truncation,
+    occupied_experts,
+    sample_dp,
+)
 from bayesmoe.models.gates import GATES, resolve_gate
 from bayesmoe.models.priors import Priors
+from bayesmoe.models.random_k import (
+    RandomKInfo,
+    build_random_k_model,
+    experts_prior_pmf,
+    parse_experts_prior,
+)
 
-__all__ = ["build_model", "ModelInfo", "Priors", "GATES", "IDENTIFIABILITY", "resolve_gate"]
+__all__ = [
+    "build_model",
+    "ModelInfo",
+    "Priors",
+    "GATES",
+    "IDENTIFIABILITY",
+    "resolve_gate",
+    "build_random_k_model",
+    "RandomKInfo",
+    "experts_prior_pmf",
+    "parse_experts_prior",
+    "build_dp_model",
+    "sample_dp",
+    "occupied_experts",
+    "check_truncation",
+    "TruncationWarning",
+]
