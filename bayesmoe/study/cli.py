@@ -14,17 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+from bayesmoe.cli import _positive_int
+
 __all__ = ["register", "cmd_study", "cmd_report", "COMMANDS", "main"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
 
 
 def register(subparsers) -> None:
