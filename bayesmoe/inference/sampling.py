@@ -16,7 +16,7 @@ from bayesmoe._validation import check_y
 from bayesmoe.measure import make_measure
 from bayesmoe.models.builder import ModelInfo, build_model
 
-__all__ = ["sample", "BACKENDS", "INITS", "start_values"]
+__all__ = ["sample", "BACKENDS", "INITS", "start_values", "provenance_attrs"]
 
 BACKENDS = ("pymc", "nutpie", "numpyro")
 INITS = ("mm", "map", "prior")
@@ -142,6 +142,31 @@ def _jitter(point: dict, info: ModelInfo, rng: np.random.Generator, scale: float
     return out
 
 
+def provenance_attrs(info, *, random_seed, sampler: str, init: str, draws: int, tune: int,
+                     chains: int, seconds_init: float, seconds_sampling: float) -> dict:
+    """netCDF-safe provenance attrs of a trace (model options, data transform, sampler, seed)."""
+    from bayesmoe import __version__
+
+    return {
+        "bayesmoe_version": __version__,
+        "model_options": json.dumps(info.options()),
+        "family": info.family,
+        "gate": info.gate,
+        "temperature": info.temperature,
+        "random_seed": "none" if random_seed is None else int(random_seed),
+        "sampler": sampler,
+        "init": init,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "data_transform": json.dumps(info.standardizer.to_dict()),
+        "feature_names": json.dumps([str(f) for f in info.feature_names]),
+        "classes": json.dumps(None if info.classes is None else [str(c) for c in info.classes]),
+        "seconds_init": seconds_init,
+        "seconds_sampling": seconds_sampling,
+    }
+
+
 def sample(
     X,
     y,
@@ -211,8 +236,6 @@ def sample(
     >>> trace = sample(X, y, n_experts=3, draws=100, tune=100, chains=2,
     ...                random_seed=0, progressbar=False)  # doctest: +SKIP
     """
-    from bayesmoe import __version__
-
     _check_backend(backend)
     fitted_start = isinstance(init, xr.Dataset) or hasattr(init, "measure_")
     if not fitted_start and init not in INITS:
@@ -251,25 +274,12 @@ def sample(
     t_sample = time.perf_counter() - t1
     if log_likelihood:
         pm.compute_log_likelihood(trace, model=model, progressbar=False)
-    trace.attrs.update({
-        "bayesmoe_version": __version__,
-        "model_options": json.dumps(info.options()),
-        "family": info.family,
-        "gate": info.gate,
-        "temperature": info.temperature,
-        "n_experts": info.n_experts,
-        "random_seed": "none" if random_seed is None else int(random_seed),
-        "sampler": backend,
-        "init": "measure" if fitted_start else init,
-        "draws": draws,
-        "tune": tune,
-        "chains": chains,
-        "data_transform": json.dumps(info.standardizer.to_dict()),
-        "feature_names": json.dumps([str(f) for f in info.feature_names]),
-        "classes": json.dumps(None if info.classes is None else [str(c) for c in info.classes]),
-        "seconds_init": t_init,
-        "seconds_sampling": t_sample,
-    })
+    trace.attrs.update(provenance_attrs(
+        info, random_seed=random_seed, sampler=backend,
+        init="measure" if fitted_start else init, draws=draws, tune=tune, chains=chains,
+        seconds_init=t_init, seconds_sampling=t_sample,
+    ))
+    trace.attrs["n_experts"] = info.n_experts
     if relabel and info.n_experts > 1 and not info.ordered:  # ordering already fixes labels
         from bayesmoe.diagnostics.relabel import relabel as _relabel
 

@@ -211,7 +211,7 @@ def sample_random_k(
     ...                         random_seed=0)  # doctest: +SKIP
     >>> k_posterior(trace)  # doctest: +SKIP
     """
-    from bayesmoe import __version__
+    from bayesmoe.inference.sampling import provenance_attrs
 
     chains = check_int(chains, "chains")
     model, info = build_random_k_model(
@@ -239,26 +239,14 @@ def sample_random_k(
         compute_convergence_checks=False, **sample_kwargs,
     )
     t_sample = time.perf_counter() - t1
+    trace.attrs.update(provenance_attrs(
+        info, random_seed=random_seed, sampler="reversible_jump+nuts", init=init, draws=draws,
+        tune=tune, chains=chains, seconds_init=t_init, seconds_sampling=t_sample,
+    ))
     trace.attrs.update({
-        "bayesmoe_version": __version__,
-        "model_options": json.dumps(info.options()),
-        "family": info.family,
-        "gate": info.gate,
-        "temperature": info.temperature,
         "max_experts": info.max_experts,
         "experts_prior": json.dumps(info.prior_pmf.tolist()),
         "prior_only": int(info.prior_only),
-        "random_seed": "none" if random_seed is None else int(random_seed),
-        "sampler": "reversible_jump+nuts",
-        "init": init,
-        "draws": draws,
-        "tune": tune,
-        "chains": chains,
-        "data_transform": json.dumps(info.standardizer.to_dict()),
-        "feature_names": json.dumps([str(f) for f in info.feature_names]),
-        "classes": json.dumps(None if info.classes is None else [str(c) for c in info.classes]),
-        "seconds_init": t_init,
-        "seconds_sampling": t_sample,
         "move_codes": json.dumps(MOVES),
         "start_experts": json.dumps([int(p[K_VAR]) + 1 for p in initvals]),
     })
