@@ -23,11 +23,14 @@ find_python() {
   return 1
 }
 
-pip_install() {  # quiet pip; keep its exit status, drop this machine's find-links noise
+pip_install() {  # quiet pip: its output is shown only when it fails
   local log rc=0
   log="$(mktemp)"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@" >"$log" 2>&1 || rc=$?
-  grep -v '^WARNING: Location' "$log" || true
+  if [ "$rc" -ne 0 ]; then
+    grep -v '^WARNING: Location' "$log" >&2 || true
+    echo "error: 'pip install $*' failed (exit $rc)" >&2
+  fi
   rm -f "$log"
   return "$rc"
 }
@@ -45,6 +48,7 @@ fi
 
 extra=""
 [ "$mode" = test ] && extra="[test]"
+echo "installing bayesmoe${extra} into .venv"
 pip_install --upgrade pip
 pip_install -e ".${extra}"
 
