@@ -100,7 +100,10 @@ def start_values(
         )
     elif method == "map":
         start = info.initvals() or None  # a partial point; PyMC fills in the rest
-        mp = pm.find_MAP(start=start, model=model, progressbar=False, seed=random_seed)
+        with warnings.catch_warnings():  # PyMC announces a future InferenceData return type
+            warnings.simplefilter("ignore", FutureWarning)
+            mp = pm.find_MAP(initvals=start, jitter=False, random_seed=random_seed, model=model,
+                             progressbar=False, return_inferencedata=False)
         point = {k: np.asarray(v) for k, v in mp.items() if k in {v.name for v in model.free_RVs}}
         post = xr.Dataset({k: (model.named_vars_to_dims.get(k, ()), np.asarray(mp[k]))
                            for k in ("beta0", "beta1", "a", "b", "sigma") if k in mp})
