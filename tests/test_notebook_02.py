@@ -5,32 +5,12 @@ or NUTS cells silently did something else would fail.
 """
 
 import re
-import time
-from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_classification_mm_dendrogram.ipynb"
-
-
-def _stream_text(nb) -> str:
-    return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                     for o in c.get("outputs", []) if o.get("output_type") == "stream")
+from tests.notebook_runner import run_notebook
 
 
 def test_notebook_02_executes(tmp_path, monkeypatch):
-    monkeypatch.setenv("BAYESMOE_NB_DRAWS", "100")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    t0 = time.perf_counter()
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    seconds = time.perf_counter() - t0
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
-    assert not errors, errors[0] if errors else None
-    text = _stream_text(nb)
+    text, seconds = run_notebook("02_classification_mm_dendrogram.ipynb", tmp_path, monkeypatch)
 
     # MM: monotone ascent and a log-likelihood at least that of the true measure (the MLE
     # maximises it; the truth is one candidate point, so the fit can only be above it)
