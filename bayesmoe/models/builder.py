@@ -201,64 +201,94 @@ def build_model(
         coords["class"] = class_labels
         coords["class_free"] = class_labels[:-1]
     with pm.Model(coords=coords) as model:
-        # data and transform constants are pm.Data (graph inputs, not constants), so models of
-        # the same shape share one compiled graph across data sets: the compile cache hits
-        X_data = pm.Data("X", X, dims=("obs", "feature"))
-        cx = pm.Data("x_center", st.x_center, dims="feature")
-        sx = pm.Data("x_scale", st.x_scale, dims="feature")
-        cz = pm.Data("gate_input_center", st.z_center, dims="feature")
-        sz = pm.Data("gate_input_scale", st.z_scale, dims="feature")
-        Xs = (X_data - cx) / sx
-        Zs = (gate_fn(X_data) - cz) / sz
+        inp = data_inputs(X, st, gate_fn, family)
         beta0_s, beta1_s = _gate_parameters(K, d, pri, identifiability)
-        eta = (pt.dot(Zs, beta1_s) + beta0_s) / temperature
-
-        # the mixing measure in user units (Standardizer.to_user, written on tensors)
-        beta1 = beta1_s / sz[:, None]
-        pm.Deterministic("beta1", beta1, dims=("feature", "expert"))
-        pm.Deterministic("beta0", beta0_s - pt.dot(cz, beta1), dims="expert")
-
-        if family == "gaussian":
-            a_s = pm.Normal("a_std", 0.0, pri.expert_slope, dims=("feature", "expert"))
-            b_kw = {}
-            if ordered and K > 1:  # starts: ModelInfo.initvals (initval= breaks log-lik eval)
-                b_kw = {"transform": pm.distributions.transforms.ordered}
-            b_s = pm.Normal("b_std", 0.0, pri.expert_intercept, dims="expert", **b_kw)
-            sigma_s = pm.HalfNormal("sigma_std", pri.noise, dims="expert")
-            sy = pm.Data("y_scale", st.y_scale)
-            cy = pm.Data("y_center", st.y_center)
-            a = sy * a_s / sx[:, None]
-            pm.Deterministic("a", a, dims=("feature", "expert"))
-            pm.Deterministic("b", cy + sy * b_s - pt.dot(cx, a), dims="expert")
-            sigma = pm.Deterministic("sigma", sy * sigma_s, dims="expert")
-            mu = cy + sy * (pt.dot(Xs, a_s) + b_s)
-            pm.CustomDist(
-                "y", eta, mu, sigma, logp=gaussian_mixture_logp, random=_gaussian_random,
-                signature="(k),(k),(k)->()", observed=pm.Data("y_obs", y_arr, dims="obs"),
-                dims="obs",
-            )
-        else:
-            a_free = pm.Normal(
-                "a_std", 0.0, pri.expert_slope, dims=("feature", "class_free", "expert")
-            )
-            b_kw = {}
-            if ordered and K > 1:
-                b_kw = {"transform": pm.distributions.transforms.ordered}
-            b_free = pm.Normal("b_std", 0.0, pri.expert_intercept, dims=("class_free", "expert"),
-                               **b_kw)
-            a_s = pt.concatenate([a_free, pt.zeros((d, 1, K))], axis=1)
-            b_s = pt.concatenate([b_free, pt.zeros((1, K))], axis=0)
-            a = a_s / sx[:, None, None]
-            pm.Deterministic("a", a, dims=("feature", "class", "expert"))
-            pm.Deterministic("b", b_s - pt.tensordot(cx, a, axes=[[0], [0]]),
-                             dims=("class", "expert"))
-            logits = pt.tensordot(Xs, a_s, axes=[[1], [0]]) + b_s  # (n, M, K)
-            pm.CustomDist(
-                "y", eta, logits, logp=categorical_mixture_logp, random=_categorical_random,
-                signature="(k),(m,k)->()", dtype="int64",
-                observed=pm.Data("y_obs", y_arr, dims="obs"), dims="obs",
-            )
+        eta = (pt.dot(inp.Zs, beta1_s) + beta0_s) / temperature
+        gate_deterministics(beta0_s, beta1_s, inp)
+        params = expert_block(family, pri, inp, K, d, ordered=ordered)
+        observe(family, eta, params, y_arr)
     return model, info
+
+
+# ----- blocks shared by the fixed-K, random-K and DP builders (call inside a model context) -----
+@dataclass
+class Inputs:
+    """Standardised inputs and the transform constants, as graph inputs (pm.Data)."""
+
+    Xs: object
+    Zs: object
+    cx: object
+    sx: object
+    cz: object
+    sz: object
+    cy: object = None
+    sy: object = None
+
+
+def data_inputs(X, st: Standardizer, gate_fn: Callable, family: str) -> Inputs:
+    """Register X and the transform constants as pm.Data and return the standardised inputs.
+
+    pm.Data makes them graph inputs, not constants, so models of the same shape share one
+    compiled graph across data sets (the compile cache hits).
+    """
+    X_data = pm.Data("X", X, dims=("obs", "feature"))
+    cx = pm.Data("x_center", st.x_center, dims="feature")
+    sx = pm.Data("x_scale", st.x_scale, dims="feature")
+    cz = pm.Data("gate_input_center", st.z_center, dims="feature")
+    sz = pm.Data("gate_input_scale", st.z_scale, dims="feature")
+    inp = Inputs((X_data - cx) / sx, (gate_fn(X_data) - cz) / sz, cx, sx, cz, sz)
+    if family == "gaussian":
+        inp.sy = pm.Data("y_scale", st.y_scale)
+        inp.cy = pm.Data("y_center", st.y_center)
+    return inp
+
+
+def gate_deterministics(beta0_s, beta1_s, inp: Inputs) -> None:
+    """User-unit gate parameters (Standardizer.to_user written on tensors)."""
+    beta1 = beta1_s / inp.sz[:, None]
+    pm.Deterministic("beta1", beta1, dims=("feature", "expert"))
+    pm.Deterministic("beta0", beta0_s - pt.dot(inp.cz, beta1), dims="expert")
+
+
+def expert_block(family: str, pri: Priors, inp: Inputs, K: int, d: int, *,
+                 ordered: bool = False) -> tuple:
+    """Expert priors on the standardised scale and their user-unit Deterministics.
+
+    Returns ``(mu, sigma)`` (Gaussian, user units of y) or ``(logits,)`` (categorical).
+    """
+    b_kw = {}
+    if ordered and K > 1:  # starts: ModelInfo.initvals (initval= breaks log-lik evaluation)
+        b_kw = {"transform": pm.distributions.transforms.ordered}
+    if family == "gaussian":
+        a_s = pm.Normal("a_std", 0.0, pri.expert_slope, dims=("feature", "expert"))
+        b_s = pm.Normal("b_std", 0.0, pri.expert_intercept, dims="expert", **b_kw)
+        sigma_s = pm.HalfNormal("sigma_std", pri.noise, dims="expert")
+        sy, cy = inp.sy, inp.cy
+        a = sy * a_s / inp.sx[:, None]
+        pm.Deterministic("a", a, dims=("feature", "expert"))
+        pm.Deterministic("b", cy + sy * b_s - pt.dot(inp.cx, a), dims="expert")
+        sigma = pm.Deterministic("sigma", sy * sigma_s, dims="expert")
+        return cy + sy * (pt.dot(inp.Xs, a_s) + b_s), sigma
+    a_free = pm.Normal("a_std", 0.0, pri.expert_slope, dims=("feature", "class_free", "expert"))
+    b_free = pm.Normal("b_std", 0.0, pri.expert_intercept, dims=("class_free", "expert"), **b_kw)
+    a_s = pt.concatenate([a_free, pt.zeros((d, 1, K))], axis=1)
+    b_s = pt.concatenate([b_free, pt.zeros((1, K))], axis=0)
+    a = a_s / inp.sx[:, None, None]
+    pm.Deterministic("a", a, dims=("feature", "class", "expert"))
+    pm.Deterministic("b", b_s - pt.tensordot(inp.cx, a, axes=[[0], [0]]), dims=("class", "expert"))
+    return (pt.tensordot(inp.Xs, a_s, axes=[[1], [0]]) + b_s,)  # (n, M, K)
+
+
+def observe(family: str, eta, params: tuple, y_arr) -> None:
+    """The observed mixture likelihood ``y`` (user units of y), data as pm.Data."""
+    y_obs = pm.Data("y_obs", y_arr, dims="obs")
+    if family == "gaussian":
+        pm.CustomDist("y", eta, *params, logp=gaussian_mixture_logp, random=_gaussian_random,
+                      signature="(k),(k),(k)->()", observed=y_obs, dims="obs")
+    else:
+        pm.CustomDist("y", eta, *params, logp=categorical_mixture_logp,
+                      random=_categorical_random, signature="(k),(m,k)->()", dtype="int64",
+                      observed=y_obs, dims="obs")
 
 
 def _gate_parameters(K: int, d: int, pri: Priors, identifiability: str):

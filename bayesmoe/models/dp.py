@@ -29,12 +29,7 @@ import xarray as xr
 
 from bayesmoe._validation import check_family, check_int, check_X, check_y
 from bayesmoe.measure import expert_log_prob, gate_probabilities, measure_arrays
-from bayesmoe.models.builder import (
-    _categorical_random,
-    _gaussian_random,
-    categorical_mixture_logp,
-    gaussian_mixture_logp,
-)
+from bayesmoe.models.builder import data_inputs, expert_block, gate_deterministics, observe
 from bayesmoe.models.gates import resolve_gate
 from bayesmoe.models.priors import Priors, resolve_priors
 from bayesmoe.scaling import Standardizer
@@ -138,46 +133,16 @@ def build_dp_model(
         coords["class"] = class_labels
         coords["class_free"] = class_labels[:-1]
     with pm.Model(coords=coords) as model:
-        X_data = pm.Data("X", X, dims=("obs", "feature"))
-        Xs = (X_data - st.x_center) / st.x_scale
-        Zs = (gate_fn(X_data) - st.z_center) / st.z_scale
+        inp = data_inputs(X, st, gate_fn, family)
         a_conc = pm.Gamma("alpha", alpha_prior[0], alpha_prior[1]) if alpha_prior else alpha
         v = pm.Beta("sticks", 1.0, a_conc, dims="stick")
         log_rest = pt.concatenate([pt.zeros((1,)), pt.cumsum(pt.log1p(-v))])  # log prod_{j<k}
         log_w = pt.concatenate([pt.log(v), pt.zeros((1,))]) + log_rest
         pm.Deterministic("weights", pt.exp(log_w), dims="expert")
         beta1_s = pm.ZeroSumNormal("beta1_std", sigma=pri.gate_slope, dims=("feature", "expert"))
-        eta = (pt.dot(Zs, beta1_s) + log_w) / temperature
-        beta1 = beta1_s / st.z_scale[:, None]
-        pm.Deterministic("beta1", beta1, dims=("feature", "expert"))
-        pm.Deterministic("beta0", log_w - pt.dot(st.z_center, beta1), dims="expert")
-        if family == "gaussian":
-            a_s = pm.Normal("a_std", 0.0, pri.expert_slope, dims=("feature", "expert"))
-            b_s = pm.Normal("b_std", 0.0, pri.expert_intercept, dims="expert")
-            sigma_s = pm.HalfNormal("sigma_std", pri.noise, dims="expert")
-            sy, cy = st.y_scale, st.y_center
-            a = sy * a_s / st.x_scale[:, None]
-            pm.Deterministic("a", a, dims=("feature", "expert"))
-            pm.Deterministic("b", cy + sy * b_s - pt.dot(st.x_center, a), dims="expert")
-            sigma = pm.Deterministic("sigma", sy * sigma_s, dims="expert")
-            mu = cy + sy * (pt.dot(Xs, a_s) + b_s)
-            pm.CustomDist("y", eta, mu, sigma, logp=gaussian_mixture_logp,
-                          random=_gaussian_random, signature="(k),(k),(k)->()",
-                          observed=y_arr, dims="obs")
-        else:
-            a_free = pm.Normal("a_std", 0.0, pri.expert_slope,
-                               dims=("feature", "class_free", "expert"))
-            b_free = pm.Normal("b_std", 0.0, pri.expert_intercept, dims=("class_free", "expert"))
-            a_s = pt.concatenate([a_free, pt.zeros((d, 1, K))], axis=1)
-            b_s = pt.concatenate([b_free, pt.zeros((1, K))], axis=0)
-            a = a_s / st.x_scale[:, None, None]
-            pm.Deterministic("a", a, dims=("feature", "class", "expert"))
-            pm.Deterministic("b", b_s - pt.tensordot(st.x_center, a, axes=[[0], [0]]),
-                             dims=("class", "expert"))
-            logits = pt.tensordot(Xs, a_s, axes=[[1], [0]]) + b_s
-            pm.CustomDist("y", eta, logits, logp=categorical_mixture_logp,
-                          random=_categorical_random, signature="(k),(m,k)->()", dtype="int64",
-                          observed=y_arr, dims="obs")
+        eta = (pt.dot(inp.Zs, beta1_s) + log_w) / temperature
+        gate_deterministics(log_w, beta1_s, inp)
+        observe(family, eta, expert_block(family, pri, inp, K, d), y_arr)
     info = {"standardizer": st, "family": family, "gate": gate_name, "gate_fn": gate_fn,
             "temperature": float(temperature), "max_experts": K, "alpha": alpha,
             "alpha_prior": alpha_prior, "feature_names": feature_names, "classes": class_labels}

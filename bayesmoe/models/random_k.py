@@ -33,12 +33,7 @@ import pytensor.tensor as pt
 from scipy import stats
 
 from bayesmoe._validation import check_family, check_int, check_X, check_y
-from bayesmoe.models.builder import (
-    _categorical_random,
-    _gaussian_random,
-    categorical_mixture_logp,
-    gaussian_mixture_logp,
-)
+from bayesmoe.models.builder import data_inputs, expert_block, gate_deterministics, observe
 from bayesmoe.models.gates import resolve_gate
 from bayesmoe.models.priors import Priors, resolve_priors
 from bayesmoe.scaling import Standardizer
@@ -288,9 +283,7 @@ def build_random_k_model(
         coords["class"] = class_labels
         coords["class_free"] = class_labels[:-1]
     with pm.Model(coords=coords) as model:
-        X_data = pm.Data("X", X, dims=("obs", "feature"))
-        Xs_t = (X_data - st.x_center) / st.x_scale
-        Zs_t = (gate_fn(X_data) - st.z_center) / st.z_scale
+        inp = data_inputs(X, st, gate_fn, family)
         if pmf is None:
             active = pt.ones((K,), dtype=bool)
             n_active = pt.as_tensor(K)
@@ -302,44 +295,13 @@ def build_random_k_model(
         pm.Deterministic("active", active, dims="expert")
         beta0_s = pm.Normal("beta0_std", 0.0, pri.gate_intercept, dims="expert")
         beta1_s = pm.Normal("beta1_std", 0.0, pri.gate_slope, dims=("feature", "expert"))
-        eta = (pt.dot(Zs_t, beta1_s) + beta0_s) / temperature
+        eta = (pt.dot(inp.Zs, beta1_s) + beta0_s) / temperature
         eta = pt.where(active, eta, -np.inf)  # inactive slots: gate probability exactly 0
 
-        beta1 = beta1_s / st.z_scale[:, None]
-        pm.Deterministic("beta1", beta1, dims=("feature", "expert"))
-        pm.Deterministic("beta0", beta0_s - pt.dot(st.z_center, beta1), dims="expert")
-        if family == "gaussian":
-            a_s = pm.Normal("a_std", 0.0, pri.expert_slope, dims=("feature", "expert"))
-            b_s = pm.Normal("b_std", 0.0, pri.expert_intercept, dims="expert")
-            sigma_s = pm.HalfNormal("sigma_std", pri.noise, dims="expert")
-            sy, cy = st.y_scale, st.y_center
-            a = sy * a_s / st.x_scale[:, None]
-            pm.Deterministic("a", a, dims=("feature", "expert"))
-            pm.Deterministic("b", cy + sy * b_s - pt.dot(st.x_center, a), dims="expert")
-            sigma = pm.Deterministic("sigma", sy * sigma_s, dims="expert")
-            if not prior_only:
-                mu = cy + sy * (pt.dot(Xs_t, a_s) + b_s)
-                pm.CustomDist(
-                    "y", eta, mu, sigma, logp=gaussian_mixture_logp, random=_gaussian_random,
-                    signature="(k),(k),(k)->()", observed=y_arr, dims="obs",
-                )
-        else:
-            a_free = pm.Normal(
-                "a_std", 0.0, pri.expert_slope, dims=("feature", "class_free", "expert")
-            )
-            b_free = pm.Normal("b_std", 0.0, pri.expert_intercept, dims=("class_free", "expert"))
-            a_s = pt.concatenate([a_free, pt.zeros((d, 1, K))], axis=1)
-            b_s = pt.concatenate([b_free, pt.zeros((1, K))], axis=0)
-            a = a_s / st.x_scale[:, None, None]
-            pm.Deterministic("a", a, dims=("feature", "class", "expert"))
-            pm.Deterministic("b", b_s - pt.tensordot(st.x_center, a, axes=[[0], [0]]),
-                             dims=("class", "expert"))
-            if not prior_only:
-                logits = pt.tensordot(Xs_t, a_s, axes=[[1], [0]]) + b_s  # (n, M, K)
-                pm.CustomDist(
-                    "y", eta, logits, logp=categorical_mixture_logp, random=_categorical_random,
-                    signature="(k),(m,k)->()", dtype="int64", observed=y_arr, dims="obs",
-                )
+        gate_deterministics(beta0_s, beta1_s, inp)
+        params = expert_block(family, pri, inp, K, d)
+        if not prior_only:
+            observe(family, eta, params, y_arr)
 
     slot_vars, slot_groups = [], []
     for rv_name, group in (("beta0_std", "gate_intercept"), ("beta1_std", "gate_slope"),
