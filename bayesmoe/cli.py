@@ -53,14 +53,15 @@ _positive_int = _int_at_least(1)
 _nonneg_int = _int_at_least(0)
 
 
-def _add_sampling(p: argparse.ArgumentParser, draws=1000, tune=1000, chains=4) -> None:
+def _add_sampling(p: argparse.ArgumentParser, draws=1000, tune=None, chains=4) -> None:
     p.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT}/)")
     p.add_argument("--seed", type=_nonneg_int, default=1, help="random seed (default 1)")
     p.add_argument("--draws", type=_positive_int, default=draws, help=f"draws per chain ({draws})")
-    p.add_argument("--tune", type=_nonneg_int, default=tune, help=f"tuning steps per chain ({tune})")
+    p.add_argument("--tune", type=_nonneg_int, default=tune,
+                   help="tuning steps per chain (default 300 for the jax backend, else 1000)")
     p.add_argument("--chains", type=_positive_int, default=chains, help=f"chains ({chains})")
-    p.add_argument("--backend", choices=("pymc", "nutpie", "numpyro"), default="pymc",
-                   help="NUTS implementation (default pymc)")
+    p.add_argument("--backend", choices=("auto", "jax", "pymc", "nutpie", "numpyro"),
+                   default="auto", help="NUTS implementation (default auto: jax if installed)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -289,7 +290,8 @@ def _fit_random_k(args, mode, X, y, names, t0) -> int:
     import pandas as pd
 
     common = dict(max_experts=args.max_experts, experts=args.family, gate=args.gate,
-                  feature_names=names, draws=args.draws, tune=args.tune, chains=args.chains,
+                  feature_names=names, draws=args.draws,
+                  tune=1000 if args.tune is None else args.tune, chains=args.chains,
                   random_seed=args.seed, progressbar=not args.quiet)
     if mode == "rjmcmc":
         from bayesmoe.inference.rjmcmc import acceptance_summary, k_posterior, sample_random_k

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -18,20 +19,62 @@ from bayesmoe.models.builder import ModelInfo, build_model
 
 __all__ = ["sample", "BACKENDS", "INITS", "start_values", "provenance_attrs"]
 
-BACKENDS = ("pymc", "nutpie", "numpyro")
+BACKENDS = ("auto", "jax", "pymc", "nutpie", "numpyro")
 INITS = ("mm", "map", "prior")
-_BACKEND_MODULES = {"pymc": "pymc", "nutpie": "nutpie", "numpyro": "numpyro"}
+_BACKEND_MODULES = {"pymc": ("pymc",), "nutpie": ("nutpie",), "numpyro": ("numpyro", "jax"),
+                    "jax": ("jax", "numpyro"), "auto": ()}
+#: default tuning steps: the jax backend starts from the MM fit with a mass matrix from the MM
+#: fit's observed information and needs fewer (benchmarks/README.md "NUTS speed")
+DEFAULT_TUNE = {"jax": 300}
+#: pm.sample keywords the jax backend understands (others send backend="auto" to PyMC)
+_JAX_KWARGS = {"target_accept", "max_treedepth", "dense_mass", "adapt_mass_matrix", "init_mass"}
+
+
+def _installed(backend: str) -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in _BACKEND_MODULES[backend])
 
 
 def _check_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}.")
-    if importlib.util.find_spec(_BACKEND_MODULES[backend]) is None:
+    if not _installed(backend):
         raise ValueError(
-            f"backend={backend!r} is not installed; install the extra with "
-            "`pip install 'bayesmoe[fast]'` or use backend='pymc'."
+            f"backend={backend!r} needs {' and '.join(_BACKEND_MODULES[backend])}, which is not "
+            "installed; install it (`pip install 'bayesmoe[fast]'` for nutpie, `pip install jax "
+            "numpyro` for jax/numpyro) or use backend='auto' or 'pymc'."
         )
     return backend
+
+
+def _resolve_backend(backend: str, model, info, sample_kwargs: dict):
+    """The backend that runs and, for "jax", the flat model; "auto" picks "jax" when jax and
+    numpyro are installed, the model is one the flat model knows and no PyMC-only keyword is
+    passed, else "pymc"."""
+    if backend not in ("auto", "jax"):
+        return backend, None, None
+    from bayesmoe.inference.flat_model import flat_model
+
+    reason = None
+    fm = None
+    if not _installed("jax"):
+        reason = "jax/numpyro not installed"
+    elif set(sample_kwargs) - _JAX_KWARGS:
+        reason = f"keyword(s) {sorted(set(sample_kwargs) - _JAX_KWARGS)} need PyMC's sampler"
+    else:
+        fm = flat_model(model, info)
+        if fm is None:
+            reason = "model has variables the flat JAX model does not know"
+    if reason is None:
+        return "jax", fm, None
+    if backend == "jax":
+        raise ValueError(f"backend='jax' cannot run this call: {reason}; use backend='auto' "
+                         "(falls back to PyMC) or backend='pymc'.")
+    return "pymc", None, reason
+
+
+def _say(msg: str, progressbar: bool) -> None:
+    if progressbar:
+        print(msg, file=sys.stderr, flush=True)
 
 
 def _point_from_measure(measure: xr.Dataset, info: ModelInfo) -> dict[str, np.ndarray]:
@@ -145,6 +188,33 @@ def _jitter(point: dict, info: ModelInfo, rng: np.random.Generator, scale: float
     return out
 
 
+def _sample_jax(fm, model, info, point, *, draws, tune, chains, jitter, jitter_seed, pm_seed,
+                progressbar, log_likelihood, target_accept=0.8, max_treedepth=10,
+                dense_mass=True, adapt_mass_matrix=True, init_mass="hessian"):
+    """Starts (flat, unconstrained) and the MM mass point for the compiled sampler, then run it."""
+    from bayesmoe.inference.jax_nuts import sample_flat
+
+    rng = np.random.default_rng(jitter_seed)
+    if point is not None:
+        starts = [fm.unconstrain(_jitter(point, info, rng, jitter)) for _ in range(chains)]
+        if init_mass not in ("hessian", "identity"):
+            raise ValueError(f"`init_mass` must be 'hessian' or 'identity'; got {init_mass!r}.")
+        mass_point = fm.unconstrain(point) if init_mass == "hessian" else None
+    else:  # PyMC's default: its initial point, jittered by U(-1, 1) on the unconstrained scale
+        ip = dict(model.initial_point())
+        if info.initvals():  # distinct ordered intercepts (ModelInfo.initvals)
+            b = info.initvals()["b_std"]
+            ip["b_std_ordered__"] = np.concatenate([b[..., :1], np.log(np.diff(b, axis=-1))], -1)
+        starts = [fm.flatten(ip) + rng.uniform(-1, 1, fm.ndim) for _ in range(chains)]
+        mass_point = None
+    _say("compiling model (JAX)...", progressbar)
+    return sample_flat(fm, model, starts, draws=draws, tune=tune, chains=chains,
+                       random_seed=pm_seed, mass_point=mass_point, dense_mass=dense_mass,
+                       adapt_mass_matrix=adapt_mass_matrix, target_accept=target_accept,
+                       max_tree_depth=max_treedepth, progressbar=progressbar,
+                       log_likelihood=log_likelihood)
+
+
 def provenance_attrs(info, *, random_seed, sampler: str, init: str, draws: int, tune: int,
                      chains: int, seconds_init: float, seconds_sampling: float) -> dict:
     """netCDF-safe provenance attrs of a trace (model options, data transform, sampler, seed)."""
@@ -184,10 +254,10 @@ def sample(
     feature_names=None,
     classes=None,
     draws: int = 1000,
-    tune: int = 1000,
+    tune: int | None = None,
     chains: int = 4,
     cores: int | None = None,
-    backend: str = "pymc",
+    backend: str = "auto",
     init="mm",
     jitter: float = 0.05,
     relabel: bool = True,
@@ -202,10 +272,18 @@ def sample(
     ----------
     X, y, n_experts, experts, gate, temperature, identifiability, ordered, priors, feature_names, classes
         Model options, see :func:`bayesmoe.models.build_model`.
-    draws, tune, chains, cores : int
-        Passed to :func:`pymc.sample`.
-    backend : {"pymc", "nutpie", "numpyro"}
-        NUTS implementation (``nutpie``/``numpyro`` need the ``fast`` extra).
+    draws, chains, cores : int
+        Draws per chain, number of chains, and worker processes of the ``pymc`` backend.
+    tune : int, optional
+        Tuning steps per chain; default 300 for the ``jax`` backend started from the MM fit
+        (its mass matrix starts from the MM fit's observed information), else 1000.
+    backend : {"auto", "jax", "pymc", "nutpie", "numpyro"}
+        NUTS implementation. ``"auto"`` (default) runs ``"jax"`` when jax and numpyro are
+        installed and the model and keywords allow it, else ``"pymc"``. ``"jax"``: NumPyro's
+        compiled NUTS on bayesmoe's own JAX log density of the same model (tested equal to the
+        PyMC model's logp), chains on parallel CPU devices, no PyTensor compilation. ``"pymc"``:
+        PyMC's NUTS on the compiled PyMC graph. ``"nutpie"``/``"numpyro"``: PyMC's bridges
+        (nutpie needs the ``fast`` extra). Which one ran is ``trace.attrs["sampler"]``.
     init : {"mm", "map", "prior"}, mixing measure or MM result
         Start every chain from the MM maximum-likelihood fit (default), from PyMC's MAP, from
         PyMC's jittered prior-based initial point, or from a given measure in user units (e.g. a
@@ -222,7 +300,11 @@ def sample(
     random_seed : int, optional
     progressbar : bool
     **sample_kwargs
-        Passed through to :func:`pymc.sample` (e.g. ``target_accept``).
+        Passed through to :func:`pymc.sample` (e.g. ``target_accept``). The ``jax`` backend
+        takes ``target_accept``, ``max_treedepth``, ``dense_mass`` (default True),
+        ``adapt_mass_matrix`` (default True) and ``init_mass`` (``"hessian"``, default: the
+        inverse observed information at the MM start; ``"identity"``); any other keyword makes
+        ``"auto"`` use PyMC.
 
     Returns
     -------
@@ -238,6 +320,8 @@ def sample(
     >>> X, y, _ = simulate("S-B", n=300, random_seed=0)
     >>> trace = sample(X, y, n_experts=3, draws=100, tune=100, chains=2,
     ...                random_seed=0, progressbar=False)  # doctest: +SKIP
+    >>> trace.attrs["sampler"]  # doctest: +SKIP
+    'jax'
     """
     _check_backend(backend)
     fitted_start = isinstance(init, xr.Dataset) or hasattr(init, "measure_")
@@ -248,6 +332,10 @@ def sample(
         identifiability=identifiability, ordered=ordered, priors=priors,
         feature_names=feature_names, classes=classes,
     )
+    requested = backend
+    backend, fm, fallback = _resolve_backend(backend, model, info, sample_kwargs)
+    if tune is None:
+        tune = DEFAULT_TUNE.get(backend, 1000) if init == "mm" or fitted_start else 1000
     X_arr = model["X"].get_value()
     y_arr, _ = check_y(y, info.family, X_arr.shape[0], info.classes)
     seed_seq = np.random.SeedSequence(random_seed)
@@ -258,30 +346,44 @@ def sample(
         random_seed=init_seed,
     )
     t_init = time.perf_counter() - t0
-    kwargs = dict(sample_kwargs)
-    if point is not None:
-        rng = np.random.default_rng(jitter_seed)
-        starts = [_jitter(point, info, rng, jitter) for _ in range(chains)]
-        # nutpie takes one start for all chains (it jitters nothing itself)
-        kwargs["initvals"] = starts[0] if backend == "nutpie" else starts
-        if backend == "pymc":
-            kwargs.setdefault("init", "adapt_diag")  # the starts are jittered already
-    elif info.initvals():
-        kwargs.setdefault("initvals", info.initvals())
-    t1 = time.perf_counter()
-    trace = pm.sample(
-        draws, tune=tune, chains=chains, cores=cores, random_seed=pm_seed, model=model,
-        nuts_sampler=backend, progressbar=progressbar, compute_convergence_checks=False,
-        **kwargs,
-    )
-    t_sample = time.perf_counter() - t1
-    if log_likelihood:
-        pm.compute_log_likelihood(trace, model=model, progressbar=False)
+    extra_attrs = {"backend_requested": requested}
+    if fallback:
+        extra_attrs["backend_fallback"] = fallback
+    if backend == "jax":
+        trace, meta = _sample_jax(fm, model, info, point, draws=draws, tune=tune, chains=chains,
+                                  jitter=jitter, jitter_seed=jitter_seed, pm_seed=pm_seed,
+                                  progressbar=progressbar, log_likelihood=log_likelihood,
+                                  **sample_kwargs)
+        t_sample = meta.pop("seconds_sampling")
+        extra_attrs.update(meta)
+    else:
+        kwargs = dict(sample_kwargs)
+        if point is not None:
+            rng = np.random.default_rng(jitter_seed)
+            starts = [_jitter(point, info, rng, jitter) for _ in range(chains)]
+            # nutpie takes one start for all chains (it jitters nothing itself)
+            kwargs["initvals"] = starts[0] if backend == "nutpie" else starts
+            if backend == "pymc":
+                kwargs.setdefault("init", "adapt_diag")  # the starts are jittered already
+        elif info.initvals():
+            kwargs.setdefault("initvals", info.initvals())
+        _say(f"compiling model ({backend}; a first run on a new machine compiles for ~30 s, "
+             "later runs reuse the cache)...", progressbar)
+        t1 = time.perf_counter()
+        trace = pm.sample(
+            draws, tune=tune, chains=chains, cores=cores, random_seed=pm_seed, model=model,
+            nuts_sampler=backend, progressbar=progressbar, compute_convergence_checks=False,
+            **kwargs,
+        )
+        t_sample = time.perf_counter() - t1
+        if log_likelihood:
+            pm.compute_log_likelihood(trace, model=model, progressbar=False)
     trace.attrs.update(provenance_attrs(
         info, random_seed=random_seed, sampler=backend,
         init="measure" if fitted_start else init, draws=draws, tune=tune, chains=chains,
         seconds_init=t_init, seconds_sampling=t_sample,
     ))
+    trace.attrs.update(extra_attrs)
     trace.attrs["n_experts"] = info.n_experts
     if relabel and info.n_experts > 1 and not info.ordered:  # ordering already fixes labels
         from bayesmoe.diagnostics.relabel import relabel as _relabel

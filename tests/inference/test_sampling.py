@@ -44,7 +44,10 @@ def test_groups_and_dims(sb_trace):
 
 def test_provenance_attrs(sb_trace):
     attrs = sb_trace.attrs
-    assert attrs["sampler"] == "pymc" and attrs["init"] == "mm" and attrs["random_seed"] == 11
+    # the default backend ("auto") runs the compiled JAX sampler when jax/numpyro are installed
+    # (core dependencies); tests/inference/test_backends.py covers the PyMC fallback
+    assert attrs["sampler"] == "jax" and attrs["backend_requested"] == "auto"
+    assert attrs["init"] == "mm" and attrs["random_seed"] == 11
     assert json.loads(attrs["model_options"])["n_experts"] == 3
     transform = json.loads(attrs["data_transform"])
     assert set(transform) >= {"x_center", "x_scale", "y_center", "y_scale"}
