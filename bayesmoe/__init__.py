@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 from bayesmoe import data, diagnostics, inference, measure, models, report, study  # noqa: E402
 from bayesmoe.diagnostics import mixing_measure, relabel, summary  # noqa: E402
 from bayesmoe.inference import (  # noqa: E402
+    compare_experts,
     conditional_density,
     fit_mle,
     gate_probabilities,
@@ -30,6 +31,7 @@ __all__ = [
     "build_model",
     "sample",
     "fit_mle",
+    "compare_experts",
     "predict",
     "posterior_predictive",
     "gate_probabilities",

@@ -1,5 +1,6 @@
 """Inference: NUTS sampling (pymc / nutpie / numpyro), reversible jump, prediction, MM."""
 
+from bayesmoe.inference.compare import compare_experts, plot_compare_experts
 from bayesmoe.inference.mm import MMResult, count_parameters, fit_mle, monotone_violations
 from bayesmoe.inference.prediction import (
     conditional_density,
@@ -29,6 +30,8 @@ __all__ = [
     "fit_mle",
     "MMResult",
     "select_experts",
+    "compare_experts",
+    "plot_compare_experts",
     "count_parameters",
     "monotone_violations",
     "sample_random_k",
