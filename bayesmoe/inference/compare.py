@@ -128,7 +128,8 @@ def compare_experts(
         NUTS fits (:func:`~bayesmoe.inference.sampling.sample`) for LOO: ``True`` for every K in
         ``ks``, or the Ks to fit. Default ``False`` (no LOO columns filled).
     nuts_kwargs : dict, optional
-        Passed to ``sample`` (e.g. ``draws``, ``tune``, ``chains``, ``cores``).
+        Passed to ``sample`` (e.g. ``draws``, ``tune``, ``chains``, ``cores``). Unless it sets
+        ``init``, each chain starts at the MM fit of that K from the table (no second MM run).
     mtm : bool, optional
         MTM posterior of K from the NUTS fit at K = max(ks) (over-fitted). ``None`` (default):
         computed when that fit exists (``nuts`` includes max(ks)); ``True``: fit it if needed;
@@ -136,8 +137,10 @@ def compare_experts(
     mtm_kwargs : dict, optional
         Passed to :func:`~bayesmoe.diagnostics.mtm.num_experts_posterior` (``omega``, ``c``,
         ``r``, ``omega_scale``).
-    rjmcmc : bool
-        Also sample the random-K model on 1..max(ks) by reversible jump and report p(K | y).
+    rjmcmc : bool or xarray.DataTree
+        Also sample the random-K model on 1..max(ks) by reversible jump and report p(K | y);
+        or pass an existing :func:`~bayesmoe.inference.rjmcmc.sample_random_k` trace (with
+        ``max_experts`` >= max(ks)) to use its p(K | y) without resampling.
     rjmcmc_kwargs : dict, optional
         Passed to :func:`~bayesmoe.inference.rjmcmc.sample_random_k` (e.g. ``experts_prior``,
         ``draws``, ``tune``, ``chains``, ``step_kwargs``).
@@ -186,8 +189,22 @@ def compare_experts(
         raise TypeError(f"`mtm` must be None, True or False; got {mtm!r}.")
     want_mtm = bool(mtm) or (mtm is None and K_top in nuts_ks)
     fit_ks = sorted(set(nuts_ks) | ({K_top} if want_mtm else set()))
-    if not isinstance(rjmcmc, (bool, np.bool_)):
-        raise TypeError(f"`rjmcmc` must be True or False; got {rjmcmc!r}.")
+    import xarray as xr
+
+    given_rj = rjmcmc if isinstance(rjmcmc, xr.DataTree) else None
+    if given_rj is None and not isinstance(rjmcmc, (bool, np.bool_)):
+        raise TypeError("`rjmcmc` must be True, False or a sample_random_k trace (DataTree); "
+                        f"got {type(rjmcmc).__name__}.")
+    if given_rj is not None:
+        if ("posterior" not in given_rj.children
+                or "n_experts" not in given_rj["posterior"].data_vars):
+            raise ValueError("`rjmcmc` as a DataTree must be a sample_random_k trace (posterior "
+                             "with `n_experts`).")
+        if int(given_rj.attrs.get("max_experts", K_top)) < K_top:
+            raise ValueError(f"The `rjmcmc` trace has max_experts = "
+                             f"{given_rj.attrs['max_experts']} < max(ks) = {K_top}; resample "
+                             "it or drop the larger K from `ks`.")
+        rjmcmc = True
     for name, opt in (("mm_kwargs", mm_kwargs), ("nuts_kwargs", nuts_kwargs),
                       ("mtm_kwargs", mtm_kwargs), ("rjmcmc_kwargs", rjmcmc_kwargs)):
         if opt is not None and not isinstance(opt, dict):
@@ -199,7 +216,10 @@ def compare_experts(
     n_steps = K_top + len(fit_ks) + int(bool(rjmcmc)) + int(want_mtm)
     bar = tqdm(total=n_steps, desc="compare K", unit="fit", disable=not progressbar)
 
-    def on_fit(K):
+    mm_fits = {}
+
+    def on_fit(K, res):
+        mm_fits[K] = res
         bar.set_postfix_str(f"MM K={K}")
         bar.update(1)
 
@@ -229,8 +249,11 @@ def compare_experts(
 
         for i, K in enumerate(fit_ks):
             bar.set_postfix_str(f"NUTS K={K}")
+            opts = dict(nuts_opts)
+            if "init" not in opts and mm_fits.get(K) is not None:
+                opts["init"] = mm_fits[K]  # start at the MM fit of the table: no refit
             traces[K] = sample(X, y, n_experts=K, experts=family, gate=sample_gate,
-                               random_seed=nuts_seed + i, **nuts_opts)
+                               random_seed=nuts_seed + i, **opts)
             bar.update(1)
 
         if nuts_ks:
@@ -268,11 +291,12 @@ def compare_experts(
             if "random_seed" in rj_opts or "max_experts" in rj_opts:
                 raise ValueError("`rjmcmc_kwargs` must not set `random_seed` or `max_experts` "
                                  "(they come from compare_experts' random_seed and max(ks)).")
-            rj_trace = sample_random_k(X, y, max_experts=K_top, experts=family,
-                                       gate=sample_gate, random_seed=rj_seed, **rj_opts)
-            pk = k_posterior(rj_trace, max_experts=K_top)
+            rj_trace = given_rj if given_rj is not None else sample_random_k(
+                X, y, max_experts=K_top, experts=family, gate=sample_gate, random_seed=rj_seed,
+                **rj_opts)
+            pk = k_posterior(rj_trace)
             probs = pd.Series(pk.values, index=pk["n_experts"].values)
-            table["p_rjmcmc"] = [float(probs[k]) for k in ks]
+            table["p_rjmcmc"] = [float(probs.get(k, 0.0)) for k in ks]
             outside = float(probs.drop(ks, errors="ignore").sum())
             selected["rjmcmc"] = int(probs.idxmax())
             methods.append("rjmcmc")

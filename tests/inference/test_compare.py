@@ -9,6 +9,7 @@ import arviz as az
 import matplotlib
 import numpy as np
 import pytest
+import xarray as xr
 
 import bayesmoe as bm
 from bayesmoe.data import simulate
@@ -78,6 +79,12 @@ def test_nuts_mtm_and_rjmcmc_columns_match_their_tools():
     assert table.attrs["selected"]["rjmcmc"] == int(pk.idxmax())
     axes = plot_compare_experts(table)
     assert len(axes) == 3 and len(axes[1].patches) == 4  # 2 methods x 2 K bars
+    # an existing reversible-jump trace is reused, not resampled
+    again = compare_experts(X, y, ks=[1, 2], n_starts=2, random_seed=0, rjmcmc=fits["rjmcmc"],
+                            progressbar=False)
+    np.testing.assert_allclose(again["p_rjmcmc"].values, table["p_rjmcmc"].values)
+    with pytest.raises(ValueError, match="max_experts"):
+        compare_experts(X, y, ks=[1, 2, 3], rjmcmc=fits["rjmcmc"], progressbar=False)
 
 
 def test_plot_says_which_methods_did_not_run(sa):
@@ -97,6 +104,7 @@ def test_plot_says_which_methods_did_not_run(sa):
     ({"ks": [1, 2], "nuts": [3]}, "not in ks"),
     ({"ks": [1, 2], "mtm": "yes"}, "mtm"),
     ({"ks": [1, 2], "rjmcmc": 1}, "rjmcmc"),
+    ({"ks": [1, 2], "rjmcmc": xr.DataTree()}, "sample_random_k"),
     ({"ks": [1, 2], "nuts_kwargs": [1]}, "nuts_kwargs"),
     ({"ks": [1, 2], "gate": "relu"}, "gate"),
     ({"ks": [1, 2], "experts": "poisson"}, "experts|family"),
