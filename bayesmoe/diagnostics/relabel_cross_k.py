@@ -10,7 +10,7 @@ canonical_atoms`): masses ``p = softmax(beta0 / tau)`` over the active experts, 
    (``a, b``; multinomial: reference class subtracted), and ``log sigma2``. Features are scaled by
    their pooled sd over all active atoms (a label-invariant scale, as in
    :func:`~bayesmoe.diagnostics.relabel.relabel_permutations`).
-2. **Reference atoms**: the draws at the modal K are pivot-relabelled and averaged (rows 0..K̂-1).
+2. **Reference atoms**: the draws at the modal K are pivot-relabelled and averaged (K̂ rows).
    Then for K̂+1, K̂+2, ... (each K that occurs): its draws are matched to the current references
    by the Hungarian algorithm (``scipy.optimize.linear_sum_assignment``, one atom per reference);
    the atoms left unmatched are pivot-relabelled among themselves and their mean becomes the new
@@ -20,8 +20,8 @@ canonical_atoms`): masses ``p = softmax(beta0 / tau)`` over the active experts, 
    share a row) and the references are re-estimated as the mean of their matched atoms, until no
    assignment changes (Lloyd iterations; the total cost cannot increase).
 
-The result keeps ``R`` = max K rows; a row absent from a draw is NaN there, ``present`` says
-where. :func:`cross_k_summary` tabulates each row: % of draws where it is present, its mean mass,
+The result keeps ``R`` = max K rows, ordered by how often they are present; a row absent from a
+draw is NaN there, ``present`` says where. :func:`cross_k_summary` tabulates each row: % of draws where it is present, its mean mass,
 and posterior means / sds of its parameters given presence.
 """
 
@@ -199,8 +199,8 @@ def relabel_cross_k(trace, *, reference_k: int | None = None, max_iter: int = 20
     Returns
     -------
     xarray.Dataset
-        Dims (chain, draw, expert) with ``expert`` = the R reference rows (the modal-K rows
-        first, then the extra rows, each block by decreasing mean mass):
+        Dims (chain, draw, expert) with ``expert`` = the R reference rows, ordered by decreasing
+        presence (ties: decreasing mean mass):
         ``present`` (bool), ``slot`` (the input slot, -1 absent), ``weight`` (mass
         ``softmax(beta0)`` among the active experts), ``beta1_centred`` (gate slopes centred by
         their mass-weighted mean, MATH.md §4) and every posterior variable with an ``expert``
@@ -232,7 +232,7 @@ def relabel_cross_k(trace, *, reference_k: int | None = None, max_iter: int = 20
     >>> table = cross_k_summary(out)
     >>> table["present_pct"].round(0).tolist(), round(100 * np.mean(k == 4))
     ([100.0, 100.0, 100.0, 26.0], 26)
-    >>> b_mean = (table["b_mean"].round(1) + 0.0).tolist()  # modal-K rows first, extra last
+    >>> b_mean = (table["b_mean"].round(1) + 0.0).tolist()  # most present first
     >>> sorted(b_mean[:3]), b_mean[3]
     ([-3.0, 0.0, 3.0], 8.0)
     """
@@ -244,10 +244,11 @@ def relabel_cross_k(trace, *, reference_k: int | None = None, max_iter: int = 20
                                     random_seed=random_seed)
     k_ref = reference_k if reference_k is not None else int(
         np.argmax(np.bincount(active.sum(axis=1))))
-    # rows: the modal-K block, then the extra rows; each block by decreasing mean mass
+    # rows by decreasing presence, ties by decreasing mean mass: expert 0 is the expert most
+    # often present (after the refinement, a row seeded by a larger K can be present more often
+    # than a row seeded by the modal K, e.g. when the modal-K draws merge two experts)
     mass = np.where(slot >= 0, np.take_along_axis(p, np.maximum(slot, 0), axis=1), 0.0).mean(0)
-    order = np.concatenate([np.argsort(-mass[:k_ref], kind="stable"),
-                            k_ref + np.argsort(-mass[k_ref:], kind="stable")])
+    order = np.lexsort((-mass, -(slot >= 0).mean(axis=0)))
     slot, ref = slot[:, order], ref[order]
     chains, draws = G.sizes["chain"], G.sizes["draw"]
     R = slot.shape[1]
@@ -307,7 +308,7 @@ def cross_k_summary(relabelled: xr.Dataset, *, var_names=None) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Index ``expert`` (reference row). Columns ``present_pct`` (% of draws with this expert),
-        ``in_reference_k`` (True for the rows of the modal K), and ``<var>[<coords>]_mean`` /
+        ``mean_k_when_present`` (mean K of those draws), and ``<var>[<coords>]_mean`` /
         ``_sd`` over the draws where the expert is present.
 
     Examples
@@ -323,8 +324,11 @@ def cross_k_summary(relabelled: xr.Dataset, *, var_names=None) -> pd.DataFrame:
     present = relabelled["present"].transpose("chain", "draw", "expert").values
     R = present.shape[-1]
     pres = present.reshape(-1, R)
-    data = {"present_pct": 100.0 * pres.mean(axis=0),
-            "in_reference_k": np.arange(R) < int(relabelled.attrs.get("reference_k", R))}
+    k = relabelled["n_experts"].values.reshape(-1) if "n_experts" in relabelled else None
+    data = {"present_pct": 100.0 * pres.mean(axis=0)}
+    if k is not None:  # the mean K of the draws that hold this expert
+        with np.errstate(invalid="ignore"):
+            data["mean_k_when_present"] = (pres * k[:, None]).sum(0) / pres.sum(0)
     for name in var_names:
         if name not in relabelled:
             raise ValueError(f"`var_names` names {name!r}, which is not in the relabelled "
