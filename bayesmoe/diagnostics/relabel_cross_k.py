@@ -21,8 +21,8 @@ canonical_atoms`): masses ``p = softmax(beta0 / tau)`` over the active experts, 
    assignment changes (Lloyd iterations; the total cost cannot increase).
 
 The result keeps ``R`` = max K rows, ordered by how often they are present; a row absent from a
-draw is NaN there, ``present`` says where. :func:`cross_k_summary` tabulates each row: % of draws where it is present, its mean mass,
-and posterior means / sds of its parameters given presence.
+draw is NaN there, ``present`` says where. :func:`cross_k_summary` tabulates each row: % of draws
+where it is present, its mean mass, and posterior means / sds of its parameters given presence.
 """
 
 from __future__ import annotations

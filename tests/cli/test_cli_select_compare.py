@@ -11,7 +11,8 @@ from bayesmoe.inference.compare import compare_experts
 
 
 def test_select_rjmcmc_json_extends_the_table(tmp_path, capsys):
-    X, y, _ = simulate("S-A", n=120, random_seed=3)  # seed 2: the MM K = 2 fit hits a singular matrix
+    # seed 3: with seed 2 the MM K = 2 fit hits a singular matrix (the row would be NaN)
+    X, y, _ = simulate("S-A", n=120, random_seed=3)
     pd.DataFrame({"u": X[:, 0], "resp": y}).to_csv(tmp_path / "d.csv", index=False)
     argv = ["select", str(tmp_path / "d.csv"), "--target", "resp", "--max-experts", "2",
             "--rjmcmc", "--draws", "40", "--tune", "30", "--chains", "1", "--cores", "1",
