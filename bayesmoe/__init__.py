@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 # (bayesmoe.inference.mm, `bayesmoe fit --method mle`) never imports PyMC/PyTensor/ArviZ.
 _SUBMODULES = {"data", "diagnostics", "inference", "measure", "models", "report", "study"}
 _ATTRS = {
+    "compare_experts": "bayesmoe.inference",
     "mixing_measure": "bayesmoe.diagnostics",
     "relabel": "bayesmoe.diagnostics",
     "summary": "bayesmoe.diagnostics",
@@ -52,6 +53,7 @@ __all__ = [
     "build_model",
     "sample",
     "fit_mle",
+    "compare_experts",
     "predict",
     "posterior_predictive",
     "gate_probabilities",

@@ -3,6 +3,8 @@
 # Imports are lazy (PEP 562): a name's module is imported on first use, so that the
 # maximum-likelihood path does not pay for PyMC/PyTensor/ArviZ.
 _ATTRS = {
+    "compare_experts": "bayesmoe.inference.compare",
+    "plot_compare_experts": "bayesmoe.inference.compare",
     "MMResult": "bayesmoe.inference.mm",
     "count_parameters": "bayesmoe.inference.mm",
     "fit_mle": "bayesmoe.inference.mm",
@@ -49,6 +51,8 @@ __all__ = [
     "fit_mle",
     "MMResult",
     "select_experts",
+    "compare_experts",
+    "plot_compare_experts",
     "count_parameters",
     "monotone_violations",
     "sample_random_k",
