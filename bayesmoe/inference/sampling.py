@@ -27,6 +27,8 @@ _BACKEND_MODULES = {"pymc": ("pymc",), "nutpie": ("nutpie",), "numpyro": ("numpy
 #: fit's observed information and needs fewer (benchmarks/README.md "NUTS speed")
 DEFAULT_TUNE = {"jax": 300}
 #: pm.sample keywords the jax backend understands (others send backend="auto" to PyMC)
+#: up to this many rows the MM start uses fit_mle's numpy engine (see start_values)
+_NUMPY_MM_MAX_N = 20_000
 _JAX_KWARGS = {"target_accept", "max_treedepth", "dense_mass", "adapt_mass_matrix", "init_mass"}
 
 
@@ -135,6 +137,9 @@ def start_values(
                 X, y, info.n_experts, family=info.family,
                 gate=info.gate_fn if info.gate == "custom" else info.gate,
                 random_seed=random_seed,
+                # one fit per process: the numpy engine is as fast as loading the compiled one
+                # and never pays its first-run Numba compile (~140 s wall at load 17; issue 10)
+                backend="numpy" if np.shape(X)[0] <= _NUMPY_MM_MAX_N else "auto",
             )
         # the MM gate has temperature 1; the model's logits are eta / temperature
         G = res.measure_.assign(
