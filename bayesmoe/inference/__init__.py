@@ -1,5 +1,7 @@
 """Inference: NUTS sampling (pymc / nutpie / numpyro), reversible jump, prediction, MM."""
 
+from bayesmoe.inference.dp import sample_dp
+from bayesmoe.inference.gibbs import ConjugateGibbs
 from bayesmoe.inference.mm import MMResult, count_parameters, fit_mle, monotone_violations
 from bayesmoe.inference.prediction import (
     conditional_density,
@@ -37,4 +39,6 @@ __all__ = [
     "acceptance_summary",
     "relabel_at_k",
     "parse_gate_prior",
+    "sample_dp",
+    "ConjugateGibbs",
 ]
