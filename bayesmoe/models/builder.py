@@ -134,6 +134,7 @@ def build_model(
     Parameters
     ----------
     X : array_like, shape (n_obs, n_features)
+        Inputs; ``n_features`` may be 0.
     y : array_like, shape (n_obs,)
         Real responses (``experts="gaussian"``) or class labels (``"categorical"``; any hashable
         labels, coded 0..M-1 in sorted order unless `classes` is given).
@@ -152,10 +153,18 @@ def build_model(
     ordered : bool
         Smooth ordering constraint on the expert intercepts (Gaussian: ``b``; categorical: the
         first class intercept). Off by default (post-hoc relabelling is used instead).
-    priors : dict or Priors, optional
-        Overrides of the prior scales (see :class:`bayesmoe.models.Priors`).
+    priors : str, dict or Priors, optional
+        A prior set by name (``"default"``, ``"richardson-green"``) or overrides of its fields
+        (see :mod:`bayesmoe.models.priors`). Under ``"richardson-green"`` the intercepts are
+        Dirichlet log-weights (no zero-sum constraint) and ``noise_rate_std`` (beta) is a free
+        variable.
     feature_names, classes : sequence, optional
         Coordinate labels.
+
+    Notes
+    -----
+    ``X`` may have zero columns (a mixture without covariates): ``beta1`` and ``a`` are then
+    empty and the gate is the mixing weights ``softmax(beta0)``.
 
     Returns
     -------
