@@ -100,6 +100,35 @@ def mclust_bic(max_k: int = 8, seed: int = 0) -> list[dict]:
     return rows
 
 
+def markdown(result: dict) -> str:
+    """The benchmarks/README.md rows of a results file: p(k | y) beside RG's Table 1 with the
+    tolerance of tests/rjmcmc/test_galaxy_rg.py (z = 3.19, se_RG taken equal to ours), the
+    acceptance per move type, and the BIC table."""
+    from scipy import stats
+
+    rj = result["rj"]
+    z = stats.norm.ppf(1 - 0.01 / (2 * RG_TABLE1.size))
+    lines = ["| k | bayesmoe p(k given y) ± MC se | RG (1997) Table 1 | difference | tolerance |",
+             "|---|---|---|---|---|"]
+    for j, rg in enumerate(RG_TABLE1):
+        p, se = rj["p"][j], rj["se"][j]
+        tol = z * np.sqrt(2) * se + 0.0005
+        lines.append(f"| {j + 1} | {p:.3f} ± {se:.3f} | {rg:.3f} | {p - rg:+.3f} | {tol:.3f} |")
+    rest = float(np.sum(rj["p"][14:]))
+    lines.append(f"| >= 15 | {rest:.3f} | ~0.005 | | |")
+    lines += ["", "| move | proposed | accepted | rate |", "|---|---|---|---|"]
+    for m, a in rj["acceptance"].items():
+        lines.append(f"| {m} | {a['proposed']} | {a['accepted']} | {a['rate']:.3f} |")
+    if "bic" in result:
+        lines += ["", "| K | log L (MM) | p | BIC = 2 log L - p log n |", "|---|---|---|---|"]
+        best = max(result["bic"], key=lambda r: r["bic_mclust"])["K"]
+        for r in result["bic"]:
+            mark = " (best)" if r["K"] == best else ""
+            lines.append(f"| {r['K']} | {r['loglik']:.2f} | {r['n_params']} | "
+                         f"{r['bic_mclust']:.2f}{mark} |")
+    return "\n".join(lines)
+
+
 def main():
     import argparse
 
@@ -112,7 +141,11 @@ def main():
     ap.add_argument("--skip-bic", action="store_true")
     ap.add_argument("--quick", action="store_true", help="a short run: checks the script works")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--table", type=Path, help="print the README rows of a results JSON and exit")
     a = ap.parse_args()
+    if a.table is not None:
+        print(markdown(json.loads(a.table.read_text())))
+        return
     if a.quick:
         a.chains, a.draws, a.tune = 2, 300, 100
     a.out.mkdir(parents=True, exist_ok=True)

@@ -411,6 +411,7 @@ def relabel_at_k(trace, n_experts: int, *, method: str = "pivot", random_seed=No
     K = check_int(n_experts, "n_experts")
     if "n_experts" not in post:
         raise ValueError("The posterior has no `n_experts`; pass a sample_random_k trace.")
+    post = post[[v for v in post.data_vars if post[v].size > 0]]  # d = 0: empty slopes
     stacked = post.stack(sample=("chain", "draw"))
     keep = np.asarray(stacked["n_experts"].values) == K
     if not keep.any():
