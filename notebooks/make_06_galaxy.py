@@ -83,7 +83,7 @@ cells = [
         "draws, k included (only the active slots enter: `active`)."
     ),
     nbf.v4.new_code_cell(
-        "post = trace.posterior.stack(s=('chain', 'draw'))\n"
+        "post = trace.posterior.to_dataset().stack(s=('chain', 'draw'))\n"
         "grid = np.linspace(5, 40, 300)\n"
         "beta0 = post['beta0'].transpose('s', 'expert').values\n"
         "active = post['active'].transpose('s', 'expert').values\n"
