@@ -83,7 +83,8 @@ cells = [
         "draws, k included (only the active slots enter: `active`)."
     ),
     nbf.v4.new_code_cell(
-        "post = trace.posterior.to_dataset().stack(s=('chain', 'draw'))\n"
+        "post = trace.posterior.to_dataset()[['beta0', 'active', 'b', 'sigma']]\n"
+        "post = post.stack(s=('chain', 'draw'))  # (the empty d = 0 slopes cannot be stacked)\n"
         "grid = np.linspace(5, 40, 300)\n"
         "beta0 = post['beta0'].transpose('s', 'expert').values\n"
         "active = post['active'].transpose('s', 'expert').values\n"
