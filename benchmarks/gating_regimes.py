@@ -33,10 +33,20 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fit, fmt_rate, parser, rate, seed_for, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    cell_blocks,
+    fit,
+    fmt_rate,
+    parser,
+    perturbed_split,
+    rate,
+    seed_for,
+    write_results,
+)
 
 from bayesmoe.data import simulate  # noqa: E402
 from bayesmoe.diagnostics import voronoi_cells, voronoi_loss  # noqa: E402
+from bayesmoe.measure import log_likelihood  # noqa: E402
 
 CASES = {"A": ("A", "identity"), "B": ("B", "identity"), "B-tanh": ("B", "tanh")}
 GRID = [500, 1000, 2000, 4000, 8000, 16000]
@@ -132,13 +142,74 @@ def figure(df, rates, path):
     plt.close(fig)
 
 
+# ---------------------------------------------------------------------------------------------
+# Part "cells": each over-fitted cell type on its own, larger separation, n to 10^5 (issue 11)
+# ---------------------------------------------------------------------------------------------
+CELLS_GRID = [2000, 6000, 20000, 60000, 100000]
+CELLS_REPS = 2
+CELLS_SEPARATION = 2.0
+CELLS_MAX_ITER = 400
+
+
+def run_cells(grid, reps, separation, max_iter, cases, out_csv) -> pd.DataFrame:
+    """Local MLEs from truth-informed starts only: K = 2 from the truth (D1), and K = 3 from the
+    truth with expert k split (perturbed), once per k, so that the cell around each true expert
+    — in regime B, the one with vanishing slopes (k = 1) — is measured on its own."""
+    done = pd.read_csv(out_csv) if out_csv.exists() else pd.DataFrame()
+    rows = done.to_dict("records")
+    have = {(r["case"], r["replicate"], r["n"], r["split"]) for r in rows}
+    for case in cases:
+        regime, gate = CASES[case]
+        for rep in range(reps):
+            for n in grid:
+                X, y, truth = simulate("S-D", n, regime=regime, gate=gate, separation=separation,
+                                       random_seed=seed_for("gating-cells", rep, n))
+                kw = {"family": "categorical", "gate": gate, "n_classes": 3,
+                      "max_iter": max_iter, "n_starts": 0}
+                rng = np.random.default_rng(seed_for("gating-cells-split", case, rep, n))
+                for k in (None, 0, 1):
+                    split = "none" if k is None else f"expert {k}"
+                    if (case, rep, n, split) in have:
+                        continue
+                    t0 = time.perf_counter()
+                    if k is None:
+                        res = fit(X, y, 2, 0, starts=[truth], **kw)
+                        row = {"D1": float(voronoi_loss(res.measure_, truth, kind="exact"))}
+                    else:
+                        res = fit(X, y, 3, 0, starts=[perturbed_split(truth, k, rng)], **kw)
+                        row = {"D2": float(voronoi_loss(res.measure_, truth, kind="overfitted"))}
+                        row.update(cell_blocks(res.measure_, truth, cell=k))
+                    rows.append({"case": case, "regime": regime, "gate": gate,
+                                 "separation": separation, "replicate": rep, "n": n,
+                                 "split": split, **row, "loglik": res.loglik_,
+                                 "loglik_truth": float(log_likelihood(truth, X, y)),
+                                 "converged": res.converged_,
+                                 "seconds": time.perf_counter() - t0})
+                    pd.DataFrame(rows).to_csv(out_csv, index=False)
+                    r = rows[-1]
+                    print(f"[cells] {case:6s} rep={rep} n={n} split={split}: D1={r.get('D1', np.nan):.4g} "
+                          f"D2={r.get('D2', np.nan):.4g} cells={r.get('cell_sizes', '')} "
+                          f"({r['seconds']:.0f}s)", flush=True)
+    return pd.DataFrame(rows)
+
+
 def main(argv=None):
     p = parser(__doc__)
     p.add_argument("--random-starts", action="store_true",
                    help="random starts only (no starts at the truth), 250 cycles per fit")
     p.add_argument("--case", choices=tuple(CASES), help="run one case into its own table")
     p.add_argument("--report", action="store_true", help="merge the per-case tables and report")
+    p.add_argument("--cells", action="store_true",
+                   help="each over-fitted cell on its own (truth-informed local MLEs), separation "
+                        f"{CELLS_SEPARATION}, n to 10^5; resumes from its table")
     args = p.parse_args(argv)
+    if args.cells:
+        grid, reps = (CELLS_GRID, CELLS_REPS) if not args.quick else ([500, 1500], 1)
+        stem = "gating_regimes_cells" + ("_quick" if args.quick else "")
+        args.out.mkdir(parents=True, exist_ok=True)
+        run_cells(grid, reps, CELLS_SEPARATION, CELLS_MAX_ITER,
+                  (args.case,) if args.case else tuple(CASES), args.out / f"{stem}.csv")
+        return
     grid, reps, max_iter = (GRID, REPLICATES, 600) if not args.quick else ([300, 600, 1200], 1, 100)
     if args.random_starts:
         max_iter = min(max_iter, 250)
