@@ -9,7 +9,8 @@ with the tanh gate (over-fitted parameter errors n^{-1/4}); in regime B paramete
 slower than any polynomial rate, so the log-log curve of D2 flattens ("stalls").
 
 Starts [choice]: by default every MM fit also gets starts at the truth (K = 2) or at the truth
-with one expert split into two half-mass copies (K = 3; one start per split expert), besides
+with one expert split into two half-mass copies moved slightly apart (K = 3; one start per split
+expert; exact copies, as in the 2026-11-30 run, never separate under MM), besides
 2 random starts; the best log-likelihood wins. The study is about the estimator's rate, not about
 finding the global optimum from random starts (with random starts only, ``--random-starts``,
 the fits often stopped at distant optima). Up to 600 SQUAREM cycles per fit.
@@ -69,7 +70,10 @@ def over_cell_error(G, truth) -> tuple[float, str]:
 
 
 def split_start(truth, k):
-    """The truth with expert k split into two copies of half its gate mass (K* + 1 experts)."""
+    """The truth with expert k split into two exact copies of half its gate mass (K* + 1 experts).
+
+    Used by the 2026-11-30 run; useless as an MM start (duplicate atoms are a fixed point of MM,
+    tests/diagnostics/test_study_starts.py), replaced by ``_common.perturbed_split``."""
     idx = list(range(truth.sizes["expert"])) + [k]
     G = truth.isel(expert=idx).assign_coords(expert=np.arange(len(idx)))
     b0 = G["beta0"].values.copy()
@@ -92,9 +96,10 @@ def run(grid, reps, max_iter, truth_starts=True, cases=tuple(CASES)) -> pd.DataF
                 K0 = truth.sizes["expert"]
                 ex = fit(X, y, K0, seed_for("gating-ex", case, rep, n),
                          starts=[truth] if truth_starts else None, **kw)
+                rng = np.random.default_rng(seed_for("gating-split", case, rep, n))
                 ov = fit(X, y, K0 + 1, seed_for("gating-ov", case, rep, n),
-                         starts=[split_start(truth, k) for k in range(K0)] if truth_starts
-                         else None, **kw)
+                         starts=[perturbed_split(truth, k, rng) for k in range(K0)]
+                         if truth_starts else None, **kw)
                 ce, sizes = over_cell_error(ov.measure_, truth)
                 rows.append({"case": case, "regime": regime, "gate": gate, "replicate": rep,
                              "n": n,

@@ -237,3 +237,40 @@ def test_multinomial_matches_reference():
     for kind in ("exact", "overfitted"):
         assert float(voronoi_loss(G, T, kind=kind)) == pytest.approx(
             ref_loss(G, T, kind), rel=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------
+# centring of the inputs (the `X` argument)
+# ---------------------------------------------------------------------------------------------
+def test_masses_read_at_centred_inputs_with_X():
+    from bayesmoe.data import simulate
+
+    _, _, T = simulate("S-A", 5, random_seed=0)
+    X = np.array([[0.0], [1.0]])  # mean 0.5
+    at0 = voronoi_cells(T, T).true_mass.values
+    atc = voronoi_cells(T, T, X=X).true_mass.values
+    e = math.exp(-8.0)
+    np.testing.assert_allclose(at0, [e / (1 + e), 1 / (1 + e)], rtol=1e-12)
+    ec = math.exp(-8.0 + 25.0 * 0.5)
+    np.testing.assert_allclose(atc, [ec / (1 + ec), 1 / (1 + ec)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_centred_loss_equals_loss_of_centred_reference_loop(case):
+    # Centring by hand: beta0 += beta1 . c, b += a . c, then the plain-loop reference.
+    G = CASES[case]
+    X = np.array([[1.0, -2.0], [3.0, 0.0], [2.0, 5.0]])
+    c = X.mean(0)
+
+    def centred(M):
+        return gaussian(M.beta0.values + c @ M.beta1.values, M.beta1.values, M.a.values,
+                        M.b.values + c @ M.a.values, M.sigma2.values)
+
+    for kind in ("exact", "overfitted"):
+        assert float(voronoi_loss(G, TRUTH, kind=kind, X=X)) == pytest.approx(
+            ref_loss(centred(G), centred(TRUTH), kind), rel=1e-10)
+
+
+def test_bad_X_for_centring():
+    with pytest.raises(ValueError, match="`X` must be a finite array"):
+        voronoi_loss(CASES["split in 2"], TRUTH, X=np.zeros((3, 1)))
