@@ -288,18 +288,16 @@ def overfit_rates(df: pd.DataFrame) -> dict:
 
 def overfit_figure(df: pd.DataFrame, path: Path) -> None:
     names = list(dict.fromkeys(df.setting))
-    fig, axes = plt.subplots(len(names), len(OVER_QUANT), figsize=(3.6 * len(OVER_QUANT),
-                                                                    3.6 * len(names)),
-                             squeeze=False)
+    fig, axes = plt.subplots(3 * len(names), 3, figsize=(14, 11 * len(names)), squeeze=False)
     for i, name in enumerate(names):
         sub = df[df.setting == name]
         for j, (col, title, th) in enumerate(OVER_QUANT):
-            ax = axes[i, j]
+            ax = axes[3 * i + j // 3, j % 3]
             loglog_panel(ax, sub.n, sub[col], theory=th, color="k", label="all")
             for c, (ct, s2) in enumerate(sub.groupby("cell_type")):
                 loglog_panel(ax, s2.n, s2[col], theory=None, color=f"C{c}", label=ct)
-            ax.set_title(f"{name}: {title}", fontsize=8)
-            ax.legend(fontsize=5)
+            ax.set_title(f"{name}: {title}", fontsize=9)
+            ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -150,7 +150,7 @@ def figure(df, rates, path):
 # ---------------------------------------------------------------------------------------------
 # Part "cells": each over-fitted cell type on its own, larger separation, n to 10^5 (issue 11)
 # ---------------------------------------------------------------------------------------------
-CELLS_GRID = [2000, 6000, 20000, 60000, 100000]
+CELLS_GRID = [2000, 8000, 32000]
 CELLS_REPS = 2
 CELLS_SEPARATION = 2.0
 CELLS_MAX_ITER = 400

@@ -5,7 +5,10 @@ for BIC, DSC and merge-truncate-merge (MATH.md §6-7).
   dendrogram of the K̄ = 5 fit).
 - MTM on MM fits ("MTM (MM)"): the K̄ = 5 MM fit of select_experts, refitted with the same seed
   (the MM fit is deterministic given the seed, so it is the same measure), reduced by
-  :func:`merge_truncate_merge` with the default radius ω_n = (log n / n)^{1/8}, c = 1, r = 4.
+  :func:`merge_truncate_merge` with the radius ω_n = (log n / n)^{1/8}, c = 1, r = 4 (given
+  explicitly: since 2026-12-02 MTM refuses a point estimate without an explicit radius).
+- Part ``mtm-fit`` / ``mtm`` (issue 11): K̄ = 5 MM fits and two K̄ = 5 NUTS posteriors, then K̂ of
+  MTM over radius constants C (ω_n = C (log n / n)^{1/8}) and c ∈ {0.5, 1}.
 - MTM on short NUTS posteriors ("MTM (NUTS)", part ``nuts``): an over-fitted K̄ = 5 NUTS fit at a
   few n (one replicate each; 2 chains × 150 + 150 draws), K̂ = mode of the posterior of K̃.
 
@@ -32,6 +35,7 @@ from _common import parser, seed_for, write_results  # noqa: E402
 
 from bayesmoe.data import simulate  # noqa: E402
 from bayesmoe.diagnostics import merge_truncate_merge, mixing_measure, num_experts_posterior  # noqa: E402
+from bayesmoe.diagnostics.mtm import mtm_omega  # noqa: E402
 from bayesmoe.inference import fit_mle, sample, select_experts  # noqa: E402
 
 K_TRUE, K_MAX = 3, 5
@@ -58,7 +62,8 @@ def run_mm(grid, reps) -> pd.DataFrame:
                 top = fit_mle(X, y, K_MAX, random_seed=seed_k, **MM)
             if not np.isclose(top.loglik_, table.loc[K_MAX, "loglik"], rtol=1e-9):
                 raise RuntimeError("the refitted K_max measure differs from select_experts' fit")
-            mtm = merge_truncate_merge(top.measure_, n=n, random_seed=seed)
+            # a point estimate: MTM refuses the default radius, so it is passed explicitly
+            mtm = merge_truncate_merge(top.measure_, omega=mtm_omega(n, 4.0), random_seed=seed)
             rows.append({"replicate": rep, "n": n, "BIC": table.attrs["selected_bic"],
                          "AIC": table.attrs["selected_aic"], "ICL": table.attrs["selected_icl"],
                          "DSC": table.attrs["selected_dsc"],
@@ -164,7 +169,7 @@ def mtm_sweep(out: Path, nuts_grid, stem: str) -> pd.DataFrame:
         G = G.drop_vars(["fit", "n", "replicate"])
         for C in MTM_C:
             for c in MTM_SMALL_C:
-                k = merge_truncate_merge(G, n=n, c=c, omega_scale=C,
+                k = merge_truncate_merge(G, omega=mtm_omega(n, 4.0, C), c=c,
                                          random_seed=seed_for("mtm", rep, n))
                 rows.append({"source": "MM point", "n": n, "replicate": rep, "C": C, "c": c,
                              "K_hat": int(k.n_experts), "p_correct": float(k.n_experts == K_TRUE)})
