@@ -181,10 +181,13 @@ cells.append(nbf.v4.new_markdown_cell(
     "(pooled slope −0.77 [−1.77, +0.23]) and the over-fitted cell's (a, σ²) error falls at "
     "−0.49 [−0.87, −0.11] (theory −1/4 is an upper bound); per cell type the intervals are too "
     "wide to separate −1/8 from −1/4. Read D2 across replicates, never one fit.\n"
-    "- **Regime B's stall (multinomial experts with a vanishing slope) is not observable at "
-    "n ≤ 10^5 on S-D**: even exact-fitted errors there are ≈ 100·n^(-1/2); the theory's "
-    "statement is a minimax lower bound, not a prediction for one truth at moderate n.\n"
-    "- **MTM**: use it on posterior draws; for point estimates use BIC or DSC."
+    "- **Regime B's stall (multinomial experts with a vanishing slope) is not observable on S-D "
+    "at n ≤ 32000**: even exact-fitted errors there are ≈ 100·n^(-1/2), and the over-fitted "
+    "cell around the vanishing-slope expert keeps shrinking; the theory's statement is a "
+    "minimax lower bound, not a prediction for one truth at moderate n.\n"
+    "- **MTM**: use it on posterior draws (default C = 1 gave the posterior mode K̃ = 3 on S-B "
+    "at n = 1000 and 2000); for point estimates use BIC or DSC — MTM refuses them unless you "
+    "give `omega` yourself."
 ))
 
 nb = nbf.v4.new_notebook(cells=cells)
