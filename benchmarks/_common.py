@@ -65,8 +65,8 @@ def centre_inputs(measure: xr.Dataset, center) -> xr.Dataset:
 def perturbed_split(truth, k, rng, rel=0.05):
     """The truth with expert k split into two half-mass copies whose gate slopes, expert slopes
     and intercepts are moved apart by ±rel·(1 + |value|) (random signs): a truth-informed start
-    for the K* + 1 model. An exact copy would be useless: duplicate atoms are a fixed point of
-    MM (they receive identical responsibilities and stay duplicates)."""
+    for the K* + 1 model. Exact copies were a fixed point of the numpy MM engine (identical
+    responsibilities, identical updates); moved copies do not depend on the engine."""
     idx = list(range(truth.sizes["expert"])) + [k]
     G = truth.isel(expert=idx).assign_coords(expert=np.arange(len(idx)))
     out = G.copy()

@@ -74,8 +74,8 @@ def over_cell_error(G, truth) -> tuple[float, str]:
 def split_start(truth, k):
     """The truth with expert k split into two exact copies of half its gate mass (K* + 1 experts).
 
-    Used by the 2026-11-30 run; useless as an MM start (duplicate atoms are a fixed point of MM,
-    tests/diagnostics/test_study_starts.py), replaced by ``_common.perturbed_split``."""
+    Used by the 2026-11-30 run; useless as a start under the numpy MM engine of that date
+    (duplicate atoms stayed duplicates), replaced by ``_common.perturbed_split``."""
     idx = list(range(truth.sizes["expert"])) + [k]
     G = truth.isel(expert=idx).assign_coords(expert=np.arange(len(idx)))
     b0 = G["beta0"].values.copy()
