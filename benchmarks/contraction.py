@@ -305,7 +305,8 @@ def overfit_figure(df: pd.DataFrame, path: Path) -> None:
 
 def main(argv=None):
     p = parser(__doc__)
-    p.add_argument("--part", choices=("mm", "nuts", "all", "report", "overfit", "overfit-report"), default="all",
+    p.add_argument("--part", default="all",
+                   choices=("mm", "nuts", "all", "report", "overfit", "overfit-report"),
                    help="report: recompute rates and the figure from the saved tables; overfit: "
                         "the over-fitted cell block by block out to n = 10^5")
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), help="part overfit only")
@@ -323,7 +324,8 @@ def main(argv=None):
                 print(name, f"{col:16s}", "  ".join(f"{k}: {fmt_rate(r)}" for k, r in dd.items()))
         return
     if args.part == "overfit":
-        grid, reps = (OVER_GRID, OVER_REPS) if not args.quick else ([300, 1000], {"S-A": 1, "S-B": 1})
+        grid, reps = (OVER_GRID, OVER_REPS) if not args.quick \
+            else ([300, 1000], {"S-A": 1, "S-B": 1})
         stem = "contraction_overfit" + ("_quick" if args.quick else "")
         args.out.mkdir(parents=True, exist_ok=True)
         run_overfit(grid, reps, args.settings, args.out / f"{stem}.csv")

@@ -197,7 +197,8 @@ def run_cells(grid, reps, separation, max_iter, cases, out_csv) -> pd.DataFrame:
                                  "seconds": time.perf_counter() - t0})
                     pd.DataFrame(rows).to_csv(out_csv, index=False)
                     r = rows[-1]
-                    print(f"[cells] {case:6s} rep={rep} n={n} split={split}: D1={r.get('D1', np.nan):.4g} "
+                    print(f"[cells] {case:6s} rep={rep} n={n} split={split}: "
+                          f"D1={r.get('D1', np.nan):.4g} "
                           f"D2={r.get('D2', np.nan):.4g} cells={r.get('cell_sizes', '')} "
                           f"({r['seconds']:.0f}s)", flush=True)
     return pd.DataFrame(rows)
@@ -256,7 +257,8 @@ def main(argv=None):
         cells_figure(df, args.out / f"{stem}.png")
         for case, d in rates.items():
             for split, dd in d.items():
-                print(f"{case:6s} {split:9s}", "  ".join(f"{c}: {fmt_rate(r)}" for c, r in dd.items()))
+                print(f"{case:6s} {split:9s}",
+                      "  ".join(f"{c}: {fmt_rate(r)}" for c, r in dd.items()))
         return
     if args.cells:
         grid, reps = (CELLS_GRID, CELLS_REPS) if not args.quick else ([500, 1500], 1)
