@@ -349,10 +349,11 @@ def _fit_random_k(args, mode, X, y, names, t0) -> int:
 def _fit_mle(args, X, y, names, t0) -> int:
     from bayesmoe._validation import check_y
     from bayesmoe.inference.mm import fit_mle
-    from bayesmoe.models.gates import GATES
 
+    # the gate names of models.gates.GATES, without importing PyTensor on the MLE path
+    gate = "identity" if args.gate == "softmax" else args.gate
     y, classes = check_y(y, args.family, X.shape[0])
-    res = fit_mle(X, y, args.experts, family=args.family, gate=GATES[args.gate],
+    res = fit_mle(X, y, args.experts, family=args.family, gate=gate,
                   random_seed=args.seed)
     out = {"features": names, "target": args.target, **res.to_dict()}
     if classes is not None:
