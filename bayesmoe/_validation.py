@@ -31,7 +31,7 @@ def check_X(X, name: str = "X") -> np.ndarray:
         arr = arr[:, None]
     if arr.ndim != 2:
         raise ValueError(f"`{name}` must be 2-D (n_obs, n_features); got shape {arr.shape}.")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
+    if arr.shape[0] == 0:
         raise ValueError(f"`{name}` is empty (shape {arr.shape}).")
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
