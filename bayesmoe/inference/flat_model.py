@@ -275,12 +275,21 @@ _DISTS = {"zerosum": "ZeroSumNormal", "normal": "Normal", "normal_ordered": "Nor
 def flat_model(model, info) -> FlatModel | None:
     """The :class:`FlatModel` of a fixed-K model, or None if the model has anything it does not
     know (other variables, distributions, shapes, potentials): the caller then uses PyMC."""
-    X = np.asarray(model["X"].get_value(), dtype=float)
-    d = X.shape[1]
-    blocks = _expected_blocks(info, d)
-    value_vars = [v.name for v in model.value_vars]
-    if value_vars != [b.name for b in blocks] or model.potentials:
+    pri = info.priors
+    if getattr(pri, "scheme", "default") != "default" or getattr(pri, "dirichlet_weights", False):
+        return None  # only the default prior set is written here
+    try:
+        X = np.asarray(model["X"].get_value(), dtype=float)
+    except (KeyError, AttributeError):
         return None
+    d = X.shape[1]
+    if d == 0:
+        return None
+    expected = {b.name: b for b in _expected_blocks(info, d)}
+    value_vars = [v.name for v in model.value_vars]
+    if sorted(value_vars) != sorted(expected) or model.potentials:
+        return None
+    blocks = [expected[name] for name in value_vars]  # the model's own order
     for b in blocks:  # shapes from the dims' coords: no graph compilation on this path
         op_name = type(model[b.rv].owner.op).__name__
         dims = model.named_vars_to_dims.get(b.rv)

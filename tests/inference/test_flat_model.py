@@ -97,3 +97,14 @@ def test_unknown_model_is_not_flattened():
     with model:
         pm.Normal("extra", 0.0, 1.0)
     assert flat_model(model, info) is None
+
+
+@pytest.mark.parametrize("case", ["richardson-green", "no covariates"])
+def test_models_outside_the_flat_density_fall_back(case):
+    """Other prior sets and d = 0 are left to PyMC (flat_model returns None, "auto" -> pymc)."""
+    X, y, _ = simulate("S-B", n=80, random_seed=0)
+    if case == "no covariates":
+        model, info = build_model(X[:, :0], y, n_experts=2)
+    else:
+        model, info = build_model(X, y, n_experts=2, priors="richardson-green")
+    assert flat_model(model, info) is None
