@@ -176,7 +176,8 @@ def check_class_codes(y, n_obs: int, n_classes=None) -> tuple[np.ndarray, int]:
         ) from None
     if not np.all(np.isfinite(yf)):
         i = int(np.flatnonzero(~np.isfinite(yf))[0])
-        raise ValueError(f"`y` contains NaN or inf (first at row {i}); drop those rows first.")
+        raise ValueError(f"categorical `y` must hold integer class codes 0..M-1; it contains NaN "
+                         f"or inf (first at row {i}); drop those rows first.")
     check_not_continuous(len(np.unique(yf)), n_obs)
     if np.any(yf != np.round(yf)):
         raise ValueError("categorical `y` must hold integer class codes 0..M-1; got non-integer "
