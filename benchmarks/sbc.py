@@ -77,7 +77,15 @@ def summarise(name: str, folder: Path, plot: bool = True) -> list[str]:
                     f"{ps} | {'uniform' if ok else 'NON-UNIFORM'} |")
     rows.append(f"| {name} | **verdict (primary, Bonferroni over {summ.attrs['n_components']} "
                 f"components at alpha 0.05)** | | | | | **{summ.attrs['verdict']}** |")
-    ranks.drop_attrs().to_dataframe().to_csv(OUT / f"{name}_ranks.csv")
+    import pandas as pd
+
+    from bayesmoe.diagnostics.sbc import _components
+
+    wide = pd.DataFrame({label: r for label, _, _, r in _components(ranks)},
+                        index=pd.Index(ranks["replicate"].values, name="replicate"))
+    for c in ("min_gate_weight", "divergences", "ess_loglik", "seconds"):
+        wide[c] = ranks[c].values
+    wide.to_csv(OUT / f"{name}_ranks.csv")
     summ.drop_vars("histogram").drop_attrs().to_dataframe().to_csv(OUT / f"{name}_summary.csv")
     if plot:
         import matplotlib
