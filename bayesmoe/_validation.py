@@ -75,10 +75,11 @@ def check_X(X, name: str = "X") -> np.ndarray:
     >>> from bayesmoe._validation import check_X
     >>> check_X([[1.0], [2.0]]).shape
     (2, 1)
-    >>> check_X(np.arange(3.0))
-    Traceback (most recent call last):
-    ...
-    ValueError: `X` must be 2-D (n_obs, n_features); got a 1-D array of shape (3,). For one feature use X.reshape(-1, 1); for one row use X.reshape(1, -1).
+    >>> try:
+    ...     check_X(np.arange(3.0))
+    ... except ValueError as err:
+    ...     print(str(err).split(". ")[-1])
+    For one feature use X.reshape(-1, 1); for one row use X.reshape(1, -1).
     """
     if isinstance(X, str) or X is None:
         raise TypeError(f"`{name}` must be a 2-D numeric array (n_obs, n_features); got "
@@ -165,7 +166,8 @@ def check_class_codes(y, n_obs: int, n_classes=None) -> tuple[np.ndarray, int]:
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or y.shape[0] != n_obs:
-        raise ValueError(f"`y` must be 1-D with {n_obs} entries (one per row of X); got shape {y.shape}.")
+        raise ValueError(f"`y` must be 1-D with {n_obs} entries (one per row of X); got "
+                         f"shape {y.shape}.")
     try:
         yf = y.astype(float)
     except (TypeError, ValueError):
