@@ -11,18 +11,41 @@ Examples
 
 __version__ = "0.1.0"
 
-from bayesmoe import data, diagnostics, inference, measure, models, report, study  # noqa: E402
-from bayesmoe.diagnostics import mixing_measure, relabel, summary  # noqa: E402
-from bayesmoe.inference import (  # noqa: E402
-    conditional_density,
-    fit_mle,
-    gate_probabilities,
-    posterior_predictive,
-    predict,
-    sample,
-)
-from bayesmoe.models import Priors, build_model  # noqa: E402
-from bayesmoe.moe import MoE  # noqa: E402
+# Imports are lazy (PEP 562): `import bayesmoe` costs milliseconds, and the maximum-likelihood path
+# (bayesmoe.inference.mm, `bayesmoe fit --method mle`) never imports PyMC/PyTensor/ArviZ.
+_SUBMODULES = {"data", "diagnostics", "inference", "measure", "models", "report", "study"}
+_ATTRS = {
+    "compare_experts": "bayesmoe.inference",
+    "mixing_measure": "bayesmoe.diagnostics",
+    "relabel": "bayesmoe.diagnostics",
+    "summary": "bayesmoe.diagnostics",
+    "conditional_density": "bayesmoe.inference",
+    "fit_mle": "bayesmoe.inference",
+    "gate_probabilities": "bayesmoe.inference",
+    "posterior_predictive": "bayesmoe.inference",
+    "predict": "bayesmoe.inference",
+    "sample": "bayesmoe.inference",
+    "Priors": "bayesmoe.models",
+    "build_model": "bayesmoe.models",
+    "MoE": "bayesmoe.moe",
+}
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _SUBMODULES:
+        return importlib.import_module(f"bayesmoe.{name}")
+    if name in _ATTRS:
+        value = getattr(importlib.import_module(_ATTRS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bayesmoe' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _SUBMODULES | set(_ATTRS))
+
 
 __all__ = [
     "MoE",
@@ -30,6 +53,7 @@ __all__ = [
     "build_model",
     "sample",
     "fit_mle",
+    "compare_experts",
     "predict",
     "posterior_predictive",
     "gate_probabilities",

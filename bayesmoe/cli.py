@@ -77,14 +77,31 @@ def _parser() -> _Parser:
                           "(random K; the default when --experts-prior is given)")
     fit.add_argument("--json", action="store_true", help="print one JSON object (with --method mle)")
     _add_sampling(fit)
-    sel = sub.add_parser("select", help="choose the number of experts by AIC/BIC/ICL and DSC")
+    sel = sub.add_parser("select", help="compare numbers of experts: AIC/BIC/ICL and DSC (MM), "
+                                        "optionally LOO and MTM (NUTS) and p(K | y) (reversible "
+                                        "jump)")
     sel.add_argument("data", help="CSV file with a header row")
     sel.add_argument("--target", required=True)
     sel.add_argument("--features")
     sel.add_argument("--max-experts", type=_positive_int, required=True)
+    sel.add_argument("--min-experts", type=_positive_int, default=1,
+                     help="smallest K in the table (default 1)")
     sel.add_argument("--family", choices=("gaussian", "categorical"), default="gaussian")
     sel.add_argument("--gate", choices=("softmax", "tanh", "sigmoid"), default="softmax")
     sel.add_argument("--seed", type=_nonneg_int, default=1)
+    sel.add_argument("--nuts", action="store_true",
+                     help="also fit every K by NUTS: LOO (arviz.compare) and the MTM posterior "
+                          "of K from the max-experts fit")
+    sel.add_argument("--rjmcmc", action="store_true",
+                     help="also sample p(K | y) by reversible jump on 1..max-experts")
+    sel.add_argument("--experts-prior", default="poisson:1.0", metavar="SPEC",
+                     help="prior of K for --rjmcmc (default poisson:1.0)")
+    sel.add_argument("--draws", type=_positive_int, default=500,
+                     help="draws per chain for --nuts/--rjmcmc")
+    sel.add_argument("--tune", type=_nonneg_int, default=500)
+    sel.add_argument("--chains", type=_positive_int, default=2)
+    sel.add_argument("--cores", type=_positive_int, default=None)
+    sel.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
     sel.add_argument("--json", action="store_true")
     from bayesmoe.study.cli import register  # `study` and `report`
 
@@ -318,10 +335,11 @@ def _fit_random_k(args, mode, X, y, names, t0) -> int:
 def _fit_mle(args, X, y, names, t0) -> int:
     from bayesmoe._validation import check_y
     from bayesmoe.inference.mm import fit_mle
-    from bayesmoe.models.gates import GATES
 
+    # the gate names of models.gates.GATES, without importing PyTensor on the MLE path
+    gate = "identity" if args.gate == "softmax" else args.gate
     y, classes = check_y(y, args.family, X.shape[0])
-    res = fit_mle(X, y, args.experts, family=args.family, gate=GATES[args.gate],
+    res = fit_mle(X, y, args.experts, family=args.family, gate=gate,
                   random_seed=args.seed)
     out = {"features": names, "target": args.target, **res.to_dict()}
     if classes is not None:
@@ -337,19 +355,25 @@ def _fit_mle(args, X, y, names, t0) -> int:
 
 
 def _cmd_select(args) -> int:
-    from bayesmoe.inference.selection import select_experts
-
     from bayesmoe._validation import check_y
-    from bayesmoe.models.gates import GATES
+    from bayesmoe.inference.compare import compare_experts
 
+    if args.min_experts > args.max_experts:
+        raise UserError(f"--min-experts {args.min_experts} is above --max-experts "
+                        f"{args.max_experts}")
     X, y, names = read_csv(args.data, args.target, args.features, args.family)
     y, _ = check_y(y, args.family, X.shape[0])
-    table = select_experts(X, y, args.max_experts, family=args.family, gate=GATES[args.gate],
-                           random_seed=args.seed)
+    mcmc = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "cores": args.cores}
+    table = compare_experts(
+        X, y, ks=range(args.min_experts, args.max_experts + 1), experts=args.family,
+        gate=args.gate, random_seed=args.seed, nuts=args.nuts, nuts_kwargs=mcmc,
+        rjmcmc=args.rjmcmc, rjmcmc_kwargs={**mcmc, "experts_prior": args.experts_prior},
+        progressbar=args.progress,
+    )
     if args.json:
         print(json.dumps(_jsonable_selection(table)))
     else:
-        _print_table(table)
+        _print_table(table.dropna(axis="columns", how="all"))
         for k, v in getattr(table, "attrs", {}).items():
             print(f"{k}: {v}")
     return 0

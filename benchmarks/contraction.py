@@ -32,7 +32,19 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import centre_inputs, fit, fmt_rate, parser, rate, seed_for, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    cell_blocks,
+    centre_inputs,
+    fit,
+    fmt_rate,
+    loglog_panel,
+    parser,
+    perturbed_split,
+    pooled_rate,
+    rate,
+    seed_for,
+    write_results,
+)
 
 from bayesmoe.data import simulate  # noqa: E402
 from bayesmoe.diagnostics import (  # noqa: E402
@@ -42,6 +54,7 @@ from bayesmoe.diagnostics import (  # noqa: E402
     voronoi_loss,
 )
 from bayesmoe.inference import sample  # noqa: E402
+from bayesmoe.measure import log_likelihood  # noqa: E402
 
 SETTINGS = {"S-A": {"K": 2, "centre": [0.5]}, "S-B": {"K": 3, "centre": None}}
 GRID = [500, 1000, 2000, 4000, 8000, 14000, 20000]
@@ -188,11 +201,135 @@ def figure(mm: pd.DataFrame | None, nuts: pd.DataFrame | None, rates: dict, path
     plt.close(fig)
 
 
+# ---------------------------------------------------------------------------------------------
+# Part "overfit": the over-fitted cell out to n = 10^5, block by block (issue 11)
+# ---------------------------------------------------------------------------------------------
+OVER_GRID = [1000, 3000, 10000, 30000, 100000]
+OVER_REPS = {"S-A": 3, "S-B": 2}
+OVER_REPS_CAP = {100000: 2}  # replicates at the largest n (CPU budget of the 2026-12-02 run)
+OVER_FIT = {"n_starts": 2, "max_iter": 300}
+
+
+def run_overfit(grid, reps, settings, out_csv) -> pd.DataFrame:
+    """MLE of the K*+1 model (random + perturbed truth-split starts) at each n, block by block."""
+    done = pd.read_csv(out_csv) if out_csv.exists() else pd.DataFrame()
+    rows = done.to_dict("records")
+    have = {(r["setting"], r["replicate"], r["n"]) for r in rows}
+    for name in settings:
+        K = SETTINGS[name]["K"]
+        for rep in range(reps[name]):
+            for n in grid:
+                if (name, rep, n) in have or rep >= OVER_REPS_CAP.get(n, rep + 1):
+                    continue  # resume: rows already in the table are kept
+                t0 = time.perf_counter()
+                X, y, truth = simulate(name, n, random_seed=seed_for("overfit", name, rep, n))
+                T = centred(truth, name)
+                rng = np.random.default_rng(seed_for("overfit-split", name, rep, n))
+                splits = [perturbed_split(truth, k, rng) for k in range(K)]
+                ov = fit(X, y, K + 1, seed_for("overfit-mm", name, rep, n), starts=splits,
+                         **OVER_FIT)
+                sp = fit(X, y, K + 1, 0, n_starts=0, starts=splits, max_iter=OVER_FIT["max_iter"])
+                G = centred(ov.measure_, name)
+                row = {"setting": name, "replicate": rep, "n": n,
+                       "D2": float(voronoi_loss(G, T, kind="overfitted")),
+                       "D2_split_only": float(voronoi_loss(centred(sp.measure_, name), T,
+                                                           kind="overfitted")),
+                       "loglik": ov.loglik_, "loglik_split_only": sp.loglik_,
+                       "loglik_truth": float(log_likelihood(truth, X, y)),
+                       "converged": ov.converged_}
+                row.update(cell_blocks(G, T))
+                row["seconds"] = time.perf_counter() - t0
+                rows.append(row)
+                pd.DataFrame(rows).to_csv(out_csv, index=False)
+                print(f"[overfit] {name} rep={rep} n={n}: D2={row['D2']:.4g} cells="
+                      f"{row['cell_sizes']} light mass={row['light_mass']:.3g} "
+                      f"ll-ll*={row['loglik'] - row['loglik_truth']:.2f} "
+                      f"split-only ll-ll*={row['loglik_split_only'] - row['loglik_truth']:.2f} "
+                      f"({row['seconds']:.0f}s)", flush=True)
+    return pd.DataFrame(rows)
+
+
+OVER_QUANT = [
+    ("D2", "D2", -0.5),
+    ("top_term", "cell Σ p‖(Δβ1, Δb)‖^r̄", -0.5),
+    ("bottom_term", "cell Σ p‖(Δa, Δσ²)‖^(r̄/2)", -0.5),
+    ("heavy_a_sigma2", "heavy atom ‖(Δa, Δσ²)‖", -0.25),
+    ("heavy_beta1_b", "heavy atom ‖(Δβ1, Δb)‖", -0.125),
+    ("light_a_sigma2", "light atom ‖(Δa, Δσ²)‖", -0.25),
+    ("light_beta1_b", "light atom ‖(Δβ1, Δb)‖", -0.125),
+    ("light_mass", "light atom mass", None),
+    ("cell_a_sigma2", "cell mass-weighted ‖(Δa, Δσ²)‖ (2026-11-30 quantity)", -0.25),
+]
+
+
+def overfit_derived(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    for lab in ("heavy", "light"):
+        df[f"{lab}_a_sigma2"] = np.hypot(df[f"{lab}_a"], df[f"{lab}_sigma2"])
+        df[f"{lab}_beta1_b"] = np.hypot(df[f"{lab}_beta1"], df[f"{lab}_b"])
+    df["cell_type"] = np.where(df.cell_sizes.str.count("2") == 1,
+                               "split expert " + df.cell.astype(str), "other")
+    return df
+
+
+def overfit_rates(df: pd.DataFrame) -> dict:
+    """Pooled log-log slopes (all fits, and per cell type) per setting and quantity."""
+    out = {}
+    for name, sub in df.groupby("setting"):
+        out[name] = {}
+        for col, _, th in OVER_QUANT:
+            th = np.nan if th is None else th
+            d = {"all": pooled_rate(sub[col], sub.n, theory=th)}
+            for ct, s2 in sub.groupby("cell_type"):
+                d[ct] = pooled_rate(s2[col], s2.n, theory=th)
+            out[name][col] = d
+    return out
+
+
+def overfit_figure(df: pd.DataFrame, path: Path) -> None:
+    names = list(dict.fromkeys(df.setting))
+    fig, axes = plt.subplots(3 * len(names), 3, figsize=(14, 11 * len(names)), squeeze=False)
+    for i, name in enumerate(names):
+        sub = df[df.setting == name]
+        for j, (col, title, th) in enumerate(OVER_QUANT):
+            ax = axes[3 * i + j // 3, j % 3]
+            loglog_panel(ax, sub.n, sub[col], theory=th, color="k", label="all")
+            for c, (ct, s2) in enumerate(sub.groupby("cell_type")):
+                loglog_panel(ax, s2.n, s2[col], theory=None, color=f"C{c}", label=ct)
+            ax.set_title(f"{name}: {title}", fontsize=9)
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main(argv=None):
     p = parser(__doc__)
-    p.add_argument("--part", choices=("mm", "nuts", "all", "report"), default="all",
-                   help="report: recompute rates and the figure from the saved tables")
+    p.add_argument("--part", default="all",
+                   choices=("mm", "nuts", "all", "report", "overfit", "overfit-report"),
+                   help="report: recompute rates and the figure from the saved tables; overfit: "
+                        "the over-fitted cell block by block out to n = 10^5")
+    p.add_argument("--settings", nargs="+", default=list(SETTINGS), help="part overfit only")
     args = p.parse_args(argv)
+    if args.part == "overfit-report":
+        stem = "contraction_overfit" + ("_quick" if args.quick else "")
+        df = overfit_derived(pd.read_csv(args.out / f"{stem}.csv"))
+        rates = overfit_rates(df)
+        write_results(args.out, stem, df, {"grid": OVER_GRID, "replicates": OVER_REPS,
+                                           "replicates_cap": OVER_REPS_CAP, "fit": OVER_FIT,
+                                           "rates": rates})
+        overfit_figure(df, args.out / f"{stem}.png")
+        for name, d in rates.items():
+            for col, dd in d.items():
+                print(name, f"{col:16s}", "  ".join(f"{k}: {fmt_rate(r)}" for k, r in dd.items()))
+        return
+    if args.part == "overfit":
+        grid, reps = (OVER_GRID, OVER_REPS) if not args.quick \
+            else ([300, 1000], {"S-A": 1, "S-B": 1})
+        stem = "contraction_overfit" + ("_quick" if args.quick else "")
+        args.out.mkdir(parents=True, exist_ok=True)
+        run_overfit(grid, reps, args.settings, args.out / f"{stem}.csv")
+        return
     grid, reps = (GRID, REPLICATES) if not args.quick else ([300, 600, 1200], 1)
     ngrid, draws, tune = (NUTS_GRID, NUTS["draws"], NUTS["tune"]) if not args.quick \
         else ([300, 600], 40, 40)

@@ -12,6 +12,11 @@ the same standardised data, evaluate the log-likelihood with the same code, and 
 rule |Δℓ| <= tol·|ℓ| (tol = 1e-8) or at their iteration cap. Reported log-likelihoods are in the
 user's units.
 
+The last row of every setting is the whole default ``fit_mle(X, y, K, family=...)`` (10 starts,
+pruning, numba engine, tol 1e-10, flat-ridge stop) with the ratio "one EM fit / this whole fit".
+Wall and CPU (process) seconds: on the shared machine the CPU time is the better estimate of an
+idle machine's wall time.
+
 Run:  python benchmarks/mm_speed.py            (about 5-8 minutes on 2 cores)
       python benchmarks/mm_speed.py --quick    (n = 10^3 and 10^4 only)
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import platform
 import subprocess
 import time
@@ -45,17 +51,21 @@ def _log_softmax_ref(eta):
     return mu.log_softmax(full, axis=-1)
 
 
-def newton_multinomial(Z, T, w, W, *, max_inner=25, rtol=1e-12):
-    """Maximise Q(W) = Σ_i w_i Σ_c T_ic log softmax_c(z_i W) over W (D, C-1) by Newton + halving."""
+def newton_multinomial(Z, T, w, W, *, max_inner=25, rtol=1e-12, ridge=0.0):
+    """Maximise Q(W) = Σ_i w_i Σ_c T_ic log softmax_c(z_i W) - (ridge/2)‖W[1:]‖² over W (D, C-1)
+    by Newton + halving (row 0 of W, the intercepts, is not penalised)."""
     D, Cm1 = W.shape
+    P = np.ones(D)
+    P[0] = 0.0
 
     def q(Wc):
-        return float((w[:, None] * T * _log_softmax_ref(Z @ Wc)).sum())
+        return float((w[:, None] * T * _log_softmax_ref(Z @ Wc)).sum()
+                     - 0.5 * ridge * (P[:, None] * Wc**2).sum())
 
     f = q(W)
     for _ in range(max_inner):
         G = np.exp(_log_softmax_ref(Z @ W))[:, :Cm1]  # (n, C-1)
-        grad = Z.T @ (w[:, None] * (T[:, :Cm1] - G))  # (D, C-1)
+        grad = Z.T @ (w[:, None] * (T[:, :Cm1] - G)) - ridge * P[:, None] * W  # (D, C-1)
         Wt = w[:, None, None] * (G[:, :, None] * (np.eye(Cm1)[None] - G[:, None, :]))  # (n,C-1,C-1)
         H = np.empty((Cm1, D, Cm1, D))
         for j in range(Cm1):
@@ -63,7 +73,7 @@ def newton_multinomial(Z, T, w, W, *, max_inner=25, rtol=1e-12):
                 H[j, :, l, :] = (Z * Wt[:, j, l, None]).T @ Z
                 H[l, :, j, :] = H[j, :, l, :].T
         H = H.reshape(Cm1 * D, Cm1 * D)
-        H += 1e-10 * len(Z) * np.eye(Cm1 * D)
+        H += 1e-10 * len(Z) * np.eye(Cm1 * D) + ridge * np.kron(np.eye(Cm1), np.diag(P))
         step = np.linalg.solve(H, grad.T.reshape(-1)).reshape(Cm1, D).T
         t = 1.0
         while True:
@@ -81,8 +91,11 @@ def newton_multinomial(Z, T, w, W, *, max_inner=25, rtol=1e-12):
 
 
 def em_fit(prob: mu.Problem, theta0: np.ndarray, *, tol=TOL, max_iter=1000):
-    """EM with Newton/IRLS inner loops; single start, theta0 of shape (1, P)."""
+    """EM with Newton/IRLS inner loops; single start, theta0 of shape (1, P). A ridge in ``prob``
+    is supported for categorical experts and the gate (Gaussian experts: ridge must be 0)."""
     lay = prob.layout
+    if prob.ridge and lay.family == "gaussian":
+        raise ValueError("em_fit supports a ridge only with categorical experts.")
     K = lay.K
     theta = theta0.copy()
     tau, f = mu.estep(prob, theta)
@@ -92,7 +105,8 @@ def em_fit(prob: mu.Problem, theta0: np.ndarray, *, tol=TOL, max_iter=1000):
         p = lay.unpack(theta)
         t = tau[0]
         if K > 1:
-            Wg = newton_multinomial(prob.Zt, t, np.ones(len(t)), p["W"][0, :, : K - 1])
+            Wg = newton_multinomial(prob.Zt, t, np.ones(len(t)), p["W"][0, :, : K - 1],
+                                    ridge=prob.ridge)
             p["W"][0, :, : K - 1] = Wg
         if lay.family == "gaussian":
             Xt, y = prob.Xt, prob.y
@@ -105,7 +119,8 @@ def em_fit(prob: mu.Problem, theta0: np.ndarray, *, tol=TOL, max_iter=1000):
                 p["s2"][0, k] = max((wk * r * r).sum() / wk.sum(), prob.var_floor)
         else:
             for k in range(K):
-                Vk = newton_multinomial(prob.Xt, prob.Y1, t[:, k], p["V"][0, :, : lay.M - 1, k])
+                Vk = newton_multinomial(prob.Xt, prob.Y1, t[:, k], p["V"][0, :, : lay.M - 1, k],
+                                        ridge=prob.ridge)
                 p["V"][0, :, : lay.M - 1, k] = Vk
         theta = lay.pack(p)
         tau, fn = mu.estep(prob, theta)
@@ -141,15 +156,25 @@ def run_setting(name, n, seed=0):
         cap = caps["squarem" if acc else "mm"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             res = fit_mle(X, y, K, family=family, n_starts=0, starts=[G0], accelerate=acc,
-                          tol=TOL, max_iter=cap)
-            sec = time.perf_counter() - t0
-        rows.append((name, n, method, sec, res.n_iter_, res.loglik_, res.converged_))
-    t0 = time.perf_counter()
+                          tol=TOL, max_iter=cap, stall_window=None)
+            sec, cpu = time.perf_counter() - t0, time.process_time() - c0
+        rows.append((name, n, method + ", one start", sec, cpu, res.n_iter_, res.loglik_,
+                     res.converged_, "-"))
+    t0, c0 = time.perf_counter(), time.process_time()
     _, f, it, conv, _ = em_fit(prob, theta0, max_iter=caps["em"])
-    sec = time.perf_counter() - t0
-    rows.append((name, n, "EM (Newton/IRLS gate)", sec, it, f - n * log_sy, conv))
+    em_sec, em_cpu = time.perf_counter() - t0, time.process_time() - c0
+    rows.append((name, n, "EM (Newton/IRLS gate), one start", em_sec, em_cpu, it,
+                 f - n * log_sy, conv, "-"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = fit_mle(X, y, K, family=family, random_seed=seed)  # every default
+        sec, cpu = time.perf_counter() - t0, time.process_time() - c0
+    rows.append((name, n, f"MM default whole fit ({len(res.all_starts_loglik_)} starts, "
+                 f"{res.n_survivors_} survived)", sec, cpu, res.n_iter_, res.loglik_,
+                 res.converged_, f"{em_sec / sec:.2f} / {em_cpu / cpu:.2f}"))
     return rows
 
 
@@ -163,15 +188,21 @@ def main(argv=None):
                              text=True).stdout.split(":", 1)[1].strip()
     except (IndexError, OSError):
         cpu = platform.processor() or "unknown"
+    import numba
+
+    fit_mle(*simulate("S-B", n=200, random_seed=0)[:2], 3)  # load the compiled engine once
     print(f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {cpu}; "
-          f"numpy {np.__version__}; tol = {TOL}; caps {CAPS}, at n=1e5 {CAPS_LARGE}")
-    print("| setting | n | method | seconds | iterations | final log-lik | converged |")
-    print("|---|---|---|---|---|---|---|")
+          f"numpy {np.__version__}; numba {numba.__version__}; tol = {TOL} (one-start rows); "
+          f"caps {CAPS}, at n=1e5 {CAPS_LARGE}")
+    print("| setting | n | method | seconds (wall) | CPU seconds | iterations | final log-lik | "
+          "converged | EM one fit / this (wall / CPU) | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in ("S-B", "S-D"):
         for n in ns:
             for r in run_setting(name, n):
-                print(f"| {r[0]} | {r[1]:,} | {r[2]} | {r[3]:.2f} | {r[4]} | {r[5]:.3f} | "
-                      f"{'yes' if r[6] else 'no'} |", flush=True)
+                load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+                print(f"| {r[0]} | {r[1]:,} | {r[2]} | {r[3]:.2f} | {r[4]:.2f} | {r[5]} | "
+                      f"{r[6]:.3f} | {'yes' if r[7] else 'no'} | {r[8]} | {load} |", flush=True)
 
 
 if __name__ == "__main__":

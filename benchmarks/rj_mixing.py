@@ -1,9 +1,16 @@
-"""Reversible-jump mixing on S-B: bayesmoe's moves vs a naive ±1 birth/death with prior draws.
+"""Reversible-jump mixing: bayesmoe's moves vs a naive ±1 birth/death with prior draws.
 
 Usage::
 
     python benchmarks/rj_mixing.py [--n 1000] [--max-experts 6] [--chains 4] [--tune 1000]
                                    [--draws 2000] [--moves-per-step 5] [--seed 1]
+    python benchmarks/rj_mixing.py --data iris --max-experts 4 ...   # categorical experts
+
+``--data``: ``S-B`` (Gaussian experts, simulated, the default), ``S-D`` (simulated multinomial
+experts, n = ``--n``), or scikit-learn's bundled ``iris`` / ``wine`` (no download; class codes
+as the response, inputs standardised by the model). For categorical data the samplers are
+``bayesmoe`` (anchor-cell birth, :mod:`bayesmoe.inference.rjmcmc.categorical`),
+``bayesmoe-normal-birth`` (the same moves with the generic one-Normal birth) and ``naive``.
 
 Both samplers run in the same process on the same data (S-B, n = 1000, seed 1), the same padded
 random-K model (K − 1 ~ Poisson(1) truncated at K_max − 1), the same over-dispersed starts (chains
@@ -51,13 +58,42 @@ def flux_bound(pk: np.ndarray, p_birth_death: float = 0.5) -> float:
     return 2.0 * total
 
 
+def load_data(name: str, n: int, seed: int):
+    """(X, y, family, feature names, provenance) of a benchmark data set."""
+    if name == "S-B":
+        X, y, _ = simulate("S-B", n=n, random_seed=seed)
+        return X, y, "gaussian", None, f"simulated S-B, n={n}, seed {seed}"
+    if name == "S-D":
+        X, y, _ = simulate("S-D", n=n, random_seed=seed)
+        return X, y, "categorical", None, f"simulated S-D (regime A), n={n}, seed {seed}"
+    from sklearn import datasets
+
+    loader = {"iris": datasets.load_iris, "wine": datasets.load_wine}[name]
+    bunch = loader()
+    return (np.asarray(bunch.data, dtype=float), np.asarray(bunch.target, dtype=int),
+            "categorical", list(bunch.feature_names),
+            f"scikit-learn bundled {name} (n={bunch.data.shape[0]}, "
+            f"d={bunch.data.shape[1]}, {len(bunch.target_names)} classes)")
+
+
+def _load() -> str:
+    import os
+
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def k_change_rate(k: np.ndarray) -> float:
+    """Fraction of iterations (after tuning, per chain, pooled) at which K changed."""
+    return float(np.mean(k[:, 1:] != k[:, :-1]))
+
+
 def run(name, X, y, args, step_kwargs):
     """Sample with one step configuration and summarise the mixing of K."""
     t0 = time.perf_counter()
     trace = sample_random_k(
         X, y, max_experts=args.max_experts, experts_prior="poisson:1.0", draws=args.draws,
         tune=args.tune, chains=args.chains, cores=args.cores, random_seed=args.seed,
-        step_kwargs=step_kwargs,
+        step_kwargs=step_kwargs, experts=args.family, feature_names=args.feature_names,
     )
     wall = time.perf_counter() - t0
     acc = acceptance_summary(trace)
@@ -82,6 +118,7 @@ def run(name, X, y, args, step_kwargs):
         "ideal_proposal_bound": round(flux_bound(pk), 4),
         "ess_k": None if np.isnan(ess) else round(ess, 1),
         "ess_k_per_10k_iterations": None if np.isnan(ess) else round(ess * 1e4 / iters, 1),
+        "k_change_rate": round(k_change_rate(k), 4),
         "p_k": [round(float(v), 4) for v in pk],
         "p_k_per_chain": [[round(float(v), 3) for v in pc] for pc in per_chain],
         "start_k": json.loads(trace.attrs["start_experts"]),
@@ -101,22 +138,40 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--birth-prior-mix", type=float, default=0.5,
                     help="weight of the prior in bayesmoe's defensive birth proposal")
-    ap.add_argument("--only", choices=["bayesmoe", "naive"], default=None)
+    ap.add_argument("--data", choices=["S-B", "S-D", "iris", "wine"], default="S-B")
+    ap.add_argument("--only", choices=["bayesmoe", "bayesmoe-normal-birth", "naive"],
+                    default=None)
     ap.add_argument("--out", default=None, help="also write the results as JSON here")
     args = ap.parse_args(argv)
-    X, y, _ = simulate("S-B", n=args.n, random_seed=args.seed)
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    print(f"load at start: {_load()}", flush=True)
+    X, y, args.family, args.feature_names, provenance = load_data(args.data, args.n, args.seed)
+    print(f"data: {provenance}", flush=True)
     results = []
     if args.only in (None, "bayesmoe"):
         results.append(run("bayesmoe", X, y, args, {"moves_per_step": args.moves_per_step,
                                                      "birth_prior_mix": args.birth_prior_mix}))
+        print(json.dumps(results[-1]), flush=True)
+    if args.family == "categorical" and args.only in (None, "bayesmoe-normal-birth"):
+        results.append(run("bayesmoe-normal-birth", X, y, args,
+                           {"moves_per_step": args.moves_per_step, "birth": "normal",
+                            "birth_prior_mix": args.birth_prior_mix}))
         print(json.dumps(results[-1]), flush=True)
     if args.only in (None, "naive"):
         results.append(run("naive ±1 birth/death, prior draws", X, y, args,
                            {"p_birth_death": 1.0, "birth_prior_mix": 1.0, "tune": False}))
         print(json.dumps(results[-1]), flush=True)
     if args.out:
+        import platform
+
+        import pymc
+
+        meta = {"data": provenance, "pymc": pymc.__version__, "numpy": np.__version__,
+                "python": platform.python_version(), "machine": platform.processor() or
+                platform.machine(), "started": started, "finished": time.strftime(
+                    "%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "load_at_end": _load()}
         with open(args.out, "w") as fh:
-            json.dump({"args": vars(args), "results": results}, fh, indent=1)
+            json.dump({"args": vars(args), "meta": meta, "results": results}, fh, indent=1)
     return results
 
 

@@ -5,7 +5,10 @@ for BIC, DSC and merge-truncate-merge (MATH.md §6-7).
   dendrogram of the K̄ = 5 fit).
 - MTM on MM fits ("MTM (MM)"): the K̄ = 5 MM fit of select_experts, refitted with the same seed
   (the MM fit is deterministic given the seed, so it is the same measure), reduced by
-  :func:`merge_truncate_merge` with the default radius ω_n = (log n / n)^{1/8}, c = 1, r = 4.
+  :func:`merge_truncate_merge` with the radius ω_n = (log n / n)^{1/8}, c = 1, r = 4 (given
+  explicitly: since 2026-12-02 MTM refuses a point estimate without an explicit radius).
+- Part ``mtm-fit`` / ``mtm`` (issue 11): K̄ = 5 MM fits and two K̄ = 5 NUTS posteriors, then K̂ of
+  MTM over radius constants C (ω_n = C (log n / n)^{1/8}) and c ∈ {0.5, 1}.
 - MTM on short NUTS posteriors ("MTM (NUTS)", part ``nuts``): an over-fitted K̄ = 5 NUTS fit at a
   few n (one replicate each; 2 chains × 150 + 150 draws), K̂ = mode of the posterior of K̃.
 
@@ -25,12 +28,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import xarray as xr  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import parser, seed_for, write_results  # noqa: E402
 
 from bayesmoe.data import simulate  # noqa: E402
 from bayesmoe.diagnostics import merge_truncate_merge, mixing_measure, num_experts_posterior  # noqa: E402
+from bayesmoe.diagnostics.mtm import mtm_omega  # noqa: E402
 from bayesmoe.inference import fit_mle, sample, select_experts  # noqa: E402
 
 K_TRUE, K_MAX = 3, 5
@@ -57,7 +62,8 @@ def run_mm(grid, reps) -> pd.DataFrame:
                 top = fit_mle(X, y, K_MAX, random_seed=seed_k, **MM)
             if not np.isclose(top.loglik_, table.loc[K_MAX, "loglik"], rtol=1e-9):
                 raise RuntimeError("the refitted K_max measure differs from select_experts' fit")
-            mtm = merge_truncate_merge(top.measure_, n=n, random_seed=seed)
+            # a point estimate: MTM refuses the default radius, so it is passed explicitly
+            mtm = merge_truncate_merge(top.measure_, omega=mtm_omega(n, 4.0), random_seed=seed)
             rows.append({"replicate": rep, "n": n, "BIC": table.attrs["selected_bic"],
                          "AIC": table.attrs["selected_aic"], "ICL": table.attrs["selected_icl"],
                          "DSC": table.attrs["selected_dsc"],
@@ -118,10 +124,115 @@ def figure(mm, nuts, path):
     plt.close(fig)
 
 
+# ---------------------------------------------------------------------------------------------
+# Part "mtm": MTM's radius constant C on MM points and on posterior draws (issue 11)
+# ---------------------------------------------------------------------------------------------
+MTM_GRID = [500, 1000, 2000, 4000, 8000]
+MTM_REPS = 4
+MTM_C = [0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0]
+MTM_SMALL_C = [0.5, 1.0]
+MTM_NUTS_GRID = [1000]  # n = 4000 (K̄ = 5) did not finish in 10 min at load 19; stopped
+
+
+def mtm_fits(grid, reps, nuts_grid, draws, tune, out: Path, stem: str) -> None:
+    """K̄ = 5 MM fits (saved as one netCDF) and K̄ = 5 NUTS posteriors (one netCDF per n)."""
+    fits = []
+    for rep in range(reps):
+        for n in grid:
+            t0 = time.perf_counter()
+            X, y, _ = simulate("S-B", n, random_seed=seed_for("selection", rep, n))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                top = fit_mle(X, y, K_MAX, random_seed=seed_for("mtm-mm", rep, n), **MM)
+            fits.append(top.measure_.expand_dims(fit=[len(fits)]).assign_coords(
+                n=("fit", [n]), replicate=("fit", [rep])))
+            print(f"[mtm-mm] rep={rep} n={n} ({time.perf_counter() - t0:.1f}s)", flush=True)
+            xr.concat(fits, "fit").to_netcdf(out / f"{stem}_mm.nc", engine="scipy")
+    for n in nuts_grid:
+        t0 = time.perf_counter()
+        X, y, _ = simulate("S-B", n, random_seed=seed_for("selection", 0, n))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tr = sample(X, y, n_experts=K_MAX, draws=draws, tune=tune, chains=NUTS["chains"],
+                        cores=1, random_seed=seed_for("selection-nuts", n), progressbar=False)
+        mixing_measure(tr).to_netcdf(out / f"{stem}_nuts_{n}.nc", engine="scipy")
+        print(f"[mtm-nuts] n={n} ({time.perf_counter() - t0:.0f}s)", flush=True)
+
+
+def mtm_sweep(out: Path, nuts_grid, stem: str) -> pd.DataFrame:
+    """K̂ of MTM over (C, c) for every saved MM point and every saved posterior."""
+    rows = []
+    mm = xr.open_dataset(out / f"{stem}_mm.nc", engine="scipy").load()
+    for i in range(mm.sizes["fit"]):
+        G = mm.isel(fit=i, drop=False)
+        n, rep = int(G.n), int(G.replicate)
+        G = G.drop_vars(["fit", "n", "replicate"])
+        for C in MTM_C:
+            for c in MTM_SMALL_C:
+                k = merge_truncate_merge(G, omega=mtm_omega(n, 4.0, C), c=c,
+                                         random_seed=seed_for("mtm", rep, n))
+                rows.append({"source": "MM point", "n": n, "replicate": rep, "C": C, "c": c,
+                             "K_hat": int(k.n_experts), "p_correct": float(k.n_experts == K_TRUE)})
+    for n in nuts_grid:
+        path = out / f"{stem}_nuts_{n}.nc"
+        if not path.exists():
+            continue
+        G = xr.open_dataset(path, engine="scipy").load()
+        for C in MTM_C:
+            for c in MTM_SMALL_C:
+                pmf = num_experts_posterior(G, method="mtm", n=n, c=c, omega_scale=C,
+                                            random_seed=seed_for("selection-mtm", n))
+                rows.append({"source": "NUTS posterior", "n": n, "replicate": 0, "C": C, "c": c,
+                             "K_hat": int(pmf.idxmax()),
+                             "p_correct": float(pmf.sel(n_experts=K_TRUE))})
+    return pd.DataFrame(rows)
+
+
+def mtm_table(sweep: pd.DataFrame) -> pd.DataFrame:
+    """Frequency of K̂ = K* (MM points: over replicates; posteriors: mode) by source, c, C and n."""
+    hit = sweep.assign(hit=(sweep.K_hat == K_TRUE).astype(float))
+    return hit.pivot_table(index=["source", "c", "C"], columns="n", values="hit", aggfunc="mean")
+
+
+def mtm_figure(sweep: pd.DataFrame, path: Path) -> None:
+    sources = list(dict.fromkeys(sweep.source))
+    fig, axes = plt.subplots(1, len(sources), figsize=(6.2 * len(sources), 4.2), squeeze=False)
+    for ax, src in zip(axes[0], sources):
+        sub = sweep[sweep.source == src]
+        for i, n in enumerate(sorted(sub.n.unique())):
+            for c, ls in zip(MTM_SMALL_C, ("--", "-")):
+                f = sub[(sub.n == n) & (sub.c == c)].groupby("C").K_hat.apply(
+                    lambda k: float(np.mean(k == K_TRUE)))
+                ax.plot(f.index, f.values, ls, marker="o", color=f"C{i}",
+                        label=f"n = {n}" if c == 1.0 else None)
+        ax.set(xlabel="radius constant C (ω_n = C (log n / n)^{1/8})", ylim=(-0.05, 1.05),
+               ylabel=f"frequency of K̂ = {K_TRUE}",
+               title=f"S-B, MTM on {src}s (solid c = 1, dashed c = 0.5)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None):
     p = parser(__doc__)
-    p.add_argument("--part", choices=("mm", "nuts", "all"), default="all")
+    p.add_argument("--part", choices=("mm", "nuts", "all", "mtm-fit", "mtm"), default="all",
+                   help="mtm-fit: K̄ = 5 MM fits and NUTS posteriors for the MTM sweep; mtm: "
+                        "the sweep over the radius constant C (and c) on the saved fits")
     args = p.parse_args(argv)
+    if args.part in ("mtm-fit", "mtm"):
+        grid, reps, ngrid = (MTM_GRID, MTM_REPS, MTM_NUTS_GRID) if not args.quick \
+            else ([300, 600], 1, [])
+        stem = "selection_mtm" + ("_quick" if args.quick else "")
+        args.out.mkdir(parents=True, exist_ok=True)
+        if args.part == "mtm-fit":
+            mtm_fits(grid, reps, ngrid, NUTS["draws"], NUTS["tune"], args.out, stem)
+        sweep = mtm_sweep(args.out, ngrid, stem)
+        write_results(args.out, stem, sweep, {"grid": grid, "replicates": reps, "mm": MM,
+                                             "C": MTM_C, "c": MTM_SMALL_C, "nuts_grid": ngrid})
+        mtm_figure(sweep, args.out / f"{stem}.png")
+        print(mtm_table(sweep).to_string())
+        return
     grid, reps = (GRID, REPLICATES) if not args.quick else ([150, 300], 1)
     ngrid, draws, tune = (NUTS_GRID, NUTS["draws"], NUTS["tune"]) if not args.quick \
         else ([300], 40, 40)

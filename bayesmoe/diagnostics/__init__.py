@@ -22,6 +22,7 @@ from bayesmoe.diagnostics.relabel import (
     relabel_permutations,
     stephens_permutations,
 )
+from bayesmoe.diagnostics.relabel_cross_k import cross_k_summary, relabel_cross_k
 from bayesmoe.diagnostics.sbc import plot_sbc, sbc_ranks, sbc_replicate, sbc_summary
 from bayesmoe.diagnostics.summary import summary, total_log_likelihood
 from bayesmoe.diagnostics.voronoi import voronoi_cells, voronoi_loss
@@ -32,6 +33,8 @@ __all__ = [
     "relabel_permutations",
     "stephens_permutations",
     "permute_experts",
+    "relabel_cross_k",
+    "cross_k_summary",
     "summary",
     "total_log_likelihood",
     "voronoi_loss",

@@ -11,6 +11,16 @@ Weights are ``p = softmax(beta0 / tau)`` and distances are Euclidean between the
 class subtracted, no sigma2), as in :mod:`bayesmoe.diagnostics.voronoi`. Distances between atoms
 do not depend on the gate translation, so no further canonicalisation is needed.
 
+Point estimates [choice, measured]
+----------------------------------
+The default radius ``omega_n = C (log n / n)^(1/(2 r))`` is calibrated for posterior draws. On a
+single measure (a point estimate such as an MM fit) :func:`merge_truncate_merge` refuses unless
+``omega`` is given explicitly: the maximum-likelihood estimate of an over-fitted model keeps
+surplus atoms 0.7-2 away from every other atom with masses 0.01-0.2 (S-B, K̄ = 5, n = 500-8000),
+so no constant C makes K̃ consistent — C = 1 returns 4 in half the fits at n >= 2000 and C = 1.5
+already truncates true atoms (benchmarks/README.md, "Selection", 2026-12-02). For point
+estimates select K with BIC (:func:`bayesmoe.inference.select_experts`) or DSC.
+
 Determinism [choice]
 --------------------
 Before the random order of step 1 is drawn, the atoms of each draw are sorted canonically
@@ -147,8 +157,21 @@ def mtm_arrays(p, theta, active, omega, c, r, rng):
             np.take_along_axis(inA, o3, axis=1))
 
 
+POINT_ESTIMATE_MESSAGE = (
+    "merge_truncate_merge got a single mixing measure (a point estimate, e.g. an MM fit) and no "
+    "`omega`. The default radius omega_n = omega_scale * (log n / n)^(1/(2r)) is calibrated for "
+    "posterior draws; on maximum-likelihood points it is not sound: the MLE's surplus atoms stay "
+    "0.7-2 away from every other atom with masses 0.01-0.2, and no omega_scale gives the true "
+    "number of experts across n (benchmarks/README.md, Selection). Pass posterior draws "
+    "(chain, draw), or select K of a point estimate with select_experts (BIC) or DSC; to run "
+    "MTM on this point anyway, give the radius explicitly, e.g. omega=mtm_omega(n, r)."
+)
+
+
 def _resolve(source, omega, c, r, n, omega_scale):
     G = as_measure(source, "measure_or_trace")
+    if omega is None and not sample_dims_of(G):
+        raise ValueError(POINT_ESTIMATE_MESSAGE)
     fam = measure_family(G)
     r = DEFAULT_R[fam] if r is None else r
     if not isinstance(r, (int, float, np.integer, np.floating)) or not r > 0:
@@ -187,7 +210,9 @@ def merge_truncate_merge(
         Mixing measure with or without sample dims, or a posterior trace. Inactive experts
         (``active == False``) are ignored.
     omega : float, optional
-        Merge radius. Default ``omega_scale * (log n / n) ** (1 / (2 r))``.
+        Merge radius. Default ``omega_scale * (log n / n) ** (1 / (2 r))`` — for posterior draws
+        only: a single measure (point estimate) needs ``omega`` given explicitly, see the
+        module docstring.
     c : float
         Truncation constant: atoms need weight above ``(c omega)^r`` to be kept.
     r : float, optional

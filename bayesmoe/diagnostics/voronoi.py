@@ -23,6 +23,16 @@ is subtracted from every class's ``a`` and ``b`` and then dropped.
 
 Atoms used for the cells are ``theta_k = (beta1_k, a_k, b_k, sigma2_k)`` (multinomial: no sigma2)
 in these canonical coordinates, with the Euclidean norm; ties go to the lowest reference index.
+
+Centred inputs
+--------------
+The masses ``softmax(beta0)`` are the gate weights at gate input 0, and ``b`` is the expert mean
+at x = 0: MATH.md's exp(beta0)-weighted losses assume centred inputs. With inputs far from 0
+(S-A: x in [0, 1], a gate slope of 25) the masses read at x = 0 say little about the fit — S-A's
+true masses are (3e-4, 0.9997) at x = 0 and (0.989, 0.011) at x = 0.5. Pass the inputs ``X`` to
+re-express both measures, exactly, at centred inputs (experts: x - mean(X); gate:
+M(x) - mean(M(X))) before the loss is computed. The rates of a loss do not depend on this choice
+(it changes constants only), its values do.
 """
 
 from __future__ import annotations
@@ -230,7 +240,32 @@ def voronoi_loss_arrays(at: dict, star: dict, kind: str, gaussian: bool, r_bar=N
 # --------------------------------------------------------------------------------------------
 # public functions
 # --------------------------------------------------------------------------------------------
-def _prepare(measure, truth):
+def centre_measures(X, *measures):
+    """Re-express measures exactly at centred inputs: experts see x - mean(X), the gate
+    M(x) - mean(M(X)) (``beta0`` absorbs ``beta1 . c_z``, ``b`` absorbs ``a . c_x``)."""
+    from bayesmoe.measure import gate_input
+    from bayesmoe.scaling import Standardizer
+
+    G0 = measures[0]
+    d = G0.sizes["feature"]
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[1] != d or X.shape[0] < 1 or not np.all(np.isfinite(X)):
+        raise ValueError(
+            f"`X` must be a finite array of inputs of shape (n, {d}) to centre the measures on; "
+            f"got shape {X.shape}. Pass the inputs the model was fitted on, or omit `X`."
+        )
+    gate = G0.attrs.get("gate", "identity")
+    if gate == "custom":
+        raise ValueError(
+            "`X` centring needs a named gate transform; this measure has a custom gate callable. "
+            "Centre the inputs yourself before fitting, or omit `X`."
+        )
+    cx, cz, one = X.mean(0), gate_input(X, gate).mean(0), np.ones(d)
+    st = Standardizer(cx, one, cz, one, 0.0, 1.0, gate)
+    return tuple(st.to_standard(G) for G in measures)
+
+
+def _prepare(measure, truth, X=None):
     G = as_measure(measure, "measure")
     T = as_measure(truth, "truth")
     if sample_dims_of(T):
@@ -239,11 +274,13 @@ def _prepare(measure, truth):
             f"{sample_dims_of(T)}. Select one draw first, e.g. `truth.isel(chain=0, draw=0)`."
         )
     check_comparable(G, T)
+    if X is not None:
+        G, T = centre_measures(X, G, T)
     sd = sample_dims_of(G)
     return G, T, sd, canonical_atoms(G, sd), canonical_atoms(T, [])
 
 
-def voronoi_cells(measure, truth) -> xr.Dataset:
+def voronoi_cells(measure, truth, X=None) -> xr.Dataset:
     """Voronoi cells of the atoms of a measure around the atoms of a reference, with errors.
 
     Parameters
@@ -252,6 +289,9 @@ def voronoi_cells(measure, truth) -> xr.Dataset:
         Mixing measure, with or without sample dims (chain, draw), or a posterior trace.
     truth : xarray.Dataset
         Reference mixing measure without sample dims (e.g. the simulator's truth).
+    X : array_like, shape (n, d), optional
+        Inputs: when given, both measures are first re-expressed at centred inputs (see the
+        module docstring); recommended unless the inputs are centred already.
 
     Returns
     -------
@@ -272,7 +312,7 @@ def voronoi_cells(measure, truth) -> xr.Dataset:
     >>> cells.cell_size.values.tolist(), float(abs(cells.mass_error).max())
     ([1, 1, 1], 0.0)
     """
-    G, T, sd, at, star = _prepare(measure, truth)
+    G, T, sd, at, star = _prepare(measure, truth, X)
     ce = _cell_errors(at, star)
     cell_coords = {"cell": T["expert"].values}
     exp_coords = {"expert": G["expert"].values}
@@ -303,6 +343,7 @@ def voronoi_loss(
     truth,
     kind: str = "exact",
     r_bar: Mapping[int, float] | Callable[[int], float] | None = None,
+    X=None,
 ) -> xr.DataArray:
     """Voronoi loss D1 (exact-fitted) or D2 (over-fitted) of a measure to a reference.
 
@@ -329,6 +370,10 @@ def voronoi_loss(
     r_bar : mapping or callable, optional
         r̄(m) for Gaussian over-fitted cells of size m >= 4 (unknown in theory; an error is
         raised if such a cell occurs and none is given). Entries override the defaults 4, 6.
+    X : array_like, shape (n, d), optional
+        Inputs: when given, both measures are first re-expressed at centred inputs (MATH.md's
+        exp(beta0) weights assume centred inputs; see the module docstring). Recommended unless
+        the inputs are centred already.
 
     Returns
     -------
@@ -351,7 +396,7 @@ def voronoi_loss(
             f"`r_bar` must be a mapping {{m: r̄(m)}} or a callable m -> r̄(m); got "
             f"{type(r_bar).__name__}. For example r_bar={{4: 8.0}}."
         )
-    G, T, sd, at, star = _prepare(measure, truth)
+    G, T, sd, at, star = _prepare(measure, truth, X)
     gaussian = measure_family(G) == "gaussian"
     if r_bar is not None and not gaussian:
         raise ValueError(

@@ -1,22 +1,44 @@
 """Inference: NUTS sampling (pymc / nutpie / numpyro), reversible jump, prediction, MM."""
 
-from bayesmoe.inference.mm import MMResult, count_parameters, fit_mle, monotone_violations
-from bayesmoe.inference.prediction import (
-    conditional_density,
-    gate_probabilities,
-    posterior_predictive,
-    predict,
-)
-from bayesmoe.inference.rjmcmc import (
-    ReversibleJump,
-    acceptance_summary,
-    k_posterior,
-    parse_gate_prior,
-    relabel_at_k,
-    sample_random_k,
-)
-from bayesmoe.inference.sampling import BACKENDS, INITS, sample
-from bayesmoe.inference.selection import select_experts
+# Imports are lazy (PEP 562): a name's module is imported on first use, so that the
+# maximum-likelihood path does not pay for PyMC/PyTensor/ArviZ.
+_ATTRS = {
+    "compare_experts": "bayesmoe.inference.compare",
+    "plot_compare_experts": "bayesmoe.inference.compare",
+    "MMResult": "bayesmoe.inference.mm",
+    "count_parameters": "bayesmoe.inference.mm",
+    "fit_mle": "bayesmoe.inference.mm",
+    "monotone_violations": "bayesmoe.inference.mm",
+    "conditional_density": "bayesmoe.inference.prediction",
+    "gate_probabilities": "bayesmoe.inference.prediction",
+    "posterior_predictive": "bayesmoe.inference.prediction",
+    "predict": "bayesmoe.inference.prediction",
+    "ReversibleJump": "bayesmoe.inference.rjmcmc",
+    "acceptance_summary": "bayesmoe.inference.rjmcmc",
+    "k_posterior": "bayesmoe.inference.rjmcmc",
+    "parse_gate_prior": "bayesmoe.inference.rjmcmc",
+    "relabel_at_k": "bayesmoe.inference.rjmcmc",
+    "sample_random_k": "bayesmoe.inference.rjmcmc",
+    "BACKENDS": "bayesmoe.inference.sampling",
+    "INITS": "bayesmoe.inference.sampling",
+    "sample": "bayesmoe.inference.sampling",
+    "select_experts": "bayesmoe.inference.selection",
+}
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _ATTRS:
+        value = getattr(importlib.import_module(_ATTRS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_ATTRS))
+
 
 __all__ = [
     "sample",
@@ -29,6 +51,8 @@ __all__ = [
     "fit_mle",
     "MMResult",
     "select_experts",
+    "compare_experts",
+    "plot_compare_experts",
     "count_parameters",
     "monotone_violations",
     "sample_random_k",

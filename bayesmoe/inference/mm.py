@@ -59,6 +59,12 @@ class MMResult:
     all_starts_loglik_ : ndarray
         Final unpenalised log-likelihood of every start (user units).
     all_starts_converged_ : ndarray of bool
+    all_starts_pruned_ : ndarray of bool
+        Starts stopped early by pruning (``prune_after``) or by ``drop_after``.
+    n_survivors_ : int
+        Starts that were not pruned (ran until they converged or reached ``max_iter``).
+    backend_ : str
+        The iteration engine used ("numba" or "numpy").
     """
 
     measure_: xr.Dataset
@@ -74,6 +80,9 @@ class MMResult:
     seconds_: float
     all_starts_loglik_: np.ndarray
     all_starts_converged_: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    all_starts_pruned_: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    n_survivors_: int = 0
+    backend_: str = "numpy"
 
     def __repr__(self) -> str:
         G = self.measure_
@@ -82,7 +91,8 @@ class MMResult:
             f"n_experts={G.sizes['expert']}, loglik={self.loglik_:.4f}, "
             f"n_params={self.n_params_}, aic={self.aic_:.2f}, bic={self.bic_:.2f}, "
             f"icl={self.icl_:.2f}, converged={self.converged_}, n_iter={self.n_iter_}, "
-            f"seconds={self.seconds_:.2f}, starts={len(self.all_starts_loglik_)})"
+            f"seconds={self.seconds_:.2f}, starts={len(self.all_starts_loglik_)}, "
+            f"survivors={self.n_survivors_})"
         )
 
     def to_dict(self) -> dict:
@@ -96,6 +106,8 @@ class MMResult:
             "converged": bool(self.converged_),
             "iterations": int(self.n_iter_),
             "seconds": float(self.seconds_),
+            "starts": int(len(self.all_starts_loglik_)),
+            "survivors": int(self.n_survivors_),
             "family": self.measure_.attrs["family"],
             "gate": self.measure_.attrs["gate"],
             "parameters": {k: self.measure_[k].values.tolist() for k in self.measure_.data_vars},
@@ -180,7 +192,7 @@ def _kmeans_labels(F: np.ndarray, K: int, S: int, rng, n_lloyd: int = 5) -> np.n
     return ((F[None, :, None, :] - C[:, None]) ** 2).sum(-1).argmin(-1)
 
 
-def _initial_theta(prob: mu.Problem, S: int, rng, n_inner: int = 5) -> np.ndarray:
+def _initial_theta(prob: mu.Problem, S: int, rng, n_inner: int = 5, engine=None) -> np.ndarray:
     """Random starts: 2/3 from k-means-like partitions of (x, y), the rest random partitions."""
     lay = prob.layout
     n, K = prob.Xt.shape[0], lay.K
@@ -196,7 +208,9 @@ def _initial_theta(prob: mu.Problem, S: int, rng, n_inner: int = 5) -> np.ndarra
     eps = 0.2  # smoothing of the hard partitions so that no expert starts empty
     tau = (1 - eps) * np.eye(K)[z] + eps / K
     theta = np.zeros((S, lay.size))
-    for _ in range(n_inner):  # M-steps at fixed responsibilities: fit the partition
+    if engine is not None:  # M-steps at fixed responsibilities: fit the partition
+        return engine.init_fit(theta, tau, n_inner)
+    for _ in range(n_inner):
         theta = mu.mstep(prob, theta, tau)
     return theta
 
@@ -243,6 +257,129 @@ def _measure_from_theta(theta_row, lay, st, gate_name, feature, floor) -> xr.Dat
     return G
 
 
+# ----- the iteration engines ------------------------------------------------------------------
+#: iterations per call of the compiled engine when a progress bar is shown
+_CHUNK = 100
+BACKENDS = ("auto", "numba", "numpy")
+
+
+class _Engine:
+    """Runs blocks of MM/SQUAREM iterations on a batch of starts: the compiled kernels of
+    :mod:`bayesmoe.inference.mm_numba` (one call per block, every start and iteration inside) or
+    the numpy kernels of :mod:`bayesmoe.inference.mm_updates` (one vectorised pass over the
+    active starts per iteration)."""
+
+    def __init__(self, prob: mu.Problem, backend: str):
+        from bayesmoe.inference import mm_numba
+
+        if backend == "auto":
+            backend = "numba" if mm_numba.available() else "numpy"
+        if backend == "numba" and not mm_numba.available():
+            raise ValueError("`backend='numba'` needs the numba package; install it or use "
+                             "backend='numpy'.")
+        self.name = backend
+        self.prob = prob
+        self.nb = mm_numba if backend == "numba" else None
+        self.pb = mm_numba.pack_problem(prob) if self.nb else None
+        self.sts = tuple(mm_numba.new_stats(self.pb) for _ in range(3)) if self.nb else None
+
+    def init_fit(self, theta: np.ndarray, tau: np.ndarray, n_inner: int) -> np.ndarray:
+        """``n_inner`` MM maps at fixed responsibilities (the initialiser's partition fit)."""
+        if self.nb is None:
+            for _ in range(n_inner):
+                theta = mu.mstep(self.prob, theta, tau)
+            return theta
+        theta = np.ascontiguousarray(theta, dtype=float)
+        self.nb.mstep_fixed_tau(theta, np.ascontiguousarray(tau), self.pb, n_inner, self.sts[0])
+        return theta
+
+    def objective(self, theta: np.ndarray) -> np.ndarray:
+        if self.nb is None:
+            return mu.estep(self.prob, theta)[1]
+        tau = np.empty((self.prob.Xt.shape[0], self.prob.layout.K))
+        return np.array([self.nb.estats(t, self.pb, tau, self.sts[0], False) for t in theta])
+
+    def advance(self, theta, f, active, converged, stalled, n_iter, trace, it0, it1, tol,
+                accelerate, stall_window, stall_tol):
+        """Run the active starts from iteration it0 to it1, in place (see mm_numba.run_starts)."""
+        if self.nb is not None:
+            self.nb.run_starts(theta, f, active, converged, stalled, n_iter, trace, it0, it1,
+                               float(tol), bool(accelerate), int(stall_window or 0),
+                               float(stall_tol), self.pb, self.sts)
+            return
+        prob = self.prob
+        cycle = mu.squarem_cycle if accelerate else mu.mm_cycle
+        idx = np.flatnonzero(active)
+        tau, _ = mu.estep(prob, theta[idx])
+        ft = f[idx]
+        th = theta[idx]
+        live = np.ones(idx.size, dtype=bool)
+        for it in range(it0 + 1, it1 + 1):
+            j = np.flatnonzero(live)
+            if j.size == 0:
+                break
+            th_j, ta_j, fn, _ = cycle(prob, th[j], tau[j], ft[j])
+            conv = np.abs(fn - ft[j]) <= tol * np.abs(fn)
+            th[j], tau[j], ft[j] = th_j, ta_j, fn
+            trace[idx[j], it] = fn
+            n_iter[idx[j]] = it
+            converged[idx[j[conv]]] = True
+            stop = conv | ~np.isfinite(fn)
+            if stall_window and it >= stall_window:
+                stall = ~stop & (fn - trace[idx[j], it - stall_window] < stall_tol)
+                stalled[idx[j[stall]]] = True
+                stop |= stall
+            live[j[stop]] = False
+        theta[idx], f[idx] = th, ft
+        active[idx] = live
+
+
+def _iterate(engine, theta, max_iter, *, tol, accelerate, stall_window, stall_tol, bar=None,
+             active=None, prune_after=None, n_keep=None, drop_after=None) -> dict:
+    """Run the starts (rows of ``theta``, updated in place) for up to ``max_iter`` iterations,
+    pruning to the best ``n_keep`` at ``prune_after`` and dropping poor starts at
+    ``drop_after``. Returns the per-start state (f, trace, n_iter, converged, stalled, pruned)."""
+    S = theta.shape[0]
+    f = engine.objective(theta)
+    trace = np.full((S, max_iter + 1), np.nan)
+    trace[:, 0] = f
+    n_iter = np.zeros(S, dtype=np.int64)
+    converged = np.zeros(S, dtype=bool)
+    stalled = np.zeros(S, dtype=bool)
+    pruned = np.zeros(S, dtype=bool)
+    active = np.isfinite(f) & (True if active is None else active)
+    stops = {max_iter}
+    if prune_after is not None and prune_after < max_iter:
+        stops.add(prune_after)
+    if drop_after is not None and drop_after < max_iter:
+        stops.add(drop_after)
+    if bar is not None:
+        stops.update(range(_CHUNK, max_iter, _CHUNK))
+    it = 0
+    for stop in sorted(stops):
+        if active.any():
+            engine.advance(theta, f, active, converged, stalled, n_iter, trace, it, stop, tol,
+                           accelerate, stall_window, stall_tol)
+        if bar is not None:
+            bar.update(stop - it)
+        it = stop
+        if stop == drop_after:
+            fb = np.max(f[np.isfinite(f)]) if np.isfinite(f).any() else -np.inf
+            drop = active & (f < fb - max(10.0, 1e-3 * abs(fb)))
+            active &= ~drop
+            pruned |= drop
+        if stop == prune_after and S > n_keep:
+            # rank every start by its objective now; converged starts are finished, not pruned
+            order = np.argsort(-np.where(np.isfinite(f), f, -np.inf), kind="stable")
+            drop = np.zeros(S, dtype=bool)
+            drop[order[n_keep:]] = True
+            drop &= active
+            active &= ~drop
+            pruned |= drop
+    return dict(f=f, trace=trace, n_iter=n_iter, converged=converged, stalled=stalled,
+                pruned=pruned)
+
+
 # ----- the fitter -----------------------------------------------------------------------------
 def fit_mle(
     X,
@@ -252,7 +389,7 @@ def fit_mle(
     family: str = "gaussian",
     gate: str | Callable = "identity",
     ridge: float = 0.0,
-    tol: float = 1e-8,
+    tol: float = 1e-10,
     max_iter: int = 2000,
     n_starts: int = 10,
     starts: Sequence[xr.Dataset] | None = None,
@@ -262,6 +399,12 @@ def fit_mle(
     n_classes: int | None = None,
     var_floor: float = 1e-6,
     drop_after: int | None = None,
+    prune_after: int | None = 20,
+    prune_keep: float = 0.2,
+    prune_rows: int | None = 2000,
+    stall_window: int | None = 100,
+    stall_tol: float = 1e-3,
+    backend: str = "auto",
     _step_scale: float = 1.0,
 ) -> MMResult:
     """Fit a softmax-gated mixture of experts by maximum likelihood with the MM algorithm.
@@ -280,7 +423,9 @@ def fit_mle(
         λ >= 0: the objective is ℓ - (λ/2)(‖gate slopes‖² + ‖expert slopes‖²) on the standardised
         scale (intercepts and variances are not penalised; the gate's reference expert is the last).
     tol : float
-        Stop a start when |Δf| <= tol·|f| between iterations.
+        Stop a start when |Δf| <= tol·|f| between iterations. The default 1e-10 is tighter than
+        the earlier 1e-8 because SQUAREM creeps along flat optima: on mcycle with K = 2, 1e-8
+        stopped 0.002-0.02 nats short of the optimum (benchmarks/README.md).
     max_iter : int
         Iterations per start (SQUAREM cycles when ``accelerate``).
     n_starts : int
@@ -302,6 +447,31 @@ def fit_mle(
         At this iteration, stop the starts whose objective is more than max(10, 1e-3·|f_best|)
         below the best start's (they keep their values and count as not converged). Saves time
         with many starts; off by default.
+    prune_after : int or None
+        Early pruning ("short-run" multi-start, shared/MATH.md §8): after this many iterations
+        every start is ranked by its objective and only the best ``prune_keep`` fraction (at
+        least two) runs on to convergence; the others keep their values, count as not converged
+        and are flagged in ``all_starts_pruned_``. ``None`` runs every start to the end.
+    prune_keep : float
+        Fraction of the starts kept at ``prune_after`` (0 < prune_keep <= 1).
+    prune_rows : int or None
+        With more rows than this, the short runs (initialisation and ``prune_after``
+        iterations of every start) use a random subsample of ``prune_rows`` rows (ridge scaled
+        by prune_rows/n), and only the survivors are iterated on all rows; ``trace``,
+        ``n_iter_`` and convergence then refer to the full-data iterations. ``None``: always
+        all rows.
+    stall_window, stall_tol : int or None, float
+        Flat-ridge stop: a start whose objective rose by less than ``stall_tol`` nats over the
+        last ``stall_window`` iterations stops (it counts as not converged: the fit warns when
+        that is the best start). Where the supremum is approached only as the gate sharpens
+        towards a step (shared/MATH.md §8) no start converges by the relative rule, and this
+        keeps the fit from spending ``max_iter`` iterations on gains of 1e-5 nats per iteration.
+        ``None`` turns it off.
+    backend : {"auto", "numba", "numpy"}
+        Iteration engine: the compiled kernels of :mod:`bayesmoe.inference.mm_numba` (every start
+        and iteration of a block in one compiled call; "auto" uses them when numba is
+        importable) or the numpy kernels of :mod:`bayesmoe.inference.mm_updates` (one vectorised
+        pass over the starts per iteration). Both compute the same maps (equal to round-off).
 
     Returns
     -------
@@ -330,6 +500,18 @@ def fit_mle(
         raise ValueError(f"`tol` must be a positive float; got {tol!r}.")
     if drop_after is not None:
         drop_after = _check_int("drop_after", drop_after, 1)
+    if prune_after is not None:
+        prune_after = _check_int("prune_after", prune_after, 1)
+    if not (isinstance(prune_keep, (int, float, np.floating)) and 0 < prune_keep <= 1):
+        raise ValueError(f"`prune_keep` must be a fraction in (0, 1]; got {prune_keep!r}.")
+    if prune_rows is not None:
+        prune_rows = _check_int("prune_rows", prune_rows, 100)
+    if stall_window is not None:
+        stall_window = _check_int("stall_window", stall_window, 1)
+    if not (np.isfinite(stall_tol) and stall_tol >= 0):
+        raise ValueError(f"`stall_tol` must be a finite float >= 0 (nats); got {stall_tol!r}.")
+    if backend not in BACKENDS:
+        raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}.")
     if not (np.isfinite(var_floor) and var_floor > 0):
         raise ValueError(f"`var_floor` must be a positive float; got {var_floor!r}.")
     n_params = count_parameters(family, K, d, M)
@@ -347,62 +529,75 @@ def fit_mle(
     prob = mu.make_problem(family, Xt, Zt, ys, K, M=M, ridge=ridge, var_floor=var_floor,
                            step_scale=_step_scale)
     lay = prob.layout
-    thetas = [_initial_theta(prob, n_starts, rng)] if n_starts > 0 else []
+    engine = _Engine(prob, backend)
+    S = n_starts + len(starts)
+    n_keep = max(min(S, 2), int(np.ceil(prune_keep * S)))
+    # Short runs of every start on a subsample when the data are large (MATH.md §8): ranking
+    # starts needs far fewer rows than fitting the survivors.
+    sub = prune_after is not None and prune_rows is not None and n > prune_rows and S > n_keep
+    if sub:
+        rows = np.sort(rng.choice(n, size=prune_rows, replace=False))
+        prob_s = mu.make_problem(family, Xt[rows], Zt[rows], ys[rows], K, M=M,
+                                 ridge=ridge * prune_rows / n, var_floor=var_floor,
+                                 step_scale=_step_scale)
+        engine_s = _Engine(prob_s, engine.name)
+    else:
+        prob_s, engine_s = prob, engine
+    thetas = [_initial_theta(prob_s, n_starts, rng, engine=engine_s)] if n_starts > 0 else []
     thetas += [_theta_from_measure(G, st, lay, K, d) for G in starts]
     theta = np.concatenate(thetas, axis=0)
     if family == "gaussian":  # user starts may sit below the variance floor
         p = lay.unpack(theta)
         p["s2"] = np.maximum(p["s2"], var_floor)
         theta = lay.pack(p)
-    S = theta.shape[0]
+    theta = np.ascontiguousarray(theta, dtype=float)
 
-    tau, f = mu.estep(prob, theta)
-    trace = np.full((max_iter + 1, S), np.nan)
-    trace[0] = f
-    active = np.isfinite(f)
-    n_iter = np.zeros(S, dtype=int)
-    converged = np.zeros(S, dtype=bool)
-    cycle = mu.squarem_cycle if accelerate else mu.mm_cycle
-    iterator = range(1, max_iter + 1)
+    bar = None
     if progressbar:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(iterator, desc=f"MM K={K}")
-    for it in iterator:
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
-        th, ta, fn, _ = cycle(prob, theta[idx], tau[idx], f[idx])
-        conv = np.abs(fn - f[idx]) <= tol * np.abs(fn)
-        theta[idx], tau[idx], f[idx] = th, ta, fn
-        trace[it, idx] = fn
-        n_iter[idx] = it
-        converged[idx[conv]] = True
-        active[idx[conv | ~np.isfinite(fn)]] = False
-        if drop_after is not None and it == drop_after:
-            fb = np.max(f[np.isfinite(f)]) if np.isfinite(f).any() else -np.inf
-            active &= ~(f < fb - max(10.0, 1e-3 * abs(fb)))
-
+        bar = tqdm(total=max_iter + (prune_after if sub else 0), desc=f"MM K={K}")
+    loop = dict(tol=tol, accelerate=accelerate, stall_window=stall_window, stall_tol=stall_tol,
+                bar=bar)
+    if sub:
+        short = _iterate(engine_s, theta, prune_after, **loop)
+        fs = np.where(np.isfinite(short["f"]), short["f"], -np.inf)
+        keep = np.zeros(S, dtype=bool)
+        keep[np.argsort(-fs, kind="stable")[:n_keep]] = True
+        out = _iterate(engine, theta, max_iter, active=keep, drop_after=drop_after, **loop)
+        out["pruned"] |= ~keep
+    else:
+        out = _iterate(engine, theta, max_iter, prune_after=prune_after, n_keep=n_keep,
+                       drop_after=drop_after, **loop)
+    if bar is not None:
+        bar.close()
+    f, trace, n_iter = out["f"], out["trace"], out["n_iter"]
+    converged, stalled, pruned = out["converged"], out["stalled"], out["pruned"]
     best = int(np.argmax(np.where(np.isfinite(f), f, -np.inf)))
     pen = mu.penalty(prob, lay.unpack(theta))
     log_sy = np.log(st.y_scale) if family == "gaussian" else 0.0
     ll_all = f + pen - n * log_sy
+    if stalled[best]:
+        why = (f"it stopped at iteration {n_iter[best]} on a flat ridge (gain < {stall_tol:g} "
+               f"nats over the last {stall_window} iterations)")
+    else:
+        why = f"it stopped at max_iter={max_iter}"
     if converged.any() and not converged[best]:
         warnings.warn(
-            f"The best start of the MM fit (K={K}) did not converge to tol={tol} within "
-            f"max_iter={max_iter} iterations (other starts did, at lower log-likelihood); its "
-            "gate may be sharpening towards a step. Raise `max_iter` to follow it further.",
+            f"The best start of the MM fit (K={K}) did not converge to tol={tol}: {why} (other "
+            "starts converged, at lower log-likelihood); its gate may be sharpening towards a "
+            "step. Raise `max_iter` (or `stall_window`) to follow it further.",
             UserWarning, stacklevel=2,
         )
     if not converged.any():
         warnings.warn(
-            f"No start of the MM fit (K={K}) converged to tol={tol} within max_iter={max_iter} "
-            "iterations; the best start is returned. Raise `max_iter`, loosen `tol`, or suspect a "
-            "gate that sharpens towards a step (|beta| growing without bound).",
+            f"No start of the MM fit (K={K}) converged to tol={tol}; the best start is returned "
+            f"({why}). Raise `max_iter`, loosen `tol`, or suspect a gate that sharpens towards a "
+            "step (|beta| growing without bound).",
             UserWarning, stacklevel=2,
         )
     G = _measure_from_theta(theta[best], lay, st, gate_name, feature, var_floor)
-    resp = tau[best]
+    resp = mu.estep(prob, theta[best : best + 1])[0][0]
     ll = float(ll_all[best])
     with np.errstate(divide="ignore", invalid="ignore"):
         ent = float(-np.sum(np.where(resp > 0, resp * np.log(resp), 0.0)))
@@ -410,7 +605,7 @@ def fit_mle(
     return MMResult(
         measure_=G,
         loglik_=ll,
-        loglik_trace_=trace[: n_iter[best] + 1, best] - n * log_sy,
+        loglik_trace_=trace[best, : n_iter[best] + 1] - n * log_sy,
         converged_=bool(converged[best]),
         n_iter_=int(n_iter[best]),
         responsibilities_=resp,
@@ -421,4 +616,7 @@ def fit_mle(
         seconds_=time.perf_counter() - t0,
         all_starts_loglik_=ll_all,
         all_starts_converged_=converged,
+        all_starts_pruned_=pruned,
+        n_survivors_=int(S - pruned.sum()),
+        backend_=engine.name,
     )

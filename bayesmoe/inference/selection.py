@@ -35,6 +35,7 @@ def select_experts(
     accelerate: bool = True,
     n_classes: int | None = None,
     progressbar: bool = False,
+    on_fit: Callable[[int, object], None] | None = None,
 ) -> pd.DataFrame:
     """Fit K = 1..max_experts by MM and compare them by AIC, BIC, ICL and DSC.
 
@@ -50,6 +51,10 @@ def select_experts(
         Random starts per K.
     random_seed : int or numpy.random.Generator, optional
         One seed for the whole table; each K gets an independent child stream.
+    on_fit : callable, optional
+        Called as ``on_fit(K, result)`` after the fit of each K, with the
+        :class:`~bayesmoe.inference.mm.MMResult` (None when the fit failed), e.g. to advance a
+        progress bar or keep the fits.
 
     Returns
     -------
@@ -102,8 +107,12 @@ def select_experts(
                          "n_params": count_parameters(family, K, d, M), "aic": np.nan,
                          "bic": np.nan, "icl": np.nan, "converged": False, "iterations": 0,
                          "seconds": np.nan})
+            if on_fit is not None:
+                on_fit(K, None)
             continue
         fits[K] = res
+        if on_fit is not None:
+            on_fit(K, res)
         rows.append({"n_experts": K, "loglik": res.loglik_, "n_params": res.n_params_,
                      "aic": res.aic_, "bic": res.bic_, "icl": res.icl_,
                      "converged": res.converged_, "iterations": res.n_iter_,

@@ -7,10 +7,38 @@ Examples
 >>> table = run_study(spec, "out", workers=2)  # doctest: +SKIP
 """
 
-from bayesmoe.study.metrics import mle_metrics, trace_metrics, truth_distances
-from bayesmoe.study.runner import collect_results, load_task_data, run_study, run_task
-from bayesmoe.study.spec import StudySpec, Task, derive_seed, load_spec, parse_spec
-from bayesmoe.study.store import StudyStore
+# Imports are lazy (PEP 562): a name's module is imported on first use, so that the
+# maximum-likelihood path does not pay for PyMC/PyTensor/ArviZ.
+_ATTRS = {
+    "mle_metrics": "bayesmoe.study.metrics",
+    "trace_metrics": "bayesmoe.study.metrics",
+    "truth_distances": "bayesmoe.study.metrics",
+    "collect_results": "bayesmoe.study.runner",
+    "load_task_data": "bayesmoe.study.runner",
+    "run_study": "bayesmoe.study.runner",
+    "run_task": "bayesmoe.study.runner",
+    "StudySpec": "bayesmoe.study.spec",
+    "Task": "bayesmoe.study.spec",
+    "derive_seed": "bayesmoe.study.spec",
+    "load_spec": "bayesmoe.study.spec",
+    "parse_spec": "bayesmoe.study.spec",
+    "StudyStore": "bayesmoe.study.store",
+}
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _ATTRS:
+        value = getattr(importlib.import_module(_ATTRS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_ATTRS))
+
 
 __all__ = [
     "StudySpec",

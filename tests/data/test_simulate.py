@@ -630,3 +630,35 @@ def test_log_likelihood_rejects_labels_out_of_range(label):
     G = make_measure([0.0], [[0.0]], [[[1.0], [0.0]]], [[0.0], [0.0]])
     with pytest.raises(ValueError, match="y"):
         log_likelihood(G, np.zeros((1, 1)), np.array([label]))
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_s_d_regime_b_has_exactly_vanishing_expert_2_slopes(d):
+    # Regime B is the case of the theory only if expert 2's slopes are 0 in every class and
+    # feature (reference class included), while expert 1's and the gate's are not.
+    for sep in (1.0, 2.5):
+        G, _ = preset("S-D", regime="B", d=d, separation=sep)
+        assert np.all(G.a.sel(expert=1).values == 0.0)
+        assert np.all(np.abs(G.a.sel(expert=0, **{"class": [0, 1]}).values) > 0)
+        assert np.all(np.abs(G.beta1.sel(expert=0).values) > 0)
+        A, _ = preset("S-D", regime="A", d=d, separation=sep)
+        assert np.all(np.abs(A.a.sel(expert=1, **{"class": [0, 1]}).values) > 0)
+
+
+def test_s_d_separation_scales_gate_slopes_and_experts_only():
+    G1, _ = preset("S-D", regime="A")
+    G3, _ = preset("S-D", regime="A", separation=3.0)
+    for v in ("beta1", "a", "b"):
+        np.testing.assert_allclose(G3[v].values, 3.0 * G1[v].values)
+    np.testing.assert_allclose(G3.beta0.values, G1.beta0.values)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, np.inf, True, "2"])
+def test_s_d_rejects_bad_separation(bad):
+    with pytest.raises(ValueError, match="`separation`"):
+        preset("S-D", separation=bad)
+
+
+def test_separation_does_not_apply_to_other_presets():
+    with pytest.raises(ValueError, match="separation"):
+        preset("S-B", separation=2.0)

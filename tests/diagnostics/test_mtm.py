@@ -59,7 +59,7 @@ def test_truncates_a_light_far_atom():
         np.log(w), np.c_[TRUTH.beta1.values, [5.0, 5.0]], np.c_[TRUTH.a.values, [-4.0, 4.0]],
         np.append(TRUTH.b.values, 6.0), np.append(TRUTH.sigma2.values, 3.0),
     )
-    res = merge_truncate_merge(G, n=1000, random_seed=0)
+    res = merge_truncate_merge(G, omega=mtm_omega(1000, 4.0), random_seed=0)
     assert int(res.n_experts) == K
     assert float(res.measure.beta0.where(res.measure.active).pipe(np.exp).sum()) == pytest.approx(1)
 
@@ -123,8 +123,8 @@ def test_n_from_trace_and_multinomial_default_r():
     assert res.measure.attrs["mtm_omega"] == pytest.approx(mtm_omega(1000, 4.0))
     assert np.all(res.n_experts.values == 3)
     _, _, cat = simulate("S-D", n=5, random_seed=0)
-    res_c = merge_truncate_merge(cat, n=1000, random_seed=0)
-    assert res_c.measure.attrs["mtm_r"] == 2.0 and int(res_c.n_experts) == 2
+    res_c = merge_truncate_merge(cat.expand_dims(draw=[0]), n=1000, random_seed=0)
+    assert res_c.measure.attrs["mtm_r"] == 2.0 and int(res_c.n_experts[0]) == 2
 
 
 def test_num_experts_active_and_occupied():
@@ -188,3 +188,14 @@ def test_plot_num_experts():
     plt.close("all")
     with pytest.raises(ValueError, match="n_experts"):
         plot_num_experts(pmf.values)
+
+
+def test_point_estimate_without_omega_is_refused():
+    # A single measure (e.g. an MM fit) with the default radius: refused with the reason and the
+    # alternatives; with an explicit omega it runs. On the old code this returned a K̃.
+    G = split_posterior(TRUTH, 0, shape=(1, 1)).isel(chain=0, draw=0, drop=True)
+    with pytest.raises(ValueError, match="point estimate.*explicitly"):
+        merge_truncate_merge(G, n=1000, random_seed=0)
+    with pytest.raises(ValueError, match="select_experts"):
+        num_experts_posterior(G, method="mtm", n=1000)
+    assert int(merge_truncate_merge(G, omega=mtm_omega(1000, 4.0), random_seed=0).n_experts) == 3

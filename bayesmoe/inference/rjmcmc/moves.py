@@ -133,6 +133,10 @@ class MoveContext:
     split_beta: float = 2.0
     log_sigma_column: int | None = None
     prior_mix: float = 0.5
+    #: optional birth kernel with ``draw(theta, ctx, rng, prior_row)`` and
+    #: ``log_density(u, theta, ctx)`` (e.g. :class:`~bayesmoe.inference.rjmcmc.categorical.
+    #: AnchorBirth`); None: the Normal of :func:`birth_proposal`
+    birth_kernel: object = field(default=None, repr=False)
 
 
 def move_probabilities(K: int, K_max: int, p_birth_death: float = 0.5) -> dict[str, float]:
@@ -331,7 +335,13 @@ def propose_birth(theta: np.ndarray, K: int, rng: np.random.Generator, ctx: Move
                   prior_row: np.ndarray):
     """Birth K -> K+1: slot K gets ``u ~ q(. | theta[:K])``, the defensive mixture of the prior
     (``prior_row`` is a prior draw, used with probability ``ctx.prior_mix``) and the Normal of
-    :func:`birth_proposal`. Returns ``((theta_new, K + 1), -log q(u), log |J| = 0)``."""
+    :func:`birth_proposal` (or ``ctx.birth_kernel`` when set). Returns
+    ``((theta_new, K + 1), -log q(u), log |J| = 0)``."""
+    if ctx.birth_kernel is not None:
+        u = ctx.birth_kernel.draw(theta[:K], ctx, rng, prior_row)
+        new = theta.copy()
+        new[K] = u
+        return (new, K + 1), -ctx.birth_kernel.log_density(u, theta[:K], ctx), 0.0
     mean, sd = birth_proposal(theta[:K], ctx)
     if rng.uniform() < ctx.prior_mix:
         u = np.asarray(prior_row, dtype=float)
@@ -347,8 +357,11 @@ def propose_death(theta: np.ndarray, K: int, rng: np.random.Generator, ctx: Move
     """Death K -> K-1 of the last active slot (the permutation move makes it a uniformly chosen
     expert); the freed slot takes ``prior_row``, a fresh prior draw. Returns
     ``((theta_new, K - 1), log q ratio = +log q(theta[K-1] | theta[:K-1]), 0)``."""
-    mean, sd = birth_proposal(theta[: K - 1], ctx)
-    log_q = birth_log_density(theta[K - 1], mean, sd, ctx)
+    if ctx.birth_kernel is not None:
+        log_q = ctx.birth_kernel.log_density(theta[K - 1], theta[: K - 1], ctx)
+    else:
+        mean, sd = birth_proposal(theta[: K - 1], ctx)
+        log_q = birth_log_density(theta[K - 1], mean, sd, ctx)
     new = theta.copy()
     new[K - 1] = prior_row
     return (new, K - 1), log_q, 0.0

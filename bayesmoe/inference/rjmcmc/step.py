@@ -82,6 +82,14 @@ class ReversibleJump(BlockedStep):
         deaths mixing where the data-informed Normal is far from the posterior (and with the
         likelihood off, where the posterior is the prior). 1 gives the naive prior-drawn birth.
         On S-B (n = 1000, K_max = 6) 0.5 gave 1.5x the ESS of K of 0.1 (benchmarks/README.md).
+    birth : {"auto", "normal", "anchors"}
+        Birth proposal: "normal" is the Normal around one weighted fit
+        (:func:`~bayesmoe.inference.rjmcmc.moves.birth_proposal`); "anchors" the anchor-cell
+        mixture of :class:`~bayesmoe.inference.rjmcmc.categorical.AnchorBirth` (categorical
+        experts only: class logits from the class frequencies of the observations the new
+        expert would take). "auto" (default): "anchors" for categorical experts, else "normal".
+    n_anchors : int
+        Number of anchors of the "anchors" birth (default 8).
     moves_per_step : int
         Trans-dimensional moves per call of ``step`` (each preceded by a permutation), default 1.
         They are cheap next to a NUTS iteration, so several per iteration raise the effective
@@ -147,6 +155,8 @@ class ReversibleJump(BlockedStep):
         birth_scale: float = 1.0,
         birth_prior_mix: float = 0.5,
         moves_per_step: int = 1,
+        birth: str = "auto",
+        n_anchors: int = 8,
         tune: bool = True,
         model=None,
         rng=None,
@@ -209,6 +219,22 @@ class ReversibleJump(BlockedStep):
         self._log_sigma_column = (
             int(np.flatnonzero(groups == "noise")[0]) if "sigma_std_log__" in names else None
         )
+        if birth not in ("auto", "normal", "anchors"):
+            raise ValueError(f"`birth` must be 'auto', 'normal' or 'anchors'; got {birth!r}.")
+        if birth == "auto":
+            birth = "anchors" if info.family == "categorical" else "normal"
+        if birth == "anchors" and info.family != "categorical":
+            raise ValueError("birth='anchors' needs categorical experts; use birth='normal' "
+                             f"for {info.family} experts.")
+        if isinstance(n_anchors, bool) or not isinstance(n_anchors, (int, np.integer)) \
+                or n_anchors < 1:
+            raise ValueError(f"`n_anchors` must be an int >= 1; got {n_anchors!r}.")
+        self.birth = birth
+        self.birth_kernel = None
+        if birth == "anchors":
+            from bayesmoe.inference.rjmcmc.categorical import AnchorBirth
+
+            self.birth_kernel = AnchorBirth(self._context(1.0, 1.0), n_anchors=int(n_anchors))
         self.tune = bool(tune)
         self._tune_default = bool(tune)
         self.reset_tuning()
@@ -254,7 +280,7 @@ class ReversibleJump(BlockedStep):
             prior_sd=self._prior_sd, split_sd=self._split_sd0 * split_mult,
             birth_scale=self._birth_scale0 * birth_mult,
             split_beta=self._split_beta, log_sigma_column=self._log_sigma_column,
-            prior_mix=self._prior_mix,
+            prior_mix=self._prior_mix, birth_kernel=getattr(self, "birth_kernel", None),
         )
 
     # ----- target ---------------------------------------------------------------------------------

@@ -1,0 +1,490 @@
+"""Compiled (Numba) MM / SQUAREM iteration of the MM fitter (shared/MATH.md §8).
+
+The same maps as :mod:`bayesmoe.inference.mm_updates` (E-step, Böhning gate step, weighted least
+squares or Böhning categorical-expert steps, SQUAREM with the monotone fall-back), written as loops
+over rows so that one call runs every start for a whole block of iterations without returning to
+Python. At small n the numpy version spends most of its time in the Python/numpy call overhead of
+a few dozen tiny array operations per iteration; here an iteration costs a few passes over the data.
+
+Everything works on the standardised scale and on one parameter vector per start, in the packing of
+:class:`bayesmoe.inference.mm_updates.Layout`:
+
+- gate W (D, K-1) at ``theta[d*(K-1) + k]`` (reference expert K-1 pinned to 0);
+- Gaussian: A (D, K) at ``off + d*K + k`` then ``log σ²_k`` at ``off + D*K + k``;
+- categorical: V (D, M-1, K) at ``off + (d*(M-1) + m)*K + k`` (reference class M-1 pinned to 0);
+
+with ``off = D*(K-1)``. Functions are compiled on first use (``cache=True``: later processes load
+the machine code from ``__pycache__``); :func:`available` says whether Numba can be imported.
+
+The problem is handed over as one tuple (:func:`pack_problem`):
+``(Xt, Zt, y, yi, gate_L, cls_U, cls_mu, ridge, var_floor, step_scale, jitter, K, M, gauss)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:  # numba comes with PyTensor; keep the numpy path working without it
+    from numba import njit
+
+    _HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+    _HAVE_NUMBA = False
+
+    def njit(*args, **kwargs):  # noqa: D103 - stand-in decorator, never called when numba exists
+        def wrap(f):
+            return f
+
+        return wrap(args[0]) if args and callable(args[0]) else wrap
+
+
+__all__ = ["available", "pack_problem", "new_stats", "estats", "mstep", "run_starts",
+           "mstep_fixed_tau"]
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def available() -> bool:
+    """Whether the compiled kernels can be used (Numba importable)."""
+    return _HAVE_NUMBA
+
+
+def gate_operator(prob) -> np.ndarray:
+    """The gate step as one matrix L, step = L @ vec(grad) with vec over (d, k), row-major.
+
+    ``mm_updates.gate_step`` applies H_j⁻¹ in the eigenbasis U of I - 11ᵀ/K; the same operator is
+    L[(d,k),(e,l)] = Σ_j H_j⁻¹[d,e] U[l,j] U[k,j].
+    """
+    lay = prob.layout
+    D, K = lay.D, lay.K
+    if K == 1:
+        return np.zeros((0, 0))
+    L = np.einsum("jde,lj,kj->dkel", prob.gate_hinv, prob.gate_U, prob.gate_U)
+    return np.ascontiguousarray(L.reshape(D * (K - 1), D * (K - 1)))
+
+
+def pack_problem(prob) -> tuple:
+    """The :class:`~bayesmoe.inference.mm_updates.Problem` as the tuple the kernels take."""
+    from bayesmoe.inference.mm_updates import JITTER
+
+    lay = prob.layout
+    n = prob.Xt.shape[0]
+    gauss = lay.family == "gaussian"
+    y = np.ascontiguousarray(prob.y, dtype=float) if gauss else np.zeros(n)
+    yi = np.zeros(n, dtype=np.int64) if gauss else np.ascontiguousarray(prob.y, dtype=np.int64)
+    if gauss:
+        cU, cmu = np.zeros((1, 1)), np.zeros(1)
+    else:
+        cU, cmu = np.ascontiguousarray(prob.cls_U), np.ascontiguousarray(prob.cls_mu)
+    return (
+        np.ascontiguousarray(prob.Xt, dtype=float),
+        np.ascontiguousarray(prob.Zt, dtype=float),
+        y,
+        yi,
+        gate_operator(prob),
+        cU,
+        cmu,
+        float(prob.ridge),
+        float(prob.var_floor),
+        float(prob.step_scale),
+        float(JITTER * n),
+        int(lay.K),
+        int(max(lay.M, 1)),
+        bool(gauss),
+    )
+
+
+# ----- small dense linear algebra ---------------------------------------------------------------
+@njit(cache=True)
+def _chol_solve(H, b, x):
+    """Solve H x = b for symmetric positive definite H (D x D, D small) by Cholesky; H is
+    overwritten by its factor."""
+    D = H.shape[0]
+    for j in range(D):
+        s = H[j, j]
+        for k in range(j):
+            s -= H[j, k] * H[j, k]
+        if not s > 0.0:  # not positive definite (or NaN): give NaN, the caller falls back
+            for i in range(D):
+                x[i] = np.nan
+            return
+        H[j, j] = math.sqrt(s)
+        for i in range(j + 1, D):
+            s = H[i, j]
+            for k in range(j):
+                s -= H[i, k] * H[j, k]
+            H[i, j] = s / H[j, j]
+    for i in range(D):  # forward: L z = b
+        s = b[i]
+        for k in range(i):
+            s -= H[i, k] * x[k]
+        x[i] = s / H[i, i]
+    for i in range(D - 1, -1, -1):  # back: Lᵀ x = z
+        s = x[i]
+        for k in range(i + 1, D):
+            s -= H[k, i] * x[k]
+        x[i] = s / H[i, i]
+
+
+# ----- one pass: E-step and the sufficient statistics of the M-step ------------------------------
+def new_stats(pb) -> tuple:
+    """Buffers for :func:`estats`: (gate gradient (D, K-1), weighted Gram (K, D, D), expert
+    gradient (K, D, C) with C = 1 (Gaussian) or M-1, Σ τ r² (K,), Σ τ (K,))."""
+    Xt, K, M, gauss = pb[0], pb[11], pb[12], pb[13]
+    D = Xt.shape[1]
+    C = 1 if gauss else M - 1
+    return (np.zeros((D, max(K - 1, 1))), np.zeros((K, D, D)), np.zeros((K, D, C)),
+            np.zeros(K), np.zeros(K))
+
+
+@njit(cache=True)
+def estats(theta, pb, tau, st, fixed):
+    """One pass over the rows at ``theta``: the responsibilities (into ``tau``, unless ``fixed``:
+    then the given ``tau`` is used) and the statistics the MM map needs (into ``st``, see
+    :func:`new_stats`). Returns the penalised objective (-inf when not finite; meaningless when
+    ``fixed``).
+
+    Statistics, all sums over rows i: gate Σ z_i (τ_ik - γ_ik); per expert k: Σ τ_ik x_i x_iᵀ;
+    Gaussian Σ τ_ik r_ik x_i and Σ τ_ik r_ik² (r the residual at theta), categorical
+    Σ τ_ik x_i (Y_im - π_ikm); and Σ τ_ik.
+    """
+    Xt, Zt, y, yi, _, _, _, ridge, _, _, _, K, M, gauss = pb
+    gg, SS, BB, cc, nn = st
+    n, D = Xt.shape
+    off = D * (K - 1)
+    gg[:, :] = 0.0
+    SS[:, :, :] = 0.0
+    BB[:, :, :] = 0.0
+    cc[:] = 0.0
+    nn[:] = 0.0
+    eta = np.empty(K)
+    lj = np.empty(K)
+    lg = np.empty((M, K))
+    pr = np.empty((M, K))
+    gm = np.empty(K)
+    res = np.empty(K)
+    s2 = np.empty(K)
+    ls2 = np.empty(K)
+    if gauss:
+        for k in range(K):
+            ls2[k] = LOG_2PI + theta[off + D * K + k]
+            s2[k] = math.exp(theta[off + D * K + k])
+    obj = 0.0
+    for i in range(n):
+        # gate: log softmax of Zt[i] @ W (last column 0)
+        mx = -np.inf
+        for k in range(K):
+            e = 0.0
+            if k < K - 1:
+                for d in range(D):
+                    e += Zt[i, d] * theta[d * (K - 1) + k]
+            eta[k] = e
+            if e > mx:
+                mx = e
+        if not math.isfinite(mx):
+            mx = 0.0
+        s = 0.0
+        for k in range(K):
+            gk = math.exp(eta[k] - mx)
+            gm[k] = gk
+            s += gk
+        lse = math.log(s) + mx
+        for k in range(K):
+            eta[k] -= lse
+            gm[k] /= s
+        # experts: log p_k(y_i | x_i); class log-probabilities kept in lg
+        for k in range(K):
+            if gauss:
+                mu = 0.0
+                for d in range(D):
+                    mu += Xt[i, d] * theta[off + d * K + k]
+                r = y[i] - mu
+                res[k] = r
+                lj[k] = eta[k] - 0.5 * (ls2[k] + r * r / s2[k])
+            else:
+                mx2 = -np.inf
+                for m in range(M):
+                    e = 0.0
+                    if m < M - 1:
+                        for d in range(D):
+                            e += Xt[i, d] * theta[off + (d * (M - 1) + m) * K + k]
+                    lg[m, k] = e
+                    if e > mx2:
+                        mx2 = e
+                if not math.isfinite(mx2):
+                    mx2 = 0.0
+                s = 0.0
+                for m in range(M):
+                    pm = math.exp(lg[m, k] - mx2)
+                    pr[m, k] = pm
+                    s += pm
+                lse2 = math.log(s) + mx2
+                for m in range(M):
+                    pr[m, k] /= s
+                lj[k] = eta[k] + lg[yi[i], k] - lse2
+        if not fixed:
+            mx = -np.inf
+            for k in range(K):
+                if lj[k] > mx:
+                    mx = lj[k]
+            mxs = mx if math.isfinite(mx) else 0.0
+            s = 0.0
+            for k in range(K):
+                tk = math.exp(lj[k] - mxs)
+                tau[i, k] = tk
+                s += tk
+            lli = math.log(s) + mxs
+            for k in range(K):
+                tau[i, k] /= s
+            obj += lli
+        # statistics
+        for k in range(K):
+            t = tau[i, k]
+            if k < K - 1:
+                w = t - gm[k]
+                for d in range(D):
+                    gg[d, k] += Zt[i, d] * w
+            nn[k] += t
+            for d in range(D):
+                txd = t * Xt[i, d]
+                for e in range(d + 1):
+                    SS[k, d, e] += txd * Xt[i, e]
+            if gauss:
+                tr = t * res[k]
+                cc[k] += tr * res[k]
+                for d in range(D):
+                    BB[k, d, 0] += tr * Xt[i, d]
+            else:
+                for m in range(M - 1):
+                    ym = 1.0 if yi[i] == m else 0.0
+                    w = t * (ym - pr[m, k])
+                    for d in range(D):
+                        BB[k, d, m] += w * Xt[i, d]
+    if ridge != 0.0:
+        pen = 0.0
+        for d in range(1, D):
+            for k in range(K - 1):
+                pen += theta[d * (K - 1) + k] ** 2
+            if gauss:
+                for k in range(K):
+                    pen += theta[off + d * K + k] ** 2
+            else:
+                for m in range(M - 1):
+                    for k in range(K):
+                        pen += theta[off + (d * (M - 1) + m) * K + k] ** 2
+        obj -= 0.5 * ridge * pen
+    if not math.isfinite(obj):
+        obj = -np.inf
+    return obj
+
+
+# ----- the MM map from the statistics -----------------------------------------------------------
+@njit(cache=True)
+def mstep(theta, st, pb, out):
+    """The MM map at ``theta`` from its statistics ``st`` (:func:`estats`); result into ``out``.
+
+    Gate: W + L vec(∇) (one Böhning step). Gaussian expert k: (b_k, a_k) += H⁻¹ ∇ with
+    H = Σ τ x xᵀ / σ_k² + λP + jitter (a weighted-least-squares step), then
+    σ_k² = max(floor, Σ τ (r - xᵀδ)² / Σ τ) expanded as (Σ τ r² - 2 δᵀ Σ τ r x + δᵀ (Σ τ x xᵀ) δ)
+    / Σ τ. Categorical expert k: one Böhning step per eigenvector of I - 11ᵀ/M.
+    """
+    Xt, Zt, y, yi, gL, cU, cmu, ridge, var_floor, ss, jit, K, M, gauss = pb
+    gg, SS, BB, cc, nn = st
+    D = Xt.shape[1]
+    off = D * (K - 1)
+    for j in range(theta.shape[0]):
+        out[j] = theta[j]
+    if K > 1:
+        G = D * (K - 1)
+        g = np.empty(G)
+        for d in range(D):
+            for k in range(K - 1):
+                g[d * (K - 1) + k] = gg[d, k] - (
+                    ridge * theta[d * (K - 1) + k] if d > 0 else 0.0)
+        for a in range(G):
+            s = 0.0
+            for b in range(G):
+                s += gL[a, b] * g[b]
+            out[a] = theta[a] + ss * s
+    H = np.empty((D, D))
+    rhs = np.empty(D)
+    sol = np.empty(D)
+    if gauss:
+        for k in range(K):
+            s2 = math.exp(theta[off + D * K + k])
+            for d in range(D):
+                for e in range(d + 1):
+                    H[d, e] = SS[k, d, e] / s2
+                    H[e, d] = H[d, e]
+                H[d, d] += jit + (ridge if d > 0 else 0.0)
+                rhs[d] = BB[k, d, 0] / s2 - (ridge * theta[off + d * K + k] if d > 0 else 0.0)
+            _chol_solve(H, rhs, sol)
+            q = cc[k]
+            for d in range(D):
+                dl = ss * sol[d]
+                out[off + d * K + k] = theta[off + d * K + k] + dl
+                q -= 2.0 * dl * BB[k, d, 0]
+                for e in range(D):
+                    Sde = SS[k, d, e] if e <= d else SS[k, e, d]
+                    q += dl * Sde * ss * sol[e]
+            if nn[k] > 1e-12:
+                out[off + D * K + k] = math.log(max(q / nn[k], var_floor))
+    else:
+        Mm = M - 1
+        gh = np.empty((D, Mm))
+        stp = np.empty((D, Mm))
+        for k in range(K):
+            for d in range(D):
+                for j in range(Mm):
+                    s = 0.0
+                    for m in range(Mm):
+                        gm = BB[k, d, m] - (
+                            ridge * theta[off + (d * Mm + m) * K + k] if d > 0 else 0.0)
+                        s += gm * cU[m, j]
+                    gh[d, j] = s
+            for j in range(Mm):
+                for d in range(D):
+                    for e in range(d + 1):
+                        H[d, e] = 0.5 * cmu[j] * SS[k, d, e]
+                        H[e, d] = H[d, e]
+                    H[d, d] += jit + (ridge if d > 0 else 0.0)
+                    rhs[d] = gh[d, j]
+                _chol_solve(H, rhs, sol)
+                for d in range(D):
+                    stp[d, j] = sol[d]
+            for d in range(D):
+                for m in range(Mm):
+                    s = 0.0
+                    for j in range(Mm):
+                        s += stp[d, j] * cU[m, j]
+                    idx = off + (d * Mm + m) * K + k
+                    out[idx] = theta[idx] + ss * s
+
+
+# ----- the iteration ----------------------------------------------------------------------------
+@njit(cache=True)
+def _all_finite(x):
+    for j in range(x.shape[0]):
+        if not math.isfinite(x[j]):
+            return False
+    return True
+
+
+@njit(cache=True)
+def _squarem(th0, f0, tau0, st0, pb, w):
+    """One SQUAREM cycle from th0 (whose pass is tau0, st0, f0), as
+    ``mm_updates.squarem_cycle``. The new point and its pass overwrite th0/tau0/st0; returns its
+    objective. ``w`` holds scratch buffers. Three passes over the data per cycle (four when the
+    extrapolation is rejected)."""
+    th1, th2, thp, th3, tau1, taup, st1, stp = w
+    P = th0.shape[0]
+    mstep(th0, st0, pb, th1)
+    estats(th1, pb, tau1, st1, False)
+    mstep(th1, st1, pb, th2)
+    nr = 0.0
+    nv = 0.0
+    for j in range(P):
+        r = th1[j] - th0[j]
+        v = th2[j] - th1[j] - r
+        nr += r * r
+        nv += v * v
+    nr = math.sqrt(nr)
+    nv = math.sqrt(nv)
+    alpha = -nr / nv if nv > 0 else -1.0
+    if alpha > -1.0:  # np.minimum(alpha, -1); NaN stays NaN and gives a non-finite point
+        alpha = -1.0
+    for j in range(P):
+        r = th1[j] - th0[j]
+        v = th2[j] - th1[j] - r
+        thp[j] = th0[j] - 2.0 * alpha * r + alpha * alpha * v
+    if not _all_finite(thp):
+        thp[:] = th2
+    fp = estats(thp, pb, taup, stp, False)
+    if not math.isfinite(fp):  # as the numpy cycle: the MM map at θ' with the responsibilities τ1
+        taup[:, :] = tau1
+        estats(thp, pb, taup, stp, True)
+    mstep(thp, stp, pb, th3)
+    if not _all_finite(th3):
+        th3[:] = th2
+    f3 = estats(th3, pb, tau0, st0, False)
+    if math.isfinite(f3) and f3 >= f0:
+        th0[:] = th3
+        return f3
+    th0[:] = th2
+    return estats(th0, pb, tau0, st0, False)
+
+
+@njit(cache=True)
+def _plain(th0, tau0, st0, pb, w):
+    th1 = w[0]
+    mstep(th0, st0, pb, th1)
+    th0[:] = th1
+    return estats(th0, pb, tau0, st0, False)
+
+
+@njit(cache=True)
+def run_starts(theta, f, active, converged, stalled, n_iter, trace, it0, it1, tol, accelerate,
+               stall_window, stall_tol, pb, sts):
+    """Advance every start s with ``active[s]`` from iteration it0 to it1 (inclusive), in place.
+
+    Per start and iteration: one SQUAREM cycle (``accelerate``) or one MM map; the objective goes
+    to ``trace[s, it]``; the start stops (``active[s] = False``) when |Δf| <= tol·|f| (then
+    ``converged[s] = True``) or when the objective is not finite. ``f`` holds each start's current
+    objective and is updated. A start also stops (``stalled[s] = True``, not converged) when
+    ``stall_window`` > 0 and its objective rose by less than ``stall_tol`` over the last
+    ``stall_window`` iterations (``trace[s, it - stall_window]`` must hold the earlier value).
+    ``sts``: three statistics buffers (:func:`new_stats`).
+    """
+    Xt = pb[0]
+    K = pb[11]
+    n = Xt.shape[0]
+    S, P = theta.shape
+    st0, st1, stp = sts
+    tau = np.empty((n, K))
+    w = (np.empty(P), np.empty(P), np.empty(P), np.empty(P),
+         np.empty((n, K)), np.empty((n, K)), st1, stp)
+    th = np.empty(P)
+    for s in range(S):
+        if not active[s]:
+            continue
+        th[:] = theta[s]
+        f0 = estats(th, pb, tau, st0, False)
+        for it in range(it0 + 1, it1 + 1):
+            if accelerate:
+                fn = _squarem(th, f0, tau, st0, pb, w)
+            else:
+                fn = _plain(th, tau, st0, pb, w)
+            trace[s, it] = fn
+            n_iter[s] = it
+            done = abs(fn - f0) <= tol * abs(fn)
+            f0 = fn
+            if done:
+                converged[s] = True
+            if done or not math.isfinite(fn):
+                active[s] = False
+                break
+            if stall_window > 0 and it >= stall_window:
+                if fn - trace[s, it - stall_window] < stall_tol:
+                    stalled[s] = True
+                    active[s] = False
+                    break
+        theta[s] = th
+        f[s] = f0
+
+
+@njit(cache=True)
+def mstep_fixed_tau(theta, tau, pb, n_inner, st):
+    """``n_inner`` MM maps of every start at fixed responsibilities ``tau`` (S, n, K), in place
+    (the initialiser's fit of a partition, as ``mm_updates.mstep`` repeated)."""
+    S, P = theta.shape
+    th = np.empty(P)
+    out = np.empty(P)
+    for s in range(S):
+        th[:] = theta[s]
+        for _ in range(n_inner):
+            estats(th, pb, tau[s], st, True)
+            mstep(th, st, pb, out)
+            th[:] = out
+        theta[s] = th
