@@ -58,12 +58,20 @@ def _parser() -> _Parser:
     fit = sub.add_parser("fit", help="fit a mixture of experts to a CSV file")
     fit.add_argument("data", help="CSV file with a header row")
     fit.add_argument("--target", required=True, help="name of the response column")
-    fit.add_argument("--features", help="comma-separated feature columns (default: all others)")
+    fit.add_argument("--features",
+                     help="comma-separated feature columns (default: all others); 'none' for a "
+                          "mixture without covariates (the gate is then the mixing weights)")
     fit.add_argument("--experts", type=_positive_int,
                      help="number of experts K (fixed-K fits)")
     fit.add_argument("--experts-prior", metavar="SPEC",
-                     help="random K: prior on K, 'poisson:RATE' (K-1 ~ Poisson), 'geometric:P' "
-                          "or 'uniform'; sampled by reversible jump (needs --max-experts)")
+                     help="random K: prior on K, 'poisson:RATE' (K-1 ~ Poisson), 'geometric:P', "
+                          "'uniform' or 'uniform:KMAX' (K ~ U{1..KMAX}; sets --max-experts); "
+                          "sampled by reversible jump (needs --max-experts otherwise)")
+    fit.add_argument("--priors", default="default", metavar="SET",
+                     help="prior set: 'default' or 'richardson-green' (Richardson & Green 1997: "
+                          "Dirichlet(1) weights, N(midpoint, range^2) means, Gamma(2, beta) "
+                          "precisions with beta ~ Gamma(0.2, 10/range^2)); see "
+                          "bayesmoe.models.priors")
     fit.add_argument("--gate-prior", metavar="SPEC",
                      help="Dirichlet-process gate: 'dp:ALPHA' or 'dp:gamma:A,B' (needs "
                           "--max-experts, the truncation)")
@@ -123,7 +131,9 @@ def read_csv(path: str, target: str, features: str | None, family: str):
         raise UserError(f"could not read {path!r} as CSV: {err}".splitlines()[0]) from None
     if target not in df.columns:
         raise UserError(f"column {target!r} not in {path!r}; columns: {list(df.columns)}")
-    if features:
+    if features is not None and features.strip().lower() == "none":
+        names = []  # a mixture without covariates
+    elif features:
         names = [c.strip() for c in features.split(",") if c.strip()]
         missing = [c for c in names if c not in df.columns]
         if missing:
@@ -132,8 +142,8 @@ def read_csv(path: str, target: str, features: str | None, family: str):
             raise UserError(f"the target {target!r} is also listed as a feature")
     else:
         names = [c for c in df.columns if c != target]
-    if not names:
-        raise UserError("no feature columns: give --features or a CSV with more than one column")
+    # no feature columns (--features none, or a CSV of the target alone): a plain mixture, X has
+    # shape (n, 0)
     for c in names:
         if not pd.api.types.is_numeric_dtype(df[c]):
             raise UserError(f"feature column {c!r} is not numeric (e.g. {df[c].iloc[0]!r})")
@@ -238,6 +248,27 @@ def _cmd_run(args) -> int:
 def _fit_mode(args) -> str:
     """Check the combination of K options; return "nuts", "mle", "rjmcmc" or "dp"."""
     random_k = args.experts_prior is not None or args.method == "rjmcmc"
+    if args.experts_prior is not None:
+        from bayesmoe.models.random_k import parse_experts_prior
+
+        try:
+            kind, value = parse_experts_prior(args.experts_prior)
+        except ValueError as err:
+            raise UserError(f"--experts-prior: {err}") from None
+        if kind == "uniform" and value is not None:
+            kmax = int(value)
+            if args.max_experts is None:
+                args.max_experts = kmax
+            elif args.max_experts < kmax:
+                raise UserError(f"--experts-prior {args.experts_prior} puts mass up to K = {kmax}"
+                                f" but --max-experts is {args.max_experts}; drop --max-experts "
+                                f"or set it >= {kmax}")
+    from bayesmoe.models.priors import resolve_priors
+
+    try:
+        resolve_priors(args.priors)
+    except ValueError as err:
+        raise UserError(f"--priors: {err}") from None
     if args.gate_prior is not None:
         if random_k or args.method not in (None, "nuts"):
             raise UserError("--gate-prior (a DP gate, sampled by NUTS) cannot be combined with "
@@ -275,7 +306,7 @@ def _cmd_fit(args) -> int:
 
     with _Staging(args.out) as tmp:
         trace = sample(X, y, n_experts=args.experts, experts=args.family, gate=args.gate,
-                       feature_names=names, draws=args.draws, tune=args.tune,
+                       priors=args.priors, feature_names=names, draws=args.draws, tune=args.tune,
                        chains=args.chains, backend=args.backend, random_seed=args.seed,
                        progressbar=not args.quiet)
         trace.attrs["data"] = str(Path(args.data).resolve())
@@ -292,7 +323,7 @@ def _fit_random_k(args, mode, X, y, names, t0) -> int:
     import pandas as pd
 
     common = dict(max_experts=args.max_experts, experts=args.family, gate=args.gate,
-                  feature_names=names, draws=args.draws, tune=args.tune, chains=args.chains,
+                  priors=args.priors, feature_names=names, draws=args.draws, tune=args.tune, chains=args.chains,
                   random_seed=args.seed, progressbar=not args.quiet)
     if mode == "rjmcmc":
         from bayesmoe.inference.rjmcmc import acceptance_summary, k_posterior, sample_random_k
@@ -305,7 +336,7 @@ def _fit_random_k(args, mode, X, y, names, t0) -> int:
         label = "p(K | y)" if not args.prior_only else "p(K) (prior only)"
     else:
         from bayesmoe.inference.rjmcmc import parse_gate_prior
-        from bayesmoe.models.dp import sample_dp
+        from bayesmoe.inference.dp import sample_dp
 
         trace = sample_dp(X, y, **parse_gate_prior(args.gate_prior), **common)
         occ = trace.posterior["n_occupied"].values.ravel()

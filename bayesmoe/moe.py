@@ -46,8 +46,10 @@ class MoE:
         How the gate's translation invariance is removed.
     ordered : bool
         Smooth ordering constraint on the expert intercepts.
-    priors : dict, optional
-        Overrides of the prior scales, see :class:`bayesmoe.models.Priors`.
+    priors : str or dict, optional
+        A prior set by name (``"default"``, ``"richardson-green"``) or overrides of the prior
+        scales, see :mod:`bayesmoe.models.priors`. ``X`` may have zero columns (a mixture
+        without covariates).
 
     Examples
     --------
@@ -68,7 +70,7 @@ class MoE:
         temperature: float = 1.0,
         identifiability: str = "zerosum",
         ordered: bool = False,
-        priors: dict | None = None,
+        priors: str | dict | None = None,
     ):
         self.n_experts = n_experts
         self.experts = experts

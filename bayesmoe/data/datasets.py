@@ -9,10 +9,16 @@ Examples
 --------
 >>> from bayesmoe.data.datasets import list_datasets, load_dataset
 >>> list_datasets()
-['mcycle']
+['galaxy', 'mcycle']
 >>> X, y, info = load_dataset("mcycle")
 >>> X.shape, y.shape, info["feature_names"], info["target_name"]
 ((133, 1), (133,), ['times'], 'accel')
+
+A data set without inputs (a plain mixture, ``task="density"``) has ``X`` of shape (n, 0):
+
+>>> X, y, info = load_dataset("galaxy")
+>>> X.shape, y.shape, info["task"]
+((82, 0), (82,), 'density')
 """
 
 from __future__ import annotations
@@ -47,6 +53,36 @@ class _Spec:
 
 
 _REGISTRY: dict[str, _Spec] = {
+    "galaxy": _Spec(
+        file="galaxy.csv",
+        feature_names=(),
+        target_name="velocity",
+        n_samples=82,
+        task="density",
+        description=(
+            "Velocities of 82 galaxies of the Corona Borealis region, in 1000 km/s. No inputs: "
+            "the classic benchmark of univariate normal mixtures with an unknown number of "
+            "components (Richardson and Green 1997, Table 1), with a gap-separated cluster on each "
+            "side of a broad central mass. MASS's typo in the 78th value (26690 for 26960 km/s) "
+            "is corrected here, as in Roeder (1990) and Richardson and Green (1997)."
+        ),
+        units={"velocity": "1000 km/s"},
+        citation=(
+            "Roeder, K. (1990). Density estimation with confidence sets exemplified by "
+            "superclusters and voids in the galaxies. Journal of the American Statistical "
+            "Association, 85(411), 617-624. Data from Postman, M., Huchra, J. P. and Geller, M. J. "
+            "(1986), Astronomical Journal, 92, 1238-1247."
+        ),
+        source=(
+            "R package MASS, data set `galaxies` (Venables and Ripley, Modern Applied Statistics "
+            "with S, 4th ed., Springer, 2002), in km/s, divided by 1000; the 78th value corrected "
+            "from 26690 to 26960 (see PROVENANCE.md)."
+        ),
+        license=(
+            "MASS is GPL-2 | GPL-3; the values are published measurements (facts): cite "
+            "Roeder (1990) and Postman, Huchra and Geller (1986)."
+        ),
+    ),
     "mcycle": _Spec(
         file="mcycle.csv",
         feature_names=("times",),
@@ -119,7 +155,8 @@ def load_dataset(
         Response.
     info : dict
         ``name``, ``feature_names`` (list), ``target_name``, ``n_samples``, ``task``
-        ("regression"), ``description``, ``units`` (column -> unit), ``citation``, ``source``
+        ("regression", or "density" for a data set without inputs: ``X`` has shape (n, 0)),
+        ``description``, ``units`` (column -> unit), ``citation``, ``source``
         and ``license``. A fresh dict on every call: changing it changes nothing else.
 
     Raises

@@ -4,6 +4,8 @@
 # maximum-likelihood path does not pay for PyMC/PyTensor/ArviZ.
 _ATTRS = {
     "compare_experts": "bayesmoe.inference.compare",
+    "sample_dp": "bayesmoe.inference.dp",
+    "ConjugateGibbs": "bayesmoe.inference.gibbs",
     "plot_compare_experts": "bayesmoe.inference.compare",
     "MMResult": "bayesmoe.inference.mm",
     "count_parameters": "bayesmoe.inference.mm",
@@ -61,4 +63,6 @@ __all__ = [
     "acceptance_summary",
     "relabel_at_k",
     "parse_gate_prior",
+    "sample_dp",
+    "ConjugateGibbs",
 ]

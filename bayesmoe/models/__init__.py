@@ -6,10 +6,9 @@ from bayesmoe.models.dp import (
     build_dp_model,
     check_truncation,
     occupied_experts,
-    sample_dp,
 )
 from bayesmoe.models.gates import GATES, resolve_gate
-from bayesmoe.models.priors import Priors
+from bayesmoe.models.priors import PRIOR_SETS, Priors, resolve_priors
 from bayesmoe.models.random_k import (
     RandomKInfo,
     build_random_k_model,
@@ -21,6 +20,8 @@ __all__ = [
     "build_model",
     "ModelInfo",
     "Priors",
+    "PRIOR_SETS",
+    "resolve_priors",
     "GATES",
     "IDENTIFIABILITY",
     "resolve_gate",
@@ -34,3 +35,12 @@ __all__ = [
     "check_truncation",
     "TruncationWarning",
 ]
+
+
+def __getattr__(name):  # sample_dp lives in bayesmoe.inference.dp (re-exported here, lazily:
+    # bayesmoe.inference imports bayesmoe.models)
+    if name == "sample_dp":
+        from bayesmoe.inference.dp import sample_dp
+
+        return sample_dp
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

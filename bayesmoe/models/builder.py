@@ -134,6 +134,7 @@ def build_model(
     Parameters
     ----------
     X : array_like, shape (n_obs, n_features)
+        Inputs; ``n_features`` may be 0.
     y : array_like, shape (n_obs,)
         Real responses (``experts="gaussian"``) or class labels (``"categorical"``; any hashable
         labels, coded 0..M-1 in sorted order unless `classes` is given).
@@ -152,10 +153,18 @@ def build_model(
     ordered : bool
         Smooth ordering constraint on the expert intercepts (Gaussian: ``b``; categorical: the
         first class intercept). Off by default (post-hoc relabelling is used instead).
-    priors : dict or Priors, optional
-        Overrides of the prior scales (see :class:`bayesmoe.models.Priors`).
+    priors : str, dict or Priors, optional
+        A prior set by name (``"default"``, ``"richardson-green"``) or overrides of its fields
+        (see :mod:`bayesmoe.models.priors`). Under ``"richardson-green"`` the intercepts are
+        Dirichlet log-weights (no zero-sum constraint) and ``noise_rate_std`` (beta) is a free
+        variable.
     feature_names, classes : sequence, optional
         Coordinate labels.
+
+    Notes
+    -----
+    ``X`` may have zero columns (a mixture without covariates): ``beta1`` and ``a`` are then
+    empty and the gate is the mixing weights ``softmax(beta0)``.
 
     Returns
     -------
@@ -172,42 +181,104 @@ def build_model(
     >>> sorted(model.coords)
     ['expert', 'feature', 'obs']
     """
-    family = check_family(experts)
     K = check_int(n_experts, "n_experts")
-    X = check_X(X)
-    n, d = X.shape
-    y_arr, class_labels = check_y(y, family, n, classes)
     if identifiability not in IDENTIFIABILITY:
         raise ValueError(
             f"`identifiability` must be one of {IDENTIFIABILITY}; got {identifiability!r}."
         )
-    if not (isinstance(temperature, (int, float)) and temperature > 0):
+    s = prepare(X, y, experts=experts, gate=gate, temperature=temperature, priors=priors,
+                feature_names=feature_names, classes=classes)
+    check_enough_rows(s.n, n_parameters(K, s.d, s.family, s.n_classes))
+    info = ModelInfo(
+        s.family, K, s.gate_name, s.gate_fn, s.temperature, identifiability, bool(ordered),
+        s.priors, s.feature_names, s.classes, s.standardizer,
+    )
+    with pm.Model(coords=s.coords(K)) as model:
+        inp = data_inputs(s)
+        beta0_s, beta1_s = _gate_parameters(K, s.d, s.priors, identifiability)
+        eta = (pt.dot(inp.Zs, beta1_s) + beta0_s) / s.temperature
+        gate_deterministics(beta0_s, beta1_s, inp)
+        params = expert_block(s.family, s.priors, inp, K, s.d, ordered=ordered)
+        observe(s.family, eta, params, s.y)
+    return model, info
+
+
+# ----- the checks and transform shared by the fixed-K, random-K and DP builders ---------------
+@dataclass
+class Prepared:
+    """Validated data and options of a model build (see :func:`prepare`)."""
+
+    X: np.ndarray
+    y: np.ndarray  # floats (Gaussian) or class codes
+    family: str
+    classes: list | None
+    gate_name: str
+    gate_fn: Callable = field(repr=False)
+    temperature: float
+    priors: Priors
+    feature_names: list
+    standardizer: Standardizer
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes) if self.classes is not None else 0
+
+    def coords(self, K: int) -> dict:
+        """Model coords: ``obs``, ``feature`` (empty when d = 0), ``expert`` (and classes)."""
+        coords = {"obs": np.arange(self.n), "feature": self.feature_names,
+                  "expert": np.arange(K)}
+        if self.family == "categorical":
+            coords["class"] = self.classes
+            coords["class_free"] = self.classes[:-1]
+        return coords
+
+    def prior_constants(self) -> dict:
+        """Standardised-scale constants of the Richardson–Green prior (empty for the default
+        set): ``mean_center`` xi (midpoint of y), ``mean_sd`` 1/sqrt(kappa), ``rate_rate`` h."""
+        if not self.priors.hierarchical:
+            return {}
+        ys = self.standardizer.transform_y(self.y)
+        lo, hi = float(ys.min()), float(ys.max())
+        R = hi - lo
+        pri = self.priors
+        return {"mean_center": 0.5 * (lo + hi), "mean_sd": R / np.sqrt(pri.mean_precision_factor),
+                "rate_rate": pri.rate_rate_factor / R**2}
+
+
+def prepare(X, y, *, experts, gate, temperature, priors, feature_names, classes) -> Prepared:
+    """Validate the inputs and options common to every builder and fit the Standardizer.
+
+    ``X`` may have zero columns (a mixture without covariates: the gate reduces to mixing
+    weights, the experts to means and variances).
+    """
+    family = check_family(experts)
+    X = check_X(X)
+    n, d = X.shape
+    y_arr, class_labels = check_y(y, family, n, classes)
+    if isinstance(temperature, bool) or not (
+            isinstance(temperature, (int, float)) and temperature > 0):
         raise ValueError(f"`temperature` must be a positive number; got {temperature!r}.")
     gate_name, gate_fn = resolve_gate(gate)
     pri = resolve_priors(priors)
-    n_classes = len(class_labels) if class_labels is not None else 0
-    check_enough_rows(n, n_parameters(K, d, family, n_classes))
+    if pri.hierarchical and family != "gaussian":
+        raise ValueError(
+            "The 'richardson-green' prior set is for Gaussian experts; got experts="
+            f"{family!r}. Use priors='default' (or dirichlet_weights=True alone)."
+        )
     feature_names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)]
     if len(feature_names) != d:
         raise ValueError(f"`feature_names` has {len(feature_names)} names for {d} features.")
     st = Standardizer.from_data(X, y_arr if family == "gaussian" else None, gate=gate_fn)
-    info = ModelInfo(
-        family, K, gate_name, gate_fn, float(temperature), identifiability, bool(ordered), pri,
-        feature_names, class_labels, st,
-    )
-
-    coords = {"obs": np.arange(n), "feature": feature_names, "expert": np.arange(K)}
-    if family == "categorical":
-        coords["class"] = class_labels
-        coords["class_free"] = class_labels[:-1]
-    with pm.Model(coords=coords) as model:
-        inp = data_inputs(X, st, gate_fn, family)
-        beta0_s, beta1_s = _gate_parameters(K, d, pri, identifiability)
-        eta = (pt.dot(inp.Zs, beta1_s) + beta0_s) / temperature
-        gate_deterministics(beta0_s, beta1_s, inp)
-        params = expert_block(family, pri, inp, K, d, ordered=ordered)
-        observe(family, eta, params, y_arr)
-    return model, info
+    return Prepared(X, y_arr, family, class_labels, gate_name, gate_fn, float(temperature), pri,
+                    feature_names, st)
 
 
 # ----- blocks shared by the fixed-K, random-K and DP builders (call inside a model context) -----
@@ -223,23 +294,27 @@ class Inputs:
     sz: object
     cy: object = None
     sy: object = None
+    prior: dict = field(default_factory=dict)
 
 
-def data_inputs(X, st: Standardizer, gate_fn: Callable, family: str) -> Inputs:
+def data_inputs(s: Prepared) -> Inputs:
     """Register X and the transform constants as pm.Data and return the standardised inputs.
 
     pm.Data makes them graph inputs, not constants, so models of the same shape share one
-    compiled graph across data sets (the compile cache hits).
+    compiled graph across data sets (the compile cache hits). The Richardson–Green constants
+    (midpoint and range of y) are data too.
     """
-    X_data = pm.Data("X", X, dims=("obs", "feature"))
+    st = s.standardizer
+    X_data = pm.Data("X", s.X, dims=("obs", "feature"))
     cx = pm.Data("x_center", st.x_center, dims="feature")
     sx = pm.Data("x_scale", st.x_scale, dims="feature")
     cz = pm.Data("gate_input_center", st.z_center, dims="feature")
     sz = pm.Data("gate_input_scale", st.z_scale, dims="feature")
-    inp = Inputs((X_data - cx) / sx, (gate_fn(X_data) - cz) / sz, cx, sx, cz, sz)
-    if family == "gaussian":
+    inp = Inputs((X_data - cx) / sx, (s.gate_fn(X_data) - cz) / sz, cx, sx, cz, sz)
+    if s.family == "gaussian":
         inp.sy = pm.Data("y_scale", st.y_scale)
         inp.cy = pm.Data("y_center", st.y_center)
+    inp.prior = {k: pm.Data(f"prior_{k}", v) for k, v in s.prior_constants().items()}
     return inp
 
 
@@ -261,8 +336,18 @@ def expert_block(family: str, pri: Priors, inp: Inputs, K: int, d: int, *,
         b_kw = {"transform": pm.distributions.transforms.ordered}
     if family == "gaussian":
         a_s = pm.Normal("a_std", 0.0, pri.expert_slope, dims=("feature", "expert"))
-        b_s = pm.Normal("b_std", 0.0, pri.expert_intercept, dims="expert", **b_kw)
-        sigma_s = pm.HalfNormal("sigma_std", pri.noise, dims="expert")
+        if pri.hierarchical:  # Richardson & Green (1997): mu ~ N(xi, 1/kappa), Gamma precisions
+            c = inp.prior
+            b_s = pm.Normal("b_std", c["mean_center"], c["mean_sd"], dims="expert", **b_kw)
+            rate = pm.Gamma("noise_rate_std", alpha=pri.rate_shape, beta=c["rate_rate"])
+            pm.Deterministic("noise_rate", rate * inp.sy**2)  # beta in units of y^2
+            sigma_s = pm.CustomDist(
+                "sigma_std", pri.precision_shape, rate, logp=inverse_sqrt_gamma_logp,
+                random=inverse_sqrt_gamma_random, support_point=_inverse_sqrt_gamma_start,
+                transform=pm.distributions.transforms.log, dims="expert")
+        else:
+            b_s = pm.Normal("b_std", 0.0, pri.expert_intercept, dims="expert", **b_kw)
+            sigma_s = pm.HalfNormal("sigma_std", pri.noise, dims="expert")
         sy, cy = inp.sy, inp.cy
         a = sy * a_s / inp.sx[:, None]
         pm.Deterministic("a", a, dims=("feature", "expert"))
@@ -291,15 +376,62 @@ def observe(family: str, eta, params: tuple, y_arr) -> None:
                       observed=y_obs, dims="obs")
 
 
+# ----- Dirichlet weights and Gamma precisions as PyMC variables ---------------------------------
+def log_gamma_logp(value, delta):
+    """log density of ``log g`` with ``g ~ Gamma(delta, 1)`` (the Dirichlet-weights intercepts)."""
+    return delta * value - pt.exp(value) - pt.gammaln(delta)
+
+
+def log_gamma_random(delta, rng=None, size=None):
+    return np.log(rng.gamma(delta, size=size))
+
+
+def inverse_sqrt_gamma_logp(value, alpha, rate):
+    """log density of ``sigma = tau^(-1/2)`` with ``tau ~ Gamma(alpha, rate)``
+    (Jacobian ``|d tau / d sigma| = 2 sigma^-3``)."""
+    tau = value**-2
+    return (alpha * pt.log(rate) - pt.gammaln(alpha) + (alpha - 1.0) * pt.log(tau) - rate * tau
+            + np.log(2.0) - 3.0 * pt.log(value))
+
+
+def inverse_sqrt_gamma_random(alpha, rate, rng=None, size=None):
+    return 1.0 / np.sqrt(rng.gamma(alpha, 1.0 / np.asarray(rate), size=size))
+
+
+def _inverse_sqrt_gamma_start(rv, size, alpha, rate):
+    return pt.full_like(rv, 1.0) * pt.sqrt(rate / alpha)  # tau at its prior mean alpha / rate
+
+
+def gate_intercepts(name: str, pri: Priors, dims: str):
+    """i.i.d. gate intercepts of one slot each: ``log Gamma(delta, 1)`` variables when
+    ``pri.dirichlet_weights`` (softmax of them is Dirichlet(delta, ...)), else ``N(0, s0)``."""
+    if pri.dirichlet_weights:
+        return pm.CustomDist(name, pri.weights_concentration, logp=log_gamma_logp,
+                             random=log_gamma_random, dims=dims)
+    return pm.Normal(name, 0.0, pri.gate_intercept, dims=dims)
+
+
+def gate_slopes(K: int, d: int, pri: Priors, identifiability: str):
+    if identifiability == "zerosum":
+        if d == 0:  # no covariates: the gate is the mixing weights alone (an empty variable,
+            # kept so that every model has the same named variables)
+            return pm.Normal("beta1_std", 0.0, pri.gate_slope, dims=("feature", "expert"))
+        return pm.ZeroSumNormal("beta1_std", sigma=pri.gate_slope, dims=("feature", "expert"))
+    b1 = pm.Normal("beta1_std", 0.0, pri.gate_slope, dims=("feature", "expert_free"))
+    return pt.concatenate([b1, pt.zeros((d, 1))], axis=1)
+
+
 def _gate_parameters(K: int, d: int, pri: Priors, identifiability: str):
+    """Gate intercepts and slopes of the fixed-K model (slopes are zeros of shape (0, K) when
+    d = 0)."""
     if K == 1:
         return pt.zeros((1,)), pt.zeros((d, 1))
+    if identifiability == "reference":
+        pm.modelcontext(None).add_coord("expert_free", np.arange(K - 1))
+    beta1 = gate_slopes(K, d, pri, identifiability)
+    if pri.dirichlet_weights:  # the Dirichlet is its own identification of the intercepts
+        return gate_intercepts("beta0_std", pri, "expert"), beta1
     if identifiability == "zerosum":
-        beta0 = pm.ZeroSumNormal("beta0_std", sigma=pri.gate_intercept, dims="expert")
-        beta1 = pm.ZeroSumNormal("beta1_std", sigma=pri.gate_slope, dims=("feature", "expert"))
-        return beta0, beta1
-    model = pm.modelcontext(None)
-    model.add_coord("expert_free", np.arange(K - 1))
+        return pm.ZeroSumNormal("beta0_std", sigma=pri.gate_intercept, dims="expert"), beta1
     b0 = pm.Normal("beta0_std", 0.0, pri.gate_intercept, dims="expert_free")
-    b1 = pm.Normal("beta1_std", 0.0, pri.gate_slope, dims=("feature", "expert_free"))
-    return pt.concatenate([b0, pt.zeros((1,))]), pt.concatenate([b1, pt.zeros((d, 1))], axis=1)
+    return pt.concatenate([b0, pt.zeros((1,))]), beta1

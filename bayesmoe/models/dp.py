@@ -5,7 +5,9 @@
 
 so the gate is softmax_k(log w_k + beta1_k . z) on the standardised gate input z: at the centre of
 the data the gate probabilities are the stick-breaking weights GEM(alpha) truncated at K_max.
-Every parameter is continuous, so the model is sampled by NUTS alone.
+Every parameter is continuous, so the model is sampled by NUTS alone
+(:func:`bayesmoe.inference.dp.sample_dp`). Without covariates (X of shape (n, 0)) it is the
+truncated DP mixture of normals.
 
 Caution (Miller & Harrison 2013, 2014): under a Dirichlet-process (or Pitman–Yor) prior the
 posterior of the number of *occupied* experts (experts with at least one observation allocated)
@@ -17,8 +19,6 @@ instead of reading it off this count.
 
 from __future__ import annotations
 
-import json
-import time
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -27,16 +27,27 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from bayesmoe._validation import check_family, check_int, check_X, check_y
+from bayesmoe._validation import check_int, check_X
 from bayesmoe.measure import expert_log_prob, gate_probabilities, measure_arrays
-from bayesmoe.models.builder import data_inputs, expert_block, gate_deterministics, observe
-from bayesmoe.models.gates import resolve_gate
-from bayesmoe.models.priors import Priors, resolve_priors
-from bayesmoe.scaling import Standardizer
+from bayesmoe.models.builder import (
+    data_inputs,
+    expert_block,
+    gate_deterministics,
+    gate_slopes,
+    observe,
+    prepare,
+)
+from bayesmoe.models.priors import Priors
 
-__all__ = [
-    "build_dp_model", "sample_dp", "occupied_experts", "check_truncation", "TruncationWarning",
-]
+__all__ = ["build_dp_model", "occupied_experts", "check_truncation", "TruncationWarning"]
+
+
+def __getattr__(name):  # sample_dp moved to bayesmoe.inference.dp; the old path keeps working
+    if name == "sample_dp":
+        from bayesmoe.inference.dp import sample_dp
+
+        return sample_dp
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class TruncationWarning(UserWarning):
@@ -111,38 +122,24 @@ def build_dp_model(
     >>> model.initial_point()["sticks_logodds__"].shape
     (4,)
     """
-    family = check_family(experts)
     K = check_int(max_experts, "max_experts", minimum=2)
     alpha, alpha_prior = _check_alpha(alpha, alpha_prior)
-    X = check_X(X)
-    n, d = X.shape
-    y_arr, class_labels = check_y(y, family, n, classes)
-    if not (isinstance(temperature, (int, float)) and temperature > 0):
-        raise ValueError(f"`temperature` must be a positive number; got {temperature!r}.")
-    gate_name, gate_fn = resolve_gate(gate)
-    pri = resolve_priors(priors)
-    if feature_names is None:
-        feature_names = [f"x{j}" for j in range(d)]
-    feature_names = list(feature_names)
-    if len(feature_names) != d:
-        raise ValueError(f"`feature_names` has {len(feature_names)} names for {d} features.")
-    st = Standardizer.from_data(X, y_arr if family == "gaussian" else None, gate=gate_fn)
-    coords = {"obs": np.arange(n), "feature": feature_names, "expert": np.arange(K),
-              "stick": np.arange(K - 1)}
-    if family == "categorical":
-        coords["class"] = class_labels
-        coords["class_free"] = class_labels[:-1]
+    s = prepare(X, y, experts=experts, gate=gate, temperature=temperature, priors=priors,
+                feature_names=feature_names, classes=classes)
+    coords = {**s.coords(K), "stick": np.arange(K - 1)}
     with pm.Model(coords=coords) as model:
-        inp = data_inputs(X, st, gate_fn, family)
+        inp = data_inputs(s)
         a_conc = pm.Gamma("alpha", alpha_prior[0], alpha_prior[1]) if alpha_prior else alpha
         v = pm.Beta("sticks", 1.0, a_conc, dims="stick")
         log_rest = pt.concatenate([pt.zeros((1,)), pt.cumsum(pt.log1p(-v))])  # log prod_{j<k}
         log_w = pt.concatenate([pt.log(v), pt.zeros((1,))]) + log_rest
         pm.Deterministic("weights", pt.exp(log_w), dims="expert")
-        beta1_s = pm.ZeroSumNormal("beta1_std", sigma=pri.gate_slope, dims=("feature", "expert"))
-        eta = (pt.dot(inp.Zs, beta1_s) + log_w) / temperature
+        beta1_s = gate_slopes(K, s.d, s.priors, "zerosum")
+        eta = (pt.dot(inp.Zs, beta1_s) + log_w) / s.temperature
         gate_deterministics(log_w, beta1_s, inp)
-        observe(family, eta, expert_block(family, pri, inp, K, d), y_arr)
+        observe(s.family, eta, expert_block(s.family, s.priors, inp, K, s.d), s.y)
+    st, family, gate_name, gate_fn = s.standardizer, s.family, s.gate_name, s.gate_fn
+    feature_names, class_labels = s.feature_names, s.classes
     info = {"standardizer": st, "family": family, "gate": gate_name, "gate_fn": gate_fn,
             "temperature": float(temperature), "max_experts": K, "alpha": alpha,
             "alpha_prior": alpha_prior, "feature_names": feature_names, "classes": class_labels}
@@ -207,91 +204,6 @@ def occupied_experts(trace: xr.DataTree, X, y, *, min_count: int = 1, random_see
                         name="n_occupied",
                         attrs={"min_count": min_count, "caution": "Miller & Harrison: "
                                "inconsistent for the number of experts under DP priors"})
-
-
-def sample_dp(
-    X,
-    y,
-    *,
-    max_experts: int = 8,
-    alpha: float | None = 1.0,
-    alpha_prior: tuple[float, float] | None = None,
-    experts: str = "gaussian",
-    gate: str | Callable = "softmax",
-    temperature: float = 1.0,
-    priors=None,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
-    cores: int | None = None,
-    random_seed: int | None = None,
-    truncation_tol: float = 0.01,
-    progressbar: bool = False,
-    feature_names=None,
-    classes=None,
-    **sample_kwargs,
-) -> xr.DataTree:
-    """Sample the DP-gated MoE with NUTS and report the occupied experts per draw.
-
-    Parameters
-    ----------
-    X, y, max_experts, alpha, alpha_prior, experts, gate, temperature, priors
-        Model options, see :func:`build_dp_model`.
-    draws, tune, chains, cores, random_seed, progressbar, **sample_kwargs
-        Passed to :func:`pymc.sample`.
-    truncation_tol : float
-        Warn (:class:`TruncationWarning`) when the posterior mean of the last stick's weight
-        ``w_{K_max}`` exceeds this: the truncation level is then too small.
-    feature_names, classes : sequence, optional
-
-    Returns
-    -------
-    xarray.DataTree
-        Posterior with ``weights``, the measure in user units and ``n_occupied`` (chain, draw):
-        the occupied experts per draw (Miller–Harrison caution: inconsistent for K*, see the
-        module docstring). ``attrs["last_stick_weight"]`` holds the posterior mean of w_{K_max}.
-
-    Examples
-    --------
-    >>> from bayesmoe.data import simulate
-    >>> from bayesmoe.models.dp import sample_dp
-    >>> X, y, _ = simulate("S-B", n=200, random_seed=0)
-    >>> trace = sample_dp(X, y, max_experts=6, draws=200, tune=200, chains=2,
-    ...                   random_seed=0)  # doctest: +SKIP
-    >>> trace.posterior["n_occupied"].mean()  # doctest: +SKIP
-    """
-    from bayesmoe import __version__
-
-    if not (truncation_tol > 0):
-        raise ValueError(f"`truncation_tol` must be positive; got {truncation_tol!r}.")
-    model, info = build_dp_model(
-        X, y, max_experts=max_experts, alpha=alpha, alpha_prior=alpha_prior, experts=experts,
-        gate=gate, temperature=temperature, priors=priors, feature_names=feature_names,
-        classes=classes,
-    )
-    X_arr = model["X"].get_value()
-    y_arr, _ = check_y(y, info["family"], X_arr.shape[0], info["classes"])
-    seeds = np.random.SeedSequence(random_seed).spawn(2)
-    pm_seed, occ_seed = (int(s.generate_state(1)[0]) for s in seeds)
-    t0 = time.perf_counter()
-    trace = pm.sample(draws, tune=tune, chains=chains, cores=cores, random_seed=pm_seed,
-                      model=model, progressbar=progressbar, compute_convergence_checks=False,
-                      **sample_kwargs)
-    seconds = time.perf_counter() - t0
-    trace.attrs.update({
-        "bayesmoe_version": __version__, "family": info["family"], "gate": info["gate"],
-        "temperature": info["temperature"], "max_experts": info["max_experts"],
-        "alpha": "gamma" if info["alpha"] is None else info["alpha"],
-        "alpha_prior": json.dumps(info["alpha_prior"]), "sampler": "nuts",
-        "random_seed": "none" if random_seed is None else int(random_seed),
-        "data_transform": json.dumps(info["standardizer"].to_dict()),
-        "seconds_sampling": seconds,
-    })
-    occ = occupied_experts(trace, X_arr, y_arr, random_seed=occ_seed,
-                           gate=info["gate_fn"] if info["gate"] == "custom" else None)
-    trace["posterior"]["n_occupied"] = occ
-    trace.attrs["last_stick_weight"] = check_truncation(trace, tol=truncation_tol)
-    return trace
 
 
 def check_truncation(trace, *, tol: float = 0.01) -> float:

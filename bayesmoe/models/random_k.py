@@ -11,6 +11,13 @@ correctly. The atoms of every slot are i.i.d. from one prior:
     a_k ~ N(0, sa I),  b_k ~ N(0, sb),  sigma_k ~ HalfNormal(s_sigma)   (Gaussian experts)
     a_ks ~ N(0, sa I), b_ks ~ N(0, sb), s < M, class M pinned to 0       (multinomial experts)
 
+Under ``priors="richardson-green"`` (Richardson & Green 1997) the slot atoms are
+``beta0_k = log g_k`` with ``g_k ~ Gamma(delta, 1)`` (so the weights of the active slots are
+Dirichlet(delta, ...) whatever K is), ``b_k ~ N(xi, 1/kappa)`` and ``sigma_k^-2 ~ Gamma(alpha,
+beta)``, i.i.d. given the hyperparameter beta (a free variable ``noise_rate_std`` outside the
+slots), which keeps every reversible-jump ratio exact: the moves are conditional on beta.
+``X`` may have zero columns (d = 0, a plain mixture).
+
 [choice] The gate parameters are i.i.d. Normal per slot, not ZeroSumNormal as in the fixed-K
 builder: a sum-to-zero constraint couples active and inactive slots, which breaks both the
 "inactive slots follow their prior" property and the exchangeability that the permutation move
@@ -31,11 +38,18 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from scipy import stats
+from scipy.special import gammaln
 
-from bayesmoe._validation import check_family, check_int, check_X, check_y
-from bayesmoe.models.builder import data_inputs, expert_block, gate_deterministics, observe
-from bayesmoe.models.gates import resolve_gate
-from bayesmoe.models.priors import Priors, resolve_priors
+from bayesmoe._validation import check_int
+from bayesmoe.models.builder import (
+    data_inputs,
+    expert_block,
+    gate_deterministics,
+    gate_intercepts,
+    observe,
+    prepare,
+)
+from bayesmoe.models.priors import Priors
 from bayesmoe.scaling import Standardizer
 
 __all__ = [
@@ -43,8 +57,13 @@ __all__ = [
     "build_random_k_model",
     "parse_experts_prior",
     "experts_prior_pmf",
+    "slot_prior_draw",
+    "slot_prior_logpdf",
+    "hyper_prior_draw",
     "K_VAR",
 ]
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
 
 #: Name of the discrete free variable holding K − 1 (values 0..K_max−1).
 K_VAR = "n_experts_index"
@@ -77,6 +96,7 @@ class RandomKInfo:
     n_classes: int
     slot_vars: list = field(default_factory=list)
     slot_groups: list = field(default_factory=list)
+    prior_constants: dict = field(default_factory=dict)
 
     @property
     def n_features(self) -> int:
@@ -105,7 +125,9 @@ def experts_prior_pmf(spec, max_experts: int) -> np.ndarray:
     Parameters
     ----------
     spec : str or array_like
-        ``"poisson:RATE"`` (K − 1 ~ Poisson(RATE) truncated at K_max − 1), ``"uniform"``,
+        ``"poisson:RATE"`` (K − 1 ~ Poisson(RATE) truncated at K_max − 1), ``"uniform"``
+        (on 1..K_max), ``"uniform:KMAX"`` (on 1..KMAX, KMAX <= K_max; Richardson & Green 1997 use
+        ``uniform:30``),
         ``"geometric:P"`` (K − 1 ~ Geometric(P) on 0, 1, ... truncated), or an array of
         ``max_experts`` non-negative numbers (normalised to sum 1).
     max_experts : int
@@ -130,8 +152,14 @@ def experts_prior_pmf(spec, max_experts: int) -> np.ndarray:
             p = stats.poisson.pmf(k, value)
         elif kind == "geometric":
             p = stats.geom.pmf(k + 1, value)
-        else:
-            p = np.ones(K_max)
+        else:  # uniform on 1..KMAX (all of 1..K_max without a KMAX)
+            kmax = K_max if value is None else int(value)
+            if kmax > K_max:
+                raise ValueError(
+                    f"`experts_prior` {spec!r} puts mass up to K = {kmax} but max_experts = "
+                    f"{K_max}; set max_experts >= {kmax} (e.g. --max-experts {kmax})."
+                )
+            p = (k < kmax).astype(float)
     else:
         try:
             p = np.asarray(spec, dtype=float)
@@ -157,7 +185,8 @@ def experts_prior_pmf(spec, max_experts: int) -> np.ndarray:
 
 
 def parse_experts_prior(spec: str) -> tuple[str, float | None]:
-    """Parse a CLI prior spec ``"poisson:RATE"``, ``"geometric:P"`` or ``"uniform"``.
+    """Parse a CLI prior spec ``"poisson:RATE"``, ``"geometric:P"``, ``"uniform"`` or
+    ``"uniform:KMAX"``.
 
     Returns ``(kind, value)``; raises ValueError with the accepted forms otherwise.
 
@@ -173,13 +202,22 @@ def parse_experts_prior(spec: str) -> tuple[str, float | None]:
     if m is None:
         raise ValueError(
             f"Cannot read the experts prior {spec!r}; expected 'poisson:RATE' (RATE > 0), "
-            "'geometric:P' (0 < P <= 1) or 'uniform', e.g. --experts-prior poisson:1.0."
+            "'geometric:P' (0 < P <= 1), 'uniform' or 'uniform:KMAX', e.g. --experts-prior "
+            "poisson:1.0."
         )
     kind, raw = m.group(1), m.group(2)
     if kind == "uniform":
-        if raw is not None:
-            raise ValueError(f"'uniform' takes no parameter; got {spec!r}. Use 'uniform'.")
-        return kind, None
+        if raw is None:
+            return kind, None
+        try:
+            kmax = float(raw)
+        except ValueError:
+            kmax = float("nan")
+        if not (np.isfinite(kmax) and kmax >= 1 and kmax == int(kmax)):
+            raise ValueError(
+                f"'uniform:KMAX' needs an integer KMAX >= 1 (K ~ Uniform{{1..KMAX}}); got {spec!r}."
+            )
+        return kind, float(int(kmax))
     if raw is None:
         raise ValueError(f"{kind!r} needs a parameter, e.g. '{kind}:1.0'; got {spec!r}.")
     try:
@@ -225,8 +263,11 @@ def build_random_k_model(
         Gate input transform, as in :func:`bayesmoe.models.build_model`.
     temperature : float
         Gate temperature.
-    priors : dict or Priors, optional
-        Prior scales of every slot's atom (standardised scale).
+    priors : str, dict or Priors, optional
+        Prior set of every slot's atom (standardised scale): ``"default"`` or
+        ``"richardson-green"`` (Dirichlet weights as ``log Gamma(delta, 1)`` intercepts, means
+        around the midpoint of y, Gamma precisions given the shared ``noise_rate_std``), see
+        :mod:`bayesmoe.models.priors`.
     prior_only : bool
         Leave the likelihood out (the observed variable is absent): the posterior is the prior.
     fixed_experts : int, optional
@@ -251,39 +292,19 @@ def build_random_k_model(
     >>> info.prior_pmf.shape, "n_experts" in model.named_vars
     ((4,), True)
     """
-    family = check_family(experts)
-    X = check_X(X)
-    n, d = X.shape
-    y_arr, class_labels = check_y(y, family, n, classes)
     if fixed_experts is not None:
         K = check_int(fixed_experts, "fixed_experts")
         pmf = None
     else:
         K = check_int(max_experts, "max_experts")
         pmf = experts_prior_pmf(experts_prior, K)
-    if not (isinstance(temperature, (int, float)) and temperature > 0):
-        raise ValueError(f"`temperature` must be a positive number; got {temperature!r}.")
     if not isinstance(prior_only, (bool, np.bool_)):
         raise TypeError(f"`prior_only` must be True or False; got {prior_only!r}.")
-    gate_name, gate_fn = resolve_gate(gate)
-    pri = resolve_priors(priors)
-    n_classes = len(class_labels) if class_labels is not None else 0
-    if feature_names is None:
-        feature_names = [f"x{j}" for j in range(d)]
-    feature_names = list(feature_names)
-    if len(feature_names) != d:
-        raise ValueError(f"`feature_names` has {len(feature_names)} names for {d} features.")
-    st = Standardizer.from_data(X, y_arr if family == "gaussian" else None, gate=gate_fn)
-    Xs = st.transform_X(X)
-    Zs = st.transform_gate(X)
-    ys = st.transform_y(y_arr) if family == "gaussian" else np.asarray(y_arr, dtype=int)
-
-    coords = {"obs": np.arange(n), "feature": feature_names, "expert": np.arange(K)}
-    if family == "categorical":
-        coords["class"] = class_labels
-        coords["class_free"] = class_labels[:-1]
-    with pm.Model(coords=coords) as model:
-        inp = data_inputs(X, st, gate_fn, family)
+    s = prepare(X, y, experts=experts, gate=gate, temperature=temperature, priors=priors,
+                feature_names=feature_names, classes=classes)
+    pri, st = s.priors, s.standardizer
+    with pm.Model(coords=s.coords(K)) as model:
+        inp = data_inputs(s)
         if pmf is None:
             active = pt.ones((K,), dtype=bool)
             n_active = pt.as_tensor(K)
@@ -293,15 +314,15 @@ def build_random_k_model(
             active = pt.lt(pt.arange(K), n_active)
         pm.Deterministic("n_experts", n_active)
         pm.Deterministic("active", active, dims="expert")
-        beta0_s = pm.Normal("beta0_std", 0.0, pri.gate_intercept, dims="expert")
+        beta0_s = gate_intercepts("beta0_std", pri, "expert")
         beta1_s = pm.Normal("beta1_std", 0.0, pri.gate_slope, dims=("feature", "expert"))
-        eta = (pt.dot(inp.Zs, beta1_s) + beta0_s) / temperature
+        eta = (pt.dot(inp.Zs, beta1_s) + beta0_s) / s.temperature
         eta = pt.where(active, eta, -np.inf)  # inactive slots: gate probability exactly 0
 
         gate_deterministics(beta0_s, beta1_s, inp)
-        params = expert_block(family, pri, inp, K, d)
+        params = expert_block(s.family, pri, inp, K, s.d)
         if not prior_only:
-            observe(family, eta, params, y_arr)
+            observe(s.family, eta, params, s.y)
 
     slot_vars, slot_groups = [], []
     for rv_name, group in (("beta0_std", "gate_intercept"), ("beta1_std", "gate_slope"),
@@ -314,27 +335,106 @@ def build_random_k_model(
         shape = tuple(int(s) for s in model.initial_point()[value.name].shape[:-1])
         slot_vars.append((value.name, shape))
         slot_groups.append(group)
+    ys = st.transform_y(s.y) if s.family == "gaussian" else np.asarray(s.y, dtype=int)
     info = RandomKInfo(
-        family=family, max_experts=K, prior_pmf=pmf, gate=gate_name, gate_fn=gate_fn,
-        temperature=float(temperature), priors=pri, feature_names=feature_names,
-        classes=class_labels, standardizer=st, prior_only=bool(prior_only), Xs=Xs, Zs=Zs, ys=ys,
-        n_classes=n_classes, slot_vars=slot_vars, slot_groups=slot_groups,
+        family=s.family, max_experts=K, prior_pmf=pmf, gate=s.gate_name, gate_fn=s.gate_fn,
+        temperature=s.temperature, priors=pri, feature_names=s.feature_names,
+        classes=s.classes, standardizer=st, prior_only=bool(prior_only),
+        Xs=st.transform_X(s.X), Zs=st.transform_gate(s.X), ys=ys, n_classes=s.n_classes,
+        slot_vars=slot_vars, slot_groups=slot_groups, prior_constants=s.prior_constants(),
     )
     return model, info
 
 
-def slot_prior_draw(info: RandomKInfo, rng: np.random.Generator, size: int = 1) -> dict:
+# ----- the slot prior, in value space (draws and densities for the reversible-jump moves) -------
+#: Value variables of hyperparameters the slot prior is conditional on (Richardson–Green: beta).
+HYPER_VARS = ("noise_rate_std_log__",)
+
+
+def hyper_values(info: RandomKInfo, point: dict | None = None) -> dict:
+    """Hyperparameters of the slot prior on their natural scale (``{"noise_rate": beta}`` on the
+    standardised scale for Richardson–Green; empty for the default set). Taken from ``point``
+    (value space) or, without one, at the prior mean ``g / h``."""
+    if not info.priors.hierarchical:
+        return {}
+    if point is not None and HYPER_VARS[0] in point:
+        return {"noise_rate": float(np.exp(point[HYPER_VARS[0]]))}
+    return {"noise_rate": info.priors.rate_shape / info.prior_constants["rate_rate"]}
+
+
+def hyper_prior_draw(info: RandomKInfo, rng: np.random.Generator) -> dict:
+    """One prior draw of the hyperparameters, as value-space entries of a point (empty for the
+    default set)."""
+    if not info.priors.hierarchical:
+        return {}
+    beta = rng.gamma(info.priors.rate_shape, 1.0 / info.prior_constants["rate_rate"])
+    return {HYPER_VARS[0]: np.asarray(np.log(beta))}
+
+
+def hyper_start(info: RandomKInfo) -> dict:
+    """Start values of the hyperparameters (value space): the prior mean of beta."""
+    h = hyper_values(info)
+    return {HYPER_VARS[0]: np.asarray(np.log(h["noise_rate"]))} if h else {}
+
+
+def _group_prior(info: RandomKInfo, group: str, hyper: dict):
+    """(kind, parameters) of the prior of one slot block, in value space."""
+    pri, c = info.priors, info.prior_constants
+    if group == "gate_intercept" and pri.dirichlet_weights:
+        return "log_gamma", (pri.weights_concentration,)
+    if group == "expert_intercept" and pri.hierarchical:
+        return "normal", (c["mean_center"], c["mean_sd"])
+    if group == "noise":
+        if pri.hierarchical:
+            return "log_inverse_sqrt_gamma", (pri.precision_shape, hyper["noise_rate"])
+        return "log_halfnormal", (pri.noise,)
+    return "normal", (0.0, getattr(pri, group))
+
+
+def slot_prior_draw(info: RandomKInfo, rng: np.random.Generator, size: int = 1,
+                    point: dict | None = None) -> dict:
     """Draw ``size`` slot atoms from the prior, as value-space blocks (expert axis last).
 
-    The draw matches the model's priors: Normal blocks, and ``log(sigma)`` with
-    ``sigma ~ HalfNormal`` for the log-transformed noise (its value variable).
+    The draw matches the model's priors, in value space: Normal blocks; ``log sigma`` with
+    ``sigma ~ HalfNormal`` (default set) or ``sigma^-2 ~ Gamma(alpha, beta)`` (Richardson–Green,
+    given beta from ``point``, see :func:`hyper_values`); ``log g`` with ``g ~ Gamma(delta, 1)``
+    for Dirichlet weights.
     """
-    pri = info.priors
+    hyper = hyper_values(info, point)
     out = {}
     for (name, shape), group in zip(info.slot_vars, info.slot_groups, strict=True):
-        scale = getattr(pri, group)
-        draw = rng.normal(0.0, scale, size=shape + (size,))
-        if name.endswith("_log__"):
-            draw = np.log(np.abs(draw))
+        kind, par = _group_prior(info, group, hyper)
+        full = shape + (size,)
+        if kind == "normal":
+            draw = rng.normal(par[0], par[1], size=full)
+        elif kind == "log_halfnormal":
+            draw = np.log(np.abs(rng.normal(0.0, par[0], size=full)))
+        elif kind == "log_gamma":
+            draw = np.log(rng.gamma(par[0], size=full))
+        else:  # log sigma = -log(tau) / 2, tau ~ Gamma(alpha, rate)
+            draw = -0.5 * np.log(rng.gamma(par[0], 1.0 / par[1], size=full))
         out[name] = draw
     return out
+
+
+def slot_prior_logpdf(info: RandomKInfo, blocks: dict, point: dict | None = None) -> np.ndarray:
+    """Prior log density (value space, Jacobians included) of each slot in ``blocks`` (value
+    name -> block_shape + (m,)), shape (m,): the density :func:`slot_prior_draw` samples from."""
+    hyper = hyper_values(info, point)
+    total = 0.0
+    for (name, shape), group in zip(info.slot_vars, info.slot_groups, strict=True):
+        v = np.asarray(blocks[name], dtype=float).reshape(-1, np.shape(blocks[name])[-1])
+        kind, par = _group_prior(info, group, hyper)
+        if kind == "normal":  # plain numpy: scipy's overhead dominates these small arrays
+            r = (v - par[0]) / par[1]
+            lp = -0.5 * r * r - np.log(par[1]) - 0.5 * _LOG_2PI
+        elif kind == "log_halfnormal":  # sigma = e^v ~ HalfNormal(s), Jacobian e^v
+            lp = 0.5 * np.log(2.0 / np.pi) - np.log(par[0]) - 0.5 * np.exp(2.0 * v) / par[0]**2 + v
+        elif kind == "log_gamma":
+            lp = par[0] * v - np.exp(v) - gammaln(par[0])
+        else:  # tau = e^(-2v) ~ Gamma(alpha, rate), Jacobian 2 tau
+            a, r = par
+            log_tau = -2.0 * v
+            lp = a * np.log(r) - gammaln(a) + a * log_tau - r * np.exp(log_tau) + np.log(2.0)
+        total = total + lp.sum(axis=0)
+    return np.asarray(total)

@@ -140,9 +140,15 @@ def _ppc(trace) -> Section:
             ax1.plot([], [], color="0.6", label=f"{len(draws)} predictive draws")
             ax1.set_xlabel("y")
             ax1.set_ylabel("density")
-            ax2.scatter(X[:, 0], draws[0], s=4, color="0.6", label="one predictive draw")
-            ax2.scatter(X[:, 0], y, s=4, color="C3", label="observed")
-            ax2.set_xlabel(str(trace["constant_data"]["feature"].values[0]))
+            if X.shape[1] == 0:  # no covariates: quantiles of one replicate against the data
+                ax2.scatter(np.sort(y), np.sort(draws[0]), s=4, color="0.6",
+                            label="one predictive draw")
+                ax2.plot([y.min(), y.max()], [y.min(), y.max()], color="C3", label="y = x")
+                ax2.set_xlabel("observed y (sorted)")
+            else:
+                ax2.scatter(X[:, 0], draws[0], s=4, color="0.6", label="one predictive draw")
+                ax2.scatter(X[:, 0], y, s=4, color="C3", label="observed")
+                ax2.set_xlabel(str(trace["constant_data"]["feature"].values[0]))
             ax2.set_ylabel("y")
         else:
             classes = pp["class"].values
@@ -181,6 +187,10 @@ def _gate_plot(trace) -> Section:
                        "gate probabilities are not drawn.")
             return
         X, _ = _observed(trace)
+        if X.shape[1] == 0:
+            s.add_note("No covariates: the gate is constant, the mixing weights "
+                       "softmax(beta0) (see the summary table).")
+            return
         grid = np.repeat(np.median(X, axis=0, keepdims=True), 120, axis=0)
         grid[:, 0] = np.linspace(X[:, 0].min(), X[:, 0].max(), 120)
         g = gate_probabilities(trace, grid, max_draws=400)
@@ -273,7 +283,7 @@ def write_fit_report(trace: xr.DataTree | str | Path, out_dir: str | Path, *,
     if summary_table is None and csv.is_file():
         summary_table = pd.read_csv(csv, index_col=0)
     post = trace["posterior"]
-    names = [v for v in _USER_VARS if v in post]
+    names = [v for v in _USER_VARS if v in post and post[v].size > 0]  # d = 0: no slopes
     if not names:
         raise ValueError(f"the posterior has none of the user-unit variables {_USER_VARS}; "
                          "give a trace from bayesmoe.inference.sample.")

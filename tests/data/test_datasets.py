@@ -102,6 +102,26 @@ def test_mcycle_file_hash_matches_provenance():
     assert digest in _resource("PROVENANCE.md").read_text(encoding="utf-8")
 
 
+def test_galaxy_values_and_typo_correction():
+    # The numbers stated in PROVENANCE.md (Roeder 1990 as shipped with R's MASS, 78th corrected).
+    X, y, info = load_dataset("galaxy")
+    assert X.shape == (82, 0) and info["feature_names"] == [] and info["task"] == "density"
+    assert info["target_name"] == "velocity" and info["units"] == {"velocity": "1000 km/s"}
+    kms = np.rint(y * 1000)
+    np.testing.assert_allclose(y * 1000, kms, atol=1e-6)  # integer km/s
+    assert (kms.min(), kms.max(), int(kms.sum())) == (9172, 34279, 1708180)
+    assert kms[77] == 26960  # MASS has 26690 here (its documented typo)
+    assert 26690 not in kms
+    assert np.all(np.diff(kms) > 0)
+    assert round(float(np.std(y, ddof=1)), 5) == 4.56813
+    assert info["citation"].startswith("Roeder, K. (1990)")
+
+
+def test_galaxy_file_hash_matches_provenance():
+    digest = hashlib.sha256(_resource("galaxy.csv").read_bytes()).hexdigest()
+    assert digest in _resource("PROVENANCE.md").read_text(encoding="utf-8")
+
+
 def test_info_is_a_fresh_copy():
     _, _, info = load_dataset("mcycle")
     info["feature_names"].append("junk")

@@ -20,11 +20,16 @@ def test_poisson_prior_is_truncated_poisson_on_k_minus_1():
     expected = stats.poisson.pmf(np.arange(5), 1.5)
     np.testing.assert_allclose(pmf, expected / expected.sum())
     np.testing.assert_allclose(experts_prior_pmf("uniform", 4), 0.25)
+    # Richardson & Green's k ~ U{1..KMAX}, padded with zeros up to max_experts
+    np.testing.assert_allclose(experts_prior_pmf("uniform:3", 5), [1 / 3] * 3 + [0, 0])
+    assert parse_experts_prior("uniform:30") == ("uniform", 30.0)
+    with pytest.raises(ValueError, match="max_experts >= 6"):
+        experts_prior_pmf("uniform:6", 5)
     np.testing.assert_allclose(experts_prior_pmf([1, 1, 2], 3), [0.25, 0.25, 0.5])
 
 
 @pytest.mark.parametrize("spec", ["poisson", "poisson:-1", "poisson:abc", "dirichlet:1",
-                                  "uniform:2", "geometric:1.5"])
+                                  "uniform:2.5", "uniform:0", "geometric:1.5"])
 def test_bad_experts_prior_specs_raise(spec):
     with pytest.raises(ValueError, match="poisson|uniform|geometric|parameter|number"):
         parse_experts_prior(spec)

@@ -28,6 +28,7 @@ Moves (their reverse in brackets):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,6 +138,7 @@ class MoveContext:
     #: ``log_density(u, theta, ctx)`` (e.g. :class:`~bayesmoe.inference.rjmcmc.categorical.
     #: AnchorBirth`); None: the Normal of :func:`birth_proposal`
     birth_kernel: object = field(default=None, repr=False)
+    prior_logpdf: Callable | None = None  # slot prior density of a row, if not the default set
 
 
 def move_probabilities(K: int, K_max: int, p_birth_death: float = 0.5) -> dict[str, float]:
@@ -213,8 +215,11 @@ def _split_aux_logpdf(u: float, delta: np.ndarray, ctx: MoveContext) -> float:
 
 def slot_prior_logpdf(row: np.ndarray, ctx: MoveContext) -> float:
     """Prior log density of one slot row in value space: Normal coordinates, and for the
-    ``log sigma`` column the HalfNormal density of sigma times the Jacobian ``sigma``."""
+    ``log sigma`` column the HalfNormal density of sigma times the Jacobian ``sigma``
+    (``ctx.prior_logpdf`` instead, when set: other prior sets)."""
     row = np.asarray(row, dtype=float)
+    if ctx.prior_logpdf is not None:
+        return float(ctx.prior_logpdf(row))
     j = ctx.log_sigma_column
     if j is None:
         return _norm_logpdf(row, 0.0, ctx.prior_sd)

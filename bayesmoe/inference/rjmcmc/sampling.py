@@ -26,6 +26,7 @@ from bayesmoe.models.random_k import (
     K_VAR,
     RandomKInfo,
     build_random_k_model,
+    hyper_start,
     slot_prior_draw,
 )
 
@@ -134,13 +135,18 @@ def start_points(info: RandomKInfo, X, y, *, chains: int, start_experts=None, in
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
-                    res = fit_mle(X, y, K, family=info.family,
-                                  gate=info.gate_fn if info.gate == "custom" else info.gate,
-                                  n_starts=4, random_seed=int(rng.integers(2**31)),
-                                  n_classes=info.n_classes or None)
-                fits[K] = _active_rows_from_measure(res.measure_, info)
-            theta[:K] = fits[K] + 0.01 * rng.standard_normal(fits[K].shape)
+                    try:
+                        res = fit_mle(X, y, K, family=info.family,
+                                      gate=info.gate_fn if info.gate == "custom" else info.gate,
+                                      n_starts=4, random_seed=int(rng.integers(2**31)),
+                                      n_classes=info.n_classes or None)
+                    except ValueError:  # K too large for an MLE on these data: prior start
+                        res = None
+                fits[K] = None if res is None else _active_rows_from_measure(res.measure_, info)
+            if fits[K] is not None:
+                theta[:K] = fits[K] + 0.01 * rng.standard_normal(fits[K].shape)
         point = layout.unpack(theta)
+        point.update(hyper_start(info))  # the slot draws above are at this hyperparameter
         point[K_VAR] = np.asarray(K - 1, dtype=np.int64)
         points.append(point)
     return points
@@ -169,6 +175,7 @@ def sample_random_k(
     progressbar: bool = False,
     feature_names=None,
     classes=None,
+    continuous: str = "auto",
     **sample_kwargs,
 ) -> xr.DataTree:
     """Sample the posterior of a softmax-gated MoE with a random number of experts.
@@ -195,6 +202,11 @@ def sample_random_k(
         Passed to :class:`~bayesmoe.inference.rjmcmc.ReversibleJump`.
     random_seed : int, optional
     progressbar : bool
+    continuous : {"auto", "nuts", "gibbs"}
+        Update of the continuous parameters between reversible-jump steps: NUTS, or the exact
+        conjugate Gibbs sweep of :class:`bayesmoe.inference.gibbs.ConjugateGibbs` (only for a
+        mixture without covariates, X of shape (n, 0), under ``priors="richardson-green"``).
+        ``"auto"`` (default) takes Gibbs where it applies, NUTS elsewhere.
     **sample_kwargs
         Passed to :func:`pymc.sample` (e.g. ``target_accept``).
 
@@ -241,10 +253,17 @@ def sample_random_k(
     initvals = start_points(info, X_arr, y_codes, chains=chains, start_experts=start_experts,
                             init=init, random_seed=init_seed)
     t_init = time.perf_counter() - t0
+    from bayesmoe.inference.gibbs import ConjugateGibbs, gibbs_eligible
+
+    if continuous not in ("auto", "nuts", "gibbs"):
+        raise ValueError(f"`continuous` must be 'auto', 'nuts' or 'gibbs'; got {continuous!r}.")
+    use_gibbs = continuous == "gibbs" or (continuous == "auto" and gibbs_eligible(info))
     with model:
         rj = ReversibleJump(info=info, rng=step_seed, **(step_kwargs or {}))
-        continuous = [v for v in model.value_vars if v.name != K_VAR]
-        nuts = pm.NUTS(continuous)
+        if use_gibbs:
+            nuts = ConjugateGibbs(info=info, rng=step_seed + 1)
+        else:
+            nuts = pm.NUTS([v for v in model.value_vars if v.name != K_VAR])
     t1 = time.perf_counter()
     trace = pm.sample(
         draws, tune=tune, chains=chains, cores=cores, step=[rj, nuts], initvals=initvals,
@@ -253,7 +272,9 @@ def sample_random_k(
     )
     t_sample = time.perf_counter() - t1
     trace.attrs.update(provenance_attrs(
-        info, random_seed=random_seed, sampler="reversible_jump+nuts", init=init, draws=draws,
+        info, random_seed=random_seed,
+        sampler="reversible_jump+gibbs" if use_gibbs else "reversible_jump+nuts", init=init,
+        draws=draws,
         tune=tune, chains=chains, seconds_init=t_init, seconds_sampling=t_sample,
     ))
     trace.attrs.update({
@@ -403,6 +424,7 @@ def relabel_at_k(trace, n_experts: int, *, method: str = "pivot", random_seed=No
     K = check_int(n_experts, "n_experts")
     if "n_experts" not in post:
         raise ValueError("The posterior has no `n_experts`; pass a sample_random_k trace.")
+    post = post[[v for v in post.data_vars if post[v].size > 0]]  # d = 0: empty slopes
     stacked = post.stack(sample=("chain", "draw"))
     keep = np.asarray(stacked["n_experts"].values) == K
     if not keep.any():

@@ -41,7 +41,7 @@ from bayesmoe.inference.rjmcmc.moves import (
     propose_permutation,
     propose_split,
 )
-from bayesmoe.models.random_k import K_VAR, RandomKInfo, slot_prior_draw
+from bayesmoe.models.random_k import K_VAR, RandomKInfo, slot_prior_draw, slot_prior_logpdf
 
 __all__ = ["ReversibleJump", "DEFAULT_SPLIT_SD", "SCALE_GRID"]
 
@@ -272,8 +272,12 @@ class ReversibleJump(BlockedStep):
         if np.all(n >= _MIN_TRIES):
             self._mult[family] = float(SCALE_GRID[np.argmax(self._grid_sum[family] / n)])
 
-    def _context(self, birth_mult: float, split_mult: float) -> MoveContext:
+    def _context(self, birth_mult: float, split_mult: float, point=None) -> MoveContext:
         info = self.info
+        prior_logpdf = None
+        if info.priors.hierarchical or info.priors.dirichlet_weights:  # given the hyperparameters
+            prior_logpdf = lambda row: slot_prior_logpdf(  # noqa: E731
+                info, self.layout.unpack(row[None, :]), point)[0]
         return MoveContext(
             family=info.family, Xs=info.Xs, Zs=info.Zs, ys=info.ys,
             temperature=info.temperature, n_classes=info.n_classes, layout=self.layout,
@@ -281,6 +285,7 @@ class ReversibleJump(BlockedStep):
             birth_scale=self._birth_scale0 * birth_mult,
             split_beta=self._split_beta, log_sigma_column=self._log_sigma_column,
             prior_mix=self._prior_mix, birth_kernel=getattr(self, "birth_kernel", None),
+            prior_logpdf=prior_logpdf,
         )
 
     # ----- target ---------------------------------------------------------------------------------
@@ -296,8 +301,8 @@ class ReversibleJump(BlockedStep):
         new[K_VAR] = np.asarray(K - 1, dtype=np.asarray(point[K_VAR]).dtype)
         return new
 
-    def _prior_row(self) -> np.ndarray:
-        draw = slot_prior_draw(self.info, self.rng, size=1)
+    def _prior_row(self, point=None) -> np.ndarray:
+        draw = slot_prior_draw(self.info, self.rng, size=1, point=point)
         return self.layout.pack(draw)[0]
 
     # ----- the step -------------------------------------------------------------------------------
@@ -308,7 +313,7 @@ class ReversibleJump(BlockedStep):
         if self.tune:
             grid_index = int(self.rng.integers(SCALE_GRID.size))
             birth_mult = split_mult = float(SCALE_GRID[grid_index])
-        ctx = self._context(birth_mult, split_mult)
+        ctx = self._context(birth_mult, split_mult, point)
         counts = {f"{kind}_{m}": 0 for m in MOVES for kind in ("proposed", "accepted")}
         K_start = int(point[K_VAR]) + 1
         current = self.active_logp(point)
@@ -342,15 +347,15 @@ class ReversibleJump(BlockedStep):
         move = names[int(self.rng.choice(len(names), p=p / p.sum()))]
         if move == "birth":
             (new_theta, K_new), log_q, log_jac = propose_birth(
-                theta, K, self.rng, ctx, self._prior_row())
+                theta, K, self.rng, ctx, self._prior_row(point))
         elif move == "death":
             (new_theta, K_new), log_q, log_jac = propose_death(
-                theta, K, self.rng, ctx, self._prior_row())
+                theta, K, self.rng, ctx, self._prior_row(point))
         elif move == "split":
             (new_theta, K_new), log_q, log_jac = propose_split(theta, K, self.rng, ctx)
         else:
             (new_theta, K_new), log_q, log_jac = propose_merge(
-                theta, K, self.rng, ctx, self._prior_row())
+                theta, K, self.rng, ctx, self._prior_row(point))
         reverse = {"birth": "death", "death": "birth", "split": "merge", "merge": "split"}[move]
         p_rev = move_probabilities(K_new, self.K_max, self.p_birth_death)[reverse]
         new_point = self._point(point, new_theta, K_new)

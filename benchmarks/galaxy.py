@@ -1,0 +1,184 @@
+"""Galaxy data: reversible jump under the Richardson–Green prior against their Table 1; MM BIC.
+
+Runs ``sample_random_k`` on the 82 galaxy velocities (X of shape (82, 0)) with
+``priors="richardson-green"``, ``experts_prior="uniform"`` and k_max = 30 (Richardson & Green
+1997, §5.1 and Table 1), and reports p(k | y) with its Monte Carlo standard error (from the ESS of
+each indicator 1{k = j}), the ESS of k, the acceptance per move type and the wall time; then the
+mclust-style BIC (2 loglik − p log n, higher is better; unequal variances, p = 3K − 1) of the MM
+fits for K = 1..8. Results: ``benchmarks/results/galaxy.json`` and the k chains in
+``galaxy_k.npz``. A statistical study, not a speed measurement: run it under ``nice``.
+
+    nice -n 15 python benchmarks/galaxy.py [--chains 4 --draws 25000 --tune 2000] [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+
+import bayesmoe
+from bayesmoe.data import load_dataset
+from bayesmoe.inference import select_experts
+from bayesmoe.inference.rjmcmc import acceptance_summary, sample_random_k
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+#: Richardson & Green (1997) Table 1, galaxy data, p(k | y) for k = 1..14 (k ~ U{1..30}).
+RG_TABLE1 = np.array([0.000, 0.000, 0.061, 0.128, 0.182, 0.199, 0.160, 0.109, 0.071, 0.040,
+                      0.023, 0.013, 0.006, 0.003])
+
+
+def k_summary(k_chains: np.ndarray, k_max: int) -> dict:
+    """p(k | y), the MC standard error of each p_k (indicator ESS) and the ESS of k itself."""
+    p, se, ess_ind = [], [], []
+    for j in range(1, k_max + 1):
+        ind = (k_chains == j).astype(float)
+        pj = float(ind.mean())
+        e = float(az.ess(ind)) if 0 < pj < 1 else float(ind.size)
+        p.append(pj)
+        ess_ind.append(e)
+        se.append(float(np.sqrt(pj * (1 - pj) / max(e, 1.0))))
+    return {"p": p, "se": se, "ess_indicator": ess_ind,
+            "ess_k_bulk": float(az.ess(k_chains.astype(float))),
+            "ess_k_mean": float(az.ess(k_chains.astype(float), method="mean")),
+            "rhat_k": float(az.rhat(k_chains.astype(float)))}
+
+
+def run_rj(chains: int, draws: int, tune: int, moves_per_step: int, seed: int,
+           k_max: int = 30, on_chain=None) -> tuple[dict, np.ndarray]:
+    """One chain at a time (over-dispersed starts: K spread over 1..k_max), so that a partial
+    result is saved after every chain (``on_chain(result, k)``)."""
+    X, y, _ = load_dataset("galaxy")
+    starts = np.linspace(1, k_max, chains).round().astype(int).tolist() if chains > 1 else [5]
+    ks, counts, seconds, out = [], None, 0.0, {}
+    for c in range(chains):
+        t0 = time.perf_counter()
+        trace = sample_random_k(
+            X, y, max_experts=k_max, experts_prior="uniform", priors="richardson-green",
+            draws=draws, tune=tune, chains=1, cores=1, random_seed=seed + c,
+            start_experts=starts[c], step_kwargs={"moves_per_step": moves_per_step},
+            progressbar=False,
+        )
+        seconds += time.perf_counter() - t0
+        ks.append(np.asarray(trace["posterior"]["n_experts"].values, dtype=int)[0])
+        acc = acceptance_summary(trace)
+        c_counts = acc[["proposed", "accepted"]]
+        counts = c_counts if counts is None else counts + c_counts
+        k = np.stack(ks)
+        rate = counts["accepted"] / counts["proposed"]
+        out = {
+            "chains": len(ks), "draws": draws, "tune": tune, "moves_per_step": moves_per_step,
+            "seed": seed, "k_max": k_max, "sampler": trace.attrs["sampler"], "seconds": seconds,
+            "start_experts": starts[: len(ks)],
+            "acceptance": {str(m): {"proposed": int(counts["proposed"].sel(move=m)),
+                                    "accepted": int(counts["accepted"].sel(move=m)),
+                                    "rate": float(rate.sel(move=m))}
+                           for m in counts["move"].values},
+            "acceptance_overall": float(counts["accepted"].sum() / counts["proposed"].sum()),
+            **k_summary(k, k_max),
+        }
+        if on_chain is not None:
+            on_chain(out, k)
+    return out, np.stack(ks)
+
+
+def mclust_bic(max_k: int = 8, seed: int = 0) -> list[dict]:
+    """mclust-style BIC = 2 loglik - p log n of MM fits (unequal variances), K = 1..max_k."""
+    X, y, _ = load_dataset("galaxy")
+    table = select_experts(X, y, max_k, n_starts=20, random_seed=seed)
+    n = y.size
+    rows = []
+    for K, row in table.iterrows():
+        rows.append({"K": int(K), "loglik": float(row["loglik"]), "n_params": int(row["n_params"]),
+                     "bic_mclust": float(2 * row["loglik"] - row["n_params"] * np.log(n)),
+                     "converged": bool(row["converged"])})
+    return rows
+
+
+def markdown(result: dict) -> str:
+    """The benchmarks/README.md rows of a results file: p(k | y) beside RG's Table 1 with the
+    tolerance of tests/rjmcmc/test_galaxy_rg.py (z = 3.19, se_RG taken equal to ours), the
+    acceptance per move type, and the BIC table."""
+    from scipy import stats
+
+    rj = result["rj"]
+    z = stats.norm.ppf(1 - 0.01 / (2 * RG_TABLE1.size))
+    lines = ["| k | bayesmoe p(k given y) ± MC se | RG (1997) Table 1 | difference | tolerance |",
+             "|---|---|---|---|---|"]
+    for j, rg in enumerate(RG_TABLE1):
+        p, se = rj["p"][j], rj["se"][j]
+        tol = z * np.sqrt(2) * se + 0.0005
+        lines.append(f"| {j + 1} | {p:.3f} ± {se:.3f} | {rg:.3f} | {p - rg:+.3f} | {tol:.3f} |")
+    rest = float(np.sum(rj["p"][14:]))
+    lines.append(f"| >= 15 | {rest:.3f} | ~0.005 | | |")
+    lines += ["", "| move | proposed | accepted | rate |", "|---|---|---|---|"]
+    for m, a in rj["acceptance"].items():
+        lines.append(f"| {m} | {a['proposed']} | {a['accepted']} | {a['rate']:.3f} |")
+    if "bic" in result:
+        lines += ["", "| K | log L (MM) | p | BIC = 2 log L - p log n |", "|---|---|---|---|"]
+        best = max(result["bic"], key=lambda r: r["bic_mclust"])["K"]
+        for r in result["bic"]:
+            mark = " (best)" if r["K"] == best else ""
+            lines.append(f"| {r['K']} | {r['loglik']:.2f} | {r['n_params']} | "
+                         f"{r['bic_mclust']:.2f}{mark} |")
+    return "\n".join(lines)
+
+
+def main():
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--draws", type=int, default=25000)
+    ap.add_argument("--tune", type=int, default=2000)
+    ap.add_argument("--moves-per-step", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=1997)
+    ap.add_argument("--skip-bic", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="a short run: checks the script works")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--table", type=Path, help="print the README rows of a results JSON and exit")
+    a = ap.parse_args()
+    if a.table is not None:
+        print(markdown(json.loads(a.table.read_text())))
+        return
+    if a.quick:
+        a.chains, a.draws, a.tune = 2, 300, 100
+    a.out.mkdir(parents=True, exist_ok=True)
+    import os
+
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "load_before": os.getloadavg(), "python": platform.python_version(),
+            "bayesmoe": bayesmoe.__version__}
+    import pymc
+
+    meta["pymc"] = pymc.__version__
+    name = "galaxy_quick" if a.quick else "galaxy"
+    result = {"meta": meta, "rg_table1": RG_TABLE1.tolist()}
+
+    def save(rj, k):
+        meta["load_after"] = os.getloadavg()
+        result["rj"] = rj
+        (a.out / f"{name}.json").write_text(json.dumps(result, indent=1))
+        np.savez_compressed(a.out / f"{name}_k.npz", k=k)
+
+    if not a.skip_bic:
+        result["bic"] = mclust_bic()
+    rj, k = run_rj(a.chains, a.draws, a.tune, a.moves_per_step, a.seed, on_chain=save)
+    p = np.array(rj["p"])
+    print(f"sampler {rj['sampler']}, {rj['chains']} x {rj['draws']} draws in {rj['seconds']:.0f} s;"
+          f" ESS(k) bulk {rj['ess_k_bulk']:.0f}, R-hat {rj['rhat_k']:.3f}")
+    for j in range(14):
+        print(f"k={j + 1:2d}  ours {p[j]:.3f} ± {rj['se'][j]:.3f}   RG {RG_TABLE1[j]:.3f}")
+    print("k>=15:", round(float(p[14:].sum()), 4), "acceptance:", rj["acceptance"])
+    for row in result.get("bic", []):
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
