@@ -1,7 +1,20 @@
-"""Validation of user input, with one message shape: what was expected, what was got, the fix."""
+"""Validation of user input, with one message shape: what was expected, what was got, the fix.
+
+Every public entry point (``MoE``, ``build_model``, ``sample``, ``fit_mle``, ``select_experts``,
+``sample_random_k``, the DP sampler, the predictions, the study spec and the CLI) checks its data
+with these helpers, so one bad input gets one message everywhere. The rules:
+
+- ``X`` is a finite 2-D array (n_obs, n_features) with n_obs >= 1; n_features = 0 is a
+  covariate-free model. A 1-D ``X`` is rejected everywhere (it is ambiguous: one feature or one
+  row?); the message gives both reshapes.
+- ``y`` has one entry per row of X; Gaussian ``y`` is finite and numeric; categorical ``y`` has
+  at least 2 classes and fewer distinct values than half the rows (more means it is a
+  continuous response, or the classes have too few rows to be learnt).
+"""
 
 from __future__ import annotations
 
+import argparse
 import numbers
 
 import numpy as np
@@ -15,20 +28,71 @@ def check_int(value, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_family(family: str) -> str:
-    if family not in FAMILIES:
-        raise ValueError(f"`experts` must be one of {FAMILIES}; got {family!r}.")
+def check_family(family: str, name: str = "experts") -> str:
+    if not isinstance(family, str) or family not in FAMILIES:
+        raise ValueError(f"`{name}` must be one of {FAMILIES}; got {family!r}.")
     return family
 
 
+def int_at_least(minimum: int):
+    """argparse type: an integer >= minimum, with a one-line message otherwise.
+
+    Examples
+    --------
+    >>> from bayesmoe._validation import int_at_least
+    >>> int_at_least(1)("3")
+    3
+    >>> int_at_least(1)("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected a positive integer, got 0
+    """
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {v}")
+        return v
+
+    parse.__name__ = "positive_int" if minimum == 1 else f"int_at_least_{minimum}"
+    return parse
+
+
+positive_int = int_at_least(1)
+nonneg_int = int_at_least(0)
+
+
 def check_X(X, name: str = "X") -> np.ndarray:
-    """A finite 2-D float array (a 1-D input is read as one feature)."""
+    """A finite 2-D float array (n_obs >= 1 rows, any number of features including 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesmoe._validation import check_X
+    >>> check_X([[1.0], [2.0]]).shape
+    (2, 1)
+    >>> try:
+    ...     check_X(np.arange(3.0))
+    ... except ValueError as err:
+    ...     print(str(err).split(". ")[-1])
+    For one feature use X.reshape(-1, 1); for one row use X.reshape(1, -1).
+    """
+    if isinstance(X, str) or X is None:
+        raise TypeError(f"`{name}` must be a 2-D numeric array (n_obs, n_features); got "
+                        f"{type(X).__name__}.")
     try:
         arr = np.asarray(X, dtype=float)
     except (TypeError, ValueError) as err:
         raise TypeError(f"`{name}` must be numeric; converting it to float failed: {err}.") from None
     if arr.ndim == 1:
-        arr = arr[:, None]
+        raise ValueError(
+            f"`{name}` must be 2-D (n_obs, n_features); got a 1-D array of shape {arr.shape}. "
+            f"For one feature use {name}.reshape(-1, 1); for one row use {name}.reshape(1, -1)."
+        )
     if arr.ndim != 2:
         raise ValueError(f"`{name}` must be 2-D (n_obs, n_features); got shape {arr.shape}.")
     if arr.shape[0] == 0:
@@ -62,8 +126,16 @@ def check_y(y, family: str, n_obs: int, classes=None) -> tuple[np.ndarray, list 
         return yf, None
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError("`y` contains NaN or inf; drop those rows first.")
+    if y.dtype == object and any(v is None or (isinstance(v, float) and not np.isfinite(v))
+                                 for v in y.tolist()):
+        raise ValueError("`y` contains missing values (None/NaN); drop those rows first.")
     if classes is None:
-        classes = sorted(np.unique(y).tolist())
+        try:
+            classes = sorted(np.unique(y).tolist())
+        except TypeError:
+            raise TypeError("`y` mixes label types that cannot be sorted (e.g. str and int); "
+                            "use labels of one type or pass `classes`.") from None
+        check_not_continuous(len(classes), n_obs)
         if len(classes) < 2:
             raise ValueError(f"`y` has a single class {classes}; classification needs at least 2.")
     else:
@@ -74,6 +146,54 @@ def check_y(y, family: str, n_obs: int, classes=None) -> tuple[np.ndarray, list 
     except KeyError as err:
         raise ValueError(f"`y` has label {err.args[0]!r} not among the classes {classes}.") from None
     return codes, classes
+
+
+def check_not_continuous(n_distinct: int, n_obs: int) -> None:
+    """Categorical y with more distinct values than half the rows is not a set of classes."""
+    if n_distinct > max(2, n_obs // 2):
+        what = "as many distinct values as rows" if n_distinct == n_obs else \
+            f"{n_distinct} distinct values in {n_obs} rows"
+        raise ValueError(
+            f"`y` has {what}: it looks like a continuous response, not class labels. For a real "
+            "response use experts='gaussian'; for classes, each class needs several rows "
+            "(merge rare classes)."
+        )
+
+
+def check_class_codes(y, n_obs: int, n_classes=None) -> tuple[np.ndarray, int]:
+    """Categorical ``y`` as integer codes 0..M-1 (the MM functions); returns (codes, M)."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.shape[0] != n_obs:
+        raise ValueError(f"`y` must be 1-D with {n_obs} entries (one per row of X); got "
+                         f"shape {y.shape}.")
+    try:
+        yf = y.astype(float)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "categorical `y` must hold integer class codes 0..M-1; got non-numeric labels. "
+            "Encode them first, e.g. with pandas.factorize (or use bayesmoe.MoE, which takes "
+            "labels)."
+        ) from None
+    if not np.all(np.isfinite(yf)):
+        i = int(np.flatnonzero(~np.isfinite(yf))[0])
+        raise ValueError(f"categorical `y` must hold integer class codes 0..M-1; it contains NaN "
+                         f"or inf (first at row {i}); drop those rows first.")
+    check_not_continuous(len(np.unique(yf)), n_obs)
+    if np.any(yf != np.round(yf)):
+        raise ValueError("categorical `y` must hold integer class codes 0..M-1; got non-integer "
+                         "values.")
+    codes = yf.astype(np.int64)
+    M = int(codes.max()) + 1 if n_classes is None else check_int(n_classes, "n_classes", minimum=2)
+    if codes.min() < 0 or codes.max() >= M:
+        raise ValueError(
+            f"categorical `y` must lie in 0..{M - 1}; got values in {codes.min()}..{codes.max()}. "
+            "Recode the labels or pass the right `n_classes`."
+        )
+    if M < 2:
+        raise ValueError("categorical `y` has a single class; classification needs at least 2.")
+    return codes, M
 
 
 def check_enough_rows(n_obs: int, n_params: int) -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bayesmoe._validation import nonneg_int, positive_int
+
 __all__ = ["main"]
 
 DEFAULT_OUT = "bayesmoe-run"
@@ -32,25 +34,9 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see `{self.prog} --help`)")
 
 
-def _int_at_least(minimum: int):
-    """argparse type: an integer >= minimum, with a one-line message otherwise."""
-    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {v}")
-        return v
-
-    parse.__name__ = "positive_int" if minimum == 1 else f"int_at_least_{minimum}"
-    return parse
-
-
-_positive_int = _int_at_least(1)
-_nonneg_int = _int_at_least(0)
+# argparse int types live in bayesmoe._validation (shared with `bayesmoe.study.cli`)
+_positive_int = positive_int
+_nonneg_int = nonneg_int
 
 
 def _add_sampling(p: argparse.ArgumentParser, draws=1000, tune=None, chains=4) -> None:

@@ -23,6 +23,7 @@ from bayesmoe.diagnostics.relabel import (
     stephens_permutations,
 )
 from bayesmoe.diagnostics.relabel_cross_k import cross_k_summary, relabel_cross_k
+from bayesmoe.diagnostics.sbc import plot_sbc, sbc_ranks, sbc_replicate, sbc_summary
 from bayesmoe.diagnostics.summary import summary, total_log_likelihood
 from bayesmoe.diagnostics.voronoi import voronoi_cells, voronoi_loss
 
@@ -55,4 +56,8 @@ __all__ = [
     "select_dsc",
     "plot_dendrogram",
     "merge_atoms",
+    "sbc_replicate",
+    "sbc_ranks",
+    "sbc_summary",
+    "plot_sbc",
 ]

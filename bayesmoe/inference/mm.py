@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from bayesmoe._validation import check_class_codes, check_family, check_int, check_X, check_y
 from bayesmoe.inference import mm_updates as mu
 from bayesmoe.measure import GATE_TRANSFORMS, make_measure, measure_family
 from bayesmoe.scaling import Standardizer
@@ -149,51 +150,22 @@ def _check_int(name, value, low):
 
 
 def _validate(X, y, n_experts, family, gate, n_classes):
+    """Entry checks of fit_mle, through the shared bayesmoe._validation helpers."""
     feature = None
     if hasattr(X, "columns"):
         feature = [str(c) for c in X.columns]
-    X = np.asarray(X, dtype=float)
-    if X.ndim != 2:
-        raise ValueError(
-            f"`X` must be 2-D with shape (n, d); got shape {X.shape}. For one input use "
-            "X.reshape(-1, 1)."
-        )
-    if not np.all(np.isfinite(X)):
-        raise ValueError("`X` contains NaN or inf; remove or impute those rows first.")
-    y = np.asarray(y)
-    if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise ValueError(f"`y` must have shape ({X.shape[0]},) to match X; got shape {y.shape}.")
-    K = _check_int("n_experts", n_experts, 1)
-    if family not in ("gaussian", "categorical"):
-        raise ValueError(f"`family` must be 'gaussian' or 'categorical'; got {family!r}.")
+    X = check_X(X)
+    K = check_int(n_experts, "n_experts")
+    family = check_family(family, "family")
     if not (callable(gate) or gate in GATE_TRANSFORMS):
         raise ValueError(
             f"`gate` must be one of {sorted(GATE_TRANSFORMS)} or a callable; got {gate!r}."
         )
     if family == "gaussian":
-        y = y.astype(float)
-        if not np.all(np.isfinite(y)):
-            raise ValueError("`y` contains NaN or inf; remove those rows first.")
+        y, _ = check_y(y, family, X.shape[0])
         M = 0
     else:
-        try:
-            yf = y.astype(float)
-        except (TypeError, ValueError):
-            raise ValueError(
-                "categorical `y` must hold integer class codes 0..M-1; got non-numeric labels. "
-                "Encode them first, e.g. with pandas.factorize."
-            ) from None
-        if not np.all(np.isfinite(yf)) or np.any(yf != np.round(yf)):
-            raise ValueError("categorical `y` must hold integer class codes 0..M-1 (no NaN/inf).")
-        y = yf.astype(int)
-        M = int(y.max()) + 1 if n_classes is None else _check_int("n_classes", n_classes, 2)
-        if y.min() < 0 or y.max() >= M:
-            raise ValueError(
-                f"categorical `y` must lie in 0..{M - 1}; got values in {y.min()}..{y.max()}. "
-                "Recode the labels or pass the right `n_classes`."
-            )
-        if M < 2:
-            raise ValueError("categorical `y` has a single class; there is nothing to model.")
+        y, M = check_class_codes(y, X.shape[0], n_classes)
     return X, y, K, M, feature
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from bayesmoe._validation import check_class_codes, check_family, check_int, check_X, check_y
 from bayesmoe.diagnostics.dendrogram import dendrogram
 from bayesmoe.inference.mm import count_parameters, fit_mle
 
@@ -75,18 +76,15 @@ def select_experts(
     >>> list(table.index), table.attrs["selected_bic"] in (1, 2, 3)
     ([1, 2, 3], True)
     """
-    if isinstance(max_experts, bool) or not isinstance(max_experts, (int, np.integer)) \
-            or max_experts < 1:
-        raise ValueError(f"`max_experts` must be an int >= 1; got {max_experts!r}.")
-    Xa = np.asarray(X, dtype=float)
-    if Xa.ndim != 2:
-        raise ValueError(f"`X` must be 2-D with shape (n, d); got shape {Xa.shape}.")
+    max_experts = check_int(max_experts, "max_experts")
+    Xa = check_X(X)
     n, d = Xa.shape
+    family = check_family(family, "family")
     M = 0
     if family == "categorical":
-        ya = np.asarray(y)
-        M = n_classes if n_classes is not None else (
-            int(np.nanmax(ya)) + 1 if ya.size and np.issubdtype(ya.dtype, np.number) else 0)
+        _, M = check_class_codes(y, n, n_classes)
+    else:
+        check_y(y, family, n)
     if family in ("gaussian", "categorical"):
         p_max = count_parameters(family, int(max_experts), d, M)
         if n < p_max:

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from bayesmoe.cli import _positive_int
+from bayesmoe._validation import positive_int as _positive_int
 
 __all__ = ["register", "cmd_study", "cmd_report", "COMMANDS", "main"]
 

@@ -37,7 +37,7 @@ from bayesmoe.study.store import StudyStore, atomic_write_with
 __all__ = ["run_study", "run_task", "load_task_data", "collect_results", "RESULT_FILES"]
 
 #: Result file of a task by inference method.
-RESULT_FILES = {"mle": "fit.nc", "nuts": "trace.nc", "rjmcmc": "trace.nc"}
+RESULT_FILES = {"mle": "fit.nc", "nuts": "trace.nc", "rjmcmc": "trace.nc", "sbc": "ranks.nc"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -80,6 +80,11 @@ def load_task_data(task: dict):
     data = task["config"]["data"]
     family = task["config"]["model"]["family"]
     seed = task["data_seed"]
+    if data["source"] == "prior":  # SBC: fixed X; the responses come from the prior (in _fit)
+        X = np.random.default_rng(data["x_seed"]).standard_normal((data["n"], data["d"]))
+        desc = (f"X ~ N(0, 1) of shape ({data['n']}, {data['d']}) with seed {data['x_seed']}; "
+                "y from the model's prior predictive")
+        return X, None, None, [f"x{j}" for j in range(data["d"])], desc
     if data["source"] == "simulate":
         from bayesmoe.data.simulate import simulate
 
@@ -107,8 +112,10 @@ def _fit(task: dict, X, y, truth, names, desc, out_dir: Path) -> tuple[dict, str
 
     model, inf = task["config"]["model"], task["config"]["inference"]
     method, family = inf["method"], model["family"]
-    y_codes, classes = check_y(y, family, X.shape[0])
     result_path = out_dir / RESULT_FILES[method]
+    if method == "sbc":
+        return _fit_sbc(task, X, desc, result_path)
+    y_codes, classes = check_y(y, family, X.shape[0])
     if method == "mle":
         from bayesmoe.inference.mm import fit_mle
         from bayesmoe.models.gates import GATES
@@ -148,6 +155,33 @@ def _fit(task: dict, X, y, truth, names, desc, out_dir: Path) -> tuple[dict, str
     metrics = M.trace_metrics(trace, truth=truth, X=X, max_draws=inf["max_draws"])
     t2 = time.perf_counter()
     atomic_write_with(result_path, lambda tmp: trace.to_netcdf(tmp, engine="h5netcdf"))
+    return metrics, result_path.name, _timings(t0, t1, t2)
+
+
+def _fit_sbc(task: dict, X, desc: str, result_path: Path) -> tuple[dict, str, dict]:
+    """One SBC replicate: prior draw (data seed), NUTS fit (fit seed), ranks as flat metrics."""
+    import xarray as xr
+
+    from bayesmoe.diagnostics.sbc import sbc_replicate
+
+    model, inf = task["config"]["model"], task["config"]["inference"]
+    t0 = time.perf_counter()
+    res = sbc_replicate(
+        X, n_experts=model["n_experts"], experts=model["family"], gate=model["gate"],
+        n_classes=model.get("n_classes", 2), priors=model["priors"] or None,
+        fit_priors=model["fit_priors"], likelihood_power=model["likelihood_power"],
+        draws=inf["draws"], tune=inf["tune"], chains=inf["chains"], n_ranked=inf["n_ranked"],
+        target_accept=inf["target_accept"], random_seed=[task["data_seed"], task["fit_seed"]],
+    )
+    t1 = time.perf_counter()
+    metrics = {k: v for k, v in res.items() if k != "ranks"}
+    for name, ranks in res["ranks"].items():
+        for i, r in enumerate(ranks):
+            metrics[f"rank__{name}__{i}"] = int(r)
+    ds = xr.Dataset({name: (f"{name}_dim", np.asarray(r)) for name, r in res["ranks"].items()},
+                    attrs={"task": task["id"], "data": desc, "n_ranked": res["n_ranked"]})
+    t2 = time.perf_counter()
+    atomic_write_with(result_path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
     return metrics, result_path.name, _timings(t0, t1, t2)
 
 

@@ -29,6 +29,25 @@ Example spec (``examples/contraction_study.toml``)::
     n = [200, 400, 800, 1600]
     replicate = 4              # an int r means replicates 0..r-1
 
+Simulation-based calibration (:mod:`bayesmoe.diagnostics.sbc`) is a study too: ``data.source =
+"prior"`` (a fixed standard-normal X of ``n`` rows and ``d`` features from ``x_seed``; the responses
+are drawn from the model's prior in each task) with ``inference.method = "sbc"``, and a grid over
+``replicate``::
+
+    [data]
+    source = "prior"
+    n = 150
+    [model]
+    family = "gaussian"
+    n_experts = 2
+    fit_priors = {gate_slope = 0.3}   # optional: a deliberately wrong fit (must fail)
+    [inference]
+    method = "sbc"
+    draws = 150                # per chain; `n_ranked` thinned draws are ranked
+    n_ranked = 49
+    [grid]
+    replicate = 40
+
 Seeds
 -----
 Each task gets two seeds from ``numpy.random.SeedSequence(seed, spawn_key=...)`` where the spawn key
@@ -65,7 +84,7 @@ __all__ = [
     "GRID_KEYS",
 ]
 
-METHODS = ("mle", "nuts", "rjmcmc")
+METHODS = ("mle", "nuts", "rjmcmc", "sbc")
 #: Keys that may vary over the grid, in the order used for task ids.
 GRID_KEYS = ("n", "replicate", "n_experts")
 _DATA_COORDS = ("n", "replicate")
@@ -76,28 +95,36 @@ _KEYS: dict[str, dict[str, str]] = {
     "study": {"name": "a short name", "seed": "the base seed (integer >= 0)",
               "retries": "extra attempts after a failed attempt (0..10)",
               "description": "free text"},
-    "data": {"source": "'simulate' or 'csv'", "preset": "a simulator preset (simulate)",
+    "data": {"source": "'simulate', 'csv' or 'prior' (sbc)",
+             "preset": "a simulator preset (simulate)",
              "options": "a table of preset options (simulate)", "n": "sample size",
              "path": "CSV file (csv)", "target": "response column (csv)",
-             "features": "list of feature columns (csv)"},
+             "features": "list of feature columns (csv)",
+             "d": "number of features of the fixed standard-normal X (prior)",
+             "x_seed": "seed of the fixed X (prior); the same X for every replicate"},
     "model": {"family": "'gaussian' or 'categorical'", "gate": "'softmax', 'tanh' or 'sigmoid'",
               "n_experts": "number of experts K", "k_max": "largest K (rjmcmc)",
-              "k_prior": "prior on K (rjmcmc), a table"},
+              "k_prior": "prior on K (rjmcmc), a table",
+              "n_classes": "number of classes of categorical experts (sbc)",
+              "priors": "prior scales, a table of bayesmoe.models.Priors fields (sbc)",
+              "fit_priors": "prior scales of the fit if they differ (sbc must-fail check)",
+              "likelihood_power": "power of the fit's likelihood, 1 = correct (sbc)"},
     "inference": {"method": f"one of {METHODS}", "draws": "draws per chain (nuts, rjmcmc)",
                   "tune": "tuning steps per chain", "chains": "number of chains",
                   "backend": "'pymc', 'nutpie' or 'numpyro'", "init": "'mm', 'map' or 'prior'",
                   "target_accept": "NUTS target acceptance in (0, 1)",
                   "n_starts": "MM random starts (mle)",
-                  "max_draws": "draws used for the distances to the truth (<= 200 recommended)"},
+                  "max_draws": "draws used for the distances to the truth (<= 200 recommended)",
+                  "n_ranked": "thinned posterior draws the truth is ranked among (sbc)"},
     "grid": {"n": "list of sample sizes", "replicate": "an int r (replicates 0..r-1) or a list",
              "n_experts": "list of numbers of experts"},
 }
 _DEFAULTS = {
     "study": {"retries": 1, "description": ""},
-    "data": {"options": {}, "features": None},
+    "data": {"options": {}, "features": None, "d": 1, "x_seed": 0},
     "model": {"family": "gaussian", "gate": "softmax"},
     "inference": {"draws": 500, "tune": 500, "chains": 2, "backend": "pymc", "init": "mm",
-                  "target_accept": 0.8, "n_starts": 10, "max_draws": 200},
+                  "target_accept": 0.8, "n_starts": 10, "max_draws": 200, "n_ranked": 99},
 }
 
 
@@ -306,6 +333,69 @@ def k_prior_argument(kp: Mapping, k_max: int):
     return arg
 
 
+def _prior_table(key: str, v: Any) -> dict:
+    from bayesmoe.models.priors import resolve_priors
+
+    if not isinstance(v, Mapping):
+        raise _err(key, "a table of prior scales, e.g. {gate_slope = 3.0}", v)
+    try:
+        resolve_priors(dict(v))
+    except (TypeError, ValueError) as err:
+        raise SpecError(f"study spec: `{key}`: {err}") from None
+    return {k: float(x) for k, x in v.items()}
+
+
+def _check_csv_data(d: dict, m: dict, g: dict) -> None:
+    """Validate a CSV data set now (bayesmoe._validation, as every Python entry point does),
+    not in a worker after the cluster has started."""
+    import pandas as pd
+
+    from bayesmoe._validation import check_enough_rows, check_X, check_y, n_parameters
+    from bayesmoe.scaling import Standardizer
+
+    try:
+        df = pd.read_csv(d["path"])
+    except (OSError, ValueError) as err:
+        raise SpecError(f"study spec: `data.path` {d['path']!r} cannot be read as CSV: "
+                        f"{err}".splitlines()[0]) from None
+    target = d["target"]
+    if target not in df.columns:
+        raise _err("data.target", f"a column of {Path(d['path']).name} {list(df.columns)}",
+                   target)
+    names = d["features"] or [c for c in df.columns if c != target]
+    missing = [c for c in names if c not in df.columns]
+    if missing:
+        raise _err("data.features", f"columns of {Path(d['path']).name}", missing)
+    family = m["family"]
+    where = f"study spec: data in {Path(d['path']).name}"
+    try:
+        X = check_X(df[names], "X (the feature columns)")
+        y, classes = check_y(df[target].to_numpy(), family, X.shape[0])
+        Standardizer.from_data(X, y if family == "gaussian" else None)
+        n = min(g["n"]) if "n" in g else (d.get("n") or X.shape[0])
+        K = max(g.get("n_experts", [m.get("n_experts") or m.get("k_max") or 1]))
+        check_enough_rows(n, n_parameters(K, X.shape[1], family, len(classes or [])))
+    except (TypeError, ValueError) as err:
+        raise SpecError(f"{where}: {err}") from None
+
+
+def _sbc_model(model: Mapping, family: str) -> dict:
+    """The SBC options of [model]: classes, data-generating and fitted priors, tempering."""
+    out: dict[str, Any] = {}
+    if family == "categorical":
+        out["n_classes"] = _int("model.n_classes", model.get("n_classes", 2), 2)
+    elif "n_classes" in model:
+        raise SpecError("study spec: `model.n_classes` applies to family = 'categorical' only.")
+    out["priors"] = _prior_table("model.priors", model.get("priors", {}))
+    out["fit_priors"] = (_prior_table("model.fit_priors", model["fit_priors"])
+                         if "fit_priors" in model else None)
+    lp = model.get("likelihood_power", 1.0)
+    if isinstance(lp, bool) or not isinstance(lp, (int, float)) or not lp > 0:
+        raise _err("model.likelihood_power", "a positive number (1 = the correct likelihood)", lp)
+    out["likelihood_power"] = float(lp)
+    return out
+
+
 def _section(raw: Mapping, name: str, required: bool) -> dict:
     if name not in raw:
         if required:
@@ -390,9 +480,22 @@ def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
     # ---- data ---------------------------------------------------------------------------------
     if "source" not in data:
         raise SpecError("study spec: `data.source` is missing; use 'simulate' or 'csv'.")
-    source = _choice("data.source", data["source"], ("simulate", "csv"))
+    source = _choice("data.source", data["source"], ("simulate", "csv", "prior"))
     d: dict[str, Any] = {"source": source}
-    if source == "simulate":
+    raw_data = raw["data"] if isinstance(raw["data"], Mapping) else {}
+    if source != "prior":
+        for k in ("d", "x_seed"):
+            if k in raw_data:
+                raise SpecError(f"study spec: `data.{k}` applies to source = 'prior' only.")
+    if source == "prior":
+        for k in ("preset", "path", "target", "features"):
+            if data.get(k) is not None:
+                raise SpecError(f"study spec: `data.{k}` does not apply to source = 'prior' "
+                                "(the responses are drawn from the model's prior); remove it.")
+        if data.get("options"):
+            raise SpecError("study spec: `data.options` applies to source = 'simulate' only.")
+        d.update(d=_int("data.d", data["d"], 1), x_seed=_int("data.x_seed", data["x_seed"], 0))
+    elif source == "simulate":
         from bayesmoe.data.simulate import PRESETS, _check_preset_options, _OPTION_DEFAULTS
 
         for k in ("path", "target", "features"):
@@ -439,7 +542,7 @@ def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
             raise SpecError("study spec: `data.n` and `grid.n` are both given; keep one.")
         d["n"] = _int("data.n", data["n"], 2)
     elif "n" not in g:
-        if source == "simulate":
+        if source in ("simulate", "prior"):
             raise SpecError("study spec: the sample size is missing; set `data.n` or `grid.n`.")
         d["n"] = None  # csv: every row
 
@@ -448,10 +551,23 @@ def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
         "family": _choice("model.family", model["family"], ("gaussian", "categorical")),
         "gate": _choice("model.gate", model["gate"], ("softmax", "tanh", "sigmoid")),
     }
+    raw_model = raw["model"] if isinstance(raw["model"], Mapping) else {}
     # ---- inference ----------------------------------------------------------------------------
     if "method" not in inference:
         raise SpecError(f"study spec: `inference.method` is missing; choose one of {METHODS}.")
     method = _choice("inference.method", inference["method"], METHODS)
+    if (method == "sbc") != (source == "prior"):
+        raise SpecError("study spec: `inference.method` = 'sbc' and `data.source` = 'prior' go "
+                        f"together (SBC draws its data from the prior); got method {method!r} "
+                        f"with source {source!r}.")
+    sbc_keys = ("n_classes", "priors", "fit_priors", "likelihood_power")
+    if method == "sbc":
+        m.update(_sbc_model(raw_model, m["family"]))
+    else:
+        for k in sbc_keys:
+            if k in raw_model:
+                raise SpecError(f"study spec: `model.{k}` applies to method = 'sbc' only; "
+                                "remove it.")
     if method == "rjmcmc":
         why = _rjmcmc_unavailable()
         if why:
@@ -482,12 +598,21 @@ def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
         elif "n_experts" not in g:
             raise SpecError("study spec: the number of experts is missing; set "
                             "`model.n_experts` or `grid.n_experts`.")
+    if source == "csv":
+        _check_csv_data(d, m, g)
     inf: dict[str, Any] = {"method": method}
-    if method in ("nuts", "rjmcmc"):
+    if method in ("nuts", "rjmcmc", "sbc"):
         inf["draws"] = _int("inference.draws", inference["draws"], 1)
         inf["tune"] = _int("inference.tune", inference["tune"], 0)
         inf["chains"] = _int("inference.chains", inference["chains"], 1)
-        inf["max_draws"] = _int("inference.max_draws", inference["max_draws"], 1)
+        if method == "sbc":
+            inf["n_ranked"] = _int("inference.n_ranked", inference["n_ranked"], 1)
+            if inf["n_ranked"] > inf["draws"] * inf["chains"]:
+                raise _err("inference.n_ranked", f"<= draws * chains = "
+                           f"{inf['draws'] * inf['chains']}", inf["n_ranked"],
+                           "lower it or draw more")
+        else:
+            inf["max_draws"] = _int("inference.max_draws", inference["max_draws"], 1)
         ta = inference["target_accept"]
         if isinstance(ta, bool) or not isinstance(ta, (int, float)) or not 0 < ta < 1:
             raise _err("inference.target_accept", "a number in (0, 1)", ta)
@@ -497,6 +622,14 @@ def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
 
         inf["backend"] = _choice("inference.backend", inference["backend"], BACKENDS)
         inf["init"] = _choice("inference.init", inference["init"], INITS)
+    raw_inf = raw["inference"] if isinstance(raw["inference"], Mapping) else {}
+    if method != "sbc" and "n_ranked" in raw_inf:
+        raise SpecError("study spec: `inference.n_ranked` applies to method = 'sbc' only.")
+    if method == "sbc":
+        for k in ("backend", "init", "max_draws", "n_starts"):
+            if k in raw_inf:
+                raise SpecError(f"study spec: `inference.{k}` does not apply to method = 'sbc' "
+                                "(PyMC's NUTS from its jittered default start); remove it.")
     if method == "mle":
         for k in ("draws", "tune", "chains", "backend", "init", "target_accept", "max_draws"):
             if k in (raw["inference"] if isinstance(raw["inference"], Mapping) else {}):

@@ -12,7 +12,14 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from bayesmoe._validation import check_int
+from bayesmoe._validation import (
+    check_enough_rows,
+    check_family,
+    check_int,
+    check_X,
+    check_y,
+    n_parameters,
+)
 from bayesmoe.inference.rjmcmc.moves import MOVES, SlotLayout
 from bayesmoe.inference.rjmcmc.step import ReversibleJump
 from bayesmoe.models.random_k import (
@@ -226,6 +233,12 @@ def sample_random_k(
     from bayesmoe.inference.sampling import provenance_attrs
 
     chains = check_int(chains, "chains")
+    if not prior_only:  # the fixed-K rule at K = K_max, before the model is built (and compiled)
+        X_chk = check_X(X)
+        family = check_family(experts)
+        _, cls = check_y(y, family, X_chk.shape[0], classes)
+        check_enough_rows(X_chk.shape[0], n_parameters(
+            check_int(max_experts, "max_experts"), X_chk.shape[1], family, len(cls or [])))
     model, info = build_random_k_model(
         X, y, max_experts=max_experts, experts_prior=experts_prior, experts=experts, gate=gate,
         temperature=temperature, priors=priors, prior_only=prior_only,

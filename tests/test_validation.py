@@ -1,0 +1,171 @@
+"""One table of bad inputs, run against every public entry point (issue 13).
+
+Every entry point checks its data through ``bayesmoe._validation`` before anything is compiled or
+sampled, so each bad input must raise a ValueError/TypeError whose message names the problem (the
+regex) at every entry point where the input can be expressed. No case reaches PyMC's compiler:
+the whole table runs in a few seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayesmoe as bm
+from bayesmoe._validation import int_at_least, nonneg_int, positive_int
+
+RNG = np.random.default_rng(0)
+N = 50
+X_OK = RNG.standard_normal((N, 1))
+Y_GAUSS = RNG.standard_normal(N)
+Y_CLASS = (X_OK[:, 0] > 0).astype(int)
+
+
+def _with(arr, i, v):
+    out = np.array(arr, dtype=float, copy=True)
+    out.flat[i] = v
+    return out
+
+
+# id: (X, y, family, n_experts, gate, message regex)
+CASES = {
+    "X-1d": (X_OK[:, 0], Y_GAUSS, "gaussian", 2, "softmax", r"1-D array.*reshape\(-1, 1\)"),
+    "X-3d": (X_OK[:, :, None], Y_GAUSS, "gaussian", 2, "softmax", r"must be 2-D"),
+    "X-nan": (_with(X_OK, 3, np.nan), Y_GAUSS, "gaussian", 2, "softmax", r"NaN or inf"),
+    "X-inf": (_with(X_OK, 4, np.inf), Y_GAUSS, "gaussian", 2, "softmax", r"NaN or inf"),
+    "X-strings": (np.array([["a"]] * N), Y_GAUSS, "gaussian", 2, "softmax", r"numeric"),
+    "X-no-rows": (np.empty((0, 1)), np.empty(0), "gaussian", 2, "softmax", r"empty"),
+    "X-None": (None, Y_GAUSS, "gaussian", 2, "softmax", r"2-D numeric array"),
+    "X-constant-column": (np.column_stack([X_OK, np.ones(N)]), Y_GAUSS, "gaussian", 2, "softmax",
+                          r"constant"),
+    "y-wrong-length": (X_OK, Y_GAUSS[:-1], "gaussian", 2, "softmax", r"one per row of X"),
+    "y-2d": (X_OK, np.column_stack([Y_GAUSS, Y_GAUSS]), "gaussian", 2, "softmax", r"1-D with"),
+    "y-nan": (X_OK, _with(Y_GAUSS, 5, np.nan), "gaussian", 2, "softmax", r"NaN or inf"),
+    "y-strings-gaussian": (X_OK, np.array(["a", "b"] * (N // 2)), "gaussian", 2, "softmax",
+                           r"numeric for Gaussian"),
+    "y-constant": (X_OK, np.ones(N), "gaussian", 2, "softmax", r"constant"),
+    "y-continuous-categorical": (X_OK, Y_GAUSS, "categorical", 2, "softmax",
+                                 r"as many distinct values as rows.*continuous"),
+    "y-single-class": (X_OK, np.zeros(N, dtype=int), "categorical", 2, "softmax",
+                       r"single class"),
+    "y-nan-categorical": (X_OK, _with(Y_CLASS, 2, np.nan), "categorical", 2, "softmax",
+                          r"NaN or inf"),
+    "too-few-rows": (X_OK[:8], Y_GAUSS[:8], "gaussian", 3, "softmax", r"parameters"),
+    "n_experts-0": (X_OK, Y_GAUSS, "gaussian", 0, "softmax", r"_experts.*>= 1"),
+    "n_experts-float": (X_OK, Y_GAUSS, "gaussian", 2.5, "softmax", r"_experts.*>= 1"),
+    "n_experts-bool": (X_OK, Y_GAUSS, "gaussian", True, "softmax", r"_experts.*>= 1"),
+    "family-unknown": (X_OK, Y_GAUSS, "poisson", 2, "softmax", r"must be one of"),
+    "gate-unknown": (X_OK, Y_GAUSS, "gaussian", 2, "relu", r"gate"),
+}
+
+
+# ---- entry points ---------------------------------------------------------------------------
+def _moe(X, y, family, K, gate, tmp_path):
+    bm.MoE(n_experts=K, experts=family, gate=gate).fit(X, y, draws=5, tune=5, chains=1,
+                                                       progressbar=False)
+
+
+def _build_model(X, y, family, K, gate, tmp_path):
+    bm.models.build_model(X, y, n_experts=K, experts=family, gate=gate)
+
+
+def _sample(X, y, family, K, gate, tmp_path):
+    from bayesmoe.inference import sample
+
+    sample(X, y, n_experts=K, experts=family, gate=gate, draws=5, tune=5, chains=1,
+           progressbar=False)
+
+
+_MM_GATE = {"softmax": "identity"}
+
+
+def _fit_mle(X, y, family, K, gate, tmp_path):
+    from bayesmoe.inference.mm import fit_mle
+
+    fit_mle(X, y, K, family=family, gate=_MM_GATE.get(gate, gate), n_starts=1, max_iter=2)
+
+
+def _select(X, y, family, K, gate, tmp_path):
+    from bayesmoe.inference.selection import select_experts
+
+    select_experts(X, y, K, family=family, gate=_MM_GATE.get(gate, gate), n_starts=1,
+                   max_iter=2)
+
+
+def _random_k(X, y, family, K, gate, tmp_path):
+    from bayesmoe.inference.rjmcmc import sample_random_k
+
+    sample_random_k(X, y, max_experts=K, experts=family, gate=gate, draws=5, tune=5, chains=1)
+
+
+def _study_spec(X, y, family, K, gate, tmp_path):
+    """The spec validates a CSV data set with the same helpers when it is parsed."""
+    from bayesmoe.study import parse_spec
+
+    X = np.asarray(X) if X is not None else None
+    if X is None or X.ndim != 2 or np.asarray(y).ndim != 1 or len(y) != len(X) or len(X) == 0:
+        pytest.skip("not expressible as a CSV table")
+    df = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
+    df["y"] = y
+    path = tmp_path / "data.csv"
+    df.to_csv(path, index=False)
+    model = {"family": family, "gate": gate, "n_experts": K}
+    parse_spec({"study": {"seed": 1}, "data": {"source": "csv", "path": str(path),
+                                               "target": "y"},
+                "model": model, "inference": {"method": "mle"}})
+
+
+ENTRY_POINTS = {"MoE.fit": _moe, "build_model": _build_model, "sample": _sample,
+                "fit_mle": _fit_mle, "select_experts": _select,
+                "sample_random_k": _random_k, "study_spec": _study_spec}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_bad_input_is_rejected_with_a_clear_message(entry, case, tmp_path, monkeypatch):
+    X, y, family, K, gate, pattern = CASES[case]
+    from pytensor.compile.maker import FunctionMaker
+
+    compiled = []
+    real = FunctionMaker.__init__
+    monkeypatch.setattr(FunctionMaker, "__init__",
+                        lambda self, *a, **k: compiled.append(1) or real(self, *a, **k))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises((ValueError, TypeError), match=pattern):
+            ENTRY_POINTS[entry](X, y, family, K, gate, tmp_path)
+    assert not compiled, f"{entry} compiled a function before rejecting {case}"
+
+
+def test_categorical_labels_with_few_classes_are_accepted():
+    """The continuous-y rule does not reject genuine labels (2 classes, 50 rows)."""
+    from bayesmoe._validation import check_class_codes, check_y
+
+    codes, classes = check_y(np.where(Y_CLASS == 1, "yes", "no"), "categorical", N)
+    assert classes == ["no", "yes"] and codes.sum() == Y_CLASS.sum()
+    assert check_class_codes(Y_CLASS.astype(float), N)[1] == 2
+
+
+def test_covariate_free_X_is_accepted():
+    """X of shape (n, 0) is a covariate-free model (the rule shared with issue 14)."""
+    from bayesmoe._validation import check_X
+
+    assert check_X(np.empty((5, 0))).shape == (5, 0)
+
+
+def test_argparse_int_types():
+    assert positive_int("4") == 4 and nonneg_int("0") == 0 and int_at_least(3)("3") == 3
+    for bad, parse in (("0", positive_int), ("-1", nonneg_int), ("x", positive_int)):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected"):
+            parse(bad)
+
+
+def test_the_two_clis_share_the_int_type_without_importing_each_other():
+    import bayesmoe.cli
+    import bayesmoe.study.cli
+
+    assert bayesmoe.cli._positive_int is bayesmoe.study.cli._positive_int is positive_int
