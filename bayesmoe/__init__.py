@@ -11,6 +11,8 @@ Examples
 
 __version__ = "0.1.0"
 
+from bayesmoe._lazy import lazy_exports  # noqa: E402
+
 # Imports are lazy (PEP 562): `import bayesmoe` costs milliseconds, and the maximum-likelihood path
 # (bayesmoe.inference.mm, `bayesmoe fit --method mle`) never imports PyMC/PyTensor/ArviZ.
 _SUBMODULES = {"data", "diagnostics", "inference", "measure", "models", "report", "study"}
@@ -31,20 +33,7 @@ _ATTRS = {
 }
 
 
-def __getattr__(name: str):
-    import importlib
-
-    if name in _SUBMODULES:
-        return importlib.import_module(f"bayesmoe.{name}")
-    if name in _ATTRS:
-        value = getattr(importlib.import_module(_ATTRS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'bayesmoe' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | _SUBMODULES | set(_ATTRS))
+__getattr__, __dir__ = lazy_exports(__name__, _ATTRS, _SUBMODULES)
 
 
 __all__ = [

@@ -74,15 +74,15 @@ _RELABELLED = ("b", "a", "log_sigma", "beta0", "beta1")
 # ------------------------------------------------------------------------------------------------
 # one replicate
 # ------------------------------------------------------------------------------------------------
-def _placeholder_y(family: str, n: int, n_classes: int) -> np.ndarray:
+def _stand_in_y(family: str, n: int, n_classes: int) -> np.ndarray:
     if family == "gaussian":
         return np.linspace(-1.0, 1.0, n)
     return np.arange(n) % n_classes
 
 
 def _model(X, family, n_experts, gate, n_classes, priors, likelihood_power):
-    """The model on X with the y transform pinned to the identity (placeholder y)."""
-    y0 = _placeholder_y(family, X.shape[0], n_classes)
+    """The model on X with the y transform pinned to the identity (a stand-in y)."""
+    y0 = _stand_in_y(family, X.shape[0], n_classes)
     classes = list(range(n_classes)) if family == "categorical" else None
     model, info = build_model(X, y0, n_experts=n_experts, experts=family, gate=gate,
                               priors=priors, classes=classes)

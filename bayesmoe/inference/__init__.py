@@ -1,7 +1,7 @@
 """Inference: NUTS sampling (pymc / nutpie / numpyro), reversible jump, prediction, MM."""
 
-# Imports are lazy (PEP 562): a name's module is imported on first use, so that the
-# maximum-likelihood path does not pay for PyMC/PyTensor/ArviZ.
+from bayesmoe._lazy import lazy_exports  # names are imported on first use
+
 _ATTRS = {
     "compare_experts": "bayesmoe.inference.compare",
     "sample_dp": "bayesmoe.inference.dp",
@@ -28,18 +28,7 @@ _ATTRS = {
 }
 
 
-def __getattr__(name: str):
-    import importlib
-
-    if name in _ATTRS:
-        value = getattr(importlib.import_module(_ATTRS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_ATTRS))
+__getattr__, __dir__ = lazy_exports(__name__, _ATTRS)
 
 
 __all__ = [

@@ -1,5 +1,6 @@
 """PyMC model builders: gates, experts, priors, fixed K, random K, Dirichlet-process gate."""
 
+from bayesmoe._lazy import lazy_exports
 from bayesmoe.models.builder import IDENTIFIABILITY, ModelInfo, build_model
 from bayesmoe.models.dp import (
     TruncationWarning,
@@ -37,10 +38,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name):  # sample_dp lives in bayesmoe.inference.dp (re-exported here, lazily:
-    # bayesmoe.inference imports bayesmoe.models)
-    if name == "sample_dp":
-        from bayesmoe.inference.dp import sample_dp
-
-        return sample_dp
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# sample_dp lives in bayesmoe.inference.dp (lazily: bayesmoe.inference imports bayesmoe.models)
+__getattr__, _ = lazy_exports(__name__, {"sample_dp": "bayesmoe.inference.dp"})

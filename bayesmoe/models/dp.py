@@ -27,6 +27,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
+from bayesmoe._lazy import lazy_exports
 from bayesmoe._validation import check_int, check_X
 from bayesmoe.measure import expert_log_prob, gate_probabilities, measure_arrays
 from bayesmoe.models.builder import (
@@ -42,12 +43,8 @@ from bayesmoe.models.priors import Priors
 __all__ = ["build_dp_model", "occupied_experts", "check_truncation", "TruncationWarning"]
 
 
-def __getattr__(name):  # sample_dp moved to bayesmoe.inference.dp; the old path keeps working
-    if name == "sample_dp":
-        from bayesmoe.inference.dp import sample_dp
-
-        return sample_dp
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# sample_dp moved to bayesmoe.inference.dp; the old path keeps working
+__getattr__, _ = lazy_exports(__name__, {"sample_dp": "bayesmoe.inference.dp"})
 
 
 class TruncationWarning(UserWarning):

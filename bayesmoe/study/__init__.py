@@ -7,8 +7,8 @@ Examples
 >>> table = run_study(spec, "out", workers=2)  # doctest: +SKIP
 """
 
-# Imports are lazy (PEP 562): a name's module is imported on first use, so that the
-# maximum-likelihood path does not pay for PyMC/PyTensor/ArviZ.
+from bayesmoe._lazy import lazy_exports  # names are imported on first use
+
 _ATTRS = {
     "mle_metrics": "bayesmoe.study.metrics",
     "trace_metrics": "bayesmoe.study.metrics",
@@ -26,18 +26,7 @@ _ATTRS = {
 }
 
 
-def __getattr__(name: str):
-    import importlib
-
-    if name in _ATTRS:
-        value = getattr(importlib.import_module(_ATTRS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_ATTRS))
+__getattr__, __dir__ = lazy_exports(__name__, _ATTRS)
 
 
 __all__ = [
