@@ -128,6 +128,8 @@ ENTRY_POINTS = {"MoE.fit": _moe, "build_model": _build_model, "sample": _sample,
 @pytest.mark.parametrize("entry", list(ENTRY_POINTS))
 def test_bad_input_is_rejected_with_a_clear_message(entry, case, tmp_path, monkeypatch):
     X, y, family, K, gate, pattern = CASES[case]
+    if entry == "sample_random_k" and case == "too-few-rows":
+        pytest.skip("random K checks the rows at K = 1: test_random_k_rows_rule_is_at_k_1")
     from pytensor.compile.maker import FunctionMaker
 
     compiled = []
@@ -139,6 +141,15 @@ def test_bad_input_is_rejected_with_a_clear_message(entry, case, tmp_path, monke
         with pytest.raises((ValueError, TypeError), match=pattern):
             ENTRY_POINTS[entry](X, y, family, K, gate, tmp_path)
     assert not compiled, f"{entry} compiled a function before rejecting {case}"
+
+
+def test_random_k_rows_rule_is_at_k_1():
+    """K_max may exceed what the rows could fit alone (a prior over K); K = 1 must fit."""
+    from bayesmoe.inference.rjmcmc import sample_random_k
+
+    # d = 1 Gaussian: K = 1 has 3 parameters, so 2 rows are too few whatever K_max is
+    with pytest.raises(ValueError, match="parameters"):
+        sample_random_k(X_OK[:2], Y_GAUSS[:2], max_experts=3, draws=5, tune=5, chains=1)
 
 
 def test_categorical_labels_with_few_classes_are_accepted():

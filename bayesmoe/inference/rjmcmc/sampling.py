@@ -233,12 +233,14 @@ def sample_random_k(
     from bayesmoe.inference.sampling import provenance_attrs
 
     chains = check_int(chains, "chains")
-    if not prior_only:  # the fixed-K rule at K = K_max, before the model is built (and compiled)
+    if not prior_only:  # before the model is built (and compiled): the rows must at least fit
+        # K = 1, the smallest model of the prior's support; K_max may exceed what n could fit
+        # alone (e.g. Richardson & Green's k_max = 30 for the 82 galaxy velocities).
+        check_int(max_experts, "max_experts")
         X_chk = check_X(X)
         family = check_family(experts)
         _, cls = check_y(y, family, X_chk.shape[0], classes)
-        check_enough_rows(X_chk.shape[0], n_parameters(
-            check_int(max_experts, "max_experts"), X_chk.shape[1], family, len(cls or [])))
+        check_enough_rows(X_chk.shape[0], n_parameters(1, X_chk.shape[1], family, len(cls or [])))
     model, info = build_random_k_model(
         X, y, max_experts=max_experts, experts_prior=experts_prior, experts=experts, gate=gate,
         temperature=temperature, priors=priors, prior_only=prior_only,
