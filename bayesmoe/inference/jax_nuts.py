@@ -13,6 +13,7 @@ inverse of the observed information -d^2 logp / dx^2 at the MM point on the unco
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -133,7 +134,7 @@ def sample_flat(
 
     t0 = time.perf_counter()
     cache = compile_cache()
-    with jax.enable_x64(True):
+    with _x64(jax):
         import jax.numpy as jnp
         import numpyro
         import numpyro.distributions as dist
@@ -179,6 +180,21 @@ def sample_flat(
             "seconds_mass_matrix": t_mass, "seconds_sampling": t_sample,
             "jax_compile_cache": cache or "off"}
     return tree, meta
+
+
+@contextlib.contextmanager
+def _x64(jax):
+    """float64 for the whole run, set globally and restored after.
+
+    ``jax.enable_x64`` is thread-local: NumPyro's progress-bar host callback runs on another
+    thread, sees float32/int32 and fails ("Incorrect output dtype ... Expected: int64").
+    """
+    previous = bool(jax.config.jax_enable_x64)
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", previous)
 
 
 def _to_datatree(fm, model, flat: np.ndarray, stats: dict, *, log_likelihood: bool, tune: int,

@@ -138,3 +138,18 @@ def test_host_device_flag_respects_the_user(monkeypatch):
     import os
 
     assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=7"
+
+
+def test_jax_path_runs_with_its_progress_bar(small):
+    """NumPyro's progress bar is a host callback on another thread: under a thread-local
+    ``jax.enable_x64`` it failed with "Incorrect output dtype ... Expected: int64" (the README's
+    `bayesmoe run` crashed); float64 is now set globally for the run and restored after."""
+    import jax
+
+    X, y = small
+    before = bool(jax.config.jax_enable_x64)
+    trace = sampling.sample(X, y, n_experts=2, draws=20, tune=20, chains=2, random_seed=1,
+                            progressbar=True)
+    assert trace.attrs["sampler"] == "jax"
+    assert trace.posterior["beta0"].dtype == np.float64
+    assert bool(jax.config.jax_enable_x64) == before
