@@ -27,9 +27,9 @@ _BACKEND_MODULES = {"pymc": ("pymc",), "nutpie": ("nutpie",), "numpyro": ("numpy
 #: fit's observed information and needs fewer (benchmarks/README.md "NUTS speed")
 DEFAULT_TUNE = {"jax": 300}
 #: pm.sample keywords the jax backend understands (others send backend="auto" to PyMC)
+_JAX_KWARGS = {"target_accept", "max_treedepth", "dense_mass", "adapt_mass_matrix", "init_mass"}
 #: up to this many rows the MM start uses fit_mle's numpy engine (see start_values)
 _NUMPY_MM_MAX_N = 20_000
-_JAX_KWARGS = {"target_accept", "max_treedepth", "dense_mass", "adapt_mass_matrix", "init_mass"}
 
 
 def _installed(backend: str) -> bool:
