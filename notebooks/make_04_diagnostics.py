@@ -190,15 +190,8 @@ cells.append(nbf.v4.new_markdown_cell(
     "give `omega` yourself."
 ))
 
-nb = nbf.v4.new_notebook(cells=cells)
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-path = HERE / "04_diagnostics.ipynb"
-
 if __name__ == "__main__":
-    if "--no-execute" not in sys.argv:
-        from nbclient import NotebookClient
+    sys.path.insert(0, str(HERE))
+    from _build import build
 
-        NotebookClient(nb, timeout=1800, kernel_name="python3",
-                       resources={"metadata": {"path": str(HERE)}}).execute()
-    nbf.write(nb, path)
-    print(f"wrote {path}")
+    build(cells, "04_diagnostics.ipynb")
