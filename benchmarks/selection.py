@@ -75,15 +75,21 @@ def run_mm(grid, reps) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _nuts_fit(n, draws, tune):
+    """The over-fitted K_MAX NUTS fit on the S-B data set of size n used by both NUTS parts."""
+    X, y, _ = simulate("S-B", n, random_seed=seed_for("selection", 0, n))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tr = sample(X, y, n_experts=K_MAX, draws=draws, tune=tune, chains=NUTS["chains"],
+                    cores=1, random_seed=seed_for("selection-nuts", n), progressbar=False)
+    return tr
+
+
 def run_nuts(grid, draws, tune) -> pd.DataFrame:
     rows = []
     for n in grid:
         t0 = time.perf_counter()
-        X, y, _ = simulate("S-B", n, random_seed=seed_for("selection", 0, n))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tr = sample(X, y, n_experts=K_MAX, draws=draws, tune=tune, chains=NUTS["chains"],
-                        cores=1, random_seed=seed_for("selection-nuts", n), progressbar=False)
+        tr = _nuts_fit(n, draws, tune)
         pmf = num_experts_posterior(mixing_measure(tr), method="mtm", n=n,
                                     random_seed=seed_for("selection-mtm", n))
         rows.append({"replicate": 0, "n": n, "MTM (NUTS)": int(pmf.idxmax()),
@@ -150,11 +156,7 @@ def mtm_fits(grid, reps, nuts_grid, draws, tune, out: Path, stem: str) -> None:
             xr.concat(fits, "fit").to_netcdf(out / f"{stem}_mm.nc", engine="scipy")
     for n in nuts_grid:
         t0 = time.perf_counter()
-        X, y, _ = simulate("S-B", n, random_seed=seed_for("selection", 0, n))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tr = sample(X, y, n_experts=K_MAX, draws=draws, tune=tune, chains=NUTS["chains"],
-                        cores=1, random_seed=seed_for("selection-nuts", n), progressbar=False)
+        tr = _nuts_fit(n, draws, tune)
         mixing_measure(tr).to_netcdf(out / f"{stem}_nuts_{n}.nc", engine="scipy")
         print(f"[mtm-nuts] n={n} ({time.perf_counter() - t0:.0f}s)", flush=True)
 
