@@ -31,6 +31,8 @@ __all__ = ["MMResult", "fit_mle", "count_parameters", "monotone_violations"]
 #: ROUNDOFF_RTOL·max(1, |objective|). Summing n log-terms in double precision loses about
 #: n·eps relative; 1e-10 covers n up to ~10^5 with a margin.
 ROUNDOFF_RTOL = 1e-10
+#: initial SQUAREM steplength bound |α| <= cap (adapted per start, mm_numba._squarem)
+SQUAREM_CAP0 = 1.0
 
 
 @dataclass
@@ -211,7 +213,7 @@ def _initial_theta(prob: mu.Problem, S: int, rng, n_inner: int = 5, engine=None)
     if engine is not None:  # M-steps at fixed responsibilities: fit the partition
         return engine.init_fit(theta, tau, n_inner)
     for _ in range(n_inner):
-        theta = mu.mstep(prob, theta, tau)
+        theta = mu.mstep(prob, theta, tau, newton=0)
     return theta
 
 
@@ -241,20 +243,28 @@ def _theta_from_measure(G: xr.Dataset, st: Standardizer, lay: mu.Layout, K: int,
 
 
 def _measure_from_theta(theta_row, lay, st, gate_name, feature, floor) -> xr.Dataset:
+    """The fitted measure in the user's units: :meth:`Standardizer.to_user`'s affine map done on
+    the numpy arrays (one Dataset built at the end: the xarray arithmetic of ``to_user`` cost
+    ~10 ms per fit, more than the whole iteration at n = 200), gate in sum-to-zero form."""
     p = lay.unpack(theta_row[None])
     W = p["W"][0]
+    sz, cz = st.z_scale[:, None], st.z_center[:, None]
+    sx, cx = st.x_scale[:, None], st.x_center[:, None]
+    beta1 = W[1:] / sz
+    beta0 = W[0] - (W[1:] * cz / sz).sum(0)
+    beta0 = beta0 - beta0.mean()
+    beta1 = beta1 - beta1.mean(-1, keepdims=True)
     if lay.family == "gaussian":
         A = p["A"][0]
-        Gs = make_measure(W[0], W[1:], A[1:], A[0], np.maximum(p["s2"][0], floor),
-                          gate=gate_name, feature=feature)
-    else:
-        V = p["V"][0]
-        Gs = make_measure(W[0], W[1:], V[1:], V[0], gate=gate_name, feature=feature)
-    G = st.to_user(Gs)
-    G["beta0"] = G["beta0"] - G["beta0"].mean("expert")
-    G["beta1"] = G["beta1"] - G["beta1"].mean("expert")
-    G.attrs.update(Gs.attrs)
-    return G
+        sy, cy = st.y_scale, st.y_center
+        a = sy * A[1:] / sx
+        b = cy + sy * A[0] - (sy * A[1:] * cx / sx).sum(0)
+        s2 = sy**2 * np.maximum(p["s2"][0], floor)
+        return make_measure(beta0, beta1, a, b, s2, gate=gate_name, feature=feature)
+    V = p["V"][0]  # (D, M, K)
+    a = V[1:] / sx[:, :, None]
+    b = V[0] - (V[1:] * cx[:, :, None] / sx[:, :, None]).sum(0)
+    return make_measure(beta0, beta1, a, b, gate=gate_name, feature=feature)
 
 
 # ----- the iteration engines ------------------------------------------------------------------
@@ -287,7 +297,7 @@ class _Engine:
         """``n_inner`` MM maps at fixed responsibilities (the initialiser's partition fit)."""
         if self.nb is None:
             for _ in range(n_inner):
-                theta = mu.mstep(self.prob, theta, tau)
+                theta = mu.mstep(self.prob, theta, tau, newton=0)
             return theta
         theta = np.ascontiguousarray(theta, dtype=float)
         self.nb.mstep_fixed_tau(theta, np.ascontiguousarray(tau), self.pb, n_inner, self.sts[0])
@@ -300,12 +310,12 @@ class _Engine:
         return np.array([self.nb.estats(t, self.pb, tau, self.sts[0], False) for t in theta])
 
     def advance(self, theta, f, active, converged, stalled, n_iter, trace, it0, it1, tol,
-                accelerate, stall_window, stall_tol):
+                accelerate, stall_window, stall_tol, caps):
         """Run the active starts from iteration it0 to it1, in place (see mm_numba.run_starts)."""
         if self.nb is not None:
             self.nb.run_starts(theta, f, active, converged, stalled, n_iter, trace, it0, it1,
                                float(tol), bool(accelerate), int(stall_window or 0),
-                               float(stall_tol), self.pb, self.sts)
+                               float(stall_tol), caps, self.pb, self.sts)
             return
         prob = self.prob
         cycle = mu.squarem_cycle if accelerate else mu.mm_cycle
@@ -313,12 +323,15 @@ class _Engine:
         tau, _ = mu.estep(prob, theta[idx])
         ft = f[idx]
         th = theta[idx]
+        cp = caps[idx]
         live = np.ones(idx.size, dtype=bool)
         for it in range(it0 + 1, it1 + 1):
             j = np.flatnonzero(live)
             if j.size == 0:
                 break
-            th_j, ta_j, fn, _ = cycle(prob, th[j], tau[j], ft[j])
+            c_j = cp[j]
+            th_j, ta_j, fn, _ = cycle(prob, th[j], tau[j], ft[j], c_j)
+            cp[j] = c_j
             conv = np.abs(fn - ft[j]) <= tol * np.abs(fn)
             th[j], tau[j], ft[j] = th_j, ta_j, fn
             trace[idx[j], it] = fn
@@ -330,12 +343,12 @@ class _Engine:
                 stalled[idx[j[stall]]] = True
                 stop |= stall
             live[j[stop]] = False
-        theta[idx], f[idx] = th, ft
+        theta[idx], f[idx], caps[idx] = th, ft, cp
         active[idx] = live
 
 
 def _iterate(engine, theta, max_iter, *, tol, accelerate, stall_window, stall_tol, bar=None,
-             active=None, prune_after=None, n_keep=None, drop_after=None) -> dict:
+             active=None, prune_after=None, n_keep=None, drop_after=None, cap0=np.inf) -> dict:
     """Run the starts (rows of ``theta``, updated in place) for up to ``max_iter`` iterations,
     pruning to the best ``n_keep`` at ``prune_after`` and dropping poor starts at
     ``drop_after``. Returns the per-start state (f, trace, n_iter, converged, stalled, pruned)."""
@@ -347,6 +360,7 @@ def _iterate(engine, theta, max_iter, *, tol, accelerate, stall_window, stall_to
     converged = np.zeros(S, dtype=bool)
     stalled = np.zeros(S, dtype=bool)
     pruned = np.zeros(S, dtype=bool)
+    caps = np.full(S, float(cap0))  # SQUAREM steplength bounds, per start
     active = np.isfinite(f) & (True if active is None else active)
     stops = {max_iter}
     if prune_after is not None and prune_after < max_iter:
@@ -359,7 +373,7 @@ def _iterate(engine, theta, max_iter, *, tol, accelerate, stall_window, stall_to
     for stop in sorted(stops):
         if active.any():
             engine.advance(theta, f, active, converged, stalled, n_iter, trace, it, stop, tol,
-                           accelerate, stall_window, stall_tol)
+                           accelerate, stall_window, stall_tol, caps)
         if bar is not None:
             bar.update(stop - it)
         it = stop
@@ -399,13 +413,16 @@ def fit_mle(
     n_classes: int | None = None,
     var_floor: float = 1e-6,
     drop_after: int | None = None,
-    prune_after: int | None = 20,
+    prune_after: int | None = 5,
     prune_keep: float = 0.2,
     prune_rows: int | None = 2000,
     stall_window: int | None = 100,
     stall_tol: float = 1e-3,
     backend: str = "auto",
     _step_scale: float = 1.0,
+    _newton: int = 2,
+    _newton_sub: int = 1,
+    _cap0: float = SQUAREM_CAP0,
 ) -> MMResult:
     """Fit a softmax-gated mixture of experts by maximum likelihood with the MM algorithm.
 
@@ -527,7 +544,7 @@ def fit_mle(
     Zt = np.column_stack([np.ones(n), st.transform_gate(X)])
     ys = st.transform_y(y) if family == "gaussian" else y
     prob = mu.make_problem(family, Xt, Zt, ys, K, M=M, ridge=ridge, var_floor=var_floor,
-                           step_scale=_step_scale)
+                           step_scale=_step_scale, newton=_newton)
     lay = prob.layout
     engine = _Engine(prob, backend)
     S = n_starts + len(starts)
@@ -539,7 +556,7 @@ def fit_mle(
         rows = np.sort(rng.choice(n, size=prune_rows, replace=False))
         prob_s = mu.make_problem(family, Xt[rows], Zt[rows], ys[rows], K, M=M,
                                  ridge=ridge * prune_rows / n, var_floor=var_floor,
-                                 step_scale=_step_scale)
+                                 step_scale=_step_scale, newton=_newton_sub)
         engine_s = _Engine(prob_s, engine.name)
     else:
         prob_s, engine_s = prob, engine
@@ -558,7 +575,7 @@ def fit_mle(
 
         bar = tqdm(total=max_iter + (prune_after if sub else 0), desc=f"MM K={K}")
     loop = dict(tol=tol, accelerate=accelerate, stall_window=stall_window, stall_tol=stall_tol,
-                bar=bar)
+                bar=bar, cap0=_cap0)
     if sub:
         short = _iterate(engine_s, theta, prune_after, **loop)
         fs = np.where(np.isfinite(short["f"]), short["f"], -np.inf)

@@ -17,7 +17,10 @@ with ``off = D*(K-1)``. Functions are compiled on first use (``cache=True``: lat
 the machine code from ``__pycache__``); :func:`available` says whether Numba can be imported.
 
 The problem is handed over as one tuple (:func:`pack_problem`):
-``(Xt, Zt, y, yi, gate_L, cls_U, cls_mu, ridge, var_floor, step_scale, jitter, K, M, gauss)``.
+``(Xt, Zt, y, yi, gate_L, cls_U, cls_mu, ridge, var_floor, step_scale, jitter, K, M, gauss,
+newton)``. With ``newton`` the pass also accumulates the Hessians of the gate's and of every
+categorical expert's weighted multinomial log-likelihood, and the map takes safeguarded Newton steps
+(:func:`mstep_newton`, :func:`_safe_map`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ __all__ = ["available", "pack_problem", "new_stats", "estats", "mstep", "run_sta
            "mstep_fixed_tau"]
 
 LOG_2PI = math.log(2.0 * math.pi)
+#: factor by which the SQUAREM steplength bound grows after an accepted capped step and shrinks
+#: after a rejected one (``mstep = 4`` of Varadhan & Roland's SQUAREM package)
+CAP_STEP = 4.0
 
 
 def available() -> bool:
@@ -93,6 +99,7 @@ def pack_problem(prob) -> tuple:
         int(lay.K),
         int(max(lay.M, 1)),
         bool(gauss),
+        int(getattr(prob, "newton", 0)),
     )
 
 
@@ -131,12 +138,16 @@ def _chol_solve(H, b, x):
 # ----- one pass: E-step and the sufficient statistics of the M-step ------------------------------
 def new_stats(pb) -> tuple:
     """Buffers for :func:`estats`: (gate gradient (D, K-1), weighted Gram (K, D, D), expert
-    gradient (K, D, C) with C = 1 (Gaussian) or M-1, Σ τ r² (K,), Σ τ (K,))."""
-    Xt, K, M, gauss = pb[0], pb[11], pb[12], pb[13]
+    gradient (K, D, C) with C = 1 (Gaussian) or M-1, Σ τ r² (K,), Σ τ (K,), gate Hessian
+    (G, G) with G = D(K-1), categorical-expert Hessians (K, E, E) with E = D(M-1); the two
+    Hessians are filled (lower triangles) only when the problem has ``newton``)."""
+    Xt, K, M, gauss, newton = pb[0], pb[11], pb[12], pb[13], pb[14]
     D = Xt.shape[1]
     C = 1 if gauss else M - 1
+    G = max(D * (K - 1), 1) if newton else 1
+    E = D * (M - 1) if newton >= 2 and not gauss else 1
     return (np.zeros((D, max(K - 1, 1))), np.zeros((K, D, D)), np.zeros((K, D, C)),
-            np.zeros(K), np.zeros(K))
+            np.zeros(K), np.zeros(K), np.zeros((G, G)), np.zeros((K, E, E)))
 
 
 @njit(cache=True)
@@ -148,10 +159,13 @@ def estats(theta, pb, tau, st, fixed):
 
     Statistics, all sums over rows i: gate Σ z_i (τ_ik - γ_ik); per expert k: Σ τ_ik x_i x_iᵀ;
     Gaussian Σ τ_ik r_ik x_i and Σ τ_ik r_ik² (r the residual at theta), categorical
-    Σ τ_ik x_i (Y_im - π_ikm); and Σ τ_ik.
+    Σ τ_ik x_i (Y_im - π_ikm); and Σ τ_ik. With ``newton``: the gate Hessian
+    Σ (diag γ_i - γ_i γ_iᵀ) ⊗ z_i z_iᵀ over the K-1 free experts and, per categorical expert k,
+    Σ τ_ik (diag π_ik - π_ik π_ikᵀ) ⊗ x_i x_iᵀ over the M-1 free classes (lower triangles, in the
+    packing order of theta: index d*(K-1)+k and d*(M-1)+m).
     """
-    Xt, Zt, y, yi, _, _, _, ridge, _, _, _, K, M, gauss = pb
-    gg, SS, BB, cc, nn = st
+    Xt, Zt, y, yi, _, _, _, ridge, _, _, _, K, M, gauss, newton = pb
+    gg, SS, BB, cc, nn, HG, HV = st
     n, D = Xt.shape
     off = D * (K - 1)
     gg[:, :] = 0.0
@@ -159,18 +173,22 @@ def estats(theta, pb, tau, st, fixed):
     BB[:, :, :] = 0.0
     cc[:] = 0.0
     nn[:] = 0.0
+    if newton:
+        HG[:, :] = 0.0
+        HV[:, :, :] = 0.0
+    Km, Mm = K - 1, M - 1
     eta = np.empty(K)
     lj = np.empty(K)
     lg = np.empty((M, K))
     pr = np.empty((M, K))
     gm = np.empty(K)
     res = np.empty(K)
-    s2 = np.empty(K)
+    is2 = np.empty(K)
     ls2 = np.empty(K)
     if gauss:
         for k in range(K):
             ls2[k] = LOG_2PI + theta[off + D * K + k]
-            s2[k] = math.exp(theta[off + D * K + k])
+            is2[k] = math.exp(-theta[off + D * K + k])
     obj = 0.0
     for i in range(n):
         # gate: log softmax of Zt[i] @ W (last column 0)
@@ -185,15 +203,18 @@ def estats(theta, pb, tau, st, fixed):
                 mx = e
         if not math.isfinite(mx):
             mx = 0.0
-        s = 0.0
+        # eta keeps the logits shifted by their max (the log-normaliser log sg enters once, in
+        # the row's log-likelihood below); exp(0) = 1 is not computed
+        sg = 0.0
         for k in range(K):
-            gk = math.exp(eta[k] - mx)
+            dk = eta[k] - mx
+            eta[k] = dk
+            gk = 1.0 if dk == 0.0 else math.exp(dk)
             gm[k] = gk
-            s += gk
-        lse = math.log(s) + mx
+            sg += gk
+        isg = 1.0 / sg
         for k in range(K):
-            eta[k] -= lse
-            gm[k] /= s
+            gm[k] *= isg
         # experts: log p_k(y_i | x_i); class log-probabilities kept in lg
         for k in range(K):
             if gauss:
@@ -202,7 +223,7 @@ def estats(theta, pb, tau, st, fixed):
                     mu += Xt[i, d] * theta[off + d * K + k]
                 r = y[i] - mu
                 res[k] = r
-                lj[k] = eta[k] - 0.5 * (ls2[k] + r * r / s2[k])
+                lj[k] = eta[k] - 0.5 * (ls2[k] + r * r * is2[k])
             else:
                 mx2 = -np.inf
                 for m in range(M):
@@ -217,12 +238,14 @@ def estats(theta, pb, tau, st, fixed):
                     mx2 = 0.0
                 s = 0.0
                 for m in range(M):
-                    pm = math.exp(lg[m, k] - mx2)
+                    dm = lg[m, k] - mx2
+                    pm = 1.0 if dm == 0.0 else math.exp(dm)
                     pr[m, k] = pm
                     s += pm
                 lse2 = math.log(s) + mx2
+                isd = 1.0 / s
                 for m in range(M):
-                    pr[m, k] /= s
+                    pr[m, k] *= isd
                 lj[k] = eta[k] + lg[yi[i], k] - lse2
         if not fixed:
             mx = -np.inf
@@ -232,13 +255,14 @@ def estats(theta, pb, tau, st, fixed):
             mxs = mx if math.isfinite(mx) else 0.0
             s = 0.0
             for k in range(K):
-                tk = math.exp(lj[k] - mxs)
+                dk = lj[k] - mxs
+                tk = 1.0 if dk == 0.0 else math.exp(dk)
                 tau[i, k] = tk
                 s += tk
-            lli = math.log(s) + mxs
+            obj += math.log(s * isg) + mxs  # log Σ_k g_k p_k, g normalised by sg here
+            its = 1.0 / s
             for k in range(K):
-                tau[i, k] /= s
-            obj += lli
+                tau[i, k] *= its
         # statistics
         for k in range(K):
             t = tau[i, k]
@@ -262,6 +286,36 @@ def estats(theta, pb, tau, st, fixed):
                     w = t * (ym - pr[m, k])
                     for d in range(D):
                         BB[k, d, m] += w * Xt[i, d]
+                if newton >= 2:
+                    for d in range(D):
+                        for m in range(Mm):
+                            a = d * Mm + m
+                            tpx = t * pr[m, k] * Xt[i, d]
+                            for e in range(d + 1):
+                                txx = tpx * Xt[i, e]
+                                for m2 in range(Mm):
+                                    b = e * Mm + m2
+                                    if b > a:
+                                        break
+                                    w = -pr[m2, k] * txx
+                                    if m2 == m:
+                                        w += txx
+                                    HV[k, a, b] += w
+        if newton and K > 1:
+            for d in range(D):
+                for k in range(Km):
+                    a = d * Km + k
+                    gz = gm[k] * Zt[i, d]
+                    for e in range(d + 1):
+                        gzz = gz * Zt[i, e]
+                        for l in range(Km):
+                            b = e * Km + l
+                            if b > a:
+                                break
+                            w = -gm[l] * gzz
+                            if l == k:
+                                w += gzz
+                            HG[a, b] += w
     if ridge != 0.0:
         pen = 0.0
         for d in range(1, D):
@@ -290,8 +344,8 @@ def mstep(theta, st, pb, out):
     σ_k² = max(floor, Σ τ (r - xᵀδ)² / Σ τ) expanded as (Σ τ r² - 2 δᵀ Σ τ r x + δᵀ (Σ τ x xᵀ) δ)
     / Σ τ. Categorical expert k: one Böhning step per eigenvector of I - 11ᵀ/M.
     """
-    Xt, Zt, y, yi, gL, cU, cmu, ridge, var_floor, ss, jit, K, M, gauss = pb
-    gg, SS, BB, cc, nn = st
+    Xt, Zt, y, yi, gL, cU, cmu, ridge, var_floor, ss, jit, K, M, gauss, _ = pb
+    gg, SS, BB, cc, nn, _, _ = st
     D = Xt.shape[1]
     off = D * (K - 1)
     for j in range(theta.shape[0]):
@@ -363,6 +417,64 @@ def mstep(theta, st, pb, out):
                     out[idx] = theta[idx] + ss * s
 
 
+@njit(cache=True)
+def mstep_newton(theta, st, pb, out):
+    """The Newton map at ``theta`` from its statistics ``st`` (filled with ``newton``); into
+    ``out``. Returns whether any Newton block step was taken.
+
+    Gate: W + H⁻¹ ∇ with H the Hessian of the soft-label multinomial log-likelihood
+    Σ_i Σ_k τ_ik log γ_ik plus λP (one Newton step on the gate's Q); categorical expert k: the same
+    with Σ_i τ_ik Σ_m Y_im log π_ikm; Gaussian experts as :func:`mstep` (its weighted least squares
+    is already exact). A block whose Hessian is not positive definite to working precision keeps
+    its Böhning step. Nothing here guarantees ascent: :func:`_safe_map` checks the observed
+    objective and falls back to :func:`mstep`.
+    """
+    Xt, Zt, y, yi, gL, cU, cmu, ridge, var_floor, ss, jit, K, M, gauss, newton = pb
+    gg, SS, BB, cc, nn, HG, HV = st
+    D = Xt.shape[1]
+    off = D * (K - 1)
+    mstep(theta, st, pb, out)  # Böhning steps: the per-block fall-back
+    took = False
+    if K > 1:
+        Km = K - 1
+        G = D * Km
+        H = np.empty((G, G))
+        g = np.empty(G)
+        sol = np.empty(G)
+        for a in range(G):
+            for b in range(a + 1):
+                H[a, b] = HG[a, b]
+                H[b, a] = HG[a, b]
+            pen = a >= Km  # slopes: rows d >= 1
+            H[a, a] += jit + (ridge if pen else 0.0)
+            g[a] = gg[a // Km, a % Km] - (ridge * theta[a] if pen else 0.0)
+        _chol_solve(H, g, sol)
+        if _all_finite(sol):
+            took = True
+            for a in range(G):
+                out[a] = theta[a] + ss * sol[a]
+    if not gauss and newton >= 2:
+        Mm = M - 1
+        E = D * Mm
+        H = np.empty((E, E))
+        g = np.empty(E)
+        sol = np.empty(E)
+        for k in range(K):
+            for a in range(E):
+                for b in range(a + 1):
+                    H[a, b] = HV[k, a, b]
+                    H[b, a] = HV[k, a, b]
+                pen = a >= Mm
+                H[a, a] += jit + (ridge if pen else 0.0)
+                g[a] = BB[k, a // Mm, a % Mm] - (ridge * theta[off + a * K + k] if pen else 0.0)
+            _chol_solve(H, g, sol)
+            if _all_finite(sol):
+                took = True
+                for a in range(E):
+                    out[off + a * K + k] = theta[off + a * K + k] + ss * sol[a]
+    return took
+
+
 # ----- the iteration ----------------------------------------------------------------------------
 @njit(cache=True)
 def _all_finite(x):
@@ -373,16 +485,55 @@ def _all_finite(x):
 
 
 @njit(cache=True)
-def _squarem(th0, f0, tau0, st0, pb, w):
+def _copy_stats(src, dst):
+    a0, a1, a2, a3, a4, a5, a6 = src
+    b0, b1, b2, b3, b4, b5, b6 = dst
+    b0[:] = a0
+    b1[:] = a1
+    b2[:] = a2
+    b3[:] = a3
+    b4[:] = a4
+    b5[:] = a5
+    b6[:] = a6
+
+
+@njit(cache=True)
+def _map(th, st, pb, out):
+    """The map F of the iteration: :func:`mstep_newton` with ``newton``, else :func:`mstep`."""
+    if pb[14]:
+        mstep_newton(th, st, pb, out)
+    else:
+        mstep(th, st, pb, out)
+
+
+@njit(cache=True)
+def _safe_map(th0, f0, st0, pb, th1, tau1, st1):
+    """th1 = F(th0) with its pass (tau1, st1); returns its objective, never below f0 beyond
+    round-off. With ``newton`` the Newton point is kept only when its objective is finite and
+    >= f0; otherwise th1 is the MM map :func:`mstep` (monotone by construction), at the cost of
+    one more pass."""
+    if pb[14]:
+        mstep_newton(th0, st0, pb, th1)
+        f1 = estats(th1, pb, tau1, st1, False)
+        if math.isfinite(f1) and f1 >= f0:
+            return f1
+    mstep(th0, st0, pb, th1)
+    return estats(th1, pb, tau1, st1, False)
+
+
+@njit(cache=True)
+def _squarem(th0, f0, tau0, st0, pb, w, caps, s):
     """One SQUAREM cycle from th0 (whose pass is tau0, st0, f0), as
     ``mm_updates.squarem_cycle``. The new point and its pass overwrite th0/tau0/st0; returns its
     objective. ``w`` holds scratch buffers. Three passes over the data per cycle (four when the
-    extrapolation is rejected)."""
+    extrapolation is rejected; with ``newton`` one more for each rejected Newton point).
+    ``caps[s]`` bounds the steplength, |α| <= caps[s], and adapts as in Varadhan & Roland's
+    SQUAREM package (×4 after an accepted capped step, ÷4, not below 1, after a rejected one);
+    ``inf`` leaves α unbounded."""
     th1, th2, thp, th3, tau1, taup, st1, stp = w
     P = th0.shape[0]
-    mstep(th0, st0, pb, th1)
-    estats(th1, pb, tau1, st1, False)
-    mstep(th1, st1, pb, th2)
+    _safe_map(th0, f0, st0, pb, th1, tau1, st1)
+    _map(th1, st1, pb, th2)
     nr = 0.0
     nv = 0.0
     for j in range(P):
@@ -395,6 +546,10 @@ def _squarem(th0, f0, tau0, st0, pb, w):
     alpha = -nr / nv if nv > 0 else -1.0
     if alpha > -1.0:  # np.minimum(alpha, -1); NaN stays NaN and gives a non-finite point
         alpha = -1.0
+    amax = caps[s]
+    hit = alpha < -amax
+    if hit:
+        alpha = -amax
     for j in range(P):
         r = th1[j] - th0[j]
         v = th2[j] - th1[j] - r
@@ -402,31 +557,41 @@ def _squarem(th0, f0, tau0, st0, pb, w):
     if not _all_finite(thp):
         thp[:] = th2
     fp = estats(thp, pb, taup, stp, False)
-    if not math.isfinite(fp):  # as the numpy cycle: the MM map at θ' with the responsibilities τ1
+    if not math.isfinite(fp):  # as the numpy cycle: the map at θ' with the responsibilities τ1
         taup[:, :] = tau1
         estats(thp, pb, taup, stp, True)
-    mstep(thp, stp, pb, th3)
-    if not _all_finite(th3):
-        th3[:] = th2
-    f3 = estats(th3, pb, tau0, st0, False)
+        fp = np.inf  # (a Newton point is then never kept: the MM map is taken)
+    # θ3 = F(θ'), safeguarded against fp as θ1 against f0: the Newton map may descend far from
+    # the optimum, where the extrapolation lands; the MM map never does
+    f3 = _safe_map(thp, fp, stp, pb, th3, tau0, st0)
     if math.isfinite(f3) and f3 >= f0:
+        if hit:
+            caps[s] = amax * CAP_STEP
         th0[:] = th3
         return f3
+    if hit:
+        caps[s] = max(1.0, amax / CAP_STEP)
     th0[:] = th2
+    f2 = estats(th0, pb, tau0, st0, False)
+    if not pb[14] or (math.isfinite(f2) and f2 >= f0):  # the MM double step never descends
+        return f2
+    th0[:] = th1  # Newton: θ2 = F(θ1) was not checked; θ1 was
     return estats(th0, pb, tau0, st0, False)
 
 
 @njit(cache=True)
-def _plain(th0, tau0, st0, pb, w):
-    th1 = w[0]
-    mstep(th0, st0, pb, th1)
+def _plain(th0, f0, tau0, st0, pb, w):
+    th1, tau1, st1 = w[0], w[4], w[6]
+    f1 = _safe_map(th0, f0, st0, pb, th1, tau1, st1)
     th0[:] = th1
-    return estats(th0, pb, tau0, st0, False)
+    tau0[:, :] = tau1
+    _copy_stats(st1, st0)
+    return f1
 
 
 @njit(cache=True)
 def run_starts(theta, f, active, converged, stalled, n_iter, trace, it0, it1, tol, accelerate,
-               stall_window, stall_tol, pb, sts):
+               stall_window, stall_tol, caps, pb, sts):
     """Advance every start s with ``active[s]`` from iteration it0 to it1 (inclusive), in place.
 
     Per start and iteration: one SQUAREM cycle (``accelerate``) or one MM map; the objective goes
@@ -453,9 +618,9 @@ def run_starts(theta, f, active, converged, stalled, n_iter, trace, it0, it1, to
         f0 = estats(th, pb, tau, st0, False)
         for it in range(it0 + 1, it1 + 1):
             if accelerate:
-                fn = _squarem(th, f0, tau, st0, pb, w)
+                fn = _squarem(th, f0, tau, st0, pb, w, caps, s)
             else:
-                fn = _plain(th, tau, st0, pb, w)
+                fn = _plain(th, f0, tau, st0, pb, w)
             trace[s, it] = fn
             n_iter[s] = it
             done = abs(fn - f0) <= tol * abs(fn)

@@ -30,6 +30,8 @@ import numpy as np
 #: relative jitter added to every curvature matrix (times n); keeps solves finite when an expert
 #: loses all its responsibility. Extra curvature only shortens steps, so ascent is preserved.
 JITTER = 1e-10
+#: SQUAREM steplength-bound factor (``mstep`` of Varadhan & Roland's SQUAREM package)
+CAP_STEP = 4.0
 
 
 def _reduce_small(x: np.ndarray, axis: int, op) -> np.ndarray:
@@ -124,6 +126,7 @@ class Problem:
     cls_U: np.ndarray | None = None  # (M-1, M-1) eigenvectors of I - 11ᵀ/M
     cls_mu: np.ndarray | None = None  # (M-1,) its eigenvalues
     step_scale: float = 1.0  # 1 for the MM; != 1 only to test that the ascent checker bites
+    newton: int = 0  # safeguarded Newton steps: 1 the gate, 2 also the categorical experts
 
     @property
     def P(self) -> np.ndarray:
@@ -141,11 +144,13 @@ def _ref_eig(m_plus_1: int) -> tuple[np.ndarray, np.ndarray]:
     return mu, U
 
 
-def make_problem(family, Xt, Zt, y, K, *, M=0, ridge=0.0, var_floor=1e-6, step_scale=1.0):
+def make_problem(family, Xt, Zt, y, K, *, M=0, ridge=0.0, var_floor=1e-6, step_scale=1.0,
+                 newton=False):
     """Assemble a :class:`Problem`, factoring the constant gate curvature once."""
     n, D = Xt.shape
     lay = Layout(family, D, K, M)
-    prob = Problem(lay, Xt, Zt, y, float(ridge), float(var_floor), step_scale=float(step_scale))
+    prob = Problem(lay, Xt, Zt, y, float(ridge), float(var_floor), step_scale=float(step_scale),
+                   newton=int(newton))
     P = prob.P
     if K > 1:
         mu, U = _ref_eig(K)
@@ -270,21 +275,109 @@ def gaussian_step(prob: Problem, A: np.ndarray, s2: np.ndarray, tau: np.ndarray)
     return A_new, s2_new
 
 
-def mstep(prob: Problem, theta: np.ndarray, tau: np.ndarray) -> np.ndarray:
-    """The MM map given the responsibilities at ``theta``."""
+def _newton_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Solve H x = g for each leading index by Cholesky; NaN rows where H is not positive
+    definite (as mm_numba._chol_solve: the caller keeps the Böhning step there)."""
+    out = np.full(g.shape, np.nan)
+    for i in np.ndindex(*H.shape[:-2]):
+        try:
+            L = np.linalg.cholesky(H[i])
+        except np.linalg.LinAlgError:
+            continue
+        out[i] = np.linalg.solve(L.T, np.linalg.solve(L, g[i]))
+    return out
+
+
+def newton_gate_step(prob: Problem, W: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """One Newton step of the gate on Q_gate(W) = Σ_i Σ_k τ_ik log γ_ik(W) - (λ/2)‖slopes‖²:
+    W + H⁻¹∇ with H = Σ_i (diag γ_i - γ_i γ_iᵀ) ⊗ z_i z_iᵀ + λP over the K-1 free experts
+    (index d*(K-1)+k, the packing of theta). Starts whose H is not positive definite keep the
+    Böhning step (:func:`gate_step`). No ascent guarantee: the iteration checks the objective."""
+    K = prob.layout.K
+    if K == 1:
+        return W
+    Km = K - 1
+    Z = prob.Zt
+    n, D = Z.shape
+    S = W.shape[0]
+    Gam = np.exp(log_softmax(Z @ W, axis=-1))[..., :Km]  # (S, n, K-1)
+    grad = Z.T @ (tau[..., :Km] - Gam)  # (S, D, K-1)
+    grad -= prob.ridge * np.einsum("de,sek->sdk", prob.P, W[:, :, :Km])
+    H = np.einsum("nd,ne,snk->sdke", Z, Z, Gam)[:, :, :, :, None] * np.eye(Km)[None, None, :, None]
+    H = H - np.einsum("nd,ne,snk,snl->sdkel", Z, Z, Gam, Gam)
+    H = H.reshape(S, D * Km, D * Km)
+    H = H + np.kron(prob.ridge * prob.P, np.eye(Km)) + JITTER * n * np.eye(D * Km)
+    sol = _newton_solve(H, grad.reshape(S, D * Km)).reshape(S, D, Km)
+    out = gate_step(prob, W, tau)
+    ok = np.all(np.isfinite(sol), axis=(1, 2))
+    out[ok, :, :Km] = W[ok, :, :Km] + prob.step_scale * sol[ok]
+    return out
+
+
+def newton_categorical_step(prob: Problem, V: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """One Newton step per expert on Q_k(V_k) = Σ_i τ_ik log π_ik,y_i(V_k) - (λ/2)‖slopes‖²:
+    H = Σ_i τ_ik (diag π_ik - π_ik π_ikᵀ) ⊗ x_i x_iᵀ + λP over the M-1 free classes (index
+    d*(M-1)+m). Experts whose H is not positive definite keep the Böhning step."""
+    Xt = prob.Xt
+    n, D = Xt.shape
+    M = prob.layout.M
+    Mm = M - 1
+    S, _, _, K = V.shape
+    Pi = np.exp(log_softmax(_class_logits(Xt, V), axis=2))[:, :, :Mm, :]  # (S, n, M-1, K)
+    R = prob.Y1[None, :, :Mm, None] - Pi
+    grad = np.einsum("nd,snmk->skdm", Xt, tau[:, :, None, :] * R, optimize=True)
+    grad -= prob.ridge * np.einsum("de,semk->skdm", prob.P, V[:, :, :Mm, :])
+    tP = tau[:, :, None, :] * Pi  # (S, n, M-1, K)
+    H = (np.einsum("nd,ne,snmk->skdme", Xt, Xt, tP, optimize=True)[..., None]
+         * np.eye(Mm)[:, None, :])  # (S, K, D, M-1, D, M-1)
+    H = H - np.einsum("nd,ne,snmk,snlk->skdmel", Xt, Xt, tP, Pi, optimize=True)
+    E = D * Mm
+    H = H.reshape(S, K, E, E) + np.kron(prob.ridge * prob.P, np.eye(Mm)) + JITTER * n * np.eye(E)
+    sol = _newton_solve(H, grad.reshape(S, K, E)).reshape(S, K, D, Mm)
+    out = categorical_step(prob, V, tau)
+    ok = np.all(np.isfinite(sol), axis=(2, 3))  # (S, K)
+    new = V[:, :, :Mm, :] + prob.step_scale * np.moveaxis(sol, 1, -1)  # (S, D, M-1, K)
+    okb = ok[:, None, None, :]
+    out[:, :, :Mm, :] = np.where(okb, new, out[:, :, :Mm, :])
+    return out
+
+
+def mstep(prob: Problem, theta: np.ndarray, tau: np.ndarray, newton: int | None = None):
+    """The map given the responsibilities at ``theta``: the MM (Böhning / weighted least squares)
+    steps, or with ``newton`` (default ``prob.newton``) Newton steps for the gate and the
+    categorical experts (no ascent guarantee by itself; see :func:`safe_map`)."""
     lay = prob.layout
+    newton = prob.newton if newton is None else newton
     p = lay.unpack(theta)
     with np.errstate(all="ignore"):
-        p["W"] = gate_step(prob, p["W"], tau)
+        p["W"] = (newton_gate_step if newton else gate_step)(prob, p["W"], tau)
         if lay.family == "gaussian":
             p["A"], p["s2"] = gaussian_step(prob, p["A"], p["s2"], tau)
         else:
-            p["V"] = categorical_step(prob, p["V"], tau)
+            p["V"] = (newton_categorical_step if newton >= 2 else categorical_step)(
+                prob, p["V"], tau)
     return lay.pack(p)
 
 
+def safe_map(prob: Problem, theta0: np.ndarray, tau0: np.ndarray, f0: np.ndarray):
+    """θ1 = F(θ0) and its E-step, never below f0: with ``prob.newton`` a Newton point whose
+    objective is not finite or below f0 is replaced by the MM map (monotone by construction).
+    Returns (θ1, τ1, f1)."""
+    theta1 = mstep(prob, theta0, tau0)
+    tau1, f1 = estep(prob, theta1)
+    if prob.newton:
+        bad = ~(np.isfinite(f1) & (f1 >= f0))
+        if bad.any():
+            thb = mstep(prob, theta0[bad], tau0[bad], newton=0)
+            taub, fb = estep(prob, thb)
+            theta1, tau1, f1 = theta1.copy(), tau1.copy(), f1.copy()
+            theta1[bad], tau1[bad], f1[bad] = thb, taub, fb
+    return theta1, tau1, f1
+
+
 # ----- the iteration: plain MM or SQUAREM, vectorised over starts -----------------------------
-def squarem_cycle(prob: Problem, theta0: np.ndarray, tau0: np.ndarray, f0: np.ndarray):
+def squarem_cycle(prob: Problem, theta0: np.ndarray, tau0: np.ndarray, f0: np.ndarray,
+                  cap: np.ndarray | None = None):
     """One SQUAREM cycle (Varadhan & Roland 2008, scheme S3) with the monotone fall-back.
 
     Two MM steps θ1, θ2; steplength α = -‖r‖/‖v‖ (capped at -1), r = θ1-θ0, v = θ2-2θ1+θ0;
@@ -292,8 +385,7 @@ def squarem_cycle(prob: Problem, theta0: np.ndarray, tau0: np.ndarray, f0: np.nd
     penalised objective is finite and not below f0; otherwise fall back to the plain double step θ2
     (which never decreases the objective). Returns (θ, τ, f, accepted) at the new point.
     """
-    theta1 = mstep(prob, theta0, tau0)
-    tau1, _ = estep(prob, theta1)
+    theta1, tau1, f1 = safe_map(prob, theta0, tau0, f0)
     theta2 = mstep(prob, theta1, tau1)
     r = theta1 - theta0
     v = theta2 - theta1 - r
@@ -301,16 +393,24 @@ def squarem_cycle(prob: Problem, theta0: np.ndarray, tau0: np.ndarray, f0: np.nd
     nv = np.sqrt((v * v).sum(1))
     with np.errstate(all="ignore"):
         alpha = np.where(nv > 0, -nr / nv, -1.0)
-    alpha = np.minimum(alpha, -1.0)[:, None]
+    alpha = np.minimum(alpha, -1.0)
+    hit = np.zeros(len(alpha), dtype=bool)
+    if cap is not None:  # steplength bound |α| <= cap, adapted in place (see mm_numba._squarem)
+        hit = alpha < -cap
+        alpha = np.where(hit, -cap, alpha)
+    alpha = alpha[:, None]
     thetap = theta0 - 2 * alpha * r + alpha**2 * v
     ok = np.all(np.isfinite(thetap), axis=1)
     thetap = np.where(ok[:, None], thetap, theta2)
     taup, fp = estep(prob, thetap)
-    taup = np.where(np.isfinite(fp)[:, None, None], taup, tau1)
-    theta3 = mstep(prob, thetap, taup)
-    theta3 = np.where(np.all(np.isfinite(theta3), axis=1)[:, None], theta3, theta2)
-    tau3, f3 = estep(prob, theta3)
+    okp = np.isfinite(fp)
+    taup = np.where(okp[:, None, None], taup, tau1)
+    # θ3 = F(θ'), safeguarded against ℓ(θ') (+inf where that is not finite: the MM map is taken)
+    theta3, tau3, f3 = safe_map(prob, thetap, taup, np.where(okp, fp, np.inf))
     acc = np.isfinite(f3) & (f3 >= f0)
+    if cap is not None:
+        cap[hit & acc] *= CAP_STEP
+        cap[hit & ~acc] = np.maximum(1.0, cap[hit & ~acc] / CAP_STEP)
     theta = np.where(acc[:, None], theta3, theta2)
     tau, f = tau3, f3.copy()
     if not np.all(acc):
@@ -319,11 +419,14 @@ def squarem_cycle(prob: Problem, theta0: np.ndarray, tau0: np.ndarray, f0: np.nd
         tau = tau.copy()
         tau[rej] = tau2
         f[rej] = f2
+        if prob.newton:  # θ2 = F(θ1) was not checked; θ1 was
+            back = rej & ~(np.isfinite(f) & (f >= f0))
+            theta[back], tau[back], f[back] = theta1[back], tau1[back], f1[back]
     return theta, tau, f, acc
 
 
-def mm_cycle(prob: Problem, theta0: np.ndarray, tau0: np.ndarray, f0: np.ndarray):
-    """One plain MM iteration. Returns (θ, τ, f, accepted=None)."""
-    theta = mstep(prob, theta0, tau0)
-    tau, f = estep(prob, theta)
+def mm_cycle(prob: Problem, theta0: np.ndarray, tau0: np.ndarray, f0: np.ndarray, cap=None):
+    """One plain MM iteration (with ``prob.newton``: the safeguarded Newton map).
+    Returns (θ, τ, f, accepted=None)."""
+    theta, tau, f = safe_map(prob, theta0, tau0, f0)
     return theta, tau, f, None

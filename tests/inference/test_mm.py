@@ -206,12 +206,15 @@ def test_recovery_categorical_SD_regime_A_shrinks_with_n():
     far from the truth (its log-likelihood exceeds the truth's), so the comparison is n=1000 vs
     16000 with the truth among the starts (the best start by likelihood is returned, not
     necessarily that one). Rate n^-1/2 predicts a 4x drop; at development (seeds 0,1,2) errors
-    were 7.7->0.51, 16.2->0.51, 8.6->0.74. We require err(16000) < err(1000)/2 and < 1.5."""
+    were 7.7->0.51, 16.2->0.51, 8.6->0.74. We require err(16000) < err(1000)/2 and < 1.5.
+    The fits run to the default tol (1e-10): with the Newton path (issue 10) tol=1e-6 stopped at
+    n=16000 0.44 nats below the optimum (-15066.44 vs -15065.997) on this weakly identified
+    ridge, where the error (2.1) measures the stopping point, not the estimator."""
     errs = {}
     for n in (1000, 16000):
         X, y, truth = simulate("S-D", n=n, random_seed=0, regime="A")
         res = fit_mle(X, y, 2, family="categorical", n_starts=2, starts=[truth],
-                      random_seed=0, tol=1e-6, max_iter=300)
+                      random_seed=0, max_iter=300)
         errs[n] = param_error(res.measure_, truth)
     assert errs[16000] < errs[1000] / 2
     assert errs[16000] < 1.5
@@ -330,12 +333,12 @@ def test_warns_when_the_best_start_did_not_converge():
 # ----- pruning, the flat-ridge stop and the compiled engine (issue 10) -------------------------
 @NOCONV
 def test_pruned_fit_reaches_the_unpruned_optimum_and_reports_survivors():
-    """Short runs of all 10 starts, the best 20% (2) run on: on this seeded case the pruned fit
+    """Short runs (5 cycles) of all 10 starts, the best 20% (2) run on: on this seeded case the pruned fit
     ends at the same optimum as running every start to the end (to the stopping tolerance)."""
     X, y, _ = _data("gaussian", 500, 1)
     kw = dict(n_starts=10, random_seed=2, max_iter=1000)
     full = fit_mle(X, y, 3, prune_after=None, **kw)
-    pruned = fit_mle(X, y, 3, **kw)  # defaults: prune_after=20, prune_keep=0.2
+    pruned = fit_mle(X, y, 3, **kw)  # defaults: prune_after=5, prune_keep=0.2
     assert full.n_survivors_ == 10 and not full.all_starts_pruned_.any()
     assert pruned.n_survivors_ == 2 and pruned.all_starts_pruned_.sum() == 8
     # 1e-10 relative per iteration, a few hundred iterations: 1e-7 relative covers the gap
@@ -371,10 +374,36 @@ def test_flat_ridge_stops_early_keeps_the_lead_and_warns():
     from bayesmoe.data import load_dataset
 
     X, y, _ = load_dataset("mcycle")
+    # the pure MM path as before the Newton lever (no Newton steps, unbounded SQUAREM steps,
+    # 20-cycle pruning): the one that climbs
+    # the ridge; the default Newton path converges at the EM's optimum (next test)
     with pytest.warns(UserWarning, match="flat ridge"):
-        res = fit_mle(X, y, 3, random_seed=0)
+        res = fit_mle(X, y, 3, random_seed=0, _newton=0, _newton_sub=0, prune_after=20,
+                      _cap0=np.inf)
     assert not res.converged_ and res.n_iter_ < 2000
     assert res.loglik_ > -580.5171
+    assert monotone_violations(res.loglik_trace_).size == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_default_newton_path_reaches_the_em_best_on_classic_data(seed):
+    """The default fit (safeguarded Newton steps) reaches the best of 40 EM restarts of
+    benchmarks/mm_classic.py on mcycle K = 3 (-580.5171), mcycle K = 2 (-614.5367) and iris
+    (sepal length and width, K = 2, ridge 0: -49.3789, where the pure MM path stopped 0.14-0.17
+    nats short, benchmarks/README.md), converged. Tolerance 1e-3 nats: the README's "reached"
+    (the printed EM values are rounded to 1e-4)."""
+    from sklearn.datasets import load_iris
+
+    from bayesmoe.data import load_dataset
+
+    X, y, _ = load_dataset("mcycle")
+    for K, best in ((3, -580.5171), (2, -614.5367)):
+        res = fit_mle(X, y, K, random_seed=seed)
+        assert res.loglik_ >= best - 1e-3 and res.converged_
+        assert monotone_violations(res.loglik_trace_).size == 0
+    iris = load_iris()
+    res = fit_mle(iris.data[:, :2], iris.target, 2, family="categorical", random_seed=seed)
+    assert res.loglik_ >= -49.3789 - 1e-3 and res.converged_
     assert monotone_violations(res.loglik_trace_).size == 0
 
 
@@ -452,7 +481,7 @@ def test_numba_iteration_follows_the_numpy_cycles(family, accelerate):
     n_iter, trace = np.zeros(S, np.int64), np.full((S, 21), np.nan)
     trace[:, 0] = mu.estep(prob, theta)[1]
     mn.run_starts(th, f, active, conv, stall, n_iter, trace, 0, 20, 1e-300, accelerate, 0, 0.0,
-                  pb, tuple(mn.new_stats(pb) for _ in range(3)))
+                  np.full(S, np.inf), pb, tuple(mn.new_stats(pb) for _ in range(3)))
     ref, (tau, fr) = theta.copy(), mu.estep(prob, theta)
     cycle = mu.squarem_cycle if accelerate else mu.mm_cycle
     for it in range(1, 21):
