@@ -22,7 +22,7 @@ Protocol per case:
   partitions), each run to convergence; best log-likelihood = the EM reference; the median time
   of one EM fit is the unit of the ratio.
 - MM: ``fit_mle(X, y, K, family=..., random_seed=s)`` with every default (10 starts, SQUAREM,
-  numba engine, safeguarded Newton steps, pruning after 5 cycles to the best 20%, flat-ridge stop) for N_SEEDS seeds; wall
+  numba engine, safeguarded Newton steps, pruning after 10 cycles to the best 20%, flat-ridge stop) for N_SEEDS seeds; wall
   and CPU (process) time of the whole call, log-likelihood, survivors, convergence.
 - The machine is shared (load average printed with every case): wall times are inflated by the
   other jobs; the CPU time of our single-threaded process is the closer estimate of an idle

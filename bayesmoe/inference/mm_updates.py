@@ -8,6 +8,10 @@ Everything here works on the *standardised* scale and on plain numpy arrays:
   and either ``A`` (S, D, K) + ``log_s2`` (S, K) (Gaussian experts) or ``V`` (S, D, M, K)
   (multinomial-logistic experts; the reference class M-1 pinned to 0).
 
+With ``Problem.newton`` the map takes Newton steps for the gate and the categorical experts
+instead (:func:`newton_gate_step`, :func:`newton_categorical_step`), kept only when the observed
+objective does not decrease (:func:`safe_map`).
+
 The MM map is one E-step (responsibilities) followed by closed-form block updates that each
 maximise a minorizer of the (ridge-penalised) expected complete-data log-likelihood Q:
 
@@ -380,10 +384,12 @@ def squarem_cycle(prob: Problem, theta0: np.ndarray, tau0: np.ndarray, f0: np.nd
                   cap: np.ndarray | None = None):
     """One SQUAREM cycle (Varadhan & Roland 2008, scheme S3) with the monotone fall-back.
 
-    Two MM steps θ1, θ2; steplength α = -‖r‖/‖v‖ (capped at -1), r = θ1-θ0, v = θ2-2θ1+θ0;
-    extrapolate θ' = θ0 - 2αr + α²v and stabilise with one MM step θ3 = F(θ'). Accept θ3 when its
-    penalised objective is finite and not below f0; otherwise fall back to the plain double step θ2
-    (which never decreases the objective). Returns (θ, τ, f, accepted) at the new point.
+    Two steps θ1 = F(θ0) (safeguarded: :func:`safe_map`), θ2 = F(θ1); steplength α = -‖r‖/‖v‖
+    (at most -1; with ``cap``, at least -cap, the bound adapted in place), r = θ1-θ0,
+    v = θ2-2θ1+θ0; extrapolate θ' = θ0 - 2αr + α²v and stabilise with θ3 = F(θ') (safeguarded
+    against ℓ(θ')). Accept θ3 when its penalised objective is finite and not below f0; otherwise
+    fall back to the double step θ2 (the MM double step never decreases the objective; an
+    unchecked Newton θ2 below f0 falls back to θ1). Returns (θ, τ, f, accepted) at the new point.
     """
     theta1, tau1, f1 = safe_map(prob, theta0, tau0, f0)
     theta2 = mstep(prob, theta1, tau1)

@@ -333,12 +333,12 @@ def test_warns_when_the_best_start_did_not_converge():
 # ----- pruning, the flat-ridge stop and the compiled engine (issue 10) -------------------------
 @NOCONV
 def test_pruned_fit_reaches_the_unpruned_optimum_and_reports_survivors():
-    """Short runs (5 cycles) of all 10 starts, the best 20% (2) run on: on this seeded case the pruned fit
+    """Short runs (10 cycles) of all 10 starts, the best 20% (2) run on: on this seeded case the pruned fit
     ends at the same optimum as running every start to the end (to the stopping tolerance)."""
     X, y, _ = _data("gaussian", 500, 1)
     kw = dict(n_starts=10, random_seed=2, max_iter=1000)
     full = fit_mle(X, y, 3, prune_after=None, **kw)
-    pruned = fit_mle(X, y, 3, **kw)  # defaults: prune_after=5, prune_keep=0.2
+    pruned = fit_mle(X, y, 3, **kw)  # defaults: prune_after=10, prune_keep=0.2
     assert full.n_survivors_ == 10 and not full.all_starts_pruned_.any()
     assert pruned.n_survivors_ == 2 and pruned.all_starts_pruned_.sum() == 8
     # 1e-10 relative per iteration, a few hundred iterations: 1e-7 relative covers the gap
@@ -623,7 +623,7 @@ def test_newton_safeguard_rejects_and_keeps_ascent(family):
                                                 ("S-D", "categorical", 2, 0),
                                                 ("S-D", "categorical", 2, 1)])
 def test_newton_path_reaches_the_mm_optimum(name, family, K, seed):
-    """Fixed seeds, n = 600: the default fit (Newton steps, bounded SQUAREM steps, 5-cycle
+    """Fixed seeds, n = 600: the default fit (Newton steps, bounded SQUAREM steps, 10-cycle
     pruning) ends at the optimum of the pure MM path of before (MM maps, unbounded SQUAREM,
     20-cycle pruning), never below it by more than 1e-6 nats and within 1e-5 above: the MM path
     creeps on flat optima and stops up to ~4e-6 nats early (measured at development: gaps
