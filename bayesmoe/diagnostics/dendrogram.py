@@ -209,7 +209,10 @@ def dendrogram(
         if keep.size == 0:
             raise ValueError(f"draw {s} of `measure` has no active expert.")
         b0 = flat["beta0"][s][keep]
-        p = np.exp(b0 - b0.max())
+        # an atom whose intercept is ~745+ below the largest has weight 0 in floating point (a
+        # near-step gate of an MM fit): floor it at the smallest normal double, so it merges
+        # first, at height ~0, as a negligible atom should
+        p = np.maximum(np.exp(b0 - b0.max()), np.finfo(float).tiny)
         p /= p.sum()
         th, lin = _atom_matrix(flat, s, cat)
         res = merge_atoms(p, th[keep], linear=lin)

@@ -156,3 +156,19 @@ def test_dsc_selects_three_on_SB_most_seeds():
     Require at least 3 of 5 ("most seeds")."""
     picks = [_dsc_on_SB(s) for s in range(5)]
     assert sum(k == 3 for k in picks) >= 3, picks
+
+
+def test_an_atom_of_underflowing_weight_merges_first():
+    """A near-step gate of an MM fit can put an intercept ~1000 below the others: its weight
+    softmax(beta0) is 0 in floating point. The dendrogram still runs, that atom merges first at
+    height ~0, and the remaining levels equal the dendrogram without it."""
+    X, y, truth = simulate("S-B", n=300, random_seed=0)
+    K = truth.sizes["expert"]
+    extra = truth.isel(expert=[0]).assign_coords(expert=[K])
+    extra["beta0"] = extra["beta0"] - 1000.0
+    G = xr.concat([truth, extra], dim="expert")
+    dend = dendrogram(G, X, y)
+    assert float(dend.height.sel(level=K + 1)) < 1e-300
+    ref = dendrogram(truth, X, y)
+    np.testing.assert_allclose(dend.height.sel(level=list(range(K, 1, -1))),
+                               ref.height.sel(level=list(range(K, 1, -1))), rtol=1e-9)
