@@ -10,12 +10,10 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-import pymc as pm
 import xarray as xr
 
-from bayesmoe._validation import check_y
 from bayesmoe.measure import make_measure
-from bayesmoe.models.builder import ModelInfo, build_model
+from bayesmoe.models.spec import ModelInfo, fixed_k_spec, trace_layout
 
 __all__ = ["sample", "BACKENDS", "INITS", "start_values", "provenance_attrs"]
 
@@ -147,6 +145,8 @@ def start_values(
             beta1=res.measure_["beta1"] * info.temperature,
         )
     elif method == "map":
+        import pymc as pm
+
         start = info.initvals() or None  # a partial point; PyMC fills in the rest
         with warnings.catch_warnings():  # PyMC announces a future InferenceData return type
             warnings.simplefilter("ignore", FutureWarning)
@@ -193,7 +193,15 @@ def _jitter(point: dict, info: ModelInfo, rng: np.random.Generator, scale: float
     return out
 
 
-def _sample_jax(fm, model, info, point, *, draws, tune, chains, jitter, jitter_seed, pm_seed,
+def layout_from_model(model) -> dict:
+    """Coords, dims and constant data of a built PyMC model (see ``spec.trace_layout``)."""
+    return {"coords": {k: v for k, v in model.coords.items() if v is not None},
+            "dims": {k: tuple(v) for k, v in model.named_vars_to_dims.items()},
+            "constant_data": {v.name: np.asarray(v.get_value()) for v in model.data_vars
+                              if v.name != "y_obs"}}
+
+
+def _sample_jax(fm, layout, model, info, point, *, draws, tune, chains, jitter, jitter_seed, pm_seed,
                 progressbar, log_likelihood, target_accept=0.8, max_treedepth=10,
                 dense_mass=True, adapt_mass_matrix=True, init_mass="hessian"):
     """Starts (flat, unconstrained) and the MM mass point for the compiled sampler, then run it."""
@@ -213,7 +221,7 @@ def _sample_jax(fm, model, info, point, *, draws, tune, chains, jitter, jitter_s
         starts = [fm.flatten(ip) + rng.uniform(-1, 1, fm.ndim) for _ in range(chains)]
         mass_point = None
     _say("compiling model (JAX)...", progressbar)
-    return sample_flat(fm, model, starts, draws=draws, tune=tune, chains=chains,
+    return sample_flat(fm, layout, starts, draws=draws, tune=tune, chains=chains,
                        random_seed=pm_seed, mass_point=mass_point, dense_mass=dense_mass,
                        adapt_mass_matrix=adapt_mass_matrix, target_accept=target_accept,
                        max_tree_depth=max_treedepth, progressbar=progressbar,
@@ -332,17 +340,29 @@ def sample(
     fitted_start = isinstance(init, xr.Dataset) or hasattr(init, "measure_")
     if not fitted_start and init not in INITS:
         raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
-    model, info = build_model(
-        X, y, n_experts=n_experts, experts=experts, gate=gate, temperature=temperature,
-        identifiability=identifiability, ordered=ordered, priors=priors,
-        feature_names=feature_names, classes=classes,
-    )
+    opts = dict(n_experts=n_experts, experts=experts, gate=gate, temperature=temperature,
+                identifiability=identifiability, ordered=ordered, priors=priors,
+                feature_names=feature_names, classes=classes)
+    spec, info = fixed_k_spec(X, y, **opts)  # every input check; PyMC is not imported
     requested = backend
-    backend, fm, fallback = _resolve_backend(backend, model, info, sample_kwargs)
+    model, fm, fallback = None, None, None
+    if (backend in ("auto", "jax") and (init == "mm" or fitted_start)
+            and not set(sample_kwargs) - _JAX_KWARGS and _installed("jax")):
+        from bayesmoe.inference.flat_model import flat_model_from_spec
+
+        fm = flat_model_from_spec(spec, info)  # the compiled path needs no PyMC model
+    if fm is not None:
+        backend, layout = "jax", trace_layout(spec, info)
+        layout = dict(zip(("coords", "dims", "constant_data"), layout))
+    else:
+        from bayesmoe.models.builder import build_model
+
+        model, info = build_model(X, y, **opts)
+        backend, fm, fallback = _resolve_backend(backend, model, info, sample_kwargs)
+        layout = layout_from_model(model) if fm is not None else None
     if tune is None:
         tune = DEFAULT_TUNE.get(backend, 1000) if init == "mm" or fitted_start else 1000
-    X_arr = model["X"].get_value()
-    y_arr, _ = check_y(y, info.family, X_arr.shape[0], info.classes)
+    X_arr, y_arr = spec.X, spec.y
     seed_seq = np.random.SeedSequence(random_seed)
     init_seed, jitter_seed, pm_seed = (int(s.generate_state(1)[0]) for s in seed_seq.spawn(3))
     t0 = time.perf_counter()
@@ -355,13 +375,15 @@ def sample(
     if fallback:
         extra_attrs["backend_fallback"] = fallback
     if backend == "jax":
-        trace, meta = _sample_jax(fm, model, info, point, draws=draws, tune=tune, chains=chains,
+        trace, meta = _sample_jax(fm, layout, model, info, point, draws=draws, tune=tune, chains=chains,
                                   jitter=jitter, jitter_seed=jitter_seed, pm_seed=pm_seed,
                                   progressbar=progressbar, log_likelihood=log_likelihood,
                                   **sample_kwargs)
         t_sample = meta.pop("seconds_sampling")
         extra_attrs.update(meta)
     else:
+        import pymc as pm
+
         kwargs = dict(sample_kwargs)
         if point is not None:
             rng = np.random.default_rng(jitter_seed)
