@@ -242,7 +242,7 @@ def _nuts_programs(fm, *, chains, tune, dense_mass, adapt_mass_matrix, target_ac
 
     def advance_for(leaves):  # its example arguments are the state init returns
         return cached_program("nuts-advance", lambda: sharded(advance_chain, 1, 3),
-                              (leaves, data, jnp.asarray(CHUNK, jnp.int32)), settings=settings,
+                              (leaves, data, np.int32(CHUNK)), settings=settings,
                               cache_dir=cache_dir, mesh=mesh)
 
     ops = _jax_ops()
@@ -308,12 +308,13 @@ def sample_flat(
         raise ValueError(f"The start of chain(s) {np.flatnonzero(bad).tolist()} has a non-finite "
                          "log density; pass another `init` or a smaller `jitter`.")
     with _x64(jax):
-        import jax.numpy as jnp
-
-        data = {k: jnp.asarray(v) for k, v in fm.data().items()}
+        # numpy arguments throughout: jnp.asarray would run (and cache-load) a program per array
+        data = {k: np.asarray(v, float) for k, v in fm.data().items()}
         ident = np.eye(fm.ndim) if dense_mass else np.ones(fm.ndim)
-        keys = jax.random.split(jax.random.PRNGKey(int(random_seed) % (2**32)), chains)
-        example = (keys, jnp.asarray(starts), jnp.asarray(np.stack([ident] * chains)), data)
+        # one raw threefry key (uint32[2]) per chain, from the seed
+        keys = np.random.SeedSequence(int(random_seed)).generate_state(2 * chains, np.uint32)
+        keys = keys.reshape(chains, 2)
+        example = (keys, starts, np.stack([ident] * chains), data)
         programs_dir = os.path.join(cache, "programs") if cache else None
         mesh, grad, init, advance_for, pointwise_fn = _nuts_programs(
             fm, chains=chains, tune=tune, dense_mass=dense_mass,
@@ -324,13 +325,13 @@ def sample_flat(
             hess = hessian_fd(grad, np.asarray(mass_point, float), data)
             inv_mass = mass_matrix_from_hessian(hess, dense=dense_mass)
         t_mass = time.perf_counter() - t0
-        leaves = init(keys, example[1], jnp.asarray(np.stack([inv_mass] * chains)), data)
+        leaves = init(keys, starts, np.stack([inv_mass] * chains), data)
         advance = advance_for(leaves)
         total, done, chunks = tune + draws, 0, []
         bar = _progress(total, chains, progressbar)
         while done < total:
             n = min(CHUNK, total - done)
-            leaves, rec = advance(leaves, data, jnp.asarray(n, jnp.int32))
+            leaves, rec = advance(leaves, data, np.int32(n))
             rec = {k: np.asarray(v)[:, :n] for k, v in rec.items()}  # waits for the chunk
             chunks.append(rec)
             done += n
@@ -344,7 +345,7 @@ def sample_flat(
         loglik = None
         if log_likelihood:  # fused by XLA: ~10x faster than numpy at n = 1000
             pointwise = _pointwise_program(fm, pointwise_fn, flat.shape, data, programs_dir)
-            loglik = np.asarray(pointwise(jnp.asarray(flat), data))
+            loglik = np.asarray(pointwise(flat, data))
         t_loglik = time.perf_counter() - t0 - t_sample
     tree = _to_datatree(fm, layout, flat, _stats(rec), loglik, tune=tune, seconds=t_sample)
     meta = {"chain_method": "parallel" if mesh.size == chains else "vectorized",

@@ -9,7 +9,7 @@ importing PyMC; tests/models/test_spec.py checks them against the built PyMC mod
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
