@@ -27,7 +27,7 @@ import time
 import numpy as np
 import xarray as xr
 
-__all__ = ["available", "sample_flat", "mass_matrix_from_hessian", "hessian_fd",
+__all__ = ["available", "PreparedRun", "sample_flat", "mass_matrix_from_hessian", "hessian_fd",
            "ensure_host_devices", "compile_cache"]
 
 
@@ -203,7 +203,8 @@ def _nuts_programs(fm, *, chains, tune, dense_mass, adapt_mass_matrix, target_ac
                 x, num_warmup=tune, inverse_mass_matrix=m, dense_mass=dense_mass,
                 adapt_mass_matrix=adapt_mass_matrix, target_accept_prob=target_accept,
                 max_tree_depth=max_tree_depth, model_args=(d,), rng_key=k),
-                keys[0], x0[0], inv_mass[0], data)
+                *(jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in (keys, x0, inv_mass)),
+                data)
             treedef.append(jax.tree.structure(shape))
         return treedef[0]
 
@@ -246,10 +247,12 @@ def _nuts_programs(fm, *, chains, tune, dense_mass, adapt_mass_matrix, target_ac
                               cache_dir=cache_dir, mesh=mesh)
 
     ops = _jax_ops()
-    grad = cached_program(
-        "grad", lambda: jax.jit(jax.vmap(jax.grad(logp), in_axes=(0, None))),
-        (jax.ShapeDtypeStruct((2 * fm.ndim, fm.ndim), jnp.float64), data),
-        settings={"model": fm.signature()}, cache_dir=cache_dir)
+
+    def grad():
+        return cached_program(
+            "grad", lambda: jax.jit(jax.vmap(jax.grad(logp), in_axes=(0, None))),
+            (jax.ShapeDtypeStruct((2 * fm.ndim, fm.ndim), jnp.float64), data),
+            settings={"model": fm.signature()}, cache_dir=cache_dir)
 
     def pointwise_fn(flat, data):
         return fm.pointwise(fm.constrain(flat, ops[0])[0], ops, data)
@@ -268,28 +271,99 @@ def _pointwise_program(fm, pointwise_fn, flat_shape, data, cache_dir):
                           settings={"model": fm.signature()}, cache_dir=cache_dir)
 
 
+def _compiled(program, example):
+    """XLA executable of a jitted program for arguments shaped like `example` (from JAX's
+    persistent cache when it holds one)."""
+    return program.lower(*example).compile()
+
+
+class PreparedRun:
+    """The compiled programs of one sampler run, prepared in two background threads.
+
+    Loading (or tracing, exporting) and compiling the programs takes from a fraction of a second
+    (warm caches) to several seconds (a new machine); XLA compiles without holding the GIL, so
+    the caller fits the MM start meanwhile and the two largest compiles run side by side.
+    Sets float64 for JAX globally until :meth:`close` (``jax.enable_x64`` is thread-local:
+    NumPyro's progress-bar callback and these threads would not see it).
+    """
+
+    def __init__(self, fm, *, chains: int, draws: int, tune: int, dense_mass: bool = True,
+                 adapt_mass_matrix: bool = True, target_accept: float = 0.8,
+                 max_tree_depth: int = 10, log_likelihood: bool = True):
+        from concurrent.futures import ThreadPoolExecutor
+
+        ensure_host_devices(max(chains, os.cpu_count() or 1))
+        import jax
+
+        self.t0 = time.perf_counter()
+        self.fm, self.chains, self.draws, self.tune = fm, chains, draws, tune
+        self.dense_mass = dense_mass
+        self._jax = jax
+        self._x64_before = bool(jax.config.jax_enable_x64)
+        jax.config.update("jax_enable_x64", True)
+        self.cache = compile_cache()
+        self.programs_dir = os.path.join(self.cache, "programs") if self.cache else None
+        # numpy arguments throughout: jnp.asarray would run (and cache-load) a program per array
+        self.data = {k: np.asarray(v, float) for k, v in fm.data().items()}
+        sds = jax.ShapeDtypeStruct
+        mass_shape = (chains, fm.ndim, fm.ndim) if dense_mass else (chains, fm.ndim)
+        example = (sds((chains, 2), np.uint32), sds((chains, fm.ndim), np.float64),
+                   sds(mass_shape, np.float64), self.data)
+        self._pool = ThreadPoolExecutor(2, thread_name_prefix="bayesmoe-compile")
+        settings = dict(chains=chains, tune=tune, dense_mass=dense_mass,
+                        adapt_mass_matrix=adapt_mass_matrix, target_accept=target_accept,
+                        max_tree_depth=max_tree_depth)
+        built = self._pool.submit(_nuts_programs, fm, example=example,
+                                  cache_dir=self.programs_dir, **settings)
+
+        def init_and_advance():
+            mesh, _, init, advance_for, _ = built.result()
+            leaves = jax.eval_shape(init, *example)
+            advance = advance_for(leaves)
+            return (_compiled(init, example),
+                    _compiled(advance, (leaves, self.data, np.int32(CHUNK))))
+
+        def small_programs():
+            mesh, grad, _, _, pointwise_fn = built.result()
+            g = grad()
+            g = _compiled(g, (sds((2 * fm.ndim, fm.ndim), np.float64), self.data))
+            pw = None
+            if log_likelihood:
+                flat = sds((chains, draws, fm.ndim), np.float64)
+                pw = _pointwise_program(fm, pointwise_fn, flat.shape, self.data,
+                                        self.programs_dir)
+                pw = _compiled(pw, (flat, self.data))
+            return mesh, g, pw
+
+        self._big = self._pool.submit(init_and_advance)
+        self._small = self._pool.submit(small_programs)
+
+    def programs(self):
+        """``(mesh, grad, pointwise, init, advance)``, waiting for the threads."""
+        mesh, grad, pointwise = self._small.result()
+        init, advance = self._big.result()
+        return mesh, grad, pointwise, init, advance
+
+    def close(self) -> None:
+        """Wait for the threads and restore JAX's float64 setting."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._jax.config.update("jax_enable_x64", self._x64_before)
+
+
 def sample_flat(
-    fm,
+    run: PreparedRun,
     layout: dict,
     starts: list[np.ndarray],
     *,
-    draws: int,
-    tune: int,
-    chains: int,
     random_seed: int,
     mass_point: np.ndarray | None = None,
-    dense_mass: bool = True,
-    adapt_mass_matrix: bool = True,
-    target_accept: float = 0.8,
-    max_tree_depth: int = 10,
     progressbar: bool = True,
-    log_likelihood: bool = True,
 ) -> tuple[xr.DataTree, dict]:
-    """Run NumPyro's NUTS kernel on ``fm`` from flat unconstrained ``starts`` (one per chain).
+    """Run NumPyro's NUTS kernel on ``run.fm`` from flat unconstrained ``starts`` (one per chain).
 
     The chains run in parallel, one per CPU device (several per device, vectorised, when there
     are more chains than devices), in calls of :data:`CHUNK` iterations (the progress bar moves
-    per call). The compiled programs are kept in the JAX cache directory
+    per call). The compiled programs (:class:`PreparedRun`) are kept in the JAX cache directory
     (:mod:`bayesmoe.inference.jax_programs`), so a later process of the same model shape neither
     traces nor compiles. ``layout`` holds the model's ``coords``, ``dims`` and ``constant_data``
     (:func:`bayesmoe.models.spec.trace_layout`).
@@ -297,63 +371,48 @@ def sample_flat(
     Returns the DataTree (posterior, sample_stats, observed_data, constant_data, log_likelihood)
     and a dict of timings and settings for the trace attrs.
     """
-    ensure_host_devices(max(chains, os.cpu_count() or 1))
-    import jax
-
-    t0 = time.perf_counter()
-    cache = compile_cache()
+    fm, chains, tune, draws, data = run.fm, run.chains, run.tune, run.draws, run.data
     starts = np.stack([np.asarray(s, float) for s in starts])
     bad = ~np.isfinite(fm.logp(starts))
     if bad.any():
         raise ValueError(f"The start of chain(s) {np.flatnonzero(bad).tolist()} has a non-finite "
                          "log density; pass another `init` or a smaller `jitter`.")
-    with _x64(jax):
-        # numpy arguments throughout: jnp.asarray would run (and cache-load) a program per array
-        data = {k: np.asarray(v, float) for k, v in fm.data().items()}
-        ident = np.eye(fm.ndim) if dense_mass else np.ones(fm.ndim)
-        # one raw threefry key (uint32[2]) per chain, from the seed
-        keys = np.random.SeedSequence(int(random_seed)).generate_state(2 * chains, np.uint32)
-        keys = keys.reshape(chains, 2)
-        example = (keys, starts, np.stack([ident] * chains), data)
-        programs_dir = os.path.join(cache, "programs") if cache else None
-        mesh, grad, init, advance_for, pointwise_fn = _nuts_programs(
-            fm, chains=chains, tune=tune, dense_mass=dense_mass,
-            adapt_mass_matrix=adapt_mass_matrix, target_accept=target_accept,
-            max_tree_depth=max_tree_depth, example=example, cache_dir=programs_dir)
-        inv_mass = ident
-        if mass_point is not None:
-            hess = hessian_fd(grad, np.asarray(mass_point, float), data)
-            inv_mass = mass_matrix_from_hessian(hess, dense=dense_mass)
-        t_mass = time.perf_counter() - t0
-        leaves = init(keys, starts, np.stack([inv_mass] * chains), data)
-        advance = advance_for(leaves)
-        total, done, chunks = tune + draws, 0, []
-        bar = _progress(total, chains, progressbar)
-        while done < total:
-            n = min(CHUNK, total - done)
-            leaves, rec = advance(leaves, data, np.int32(n))
-            rec = {k: np.asarray(v)[:, :n] for k, v in rec.items()}  # waits for the chunk
-            chunks.append(rec)
-            done += n
-            bar.update(n)
-            if done <= tune or done - n < tune:
-                bar.set_postfix_str("warm-up" if done <= tune else "sampling")
-        bar.close()
-        rec = {k: np.concatenate([c[k] for c in chunks], axis=1)[:, tune:] for k in _RECORDS}
-        flat = rec.pop("z")
-        t_sample = time.perf_counter() - t0
-        loglik = None
-        if log_likelihood:  # fused by XLA: ~10x faster than numpy at n = 1000
-            pointwise = _pointwise_program(fm, pointwise_fn, flat.shape, data, programs_dir)
-            loglik = np.asarray(pointwise(flat, data))
-        t_loglik = time.perf_counter() - t0 - t_sample
+    t_wait = time.perf_counter()
+    mesh, grad, pointwise, init, advance = run.programs()
+    t_wait = time.perf_counter() - t_wait
+    t0 = time.perf_counter()
+    ident = np.eye(fm.ndim) if run.dense_mass else np.ones(fm.ndim)
+    inv_mass = ident
+    if mass_point is not None:
+        hess = hessian_fd(grad, np.asarray(mass_point, float), data)
+        inv_mass = mass_matrix_from_hessian(hess, dense=run.dense_mass)
+    # one raw threefry key (uint32[2]) per chain, from the seed
+    keys = np.random.SeedSequence(int(random_seed)).generate_state(2 * chains, np.uint32)
+    leaves = init(keys.reshape(chains, 2), starts, np.stack([inv_mass] * chains), data)
+    total, done, chunks = tune + draws, 0, []
+    bar = _progress(total, chains, progressbar)
+    while done < total:
+        n = min(CHUNK, total - done)
+        leaves, rec = advance(leaves, data, np.int32(n))
+        rec = {k: np.asarray(v)[:, :n] for k, v in rec.items()}  # waits for the chunk
+        chunks.append(rec)
+        done += n
+        bar.update(n)
+        if done <= tune or done - n < tune:
+            bar.set_postfix_str("warm-up" if done <= tune else "sampling")
+    bar.close()
+    rec = {k: np.concatenate([c[k] for c in chunks], axis=1)[:, tune:] for k in _RECORDS}
+    flat = rec.pop("z")
+    t_sample = time.perf_counter() - t0
+    loglik = None if pointwise is None else np.asarray(pointwise(flat, data))
+    t_loglik = time.perf_counter() - t0 - t_sample
     tree = _to_datatree(fm, layout, flat, _stats(rec), loglik, tune=tune, seconds=t_sample)
     meta = {"chain_method": "parallel" if mesh.size == chains else "vectorized",
             "devices": int(mesh.size),
             "mass_matrix": ("hessian-" if mass_point is not None else "identity-")
-            + ("dense" if dense_mass else "diag"),
-            "seconds_mass_matrix": t_mass, "seconds_sampling": t_sample,
-            "seconds_log_likelihood": t_loglik, "jax_compile_cache": cache or "off"}
+            + ("dense" if run.dense_mass else "diag"),
+            "seconds_compile_wait": t_wait, "seconds_sampling": t_sample,
+            "seconds_log_likelihood": t_loglik, "jax_compile_cache": run.cache or "off"}
     return tree, meta
 
 

@@ -201,17 +201,28 @@ def layout_from_model(model) -> dict:
                               if v.name != "y_obs"}}
 
 
-def _sample_jax(fm, layout, model, info, point, *, draws, tune, chains, jitter, jitter_seed, pm_seed,
-                progressbar, log_likelihood, target_accept=0.8, max_treedepth=10,
-                dense_mass=True, adapt_mass_matrix=True, init_mass="hessian"):
+def _prepare_jax(fm, *, draws, tune, chains, log_likelihood, target_accept=0.8,
+                 max_treedepth=10, dense_mass=True, adapt_mass_matrix=True, init_mass="hessian"):
+    """Start loading/compiling the jax sampler's programs in the background (see
+    :class:`~bayesmoe.inference.jax_nuts.PreparedRun`)."""
+    from bayesmoe.inference.jax_nuts import PreparedRun
+
+    if init_mass not in ("hessian", "identity"):
+        raise ValueError(f"`init_mass` must be 'hessian' or 'identity'; got {init_mass!r}.")
+    return PreparedRun(fm, chains=chains, draws=draws, tune=tune, dense_mass=dense_mass,
+                       adapt_mass_matrix=adapt_mass_matrix, target_accept=target_accept,
+                       max_tree_depth=max_treedepth, log_likelihood=log_likelihood)
+
+
+def _sample_jax(run, layout, model, info, point, *, jitter, jitter_seed, pm_seed, progressbar,
+                init_mass="hessian", **_):
     """Starts (flat, unconstrained) and the MM mass point for the compiled sampler, then run it."""
     from bayesmoe.inference.jax_nuts import sample_flat
 
+    fm, chains = run.fm, run.chains
     rng = np.random.default_rng(jitter_seed)
     if point is not None:
         starts = [fm.unconstrain(_jitter(point, info, rng, jitter)) for _ in range(chains)]
-        if init_mass not in ("hessian", "identity"):
-            raise ValueError(f"`init_mass` must be 'hessian' or 'identity'; got {init_mass!r}.")
         mass_point = fm.unconstrain(point) if init_mass == "hessian" else None
     else:  # PyMC's default: its initial point, jittered by U(-1, 1) on the unconstrained scale
         ip = dict(model.initial_point())
@@ -221,11 +232,8 @@ def _sample_jax(fm, layout, model, info, point, *, draws, tune, chains, jitter, 
         starts = [fm.flatten(ip) + rng.uniform(-1, 1, fm.ndim) for _ in range(chains)]
         mass_point = None
     _say("compiling model (JAX)...", progressbar)
-    return sample_flat(fm, layout, starts, draws=draws, tune=tune, chains=chains,
-                       random_seed=pm_seed, mass_point=mass_point, dense_mass=dense_mass,
-                       adapt_mass_matrix=adapt_mass_matrix, target_accept=target_accept,
-                       max_tree_depth=max_treedepth, progressbar=progressbar,
-                       log_likelihood=log_likelihood)
+    return sample_flat(run, layout, starts, random_seed=pm_seed, mass_point=mass_point,
+                       progressbar=progressbar)
 
 
 def provenance_attrs(info, *, random_seed, sampler: str, init: str, draws: int, tune: int,
@@ -365,20 +373,28 @@ def sample(
     X_arr, y_arr = spec.X, spec.y
     seed_seq = np.random.SeedSequence(random_seed)
     init_seed, jitter_seed, pm_seed = (int(s.generate_state(1)[0]) for s in seed_seq.spawn(3))
-    t0 = time.perf_counter()
-    point, start_measure = start_values(
-        info, X_arr, y_arr, method=init, model=model,
-        random_seed=init_seed,
-    )
-    t_init = time.perf_counter() - t0
+    run = None
+    if backend == "jax":  # the sampler's programs load/compile while the MM start is fitted
+        run = _prepare_jax(fm, draws=draws, tune=tune, chains=chains,
+                           log_likelihood=log_likelihood, **sample_kwargs)
+    try:
+        t0 = time.perf_counter()
+        point, start_measure = start_values(
+            info, X_arr, y_arr, method=init, model=model,
+            random_seed=init_seed,
+        )
+        t_init = time.perf_counter() - t0
+        if run is not None:
+            trace, meta = _sample_jax(run, layout, model, info, point, jitter=jitter,
+                                      jitter_seed=jitter_seed, pm_seed=pm_seed,
+                                      progressbar=progressbar, **sample_kwargs)
+    finally:
+        if run is not None:
+            run.close()
     extra_attrs = {"backend_requested": requested}
     if fallback:
         extra_attrs["backend_fallback"] = fallback
     if backend == "jax":
-        trace, meta = _sample_jax(fm, layout, model, info, point, draws=draws, tune=tune, chains=chains,
-                                  jitter=jitter, jitter_seed=jitter_seed, pm_seed=pm_seed,
-                                  progressbar=progressbar, log_likelihood=log_likelihood,
-                                  **sample_kwargs)
         t_sample = meta.pop("seconds_sampling")
         extra_attrs.update(meta)
     else:
