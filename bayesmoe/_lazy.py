@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 
 
 def lazy_exports(module_name: str, attrs: dict[str, str], submodules=()):
@@ -17,6 +18,13 @@ def lazy_exports(module_name: str, attrs: dict[str, str], submodules=()):
     subpackages imported on first access.
     """
     submodules = frozenset(submodules)
+    # a public name that is also its own module's name (diagnostics.relabel, the function, in
+    # diagnostics/relabel.py): importing the submodule sets the package attribute to the module;
+    # the package keeps the function instead
+    shadowed = {n for n, m in attrs.items() if m.rsplit(".", 1)[-1] == n}
+    if shadowed:
+        sys.modules[module_name].__class__ = type(
+            "LazyPackage", (types.ModuleType,), {"__setattr__": _keeps(shadowed, attrs)})
 
     def __getattr__(name: str):
         if name in submodules:
@@ -31,3 +39,13 @@ def lazy_exports(module_name: str, attrs: dict[str, str], submodules=()):
         return sorted(set(vars(sys.modules[module_name])) | submodules | set(attrs))
 
     return __getattr__, __dir__
+
+
+def _keeps(shadowed: set, attrs: dict):
+    def __setattr__(self, name, value):
+        if name in shadowed and isinstance(value, types.ModuleType) \
+                and value.__name__ == attrs[name]:
+            value = getattr(value, name)
+        types.ModuleType.__setattr__(self, name, value)
+
+    return __setattr__

@@ -130,19 +130,21 @@ def _worker_numpyro_fast(data: str, seed: int) -> dict:
     return {"samples": samples, "divergences": div}
 
 
-def _worker_bayesmoe(data: str, seed: int, backend: str, tune, kwargs: dict) -> dict:
+def _worker_bayesmoe(data: str, seed: int, backend: str, tune, kwargs: dict,
+                     progressbar: bool = False) -> dict:
     import numpy as np
 
     from bayesmoe.inference import sample
 
     X, y = _load(data)
     trace = sample(X, y, n_experts=K, draws=DRAWS, tune=tune, chains=CHAINS, backend=backend,
-                   random_seed=seed, progressbar=False, **kwargs)
+                   random_seed=seed, progressbar=progressbar, **kwargs)
     post = trace.posterior
     samples = {k: post[k].values for k in PARAMS}
     div = int(trace.sample_stats["diverging"].sum())
     attrs = {k: trace.attrs[k] for k in ("sampler", "tune", "seconds_init", "seconds_sampling",
-                                         "mass_matrix", "chain_method", "seconds_mass_matrix")
+                                         "mass_matrix", "chain_method", "seconds_mass_matrix",
+                                         "seconds_log_likelihood")
              if k in trace.attrs}
     attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items()}
     return {"samples": samples, "divergences": div, "attrs": attrs}
@@ -158,7 +160,7 @@ def _worker(spec: dict, data: str, seed: int, out: str) -> None:
         res = _worker_numpyro_fast(data, seed)
     else:
         res = _worker_bayesmoe(data, seed, spec.get("backend", "auto"), spec.get("tune"),
-                               spec.get("kwargs", {}))
+                               spec.get("kwargs", {}), spec.get("progressbar", False))
     np.savez(out, **res.pop("samples"))
     Path(out + ".json").write_text(json.dumps(res))
 
@@ -176,6 +178,8 @@ CONFIGS = {
     "bayesmoe-cold": {"kind": "bayesmoe", "cold": True,
                       "note": "default path, first run on a new machine (empty PyTensor and JAX "
                               "caches)"},
+    "bayesmoe-bar": {"kind": "bayesmoe", "progressbar": True,
+                     "note": "default path with its progress bar on (the user's default), warm"},
     "bayesmoe-nocache": {"kind": "bayesmoe", "env": {"BAYESMOE_JAX_CACHE": "off"},
                          "note": "default path, JAX persistent cache off (compiles every process)"},
     "jax-tune1000-identity": {"kind": "bayesmoe", "backend": "jax", "tune": 1000,

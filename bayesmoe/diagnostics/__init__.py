@@ -1,31 +1,46 @@
-"""Diagnostics over mixing measures: relabelling, summaries, losses, contraction, K selection."""
+"""Diagnostics over mixing measures: relabelling, summaries, losses, contraction, K selection.
 
-from bayesmoe.diagnostics.contraction import contraction_summary
-from bayesmoe.diagnostics.dendrogram import dendrogram, merge_atoms, plot_dendrogram, select_dsc
-from bayesmoe.diagnostics.gate_rate import (
-    distortion_rate,
-    gate_information_rate,
-    routing_distortion,
-)
-from bayesmoe.diagnostics.hellinger import expected_hellinger, expected_total_variation
-from bayesmoe.diagnostics.mixing import mixing_measure
-from bayesmoe.diagnostics.mtm import MTMResult, merge_truncate_merge, num_experts_posterior
-from bayesmoe.diagnostics.plots import (
-    plot_contraction,
-    plot_loss_posterior,
-    plot_num_experts,
-    plot_rate_distortion,
-)
-from bayesmoe.diagnostics.relabel import (
-    permute_experts,
-    relabel,
-    relabel_permutations,
-    stephens_permutations,
-)
-from bayesmoe.diagnostics.relabel_cross_k import cross_k_summary, relabel_cross_k
-from bayesmoe.diagnostics.sbc import plot_sbc, sbc_ranks, sbc_replicate, sbc_summary
-from bayesmoe.diagnostics.summary import summary, total_log_likelihood
-from bayesmoe.diagnostics.voronoi import voronoi_cells, voronoi_loss
+Names are imported on first use (PEP 562): ``relabel`` does not import ArviZ or matplotlib.
+"""
+
+from bayesmoe._lazy import lazy_exports
+
+_ATTRS = {
+    "contraction_summary": "bayesmoe.diagnostics.contraction",
+    "dendrogram": "bayesmoe.diagnostics.dendrogram",
+    "merge_atoms": "bayesmoe.diagnostics.dendrogram",
+    "plot_dendrogram": "bayesmoe.diagnostics.dendrogram",
+    "select_dsc": "bayesmoe.diagnostics.dendrogram",
+    "distortion_rate": "bayesmoe.diagnostics.gate_rate",
+    "gate_information_rate": "bayesmoe.diagnostics.gate_rate",
+    "routing_distortion": "bayesmoe.diagnostics.gate_rate",
+    "expected_hellinger": "bayesmoe.diagnostics.hellinger",
+    "expected_total_variation": "bayesmoe.diagnostics.hellinger",
+    "mixing_measure": "bayesmoe.diagnostics.mixing",
+    "MTMResult": "bayesmoe.diagnostics.mtm",
+    "merge_truncate_merge": "bayesmoe.diagnostics.mtm",
+    "num_experts_posterior": "bayesmoe.diagnostics.mtm",
+    "plot_contraction": "bayesmoe.diagnostics.plots",
+    "plot_loss_posterior": "bayesmoe.diagnostics.plots",
+    "plot_num_experts": "bayesmoe.diagnostics.plots",
+    "plot_rate_distortion": "bayesmoe.diagnostics.plots",
+    "permute_experts": "bayesmoe.diagnostics.relabel",
+    "relabel": "bayesmoe.diagnostics.relabel",
+    "relabel_permutations": "bayesmoe.diagnostics.relabel",
+    "stephens_permutations": "bayesmoe.diagnostics.relabel",
+    "cross_k_summary": "bayesmoe.diagnostics.relabel_cross_k",
+    "relabel_cross_k": "bayesmoe.diagnostics.relabel_cross_k",
+    "plot_sbc": "bayesmoe.diagnostics.sbc",
+    "sbc_ranks": "bayesmoe.diagnostics.sbc",
+    "sbc_replicate": "bayesmoe.diagnostics.sbc",
+    "sbc_summary": "bayesmoe.diagnostics.sbc",
+    "summary": "bayesmoe.diagnostics.summary",
+    "total_log_likelihood": "bayesmoe.diagnostics.summary",
+    "voronoi_cells": "bayesmoe.diagnostics.voronoi",
+    "voronoi_loss": "bayesmoe.diagnostics.voronoi",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _ATTRS)
 
 __all__ = [
     "mixing_measure",

@@ -27,7 +27,7 @@ from scipy import special
 
 from bayesmoe.measure import gate_input
 
-__all__ = ["FlatModel", "flat_model"]
+__all__ = ["FlatModel", "flat_model", "flat_model_from_spec"]
 
 _LOG_SQRT_2PI = 0.5 * float(np.log(2 * np.pi))
 
@@ -90,6 +90,13 @@ class FlatModel:
     @property
     def ndim(self) -> int:
         return sum(b.size for b in self.blocks)
+
+    def signature(self) -> dict:
+        """JSON-ready description of everything the density's program bakes in (options, prior
+        scales, blocks, data shapes): a key for compiled-program caches."""
+        return {"options": self.info.options(), "n_classes": len(self.info.classes or ()),
+                "blocks": [[b.name, b.kind, list(b.shape), float(b.scale)] for b in self.blocks],
+                "data": {k: list(np.shape(v)) for k, v in self.data().items()}}
 
     # ----- flat vector <-> named values ----------------------------------------------------------
     def unflatten(self, flat, xp=np) -> dict:
@@ -272,18 +279,44 @@ _DISTS = {"zerosum": "ZeroSumNormal", "normal": "Normal", "normal_ordered": "Nor
           "halfnormal_log": "HalfNormal"}
 
 
+def _supported(info, d: int) -> bool:
+    pri = info.priors
+    if getattr(pri, "scheme", "default") != "default" or getattr(pri, "dirichlet_weights", False):
+        return False  # only the default prior set is written here
+    return d > 0
+
+
+def _build(info, blocks, X, y) -> FlatModel:
+    st = info.standardizer
+    gate = info.gate_fn if info.gate == "custom" else info.gate
+    Zs = (gate_input(X, gate) - st.z_center) / st.z_scale
+    return FlatModel(info, blocks, st.transform_X(X), Zs,
+                     y.astype(float) if info.family == "gaussian" else y.astype(int))
+
+
+def flat_model_from_spec(s, info) -> FlatModel | None:
+    """The :class:`FlatModel` of the model :func:`bayesmoe.models.build_model` would build from
+    ``(s, info) = bayesmoe.models.spec.fixed_k_spec(...)``, without building it (no PyMC import),
+    or None where :func:`flat_model` would give None. Blocks are in the built model's
+    ``value_vars`` order (gate slopes, gate intercepts, experts; tested against it)."""
+    X = np.asarray(s.X, dtype=float)
+    if not _supported(info, X.shape[1]) or info.gate == "custom":
+        return None
+    blocks = _expected_blocks(info, X.shape[1])
+    if info.n_experts > 1:  # the builder creates the gate slopes before the intercepts
+        blocks[0], blocks[1] = blocks[1], blocks[0]
+    return _build(info, blocks, X, np.asarray(s.y))
+
+
 def flat_model(model, info) -> FlatModel | None:
     """The :class:`FlatModel` of a fixed-K model, or None if the model has anything it does not
     know (other variables, distributions, shapes, potentials): the caller then uses PyMC."""
-    pri = info.priors
-    if getattr(pri, "scheme", "default") != "default" or getattr(pri, "dirichlet_weights", False):
-        return None  # only the default prior set is written here
     try:
         X = np.asarray(model["X"].get_value(), dtype=float)
     except (KeyError, AttributeError):
         return None
     d = X.shape[1]
-    if d == 0:
+    if not _supported(info, d):
         return None
     expected = {b.name: b for b in _expected_blocks(info, d)}
     value_vars = [v.name for v in model.value_vars]
@@ -305,8 +338,4 @@ def flat_model(model, info) -> FlatModel | None:
     expected_det = {"beta0", "beta1", "a", "b"} | ({"sigma"} if info.family == "gaussian" else set())
     if {v.name for v in model.deterministics} != expected_det:
         return None
-    st = info.standardizer
-    y = np.asarray(model["y_obs"].get_value())
-    Zs = (gate_input(X, info.gate_fn if info.gate == "custom" else info.gate) - st.z_center) / st.z_scale
-    return FlatModel(info, blocks, st.transform_X(X), Zs,
-                     y.astype(float) if info.family == "gaussian" else y.astype(int))
+    return _build(info, blocks, X, np.asarray(model["y_obs"].get_value()))

@@ -1,14 +1,20 @@
 """Compiled NUTS: NumPyro's NUTS kernel on bayesmoe's JAX log density, warmed up from the MM fit.
 
-The whole sampler (tree building, adaptation, the chain loop) is one XLA program, so there is no
-per-draw Python cost and no PyTensor/Numba compilation. The density is
-:class:`bayesmoe.inference.flat_model.FlatModel` (tested equal to the PyMC model's logp), and the
-returned DataTree has the same groups, variables, dims and coords as PyMC's sampler gives
-(posterior in user units computed afterwards in numpy, ``log_likelihood`` pointwise in numpy).
+The sampler (tree building, adaptation, the iteration loop) runs as compiled XLA programs, chains
+in parallel on CPU devices, so there is no per-draw Python cost and no PyTensor/Numba
+compilation. The density is :class:`bayesmoe.inference.flat_model.FlatModel` (tested equal to the
+PyMC model's logp), and the returned DataTree has the same groups, variables, dims and coords as
+PyMC's sampler gives (posterior in user units computed afterwards in numpy, ``log_likelihood``
+pointwise in one XLA program).
 
 Warm-up: the chains start at the (jittered) MM fit and the initial inverse mass matrix is the
 inverse of the observed information -d^2 logp / dx^2 at the MM point on the unconstrained scale
-(dense), so the sampler needs a much shorter tuning phase (benchmarks/README.md "NUTS speed").
+(dense, by differences of the gradient), so the sampler needs a much shorter tuning phase
+(benchmarks/README.md "NUTS speed").
+
+Fixed cost: the programs are exported once to the JAX cache directory
+(:mod:`bayesmoe.inference.jax_programs`) and XLA's executables sit in JAX's persistent cache, so a
+later process with a model of the same shape neither traces nor compiles.
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ import time
 import numpy as np
 import xarray as xr
 
-__all__ = ["available", "sample_flat", "mass_matrix_from_hessian", "ensure_host_devices",
-           "compile_cache"]
+__all__ = ["available", "PreparedRun", "sample_flat", "mass_matrix_from_hessian", "hessian_fd",
+           "ensure_host_devices", "compile_cache"]
 
 
 def available() -> bool:
@@ -93,93 +99,328 @@ def mass_matrix_from_hessian(hess: np.ndarray, *, dense: bool = True) -> np.ndar
     return 0.5 * (inv + inv.T) if dense else np.diag(inv).copy()
 
 
-def _stats(extra: dict) -> dict:
+def hessian_fd(grad, x: np.ndarray, data, *, rel_step: float = 1e-5) -> np.ndarray:
+    """Hessian of logp at ``x`` by central differences of its gradient ``grad(points, data)``
+    (vectorised over points).
+
+    2 * ndim gradient evaluations: cheaper here than tracing ``jax.hessian`` (forward over
+    reverse), and exact enough for a mass matrix (truncation error O(h^2), h = 1e-5 (1 + |x|)).
+    """
+    n = x.size
+    h = rel_step * (1.0 + np.abs(x))
+    steps = np.concatenate([x + np.diag(h), x - np.diag(h)])  # (2n, n)
+    g = np.asarray(grad(steps, data))
+    H = (g[:n] - g[n:]) / (2 * h)[:, None]
+    return 0.5 * (H + H.T)
+
+
+#: iterations per call of the compiled sampler (the progress bar moves once per call)
+CHUNK = 100
+#: per-iteration records kept from the sampler state (the trace's sample_stats come from them)
+_RECORDS = ("z", "diverging", "energy", "num_steps", "accept_prob", "potential_energy",
+            "step_size")
+
+
+def _stats(rec: dict) -> dict:
     out = {
-        "lp": -np.asarray(extra["potential_energy"]),
-        "diverging": np.asarray(extra["diverging"]).astype(bool),
-        "energy": np.asarray(extra["energy"]),
-        "n_steps": np.asarray(extra["num_steps"]).astype(float),
-        "acceptance_rate": np.asarray(extra["accept_prob"]),
-        "step_size": np.asarray(extra["adapt_state.step_size"]),
+        "lp": -rec["potential_energy"],
+        "diverging": rec["diverging"].astype(bool),
+        "energy": rec["energy"],
+        "n_steps": rec["num_steps"].astype(float),
+        "acceptance_rate": rec["accept_prob"],
+        "step_size": rec["step_size"],
     }
     out["tree_depth"] = (np.log2(np.maximum(out["n_steps"], 1)).astype(int) + 1)
     return out
 
 
+def _devices_for(chains: int, jax) -> int:
+    """Devices the chains run on: the largest divisor of `chains` not above the device count."""
+    n = min(chains, jax.local_device_count())
+    while chains % n:
+        n -= 1
+    return n
+
+
+def _per_device(fn, chains_per_device: int, n_sharded: int, n_args: int):
+    """Run ``fn`` (one chain) on a device's block of chains: the first `n_sharded` arguments
+    carry the chain axis; a block of one chain is squeezed (no vmap: a vmapped NUTS advances
+    its chains in lockstep)."""
+    import jax
+
+    if chains_per_device > 1:
+        return jax.vmap(fn, in_axes=(0,) * n_sharded + (None,) * (n_args - n_sharded))
+
+    def one(*args):
+        a = [jax.tree.map(lambda v: v[0], x) for x in args[:n_sharded]] + list(args[n_sharded:])
+        return jax.tree.map(lambda v: v[None], fn(*a))
+
+    return one
+
+
+def _nuts_programs(fm, *, chains, tune, dense_mass, adapt_mass_matrix, target_accept,
+                   max_tree_depth, example, cache_dir):
+    """The compiled programs of one run: (mesh, gradient, init, advance, pointwise).
+
+    ``init(keys, x0, inv_mass, data)`` -> state leaves; ``advance(leaves, data, n)`` -> (leaves,
+    records of n <= CHUNK iterations); all chain-sharded over the mesh's devices.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+    from numpyro.infer.hmc import hmc
+
+    from bayesmoe.inference.flat_model import _jax_ops
+    from bayesmoe.inference.jax_programs import cached_program
+
+    logp = fm.jax_logp()
+    n_dev = _devices_for(chains, jax)
+    mesh = Mesh(np.array(jax.devices()[:n_dev]), ("chain",))
+    per_dev = chains // n_dev
+    settings = {"model": fm.signature(), "tune": tune, "dense_mass": bool(dense_mass),
+                "adapt_mass_matrix": bool(adapt_mass_matrix), "chunk": CHUNK,
+                "target_accept": float(target_accept), "max_tree_depth": max_tree_depth,
+                "chains": chains, "devices": n_dev}
+    init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: (lambda x: -logp(x, data)),
+                                     algo="NUTS")
+
+    def init_chain(key, x0, inv_mass, data):
+        return jax.tree.leaves(init_kernel(
+            x0, num_warmup=tune, inverse_mass_matrix=inv_mass, dense_mass=dense_mass,
+            adapt_mass_matrix=adapt_mass_matrix, target_accept_prob=target_accept,
+            max_tree_depth=max_tree_depth, model_args=(data,), rng_key=key))
+
+    keys, x0, inv_mass, data = example
+    treedef = []
+
+    def kernel_settings():
+        """Abstract evaluation of the kernel's init: sets its warm-up settings (closure state of
+        numpyro's hmc, read by sample_kernel) and gives the state's structure."""
+        if not treedef:
+            shape = jax.eval_shape(lambda k, x, m, d: init_kernel(
+                x, num_warmup=tune, inverse_mass_matrix=m, dense_mass=dense_mass,
+                adapt_mass_matrix=adapt_mass_matrix, target_accept_prob=target_accept,
+                max_tree_depth=max_tree_depth, model_args=(d,), rng_key=k),
+                *(jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in (keys, x0, inv_mass)),
+                data)
+            treedef.append(jax.tree.structure(shape))
+        return treedef[0]
+
+    def advance_chain(leaves, data, n):
+        state = jax.tree.unflatten(kernel_settings(), leaves)
+        rec0 = {"z": state.z, "diverging": state.diverging, "energy": state.energy,
+                "num_steps": state.num_steps, "accept_prob": state.accept_prob,
+                "potential_energy": state.potential_energy,
+                "step_size": state.adapt_state.step_size}
+        buf0 = {k: jnp.zeros((CHUNK,) + jnp.shape(v), jnp.result_type(v)) for k, v in rec0.items()}
+
+        def body(i, carry):
+            st, buf = carry
+            st = sample_kernel(st, model_args=(data,))
+            rec = {"z": st.z, "diverging": st.diverging, "energy": st.energy,
+                   "num_steps": st.num_steps, "accept_prob": st.accept_prob,
+                   "potential_energy": st.potential_energy,
+                   "step_size": st.adapt_state.step_size}
+            return st, {k: buf[k].at[i].set(rec[k]) for k in buf}
+
+        state, buf = lax.fori_loop(0, n, body, (state, buf0))
+        return jax.tree.leaves(state), buf
+
+    ch, rep = NamedSharding(mesh, P("chain")), NamedSharding(mesh, P())
+
+    def sharded(fn, n_sharded, n_args):
+        local = _per_device(fn, per_dev, n_sharded, n_args)
+        specs = (P("chain"),) * n_sharded + (P(),) * (n_args - n_sharded)
+        sm = jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P("chain"),
+                           check_vma=False)
+        return jax.jit(sm, in_shardings=(ch,) * n_sharded + (rep,) * (n_args - n_sharded),
+                       out_shardings=ch)
+
+    init = cached_program("nuts-init", lambda: sharded(init_chain, 3, 4), example,
+                          settings=settings, cache_dir=cache_dir, mesh=mesh)
+
+    def advance_for(leaves):  # its example arguments are the state init returns
+        return cached_program("nuts-advance", lambda: sharded(advance_chain, 1, 3),
+                              (leaves, data, np.int32(CHUNK)), settings=settings,
+                              cache_dir=cache_dir, mesh=mesh)
+
+    ops = _jax_ops()
+
+    def grad():
+        return cached_program(
+            "grad", lambda: jax.jit(jax.vmap(jax.grad(logp), in_axes=(0, None))),
+            (jax.ShapeDtypeStruct((2 * fm.ndim, fm.ndim), jnp.float64), data),
+            settings={"model": fm.signature()}, cache_dir=cache_dir)
+
+    def pointwise_fn(flat, data):
+        return fm.pointwise(fm.constrain(flat, ops[0])[0], ops, data)
+
+    return mesh, grad, init, advance_for, pointwise_fn
+
+
+def _pointwise_program(fm, pointwise_fn, flat_shape, data, cache_dir):
+    import jax
+    import jax.numpy as jnp
+
+    from bayesmoe.inference.jax_programs import cached_program
+
+    return cached_program("pointwise", lambda: jax.jit(pointwise_fn),
+                          (jax.ShapeDtypeStruct(flat_shape, jnp.float64), data),
+                          settings={"model": fm.signature()}, cache_dir=cache_dir)
+
+
+def _compiled(program, example):
+    """XLA executable of a jitted program for arguments shaped like `example` (from JAX's
+    persistent cache when it holds one)."""
+    return program.lower(*example).compile()
+
+
+class PreparedRun:
+    """The compiled programs of one sampler run, prepared in two background threads.
+
+    Loading (or tracing, exporting) and compiling the programs takes from a fraction of a second
+    (warm caches) to several seconds (a new machine); XLA compiles without holding the GIL, so
+    the caller fits the MM start meanwhile and the two largest compiles run side by side.
+    Sets float64 for JAX globally until :meth:`close` (``jax.enable_x64`` is thread-local:
+    NumPyro's progress-bar callback and these threads would not see it).
+    """
+
+    def __init__(self, fm, *, chains: int, draws: int, tune: int, dense_mass: bool = True,
+                 adapt_mass_matrix: bool = True, target_accept: float = 0.8,
+                 max_tree_depth: int = 10, log_likelihood: bool = True):
+        from concurrent.futures import ThreadPoolExecutor
+
+        ensure_host_devices(max(chains, os.cpu_count() or 1))
+        import jax
+
+        self.t0 = time.perf_counter()
+        self.fm, self.chains, self.draws, self.tune = fm, chains, draws, tune
+        self.dense_mass = dense_mass
+        self._jax = jax
+        self._x64_before = bool(jax.config.jax_enable_x64)
+        jax.config.update("jax_enable_x64", True)
+        self.cache = compile_cache()
+        self.programs_dir = os.path.join(self.cache, "programs") if self.cache else None
+        # numpy arguments throughout: jnp.asarray would run (and cache-load) a program per array
+        self.data = {k: np.asarray(v, float) for k, v in fm.data().items()}
+        sds = jax.ShapeDtypeStruct
+        mass_shape = (chains, fm.ndim, fm.ndim) if dense_mass else (chains, fm.ndim)
+        example = (sds((chains, 2), np.uint32), sds((chains, fm.ndim), np.float64),
+                   sds(mass_shape, np.float64), self.data)
+        self._pool = ThreadPoolExecutor(2, thread_name_prefix="bayesmoe-compile")
+        settings = dict(chains=chains, tune=tune, dense_mass=dense_mass,
+                        adapt_mass_matrix=adapt_mass_matrix, target_accept=target_accept,
+                        max_tree_depth=max_tree_depth)
+        built = self._pool.submit(_nuts_programs, fm, example=example,
+                                  cache_dir=self.programs_dir, **settings)
+
+        def init_and_advance():
+            mesh, _, init, advance_for, _ = built.result()
+            leaves = jax.eval_shape(init, *example)
+            advance = advance_for(leaves)
+            return (_compiled(init, example),
+                    _compiled(advance, (leaves, self.data, np.int32(CHUNK))))
+
+        def small_programs():
+            mesh, grad, _, _, pointwise_fn = built.result()
+            g = grad()
+            g = _compiled(g, (sds((2 * fm.ndim, fm.ndim), np.float64), self.data))
+            pw = None
+            if log_likelihood:
+                flat = sds((chains, draws, fm.ndim), np.float64)
+                pw = _pointwise_program(fm, pointwise_fn, flat.shape, self.data,
+                                        self.programs_dir)
+                pw = _compiled(pw, (flat, self.data))
+            return mesh, g, pw
+
+        self._big = self._pool.submit(init_and_advance)
+        self._small = self._pool.submit(small_programs)
+
+    def programs(self):
+        """``(mesh, grad, pointwise, init, advance)``, waiting for the threads."""
+        mesh, grad, pointwise = self._small.result()
+        init, advance = self._big.result()
+        return mesh, grad, pointwise, init, advance
+
+    def close(self) -> None:
+        """Wait for the threads and restore JAX's float64 setting."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._jax.config.update("jax_enable_x64", self._x64_before)
+
+
 def sample_flat(
-    fm,
-    model,
+    run: PreparedRun,
+    layout: dict,
     starts: list[np.ndarray],
     *,
-    draws: int,
-    tune: int,
-    chains: int,
     random_seed: int,
     mass_point: np.ndarray | None = None,
-    dense_mass: bool = True,
-    adapt_mass_matrix: bool = True,
-    target_accept: float = 0.8,
-    max_tree_depth: int = 10,
     progressbar: bool = True,
-    log_likelihood: bool = True,
 ) -> tuple[xr.DataTree, dict]:
-    """Run NumPyro NUTS on ``fm`` from flat unconstrained ``starts`` (one per chain).
+    """Run NumPyro's NUTS kernel on ``run.fm`` from flat unconstrained ``starts`` (one per chain).
+
+    The chains run in parallel, one per CPU device (several per device, vectorised, when there
+    are more chains than devices), in calls of :data:`CHUNK` iterations (the progress bar moves
+    per call). The compiled programs (:class:`PreparedRun`) are kept in the JAX cache directory
+    (:mod:`bayesmoe.inference.jax_programs`), so a later process of the same model shape neither
+    traces nor compiles. ``layout`` holds the model's ``coords``, ``dims`` and ``constant_data``
+    (:func:`bayesmoe.models.spec.trace_layout`).
 
     Returns the DataTree (posterior, sample_stats, observed_data, constant_data, log_likelihood)
     and a dict of timings and settings for the trace attrs.
     """
-    ensure_host_devices(max(chains, os.cpu_count() or 1))
-    import jax
-    from numpyro.infer import MCMC, NUTS
-
+    fm, chains, tune, draws, data = run.fm, run.chains, run.tune, run.draws, run.data
+    starts = np.stack([np.asarray(s, float) for s in starts])
+    bad = ~np.isfinite(fm.logp(starts))
+    if bad.any():
+        raise ValueError(f"The start of chain(s) {np.flatnonzero(bad).tolist()} has a non-finite "
+                         "log density; pass another `init` or a smaller `jitter`.")
+    t_wait = time.perf_counter()
+    mesh, grad, pointwise, init, advance = run.programs()
+    t_wait = time.perf_counter() - t_wait
     t0 = time.perf_counter()
-    cache = compile_cache()
-    with _x64(jax):
-        import jax.numpy as jnp
-        import numpyro
-        import numpyro.distributions as dist
-
-        logp = fm.jax_logp()
-        data = {k: jnp.asarray(v) for k, v in fm.data().items()}
-        inv_mass = None
-        if mass_point is not None:
-            hess = np.asarray(jax.jit(jax.hessian(logp))(jnp.asarray(mass_point), data))
-            inv_mass = mass_matrix_from_hessian(hess, dense=dense_mass)
-        t_mass = time.perf_counter() - t0
-
-        def numpyro_model(data):
-            # an improper flat prior on the flat vector; the density is all in the factor
-            x = numpyro.sample("x", dist.ImproperUniform(dist.constraints.real_vector, (),
-                                                         (fm.ndim,)))
-            numpyro.factor("logp", logp(x, data))
-
-        kernel = NUTS(numpyro_model,
-                      inverse_mass_matrix=None if inv_mass is None else {("x",): inv_mass},
-                      dense_mass=dense_mass, adapt_mass_matrix=adapt_mass_matrix,
-                      target_accept_prob=target_accept, max_tree_depth=max_tree_depth)
-        parallel = jax.local_device_count() >= chains
-        mcmc = MCMC(kernel, num_warmup=tune, num_samples=draws, num_chains=chains,
-                    chain_method="parallel" if parallel else "vectorized",
-                    progress_bar=progressbar)
-        init = np.stack(starts) if chains > 1 else starts[0]
-        mcmc.run(jax.random.PRNGKey(int(random_seed) % (2**32)), data,
-                 init_params={"x": jnp.asarray(init)},
-                 extra_fields=("diverging", "energy", "num_steps", "accept_prob",
-                               "potential_energy", "adapt_state.step_size"))
-        flat = np.asarray(mcmc.get_samples(group_by_chain=True)["x"])
-        extra = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
+    ident = np.eye(fm.ndim) if run.dense_mass else np.ones(fm.ndim)
+    inv_mass = ident
+    if mass_point is not None:
+        hess = hessian_fd(grad, np.asarray(mass_point, float), data)
+        inv_mass = mass_matrix_from_hessian(hess, dense=run.dense_mass)
+    # one raw threefry key (uint32[2]) per chain, from the seed
+    keys = np.random.SeedSequence(int(random_seed)).generate_state(2 * chains, np.uint32)
+    leaves = init(keys.reshape(chains, 2), starts, np.stack([inv_mass] * chains), data)
+    total, done, chunks = tune + draws, 0, []
+    bar = _progress(total, chains, progressbar)
+    while done < total:
+        n = min(CHUNK, total - done)
+        leaves, rec = advance(leaves, data, np.int32(n))
+        rec = {k: np.asarray(v)[:, :n] for k, v in rec.items()}  # waits for the chunk
+        chunks.append(rec)
+        done += n
+        bar.update(n)
+        if done <= tune or done - n < tune:
+            bar.set_postfix_str("warm-up" if done <= tune else "sampling")
+    bar.close()
+    rec = {k: np.concatenate([c[k] for c in chunks], axis=1)[:, tune:] for k in _RECORDS}
+    flat = rec.pop("z")
     t_sample = time.perf_counter() - t0
-    if flat.ndim == 2:  # one chain
-        flat = flat[None]
-        extra = {k: v[None] if v.ndim == 1 else v for k, v in extra.items()}
-    tree = _to_datatree(fm, model, flat, _stats(extra), log_likelihood=log_likelihood,
-                        tune=tune, seconds=t_sample)
-    meta = {"chain_method": "parallel" if parallel else "vectorized",
-            "mass_matrix": ("hessian-" if inv_mass is not None else "identity-")
-            + ("dense" if dense_mass else "diag"),
-            "seconds_mass_matrix": t_mass, "seconds_sampling": t_sample,
-            "jax_compile_cache": cache or "off"}
+    loglik = None if pointwise is None else np.asarray(pointwise(flat, data))
+    t_loglik = time.perf_counter() - t0 - t_sample
+    tree = _to_datatree(fm, layout, flat, _stats(rec), loglik, tune=tune, seconds=t_sample)
+    meta = {"chain_method": "parallel" if mesh.size == chains else "vectorized",
+            "devices": int(mesh.size),
+            "mass_matrix": ("hessian-" if mass_point is not None else "identity-")
+            + ("dense" if run.dense_mass else "diag"),
+            "seconds_compile_wait": t_wait, "seconds_sampling": t_sample,
+            "seconds_log_likelihood": t_loglik, "jax_compile_cache": run.cache or "off"}
     return tree, meta
+
+
+def _progress(total: int, chains: int, show: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not show, desc=f"NUTS ({chains} chain{'s' * (chains > 1)})",
+                unit="it", file=sys.stderr, leave=True)
 
 
 @contextlib.contextmanager
@@ -197,23 +438,22 @@ def _x64(jax):
         jax.config.update("jax_enable_x64", previous)
 
 
-def _to_datatree(fm, model, flat: np.ndarray, stats: dict, *, log_likelihood: bool, tune: int,
+def _to_datatree(fm, layout: dict, flat: np.ndarray, stats: dict, loglik, *, tune: int,
                  seconds: float) -> xr.DataTree:
     from arviz_base import from_dict
 
     free, _ = fm.constrain(flat)
     det = fm.deterministics(free)
-    dims = {k: list(v) for k, v in model.named_vars_to_dims.items()}
-    coords = {k: np.asarray(v) for k, v in model.coords.items() if v is not None}
+    dims = {k: list(v) for k, v in layout["dims"].items()}
+    coords = {k: np.asarray(v) for k, v in layout["coords"].items() if v is not None}
     rv_order = [b.rv for b in fm.blocks]
     posterior = {k: free[k] for k in rv_order}
     posterior.update({k: det[k] for k in ("beta1", "beta0", "a", "b", "sigma") if k in det})
     groups = {"posterior": posterior, "sample_stats": stats,
-              "observed_data": {"y": np.asarray(model["y_obs"].get_value())}}
-    data_names = [v.name for v in model.data_vars if v.name not in ("y_obs",)]
-    groups["constant_data"] = {k: np.asarray(model[k].get_value()) for k in data_names}
-    if log_likelihood:
-        groups["log_likelihood"] = {"y": fm.pointwise(free)}
+              "observed_data": {"y": np.asarray(fm.y)},
+              "constant_data": dict(layout["constant_data"])}
+    if loglik is not None:
+        groups["log_likelihood"] = {"y": loglik}
     dims = dict(dims)
     dims["y"] = dims.get("y", ["obs"])
     lib = {"inference_library": "numpyro (bayesmoe flat model)",

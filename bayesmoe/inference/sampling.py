@@ -10,12 +10,10 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-import pymc as pm
 import xarray as xr
 
-from bayesmoe._validation import check_y
 from bayesmoe.measure import make_measure
-from bayesmoe.models.builder import ModelInfo, build_model
+from bayesmoe.models.spec import ModelInfo, fixed_k_spec, trace_layout
 
 __all__ = ["sample", "BACKENDS", "INITS", "start_values", "provenance_attrs"]
 
@@ -147,6 +145,8 @@ def start_values(
             beta1=res.measure_["beta1"] * info.temperature,
         )
     elif method == "map":
+        import pymc as pm
+
         start = info.initvals() or None  # a partial point; PyMC fills in the rest
         with warnings.catch_warnings():  # PyMC announces a future InferenceData return type
             warnings.simplefilter("ignore", FutureWarning)
@@ -193,17 +193,36 @@ def _jitter(point: dict, info: ModelInfo, rng: np.random.Generator, scale: float
     return out
 
 
-def _sample_jax(fm, model, info, point, *, draws, tune, chains, jitter, jitter_seed, pm_seed,
-                progressbar, log_likelihood, target_accept=0.8, max_treedepth=10,
-                dense_mass=True, adapt_mass_matrix=True, init_mass="hessian"):
+def layout_from_model(model) -> dict:
+    """Coords, dims and constant data of a built PyMC model (see ``spec.trace_layout``)."""
+    return {"coords": {k: v for k, v in model.coords.items() if v is not None},
+            "dims": {k: tuple(v) for k, v in model.named_vars_to_dims.items()},
+            "constant_data": {v.name: np.asarray(v.get_value()) for v in model.data_vars
+                              if v.name != "y_obs"}}
+
+
+def _prepare_jax(fm, *, draws, tune, chains, log_likelihood, target_accept=0.8,
+                 max_treedepth=10, dense_mass=True, adapt_mass_matrix=True, init_mass="hessian"):
+    """Start loading/compiling the jax sampler's programs in the background (see
+    :class:`~bayesmoe.inference.jax_nuts.PreparedRun`)."""
+    from bayesmoe.inference.jax_nuts import PreparedRun
+
+    if init_mass not in ("hessian", "identity"):
+        raise ValueError(f"`init_mass` must be 'hessian' or 'identity'; got {init_mass!r}.")
+    return PreparedRun(fm, chains=chains, draws=draws, tune=tune, dense_mass=dense_mass,
+                       adapt_mass_matrix=adapt_mass_matrix, target_accept=target_accept,
+                       max_tree_depth=max_treedepth, log_likelihood=log_likelihood)
+
+
+def _sample_jax(run, layout, model, info, point, *, jitter, jitter_seed, pm_seed, progressbar,
+                init_mass="hessian", **_):
     """Starts (flat, unconstrained) and the MM mass point for the compiled sampler, then run it."""
     from bayesmoe.inference.jax_nuts import sample_flat
 
+    fm, chains = run.fm, run.chains
     rng = np.random.default_rng(jitter_seed)
     if point is not None:
         starts = [fm.unconstrain(_jitter(point, info, rng, jitter)) for _ in range(chains)]
-        if init_mass not in ("hessian", "identity"):
-            raise ValueError(f"`init_mass` must be 'hessian' or 'identity'; got {init_mass!r}.")
         mass_point = fm.unconstrain(point) if init_mass == "hessian" else None
     else:  # PyMC's default: its initial point, jittered by U(-1, 1) on the unconstrained scale
         ip = dict(model.initial_point())
@@ -213,11 +232,8 @@ def _sample_jax(fm, model, info, point, *, draws, tune, chains, jitter, jitter_s
         starts = [fm.flatten(ip) + rng.uniform(-1, 1, fm.ndim) for _ in range(chains)]
         mass_point = None
     _say("compiling model (JAX)...", progressbar)
-    return sample_flat(fm, model, starts, draws=draws, tune=tune, chains=chains,
-                       random_seed=pm_seed, mass_point=mass_point, dense_mass=dense_mass,
-                       adapt_mass_matrix=adapt_mass_matrix, target_accept=target_accept,
-                       max_tree_depth=max_treedepth, progressbar=progressbar,
-                       log_likelihood=log_likelihood)
+    return sample_flat(run, layout, starts, random_seed=pm_seed, mass_point=mass_point,
+                       progressbar=progressbar)
 
 
 def provenance_attrs(info, *, random_seed, sampler: str, init: str, draws: int, tune: int,
@@ -332,36 +348,58 @@ def sample(
     fitted_start = isinstance(init, xr.Dataset) or hasattr(init, "measure_")
     if not fitted_start and init not in INITS:
         raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
-    model, info = build_model(
-        X, y, n_experts=n_experts, experts=experts, gate=gate, temperature=temperature,
-        identifiability=identifiability, ordered=ordered, priors=priors,
-        feature_names=feature_names, classes=classes,
-    )
+    opts = dict(n_experts=n_experts, experts=experts, gate=gate, temperature=temperature,
+                identifiability=identifiability, ordered=ordered, priors=priors,
+                feature_names=feature_names, classes=classes)
+    spec, info = fixed_k_spec(X, y, **opts)  # every input check; PyMC is not imported
     requested = backend
-    backend, fm, fallback = _resolve_backend(backend, model, info, sample_kwargs)
+    model, fm, fallback = None, None, None
+    if (backend in ("auto", "jax") and (init == "mm" or fitted_start)
+            and not set(sample_kwargs) - _JAX_KWARGS and _installed("jax")):
+        from bayesmoe.inference.flat_model import flat_model_from_spec
+
+        fm = flat_model_from_spec(spec, info)  # the compiled path needs no PyMC model
+    if fm is not None:
+        backend, layout = "jax", trace_layout(spec, info)
+        layout = dict(zip(("coords", "dims", "constant_data"), layout))
+    else:
+        from bayesmoe.models.builder import build_model
+
+        model, info = build_model(X, y, **opts)
+        backend, fm, fallback = _resolve_backend(backend, model, info, sample_kwargs)
+        layout = layout_from_model(model) if fm is not None else None
     if tune is None:
         tune = DEFAULT_TUNE.get(backend, 1000) if init == "mm" or fitted_start else 1000
-    X_arr = model["X"].get_value()
-    y_arr, _ = check_y(y, info.family, X_arr.shape[0], info.classes)
+    X_arr, y_arr = spec.X, spec.y
     seed_seq = np.random.SeedSequence(random_seed)
     init_seed, jitter_seed, pm_seed = (int(s.generate_state(1)[0]) for s in seed_seq.spawn(3))
-    t0 = time.perf_counter()
-    point, start_measure = start_values(
-        info, X_arr, y_arr, method=init, model=model,
-        random_seed=init_seed,
-    )
-    t_init = time.perf_counter() - t0
+    run = None
+    if backend == "jax":  # the sampler's programs load/compile while the MM start is fitted
+        run = _prepare_jax(fm, draws=draws, tune=tune, chains=chains,
+                           log_likelihood=log_likelihood, **sample_kwargs)
+    try:
+        t0 = time.perf_counter()
+        point, start_measure = start_values(
+            info, X_arr, y_arr, method=init, model=model,
+            random_seed=init_seed,
+        )
+        t_init = time.perf_counter() - t0
+        if run is not None:
+            trace, meta = _sample_jax(run, layout, model, info, point, jitter=jitter,
+                                      jitter_seed=jitter_seed, pm_seed=pm_seed,
+                                      progressbar=progressbar, **sample_kwargs)
+    finally:
+        if run is not None:
+            run.close()
     extra_attrs = {"backend_requested": requested}
     if fallback:
         extra_attrs["backend_fallback"] = fallback
     if backend == "jax":
-        trace, meta = _sample_jax(fm, model, info, point, draws=draws, tune=tune, chains=chains,
-                                  jitter=jitter, jitter_seed=jitter_seed, pm_seed=pm_seed,
-                                  progressbar=progressbar, log_likelihood=log_likelihood,
-                                  **sample_kwargs)
         t_sample = meta.pop("seconds_sampling")
         extra_attrs.update(meta)
     else:
+        import pymc as pm
+
         kwargs = dict(sample_kwargs)
         if point is not None:
             rng = np.random.default_rng(jitter_seed)

@@ -1,21 +1,33 @@
-"""PyMC model builders: gates, experts, priors, fixed K, random K, Dirichlet-process gate."""
+"""PyMC model builders: gates, experts, priors, fixed K, random K, Dirichlet-process gate.
+
+Names are imported on first use (PEP 562), so ``bayesmoe.models.spec`` (the checks and layout of a
+fixed-K model) is available without importing PyMC.
+"""
 
 from bayesmoe._lazy import lazy_exports
-from bayesmoe.models.builder import IDENTIFIABILITY, ModelInfo, build_model
-from bayesmoe.models.dp import (
-    TruncationWarning,
-    build_dp_model,
-    check_truncation,
-    occupied_experts,
-)
-from bayesmoe.models.gates import GATES, resolve_gate
-from bayesmoe.models.priors import PRIOR_SETS, Priors, resolve_priors
-from bayesmoe.models.random_k import (
-    RandomKInfo,
-    build_random_k_model,
-    experts_prior_pmf,
-    parse_experts_prior,
-)
+
+_ATTRS = {
+    "IDENTIFIABILITY": "bayesmoe.models.spec",
+    "ModelInfo": "bayesmoe.models.spec",
+    "build_model": "bayesmoe.models.builder",
+    "TruncationWarning": "bayesmoe.models.dp",
+    "build_dp_model": "bayesmoe.models.dp",
+    "check_truncation": "bayesmoe.models.dp",
+    "occupied_experts": "bayesmoe.models.dp",
+    "GATES": "bayesmoe.models.gates",
+    "resolve_gate": "bayesmoe.models.gates",
+    "PRIOR_SETS": "bayesmoe.models.priors",
+    "Priors": "bayesmoe.models.priors",
+    "resolve_priors": "bayesmoe.models.priors",
+    "RandomKInfo": "bayesmoe.models.random_k",
+    "build_random_k_model": "bayesmoe.models.random_k",
+    "experts_prior_pmf": "bayesmoe.models.random_k",
+    "parse_experts_prior": "bayesmoe.models.random_k",
+    # sample_dp lives in bayesmoe.inference.dp (bayesmoe.inference imports bayesmoe.models)
+    "sample_dp": "bayesmoe.inference.dp",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _ATTRS)
 
 __all__ = [
     "build_model",
@@ -36,7 +48,3 @@ __all__ = [
     "check_truncation",
     "TruncationWarning",
 ]
-
-
-# sample_dp lives in bayesmoe.inference.dp (lazily: bayesmoe.inference imports bayesmoe.models)
-__getattr__, _ = lazy_exports(__name__, {"sample_dp": "bayesmoe.inference.dp"})

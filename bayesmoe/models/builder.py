@@ -16,60 +16,17 @@ import pymc as pm
 import pytensor.tensor as pt
 from pytensor.tensor.special import log_softmax
 
-from bayesmoe._validation import (
-    check_enough_rows,
-    check_family,
-    check_int,
-    check_X,
-    check_y,
-    n_parameters,
+from bayesmoe.models.priors import Priors
+from bayesmoe.models.spec import (  # noqa: F401 - re-exported (the builders' shared checks)
+    IDENTIFIABILITY,
+    ModelInfo,
+    Prepared,
+    fixed_k_spec,
+    prepare,
 )
-from bayesmoe.models.gates import resolve_gate
-from bayesmoe.models.priors import Priors, resolve_priors
-from bayesmoe.scaling import Standardizer
 
 __all__ = ["ModelInfo", "build_model", "IDENTIFIABILITY"]
-
-IDENTIFIABILITY = ("zerosum", "reference")
 _LOG_2PI = float(np.log(2 * np.pi))
-
-
-@dataclass
-class ModelInfo:
-    """What a built model needs to be read back: options, labels and the data transform."""
-
-    family: str
-    n_experts: int
-    gate: str  # measure name: identity / tanh / sigmoid / custom
-    gate_fn: Callable = field(repr=False)
-    temperature: float
-    identifiability: str
-    ordered: bool
-    priors: Priors
-    feature_names: list
-    classes: list | None
-    standardizer: Standardizer
-
-    def initvals(self) -> dict:
-        """Valid start values PyMC cannot find itself (the ordered intercepts need distinct ones)."""
-        if not (self.ordered and self.n_experts > 1):
-            return {}
-        b = np.linspace(-1.0, 1.0, self.n_experts)
-        if self.family == "categorical":
-            b = np.tile(b, (len(self.classes) - 1, 1))
-        return {"b_std": b}
-
-    def options(self) -> dict:
-        """JSON-ready record of the model options (for provenance attrs)."""
-        return {
-            "family": self.family,
-            "n_experts": self.n_experts,
-            "gate": self.gate,
-            "temperature": self.temperature,
-            "identifiability": self.identifiability,
-            "ordered": self.ordered,
-            "priors": self.priors.to_dict(),
-        }
 
 
 # ----- likelihoods (pure tensor functions; also used by tests) ---------------------------------
@@ -181,18 +138,12 @@ def build_model(
     >>> sorted(model.coords)
     ['expert', 'feature', 'obs']
     """
-    K = check_int(n_experts, "n_experts")
-    if identifiability not in IDENTIFIABILITY:
-        raise ValueError(
-            f"`identifiability` must be one of {IDENTIFIABILITY}; got {identifiability!r}."
-        )
-    s = prepare(X, y, experts=experts, gate=gate, temperature=temperature, priors=priors,
-                feature_names=feature_names, classes=classes)
-    check_enough_rows(s.n, n_parameters(K, s.d, s.family, s.n_classes))
-    info = ModelInfo(
-        s.family, K, s.gate_name, s.gate_fn, s.temperature, identifiability, bool(ordered),
-        s.priors, s.feature_names, s.classes, s.standardizer,
+    s, info = fixed_k_spec(
+        X, y, n_experts=n_experts, experts=experts, gate=gate, temperature=temperature,
+        identifiability=identifiability, ordered=ordered, priors=priors,
+        feature_names=feature_names, classes=classes,
     )
+    K = info.n_experts
     with pm.Model(coords=s.coords(K)) as model:
         inp = data_inputs(s)
         beta0_s, beta1_s = _gate_parameters(K, s.d, s.priors, identifiability)
@@ -201,84 +152,6 @@ def build_model(
         params = expert_block(s.family, s.priors, inp, K, s.d, ordered=ordered)
         observe(s.family, eta, params, s.y)
     return model, info
-
-
-# ----- the checks and transform shared by the fixed-K, random-K and DP builders ---------------
-@dataclass
-class Prepared:
-    """Validated data and options of a model build (see :func:`prepare`)."""
-
-    X: np.ndarray
-    y: np.ndarray  # floats (Gaussian) or class codes
-    family: str
-    classes: list | None
-    gate_name: str
-    gate_fn: Callable = field(repr=False)
-    temperature: float
-    priors: Priors
-    feature_names: list
-    standardizer: Standardizer
-
-    @property
-    def n(self) -> int:
-        return self.X.shape[0]
-
-    @property
-    def d(self) -> int:
-        return self.X.shape[1]
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.classes) if self.classes is not None else 0
-
-    def coords(self, K: int) -> dict:
-        """Model coords: ``obs``, ``feature`` (empty when d = 0), ``expert`` (and classes)."""
-        coords = {"obs": np.arange(self.n), "feature": self.feature_names,
-                  "expert": np.arange(K)}
-        if self.family == "categorical":
-            coords["class"] = self.classes
-            coords["class_free"] = self.classes[:-1]
-        return coords
-
-    def prior_constants(self) -> dict:
-        """Standardised-scale constants of the Richardson–Green prior (empty for the default
-        set): ``mean_center`` xi (midpoint of y), ``mean_sd`` 1/sqrt(kappa), ``rate_rate`` h."""
-        if not self.priors.hierarchical:
-            return {}
-        ys = self.standardizer.transform_y(self.y)
-        lo, hi = float(ys.min()), float(ys.max())
-        R = hi - lo
-        pri = self.priors
-        return {"mean_center": 0.5 * (lo + hi), "mean_sd": R / np.sqrt(pri.mean_precision_factor),
-                "rate_rate": pri.rate_rate_factor / R**2}
-
-
-def prepare(X, y, *, experts, gate, temperature, priors, feature_names, classes) -> Prepared:
-    """Validate the inputs and options common to every builder and fit the Standardizer.
-
-    ``X`` may have zero columns (a mixture without covariates: the gate reduces to mixing
-    weights, the experts to means and variances).
-    """
-    family = check_family(experts)
-    X = check_X(X)
-    n, d = X.shape
-    y_arr, class_labels = check_y(y, family, n, classes)
-    if isinstance(temperature, bool) or not (
-            isinstance(temperature, (int, float)) and temperature > 0):
-        raise ValueError(f"`temperature` must be a positive number; got {temperature!r}.")
-    gate_name, gate_fn = resolve_gate(gate)
-    pri = resolve_priors(priors)
-    if pri.hierarchical and family != "gaussian":
-        raise ValueError(
-            "The 'richardson-green' prior set is for Gaussian experts; got experts="
-            f"{family!r}. Use priors='default' (or dirichlet_weights=True alone)."
-        )
-    feature_names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)]
-    if len(feature_names) != d:
-        raise ValueError(f"`feature_names` has {len(feature_names)} names for {d} features.")
-    st = Standardizer.from_data(X, y_arr if family == "gaussian" else None, gate=gate_fn)
-    return Prepared(X, y_arr, family, class_labels, gate_name, gate_fn, float(temperature), pri,
-                    feature_names, st)
 
 
 # ----- blocks shared by the fixed-K, random-K and DP builders (call inside a model context) -----

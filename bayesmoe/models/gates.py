@@ -5,22 +5,38 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import pytensor.tensor as pt
 
 __all__ = ["GATES", "resolve_gate", "is_affine"]
 
 #: CLI / constructor names of the gates and the measure's name of their input transform.
 GATES = {"softmax": "identity", "identity": "identity", "tanh": "tanh", "sigmoid": "sigmoid"}
 
-_TENSOR_TRANSFORMS: dict[str, Callable] = {
-    "identity": lambda x: x,
-    "tanh": pt.tanh,
-    "sigmoid": pt.sigmoid,
-}
+
+
+def _identity(x):
+    return x
+
+
+def _tanh(x):
+    import pytensor.tensor as pt  # late: the gates are named without importing PyTensor
+
+    return pt.tanh(x)
+
+
+def _sigmoid(x):
+    import pytensor.tensor as pt
+
+    return pt.sigmoid(x)
+
+
+_TENSOR_TRANSFORMS: dict[str, Callable] = {"identity": _identity, "tanh": _tanh,
+                                           "sigmoid": _sigmoid}
 
 
 def is_affine(fn: Callable, *, random_seed: int = 0) -> bool:
     """True when ``fn`` (elementwise, on tensors) is affine on random points (midpoint test)."""
+    import pytensor.tensor as pt
+
     rng = np.random.default_rng(random_seed)
     u, v = rng.normal(size=(2, 16))
     f = lambda t: np.asarray(  # noqa: E731

@@ -1,0 +1,199 @@
+"""What a fixed-K model is, without PyMC: validated data, options, labels and the data transform.
+
+:func:`prepare` (shared by the fixed-K, random-K and DP builders) and :func:`fixed_k_spec` do every
+check :func:`bayesmoe.models.build_model` does before it builds the graph, and
+:func:`trace_layout` gives the coords, dims and constant data the built model would have. The
+compiled-sampler path (:mod:`bayesmoe.inference.jax_nuts`) uses them to sample a model without
+importing PyMC; tests/models/test_spec.py checks them against the built PyMC model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bayesmoe._validation import (
+    check_enough_rows,
+    check_family,
+    check_int,
+    check_X,
+    check_y,
+    n_parameters,
+)
+from bayesmoe.models.gates import resolve_gate
+from bayesmoe.models.priors import Priors, resolve_priors
+from bayesmoe.scaling import Standardizer
+
+__all__ = ["ModelInfo", "Prepared", "prepare", "fixed_k_spec", "trace_layout", "IDENTIFIABILITY"]
+
+IDENTIFIABILITY = ("zerosum", "reference")
+
+
+@dataclass
+class ModelInfo:
+    """What a built model needs to be read back: options, labels and the data transform."""
+
+    family: str
+    n_experts: int
+    gate: str  # measure name: identity / tanh / sigmoid / custom
+    gate_fn: Callable = field(repr=False)
+    temperature: float
+    identifiability: str
+    ordered: bool
+    priors: Priors
+    feature_names: list
+    classes: list | None
+    standardizer: Standardizer
+
+    def initvals(self) -> dict:
+        """Valid start values PyMC cannot find itself (the ordered intercepts need distinct ones)."""
+        if not (self.ordered and self.n_experts > 1):
+            return {}
+        b = np.linspace(-1.0, 1.0, self.n_experts)
+        if self.family == "categorical":
+            b = np.tile(b, (len(self.classes) - 1, 1))
+        return {"b_std": b}
+
+    def options(self) -> dict:
+        """JSON-ready record of the model options (for provenance attrs)."""
+        return {
+            "family": self.family,
+            "n_experts": self.n_experts,
+            "gate": self.gate,
+            "temperature": self.temperature,
+            "identifiability": self.identifiability,
+            "ordered": self.ordered,
+            "priors": self.priors.to_dict(),
+        }
+
+
+# ----- the checks and transform shared by the fixed-K, random-K and DP builders ---------------
+@dataclass
+class Prepared:
+    """Validated data and options of a model build (see :func:`prepare`)."""
+
+    X: np.ndarray
+    y: np.ndarray  # floats (Gaussian) or class codes
+    family: str
+    classes: list | None
+    gate_name: str
+    gate_fn: Callable = field(repr=False)
+    temperature: float
+    priors: Priors
+    feature_names: list
+    standardizer: Standardizer
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes) if self.classes is not None else 0
+
+    def coords(self, K: int) -> dict:
+        """Model coords: ``obs``, ``feature`` (empty when d = 0), ``expert`` (and classes)."""
+        coords = {"obs": np.arange(self.n), "feature": self.feature_names,
+                  "expert": np.arange(K)}
+        if self.family == "categorical":
+            coords["class"] = self.classes
+            coords["class_free"] = self.classes[:-1]
+        return coords
+
+    def prior_constants(self) -> dict:
+        """Standardised-scale constants of the Richardson–Green prior (empty for the default
+        set): ``mean_center`` xi (midpoint of y), ``mean_sd`` 1/sqrt(kappa), ``rate_rate`` h."""
+        if not self.priors.hierarchical:
+            return {}
+        ys = self.standardizer.transform_y(self.y)
+        lo, hi = float(ys.min()), float(ys.max())
+        R = hi - lo
+        pri = self.priors
+        return {"mean_center": 0.5 * (lo + hi), "mean_sd": R / np.sqrt(pri.mean_precision_factor),
+                "rate_rate": pri.rate_rate_factor / R**2}
+
+
+def prepare(X, y, *, experts, gate, temperature, priors, feature_names, classes) -> Prepared:
+    """Validate the inputs and options common to every builder and fit the Standardizer.
+
+    ``X`` may have zero columns (a mixture without covariates: the gate reduces to mixing
+    weights, the experts to means and variances).
+    """
+    family = check_family(experts)
+    X = check_X(X)
+    n, d = X.shape
+    y_arr, class_labels = check_y(y, family, n, classes)
+    if isinstance(temperature, bool) or not (
+            isinstance(temperature, (int, float)) and temperature > 0):
+        raise ValueError(f"`temperature` must be a positive number; got {temperature!r}.")
+    gate_name, gate_fn = resolve_gate(gate)
+    pri = resolve_priors(priors)
+    if pri.hierarchical and family != "gaussian":
+        raise ValueError(
+            "The 'richardson-green' prior set is for Gaussian experts; got experts="
+            f"{family!r}. Use priors='default' (or dirichlet_weights=True alone)."
+        )
+    feature_names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)]
+    if len(feature_names) != d:
+        raise ValueError(f"`feature_names` has {len(feature_names)} names for {d} features.")
+    # named gates: numpy's transform (a tensor callable would be compiled to be evaluated)
+    st = Standardizer.from_data(X, y_arr if family == "gaussian" else None,
+                                gate=gate_fn if gate_name == "custom" else gate_name)
+    return Prepared(X, y_arr, family, class_labels, gate_name, gate_fn, float(temperature), pri,
+                    feature_names, st)
+
+
+def fixed_k_spec(X, y, *, n_experts, experts="gaussian", gate="softmax", temperature=1.0,
+                 identifiability="zerosum", ordered=False, priors=None, feature_names=None,
+                 classes=None) -> tuple[Prepared, ModelInfo]:
+    """Every check of :func:`bayesmoe.models.build_model`, and its ``ModelInfo``, without
+    building (or importing) the PyMC model."""
+    K = check_int(n_experts, "n_experts")
+    if identifiability not in IDENTIFIABILITY:
+        raise ValueError(
+            f"`identifiability` must be one of {IDENTIFIABILITY}; got {identifiability!r}."
+        )
+    s = prepare(X, y, experts=experts, gate=gate, temperature=temperature, priors=priors,
+                feature_names=feature_names, classes=classes)
+    check_enough_rows(s.n, n_parameters(K, s.d, s.family, s.n_classes))
+    info = ModelInfo(
+        s.family, K, s.gate_name, s.gate_fn, s.temperature, identifiability, bool(ordered),
+        s.priors, s.feature_names, s.classes, s.standardizer,
+    )
+    return s, info
+
+
+def trace_layout(s: Prepared, info: ModelInfo) -> tuple[dict, dict, dict]:
+    """``(coords, dims, constant_data)`` of the built fixed-K model (default prior set): the
+    model's coords, ``named_vars_to_dims`` and its ``pm.Data`` values other than ``y_obs``."""
+    K, cat = info.n_experts, info.family == "categorical"
+    coords = s.coords(K)
+    free = "expert"
+    if K > 1 and info.identifiability == "reference":
+        coords["expert_free"] = np.arange(K - 1)
+        free = "expert_free"
+    dims = {"X": ("obs", "feature"), "x_center": ("feature",), "x_scale": ("feature",),
+            "gate_input_center": ("feature",), "gate_input_scale": ("feature",),
+            "beta1": ("feature", "expert"), "beta0": ("expert",), "y_obs": ("obs",),
+            "y": ("obs",)}
+    if K > 1:
+        dims["beta1_std"], dims["beta0_std"] = ("feature", free), (free,)
+    if cat:
+        dims.update(a_std=("feature", "class_free", "expert"), b_std=("class_free", "expert"),
+                    a=("feature", "class", "expert"), b=("class", "expert"))
+    else:
+        dims.update(a_std=("feature", "expert"), b_std=("expert",), sigma_std=("expert",),
+                    a=("feature", "expert"), b=("expert",), sigma=("expert",))
+    st = s.standardizer
+    const = {"X": s.X, "x_center": st.x_center, "x_scale": st.x_scale,
+             "gate_input_center": st.z_center, "gate_input_scale": st.z_scale}
+    if not cat:
+        const.update(y_scale=np.asarray(st.y_scale), y_center=np.asarray(st.y_center))
+    const.update({f"prior_{k}": np.asarray(v) for k, v in s.prior_constants().items()})
+    return coords, dims, {k: np.asarray(v) for k, v in const.items()}

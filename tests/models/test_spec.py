@@ -1,0 +1,94 @@
+"""The PyMC-free model spec agrees with the built PyMC model: same checks, same flat density blocks
+(in the model's value-variable order), same coords, dims and constant data."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bayesmoe.data import simulate
+from bayesmoe.inference.flat_model import flat_model, flat_model_from_spec
+from bayesmoe.inference.sampling import layout_from_model
+from bayesmoe.models import build_model
+from bayesmoe.models.spec import fixed_k_spec, trace_layout
+
+OPTIONS = [
+    dict(n_experts=3),
+    dict(n_experts=3, identifiability="reference", ordered=True, gate="tanh", temperature=1.5),
+    dict(n_experts=1),
+    dict(n_experts=2, experts="categorical", gate="sigmoid", priors={"gate_slope": 2.5}),
+    dict(n_experts=3, experts="categorical", identifiability="reference", ordered=True),
+]
+
+
+def _data(opts):
+    X, y, _ = simulate("S-B", n=120, random_seed=3)
+    if opts.get("experts") == "categorical":
+        y = np.digitize(y, np.quantile(y, [0.4, 0.8]))
+    return X, y
+
+
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_spec_matches_the_built_model(opts):
+    X, y = _data(opts)
+    model, info = build_model(X, y, **opts)
+    s, info_s = fixed_k_spec(X, y, **opts)
+    assert info_s.options() == info.options()
+    fm, fm_s = flat_model(model, info), flat_model_from_spec(s, info_s)
+    assert fm_s.blocks == fm.blocks  # names, kinds, shapes, scales and order
+    for k in ("Xs", "Zs", "y"):
+        np.testing.assert_allclose(getattr(fm_s, k), getattr(fm, k), rtol=1e-14, atol=1e-14)
+    point = np.random.default_rng(0).normal(size=fm.ndim)
+    assert fm_s.logp(point) == pytest.approx(fm.logp(point), rel=1e-14)
+
+    coords, dims, const = trace_layout(s, info_s)
+    ref = layout_from_model(model)
+    assert set(coords) == set(ref["coords"])
+    for k, v in ref["coords"].items():
+        np.testing.assert_array_equal(np.asarray(coords[k]), np.asarray(v))
+    for k, v in ref["dims"].items():
+        assert tuple(dims[k]) == tuple(v), k
+    assert set(const) == set(ref["constant_data"])
+    for k, v in ref["constant_data"].items():
+        np.testing.assert_allclose(const[k], v, rtol=1e-14, err_msg=k)
+
+
+def test_spec_rejects_what_build_model_rejects():
+    X, y = _data({})
+    for bad in (dict(n_experts=0), dict(n_experts=2, identifiability="pinned"),
+                dict(n_experts=2, temperature=-1.0), dict(n_experts=80)):
+        with pytest.raises(ValueError) as built:
+            build_model(X, y, **bad)
+        with pytest.raises(ValueError) as spec:
+            fixed_k_spec(X, y, **bad)
+        assert str(spec.value) == str(built.value)
+
+
+def test_custom_gate_and_other_priors_are_left_to_the_pymc_model():
+    import pytensor.tensor as pt
+
+    X, y = _data({})
+    for opts in (dict(n_experts=2, gate=pt.arctan), dict(n_experts=2, priors="richardson-green")):
+        s, info = fixed_k_spec(X, y, **opts)
+        assert flat_model_from_spec(s, info) is None
+
+
+def test_the_jax_path_imports_neither_pymc_nor_arviz():
+    """The compiled path's fixed cost: no PyMC model, no ArviZ/matplotlib (issue 9)."""
+    pytest.importorskip("numpyro")
+    code = (
+        "import sys\n"
+        "from bayesmoe.data import simulate\n"
+        "from bayesmoe.inference import sample\n"
+        "X, y, _ = simulate('S-B', n=150, random_seed=0)\n"
+        "tr = sample(X, y, n_experts=2, draws=20, tune=20, chains=1, random_seed=0,\n"
+        "            progressbar=False)\n"
+        "assert tr.attrs['sampler'] == 'jax', tr.attrs['sampler']\n"
+        "heavy = [m for m in ('pymc', 'pytensor', 'arviz', 'matplotlib', 'scipy.stats')\n"
+        "         if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "", f"imported: {out.stdout.strip()}"
