@@ -283,6 +283,9 @@ class _Engine:
     active starts per iteration)."""
 
     def __init__(self, prob: mu.Problem, backend: str):
+        self.name, self.prob, self.nb, self.pb, self.sts = backend, prob, None, None, None
+        if backend == "numpy":  # no numba import (~0.3 s): the sampling start's engine
+            return
         from bayesmoe.inference import mm_numba
 
         if backend == "auto":
