@@ -121,6 +121,13 @@ _RECORDS = ("z", "diverging", "energy", "num_steps", "accept_prob", "potential_e
             "step_size")
 
 
+def _record(state) -> dict:
+    """What is kept of a sampler state per iteration (keys: :data:`_RECORDS`)."""
+    return {"z": state.z, "diverging": state.diverging, "energy": state.energy,
+            "num_steps": state.num_steps, "accept_prob": state.accept_prob,
+            "potential_energy": state.potential_energy, "step_size": state.adapt_state.step_size}
+
+
 def _stats(rec: dict) -> dict:
     out = {
         "lp": -rec["potential_energy"],
@@ -186,11 +193,14 @@ def _nuts_programs(fm, *, chains, tune, dense_mass, adapt_mass_matrix, target_ac
     init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: (lambda x: -logp(x, data)),
                                      algo="NUTS")
 
-    def init_chain(key, x0, inv_mass, data):
-        return jax.tree.leaves(init_kernel(
+    def init_state(key, x0, inv_mass, data):
+        return init_kernel(
             x0, num_warmup=tune, inverse_mass_matrix=inv_mass, dense_mass=dense_mass,
             adapt_mass_matrix=adapt_mass_matrix, target_accept_prob=target_accept,
-            max_tree_depth=max_tree_depth, model_args=(data,), rng_key=key))
+            max_tree_depth=max_tree_depth, model_args=(data,), rng_key=key)
+
+    def init_chain(key, x0, inv_mass, data):
+        return jax.tree.leaves(init_state(key, x0, inv_mass, data))
 
     keys, x0, inv_mass, data = example
     treedef = []
@@ -199,10 +209,8 @@ def _nuts_programs(fm, *, chains, tune, dense_mass, adapt_mass_matrix, target_ac
         """Abstract evaluation of the kernel's init: sets its warm-up settings (closure state of
         numpyro's hmc, read by sample_kernel) and gives the state's structure."""
         if not treedef:
-            shape = jax.eval_shape(lambda k, x, m, d: init_kernel(
-                x, num_warmup=tune, inverse_mass_matrix=m, dense_mass=dense_mass,
-                adapt_mass_matrix=adapt_mass_matrix, target_accept_prob=target_accept,
-                max_tree_depth=max_tree_depth, model_args=(d,), rng_key=k),
+            shape = jax.eval_shape(
+                init_state,
                 *(jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in (keys, x0, inv_mass)),
                 data)
             treedef.append(jax.tree.structure(shape))
@@ -210,19 +218,13 @@ def _nuts_programs(fm, *, chains, tune, dense_mass, adapt_mass_matrix, target_ac
 
     def advance_chain(leaves, data, n):
         state = jax.tree.unflatten(kernel_settings(), leaves)
-        rec0 = {"z": state.z, "diverging": state.diverging, "energy": state.energy,
-                "num_steps": state.num_steps, "accept_prob": state.accept_prob,
-                "potential_energy": state.potential_energy,
-                "step_size": state.adapt_state.step_size}
-        buf0 = {k: jnp.zeros((CHUNK,) + jnp.shape(v), jnp.result_type(v)) for k, v in rec0.items()}
+        buf0 = {k: jnp.zeros((CHUNK,) + jnp.shape(v), jnp.result_type(v))
+                for k, v in _record(state).items()}
 
         def body(i, carry):
             st, buf = carry
             st = sample_kernel(st, model_args=(data,))
-            rec = {"z": st.z, "diverging": st.diverging, "energy": st.energy,
-                   "num_steps": st.num_steps, "accept_prob": st.accept_prob,
-                   "potential_energy": st.potential_energy,
-                   "step_size": st.adapt_state.step_size}
+            rec = _record(st)
             return st, {k: buf[k].at[i].set(rec[k]) for k in buf}
 
         state, buf = lax.fori_loop(0, n, body, (state, buf0))
