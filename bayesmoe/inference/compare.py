@@ -261,14 +261,27 @@ def compare_experts(
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # Pareto k warnings stay in diag
-                cmp = az.compare({str(K): traces[K] for K in nuts_ks}, round_to="none")
-            for K in nuts_ks:
-                table.loc[K, ["elpd_loo", "se_loo", "elpd_diff", "loo_weight", "p_loo"]] = [
-                    cmp.loc[str(K), "elpd"], cmp.loc[str(K), "se"],
-                    cmp.loc[str(K), "elpd_diff"], cmp.loc[str(K), "weight"],
-                    cmp.loc[str(K), "p"]]
-            selected["loo"] = int(cmp["elpd"].astype(float).idxmax())  # names are str(K)
-            methods.append("loo")
+                loos = {}
+                for K in nuts_ks:  # a K whose chains give no LOO gets NaN, not a crash
+                    try:
+                        loos[K] = az.loo(traces[K])
+                    except ValueError as err:
+                        warnings.warn(f"LOO could not be computed for K = {K} ({err}); its LOO "
+                                      "columns are NaN. Its NUTS chains are too short or stuck: "
+                                      "raise draws/tune in `nuts_kwargs`.", RuntimeWarning,
+                                      stacklevel=2)
+                ok = [K for K in nuts_ks if K in loos]
+                if len(ok) > 1:
+                    cmp = az.compare({str(K): traces[K] for K in ok}, round_to="none")
+            for K in ok:
+                if len(ok) > 1:
+                    row = [cmp.loc[str(K), c] for c in ("elpd", "se", "elpd_diff", "weight", "p")]
+                else:
+                    row = [loos[K].elpd, loos[K].se, 0.0, 1.0, loos[K].p]
+                table.loc[K, ["elpd_loo", "se_loo", "elpd_diff", "loo_weight", "p_loo"]] = row
+            if ok:
+                selected["loo"] = max(ok, key=lambda K: float(table.loc[K, "elpd_loo"]))
+                methods.append("loo")
 
         if want_mtm:
             from bayesmoe.diagnostics.mtm import num_experts_posterior

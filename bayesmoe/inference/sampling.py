@@ -161,7 +161,25 @@ def start_values(
         raise ValueError(f"`init` must be one of {INITS}; got {method!r}.")
     if info.ordered and info.n_experts > 1:
         G = _order_by_intercept(G, info)
-    return _point_from_measure(G, info), G
+    return _clip_gate(_point_from_measure(G, info), info), G
+
+
+#: NUTS starts keep standardised gate parameters within this many prior sds
+_GATE_START_SDS = 3.0
+
+
+def _clip_gate(point: dict, info: ModelInfo) -> dict:
+    """Pull near-step gates of an MM fit (|beta| ~ 1000 on separable data) to within
+    ``_GATE_START_SDS`` prior sds: the posterior lives there, and a start out in the prior's far
+    tail leaves NUTS with huge gradients and a collapsed step size (chains that never move)."""
+    pri = info.priors
+    for k, scale in (("beta0_std", pri.gate_intercept), ("beta1_std", pri.gate_slope)):
+        if k in point and not (k == "beta0_std" and pri.dirichlet_weights):
+            v = np.clip(point[k], -_GATE_START_SDS * scale, _GATE_START_SDS * scale)
+            if info.identifiability == "zerosum":
+                v = v - v.mean(-1, keepdims=True)
+            point[k] = v
+    return point
 
 
 def _measure_from_posterior(post: xr.Dataset, info: ModelInfo) -> xr.Dataset:

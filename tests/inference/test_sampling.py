@@ -154,3 +154,22 @@ def test_start_from_a_given_mm_fit(sb_data):
     assert tr.attrs["init"] == "measure"
     with pytest.raises(ValueError, match="experts; the model has 3"):
         sample(X[:300], y[:300], n_experts=3, init=fit)
+
+
+def test_near_step_gate_starts_are_pulled_into_the_prior():
+    """An MM fit on separable data can have |beta| ~ 1000; NUTS starts at most 3 prior sds out,
+    with the zero-sum constraint kept."""
+    from bayesmoe.data import simulate
+    from bayesmoe.inference.sampling import _clip_gate
+    from bayesmoe.models.spec import fixed_k_spec
+
+    X, y, _ = simulate("S-B", n=120, random_seed=0)
+    _, info = fixed_k_spec(X, y, n_experts=3)
+    point = {"beta0_std": np.array([900.0, -1000.0, 100.0]),
+             "beta1_std": np.array([[1.0, -0.5, -0.5], [2000.0, -1000.0, -1000.0]])}
+    out = _clip_gate({k: v.copy() for k, v in point.items()}, info)
+    bound = 3.0 * info.priors.gate_slope
+    assert np.abs(out["beta1_std"]).max() <= 2 * bound
+    np.testing.assert_allclose(out["beta1_std"][0], point["beta1_std"][0])  # inside: unchanged
+    for k in out:
+        np.testing.assert_allclose(out[k].sum(-1), 0.0, atol=1e-12)
