@@ -7,26 +7,16 @@ import sys
 import numpy as np
 import pytest
 
-from bayesmoe.data import simulate
 from bayesmoe.inference.flat_model import flat_model, flat_model_from_spec
 from bayesmoe.inference.sampling import layout_from_model
 from bayesmoe.models import build_model
 from bayesmoe.models.spec import fixed_k_spec, trace_layout
+from tests.inference.test_flat_model import OPTIONS as FLAT_OPTIONS
+from tests.inference.test_flat_model import _data
 
-OPTIONS = [
-    dict(n_experts=3),
-    dict(n_experts=3, identifiability="reference", ordered=True, gate="tanh", temperature=1.5),
-    dict(n_experts=1),
-    dict(n_experts=2, experts="categorical", gate="sigmoid", priors={"gate_slope": 2.5}),
-    dict(n_experts=3, experts="categorical", identifiability="reference", ordered=True),
-]
-
-
-def _data(opts):
-    X, y, _ = simulate("S-B", n=120, random_seed=3)
-    if opts.get("experts") == "categorical":
-        y = np.digitize(y, np.quantile(y, [0.4, 0.8]))
-    return X, y
+# the flat-density option sets, except the custom (tensor-callable) gate, which the spec leaves to
+# the PyMC model (test_custom_gate_and_other_priors_are_left_to_the_pymc_model)
+OPTIONS = [o for o in FLAT_OPTIONS if not callable(o.get("gate"))]
 
 
 @pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
