@@ -24,7 +24,8 @@ def lazy_exports(module_name: str, attrs: dict[str, str], submodules=()):
     shadowed = {n for n, m in attrs.items() if m.rsplit(".", 1)[-1] == n}
     if shadowed:
         sys.modules[module_name].__class__ = type(
-            "LazyPackage", (types.ModuleType,), {"__setattr__": _keeps(shadowed, attrs)})
+            "LazyPackage", (types.ModuleType,), {"__setattr__": _keeps(shadowed, attrs)}
+        )
 
     def __getattr__(name: str):
         if name in submodules:
@@ -43,8 +44,11 @@ def lazy_exports(module_name: str, attrs: dict[str, str], submodules=()):
 
 def _keeps(shadowed: set, attrs: dict):
     def __setattr__(self, name, value):
-        if name in shadowed and isinstance(value, types.ModuleType) \
-                and value.__name__ == attrs[name]:
+        if (
+            name in shadowed
+            and isinstance(value, types.ModuleType)
+            and value.__name__ == attrs[name]
+        ):
             value = getattr(value, name)
         types.ModuleType.__setattr__(self, name, value)
 

@@ -82,12 +82,15 @@ def check_X(X, name: str = "X") -> np.ndarray:
     For one feature use X.reshape(-1, 1); for one row use X.reshape(1, -1).
     """
     if isinstance(X, str) or X is None:
-        raise TypeError(f"`{name}` must be a 2-D numeric array (n_obs, n_features); got "
-                        f"{type(X).__name__}.")
+        raise TypeError(
+            f"`{name}` must be a 2-D numeric array (n_obs, n_features); got {type(X).__name__}."
+        )
     try:
         arr = np.asarray(X, dtype=float)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"`{name}` must be numeric; converting it to float failed: {err}.") from None
+        raise TypeError(
+            f"`{name}` must be numeric; converting it to float failed: {err}."
+        ) from None
     if arr.ndim == 1:
         raise ValueError(
             f"`{name}` must be 2-D (n_obs, n_features); got a 1-D array of shape {arr.shape}. "
@@ -112,7 +115,9 @@ def check_y(y, family: str, n_obs: int, classes=None) -> tuple[np.ndarray, list 
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or y.shape[0] != n_obs:
-        raise ValueError(f"`y` must be 1-D with {n_obs} entries (one per row of X); got shape {y.shape}.")
+        raise ValueError(
+            f"`y` must be 1-D with {n_obs} entries (one per row of X); got shape {y.shape}."
+        )
     if family == "gaussian":
         try:
             yf = y.astype(float)
@@ -126,15 +131,18 @@ def check_y(y, family: str, n_obs: int, classes=None) -> tuple[np.ndarray, list 
         return yf, None
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError("`y` contains NaN or inf; drop those rows first.")
-    if y.dtype == object and any(v is None or (isinstance(v, float) and not np.isfinite(v))
-                                 for v in y.tolist()):
+    if y.dtype == object and any(
+        v is None or (isinstance(v, float) and not np.isfinite(v)) for v in y.tolist()
+    ):
         raise ValueError("`y` contains missing values (None/NaN); drop those rows first.")
     if classes is None:
         try:
             classes = sorted(np.unique(y).tolist())
         except TypeError:
-            raise TypeError("`y` mixes label types that cannot be sorted (e.g. str and int); "
-                            "use labels of one type or pass `classes`.") from None
+            raise TypeError(
+                "`y` mixes label types that cannot be sorted (e.g. str and int); "
+                "use labels of one type or pass `classes`."
+            ) from None
         check_not_continuous(len(classes), n_obs)
         if len(classes) < 2:
             raise ValueError(f"`y` has a single class {classes}; classification needs at least 2.")
@@ -144,15 +152,20 @@ def check_y(y, family: str, n_obs: int, classes=None) -> tuple[np.ndarray, list 
     try:
         codes = np.array([lookup[v] for v in y.tolist()], dtype=np.int64)
     except KeyError as err:
-        raise ValueError(f"`y` has label {err.args[0]!r} not among the classes {classes}.") from None
+        raise ValueError(
+            f"`y` has label {err.args[0]!r} not among the classes {classes}."
+        ) from None
     return codes, classes
 
 
 def check_not_continuous(n_distinct: int, n_obs: int) -> None:
     """Categorical y with more distinct values than half the rows is not a set of classes."""
     if n_distinct > max(2, n_obs // 2):
-        what = "as many distinct values as rows" if n_distinct == n_obs else \
-            f"{n_distinct} distinct values in {n_obs} rows"
+        what = (
+            "as many distinct values as rows"
+            if n_distinct == n_obs
+            else f"{n_distinct} distinct values in {n_obs} rows"
+        )
         raise ValueError(
             f"`y` has {what}: it looks like a continuous response, not class labels. For a real "
             "response use experts='gaussian'; for classes, each class needs several rows "
@@ -166,8 +179,9 @@ def check_class_codes(y, n_obs: int, n_classes=None) -> tuple[np.ndarray, int]:
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or y.shape[0] != n_obs:
-        raise ValueError(f"`y` must be 1-D with {n_obs} entries (one per row of X); got "
-                         f"shape {y.shape}.")
+        raise ValueError(
+            f"`y` must be 1-D with {n_obs} entries (one per row of X); got shape {y.shape}."
+        )
     try:
         yf = y.astype(float)
     except (TypeError, ValueError):
@@ -178,12 +192,15 @@ def check_class_codes(y, n_obs: int, n_classes=None) -> tuple[np.ndarray, int]:
         ) from None
     if not np.all(np.isfinite(yf)):
         i = int(np.flatnonzero(~np.isfinite(yf))[0])
-        raise ValueError(f"categorical `y` must hold integer class codes 0..M-1; it contains NaN "
-                         f"or inf (first at row {i}); drop those rows first.")
+        raise ValueError(
+            f"categorical `y` must hold integer class codes 0..M-1; it contains NaN "
+            f"or inf (first at row {i}); drop those rows first."
+        )
     check_not_continuous(len(np.unique(yf)), n_obs)
     if np.any(yf != np.round(yf)):
-        raise ValueError("categorical `y` must hold integer class codes 0..M-1; got non-integer "
-                         "values.")
+        raise ValueError(
+            "categorical `y` must hold integer class codes 0..M-1; got non-integer values."
+        )
     codes = yf.astype(np.int64)
     M = int(codes.max()) + 1 if n_classes is None else check_int(n_classes, "n_classes", minimum=2)
     if codes.min() < 0 or codes.max() >= M:

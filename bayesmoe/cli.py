@@ -43,11 +43,19 @@ def _add_sampling(p: argparse.ArgumentParser, draws=1000, tune=None, chains=4) -
     p.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT}/)")
     p.add_argument("--seed", type=_nonneg_int, default=1, help="random seed (default 1)")
     p.add_argument("--draws", type=_positive_int, default=draws, help=f"draws per chain ({draws})")
-    p.add_argument("--tune", type=_nonneg_int, default=tune,
-                   help="tuning steps per chain (default 300 for the jax backend, else 1000)")
+    p.add_argument(
+        "--tune",
+        type=_nonneg_int,
+        default=tune,
+        help="tuning steps per chain (default 300 for the jax backend, else 1000)",
+    )
     p.add_argument("--chains", type=_positive_int, default=chains, help=f"chains ({chains})")
-    p.add_argument("--backend", choices=("auto", "jax", "pymc", "nutpie", "numpyro"),
-                   default="auto", help="NUTS implementation (default auto: jax if installed)")
+    p.add_argument(
+        "--backend",
+        choices=("auto", "jax", "pymc", "nutpie", "numpyro"),
+        default="auto",
+        help="NUTS implementation (default auto: jax if installed)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -59,54 +67,89 @@ def _parser() -> _Parser:
     fit = sub.add_parser("fit", help="fit a mixture of experts to a CSV file")
     fit.add_argument("data", help="CSV file with a header row")
     fit.add_argument("--target", required=True, help="name of the response column")
-    fit.add_argument("--features",
-                     help="comma-separated feature columns (default: all others); 'none' for a "
-                          "mixture without covariates (the gate is then the mixing weights)")
-    fit.add_argument("--experts", type=_positive_int,
-                     help="number of experts K (fixed-K fits)")
-    fit.add_argument("--experts-prior", metavar="SPEC",
-                     help="random K: prior on K, 'poisson:RATE' (K-1 ~ Poisson), 'geometric:P', "
-                          "'uniform' or 'uniform:KMAX' (K ~ U{1..KMAX}; sets --max-experts); "
-                          "sampled by reversible jump (needs --max-experts otherwise)")
-    fit.add_argument("--priors", default="default", metavar="SET",
-                     help="prior set: 'default' or 'richardson-green' (Richardson & Green 1997: "
-                          "Dirichlet(1) weights, N(midpoint, range^2) means, Gamma(2, beta) "
-                          "precisions with beta ~ Gamma(0.2, 10/range^2)); see "
-                          "bayesmoe.models.priors")
-    fit.add_argument("--gate-prior", metavar="SPEC",
-                     help="Dirichlet-process gate: 'dp:ALPHA' or 'dp:gamma:A,B' (needs "
-                          "--max-experts, the truncation)")
+    fit.add_argument(
+        "--features",
+        help="comma-separated feature columns (default: all others); 'none' for a "
+        "mixture without covariates (the gate is then the mixing weights)",
+    )
+    fit.add_argument("--experts", type=_positive_int, help="number of experts K (fixed-K fits)")
+    fit.add_argument(
+        "--experts-prior",
+        metavar="SPEC",
+        help="random K: prior on K, 'poisson:RATE' (K-1 ~ Poisson), 'geometric:P', "
+        "'uniform' or 'uniform:KMAX' (K ~ U{1..KMAX}; sets --max-experts); "
+        "sampled by reversible jump (needs --max-experts otherwise)",
+    )
+    fit.add_argument(
+        "--priors",
+        default="default",
+        metavar="SET",
+        help="prior set: 'default' or 'richardson-green' (Richardson & Green 1997: "
+        "Dirichlet(1) weights, N(midpoint, range^2) means, Gamma(2, beta) "
+        "precisions with beta ~ Gamma(0.2, 10/range^2)); see "
+        "bayesmoe.models.priors",
+    )
+    fit.add_argument(
+        "--gate-prior",
+        metavar="SPEC",
+        help="Dirichlet-process gate: 'dp:ALPHA' or 'dp:gamma:A,B' (needs "
+        "--max-experts, the truncation)",
+    )
     fit.add_argument("--max-experts", type=_positive_int, help="K_max for random K or DP")
-    fit.add_argument("--prior-only", action="store_true",
-                     help="random K: sample with the likelihood switched off")
+    fit.add_argument(
+        "--prior-only",
+        action="store_true",
+        help="random K: sample with the likelihood switched off",
+    )
     fit.add_argument("--family", choices=("gaussian", "categorical"), default="gaussian")
     fit.add_argument("--gate", choices=("softmax", "tanh", "sigmoid"), default="softmax")
-    fit.add_argument("--method", choices=("nuts", "mle", "rjmcmc"), default=None,
-                     help="nuts (fixed K, default), mle (maximum likelihood by MM) or rjmcmc "
-                          "(random K; the default when --experts-prior is given)")
-    fit.add_argument("--json", action="store_true", help="print one JSON object (with --method mle)")
+    fit.add_argument(
+        "--method",
+        choices=("nuts", "mle", "rjmcmc"),
+        default=None,
+        help="nuts (fixed K, default), mle (maximum likelihood by MM) or rjmcmc "
+        "(random K; the default when --experts-prior is given)",
+    )
+    fit.add_argument(
+        "--json", action="store_true", help="print one JSON object (with --method mle)"
+    )
     _add_sampling(fit)
-    sel = sub.add_parser("select", help="compare numbers of experts: AIC/BIC/ICL and DSC (MM), "
-                                        "optionally LOO and MTM (NUTS) and p(K | y) (reversible "
-                                        "jump)")
+    sel = sub.add_parser(
+        "select",
+        help="compare numbers of experts: AIC/BIC/ICL and DSC (MM), "
+        "optionally LOO and MTM (NUTS) and p(K | y) (reversible "
+        "jump)",
+    )
     sel.add_argument("data", help="CSV file with a header row")
     sel.add_argument("--target", required=True)
     sel.add_argument("--features")
     sel.add_argument("--max-experts", type=_positive_int, required=True)
-    sel.add_argument("--min-experts", type=_positive_int, default=1,
-                     help="smallest K in the table (default 1)")
+    sel.add_argument(
+        "--min-experts", type=_positive_int, default=1, help="smallest K in the table (default 1)"
+    )
     sel.add_argument("--family", choices=("gaussian", "categorical"), default="gaussian")
     sel.add_argument("--gate", choices=("softmax", "tanh", "sigmoid"), default="softmax")
     sel.add_argument("--seed", type=_nonneg_int, default=1)
-    sel.add_argument("--nuts", action="store_true",
-                     help="also fit every K by NUTS: LOO (arviz.compare) and the MTM posterior "
-                          "of K from the max-experts fit")
-    sel.add_argument("--rjmcmc", action="store_true",
-                     help="also sample p(K | y) by reversible jump on 1..max-experts")
-    sel.add_argument("--experts-prior", default="poisson:1.0", metavar="SPEC",
-                     help="prior of K for --rjmcmc (default poisson:1.0)")
-    sel.add_argument("--draws", type=_positive_int, default=500,
-                     help="draws per chain for --nuts/--rjmcmc")
+    sel.add_argument(
+        "--nuts",
+        action="store_true",
+        help="also fit every K by NUTS: LOO (arviz.compare) and the MTM posterior "
+        "of K from the max-experts fit",
+    )
+    sel.add_argument(
+        "--rjmcmc",
+        action="store_true",
+        help="also sample p(K | y) by reversible jump on 1..max-experts",
+    )
+    sel.add_argument(
+        "--experts-prior",
+        default="poisson:1.0",
+        metavar="SPEC",
+        help="prior of K for --rjmcmc (default poisson:1.0)",
+    )
+    sel.add_argument(
+        "--draws", type=_positive_int, default=500, help="draws per chain for --nuts/--rjmcmc"
+    )
     sel.add_argument("--tune", type=_nonneg_int, default=500)
     sel.add_argument("--chains", type=_positive_int, default=2)
     sel.add_argument("--cores", type=_positive_int, default=None)
@@ -138,7 +181,9 @@ def read_csv(path: str, target: str, features: str | None, family: str):
         names = [c.strip() for c in features.split(",") if c.strip()]
         missing = [c for c in names if c not in df.columns]
         if missing:
-            raise UserError(f"feature column(s) {missing} not in {path!r}; columns: {list(df.columns)}")
+            raise UserError(
+                f"feature column(s) {missing} not in {path!r}; columns: {list(df.columns)}"
+            )
         if target in names:
             raise UserError(f"the target {target!r} is also listed as a feature")
     else:
@@ -152,18 +197,24 @@ def read_csv(path: str, target: str, features: str | None, family: str):
     bad = ~np.isfinite(X)
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise UserError(f"feature column {names[c]!r} has a missing or infinite value at row {r + 2}"
-                        " of the file; drop or impute it")
+        raise UserError(
+            f"feature column {names[c]!r} has a missing or infinite value at row {r + 2}"
+            " of the file; drop or impute it"
+        )
     for j, c in enumerate(names):
         if np.ptp(X[:, j]) == 0:
             raise UserError(f"feature column {c!r} is constant; remove it")
     y = df[target]
     if y.isna().any():
-        raise UserError(f"target column {target!r} has a missing value at row "
-                        f"{int(np.flatnonzero(y.isna())[0]) + 2} of the file")
+        raise UserError(
+            f"target column {target!r} has a missing value at row "
+            f"{int(np.flatnonzero(y.isna())[0]) + 2} of the file"
+        )
     if family == "gaussian":
         if not pd.api.types.is_numeric_dtype(y):
-            raise UserError(f"target {target!r} is not numeric; use --family categorical for labels")
+            raise UserError(
+                f"target {target!r} is not numeric; use --family categorical for labels"
+            )
         y = y.to_numpy(dtype=float)
         if not np.all(np.isfinite(y)):
             raise UserError(f"target column {target!r} has an infinite value")
@@ -221,9 +272,16 @@ def _write_report(trace, folder: Path, title: str) -> None:
 def _print_table(table) -> None:
     import pandas as pd
 
-    with pd.option_context("display.max_rows", 200, "display.max_columns", 20,
-                           "display.width", 160,
-                           "display.float_format", "{:.3f}".format):
+    with pd.option_context(
+        "display.max_rows",
+        200,
+        "display.max_columns",
+        20,
+        "display.width",
+        160,
+        "display.float_format",
+        "{:.3f}".format,
+    ):
         print(table)
 
 
@@ -235,14 +293,25 @@ def _cmd_run(args) -> int:
     t0 = time.perf_counter()
     X, y, _ = simulate("S-B", n=1000, random_seed=args.seed)
     with _Staging(args.out) as tmp:
-        trace = sample(X, y, n_experts=3, draws=args.draws, tune=args.tune, chains=args.chains,
-                       backend=args.backend, random_seed=args.seed, progressbar=not args.quiet)
+        trace = sample(
+            X,
+            y,
+            n_experts=3,
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            backend=args.backend,
+            random_seed=args.seed,
+            progressbar=not args.quiet,
+        )
         trace.attrs["data"] = f"simulate('S-B', n=1000, random_seed={args.seed})"
         table = _save_fit(trace, tmp)
         _write_report(trace, tmp, "bayesmoe run: S-B, n = 1000, K = 3")
     _print_table(table)
-    print(f"wrote {args.out}/trace.nc, summary.csv and report.html; "
-          f"wall time {time.perf_counter() - t0:.1f} s")
+    print(
+        f"wrote {args.out}/trace.nc, summary.csv and report.html; "
+        f"wall time {time.perf_counter() - t0:.1f} s"
+    )
     return 0
 
 
@@ -261,9 +330,11 @@ def _fit_mode(args) -> str:
             if args.max_experts is None:
                 args.max_experts = kmax
             elif args.max_experts < kmax:
-                raise UserError(f"--experts-prior {args.experts_prior} puts mass up to K = {kmax}"
-                                f" but --max-experts is {args.max_experts}; drop --max-experts "
-                                f"or set it >= {kmax}")
+                raise UserError(
+                    f"--experts-prior {args.experts_prior} puts mass up to K = {kmax}"
+                    f" but --max-experts is {args.max_experts}; drop --max-experts "
+                    f"or set it >= {kmax}"
+                )
     from bayesmoe.models.priors import resolve_priors
 
     try:
@@ -272,8 +343,10 @@ def _fit_mode(args) -> str:
         raise UserError(f"--priors: {err}") from None
     if args.gate_prior is not None:
         if random_k or args.method not in (None, "nuts"):
-            raise UserError("--gate-prior (a DP gate, sampled by NUTS) cannot be combined with "
-                            "--experts-prior or --method mle/rjmcmc")
+            raise UserError(
+                "--gate-prior (a DP gate, sampled by NUTS) cannot be combined with "
+                "--experts-prior or --method mle/rjmcmc"
+            )
         mode = "dp"
     elif random_k:
         if args.method == "mle":
@@ -283,11 +356,14 @@ def _fit_mode(args) -> str:
         mode = args.method or "nuts"
     if mode in ("rjmcmc", "dp"):
         if args.max_experts is None:
-            raise UserError(f"{'--experts-prior' if mode == 'rjmcmc' else '--gate-prior'} needs "
-                            "--max-experts (the largest number of experts)")
+            raise UserError(
+                f"{'--experts-prior' if mode == 'rjmcmc' else '--gate-prior'} needs "
+                "--max-experts (the largest number of experts)"
+            )
         if args.experts is not None:
-            raise UserError("--experts fixes K; with a random K or a DP gate give --max-experts "
-                            "instead")
+            raise UserError(
+                "--experts fixes K; with a random K or a DP gate give --max-experts instead"
+            )
     elif args.experts is None:
         raise UserError("give --experts K (or --experts-prior with --max-experts for random K)")
     if args.prior_only and mode != "rjmcmc":
@@ -306,33 +382,60 @@ def _cmd_fit(args) -> int:
     from bayesmoe.inference import sample
 
     with _Staging(args.out) as tmp:
-        trace = sample(X, y, n_experts=args.experts, experts=args.family, gate=args.gate,
-                       priors=args.priors, feature_names=names, draws=args.draws, tune=args.tune,
-                       chains=args.chains, backend=args.backend, random_seed=args.seed,
-                       progressbar=not args.quiet)
+        trace = sample(
+            X,
+            y,
+            n_experts=args.experts,
+            experts=args.family,
+            gate=args.gate,
+            priors=args.priors,
+            feature_names=names,
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            backend=args.backend,
+            random_seed=args.seed,
+            progressbar=not args.quiet,
+        )
         trace.attrs["data"] = str(Path(args.data).resolve())
         trace.attrs["target"] = args.target
         table = _save_fit(trace, tmp)
         _write_report(trace, tmp, f"bayesmoe fit: {Path(args.data).name}, K = {args.experts}")
     _print_table(table)
-    print(f"wrote {args.out}/trace.nc, summary.csv and report.html; "
-          f"wall time {time.perf_counter() - t0:.1f} s")
+    print(
+        f"wrote {args.out}/trace.nc, summary.csv and report.html; "
+        f"wall time {time.perf_counter() - t0:.1f} s"
+    )
     return 0
 
 
 def _fit_random_k(args, mode, X, y, names, t0) -> int:
     import pandas as pd
 
-    common = dict(max_experts=args.max_experts, experts=args.family, gate=args.gate,
-                  priors=args.priors, feature_names=names, draws=args.draws,
-                  tune=1000 if args.tune is None else args.tune, chains=args.chains,
-                  random_seed=args.seed, progressbar=not args.quiet)
+    common = dict(
+        max_experts=args.max_experts,
+        experts=args.family,
+        gate=args.gate,
+        priors=args.priors,
+        feature_names=names,
+        draws=args.draws,
+        tune=1000 if args.tune is None else args.tune,
+        chains=args.chains,
+        random_seed=args.seed,
+        progressbar=not args.quiet,
+    )
     if mode == "rjmcmc":
         from bayesmoe.inference.rjmcmc import acceptance_summary, k_posterior, sample_random_k
 
         spec = args.experts_prior or "poisson:1.0"
-        trace = sample_random_k(X, y, experts_prior=spec, prior_only=args.prior_only,
-                                init="prior" if args.prior_only else "mm", **common)
+        trace = sample_random_k(
+            X,
+            y,
+            experts_prior=spec,
+            prior_only=args.prior_only,
+            init="prior" if args.prior_only else "mm",
+            **common,
+        )
         pmf = k_posterior(trace)
         extra = acceptance_summary(trace).to_dataframe()
         label = "p(K | y)" if not args.prior_only else "p(K) (prior only)"
@@ -343,8 +446,9 @@ def _fit_random_k(args, mode, X, y, names, t0) -> int:
         trace = sample_dp(X, y, **parse_gate_prior(args.gate_prior), **common)
         occ = trace.posterior["n_occupied"].values.ravel()
         counts = np.bincount(occ, minlength=args.max_experts + 1)[1:]
-        pmf = pd.Series(counts / counts.sum(), index=pd.RangeIndex(1, args.max_experts + 1,
-                                                                   name="n_experts"))
+        pmf = pd.Series(
+            counts / counts.sum(), index=pd.RangeIndex(1, args.max_experts + 1, name="n_experts")
+        )
         extra = None
         label = "occupied experts (not a consistent estimate of K: Miller & Harrison)"
     table = (pmf.to_series() if hasattr(pmf, "to_series") else pmf).rename("probability")
@@ -360,8 +464,10 @@ def _fit_random_k(args, mode, X, y, names, t0) -> int:
     _print_table(table.to_frame())
     if extra is not None:
         _print_table(extra)
-    print(f"wrote {args.out}/trace.nc, summary.csv and report.html; "
-          f"wall time {time.perf_counter() - t0:.1f} s")
+    print(
+        f"wrote {args.out}/trace.nc, summary.csv and report.html; "
+        f"wall time {time.perf_counter() - t0:.1f} s"
+    )
     return 0
 
 
@@ -372,8 +478,7 @@ def _fit_mle(args, X, y, names, t0) -> int:
     # the gate names of models.gates.GATES, without importing PyTensor on the MLE path
     gate = "identity" if args.gate == "softmax" else args.gate
     y, classes = check_y(y, args.family, X.shape[0])
-    res = fit_mle(X, y, args.experts, family=args.family, gate=gate,
-                  random_seed=args.seed)
+    res = fit_mle(X, y, args.experts, family=args.family, gate=gate, random_seed=args.seed)
     out = {"features": names, "target": args.target, **res.to_dict()}
     if classes is not None:
         out["classes"] = [c if isinstance(c, (int, float, str)) else str(c) for c in classes]
@@ -392,15 +497,23 @@ def _cmd_select(args) -> int:
     from bayesmoe.inference.compare import compare_experts
 
     if args.min_experts > args.max_experts:
-        raise UserError(f"--min-experts {args.min_experts} is above --max-experts "
-                        f"{args.max_experts}")
+        raise UserError(
+            f"--min-experts {args.min_experts} is above --max-experts {args.max_experts}"
+        )
     X, y, names = read_csv(args.data, args.target, args.features, args.family)
     y, _ = check_y(y, args.family, X.shape[0])
     mcmc = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "cores": args.cores}
     table = compare_experts(
-        X, y, ks=range(args.min_experts, args.max_experts + 1), experts=args.family,
-        gate=args.gate, random_seed=args.seed, nuts=args.nuts, nuts_kwargs=mcmc,
-        rjmcmc=args.rjmcmc, rjmcmc_kwargs={**mcmc, "experts_prior": args.experts_prior},
+        X,
+        y,
+        ks=range(args.min_experts, args.max_experts + 1),
+        experts=args.family,
+        gate=args.gate,
+        random_seed=args.seed,
+        nuts=args.nuts,
+        nuts_kwargs=mcmc,
+        rjmcmc=args.rjmcmc,
+        rjmcmc_kwargs={**mcmc, "experts_prior": args.experts_prior},
         progressbar=args.progress,
     )
     if args.json:
@@ -414,16 +527,20 @@ def _cmd_select(args) -> int:
 
 def _jsonable_selection(table) -> dict:
     records = json.loads(table.reset_index().to_json(orient="records"))  # keep K per row
-    return {"table": records,
-            **{k: (v.item() if hasattr(v, "item") else v) for k, v in table.attrs.items()}}
+    return {
+        "table": records,
+        **{k: (v.item() if hasattr(v, "item") else v) for k, v in table.attrs.items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `bayesmoe` console script."""
     try:
         args = _parser().parse_args(argv)
-        command = getattr(args, "handler", None) or {
-            "run": _cmd_run, "fit": _cmd_fit, "select": _cmd_select}[args.command]
+        command = (
+            getattr(args, "handler", None)
+            or {"run": _cmd_run, "fit": _cmd_fit, "select": _cmd_select}[args.command]
+        )
         return command(args)
     except UserError as err:
         print(f"bayesmoe: error: {err}", file=sys.stderr)

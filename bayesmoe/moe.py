@@ -90,16 +90,21 @@ class MoE:
                 f"`identifiability` must be one of {IDENTIFIABILITY}; got {self.identifiability!r}."
             )
         return {
-            "n_experts": self.n_experts, "experts": self.experts, "gate": self.gate,
-            "temperature": self.temperature, "identifiability": self.identifiability,
-            "ordered": self.ordered, "priors": self.priors,
+            "n_experts": self.n_experts,
+            "experts": self.experts,
+            "gate": self.gate,
+            "temperature": self.temperature,
+            "identifiability": self.identifiability,
+            "ordered": self.ordered,
+            "priors": self.priors,
         }
 
     def build_model(self, X, y, *, feature_names=None):
         """The PyMC model (and its :class:`~bayesmoe.models.ModelInfo`) for data (X, y)."""
         names, X = _names_and_array(X)
-        return build_model(X, np.asarray(y), feature_names=feature_names or names,
-                           **self._options())
+        return build_model(
+            X, np.asarray(y), feature_names=feature_names or names, **self._options()
+        )
 
     def fit(
         self,
@@ -126,9 +131,18 @@ class MoE:
             raise ValueError(f"`init` must be one of {INITS} or a fitted measure; got {init!r}.")
         names, X = _names_and_array(X)
         self.trace_ = sample(
-            X, np.asarray(y), feature_names=feature_names or names, draws=draws, tune=tune,
-            chains=chains, backend=backend, init=init, random_seed=random_seed,
-            progressbar=progressbar, **self._options(), **sample_kwargs,
+            X,
+            np.asarray(y),
+            feature_names=feature_names or names,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            backend=backend,
+            init=init,
+            random_seed=random_seed,
+            progressbar=progressbar,
+            **self._options(),
+            **sample_kwargs,
         )
         return self.trace_
 
@@ -149,18 +163,21 @@ class MoE:
 
     def posterior_predictive(self, X_new, **kwargs) -> xr.Dataset:
         """Posterior predictive draws (:func:`bayesmoe.inference.posterior_predictive`)."""
-        return _pred.posterior_predictive(self._trace(), self._X(X_new),
-                                          gate=self._gate_callable(), **kwargs)
+        return _pred.posterior_predictive(
+            self._trace(), self._X(X_new), gate=self._gate_callable(), **kwargs
+        )
 
     def gate_probabilities(self, X_new, **kwargs) -> xr.DataArray:
         """Posterior gate probabilities per expert (:func:`bayesmoe.inference.gate_probabilities`)."""
-        return _pred.gate_probabilities(self._trace(), self._X(X_new),
-                                        gate=self._gate_callable(), **kwargs)
+        return _pred.gate_probabilities(
+            self._trace(), self._X(X_new), gate=self._gate_callable(), **kwargs
+        )
 
     def conditional_density(self, X_new, y_grid, **kwargs) -> xr.Dataset:
         """p(y | x) on a grid (:func:`bayesmoe.inference.conditional_density`)."""
-        return _pred.conditional_density(self._trace(), self._X(X_new), y_grid,
-                                         gate=self._gate_callable(), **kwargs)
+        return _pred.conditional_density(
+            self._trace(), self._X(X_new), y_grid, gate=self._gate_callable(), **kwargs
+        )
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))

@@ -92,7 +92,9 @@ class Standardizer:
 
     # ----- measures -----------------------------------------------------------------------
     def _vec(self, v: np.ndarray, feature) -> xr.DataArray:
-        return xr.DataArray(np.asarray(v, dtype=float), dims=("feature",), coords={"feature": feature})
+        return xr.DataArray(
+            np.asarray(v, dtype=float), dims=("feature",), coords={"feature": feature}
+        )
 
     def to_user(self, measure: xr.Dataset) -> xr.Dataset:
         """Map a measure fitted on the standardised scale to the user's units (exact)."""

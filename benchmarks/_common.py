@@ -96,8 +96,11 @@ def cell_blocks(G, truth, cell: int | None = None) -> dict:
     j = int(np.argmax(size)) if cell is None else int(cell)
     blocks = [b for b in ("beta1", "a", "b", "sigma2") if f"error_{b}" in c]
     e = {blk: c[f"error_{blk}"].values for blk in blocks}
-    out = {"cell_sizes": "/".join(str(int(s)) for s in size), "cell": j,
-           "mass_term": float(np.abs(c.mass_error.values).sum())}
+    out = {
+        "cell_sizes": "/".join(str(int(s)) for s in size),
+        "cell": j,
+        "mass_term": float(np.abs(c.mass_error.values).sum()),
+    }
     single = np.isin(asg, np.flatnonzero(size == 1))
     out["single_term"] = float((p * sum(e.values()))[single].sum())
     members = np.flatnonzero(asg == j)
@@ -106,18 +109,20 @@ def cell_blocks(G, truth, cell: int | None = None) -> dict:
     if "sigma2" in e:
         top, bot = np.hypot(e["beta1"], e["b"])[members], np.hypot(e["a"], e["sigma2"])[members]
         r = R_BAR.get(len(members), np.nan)
-        out["top_term"], out["bottom_term"] = float(pm @ top ** r), float(pm @ bot ** (r / 2))
+        out["top_term"], out["bottom_term"] = float(pm @ top**r), float(pm @ bot ** (r / 2))
         names = ("cell_beta1_b", "cell_a_sigma2")
     else:
         top, bot = e["beta1"][members], np.hypot(e["a"], e["b"])[members]
-        out["top_term"], out["bottom_term"] = float(pm @ top ** 2), float(pm @ bot ** 2)
+        out["top_term"], out["bottom_term"] = float(pm @ top**2), float(pm @ bot**2)
         names = ("cell_beta1", "cell_a_b")
     with np.errstate(invalid="ignore", divide="ignore"):
         out[names[0]] = float(pm @ top / pm.sum())
         out[names[1]] = float(pm @ bot / pm.sum())
     out["cell_mass_error"] = float(abs(c.mass_error.values[j]))
-    for lab, i in (("heavy", members[0] if len(members) else None),
-                   ("light", members[1] if len(members) > 1 else None)):
+    for lab, i in (
+        ("heavy", members[0] if len(members) else None),
+        ("light", members[1] if len(members) > 1 else None),
+    ):
         out[f"{lab}_mass"] = float(p[i]) if i is not None else np.nan
         for blk in e:
             out[f"{lab}_{blk}"] = float(e[blk][i]) if i is not None else np.nan
@@ -136,16 +141,28 @@ def rate(values, n, *, theory: float, dim: str = "replicate") -> dict:
     means[ok] = np.nanmean(v[ok], axis=1)
     keep = ok & (means > 0)
     if keep.sum() < 3:
-        return {"slope": np.nan, "ci_low": np.nan, "ci_high": np.nan, "theory": theory,
-                "n_points": int(keep.sum())}
-    da = xr.DataArray(means[keep][:, None], dims=("n", dim),
-                      coords={"n": np.asarray(n, float)[keep]})
+        return {
+            "slope": np.nan,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "theory": theory,
+            "n_points": int(keep.sum()),
+        }
+    da = xr.DataArray(
+        means[keep][:, None], dims=("n", dim), coords={"n": np.asarray(n, float)[keep]}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         s = contraction_summary(da, sample_dims=[dim], theory_slope=theory)
     lo, hi = (float(x) for x in s.slope_ci.values)
-    return {"slope": float(s.slope), "ci_low": lo, "ci_high": hi, "theory": theory,
-            "n_points": int(keep.sum()), "covers_theory": bool(lo <= theory <= hi)}
+    return {
+        "slope": float(s.slope),
+        "ci_low": lo,
+        "ci_high": hi,
+        "theory": theory,
+        "n_points": int(keep.sum()),
+        "covers_theory": bool(lo <= theory <= hi),
+    }
 
 
 def pooled_rate(values, n, *, theory: float) -> dict:
@@ -155,11 +172,22 @@ def pooled_rate(values, n, *, theory: float) -> dict:
     v, n = np.asarray(values, float).ravel(), np.asarray(n, float).ravel()
     keep = np.isfinite(v) & (v > 0)
     if keep.sum() < 3 or np.unique(n[keep]).size < 2:
-        return {"slope": np.nan, "ci_low": np.nan, "ci_high": np.nan, "theory": theory,
-                "n_points": int(keep.sum())}
+        return {
+            "slope": np.nan,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "theory": theory,
+            "n_points": int(keep.sum()),
+        }
     r = rate_fit(n[keep], v[keep])
-    return {"slope": r["slope"], "ci_low": r["ci"][0], "ci_high": r["ci"][1], "theory": theory,
-            "n_points": int(keep.sum()), "covers_theory": bool(r["ci"][0] <= theory <= r["ci"][1])}
+    return {
+        "slope": r["slope"],
+        "ci_low": r["ci"][0],
+        "ci_high": r["ci"][1],
+        "theory": theory,
+        "n_points": int(keep.sum()),
+        "covers_theory": bool(r["ci"][0] <= theory <= r["ci"][1]),
+    }
 
 
 def loglog_panel(ax, n, values, *, theory: float | None, color="C0", label="", pooled=True):
@@ -171,13 +199,24 @@ def loglog_panel(ax, n, values, *, theory: float | None, color="C0", label="", p
     ax.scatter(n[ok], v[ok], s=10, alpha=0.35, color=color)
     g = pd.Series(np.log(v[ok])).groupby(n[ok]).mean()
     r = pooled_rate(v, n, theory=np.nan if theory is None else theory) if pooled else None
-    ax.plot(g.index, np.exp(g.values), "o-", color=color,
-            label=f"{label} slope {fmt_rate(r)}" if r else label)
+    ax.plot(
+        g.index,
+        np.exp(g.values),
+        "o-",
+        color=color,
+        label=f"{label} slope {fmt_rate(r)}" if r else label,
+    )
     if theory is not None and len(g) > 1:
         gm, cm = np.mean(np.log(g.index.values)), np.mean(g.values)
         x = np.array([g.index.min(), g.index.max()])
-        ax.plot(x, np.exp(cm + theory * (np.log(x) - gm)), "--", color=color, lw=1,
-                label=f"theory {theory:+.3g}")
+        ax.plot(
+            x,
+            np.exp(cm + theory * (np.log(x) - gm)),
+            "--",
+            color=color,
+            lw=1,
+            label=f"theory {theory:+.3g}",
+        )
     ax.set(xscale="log", yscale="log", xlabel="n")
     return r
 
@@ -191,9 +230,13 @@ def fmt_rate(r: dict) -> str:
 def environment() -> dict:
     import bayesmoe
 
-    return {"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "bayesmoe": getattr(bayesmoe, "__version__", "?"), "machine": platform.machine()}
+    return {
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "bayesmoe": getattr(bayesmoe, "__version__", "?"),
+        "machine": platform.machine(),
+    }
 
 
 def write_results(out: Path, name: str, table: pd.DataFrame, summary: dict) -> None:

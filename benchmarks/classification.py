@@ -118,16 +118,27 @@ METRICS = {"accuracy": accuracy, "log_loss": log_loss, "brier": brier, "ece": ec
 def moe_mm(Xtr, ytr, Xte, M, seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        res = fit_mle(Xtr, ytr, K, family="categorical", ridge=RIDGE, n_classes=M,
-                      random_seed=seed)
+        res = fit_mle(Xtr, ytr, K, family="categorical", ridge=RIDGE, n_classes=M, random_seed=seed)
     G = res.measure_
     return conditional_mean(G, Xte), {"converged": res.converged_}
 
 
 def moe_bayes(Xtr, ytr, Xte, M, seed, draws, tune):
-    trace = sample(Xtr, ytr, n_experts=K, experts="categorical", gate="softmax",
-                   classes=list(range(M)), draws=draws, tune=tune, chains=2, cores=1,
-                   random_seed=seed, progressbar=False, log_likelihood=False)
+    trace = sample(
+        Xtr,
+        ytr,
+        n_experts=K,
+        experts="categorical",
+        gate="softmax",
+        classes=list(range(M)),
+        draws=draws,
+        tune=tune,
+        chains=2,
+        cores=1,
+        random_seed=seed,
+        progressbar=False,
+        log_likelihood=False,
+    )
     P = predict(trace, Xte, random_seed=seed)["probs"].transpose("obs", "class").values
     div = int(trace.sample_stats["diverging"].sum())
     return P, {"divergences": div}
@@ -161,22 +172,34 @@ def run(n_repeats, draws, tune):
                 t0 = time.perf_counter()
                 P, extra = fn()
                 sec = time.perf_counter() - t0
-                row = {"dataset": name, "repeat": rep, "method": meth, "seconds": sec,
-                       **{m: f(yte, P) for m, f in METRICS.items()}, **extra}
+                row = {
+                    "dataset": name,
+                    "repeat": rep,
+                    "method": meth,
+                    "seconds": sec,
+                    **{m: f(yte, P) for m, f in METRICS.items()},
+                    **extra,
+                }
                 rows.append(row)
-                print(f"{name} rep {rep} {meth}: acc {row['accuracy']:.3f} "
-                      f"logloss {row['log_loss']:.3f} brier {row['brier']:.3f} "
-                      f"ece {row['ece']:.3f} ({sec:.1f} s) {extra}", flush=True)
+                print(
+                    f"{name} rep {rep} {meth}: acc {row['accuracy']:.3f} "
+                    f"logloss {row['log_loss']:.3f} brier {row['brier']:.3f} "
+                    f"ece {row['ece']:.3f} ({sec:.1f} s) {extra}",
+                    flush=True,
+                )
     return pd.DataFrame(rows)
 
 
 def table(df: pd.DataFrame) -> str:
     cols = ["accuracy", "log_loss", "brier", "ece", "seconds"]
-    lines = ["| data | method | accuracy | log-loss | Brier | ECE (15 bins) | seconds |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| data | method | accuracy | log-loss | Brier | ECE (15 bins) | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
     order = list(dict.fromkeys(df["method"]))
-    for (data, meth), g in sorted(df.groupby(["dataset", "method"]),
-                                  key=lambda t: (t[0][0], order.index(t[0][1]))):
+    for (data, meth), g in sorted(
+        df.groupby(["dataset", "method"]), key=lambda t: (t[0][0], order.index(t[0][1]))
+    ):
         cells = [f"{g[c].mean():.3f} ± {g[c].std(ddof=1):.3f}" for c in cols[:-1]]
         cells.append(f"{g['seconds'].mean():.1f}")
         lines.append(f"| {data} | {meth} | " + " | ".join(cells) + " |")
@@ -191,16 +214,21 @@ def main(argv=None):
     logging.getLogger("pymc").setLevel(logging.ERROR)
     n_rep, draws, tune = (2, 200, 200) if args.quick else (N_REPEATS, 500, 500)
     try:
-        cpu = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True,
-                             text=True).stdout.split(":", 1)[1].strip()
+        cpu = (
+            subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True)
+            .stdout.split(":", 1)[1]
+            .strip()
+        )
     except (IndexError, OSError):
         cpu = platform.processor() or "unknown"
     t0 = time.perf_counter()
     df = run(n_rep, draws, tune)
-    print(f"\ndate: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {cpu}; "
-          f"{n_rep} stratified {int(100 * (1 - TEST_SIZE))}/{int(100 * TEST_SIZE)} splits; "
-          f"NUTS 2 chains x ({tune} tune + {draws} draws); wall time "
-          f"{time.perf_counter() - t0:.0f} s\n")
+    print(
+        f"\ndate: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {cpu}; "
+        f"{n_rep} stratified {int(100 * (1 - TEST_SIZE))}/{int(100 * TEST_SIZE)} splits; "
+        f"NUTS 2 chains x ({tune} tune + {draws} draws); wall time "
+        f"{time.perf_counter() - t0:.0f} s\n"
+    )
     print(table(df))
     if "divergences" in df:
         d = df.dropna(subset=["divergences"]).groupby("dataset")["divergences"]

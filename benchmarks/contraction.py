@@ -61,8 +61,15 @@ GRID = [500, 1000, 2000, 4000, 8000, 14000, 20000]
 REPLICATES = 3
 NUTS_GRID = [500, 1000, 2000, 4000]
 NUTS = {"draws": 300, "tune": 300, "chains": 2, "thin_hellinger": 6, "n_x_hellinger": 500}
-THEORY = {"D1": -0.5, "hellinger": -0.5, "D2": -0.5, "cell_beta1_b": -0.125,
-          "cell_a_sigma2": -0.25, "cell_mass": -0.5, "hellinger_over": -0.5}
+THEORY = {
+    "D1": -0.5,
+    "hellinger": -0.5,
+    "D2": -0.5,
+    "cell_beta1_b": -0.125,
+    "cell_a_sigma2": -0.25,
+    "cell_mass": -0.5,
+    "hellinger_over": -0.5,
+}
 
 
 def centred(G, name):
@@ -83,9 +90,12 @@ def overfitted_cell(G, truth) -> dict:
     p = cells.mass.values[members]
     top = np.hypot(cells.error_beta1.values[members], cells.error_b.values[members])
     bot = np.hypot(cells.error_a.values[members], cells.error_sigma2.values[members])
-    return {**out, "cell_beta1_b": float(p @ top / p.sum()),
-            "cell_a_sigma2": float(p @ bot / p.sum()),
-            "cell_mass": float(abs(cells.mass_error.values[j]))}
+    return {
+        **out,
+        "cell_beta1_b": float(p @ top / p.sum()),
+        "cell_a_sigma2": float(p @ bot / p.sum()),
+        "cell_mass": float(abs(cells.mass_error.values[j])),
+    }
 
 
 def run_mm(grid, reps, quick) -> pd.DataFrame:
@@ -98,49 +108,80 @@ def run_mm(grid, reps, quick) -> pd.DataFrame:
                 X, y, truth = simulate(name, n, random_seed=seed_for("contraction", name, rep, n))
                 T = centred(truth, name)
                 ex = fit(X, y, cfg["K"], seed_for("mm-exact", name, rep, n))
-                ov = fit(X, y, cfg["K"] + 1, seed_for("mm-over", name, rep, n),
-                         max_iter=150 if quick else 300)
-                row = {"setting": name, "replicate": rep, "n": n,
-                       "D1": float(voronoi_loss(centred(ex.measure_, name), T, kind="exact")),
-                       "hellinger": float(expected_hellinger(ex.measure_, truth, X_h)),
-                       "D2": float(voronoi_loss(centred(ov.measure_, name), T, kind="overfitted")),
-                       "hellinger_over": float(expected_hellinger(ov.measure_, truth, X_h)),
-                       "converged_exact": ex.converged_, "converged_over": ov.converged_}
+                ov = fit(
+                    X,
+                    y,
+                    cfg["K"] + 1,
+                    seed_for("mm-over", name, rep, n),
+                    max_iter=150 if quick else 300,
+                )
+                row = {
+                    "setting": name,
+                    "replicate": rep,
+                    "n": n,
+                    "D1": float(voronoi_loss(centred(ex.measure_, name), T, kind="exact")),
+                    "hellinger": float(expected_hellinger(ex.measure_, truth, X_h)),
+                    "D2": float(voronoi_loss(centred(ov.measure_, name), T, kind="overfitted")),
+                    "hellinger_over": float(expected_hellinger(ov.measure_, truth, X_h)),
+                    "converged_exact": ex.converged_,
+                    "converged_over": ov.converged_,
+                }
                 row.update(overfitted_cell(centred(ov.measure_, name), T))
                 row["seconds"] = time.perf_counter() - t0
                 rows.append(row)
-                print(f"[mm] {name} rep={rep} n={n}: D1={row['D1']:.4f} h={row['hellinger']:.4f} "
-                      f"D2={row['D2']:.4f} cells={row['cell_sizes']} ({row['seconds']:.1f}s)",
-                      flush=True)
+                print(
+                    f"[mm] {name} rep={rep} n={n}: D1={row['D1']:.4f} h={row['hellinger']:.4f} "
+                    f"D2={row['D2']:.4f} cells={row['cell_sizes']} ({row['seconds']:.1f}s)",
+                    flush=True,
+                )
     return pd.DataFrame(rows)
 
 
 def run_nuts(grid, draws, tune) -> pd.DataFrame:
     rows = []
     for name, cfg in SETTINGS.items():
-        X_h = simulate(name, NUTS["n_x_hellinger"],
-                       random_seed=seed_for("contraction-xh-nuts", name))[0]
+        X_h = simulate(
+            name, NUTS["n_x_hellinger"], random_seed=seed_for("contraction-xh-nuts", name)
+        )[0]
         for n in grid:
             t0 = time.perf_counter()
             X, y, truth = simulate(name, n, random_seed=seed_for("contraction", name, 0, n))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                tr = sample(X, y, n_experts=cfg["K"], draws=draws, tune=tune,
-                            chains=NUTS["chains"], cores=1, random_seed=seed_for("nuts", name, n),
-                            progressbar=False)
+                tr = sample(
+                    X,
+                    y,
+                    n_experts=cfg["K"],
+                    draws=draws,
+                    tune=tune,
+                    chains=NUTS["chains"],
+                    cores=1,
+                    random_seed=seed_for("nuts", name, n),
+                    progressbar=False,
+                )
             G = mixing_measure(tr)
             d1 = voronoi_loss(centred(G, name), centred(truth, name), kind="exact")
-            h = expected_hellinger(G.isel(draw=slice(None, None, NUTS["thin_hellinger"])),
-                                   truth, X_h)
-            rows.append({"setting": name, "n": n, "D1_post_mean": float(d1.mean()),
-                         "D1_q05": float(d1.quantile(0.05)), "D1_q95": float(d1.quantile(0.95)),
-                         "hellinger_post_mean": float(h.mean()),
-                         "hellinger_q05": float(h.quantile(0.05)),
-                         "hellinger_q95": float(h.quantile(0.95)),
-                         "seconds": time.perf_counter() - t0})
-            print(f"[nuts] {name} n={n}: E[D1]={rows[-1]['D1_post_mean']:.4f} "
-                  f"E[h]={rows[-1]['hellinger_post_mean']:.4f} ({rows[-1]['seconds']:.0f}s)",
-                  flush=True)
+            h = expected_hellinger(
+                G.isel(draw=slice(None, None, NUTS["thin_hellinger"])), truth, X_h
+            )
+            rows.append(
+                {
+                    "setting": name,
+                    "n": n,
+                    "D1_post_mean": float(d1.mean()),
+                    "D1_q05": float(d1.quantile(0.05)),
+                    "D1_q95": float(d1.quantile(0.95)),
+                    "hellinger_post_mean": float(h.mean()),
+                    "hellinger_q05": float(h.quantile(0.05)),
+                    "hellinger_q95": float(h.quantile(0.95)),
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
+            print(
+                f"[nuts] {name} n={n}: E[D1]={rows[-1]['D1_post_mean']:.4f} "
+                f"E[h]={rows[-1]['hellinger_post_mean']:.4f} ({rows[-1]['seconds']:.0f}s)",
+                flush=True,
+            )
     return pd.DataFrame(rows)
 
 
@@ -159,15 +200,20 @@ def nuts_rates(df: pd.DataFrame) -> dict:
     out = {}
     for name, sub in df.groupby("setting"):
         sub = sub.sort_values("n")
-        out[name] = {col: rate(sub[col].values, sub.n.values, theory=-0.5)
-                     for col in ("D1_post_mean", "hellinger_post_mean")}
+        out[name] = {
+            col: rate(sub[col].values, sub.n.values, theory=-0.5)
+            for col in ("D1_post_mean", "hellinger_post_mean")
+        }
     return out
 
 
 def figure(mm: pd.DataFrame | None, nuts: pd.DataFrame | None, rates: dict, path: Path):
-    cols = [("D1", "exact-fitted D1"), ("hellinger", "expected Hellinger (K = K*)"),
-            ("cell_beta1_b", "over-fitted cell ‖(Δβ1, Δb)‖"),
-            ("cell_a_sigma2", "over-fitted cell ‖(Δa, Δσ²)‖")]
+    cols = [
+        ("D1", "exact-fitted D1"),
+        ("hellinger", "expected Hellinger (K = K*)"),
+        ("cell_beta1_b", "over-fitted cell ‖(Δβ1, Δb)‖"),
+        ("cell_a_sigma2", "over-fitted cell ‖(Δa, Δσ²)‖"),
+    ]
     fig, axes = plt.subplots(2, 4, figsize=(17, 7.5))
     for i, name in enumerate(SETTINGS):
         for j, (col, title) in enumerate(cols):
@@ -177,23 +223,33 @@ def figure(mm: pd.DataFrame | None, nuts: pd.DataFrame | None, rates: dict, path
                 ax.scatter(sub.n, sub[col], s=10, alpha=0.35, color="C0")
                 m = sub.groupby("n")[col].mean()
                 r = rates["mm"][name][col]
-                ax.plot(m.index, m.values, "o-", color="C0",
-                        label=f"MM mean: slope {fmt_rate(r)}")
+                ax.plot(m.index, m.values, "o-", color="C0", label=f"MM mean: slope {fmt_rate(r)}")
                 if np.isfinite(r["slope"]):
                     g = np.array([m.index.min(), m.index.max()], float)
                     c = np.exp(np.mean(np.log(m.values[m.values > 0])))
                     gm = np.exp(np.mean(np.log(m.index.values.astype(float))))
-                    ax.plot(g, c * (g / gm) ** r["theory"], "k--", lw=1,
-                            label=f"theory slope {r['theory']:+.3g}")
+                    ax.plot(
+                        g,
+                        c * (g / gm) ** r["theory"],
+                        "k--",
+                        lw=1,
+                        label=f"theory slope {r['theory']:+.3g}",
+                    )
             if nuts is not None and col in ("D1", "hellinger"):
                 sub = nuts[nuts.setting == name]
                 pc = col + "_post_mean" if col == "D1" else "hellinger_post_mean"
                 lo = "D1_q05" if col == "D1" else "hellinger_q05"
                 hi = "D1_q95" if col == "D1" else "hellinger_q95"
                 r = rates["nuts"][name][pc]
-                ax.errorbar(sub.n, sub[pc], yerr=[sub[pc] - sub[lo], sub[hi] - sub[pc]],
-                            fmt="s-", color="C3", capsize=3,
-                            label=f"NUTS posterior mean: {fmt_rate(r)}")
+                ax.errorbar(
+                    sub.n,
+                    sub[pc],
+                    yerr=[sub[pc] - sub[lo], sub[hi] - sub[pc]],
+                    fmt="s-",
+                    color="C3",
+                    capsize=3,
+                    label=f"NUTS posterior mean: {fmt_rate(r)}",
+                )
             ax.set(xscale="log", yscale="log", xlabel="n", title=f"{name}: {title}")
             ax.legend(fontsize=7)
     fig.tight_layout()
@@ -226,26 +282,36 @@ def run_overfit(grid, reps, settings, out_csv) -> pd.DataFrame:
                 T = centred(truth, name)
                 rng = np.random.default_rng(seed_for("overfit-split", name, rep, n))
                 splits = [perturbed_split(truth, k, rng) for k in range(K)]
-                ov = fit(X, y, K + 1, seed_for("overfit-mm", name, rep, n), starts=splits,
-                         **OVER_FIT)
+                ov = fit(
+                    X, y, K + 1, seed_for("overfit-mm", name, rep, n), starts=splits, **OVER_FIT
+                )
                 sp = fit(X, y, K + 1, 0, n_starts=0, starts=splits, max_iter=OVER_FIT["max_iter"])
                 G = centred(ov.measure_, name)
-                row = {"setting": name, "replicate": rep, "n": n,
-                       "D2": float(voronoi_loss(G, T, kind="overfitted")),
-                       "D2_split_only": float(voronoi_loss(centred(sp.measure_, name), T,
-                                                           kind="overfitted")),
-                       "loglik": ov.loglik_, "loglik_split_only": sp.loglik_,
-                       "loglik_truth": float(log_likelihood(truth, X, y)),
-                       "converged": ov.converged_}
+                row = {
+                    "setting": name,
+                    "replicate": rep,
+                    "n": n,
+                    "D2": float(voronoi_loss(G, T, kind="overfitted")),
+                    "D2_split_only": float(
+                        voronoi_loss(centred(sp.measure_, name), T, kind="overfitted")
+                    ),
+                    "loglik": ov.loglik_,
+                    "loglik_split_only": sp.loglik_,
+                    "loglik_truth": float(log_likelihood(truth, X, y)),
+                    "converged": ov.converged_,
+                }
                 row.update(cell_blocks(G, T))
                 row["seconds"] = time.perf_counter() - t0
                 rows.append(row)
                 pd.DataFrame(rows).to_csv(out_csv, index=False)
-                print(f"[overfit] {name} rep={rep} n={n}: D2={row['D2']:.4g} cells="
-                      f"{row['cell_sizes']} light mass={row['light_mass']:.3g} "
-                      f"ll-ll*={row['loglik'] - row['loglik_truth']:.2f} "
-                      f"split-only ll-ll*={row['loglik_split_only'] - row['loglik_truth']:.2f} "
-                      f"({row['seconds']:.0f}s)", flush=True)
+                print(
+                    f"[overfit] {name} rep={rep} n={n}: D2={row['D2']:.4g} cells="
+                    f"{row['cell_sizes']} light mass={row['light_mass']:.3g} "
+                    f"ll-ll*={row['loglik'] - row['loglik_truth']:.2f} "
+                    f"split-only ll-ll*={row['loglik_split_only'] - row['loglik_truth']:.2f} "
+                    f"({row['seconds']:.0f}s)",
+                    flush=True,
+                )
     return pd.DataFrame(rows)
 
 
@@ -267,8 +333,9 @@ def overfit_derived(df: pd.DataFrame) -> pd.DataFrame:
     for lab in ("heavy", "light"):
         df[f"{lab}_a_sigma2"] = np.hypot(df[f"{lab}_a"], df[f"{lab}_sigma2"])
         df[f"{lab}_beta1_b"] = np.hypot(df[f"{lab}_beta1"], df[f"{lab}_b"])
-    df["cell_type"] = np.where(df.cell_sizes.str.count("2") == 1,
-                               "split expert " + df.cell.astype(str), "other")
+    df["cell_type"] = np.where(
+        df.cell_sizes.str.count("2") == 1, "split expert " + df.cell.astype(str), "other"
+    )
     return df
 
 
@@ -305,39 +372,61 @@ def overfit_figure(df: pd.DataFrame, path: Path) -> None:
 
 def main(argv=None):
     p = parser(__doc__)
-    p.add_argument("--part", default="all",
-                   choices=("mm", "nuts", "all", "report", "overfit", "overfit-report"),
-                   help="report: recompute rates and the figure from the saved tables; overfit: "
-                        "the over-fitted cell block by block out to n = 10^5")
+    p.add_argument(
+        "--part",
+        default="all",
+        choices=("mm", "nuts", "all", "report", "overfit", "overfit-report"),
+        help="report: recompute rates and the figure from the saved tables; overfit: "
+        "the over-fitted cell block by block out to n = 10^5",
+    )
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), help="part overfit only")
     args = p.parse_args(argv)
     if args.part == "overfit-report":
         stem = "contraction_overfit" + ("_quick" if args.quick else "")
         df = overfit_derived(pd.read_csv(args.out / f"{stem}.csv"))
         rates = overfit_rates(df)
-        write_results(args.out, stem, df, {"grid": OVER_GRID, "replicates": OVER_REPS,
-                                           "replicates_cap": OVER_REPS_CAP, "fit": OVER_FIT,
-                                           "rates": rates})
+        write_results(
+            args.out,
+            stem,
+            df,
+            {
+                "grid": OVER_GRID,
+                "replicates": OVER_REPS,
+                "replicates_cap": OVER_REPS_CAP,
+                "fit": OVER_FIT,
+                "rates": rates,
+            },
+        )
         overfit_figure(df, args.out / f"{stem}.png")
         for name, d in rates.items():
             for col, dd in d.items():
                 print(name, f"{col:16s}", "  ".join(f"{k}: {fmt_rate(r)}" for k, r in dd.items()))
         return
     if args.part == "overfit":
-        grid, reps = (OVER_GRID, OVER_REPS) if not args.quick \
-            else ([300, 1000], {"S-A": 1, "S-B": 1})
+        grid, reps = (
+            (OVER_GRID, OVER_REPS) if not args.quick else ([300, 1000], {"S-A": 1, "S-B": 1})
+        )
         stem = "contraction_overfit" + ("_quick" if args.quick else "")
         args.out.mkdir(parents=True, exist_ok=True)
         run_overfit(grid, reps, args.settings, args.out / f"{stem}.csv")
         return
     grid, reps = (GRID, REPLICATES) if not args.quick else ([300, 600, 1200], 1)
-    ngrid, draws, tune = (NUTS_GRID, NUTS["draws"], NUTS["tune"]) if not args.quick \
-        else ([300, 600], 40, 40)
+    ngrid, draws, tune = (
+        (NUTS_GRID, NUTS["draws"], NUTS["tune"]) if not args.quick else ([300, 600], 40, 40)
+    )
     stem = "contraction_quick" if args.quick else "contraction"
     t0 = time.perf_counter()
     mm = nuts = None
-    rates, summary = {}, {"grid": grid, "replicates": reps, "nuts_grid": ngrid,
-                          "nuts": {**NUTS, "draws": draws, "tune": tune}, "theory": THEORY}
+    rates, summary = (
+        {},
+        {
+            "grid": grid,
+            "replicates": reps,
+            "nuts_grid": ngrid,
+            "nuts": {**NUTS, "draws": draws, "tune": tune},
+            "theory": THEORY,
+        },
+    )
     if args.part in ("mm", "all"):
         mm = run_mm(grid, reps, args.quick)
         rates["mm"] = mm_rates(mm)

@@ -29,8 +29,24 @@ from bayesmoe.inference.rjmcmc import acceptance_summary, sample_random_k
 RESULTS = Path(__file__).resolve().parent / "results"
 
 #: Richardson & Green (1997) Table 1, galaxy data, p(k | y) for k = 1..14 (k ~ U{1..30}).
-RG_TABLE1 = np.array([0.000, 0.000, 0.061, 0.128, 0.182, 0.199, 0.160, 0.109, 0.071, 0.040,
-                      0.023, 0.013, 0.006, 0.003])
+RG_TABLE1 = np.array(
+    [
+        0.000,
+        0.000,
+        0.061,
+        0.128,
+        0.182,
+        0.199,
+        0.160,
+        0.109,
+        0.071,
+        0.040,
+        0.023,
+        0.013,
+        0.006,
+        0.003,
+    ]
+)
 
 
 def k_summary(k_chains: np.ndarray, k_max: int) -> dict:
@@ -43,14 +59,25 @@ def k_summary(k_chains: np.ndarray, k_max: int) -> dict:
         p.append(pj)
         ess_ind.append(e)
         se.append(float(np.sqrt(pj * (1 - pj) / max(e, 1.0))))
-    return {"p": p, "se": se, "ess_indicator": ess_ind,
-            "ess_k_bulk": float(az.ess(k_chains.astype(float))),
-            "ess_k_mean": float(az.ess(k_chains.astype(float), method="mean")),
-            "rhat_k": float(az.rhat(k_chains.astype(float)))}
+    return {
+        "p": p,
+        "se": se,
+        "ess_indicator": ess_ind,
+        "ess_k_bulk": float(az.ess(k_chains.astype(float))),
+        "ess_k_mean": float(az.ess(k_chains.astype(float), method="mean")),
+        "rhat_k": float(az.rhat(k_chains.astype(float))),
+    }
 
 
-def run_rj(chains: int, draws: int, tune: int, moves_per_step: int, seed: int,
-           k_max: int = 30, on_chain=None) -> tuple[dict, np.ndarray]:
+def run_rj(
+    chains: int,
+    draws: int,
+    tune: int,
+    moves_per_step: int,
+    seed: int,
+    k_max: int = 30,
+    on_chain=None,
+) -> tuple[dict, np.ndarray]:
     """One chain at a time (over-dispersed starts: K spread over 1..k_max), so that a partial
     result is saved after every chain (``on_chain(result, k)``)."""
     X, y, _ = load_dataset("galaxy")
@@ -59,9 +86,18 @@ def run_rj(chains: int, draws: int, tune: int, moves_per_step: int, seed: int,
     for c in range(chains):
         t0 = time.perf_counter()
         trace = sample_random_k(
-            X, y, max_experts=k_max, experts_prior="uniform", priors="richardson-green",
-            draws=draws, tune=tune, chains=1, cores=1, random_seed=seed + c,
-            start_experts=starts[c], step_kwargs={"moves_per_step": moves_per_step},
+            X,
+            y,
+            max_experts=k_max,
+            experts_prior="uniform",
+            priors="richardson-green",
+            draws=draws,
+            tune=tune,
+            chains=1,
+            cores=1,
+            random_seed=seed + c,
+            start_experts=starts[c],
+            step_kwargs={"moves_per_step": moves_per_step},
             progressbar=False,
         )
         seconds += time.perf_counter() - t0
@@ -72,13 +108,23 @@ def run_rj(chains: int, draws: int, tune: int, moves_per_step: int, seed: int,
         k = np.stack(ks)
         rate = counts["accepted"] / counts["proposed"]
         out = {
-            "chains": len(ks), "draws": draws, "tune": tune, "moves_per_step": moves_per_step,
-            "seed": seed, "k_max": k_max, "sampler": trace.attrs["sampler"], "seconds": seconds,
+            "chains": len(ks),
+            "draws": draws,
+            "tune": tune,
+            "moves_per_step": moves_per_step,
+            "seed": seed,
+            "k_max": k_max,
+            "sampler": trace.attrs["sampler"],
+            "seconds": seconds,
             "start_experts": starts[: len(ks)],
-            "acceptance": {str(m): {"proposed": int(counts["proposed"].sel(move=m)),
-                                    "accepted": int(counts["accepted"].sel(move=m)),
-                                    "rate": float(rate.sel(move=m))}
-                           for m in counts["move"].values},
+            "acceptance": {
+                str(m): {
+                    "proposed": int(counts["proposed"].sel(move=m)),
+                    "accepted": int(counts["accepted"].sel(move=m)),
+                    "rate": float(rate.sel(move=m)),
+                }
+                for m in counts["move"].values
+            },
             "acceptance_overall": float(counts["accepted"].sum() / counts["proposed"].sum()),
             **k_summary(k, k_max),
         }
@@ -94,9 +140,15 @@ def mclust_bic(max_k: int = 8, seed: int = 0) -> list[dict]:
     n = y.size
     rows = []
     for K, row in table.iterrows():
-        rows.append({"K": int(K), "loglik": float(row["loglik"]), "n_params": int(row["n_params"]),
-                     "bic_mclust": float(2 * row["loglik"] - row["n_params"] * np.log(n)),
-                     "converged": bool(row["converged"])})
+        rows.append(
+            {
+                "K": int(K),
+                "loglik": float(row["loglik"]),
+                "n_params": int(row["n_params"]),
+                "bic_mclust": float(2 * row["loglik"] - row["n_params"] * np.log(n)),
+                "converged": bool(row["converged"]),
+            }
+        )
     return rows
 
 
@@ -108,8 +160,10 @@ def markdown(result: dict) -> str:
 
     rj = result["rj"]
     z = stats.norm.ppf(1 - 0.01 / (2 * RG_TABLE1.size))
-    lines = ["| k | bayesmoe p(k given y) ± MC se | RG (1997) Table 1 | difference | tolerance |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| k | bayesmoe p(k given y) ± MC se | RG (1997) Table 1 | difference | tolerance |",
+        "|---|---|---|---|---|",
+    ]
     for j, rg in enumerate(RG_TABLE1):
         p, se = rj["p"][j], rj["se"][j]
         tol = z * np.sqrt(2) * se + 0.0005
@@ -124,8 +178,9 @@ def markdown(result: dict) -> str:
         best = max(result["bic"], key=lambda r: r["bic_mclust"])["K"]
         for r in result["bic"]:
             mark = " (best)" if r["K"] == best else ""
-            lines.append(f"| {r['K']} | {r['loglik']:.2f} | {r['n_params']} | "
-                         f"{r['bic_mclust']:.2f}{mark} |")
+            lines.append(
+                f"| {r['K']} | {r['loglik']:.2f} | {r['n_params']} | {r['bic_mclust']:.2f}{mark} |"
+            )
     return "\n".join(lines)
 
 
@@ -151,10 +206,13 @@ def main():
     a.out.mkdir(parents=True, exist_ok=True)
     import os
 
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-            "load_before": os.getloadavg(), "python": platform.python_version(),
-            "bayesmoe": bayesmoe.__version__}
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "load_before": os.getloadavg(),
+        "python": platform.python_version(),
+        "bayesmoe": bayesmoe.__version__,
+    }
     import pymc
 
     meta["pymc"] = pymc.__version__
@@ -171,8 +229,10 @@ def main():
         result["bic"] = mclust_bic()
     rj, k = run_rj(a.chains, a.draws, a.tune, a.moves_per_step, a.seed, on_chain=save)
     p = np.array(rj["p"])
-    print(f"sampler {rj['sampler']}, {rj['chains']} x {rj['draws']} draws in {rj['seconds']:.0f} s;"
-          f" ESS(k) bulk {rj['ess_k_bulk']:.0f}, R-hat {rj['rhat_k']:.3f}")
+    print(
+        f"sampler {rj['sampler']}, {rj['chains']} x {rj['draws']} draws in {rj['seconds']:.0f} s;"
+        f" ESS(k) bulk {rj['ess_k_bulk']:.0f}, R-hat {rj['rhat_k']:.3f}"
+    )
     for j in range(14):
         print(f"k={j + 1:2d}  ours {p[j]:.3f} ± {rj['se'][j]:.3f}   RG {RG_TABLE1[j]:.3f}")
     print("k>=15:", round(float(p[14:].sum()), 4), "acceptance:", rj["acceptance"])

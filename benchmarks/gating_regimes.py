@@ -91,28 +91,59 @@ def run(grid, reps, max_iter, truth_starts=True, cases=tuple(CASES)) -> pd.DataF
             for n in grid:
                 t0 = time.perf_counter()
                 # same seed across cases: regime A/B/B-tanh share the inputs and uniforms
-                X, y, truth = simulate("S-D", n, regime=regime, gate=gate,
-                                       random_seed=seed_for("gating", rep, n))
-                kw = {"family": "categorical", "gate": gate, "n_classes": 3,
-                      "max_iter": max_iter, "n_starts": 2}
+                X, y, truth = simulate(
+                    "S-D", n, regime=regime, gate=gate, random_seed=seed_for("gating", rep, n)
+                )
+                kw = {
+                    "family": "categorical",
+                    "gate": gate,
+                    "n_classes": 3,
+                    "max_iter": max_iter,
+                    "n_starts": 2,
+                }
                 K0 = truth.sizes["expert"]
-                ex = fit(X, y, K0, seed_for("gating-ex", case, rep, n),
-                         starts=[truth] if truth_starts else None, **kw)
+                ex = fit(
+                    X,
+                    y,
+                    K0,
+                    seed_for("gating-ex", case, rep, n),
+                    starts=[truth] if truth_starts else None,
+                    **kw,
+                )
                 rng = np.random.default_rng(seed_for("gating-split", case, rep, n))
-                ov = fit(X, y, K0 + 1, seed_for("gating-ov", case, rep, n),
-                         starts=[perturbed_split(truth, k, rng) for k in range(K0)]
-                         if truth_starts else None, **kw)
+                ov = fit(
+                    X,
+                    y,
+                    K0 + 1,
+                    seed_for("gating-ov", case, rep, n),
+                    starts=[perturbed_split(truth, k, rng) for k in range(K0)]
+                    if truth_starts
+                    else None,
+                    **kw,
+                )
                 ce, sizes = over_cell_error(ov.measure_, truth)
-                rows.append({"case": case, "regime": regime, "gate": gate, "replicate": rep,
-                             "n": n,
-                             "D1": float(voronoi_loss(ex.measure_, truth, kind="exact")),
-                             "D2": float(voronoi_loss(ov.measure_, truth, kind="overfitted")),
-                             "cell_error": ce, "cell_sizes": sizes,
-                             "converged_exact": ex.converged_, "converged_over": ov.converged_,
-                             "seconds": time.perf_counter() - t0})
+                rows.append(
+                    {
+                        "case": case,
+                        "regime": regime,
+                        "gate": gate,
+                        "replicate": rep,
+                        "n": n,
+                        "D1": float(voronoi_loss(ex.measure_, truth, kind="exact")),
+                        "D2": float(voronoi_loss(ov.measure_, truth, kind="overfitted")),
+                        "cell_error": ce,
+                        "cell_sizes": sizes,
+                        "converged_exact": ex.converged_,
+                        "converged_over": ov.converged_,
+                        "seconds": time.perf_counter() - t0,
+                    }
+                )
                 r = rows[-1]
-                print(f"{case:6s} rep={rep} n={n}: D1={r['D1']:.4f} D2={r['D2']:.4f} "
-                      f"cell={ce:.4f} ({sizes}) {r['seconds']:.1f}s", flush=True)
+                print(
+                    f"{case:6s} rep={rep} n={n}: D1={r['D1']:.4f} D2={r['D2']:.4f} "
+                    f"cell={ce:.4f} ({sizes}) {r['seconds']:.1f}s",
+                    flush=True,
+                )
     return pd.DataFrame(rows)
 
 
@@ -120,28 +151,48 @@ def rates_of(df: pd.DataFrame) -> dict:
     out = {}
     for case, sub in df.groupby("case"):
         grid = np.sort(sub.n.unique())
-        out[case] = {col: rate(sub.pivot(index="n", columns="replicate", values=col)
-                               .loc[grid].values, grid, theory=th)
-                     for col, th in THEORY.items()}
+        out[case] = {
+            col: rate(
+                sub.pivot(index="n", columns="replicate", values=col).loc[grid].values,
+                grid,
+                theory=th,
+            )
+            for col, th in THEORY.items()
+        }
     return out
 
 
 def figure(df, rates, path):
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    for ax, (col, title) in zip(axes, [("D1", "exact-fitted D1 (K = 2)"),
-                                       ("D2", "over-fitted D2 (K = 3)"),
-                                       ("cell_error", "over-fitted cell ‖(Δβ1, Δa, Δb)‖")]):
+    for ax, (col, title) in zip(
+        axes,
+        [
+            ("D1", "exact-fitted D1 (K = 2)"),
+            ("D2", "over-fitted D2 (K = 3)"),
+            ("cell_error", "over-fitted cell ‖(Δβ1, Δa, Δb)‖"),
+        ],
+    ):
         for i, case in enumerate(CASES):
             sub = df[df.case == case]
             ax.scatter(sub.n, sub[col], s=10, alpha=0.3, color=f"C{i}")
             m = sub.groupby("n")[col].mean()
-            ax.plot(m.index, m.values, "o-", color=f"C{i}",
-                    label=f"{case}: {fmt_rate(rates[case][col])}")
+            ax.plot(
+                m.index,
+                m.values,
+                "o-",
+                color=f"C{i}",
+                label=f"{case}: {fmt_rate(rates[case][col])}",
+            )
         g = np.array([df.n.min(), df.n.max()], float)
         ref = df[df.case == "A"].groupby("n")[col].mean()
         if ref.notna().any():
-            ax.plot(g, ref.iloc[0] * (g / g[0]) ** THEORY[col], "k--", lw=1,
-                    label=f"theory {THEORY[col]:+.2f}")
+            ax.plot(
+                g,
+                ref.iloc[0] * (g / g[0]) ** THEORY[col],
+                "k--",
+                lw=1,
+                label=f"theory {THEORY[col]:+.2f}",
+            )
         ax.set(xscale="log", yscale="log", xlabel="n", title=f"S-D: {title}")
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -172,10 +223,21 @@ def run_cells(grid, reps, separation, max_iter, cases, out_csv) -> pd.DataFrame:
             for n in grid:
                 if rep >= CELLS_REPS_CAP.get(n, rep + 1):
                     continue
-                X, y, truth = simulate("S-D", n, regime=regime, gate=gate, separation=separation,
-                                       random_seed=seed_for("gating-cells", rep, n))
-                kw = {"family": "categorical", "gate": gate, "n_classes": 3,
-                      "max_iter": max_iter, "n_starts": 0}
+                X, y, truth = simulate(
+                    "S-D",
+                    n,
+                    regime=regime,
+                    gate=gate,
+                    separation=separation,
+                    random_seed=seed_for("gating-cells", rep, n),
+                )
+                kw = {
+                    "family": "categorical",
+                    "gate": gate,
+                    "n_classes": 3,
+                    "max_iter": max_iter,
+                    "n_starts": 0,
+                }
                 rng = np.random.default_rng(seed_for("gating-cells-split", case, rep, n))
                 for k in (None, 0, 1):
                     split = "none" if k is None else f"expert {k}"
@@ -189,33 +251,50 @@ def run_cells(grid, reps, separation, max_iter, cases, out_csv) -> pd.DataFrame:
                         res = fit(X, y, 3, 0, starts=[perturbed_split(truth, k, rng)], **kw)
                         row = {"D2": float(voronoi_loss(res.measure_, truth, kind="overfitted"))}
                         row.update(cell_blocks(res.measure_, truth, cell=k))
-                    rows.append({"case": case, "regime": regime, "gate": gate,
-                                 "separation": separation, "replicate": rep, "n": n,
-                                 "split": split, **row, "loglik": res.loglik_,
-                                 "loglik_truth": float(log_likelihood(truth, X, y)),
-                                 "converged": res.converged_,
-                                 "seconds": time.perf_counter() - t0})
+                    rows.append(
+                        {
+                            "case": case,
+                            "regime": regime,
+                            "gate": gate,
+                            "separation": separation,
+                            "replicate": rep,
+                            "n": n,
+                            "split": split,
+                            **row,
+                            "loglik": res.loglik_,
+                            "loglik_truth": float(log_likelihood(truth, X, y)),
+                            "converged": res.converged_,
+                            "seconds": time.perf_counter() - t0,
+                        }
+                    )
                     pd.DataFrame(rows).to_csv(out_csv, index=False)
                     r = rows[-1]
-                    print(f"[cells] {case:6s} rep={rep} n={n} split={split}: "
-                          f"D1={r.get('D1', np.nan):.4g} "
-                          f"D2={r.get('D2', np.nan):.4g} cells={r.get('cell_sizes', '')} "
-                          f"({r['seconds']:.0f}s)", flush=True)
+                    print(
+                        f"[cells] {case:6s} rep={rep} n={n} split={split}: "
+                        f"D1={r.get('D1', np.nan):.4g} "
+                        f"D2={r.get('D2', np.nan):.4g} cells={r.get('cell_sizes', '')} "
+                        f"({r['seconds']:.0f}s)",
+                        flush=True,
+                    )
     return pd.DataFrame(rows)
 
 
-CELLS_QUANT = [("D1", "exact-fitted D1 (K = 2, from the truth)", -0.5),
-               ("D2", "over-fitted D2 (K = 3)", -0.5),
-               ("cell_a_b", "split cell mass-weighted ‖(Δa, Δb)‖", -0.25),
-               ("cell_beta1", "split cell mass-weighted ‖Δβ1‖", -0.25)]
+CELLS_QUANT = [
+    ("D1", "exact-fitted D1 (K = 2, from the truth)", -0.5),
+    ("D2", "over-fitted D2 (K = 3)", -0.5),
+    ("cell_a_b", "split cell mass-weighted ‖(Δa, Δb)‖", -0.25),
+    ("cell_beta1", "split cell mass-weighted ‖Δβ1‖", -0.25),
+]
 
 
 def cells_rates(df: pd.DataFrame) -> dict:
     out = {}
     for (case, split), sub in df.groupby(["case", "split"]):
         out.setdefault(case, {})[split] = {
-            col: pooled_rate(sub[col], sub.n, theory=th) for col, _, th in CELLS_QUANT
-            if col in sub and sub[col].notna().any()}
+            col: pooled_rate(sub[col], sub.n, theory=th)
+            for col, _, th in CELLS_QUANT
+            if col in sub and sub[col].notna().any()
+        }
     return out
 
 
@@ -226,8 +305,14 @@ def cells_figure(df: pd.DataFrame, path: Path) -> None:
         for (case, split), sub in df.groupby(["case", "split"]):
             if col not in sub or sub[col].isna().all():
                 continue
-            loglog_panel(ax, sub.n, sub[col], theory=th if i == 0 else None, color=f"C{i}",
-                         label=f"{case}, {split}")
+            loglog_panel(
+                ax,
+                sub.n,
+                sub[col],
+                theory=th if i == 0 else None,
+                color=f"C{i}",
+                label=f"{case}, {split}",
+            )
             i += 1
         ax.set_title(f"S-D: {title}", fontsize=9)
         ax.legend(fontsize=6)
@@ -238,34 +323,56 @@ def cells_figure(df: pd.DataFrame, path: Path) -> None:
 
 def main(argv=None):
     p = parser(__doc__)
-    p.add_argument("--random-starts", action="store_true",
-                   help="random starts only (no starts at the truth), 250 cycles per fit")
+    p.add_argument(
+        "--random-starts",
+        action="store_true",
+        help="random starts only (no starts at the truth), 250 cycles per fit",
+    )
     p.add_argument("--case", choices=tuple(CASES), help="run one case into its own table")
     p.add_argument("--report", action="store_true", help="merge the per-case tables and report")
-    p.add_argument("--cells", action="store_true",
-                   help="each over-fitted cell on its own (truth-informed local MLEs), separation "
-                        f"{CELLS_SEPARATION}, n to {CELLS_GRID[-1]}; resumes from its table")
+    p.add_argument(
+        "--cells",
+        action="store_true",
+        help="each over-fitted cell on its own (truth-informed local MLEs), separation "
+        f"{CELLS_SEPARATION}, n to {CELLS_GRID[-1]}; resumes from its table",
+    )
     p.add_argument("--cells-report", action="store_true", help="rates and figure of --cells")
     args = p.parse_args(argv)
     if args.cells_report:
         stem = "gating_regimes_cells" + ("_quick" if args.quick else "")
         df = pd.read_csv(args.out / f"{stem}.csv")
         rates = cells_rates(df)
-        write_results(args.out, stem, df, {"grid": CELLS_GRID, "replicates": CELLS_REPS,
-                                           "replicates_cap": CELLS_REPS_CAP,
-                                           "separation": CELLS_SEPARATION, "rates": rates})
+        write_results(
+            args.out,
+            stem,
+            df,
+            {
+                "grid": CELLS_GRID,
+                "replicates": CELLS_REPS,
+                "replicates_cap": CELLS_REPS_CAP,
+                "separation": CELLS_SEPARATION,
+                "rates": rates,
+            },
+        )
         cells_figure(df, args.out / f"{stem}.png")
         for case, d in rates.items():
             for split, dd in d.items():
-                print(f"{case:6s} {split:9s}",
-                      "  ".join(f"{c}: {fmt_rate(r)}" for c, r in dd.items()))
+                print(
+                    f"{case:6s} {split:9s}", "  ".join(f"{c}: {fmt_rate(r)}" for c, r in dd.items())
+                )
         return
     if args.cells:
         grid, reps = (CELLS_GRID, CELLS_REPS) if not args.quick else ([500, 1500], 1)
         stem = "gating_regimes_cells" + ("_quick" if args.quick else "")
         args.out.mkdir(parents=True, exist_ok=True)
-        run_cells(grid, reps, CELLS_SEPARATION, CELLS_MAX_ITER,
-                  (args.case,) if args.case else tuple(CASES), args.out / f"{stem}.csv")
+        run_cells(
+            grid,
+            reps,
+            CELLS_SEPARATION,
+            CELLS_MAX_ITER,
+            (args.case,) if args.case else tuple(CASES),
+            args.out / f"{stem}.csv",
+        )
         return
     grid, reps, max_iter = (GRID, REPLICATES, 600) if not args.quick else ([300, 600, 1200], 1, 100)
     if args.random_starts:
@@ -279,14 +386,26 @@ def main(argv=None):
         print(f"total {time.perf_counter() - t0:.0f}s")
         return
     if args.report:
-        df = pd.concat([pd.read_csv(args.out / f"{stem}_case_{c}.csv") for c in CASES],
-                       ignore_index=True)
+        df = pd.concat(
+            [pd.read_csv(args.out / f"{stem}_case_{c}.csv") for c in CASES], ignore_index=True
+        )
     else:
         df = run(grid, reps, max_iter, truth_starts=not args.random_starts)
     rates = rates_of(df)
-    write_results(args.out, stem, df, {"grid": grid, "replicates": reps, "max_iter": max_iter,
-                                       "truth_starts": not args.random_starts, "random_starts": 2,
-                                       "theory": THEORY, "rates": rates})
+    write_results(
+        args.out,
+        stem,
+        df,
+        {
+            "grid": grid,
+            "replicates": reps,
+            "max_iter": max_iter,
+            "truth_starts": not args.random_starts,
+            "random_starts": 2,
+            "theory": THEORY,
+            "rates": rates,
+        },
+    )
     figure(df, rates, args.out / f"{stem}.png")
     for case, d in rates.items():
         for col, r in d.items():

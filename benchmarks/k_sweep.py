@@ -58,19 +58,30 @@ def _numpyro_fast(Xs, ys, K: int, seed: int) -> dict:
         beta1 = numpyro.sample("beta1", dist.Normal(0.0, 3.0).expand([d, K - 1]).to_event(2))
         logits = jnp.concatenate([Xs @ beta1 + beta0, jnp.zeros((n, 1))], axis=-1)
         with numpyro.plate("obs", n):
-            numpyro.sample("y", dist.MixtureSameFamily(dist.Categorical(logits=logits), comp),
-                           obs=ys)
+            numpyro.sample(
+                "y", dist.MixtureSameFamily(dist.Categorical(logits=logits), comp), obs=ys
+            )
 
-    mcmc = MCMC(NUTS(model), num_warmup=TUNE, num_samples=DRAWS, num_chains=CHAINS,
-                chain_method="parallel", progress_bar=False)
+    mcmc = MCMC(
+        NUTS(model),
+        num_warmup=TUNE,
+        num_samples=DRAWS,
+        num_chains=CHAINS,
+        chain_method="parallel",
+        progress_bar=False,
+    )
     mcmc.run(jax.random.PRNGKey(seed), Xs, ys, extra_fields=("diverging",))
     s = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
     lead = s["a"].shape[:2]
     if K == 1:
         s["beta0"], s["beta1"] = np.zeros(lead + (0,)), np.zeros(lead + (d, 0))
-    out = {"beta0_std": np.concatenate([s["beta0"], np.zeros(lead + (1,))], -1),
-           "beta1_std": np.concatenate([s["beta1"], np.zeros(lead + (d, 1))], -1),
-           "a_std": s["a"], "b_std": s["b"], "sigma_std": s["sigma"]}
+    out = {
+        "beta0_std": np.concatenate([s["beta0"], np.zeros(lead + (1,))], -1),
+        "beta1_std": np.concatenate([s["beta1"], np.zeros(lead + (d, 1))], -1),
+        "a_std": s["a"],
+        "b_std": s["b"],
+        "sigma_std": s["sigma"],
+    }
     out["divergences"] = np.asarray(int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum()))
     return out
 
@@ -80,15 +91,25 @@ def _bayesmoe(X, y, K: int, seed: int, backend: str) -> dict:
 
     from bayesmoe.inference import sample
 
-    tr = sample(X, y, n_experts=K, draws=DRAWS, chains=CHAINS, backend=backend,
-                tune=TUNE if backend == "pymc" else None, random_seed=seed, progressbar=False)
+    tr = sample(
+        X,
+        y,
+        n_experts=K,
+        draws=DRAWS,
+        chains=CHAINS,
+        backend=backend,
+        tune=TUNE if backend == "pymc" else None,
+        random_seed=seed,
+        progressbar=False,
+    )
     post = tr.posterior
     out = {}
     for k in PARAMS:
         v = post[k].values if k in post else None
         if v is None:  # K = 1 has no gate parameters
-            v = np.zeros(post["a_std"].shape[:2] + ((1,) if k == "beta0_std" else
-                                                    (post.sizes["feature"], 1)))
+            v = np.zeros(
+                post["a_std"].shape[:2] + ((1,) if k == "beta0_std" else (post.sizes["feature"], 1))
+            )
         out[k] = v
     out["divergences"] = np.asarray(int(tr.sample_stats["diverging"].sum()))
     return out
@@ -139,30 +160,58 @@ def main() -> None:
         for kind in kinds:
             load = os.getloadavg()[0]
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, __file__, "--worker", kind, "--data", data,
-                            "--seed", str(args.seed), "--outdir", wd], env=env, check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    kind,
+                    "--data",
+                    data,
+                    "--seed",
+                    str(args.seed),
+                    "--outdir",
+                    wd,
+                ],
+                env=env,
+                check=True,
+            )
             wall = time.perf_counter() - t0
             per_k = json.loads(Path(f"{wd}/{kind}.json").read_text())
-            row = {"name": kind, "process_seconds": wall, "load_1min": load,
-                   "seconds_per_k": {K: per_k[str(K)] for K in KS}, "ess_per_k": {},
-                   "divergences_per_k": {}}
+            row = {
+                "name": kind,
+                "process_seconds": wall,
+                "load_1min": load,
+                "seconds_per_k": {K: per_k[str(K)] for K in KS},
+                "ess_per_k": {},
+                "divergences_per_k": {},
+            }
             for K in KS:
                 npz = f"{wd}/{kind}-K{K}.npz"
                 row["divergences_per_k"][K] = int(np.load(npz)["divergences"])
                 row["ess_per_k"][K] = _summarise(npz)["min_ess_bulk"]
             rows.append(row)
-            print(f"{kind:<14} total {wall:6.1f} s  load {load:.1f}  per K "
-                  + " ".join(f"{row['seconds_per_k'][K]:.1f}" for K in KS), flush=True)
+            print(
+                f"{kind:<14} total {wall:6.1f} s  load {load:.1f}  per K "
+                + " ".join(f"{row['seconds_per_k'][K]:.1f}" for K in KS),
+                flush=True,
+            )
     ref = rows[0]["process_seconds"]
-    print("\n| configuration | total s | × numpyro-fast time | s per K (K = 1..5) "
-          "| min ESS per K | divergences | load |")
+    print(
+        "\n| configuration | total s | × numpyro-fast time | s per K (K = 1..5) "
+        "| min ESS per K | divergences | load |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['name']} | {r['process_seconds']:.1f} | {r['process_seconds'] / ref:.2f} | "
-              + ", ".join(f"{r['seconds_per_k'][K]:.1f}" for K in KS) + " | "
-              + ", ".join(f"{r['ess_per_k'][K]:.0f}" for K in KS) + " | "
-              + ", ".join(str(r["divergences_per_k"][K]) for K in KS)
-              + f" | {r['load_1min']:.1f} |")
+        print(
+            f"| {r['name']} | {r['process_seconds']:.1f} | {r['process_seconds'] / ref:.2f} | "
+            + ", ".join(f"{r['seconds_per_k'][K]:.1f}" for K in KS)
+            + " | "
+            + ", ".join(f"{r['ess_per_k'][K]:.0f}" for K in KS)
+            + " | "
+            + ", ".join(str(r["divergences_per_k"][K]) for K in KS)
+            + f" | {r['load_1min']:.1f} |"
+        )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(rows, indent=1))
 

@@ -68,14 +68,22 @@ N_SEEDS = 10
 #: it (nats): far below any difference that changes a model choice.
 REACH_TOL = 1e-3
 #: one flexmix fit on this kind of machine, seconds (quoted in issue 10; S-A n=200 from its text)
-FLEXMIX_SECONDS = {"mcycle K=3": 2.33, "S-A n=20000 K=2": 1.74, "iris (sepal) K=2": 12.3,
-                   "iris (sepal) K=2 ridge 1": 12.3, "S-A n=200 K=2": 0.08}
+FLEXMIX_SECONDS = {
+    "mcycle K=3": 2.33,
+    "S-A n=20000 K=2": 1.74,
+    "iris (sepal) K=2": 12.3,
+    "iris (sepal) K=2 ridge 1": 12.3,
+    "S-A n=200 K=2": 0.08,
+}
 
 
 def _cpu() -> str:
     try:
-        return subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True,
-                              text=True).stdout.split(":", 1)[1].strip()
+        return (
+            subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True)
+            .stdout.split(":", 1)[1]
+            .strip()
+        )
     except (IndexError, OSError):
         return platform.processor() or "unknown"
 
@@ -98,8 +106,7 @@ def cases(quick: bool) -> dict:
         "iris (sepal) K=2 ridge 1": (Xi, yi, 2, "categorical", 1.0),
     }
     if not quick:
-        out["S-A n=20000 K=2"] = (*simulate("S-A", n=20000, random_seed=0)[:2], 2, "gaussian",
-                                  0.0)
+        out["S-A n=20000 K=2"] = (*simulate("S-A", n=20000, random_seed=0)[:2], 2, "gaussian", 0.0)
     return out
 
 
@@ -110,8 +117,9 @@ def em_restarts(X, y, K, family, ridge, n_restarts, seed=0):
     st = Standardizer.from_data(X, y if gauss else None)
     Xt = np.column_stack([np.ones(n), st.transform_X(X)])
     M = 0 if gauss else int(y.max()) + 1
-    prob = mu.make_problem(family, Xt, Xt.copy(), st.transform_y(y) if gauss else y, K, M=M,
-                           ridge=ridge)
+    prob = mu.make_problem(
+        family, Xt, Xt.copy(), st.transform_y(y) if gauss else y, K, M=M, ridge=ridge
+    )
     thetas = _initial_theta(prob, n_restarts, np.random.default_rng(seed))
     log_sy = np.log(st.y_scale) if gauss else 0.0
     ll, wall, cpu, conv = [], [], [], []
@@ -135,9 +143,19 @@ def mm_defaults(X, y, K, family, ridge, n_seeds):
             t0, c0 = time.perf_counter(), time.process_time()
             res = fit_mle(X, y, K, family=family, ridge=ridge, random_seed=s)
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        rows.append(dict(seed=s, ll=res.loglik_, wall=wall, cpu=cpu, conv=res.converged_,
-                         it=res.n_iter_, surv=res.n_survivors_, starts=len(res.all_starts_loglik_),
-                         warned=len(w) > 0))
+        rows.append(
+            dict(
+                seed=s,
+                ll=res.loglik_,
+                wall=wall,
+                cpu=cpu,
+                conv=res.converged_,
+                it=res.n_iter_,
+                surv=res.n_survivors_,
+                starts=len(res.all_starts_loglik_),
+                warned=len(w) > 0,
+            )
+        )
     return rows
 
 
@@ -158,11 +176,22 @@ def jit_cost() -> dict:
     )
     out = {}
     for label, env in (("warm cache", {}), ("cold cache", {"NUMBA_CACHE_DIR": tempfile.mkdtemp()})):
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           env={**os.environ, **env}, check=True)
+        r = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            check=True,
+        )
         v = [float(x) for x in r.stdout.split()]
-        out[label] = dict(import_wall=v[0], import_cpu=v[1], first_wall=v[2], first_cpu=v[3],
-                          second_wall=v[4], second_cpu=v[5])
+        out[label] = dict(
+            import_wall=v[0],
+            import_cpu=v[1],
+            first_wall=v[2],
+            first_cpu=v[3],
+            second_wall=v[4],
+            second_cpu=v[5],
+        )
     return out
 
 
@@ -175,25 +204,47 @@ def report(name, em, mm, flex) -> dict:
     reached = int((lls >= best - REACH_TOL).sum())
     S = mm[0]["starts"]
     summary = dict(
-        case=name, em_best=best, em_reached=int((ll_em >= best - REACH_TOL).sum()),
-        em_conv=int(conv_em.sum()), em_wall=float(np.median(wall_em)),
-        em_cpu=float(np.median(cpu_em)), mm_min=float(lls.min()), mm_max=float(lls.max()),
-        mm_reached=reached, seeds=len(mm), mm_wall=float(w), mm_cpu=float(c),
-        ratio_wall=float(np.median(wall_em) / w), ratio_cpu=float(np.median(cpu_em) / c),
-        survivors=sorted({r["surv"] for r in mm}), starts=S,
-        conv=int(sum(r["conv"] for r in mm)), warned=int(sum(r["warned"] for r in mm)),
-        iters=float(np.median([r["it"] for r in mm])), flexmix=flex, load=_load(),
+        case=name,
+        em_best=best,
+        em_reached=int((ll_em >= best - REACH_TOL).sum()),
+        em_conv=int(conv_em.sum()),
+        em_wall=float(np.median(wall_em)),
+        em_cpu=float(np.median(cpu_em)),
+        mm_min=float(lls.min()),
+        mm_max=float(lls.max()),
+        mm_reached=reached,
+        seeds=len(mm),
+        mm_wall=float(w),
+        mm_cpu=float(c),
+        ratio_wall=float(np.median(wall_em) / w),
+        ratio_cpu=float(np.median(cpu_em) / c),
+        survivors=sorted({r["surv"] for r in mm}),
+        starts=S,
+        conv=int(sum(r["conv"] for r in mm)),
+        warned=int(sum(r["warned"] for r in mm)),
+        iters=float(np.median([r["it"] for r in mm])),
+        flexmix=flex,
+        load=_load(),
     )
     budget = f"{flex / 10:.3f}" if flex else "-"
-    met_t = ("-" if not flex else ("met" if c <= flex / 10 else "not met") + " (CPU), "
-             + ("met" if w <= flex / 10 else "not met") + " (wall)")
-    print(f"| {name} | {best:.4f} | {summary['em_reached']}/{len(ll_em)} | "
-          f"{summary['em_wall']:.3f} / {summary['em_cpu']:.3f} | "
-          f"{lls.min():.4f} .. {lls.max():.4f} | {reached}/{len(mm)} | "
-          f"{w:.3f} / {c:.3f} | {1e3 * c / S:.1f} | {summary['survivors']} of {S} | "
-          f"{summary['conv']}/{len(mm)} | {summary['iters']:.0f} | "
-          f"{summary['ratio_wall']:.2f} / {summary['ratio_cpu']:.2f} | {flex or '-'} | "
-          f"{budget} | {met_t} | {summary['load']} |", flush=True)
+    met_t = (
+        "-"
+        if not flex
+        else ("met" if c <= flex / 10 else "not met")
+        + " (CPU), "
+        + ("met" if w <= flex / 10 else "not met")
+        + " (wall)"
+    )
+    print(
+        f"| {name} | {best:.4f} | {summary['em_reached']}/{len(ll_em)} | "
+        f"{summary['em_wall']:.3f} / {summary['em_cpu']:.3f} | "
+        f"{lls.min():.4f} .. {lls.max():.4f} | {reached}/{len(mm)} | "
+        f"{w:.3f} / {c:.3f} | {1e3 * c / S:.1f} | {summary['survivors']} of {S} | "
+        f"{summary['conv']}/{len(mm)} | {summary['iters']:.0f} | "
+        f"{summary['ratio_wall']:.2f} / {summary['ratio_cpu']:.2f} | {flex or '-'} | "
+        f"{budget} | {met_t} | {summary['load']} |",
+        flush=True,
+    )
     return summary
 
 
@@ -206,14 +257,18 @@ def main(argv=None):
     import numba
     import scipy
 
-    print(f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {_cpu()}; "
-          f"Python {platform.python_version()}; numpy {np.__version__}; numba {numba.__version__}; "
-          f"scipy {scipy.__version__}; load average at start {_load()}; EM: {n_restarts} restarts, "
-          f"tol {TOL_EM}, cap {EM_CAP}; MM: {n_seeds} seeds of the default fit")
-    print("\n| case | EM best of restarts | EM reached | EM one fit s (wall / CPU) | "
-          "MM default log-lik (min .. max) | MM reached EM best | MM whole fit s (wall / CPU) | "
-          "ms CPU per start | survivors | MM converged | MM median iterations | "
-          "ratio EM one fit / MM whole (wall / CPU) | flexmix s | budget s | target | load |")
+    print(
+        f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {_cpu()}; "
+        f"Python {platform.python_version()}; numpy {np.__version__}; numba {numba.__version__}; "
+        f"scipy {scipy.__version__}; load average at start {_load()}; EM: {n_restarts} restarts, "
+        f"tol {TOL_EM}, cap {EM_CAP}; MM: {n_seeds} seeds of the default fit"
+    )
+    print(
+        "\n| case | EM best of restarts | EM reached | EM one fit s (wall / CPU) | "
+        "MM default log-lik (min .. max) | MM reached EM best | MM whole fit s (wall / CPU) | "
+        "ms CPU per start | survivors | MM converged | MM median iterations | "
+        "ratio EM one fit / MM whole (wall / CPU) | flexmix s | budget s | target | load |"
+    )
     print("|" + "---|" * 16)
     out = []
     for name, (X, y, K, family, ridge) in cases(args.quick).items():
@@ -222,12 +277,16 @@ def main(argv=None):
         out.append(report(name, em, mm, FLEXMIX_SECONDS.get(name)))
     jc = jit_cost()
     print("\nOne-off cost of the compiled engine in a fresh process (mcycle K=3 + iris fits):")
-    print("| numba cache | import numba s (wall / CPU) | first two fits s (wall / CPU) | "
-          "same two fits again s (wall / CPU) |")
+    print(
+        "| numba cache | import numba s (wall / CPU) | first two fits s (wall / CPU) | "
+        "same two fits again s (wall / CPU) |"
+    )
     print("|---|---|---|---|")
     for k, v in jc.items():
-        print(f"| {k} | {v['import_wall']:.2f} / {v['import_cpu']:.2f} | {v['first_wall']:.2f} / "
-              f"{v['first_cpu']:.2f} | {v['second_wall']:.2f} / {v['second_cpu']:.2f} |")
+        print(
+            f"| {k} | {v['import_wall']:.2f} / {v['import_cpu']:.2f} | {v['first_wall']:.2f} / "
+            f"{v['first_cpu']:.2f} | {v['second_wall']:.2f} / {v['second_cpu']:.2f} |"
+        )
     print(f"load average at the end {_load()}")
     if args.json:
         Path(args.json).write_text(json.dumps({"cases": out, "jit": jc}, indent=1))

@@ -61,8 +61,10 @@ def newton_multinomial(Z, T, w, W, *, max_inner=25, rtol=1e-12, ridge=0.0):
     P[0] = 0.0
 
     def q(Wc):
-        return float((w[:, None] * T * _log_softmax_ref(Z @ Wc)).sum()
-                     - 0.5 * ridge * (P[:, None] * Wc**2).sum())
+        return float(
+            (w[:, None] * T * _log_softmax_ref(Z @ Wc)).sum()
+            - 0.5 * ridge * (P[:, None] * Wc**2).sum()
+        )
 
     f = q(W)
     for _ in range(max_inner):
@@ -107,8 +109,9 @@ def em_fit(prob: mu.Problem, theta0: np.ndarray, *, tol=TOL, max_iter=1000):
         p = lay.unpack(theta)
         t = tau[0]
         if K > 1:
-            Wg = newton_multinomial(prob.Zt, t, np.ones(len(t)), p["W"][0, :, : K - 1],
-                                    ridge=prob.ridge)
+            Wg = newton_multinomial(
+                prob.Zt, t, np.ones(len(t)), p["W"][0, :, : K - 1], ridge=prob.ridge
+            )
             p["W"][0, :, : K - 1] = Wg
         if lay.family == "gaussian":
             Xt, y = prob.Xt, prob.y
@@ -121,8 +124,9 @@ def em_fit(prob: mu.Problem, theta0: np.ndarray, *, tol=TOL, max_iter=1000):
                 p["s2"][0, k] = max((wk * r * r).sum() / wk.sum(), prob.var_floor)
         else:
             for k in range(K):
-                Vk = newton_multinomial(prob.Xt, prob.Y1, t[:, k], p["V"][0, :, : lay.M - 1, k],
-                                        ridge=prob.ridge)
+                Vk = newton_multinomial(
+                    prob.Xt, prob.Y1, t[:, k], p["V"][0, :, : lay.M - 1, k], ridge=prob.ridge
+                )
                 p["V"][0, :, : lay.M - 1, k] = Vk
         theta = lay.pack(p)
         tau, fn = mu.estep(prob, theta)
@@ -155,31 +159,67 @@ def run_setting(name, n, seed=0):
     caps = CAPS_LARGE if n >= 100_000 else CAPS
     rows = []
     old = dict(_newton=0, _cap0=np.inf)  # the MM maps only, unbounded SQUAREM: before issue 10
-    for method, acc, kw in (("MM (SQUAREM, Newton steps)", True, {}),
-                            ("MM (plain, Newton steps)", False, {}),
-                            ("MM (SQUAREM, MM maps only)", True, old)):
+    for method, acc, kw in (
+        ("MM (SQUAREM, Newton steps)", True, {}),
+        ("MM (plain, Newton steps)", False, {}),
+        ("MM (SQUAREM, MM maps only)", True, old),
+    ):
         cap = caps["squarem" if acc else "mm"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             t0, c0 = time.perf_counter(), time.process_time()
-            res = fit_mle(X, y, K, family=family, n_starts=0, starts=[G0], accelerate=acc,
-                          tol=TOL, max_iter=cap, stall_window=None, **kw)
+            res = fit_mle(
+                X,
+                y,
+                K,
+                family=family,
+                n_starts=0,
+                starts=[G0],
+                accelerate=acc,
+                tol=TOL,
+                max_iter=cap,
+                stall_window=None,
+                **kw,
+            )
             sec, cpu = time.perf_counter() - t0, time.process_time() - c0
-        rows.append((name, n, method + ", one start", sec, cpu, res.n_iter_, res.loglik_,
-                     res.converged_, "-"))
+        rows.append(
+            (
+                name,
+                n,
+                method + ", one start",
+                sec,
+                cpu,
+                res.n_iter_,
+                res.loglik_,
+                res.converged_,
+                "-",
+            )
+        )
     t0, c0 = time.perf_counter(), time.process_time()
     _, f, it, conv, _ = em_fit(prob, theta0, max_iter=caps["em"])
     em_sec, em_cpu = time.perf_counter() - t0, time.process_time() - c0
-    rows.append((name, n, "EM (Newton/IRLS gate), one start", em_sec, em_cpu, it,
-                 f - n * log_sy, conv, "-"))
+    rows.append(
+        (name, n, "EM (Newton/IRLS gate), one start", em_sec, em_cpu, it, f - n * log_sy, conv, "-")
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         t0, c0 = time.perf_counter(), time.process_time()
         res = fit_mle(X, y, K, family=family, random_seed=seed)  # every default
         sec, cpu = time.perf_counter() - t0, time.process_time() - c0
-    rows.append((name, n, f"MM default whole fit ({len(res.all_starts_loglik_)} starts, "
-                 f"{res.n_survivors_} survived)", sec, cpu, res.n_iter_, res.loglik_,
-                 res.converged_, f"{em_sec / sec:.2f} / {em_cpu / cpu:.2f}"))
+    rows.append(
+        (
+            name,
+            n,
+            f"MM default whole fit ({len(res.all_starts_loglik_)} starts, "
+            f"{res.n_survivors_} survived)",
+            sec,
+            cpu,
+            res.n_iter_,
+            res.loglik_,
+            res.converged_,
+            f"{em_sec / sec:.2f} / {em_cpu / cpu:.2f}",
+        )
+    )
     return rows
 
 
@@ -189,25 +229,35 @@ def main(argv=None):
     args = ap.parse_args(argv)
     ns = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
     try:
-        cpu = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True,
-                             text=True).stdout.split(":", 1)[1].strip()
+        cpu = (
+            subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True)
+            .stdout.split(":", 1)[1]
+            .strip()
+        )
     except (IndexError, OSError):
         cpu = platform.processor() or "unknown"
     import numba
 
     fit_mle(*simulate("S-B", n=200, random_seed=0)[:2], 3)  # load the compiled engine once
-    print(f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {cpu}; "
-          f"numpy {np.__version__}; numba {numba.__version__}; tol = {TOL} (one-start rows); "
-          f"caps {CAPS}, at n=1e5 {CAPS_LARGE}")
-    print("| setting | n | method | seconds (wall) | CPU seconds | iterations | final log-lik | "
-          "converged | EM one fit / this (wall / CPU) | load |")
+    print(
+        f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {cpu}; "
+        f"numpy {np.__version__}; numba {numba.__version__}; tol = {TOL} (one-start rows); "
+        f"caps {CAPS}, at n=1e5 {CAPS_LARGE}"
+    )
+    print(
+        "| setting | n | method | seconds (wall) | CPU seconds | iterations | final log-lik | "
+        "converged | EM one fit / this (wall / CPU) | load |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name in ("S-B", "S-D"):
         for n in ns:
             for r in run_setting(name, n):
                 load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-                print(f"| {r[0]} | {r[1]:,} | {r[2]} | {r[3]:.2f} | {r[4]:.2f} | {r[5]} | "
-                      f"{r[6]:.3f} | {'yes' if r[7] else 'no'} | {r[8]} | {load} |", flush=True)
+                print(
+                    f"| {r[0]} | {r[1]:,} | {r[2]} | {r[3]:.2f} | {r[4]:.2f} | {r[5]} | "
+                    f"{r[6]:.3f} | {'yes' if r[7] else 'no'} | {r[8]} | {load} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

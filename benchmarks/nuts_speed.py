@@ -66,8 +66,14 @@ def _run_numpyro(model, Xs, ys, seed):
     import numpy as np
     from numpyro.infer import MCMC, NUTS
 
-    mcmc = MCMC(NUTS(model), num_warmup=TUNE, num_samples=DRAWS, num_chains=CHAINS,
-                chain_method="parallel", progress_bar=False)
+    mcmc = MCMC(
+        NUTS(model),
+        num_warmup=TUNE,
+        num_samples=DRAWS,
+        num_chains=CHAINS,
+        chain_method="parallel",
+        progress_bar=False,
+    )
     mcmc.run(jax.random.PRNGKey(seed), Xs, ys, extra_fields=("diverging",))
     samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
     div = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
@@ -116,36 +122,62 @@ def _worker_numpyro_fast(data: str, seed: int) -> dict:
         b = numpyro.sample("b", dist.Normal(0.0, 2.0).expand([K]).to_event(1))
         sigma = numpyro.sample("sigma", dist.HalfNormal(1.0).expand([K]).to_event(1))
         logits = jnp.concatenate([Xs @ beta1 + beta0, jnp.zeros((n, 1))], axis=-1)
-        mix = dist.MixtureSameFamily(dist.Categorical(logits=logits),
-                                     dist.Normal(Xs @ a + b, sigma))
+        mix = dist.MixtureSameFamily(
+            dist.Categorical(logits=logits), dist.Normal(Xs @ a + b, sigma)
+        )
         with numpyro.plate("obs", n):
             numpyro.sample("y", mix, obs=ys)
 
     s, div = _run_numpyro(model, Xs, ys, seed)
     zero0 = np.zeros(s["beta0"].shape[:-1] + (1,))
     zero1 = np.zeros(s["beta1"].shape[:-1] + (1,))
-    samples = {"beta0_std": np.concatenate([s["beta0"], zero0], -1),
-               "beta1_std": np.concatenate([s["beta1"], zero1], -1),
-               "a_std": s["a"], "b_std": s["b"], "sigma_std": s["sigma"]}
+    samples = {
+        "beta0_std": np.concatenate([s["beta0"], zero0], -1),
+        "beta1_std": np.concatenate([s["beta1"], zero1], -1),
+        "a_std": s["a"],
+        "b_std": s["b"],
+        "sigma_std": s["sigma"],
+    }
     return {"samples": samples, "divergences": div}
 
 
-def _worker_bayesmoe(data: str, seed: int, backend: str, tune, kwargs: dict,
-                     progressbar: bool = False) -> dict:
+def _worker_bayesmoe(
+    data: str, seed: int, backend: str, tune, kwargs: dict, progressbar: bool = False
+) -> dict:
     import numpy as np
 
     from bayesmoe.inference import sample
 
     X, y = _load(data)
-    trace = sample(X, y, n_experts=K, draws=DRAWS, tune=tune, chains=CHAINS, backend=backend,
-                   random_seed=seed, progressbar=progressbar, **kwargs)
+    trace = sample(
+        X,
+        y,
+        n_experts=K,
+        draws=DRAWS,
+        tune=tune,
+        chains=CHAINS,
+        backend=backend,
+        random_seed=seed,
+        progressbar=progressbar,
+        **kwargs,
+    )
     post = trace.posterior
     samples = {k: post[k].values for k in PARAMS}
     div = int(trace.sample_stats["diverging"].sum())
-    attrs = {k: trace.attrs[k] for k in ("sampler", "tune", "seconds_init", "seconds_sampling",
-                                         "mass_matrix", "chain_method", "seconds_mass_matrix",
-                                         "seconds_log_likelihood")
-             if k in trace.attrs}
+    attrs = {
+        k: trace.attrs[k]
+        for k in (
+            "sampler",
+            "tune",
+            "seconds_init",
+            "seconds_sampling",
+            "mass_matrix",
+            "chain_method",
+            "seconds_mass_matrix",
+            "seconds_log_likelihood",
+        )
+        if k in trace.attrs
+    }
     attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items()}
     return {"samples": samples, "divergences": div, "attrs": attrs}
 
@@ -159,8 +191,14 @@ def _worker(spec: dict, data: str, seed: int, out: str) -> None:
     elif kind == "numpyro-fast":
         res = _worker_numpyro_fast(data, seed)
     else:
-        res = _worker_bayesmoe(data, seed, spec.get("backend", "auto"), spec.get("tune"),
-                               spec.get("kwargs", {}), spec.get("progressbar", False))
+        res = _worker_bayesmoe(
+            data,
+            seed,
+            spec.get("backend", "auto"),
+            spec.get("tune"),
+            spec.get("kwargs", {}),
+            spec.get("progressbar", False),
+        )
     np.savez(out, **res.pop("samples"))
     Path(out + ".json").write_text(json.dumps(res))
 
@@ -168,38 +206,86 @@ def _worker(spec: dict, data: str, seed: int, out: str) -> None:
 # ----- driver side ---------------------------------------------------------------------------------
 #: name -> spec; "cold": fresh PyTensor compile dir and empty JAX cache; "jax_cache": off / warm
 CONFIGS = {
-    "numpyro-mirror": {"kind": "numpyro-mirror",
-                       "note": "hand-written NumPyro, bayesmoe's priors, default init, 1000 tune"},
-    "numpyro-fast": {"kind": "numpyro-fast",
-                     "note": "hand-written NumPyro, reference gate + MixtureSameFamily, 1000 tune"},
-    "bayesmoe": {"kind": "bayesmoe",
-                 "note": "default path (auto -> jax: MM start, Hessian mass matrix, tune 300), "
-                         "warm JAX cache"},
-    "bayesmoe-cold": {"kind": "bayesmoe", "cold": True,
-                      "note": "default path, first run on a new machine (empty PyTensor and JAX "
-                              "caches)"},
-    "bayesmoe-bar": {"kind": "bayesmoe", "progressbar": True,
-                     "note": "default path with its progress bar on (the user's default), warm"},
-    "bayesmoe-nocache": {"kind": "bayesmoe", "env": {"BAYESMOE_JAX_CACHE": "off"},
-                         "note": "default path, JAX persistent cache off (compiles every process)"},
-    "jax-tune1000-identity": {"kind": "bayesmoe", "backend": "jax", "tune": 1000,
-                              "kwargs": {"dense_mass": False, "init_mass": "identity"},
-                              "note": "jax backend, MM start, identity diag mass, tune 1000"},
-    "jax-tune1000": {"kind": "bayesmoe", "backend": "jax", "tune": 1000,
-                     "note": "jax backend, MM start, Hessian dense mass, tune 1000"},
-    "jax-tune200": {"kind": "bayesmoe", "backend": "jax", "tune": 200,
-                    "note": "jax backend, MM start, Hessian dense mass, tune 200"},
-    "jax-fixed-mass": {"kind": "bayesmoe", "backend": "jax", "tune": 200,
-                       "kwargs": {"adapt_mass_matrix": False},
-                       "note": "jax backend, Hessian dense mass kept fixed, step size tuned 200"},
-    "pymc": {"kind": "bayesmoe", "backend": "pymc", "tune": 1000,
-             "note": "old default: MM start + PyMC NUTS (Numba), warm PyTensor cache"},
-    "pymc-cold": {"kind": "bayesmoe", "backend": "pymc", "tune": 1000, "cold": True,
-                  "note": "old default, empty PyTensor cache"},
+    "numpyro-mirror": {
+        "kind": "numpyro-mirror",
+        "note": "hand-written NumPyro, bayesmoe's priors, default init, 1000 tune",
+    },
+    "numpyro-fast": {
+        "kind": "numpyro-fast",
+        "note": "hand-written NumPyro, reference gate + MixtureSameFamily, 1000 tune",
+    },
+    "bayesmoe": {
+        "kind": "bayesmoe",
+        "note": "default path (auto -> jax: MM start, Hessian mass matrix, tune 300), "
+        "warm JAX cache",
+    },
+    "bayesmoe-cold": {
+        "kind": "bayesmoe",
+        "cold": True,
+        "note": "default path, first run on a new machine (empty PyTensor and JAX caches)",
+    },
+    "bayesmoe-bar": {
+        "kind": "bayesmoe",
+        "progressbar": True,
+        "note": "default path with its progress bar on (the user's default), warm",
+    },
+    "bayesmoe-nocache": {
+        "kind": "bayesmoe",
+        "env": {"BAYESMOE_JAX_CACHE": "off"},
+        "note": "default path, JAX persistent cache off (compiles every process)",
+    },
+    "jax-tune1000-identity": {
+        "kind": "bayesmoe",
+        "backend": "jax",
+        "tune": 1000,
+        "kwargs": {"dense_mass": False, "init_mass": "identity"},
+        "note": "jax backend, MM start, identity diag mass, tune 1000",
+    },
+    "jax-tune1000": {
+        "kind": "bayesmoe",
+        "backend": "jax",
+        "tune": 1000,
+        "note": "jax backend, MM start, Hessian dense mass, tune 1000",
+    },
+    "jax-tune200": {
+        "kind": "bayesmoe",
+        "backend": "jax",
+        "tune": 200,
+        "note": "jax backend, MM start, Hessian dense mass, tune 200",
+    },
+    "jax-fixed-mass": {
+        "kind": "bayesmoe",
+        "backend": "jax",
+        "tune": 200,
+        "kwargs": {"adapt_mass_matrix": False},
+        "note": "jax backend, Hessian dense mass kept fixed, step size tuned 200",
+    },
+    "pymc": {
+        "kind": "bayesmoe",
+        "backend": "pymc",
+        "tune": 1000,
+        "note": "old default: MM start + PyMC NUTS (Numba), warm PyTensor cache",
+    },
+    "pymc-cold": {
+        "kind": "bayesmoe",
+        "backend": "pymc",
+        "tune": 1000,
+        "cold": True,
+        "note": "old default, empty PyTensor cache",
+    },
 }
-DEFAULT_CONFIGS = ["numpyro-mirror", "numpyro-fast", "bayesmoe", "bayesmoe-cold",
-                   "bayesmoe-nocache", "jax-tune1000-identity", "jax-tune1000", "jax-tune200",
-                   "pymc", "pymc-cold"]
+DEFAULT_CONFIGS = [
+    "numpyro-mirror",
+    "numpyro-fast",
+    "bayesmoe",
+    "bayesmoe-cold",
+    "bayesmoe-nocache",
+    "jax-tune1000-identity",
+    "jax-tune1000",
+    "jax-tune200",
+    "pymc",
+    "pymc-cold",
+]
 REFERENCES = ("numpyro-mirror", "numpyro-fast")
 
 
@@ -211,16 +297,23 @@ def _summarise(npz: str) -> dict:
     from bayesmoe.diagnostics import relabel
 
     s = np.load(npz)
-    dims = {"beta0_std": ["expert"], "beta1_std": ["feature", "expert"],
-            "a_std": ["feature", "expert"], "b_std": ["expert"], "sigma_std": ["expert"]}
+    dims = {
+        "beta0_std": ["expert"],
+        "beta1_std": ["feature", "expert"],
+        "a_std": ["feature", "expert"],
+        "b_std": ["expert"],
+        "sigma_std": ["expert"],
+    }
     post = xr.Dataset({k: (["chain", "draw", *dims[k]], s[k]) for k in PARAMS})
     for k in ("beta0_std", "beta1_std"):  # one form of the gate: sum-to-zero over experts
         post[k] = post[k] - post[k].mean("expert")
     ds = relabel(post, var_names=PARAMS, random_seed=0)
     ess = az.ess(ds[PARAMS], method="bulk")
     rhat = az.rhat(ds[PARAMS])
-    return {"min_ess_bulk": float(min(float(ess[v].min()) for v in PARAMS)),
-            "max_rhat": float(max(float(rhat[v].max()) for v in PARAMS))}
+    return {
+        "min_ess_bulk": float(min(float(ess[v].min()) for v in PARAMS)),
+        "max_rhat": float(max(float(rhat[v].max()) for v in PARAMS)),
+    }
 
 
 def _run_config(name: str, seed: int, data: str, workdir: Path) -> dict:
@@ -238,17 +331,38 @@ def _run_config(name: str, seed: int, data: str, workdir: Path) -> dict:
     out = str(workdir / f"{name}-{seed}.npz")
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec), "--data", data,
-                          "--seed", str(seed), "--out", out],
-                         capture_output=True, text=True, env=env, check=False)
+    res = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            json.dumps(spec),
+            "--data",
+            data,
+            "--seed",
+            str(seed),
+            "--out",
+            out,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     wall = time.perf_counter() - t0
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
     if res.returncode != 0:
         raise RuntimeError(f"{name} failed:\n{res.stderr[-3000:]}")
     row = json.loads(Path(out + ".json").read_text())
-    row.update(_summarise(out), name=name, seed=seed, process_seconds=wall, load_1min=load,
-               note=spec["note"])
+    row.update(
+        _summarise(out),
+        name=name,
+        seed=seed,
+        process_seconds=wall,
+        load_1min=load,
+        note=spec["note"],
+    )
     row["ess_per_process_second"] = row["min_ess_bulk"] / wall
     return row
 
@@ -284,8 +398,12 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="nuts-speed-") as wd:
         workdir = Path(wd)
-        if any(CONFIGS[c]["kind"] == "bayesmoe" and not CONFIGS[c].get("cold")
-               and "env" not in CONFIGS[c] for c in configs):
+        if any(
+            CONFIGS[c]["kind"] == "bayesmoe"
+            and not CONFIGS[c].get("cold")
+            and "env" not in CONFIGS[c]
+            for c in configs
+        ):
             # warm the JAX cache of the default path once (not timed; the cold row measures the
             # first-ever run)
             X, y, _ = simulate("S-B", n=N_OBS, random_seed=0)
@@ -298,26 +416,37 @@ def main() -> None:
             for name in configs:
                 row = _run_config(name, seed, data, workdir)
                 rows.append(row)
-                print(f"{name:<24} seed {seed}: ESS {row['min_ess_bulk']:6.0f}  R-hat "
-                      f"{row['max_rhat']:.3f}  div {row['divergences']}  process "
-                      f"{row['process_seconds']:5.1f} s  load {row['load_1min']:.1f}", flush=True)
+                print(
+                    f"{name:<24} seed {seed}: ESS {row['min_ess_bulk']:6.0f}  R-hat "
+                    f"{row['max_rhat']:.3f}  div {row['divergences']}  process "
+                    f"{row['process_seconds']:5.1f} s  load {row['load_1min']:.1f}",
+                    flush=True,
+                )
     ref = {(r["name"], r["seed"]): r for r in rows if r["name"] in REFERENCES}
-    print("\n| configuration | seed | min bulk ESS | max R-hat | div. | process s | ESS/s "
-          "| × mirror | × fast | load |")
+    print(
+        "\n| configuration | seed | min bulk ESS | max R-hat | div. | process s | ESS/s "
+        "| × mirror | × fast | load |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        ratios = [r["ess_per_process_second"] / ref[(n, r["seed"])]["ess_per_process_second"]
-                  for n in REFERENCES]
+        ratios = [
+            r["ess_per_process_second"] / ref[(n, r["seed"])]["ess_per_process_second"]
+            for n in REFERENCES
+        ]
         r["ratio_mirror"], r["ratio_fast"] = ratios
-        print(f"| {r['name']} | {r['seed']} | {r['min_ess_bulk']:.0f} | {r['max_rhat']:.3f} "
-              f"| {r['divergences']} | {r['process_seconds']:.1f} "
-              f"| {r['ess_per_process_second']:.1f} | {ratios[0]:.2f} | {ratios[1]:.2f} "
-              f"| {r['load_1min']:.1f} |")
+        print(
+            f"| {r['name']} | {r['seed']} | {r['min_ess_bulk']:.0f} | {r['max_rhat']:.3f} "
+            f"| {r['divergences']} | {r['process_seconds']:.1f} "
+            f"| {r['ess_per_process_second']:.1f} | {ratios[0]:.2f} | {ratios[1]:.2f} "
+            f"| {r['load_1min']:.1f} |"
+        )
     print("\ngeometric mean over seeds (× mirror, × fast; min over seeds):")
     for name in configs:
         rs = [r for r in rows if r["name"] == name]
-        gm = [float(np.exp(np.mean(np.log([r[k] for r in rs])))) for k in ("ratio_mirror",
-                                                                              "ratio_fast")]
+        gm = [
+            float(np.exp(np.mean(np.log([r[k] for r in rs]))))
+            for k in ("ratio_mirror", "ratio_fast")
+        ]
         mn = [min(r[k] for r in rs) for k in ("ratio_mirror", "ratio_fast")]
         print(f"| {name} | {gm[0]:.2f} (min {mn[0]:.2f}) | {gm[1]:.2f} (min {mn[1]:.2f}) |")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

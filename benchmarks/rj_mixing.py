@@ -50,10 +50,16 @@ def flux_bound(pk: np.ndarray, p_birth_death: float = 0.5) -> float:
     K_max = pk.size
     total = 0.0
     for K in range(1, K_max):
-        up = sum(v for m, v in move_probabilities(K, K_max, p_birth_death).items()
-                 if m in ("birth", "split"))
-        down = sum(v for m, v in move_probabilities(K + 1, K_max, p_birth_death).items()
-                   if m in ("death", "merge"))
+        up = sum(
+            v
+            for m, v in move_probabilities(K, K_max, p_birth_death).items()
+            if m in ("birth", "split")
+        )
+        down = sum(
+            v
+            for m, v in move_probabilities(K + 1, K_max, p_birth_death).items()
+            if m in ("death", "merge")
+        )
         total += min(pk[K - 1] * up, pk[K] * down)
     return 2.0 * total
 
@@ -70,10 +76,14 @@ def load_data(name: str, n: int, seed: int):
 
     loader = {"iris": datasets.load_iris, "wine": datasets.load_wine}[name]
     bunch = loader()
-    return (np.asarray(bunch.data, dtype=float), np.asarray(bunch.target, dtype=int),
-            "categorical", list(bunch.feature_names),
-            f"scikit-learn bundled {name} (n={bunch.data.shape[0]}, "
-            f"d={bunch.data.shape[1]}, {len(bunch.target_names)} classes)")
+    return (
+        np.asarray(bunch.data, dtype=float),
+        np.asarray(bunch.target, dtype=int),
+        "categorical",
+        list(bunch.feature_names),
+        f"scikit-learn bundled {name} (n={bunch.data.shape[0]}, "
+        f"d={bunch.data.shape[1]}, {len(bunch.target_names)} classes)",
+    )
 
 
 def _load() -> str:
@@ -91,9 +101,18 @@ def run(name, X, y, args, step_kwargs):
     """Sample with one step configuration and summarise the mixing of K."""
     t0 = time.perf_counter()
     trace = sample_random_k(
-        X, y, max_experts=args.max_experts, experts_prior="poisson:1.0", draws=args.draws,
-        tune=args.tune, chains=args.chains, cores=args.cores, random_seed=args.seed,
-        step_kwargs=step_kwargs, experts=args.family, feature_names=args.feature_names,
+        X,
+        y,
+        max_experts=args.max_experts,
+        experts_prior="poisson:1.0",
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        cores=args.cores,
+        random_seed=args.seed,
+        step_kwargs=step_kwargs,
+        experts=args.family,
+        feature_names=args.feature_names,
     )
     wall = time.perf_counter() - t0
     acc = acceptance_summary(trace)
@@ -102,18 +121,18 @@ def run(name, X, y, args, step_kwargs):
     iters = args.chains * args.draws
     pk = k_posterior(trace).values
     per_chain = [np.bincount(c, minlength=args.max_experts + 1)[1:] / c.size for c in k]
-    visited_ok = all(
-        all(pc[j] > 0 for j in np.flatnonzero(pk >= 0.05)) for pc in per_chain
-    )
+    visited_ok = all(all(pc[j] > 0 for j in np.flatnonzero(pk >= 0.05)) for pc in per_chain)
     return {
         "sampler": name,
         "wall_seconds": round(wall, 1),
         "sampling_seconds": round(float(trace.attrs["seconds_sampling"]), 1),
-        "acceptance_per_move": {m: (None if np.isnan(v) else round(float(v), 4))
-                                for m, v in zip(acc["move"].values,
-                                                acc["acceptance_rate"].values, strict=True)},
-        "proposed_per_move": dict(zip(acc["move"].values.tolist(),
-                                      acc["proposed"].values.tolist(), strict=True)),
+        "acceptance_per_move": {
+            m: (None if np.isnan(v) else round(float(v), 4))
+            for m, v in zip(acc["move"].values, acc["acceptance_rate"].values, strict=True)
+        },
+        "proposed_per_move": dict(
+            zip(acc["move"].values.tolist(), acc["proposed"].values.tolist(), strict=True)
+        ),
         "trans_dimensional_acceptance": round(acc.attrs["acceptance_rate"], 4),
         "ideal_proposal_bound": round(flux_bound(pk), 4),
         "ess_k": None if np.isnan(ess) else round(ess, 1),
@@ -136,11 +155,14 @@ def main(argv=None):
     ap.add_argument("--draws", type=int, default=2000)
     ap.add_argument("--moves-per-step", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--birth-prior-mix", type=float, default=0.5,
-                    help="weight of the prior in bayesmoe's defensive birth proposal")
+    ap.add_argument(
+        "--birth-prior-mix",
+        type=float,
+        default=0.5,
+        help="weight of the prior in bayesmoe's defensive birth proposal",
+    )
     ap.add_argument("--data", choices=["S-B", "S-D", "iris", "wine"], default="S-B")
-    ap.add_argument("--only", choices=["bayesmoe", "bayesmoe-normal-birth", "naive"],
-                    default=None)
+    ap.add_argument("--only", choices=["bayesmoe", "bayesmoe-normal-birth", "naive"], default=None)
     ap.add_argument("--out", default=None, help="also write the results as JSON here")
     args = ap.parse_args(argv)
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -149,27 +171,57 @@ def main(argv=None):
     print(f"data: {provenance}", flush=True)
     results = []
     if args.only in (None, "bayesmoe"):
-        results.append(run("bayesmoe", X, y, args, {"moves_per_step": args.moves_per_step,
-                                                     "birth_prior_mix": args.birth_prior_mix}))
+        results.append(
+            run(
+                "bayesmoe",
+                X,
+                y,
+                args,
+                {"moves_per_step": args.moves_per_step, "birth_prior_mix": args.birth_prior_mix},
+            )
+        )
         print(json.dumps(results[-1]), flush=True)
     if args.family == "categorical" and args.only in (None, "bayesmoe-normal-birth"):
-        results.append(run("bayesmoe-normal-birth", X, y, args,
-                           {"moves_per_step": args.moves_per_step, "birth": "normal",
-                            "birth_prior_mix": args.birth_prior_mix}))
+        results.append(
+            run(
+                "bayesmoe-normal-birth",
+                X,
+                y,
+                args,
+                {
+                    "moves_per_step": args.moves_per_step,
+                    "birth": "normal",
+                    "birth_prior_mix": args.birth_prior_mix,
+                },
+            )
+        )
         print(json.dumps(results[-1]), flush=True)
     if args.only in (None, "naive"):
-        results.append(run("naive ±1 birth/death, prior draws", X, y, args,
-                           {"p_birth_death": 1.0, "birth_prior_mix": 1.0, "tune": False}))
+        results.append(
+            run(
+                "naive ±1 birth/death, prior draws",
+                X,
+                y,
+                args,
+                {"p_birth_death": 1.0, "birth_prior_mix": 1.0, "tune": False},
+            )
+        )
         print(json.dumps(results[-1]), flush=True)
     if args.out:
         import platform
 
         import pymc
 
-        meta = {"data": provenance, "pymc": pymc.__version__, "numpy": np.__version__,
-                "python": platform.python_version(), "machine": platform.processor() or
-                platform.machine(), "started": started, "finished": time.strftime(
-                    "%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "load_at_end": _load()}
+        meta = {
+            "data": provenance,
+            "pymc": pymc.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+            "machine": platform.processor() or platform.machine(),
+            "started": started,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "load_at_end": _load(),
+        }
         with open(args.out, "w") as fh:
             json.dump({"args": vars(args), "meta": meta, "results": results}, fh, indent=1)
     return results

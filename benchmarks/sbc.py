@@ -28,30 +28,55 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "sbc"
 
 
-def spec_dict(name: str, *, family: str, gate: str, replicates: int, n: int = 150, K: int = 2,
-              draws: int = 150, tune: int = 300, chains: int = 2, n_ranked: int = 49,
-              fit_priors: dict | None = None, likelihood_power: float = 1.0,
-              seed: int = 13) -> dict:
+def spec_dict(
+    name: str,
+    *,
+    family: str,
+    gate: str,
+    replicates: int,
+    n: int = 150,
+    K: int = 2,
+    draws: int = 150,
+    tune: int = 300,
+    chains: int = 2,
+    n_ranked: int = 49,
+    fit_priors: dict | None = None,
+    likelihood_power: float = 1.0,
+    seed: int = 13,
+) -> dict:
     model = {"family": family, "gate": gate, "n_experts": K}
     if fit_priors:
         model["fit_priors"] = fit_priors
     if likelihood_power != 1.0:
         model["likelihood_power"] = likelihood_power
     return {
-        "study": {"name": name, "seed": seed, "retries": 1,
-                  "description": "SBC of the fixed-K model (benchmarks/sbc.py)"},
+        "study": {
+            "name": name,
+            "seed": seed,
+            "retries": 1,
+            "description": "SBC of the fixed-K model (benchmarks/sbc.py)",
+        },
         "data": {"source": "prior", "n": n, "d": 1, "x_seed": 0},
         "model": model,
-        "inference": {"method": "sbc", "draws": draws, "tune": tune, "chains": chains,
-                      "n_ranked": n_ranked, "target_accept": 0.9},
+        "inference": {
+            "method": "sbc",
+            "draws": draws,
+            "tune": tune,
+            "chains": chains,
+            "n_ranked": n_ranked,
+            "target_accept": 0.9,
+        },
         "grid": {"replicate": replicates},
     }
 
 
 CONFIGS = {  # the must-fail first: it decides whether SBC has power at all
     "gaussian-softmax-K2-gate-prior-10x-too-small": dict(
-        family="gaussian", gate="softmax", replicates=24,
-        fit_priors={"gate_intercept": 0.3, "gate_slope": 0.3}),
+        family="gaussian",
+        gate="softmax",
+        replicates=24,
+        fit_priors={"gate_intercept": 0.3, "gate_slope": 0.3},
+    ),
     "gaussian-softmax-K2": dict(family="gaussian", gate="softmax", replicates=40),
     "categorical-tanh-K2": dict(family="categorical", gate="tanh", replicates=24),
 }
@@ -72,17 +97,23 @@ def summarise(name: str, folder: Path, plot: bool = True) -> list[str]:
         kind = "primary" if bool(sub["primary"].values[0]) else "relabelled"
         ok = bool(sub["uniform"].all())
         ps = ", ".join(f"{v:.2g}" for v in sub["p_value"].values)
-        rows.append(f"| {name} | {q} ({kind}) | {ranks.sizes['replicate']} | "
-                    f"{inf['chains']}x{inf['draws']} -> {ranks.attrs['n_ranked']} | {per:.0f} | "
-                    f"{ps} | {'uniform' if ok else 'NON-UNIFORM'} |")
-    rows.append(f"| {name} | **verdict (primary, Bonferroni over {summ.attrs['n_components']} "
-                f"components at alpha 0.05)** | | | | | **{summ.attrs['verdict']}** |")
+        rows.append(
+            f"| {name} | {q} ({kind}) | {ranks.sizes['replicate']} | "
+            f"{inf['chains']}x{inf['draws']} -> {ranks.attrs['n_ranked']} | {per:.0f} | "
+            f"{ps} | {'uniform' if ok else 'NON-UNIFORM'} |"
+        )
+    rows.append(
+        f"| {name} | **verdict (primary, Bonferroni over {summ.attrs['n_components']} "
+        f"components at alpha 0.05)** | | | | | **{summ.attrs['verdict']}** |"
+    )
     import pandas as pd
 
     from bayesmoe.diagnostics.sbc import _components
 
-    wide = pd.DataFrame({label: r for label, _, _, r in _components(ranks)},
-                        index=pd.Index(ranks["replicate"].values, name="replicate"))
+    wide = pd.DataFrame(
+        {label: r for label, _, _, r in _components(ranks)},
+        index=pd.Index(ranks["replicate"].values, name="replicate"),
+    )
     for c in ("min_gate_weight", "divergences", "ess_loglik", "seconds"):
         wide[c] = ranks[c].values
     wide.to_csv(OUT / f"{name}_ranks.csv")
@@ -101,9 +132,14 @@ def main(argv=None) -> int:
     ap.add_argument("--summary-only", action="store_true", help="do not run, only summarise")
     ap.add_argument("--only", nargs="*", default=None, help="configuration names")
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--stages", type=int, nargs="*", default=[8, 16, 24, 40],
-                    help="run the first 8 replicates of every configuration, then 16, ... "
-                         "(each stage resumes the previous one; partial results stay balanced)")
+    ap.add_argument(
+        "--stages",
+        type=int,
+        nargs="*",
+        default=[8, 16, 24, 40],
+        help="run the first 8 replicates of every configuration, then 16, ... "
+        "(each stage resumes the previous one; partial results stay balanced)",
+    )
     args = ap.parse_args(argv)
     from bayesmoe.study import parse_spec, run_study
 
@@ -114,8 +150,13 @@ def main(argv=None) -> int:
 
         from dask.distributed import Client, LocalCluster
 
-        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        )
         client = Client(cluster)
         try:
             for stage in args.stages:
@@ -124,18 +165,23 @@ def main(argv=None) -> int:
                     spec = parse_spec(spec_dict(name, **CONFIGS[name]))
                     ids = [t.id for t in spec.tasks()][:stage]
                     run_study(spec, OUT / name, client=client, progressbar=False, tasks=ids)
-                    print(f"{name}: {len(ids)} replicates, {time.time() - t0:.0f} s wall",
-                          flush=True)
+                    print(
+                        f"{name}: {len(ids)} replicates, {time.time() - t0:.0f} s wall", flush=True
+                    )
         finally:
             client.close()
             cluster.close()
     import arviz, pymc  # noqa: E401
 
-    print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node()}, "
-          f"{platform.processor() or platform.machine()}, Python {sys.version.split()[0]}, "
-          f"PyMC {pymc.__version__}, ArviZ {arviz.__version__}")
-    print("| config | quantity | replicates | draws -> ranked L | s / replicate | p (POT-C) | "
-          "verdict |\n|---|---|---|---|---|---|---|")
+    print(
+        f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node()}, "
+        f"{platform.processor() or platform.machine()}, Python {sys.version.split()[0]}, "
+        f"PyMC {pymc.__version__}, ArviZ {arviz.__version__}"
+    )
+    print(
+        "| config | quantity | replicates | draws -> ranked L | s / replicate | p (POT-C) | "
+        "verdict |\n|---|---|---|---|---|---|---|"
+    )
     for name in names:
         if (OUT / name / "tasks").is_dir():
             print("\n".join(summarise(name, OUT / name)), flush=True)

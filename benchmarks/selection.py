@@ -64,14 +64,25 @@ def run_mm(grid, reps) -> pd.DataFrame:
                 raise RuntimeError("the refitted K_max measure differs from select_experts' fit")
             # a point estimate: MTM refuses the default radius, so it is passed explicitly
             mtm = merge_truncate_merge(top.measure_, omega=mtm_omega(n, 4.0), random_seed=seed)
-            rows.append({"replicate": rep, "n": n, "BIC": table.attrs["selected_bic"],
-                         "AIC": table.attrs["selected_aic"], "ICL": table.attrs["selected_icl"],
-                         "DSC": table.attrs["selected_dsc"],
-                         "MTM (MM)": int(mtm.n_experts), "mtm_omega": mtm.measure.attrs["mtm_omega"],
-                         "seconds": time.perf_counter() - t0})
+            rows.append(
+                {
+                    "replicate": rep,
+                    "n": n,
+                    "BIC": table.attrs["selected_bic"],
+                    "AIC": table.attrs["selected_aic"],
+                    "ICL": table.attrs["selected_icl"],
+                    "DSC": table.attrs["selected_dsc"],
+                    "MTM (MM)": int(mtm.n_experts),
+                    "mtm_omega": mtm.measure.attrs["mtm_omega"],
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
             r = rows[-1]
-            print(f"[mm] rep={rep} n={n}: BIC={r['BIC']} DSC={r['DSC']} MTM={r['MTM (MM)']} "
-                  f"({r['seconds']:.1f}s)", flush=True)
+            print(
+                f"[mm] rep={rep} n={n}: BIC={r['BIC']} DSC={r['DSC']} MTM={r['MTM (MM)']} "
+                f"({r['seconds']:.1f}s)",
+                flush=True,
+            )
     return pd.DataFrame(rows)
 
 
@@ -80,8 +91,17 @@ def _nuts_fit(n, draws, tune):
     X, y, _ = simulate("S-B", n, random_seed=seed_for("selection", 0, n))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tr = sample(X, y, n_experts=K_MAX, draws=draws, tune=tune, chains=NUTS["chains"],
-                    cores=1, random_seed=seed_for("selection-nuts", n), progressbar=False)
+        tr = sample(
+            X,
+            y,
+            n_experts=K_MAX,
+            draws=draws,
+            tune=tune,
+            chains=NUTS["chains"],
+            cores=1,
+            random_seed=seed_for("selection-nuts", n),
+            progressbar=False,
+        )
     return tr
 
 
@@ -90,13 +110,23 @@ def run_nuts(grid, draws, tune) -> pd.DataFrame:
     for n in grid:
         t0 = time.perf_counter()
         tr = _nuts_fit(n, draws, tune)
-        pmf = num_experts_posterior(mixing_measure(tr), method="mtm", n=n,
-                                    random_seed=seed_for("selection-mtm", n))
-        rows.append({"replicate": 0, "n": n, "MTM (NUTS)": int(pmf.idxmax()),
-                     **{f"p(K={k})": float(pmf.sel(n_experts=k)) for k in range(1, K_MAX + 1)},
-                     "seconds": time.perf_counter() - t0})
-        print(f"[nuts] n={n}: MTM mode={rows[-1]['MTM (NUTS)']} pmf={np.round(pmf.values, 2)} "
-              f"({rows[-1]['seconds']:.0f}s)", flush=True)
+        pmf = num_experts_posterior(
+            mixing_measure(tr), method="mtm", n=n, random_seed=seed_for("selection-mtm", n)
+        )
+        rows.append(
+            {
+                "replicate": 0,
+                "n": n,
+                "MTM (NUTS)": int(pmf.idxmax()),
+                **{f"p(K={k})": float(pmf.sel(n_experts=k)) for k in range(1, K_MAX + 1)},
+                "seconds": time.perf_counter() - t0,
+            }
+        )
+        print(
+            f"[nuts] n={n}: MTM mode={rows[-1]['MTM (NUTS)']} pmf={np.round(pmf.values, 2)} "
+            f"({rows[-1]['seconds']:.0f}s)",
+            flush=True,
+        )
     return pd.DataFrame(rows)
 
 
@@ -111,17 +141,29 @@ def figure(mm, nuts, path):
         f = frequencies(mm)
         for i, m in enumerate(METHODS):
             ax0.plot(f.index, f[m], "o-", color=f"C{i}", label=m)
-        ax0.set(xscale="log", ylim=(-0.05, 1.05), xlabel="n",
-                ylabel=f"frequency of K̂ = {K_TRUE}",
-                title=f"S-B: selection of K* = 3 ({mm.replicate.nunique()} replicates per n)")
+        ax0.set(
+            xscale="log",
+            ylim=(-0.05, 1.05),
+            xlabel="n",
+            ylabel=f"frequency of K̂ = {K_TRUE}",
+            title=f"S-B: selection of K* = 3 ({mm.replicate.nunique()} replicates per n)",
+        )
         ax0.legend()
         for i, m in enumerate(METHODS):
             c = mm.groupby(m).size()
-            ax1.bar(np.array(c.index) + (i - 1) * 0.27, c.values, width=0.27, color=f"C{i}",
-                    label=m)
+            ax1.bar(
+                np.array(c.index) + (i - 1) * 0.27, c.values, width=0.27, color=f"C{i}", label=m
+            )
     if nuts is not None and len(nuts):
-        ax0.plot(nuts.n, (nuts["MTM (NUTS)"] == K_TRUE).astype(float), "s", ms=9, mfc="none",
-                 color="C3", label="MTM (NUTS), 1 replicate")
+        ax0.plot(
+            nuts.n,
+            (nuts["MTM (NUTS)"] == K_TRUE).astype(float),
+            "s",
+            ms=9,
+            mfc="none",
+            color="C3",
+            label="MTM (NUTS), 1 replicate",
+        )
         ax0.legend()
     ax1.set(xlabel="selected K (all n pooled)", ylabel="count", title="selected K")
     ax1.legend()
@@ -150,8 +192,11 @@ def mtm_fits(grid, reps, nuts_grid, draws, tune, out: Path, stem: str) -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 top = fit_mle(X, y, K_MAX, random_seed=seed_for("mtm-mm", rep, n), **MM)
-            fits.append(top.measure_.expand_dims(fit=[len(fits)]).assign_coords(
-                n=("fit", [n]), replicate=("fit", [rep])))
+            fits.append(
+                top.measure_.expand_dims(fit=[len(fits)]).assign_coords(
+                    n=("fit", [n]), replicate=("fit", [rep])
+                )
+            )
             print(f"[mtm-mm] rep={rep} n={n} ({time.perf_counter() - t0:.1f}s)", flush=True)
             xr.concat(fits, "fit").to_netcdf(out / f"{stem}_mm.nc", engine="scipy")
     for n in nuts_grid:
@@ -171,10 +216,20 @@ def mtm_sweep(out: Path, nuts_grid, stem: str) -> pd.DataFrame:
         G = G.drop_vars(["fit", "n", "replicate"])
         for C in MTM_C:
             for c in MTM_SMALL_C:
-                k = merge_truncate_merge(G, omega=mtm_omega(n, 4.0, C), c=c,
-                                         random_seed=seed_for("mtm", rep, n))
-                rows.append({"source": "MM point", "n": n, "replicate": rep, "C": C, "c": c,
-                             "K_hat": int(k.n_experts), "p_correct": float(k.n_experts == K_TRUE)})
+                k = merge_truncate_merge(
+                    G, omega=mtm_omega(n, 4.0, C), c=c, random_seed=seed_for("mtm", rep, n)
+                )
+                rows.append(
+                    {
+                        "source": "MM point",
+                        "n": n,
+                        "replicate": rep,
+                        "C": C,
+                        "c": c,
+                        "K_hat": int(k.n_experts),
+                        "p_correct": float(k.n_experts == K_TRUE),
+                    }
+                )
     for n in nuts_grid:
         path = out / f"{stem}_nuts_{n}.nc"
         if not path.exists():
@@ -182,11 +237,25 @@ def mtm_sweep(out: Path, nuts_grid, stem: str) -> pd.DataFrame:
         G = xr.open_dataset(path, engine="scipy").load()
         for C in MTM_C:
             for c in MTM_SMALL_C:
-                pmf = num_experts_posterior(G, method="mtm", n=n, c=c, omega_scale=C,
-                                            random_seed=seed_for("selection-mtm", n))
-                rows.append({"source": "NUTS posterior", "n": n, "replicate": 0, "C": C, "c": c,
-                             "K_hat": int(pmf.idxmax()),
-                             "p_correct": float(pmf.sel(n_experts=K_TRUE))})
+                pmf = num_experts_posterior(
+                    G,
+                    method="mtm",
+                    n=n,
+                    c=c,
+                    omega_scale=C,
+                    random_seed=seed_for("selection-mtm", n),
+                )
+                rows.append(
+                    {
+                        "source": "NUTS posterior",
+                        "n": n,
+                        "replicate": 0,
+                        "C": C,
+                        "c": c,
+                        "K_hat": int(pmf.idxmax()),
+                        "p_correct": float(pmf.sel(n_experts=K_TRUE)),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -203,13 +272,25 @@ def mtm_figure(sweep: pd.DataFrame, path: Path) -> None:
         sub = sweep[sweep.source == src]
         for i, n in enumerate(sorted(sub.n.unique())):
             for c, ls in zip(MTM_SMALL_C, ("--", "-")):
-                f = sub[(sub.n == n) & (sub.c == c)].groupby("C").K_hat.apply(
-                    lambda k: float(np.mean(k == K_TRUE)))
-                ax.plot(f.index, f.values, ls, marker="o", color=f"C{i}",
-                        label=f"n = {n}" if c == 1.0 else None)
-        ax.set(xlabel="radius constant C (ω_n = C (log n / n)^{1/8})", ylim=(-0.05, 1.05),
-               ylabel=f"frequency of K̂ = {K_TRUE}",
-               title=f"S-B, MTM on {src}s (solid c = 1, dashed c = 0.5)")
+                f = (
+                    sub[(sub.n == n) & (sub.c == c)]
+                    .groupby("C")
+                    .K_hat.apply(lambda k: float(np.mean(k == K_TRUE)))
+                )
+                ax.plot(
+                    f.index,
+                    f.values,
+                    ls,
+                    marker="o",
+                    color=f"C{i}",
+                    label=f"n = {n}" if c == 1.0 else None,
+                )
+        ax.set(
+            xlabel="radius constant C (ω_n = C (log n / n)^{1/8})",
+            ylim=(-0.05, 1.05),
+            ylabel=f"frequency of K̂ = {K_TRUE}",
+            title=f"S-B, MTM on {src}s (solid c = 1, dashed c = 0.5)",
+        )
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -218,31 +299,55 @@ def mtm_figure(sweep: pd.DataFrame, path: Path) -> None:
 
 def main(argv=None):
     p = parser(__doc__)
-    p.add_argument("--part", choices=("mm", "nuts", "all", "mtm-fit", "mtm"), default="all",
-                   help="mtm-fit: K̄ = 5 MM fits and NUTS posteriors for the MTM sweep; mtm: "
-                        "the sweep over the radius constant C (and c) on the saved fits")
+    p.add_argument(
+        "--part",
+        choices=("mm", "nuts", "all", "mtm-fit", "mtm"),
+        default="all",
+        help="mtm-fit: K̄ = 5 MM fits and NUTS posteriors for the MTM sweep; mtm: "
+        "the sweep over the radius constant C (and c) on the saved fits",
+    )
     args = p.parse_args(argv)
     if args.part in ("mtm-fit", "mtm"):
-        grid, reps, ngrid = (MTM_GRID, MTM_REPS, MTM_NUTS_GRID) if not args.quick \
-            else ([300, 600], 1, [])
+        grid, reps, ngrid = (
+            (MTM_GRID, MTM_REPS, MTM_NUTS_GRID) if not args.quick else ([300, 600], 1, [])
+        )
         stem = "selection_mtm" + ("_quick" if args.quick else "")
         args.out.mkdir(parents=True, exist_ok=True)
         if args.part == "mtm-fit":
             mtm_fits(grid, reps, ngrid, NUTS["draws"], NUTS["tune"], args.out, stem)
         sweep = mtm_sweep(args.out, ngrid, stem)
-        write_results(args.out, stem, sweep, {"grid": grid, "replicates": reps, "mm": MM,
-                                             "C": MTM_C, "c": MTM_SMALL_C, "nuts_grid": ngrid})
+        write_results(
+            args.out,
+            stem,
+            sweep,
+            {
+                "grid": grid,
+                "replicates": reps,
+                "mm": MM,
+                "C": MTM_C,
+                "c": MTM_SMALL_C,
+                "nuts_grid": ngrid,
+            },
+        )
         mtm_figure(sweep, args.out / f"{stem}.png")
         print(mtm_table(sweep).to_string())
         return
     grid, reps = (GRID, REPLICATES) if not args.quick else ([150, 300], 1)
-    ngrid, draws, tune = (NUTS_GRID, NUTS["draws"], NUTS["tune"]) if not args.quick \
-        else ([300], 40, 40)
+    ngrid, draws, tune = (
+        (NUTS_GRID, NUTS["draws"], NUTS["tune"]) if not args.quick else ([300], 40, 40)
+    )
     stem = "selection_quick" if args.quick else "selection"
     t0 = time.perf_counter()
     mm = nuts = None
-    meta = {"grid": grid, "replicates": reps, "mm": MM, "nuts_grid": ngrid,
-            "nuts": {**NUTS, "draws": draws, "tune": tune}, "K_true": K_TRUE, "K_max": K_MAX}
+    meta = {
+        "grid": grid,
+        "replicates": reps,
+        "mm": MM,
+        "nuts_grid": ngrid,
+        "nuts": {**NUTS, "draws": draws, "tune": tune},
+        "K_true": K_TRUE,
+        "K_max": K_MAX,
+    }
     if args.part in ("mm", "all"):
         mm = run_mm(grid, reps)
         f = frequencies(mm)

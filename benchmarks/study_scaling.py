@@ -49,13 +49,21 @@ import numpy as np
 def make_spec(method: str, n_tasks: int):
     from bayesmoe.study import parse_spec
 
-    inference = ({"method": "nuts", "draws": 100, "tune": 100, "chains": 1}
-                 if method == "nuts" else {"method": "mle", "n_starts": 10})
+    inference = (
+        {"method": "nuts", "draws": 100, "tune": 100, "chains": 1}
+        if method == "nuts"
+        else {"method": "mle", "n_starts": 10}
+    )
     n = 200 if method == "nuts" else 5000
-    return parse_spec({"study": {"name": f"scaling-{method}", "seed": 2026},
-                       "data": {"source": "simulate", "preset": "S-B", "n": n},
-                       "model": {"n_experts": 3}, "inference": inference,
-                       "grid": {"replicate": n_tasks}})
+    return parse_spec(
+        {
+            "study": {"name": f"scaling-{method}", "seed": 2026},
+            "data": {"source": "simulate", "preset": "S-B", "n": n},
+            "model": {"n_experts": 3},
+            "inference": inference,
+            "grid": {"replicate": n_tasks},
+        }
+    )
 
 
 def direct_fit(task: dict) -> float:
@@ -68,14 +76,23 @@ def direct_fit(task: dict) -> float:
     if inf["method"] == "nuts":
         from bayesmoe.inference import sample
 
-        sample(X, y, n_experts=model["n_experts"], feature_names=names, draws=inf["draws"],
-               tune=inf["tune"], chains=inf["chains"], cores=1, random_seed=task["fit_seed"],
-               target_accept=inf["target_accept"], progressbar=False)
+        sample(
+            X,
+            y,
+            n_experts=model["n_experts"],
+            feature_names=names,
+            draws=inf["draws"],
+            tune=inf["tune"],
+            chains=inf["chains"],
+            cores=1,
+            random_seed=task["fit_seed"],
+            target_accept=inf["target_accept"],
+            progressbar=False,
+        )
     else:
         from bayesmoe.inference.mm import fit_mle
 
-        fit_mle(X, y, model["n_experts"], n_starts=inf["n_starts"],
-                random_seed=task["fit_seed"])
+        fit_mle(X, y, model["n_experts"], n_starts=inf["n_starts"], random_seed=task["fit_seed"])
     return time.perf_counter() - t0
 
 
@@ -85,8 +102,13 @@ def run_with_workers(spec, n_workers: int, root: Path) -> dict:
     from bayesmoe.study import run_study
 
     t0 = time.perf_counter()
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", silence_logs=logging.ERROR)
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
     client = Client(cluster)
     t_start = time.perf_counter() - t0
     out = root / f"w{n_workers}"
@@ -97,11 +119,15 @@ def run_with_workers(spec, n_workers: int, root: Path) -> dict:
     cluster.close()
     assert (table["status"] == "done").all(), table[["task", "status"]]
     recs = [json.loads(p.read_text()) for p in sorted(out.glob("tasks/*/metrics.json"))]
-    return {"workers": n_workers, "startup": t_start, "tasks": t_tasks,
-            "total": t_start + t_tasks,
-            "worker_fit": sum(r["seconds_fit"] for r in recs),
-            "worker_extras": sum(r["seconds_metrics"] + r["seconds_write"] for r in recs),
-            "worker_task": sum(r["seconds"] for r in recs)}
+    return {
+        "workers": n_workers,
+        "startup": t_start,
+        "tasks": t_tasks,
+        "total": t_start + t_tasks,
+        "worker_fit": sum(r["seconds_fit"] for r in recs),
+        "worker_extras": sum(r["seconds_metrics"] + r["seconds_write"] for r in recs),
+        "worker_task": sum(r["seconds"] for r in recs),
+    }
 
 
 def main() -> None:
@@ -114,23 +140,29 @@ def main() -> None:
     for name in ("pymc", "pytensor"):
         logging.getLogger(name).setLevel(logging.ERROR)
     tasks = [t.to_dict() for t in spec.tasks()]
-    print(f"{len(tasks)} {args.method} tasks; machine {platform.machine()}, "
-          f"{os.cpu_count()} CPUs; load average {os.getloadavg()}")
+    print(
+        f"{len(tasks)} {args.method} tasks; machine {platform.machine()}, "
+        f"{os.cpu_count()} CPUs; load average {os.getloadavg()}"
+    )
     t0 = time.perf_counter()
     direct_fit(tasks[0])  # warm-up (untimed): PyTensor's compile cache
     direct = [direct_fit(t) for t in tasks]
-    print(f"direct: {sum(direct):.1f} s in total, {np.mean(direct):.2f} s per fit "
-          f"(min {min(direct):.2f}, max {max(direct):.2f}); load {os.getloadavg()}")
+    print(
+        f"direct: {sum(direct):.1f} s in total, {np.mean(direct):.2f} s per fit "
+        f"(min {min(direct):.2f}, max {max(direct):.2f}); load {os.getloadavg()}"
+    )
     root = Path(tempfile.mkdtemp(prefix="bayesmoe-scaling-"))
     try:
         runs = {}
         for w in (1, 2):
             runs[w] = r = run_with_workers(spec, w, root)
             busy = r["worker_task"] / (w * r["tasks"])
-            print(f"{w} worker(s): start-up {r['startup']:.1f} s, tasks {r['tasks']:.1f} s, "
-                  f"total {r['total']:.1f} s; Σ fit on workers {r['worker_fit']:.1f} s, "
-                  f"Σ metrics+writes {r['worker_extras']:.1f} s, workers busy {100 * busy:.0f}% "
-                  f"of the task phase; load {os.getloadavg()}")
+            print(
+                f"{w} worker(s): start-up {r['startup']:.1f} s, tasks {r['tasks']:.1f} s, "
+                f"total {r['total']:.1f} s; Σ fit on workers {r['worker_fit']:.1f} s, "
+                f"Σ metrics+writes {r['worker_extras']:.1f} s, workers busy {100 * busy:.0f}% "
+                f"of the task phase; load {os.getloadavg()}"
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     n = len(tasks)
@@ -138,17 +170,23 @@ def main() -> None:
     mean_fit = r1["worker_fit"] / n
     over = (r1["tasks"] - r1["worker_fit"]) / n
     extras = r1["worker_extras"] / n
-    print(f"speed-up 2 vs 1 workers: {r1['tasks'] / runs[2]['tasks']:.2f}x (task phase), "
-          f"{r1['total'] / runs[2]['total']:.2f}x (with cluster start-up); a fit took "
-          f"{runs[2]['worker_fit'] / r1['worker_fit']:.2f}x longer with 2 workers than with 1 "
-          "(CPU contention: 1.0x on two free cores)")
-    print(f"runner overhead per task, same run (1 worker: task phase - Σ fit calls on the worker): "
-          f"{over:.2f} s = {100 * over / mean_fit:.1f}% of the mean fit call ({mean_fit:.2f} s); "
-          f"metrics+writes {extras:.2f} s ({100 * extras / mean_fit:.1f}%), scheduling and the "
-          f"rest {over - extras:.2f} s ({100 * (over - extras) / mean_fit:.1f}%)")
+    print(
+        f"speed-up 2 vs 1 workers: {r1['tasks'] / runs[2]['tasks']:.2f}x (task phase), "
+        f"{r1['total'] / runs[2]['total']:.2f}x (with cluster start-up); a fit took "
+        f"{runs[2]['worker_fit'] / r1['worker_fit']:.2f}x longer with 2 workers than with 1 "
+        "(CPU contention: 1.0x on two free cores)"
+    )
+    print(
+        f"runner overhead per task, same run (1 worker: task phase - Σ fit calls on the worker): "
+        f"{over:.2f} s = {100 * over / mean_fit:.1f}% of the mean fit call ({mean_fit:.2f} s); "
+        f"metrics+writes {extras:.2f} s ({100 * extras / mean_fit:.1f}%), scheduling and the "
+        f"rest {over - extras:.2f} s ({100 * (over - extras) / mean_fit:.1f}%)"
+    )
     d_over = (r1["tasks"] - sum(direct)) / n
-    print(f"against the direct calls in this process (sensitive to load drift between phases): "
-          f"{d_over:.2f} s per task = {100 * d_over / np.mean(direct):.1f}% of a direct fit")
+    print(
+        f"against the direct calls in this process (sensitive to load drift between phases): "
+        f"{d_over:.2f} s per task = {100 * d_over / np.mean(direct):.1f}% of a direct fit"
+    )
     print(f"wall time of this benchmark: {time.perf_counter() - t0:.0f} s")
 
 

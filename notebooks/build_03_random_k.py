@@ -141,9 +141,10 @@ np.bincount(occ) / occ.size"""),
 print(f"CPU seconds used by this notebook: {time.process_time():.1f}")"""),
 ]
 
-nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
-                                                                "display_name": "Python 3",
-                                                                "language": "python"}})
+nb = nbf.v4.new_notebook(
+    cells=cells,
+    metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+)
 out = Path(__file__).with_name("03_random_k.ipynb")
 nbf.write(nb, out)
 print("wrote", out)

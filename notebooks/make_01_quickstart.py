@@ -23,10 +23,7 @@ cells = [
     nbf.v4.new_markdown_cell(
         "## Simulate\nS-B (shared/MATH.md §10): two inputs, three experts, a softmax gate."
     ),
-    nbf.v4.new_code_cell(
-        "X, y, truth = bm.data.simulate('S-B', n=1000, random_seed=1)\n"
-        "truth"
-    ),
+    nbf.v4.new_code_cell("X, y, truth = bm.data.simulate('S-B', n=1000, random_seed=1)\ntruth"),
     nbf.v4.new_markdown_cell(
         "## Fit\nChains start from the MM maximum-likelihood fit; the returned DataTree is "
         "already relabelled so that expert 0 means the same expert in every draw and chain."
@@ -36,7 +33,9 @@ cells = [
         "trace = model.fit(X, y, draws=DRAWS, tune=DRAWS, chains=2, random_seed=1, progressbar=False)\n"
         "trace"
     ),
-    nbf.v4.new_markdown_cell("## Summarise\nR-hat and ESS on relabelled draws, plus the label-invariant log-likelihood."),
+    nbf.v4.new_markdown_cell(
+        "## Summarise\nR-hat and ESS on relabelled draws, plus the label-invariant log-likelihood."
+    ),
     nbf.v4.new_code_cell(
         "bm.summary(trace, var_names=['beta0', 'beta1', 'a', 'b', 'sigma', 'loglik'])"
     ),
@@ -48,7 +47,9 @@ cells = [
         "perm = trace['relabel']['permutation']\n"
         "print('draws whose labels were permuted:', int((perm != perm['expert']).any('expert').sum()))"
     ),
-    nbf.v4.new_markdown_cell("## Predict\nIn the user's units: mean, credible band of E[y|x], predictive interval."),
+    nbf.v4.new_markdown_cell(
+        "## Predict\nIn the user's units: mean, credible band of E[y|x], predictive interval."
+    ),
     nbf.v4.new_code_cell(
         "grid = np.column_stack([np.linspace(-2.5, 2.5, 60), np.zeros(60)])\n"
         "pred = model.predict(grid, random_seed=0)\n"
@@ -70,7 +71,9 @@ cells = [
     nbf.v4.new_markdown_cell("## Plot with ArviZ"),
     nbf.v4.new_code_cell("az.plot_trace_dist(trace, var_names=['b', 'sigma']);"),
     nbf.v4.new_code_cell("az.plot_forest(trace, var_names=['a']);"),
-    nbf.v4.new_markdown_cell("## Compare with the truth\nThe Voronoi loss is permutation-invariant: no relabelling needed."),
+    nbf.v4.new_markdown_cell(
+        "## Compare with the truth\nThe Voronoi loss is permutation-invariant: no relabelling needed."
+    ),
     nbf.v4.new_code_cell(
         "loss = bm.diagnostics.voronoi_loss(bm.mixing_measure(trace), truth)\n"
         "print(f'posterior mean D1 = {float(loss.mean()):.3f}')"

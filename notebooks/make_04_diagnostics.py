@@ -166,29 +166,31 @@ cells = [
     ),
 ]
 
-cells.append(nbf.v4.new_markdown_cell(
-    "## What you can rely on (benchmarks/README.md, measured 2026-11-30 and 2026-12-02)\n"
-    "- **The losses are computed as defined.** D1, D2, the Voronoi cells, the gauge, the "
-    "exponents r̄(2) = 4 and r̄(3) = 6 and the variance (not sd) agree with an independent "
-    "plain-loop implementation of MATH.md §4 to 1e-10 (tests/diagnostics/"
-    "test_voronoi_reference.py).\n"
-    "- **Exact-fitted rates reproduce.** D1 and h̄ fall at n^(-1/2) on S-A and S-B, for MM fits "
-    "and for the NUTS posterior mean.\n"
-    "- **Over-fitted D2 and per-cell errors are noisy, heavy-tailed summaries.** One fit's D2 can "
-    "be dominated by a light atom far from its true atom, raised to r̄ = 4; the over-fitted "
-    "MLE splits a different true atom from one data set to the next and can place a spurious "
-    "light atom where the gate switches. With the MLE out to n = 10^5 (S-A, 14 fits) D2 falls "
-    "(pooled slope −0.77 [−1.77, +0.23]) and the over-fitted cell's (a, σ²) error falls at "
-    "−0.49 [−0.87, −0.11] (theory −1/4 is an upper bound); per cell type the intervals are too "
-    "wide to separate −1/8 from −1/4. Read D2 across replicates, never one fit.\n"
-    "- **Regime B's stall (multinomial experts with a vanishing slope) is not observable on S-D "
-    "at n ≤ 32000**: even exact-fitted errors there are ≈ 100·n^(-1/2), and the over-fitted "
-    "cell around the vanishing-slope expert keeps shrinking; the theory's statement is a "
-    "minimax lower bound, not a prediction for one truth at moderate n.\n"
-    "- **MTM**: use it on posterior draws (default C = 1 gave the posterior mode K̃ = 3 on S-B "
-    "at n = 1000 and 2000); for point estimates use BIC or DSC — MTM refuses them unless you "
-    "give `omega` yourself."
-))
+cells.append(
+    nbf.v4.new_markdown_cell(
+        "## What you can rely on (benchmarks/README.md, measured 2026-11-30 and 2026-12-02)\n"
+        "- **The losses are computed as defined.** D1, D2, the Voronoi cells, the gauge, the "
+        "exponents r̄(2) = 4 and r̄(3) = 6 and the variance (not sd) agree with an independent "
+        "plain-loop implementation of MATH.md §4 to 1e-10 (tests/diagnostics/"
+        "test_voronoi_reference.py).\n"
+        "- **Exact-fitted rates reproduce.** D1 and h̄ fall at n^(-1/2) on S-A and S-B, for MM fits "
+        "and for the NUTS posterior mean.\n"
+        "- **Over-fitted D2 and per-cell errors are noisy, heavy-tailed summaries.** One fit's D2 can "
+        "be dominated by a light atom far from its true atom, raised to r̄ = 4; the over-fitted "
+        "MLE splits a different true atom from one data set to the next and can place a spurious "
+        "light atom where the gate switches. With the MLE out to n = 10^5 (S-A, 14 fits) D2 falls "
+        "(pooled slope −0.77 [−1.77, +0.23]) and the over-fitted cell's (a, σ²) error falls at "
+        "−0.49 [−0.87, −0.11] (theory −1/4 is an upper bound); per cell type the intervals are too "
+        "wide to separate −1/8 from −1/4. Read D2 across replicates, never one fit.\n"
+        "- **Regime B's stall (multinomial experts with a vanishing slope) is not observable on S-D "
+        "at n ≤ 32000**: even exact-fitted errors there are ≈ 100·n^(-1/2), and the over-fitted "
+        "cell around the vanishing-slope expert keeps shrinking; the theory's statement is a "
+        "minimax lower bound, not a prediction for one truth at moderate n.\n"
+        "- **MTM**: use it on posterior draws (default C = 1 gave the posterior mode K̃ = 3 on S-B "
+        "at n = 1000 and 2000); for point estimates use BIC or DSC — MTM refuses them unless you "
+        "give `omega` yourself."
+    )
+)
 
 if __name__ == "__main__":
     sys.path.insert(0, str(HERE))

@@ -22,5 +22,6 @@ def sb_trace(sb_data):
     from bayesmoe.inference import sample
 
     X, y, _ = sb_data
-    return sample(X, y, n_experts=3, draws=1000, tune=1000, chains=4, random_seed=11,
-                  progressbar=False)
+    return sample(
+        X, y, n_experts=3, draws=1000, tune=1000, chains=4, random_seed=11, progressbar=False
+    )

@@ -40,20 +40,43 @@ CASES = {
     "X-strings": (np.array([["a"]] * N), Y_GAUSS, "gaussian", 2, "softmax", r"numeric"),
     "X-no-rows": (np.empty((0, 1)), np.empty(0), "gaussian", 2, "softmax", r"empty"),
     "X-None": (None, Y_GAUSS, "gaussian", 2, "softmax", r"2-D numeric array"),
-    "X-constant-column": (np.column_stack([X_OK, np.ones(N)]), Y_GAUSS, "gaussian", 2, "softmax",
-                          r"constant"),
+    "X-constant-column": (
+        np.column_stack([X_OK, np.ones(N)]),
+        Y_GAUSS,
+        "gaussian",
+        2,
+        "softmax",
+        r"constant",
+    ),
     "y-wrong-length": (X_OK, Y_GAUSS[:-1], "gaussian", 2, "softmax", r"one per row of X"),
     "y-2d": (X_OK, np.column_stack([Y_GAUSS, Y_GAUSS]), "gaussian", 2, "softmax", r"1-D with"),
     "y-nan": (X_OK, _with(Y_GAUSS, 5, np.nan), "gaussian", 2, "softmax", r"NaN or inf"),
-    "y-strings-gaussian": (X_OK, np.array(["a", "b"] * (N // 2)), "gaussian", 2, "softmax",
-                           r"numeric for Gaussian"),
+    "y-strings-gaussian": (
+        X_OK,
+        np.array(["a", "b"] * (N // 2)),
+        "gaussian",
+        2,
+        "softmax",
+        r"numeric for Gaussian",
+    ),
     "y-constant": (X_OK, np.ones(N), "gaussian", 2, "softmax", r"constant"),
-    "y-continuous-categorical": (X_OK, Y_GAUSS, "categorical", 2, "softmax",
-                                 r"as many distinct values as rows.*continuous"),
-    "y-single-class": (X_OK, np.zeros(N, dtype=int), "categorical", 2, "softmax",
-                       r"single class"),
-    "y-nan-categorical": (X_OK, _with(Y_CLASS, 2, np.nan), "categorical", 2, "softmax",
-                          r"NaN or inf"),
+    "y-continuous-categorical": (
+        X_OK,
+        Y_GAUSS,
+        "categorical",
+        2,
+        "softmax",
+        r"as many distinct values as rows.*continuous",
+    ),
+    "y-single-class": (X_OK, np.zeros(N, dtype=int), "categorical", 2, "softmax", r"single class"),
+    "y-nan-categorical": (
+        X_OK,
+        _with(Y_CLASS, 2, np.nan),
+        "categorical",
+        2,
+        "softmax",
+        r"NaN or inf",
+    ),
     "too-few-rows": (X_OK[:8], Y_GAUSS[:8], "gaussian", 3, "softmax", r"parameters"),
     "n_experts-0": (X_OK, Y_GAUSS, "gaussian", 0, "softmax", r"_experts.*>= 1"),
     "n_experts-float": (X_OK, Y_GAUSS, "gaussian", 2.5, "softmax", r"_experts.*>= 1"),
@@ -65,8 +88,9 @@ CASES = {
 
 # ---- entry points ---------------------------------------------------------------------------
 def _moe(X, y, family, K, gate, tmp_path):
-    bm.MoE(n_experts=K, experts=family, gate=gate).fit(X, y, draws=5, tune=5, chains=1,
-                                                       progressbar=False)
+    bm.MoE(n_experts=K, experts=family, gate=gate).fit(
+        X, y, draws=5, tune=5, chains=1, progressbar=False
+    )
 
 
 def _build_model(X, y, family, K, gate, tmp_path):
@@ -76,8 +100,9 @@ def _build_model(X, y, family, K, gate, tmp_path):
 def _sample(X, y, family, K, gate, tmp_path):
     from bayesmoe.inference import sample
 
-    sample(X, y, n_experts=K, experts=family, gate=gate, draws=5, tune=5, chains=1,
-           progressbar=False)
+    sample(
+        X, y, n_experts=K, experts=family, gate=gate, draws=5, tune=5, chains=1, progressbar=False
+    )
 
 
 _MM_GATE = {"softmax": "identity"}
@@ -92,8 +117,7 @@ def _fit_mle(X, y, family, K, gate, tmp_path):
 def _select(X, y, family, K, gate, tmp_path):
     from bayesmoe.inference.selection import select_experts
 
-    select_experts(X, y, K, family=family, gate=_MM_GATE.get(gate, gate), n_starts=1,
-                   max_iter=2)
+    select_experts(X, y, K, family=family, gate=_MM_GATE.get(gate, gate), n_starts=1, max_iter=2)
 
 
 def _random_k(X, y, family, K, gate, tmp_path):
@@ -114,14 +138,25 @@ def _study_spec(X, y, family, K, gate, tmp_path):
     path = tmp_path / "data.csv"
     df.to_csv(path, index=False)
     model = {"family": family, "gate": gate, "n_experts": K}
-    parse_spec({"study": {"seed": 1}, "data": {"source": "csv", "path": str(path),
-                                               "target": "y"},
-                "model": model, "inference": {"method": "mle"}})
+    parse_spec(
+        {
+            "study": {"seed": 1},
+            "data": {"source": "csv", "path": str(path), "target": "y"},
+            "model": model,
+            "inference": {"method": "mle"},
+        }
+    )
 
 
-ENTRY_POINTS = {"MoE.fit": _moe, "build_model": _build_model, "sample": _sample,
-                "fit_mle": _fit_mle, "select_experts": _select,
-                "sample_random_k": _random_k, "study_spec": _study_spec}
+ENTRY_POINTS = {
+    "MoE.fit": _moe,
+    "build_model": _build_model,
+    "sample": _sample,
+    "fit_mle": _fit_mle,
+    "select_experts": _select,
+    "sample_random_k": _random_k,
+    "study_spec": _study_spec,
+}
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -134,8 +169,9 @@ def test_bad_input_is_rejected_with_a_clear_message(entry, case, tmp_path, monke
 
     compiled = []
     real = FunctionMaker.__init__
-    monkeypatch.setattr(FunctionMaker, "__init__",
-                        lambda self, *a, **k: compiled.append(1) or real(self, *a, **k))
+    monkeypatch.setattr(
+        FunctionMaker, "__init__", lambda self, *a, **k: compiled.append(1) or real(self, *a, **k)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises((ValueError, TypeError), match=pattern):

@@ -16,8 +16,15 @@ __all__ = ["simulate", "preset", "PRESETS"]
 PRESETS = ("S-A", "S-B", "S-D", "S-E")
 
 
-def preset(name: str, *, regime: str = "A", gate: str = "identity", n_experts: int = 4,
-           d: int = 2, separation: float = 1.0) -> tuple[xr.Dataset, dict]:
+def preset(
+    name: str,
+    *,
+    regime: str = "A",
+    gate: str = "identity",
+    n_experts: int = 4,
+    d: int = 2,
+    separation: float = 1.0,
+) -> tuple[xr.Dataset, dict]:
     """Return the true mixing measure of a literature setting and its input distribution.
 
     Parameters
@@ -43,11 +50,15 @@ def preset(name: str, *, regime: str = "A", gate: str = "identity", n_experts: i
     x_dist : dict
         ``{"kind": "uniform", "low": .., "high": ..}`` or ``{"kind": "normal"}``, with ``d``.
     """
-    _check_preset_options(name, regime=regime, gate=gate, n_experts=n_experts, d=d,
-                          separation=separation)
+    _check_preset_options(
+        name, regime=regime, gate=gate, n_experts=n_experts, d=d, separation=separation
+    )
     if name == "S-A":
         G = make_measure(
-            beta0=[-8.0, 0.0], beta1=[[25.0, 0.0]], a=[[-20.0, 20.0]], b=[15.0, -5.0],
+            beta0=[-8.0, 0.0],
+            beta1=[[25.0, 0.0]],
+            a=[[-20.0, 20.0]],
+            b=[15.0, -5.0],
             sigma2=np.square([0.3, 0.4]),
         )
         return G, {"kind": "uniform", "low": 0.0, "high": 1.0, "d": 1}
@@ -83,15 +94,22 @@ def preset(name: str, *, regime: str = "A", gate: str = "identity", n_experts: i
         ang = 2 * np.pi * (np.arange(K) + 0.5) / K
         u = np.stack([np.cos(ang), np.sin(ang)])  # (2, K)
         G = make_measure(
-            beta0=np.zeros(K), beta1=4.0 * u, a=2.0 * u, b=np.linspace(-1, 1, K),
+            beta0=np.zeros(K),
+            beta1=4.0 * u,
+            a=2.0 * u,
+            b=np.linspace(-1, 1, K),
             sigma2=np.full(K, 0.01),
         )
         return G, {"kind": "uniform", "low": -1.0, "high": 1.0, "d": 2}
     raise ValueError(f"Unknown preset {name!r}; expected one of {PRESETS}.")
 
 
-_PRESET_OPTIONS = {"S-A": set(), "S-B": set(), "S-D": {"regime", "gate", "d", "separation"},
-                   "S-E": {"n_experts"}}
+_PRESET_OPTIONS = {
+    "S-A": set(),
+    "S-B": set(),
+    "S-D": {"regime", "gate", "d", "separation"},
+    "S-E": {"n_experts"},
+}
 _OPTION_DEFAULTS = {"regime": "A", "gate": "identity", "n_experts": 4, "d": 2, "separation": 1.0}
 
 
@@ -106,8 +124,12 @@ def _check_preset_options(name: str, **options) -> None:
                 f"{sorted(allowed) or 'no options'})."
             )
     sep = options["separation"]
-    if isinstance(sep, bool) or not isinstance(sep, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(sep) or sep <= 0:
+    if (
+        isinstance(sep, bool)
+        or not isinstance(sep, (int, float, np.integer, np.floating))
+        or not np.isfinite(sep)
+        or sep <= 0
+    ):
         raise ValueError(
             f"`separation` must be a finite number > 0 (1 is the default S-D preset); got {sep!r}."
         )
@@ -173,7 +195,9 @@ def simulate(
         G = truth
         x_dist = {"kind": "normal", "d": G.sizes["feature"]}
     else:
-        raise TypeError(f"`truth` must be a preset name or a mixing-measure Dataset; got {type(truth)}.")
+        raise TypeError(
+            f"`truth` must be a preset name or a mixing-measure Dataset; got {type(truth)}."
+        )
     if X is None:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"`n` must be a positive integer; got {n!r}.")
@@ -181,9 +205,7 @@ def simulate(
     else:
         X = np.asarray(X, dtype=float)
         if X.ndim != 2 or X.shape[1] != G.sizes["feature"]:
-            raise ValueError(
-                f"`X` must have shape (n, {G.sizes['feature']}); got {X.shape}."
-            )
+            raise ValueError(f"`X` must have shape (n, {G.sizes['feature']}); got {X.shape}.")
         if not np.all(np.isfinite(X)):
             raise ValueError("`X` contains NaN or inf; every input must be finite.")
     if G.attrs.get("gate") == "custom":
@@ -192,8 +214,11 @@ def simulate(
             "from a named gate ('identity', 'tanh', 'sigmoid') instead."
         )
     w = gate_probabilities(
-        G.beta0.values, G.beta1.transpose("feature", "expert").values, X,
-        gate=G.attrs.get("gate", "identity"), temperature=G.attrs.get("temperature", 1.0),
+        G.beta0.values,
+        G.beta1.transpose("feature", "expert").values,
+        X,
+        gate=G.attrs.get("gate", "identity"),
+        temperature=G.attrs.get("temperature", 1.0),
         active=G["active"].values if "active" in G else None,
     )
     z = (rng.uniform(size=(X.shape[0], 1)) > np.cumsum(w, axis=1)).sum(axis=1)
@@ -213,4 +238,3 @@ def simulate(
         y = (rng.uniform(size=(len(z), 1)) > np.cumsum(p, axis=1)).sum(axis=1)
         y = np.minimum(y, p.shape[1] - 1)
     return X, y, G
-

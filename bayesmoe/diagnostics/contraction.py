@@ -45,9 +45,12 @@ def rate_fit(n, values, *, ci_prob: float = 0.95) -> dict:
     df = x.size - 2
     half = stats.t.ppf(0.5 + ci_prob / 2, df) * res.stderr
     return {
-        "slope": float(res.slope), "intercept": float(res.intercept),
-        "stderr": float(res.stderr), "ci": (float(res.slope - half), float(res.slope + half)),
-        "r_value": float(res.rvalue), "df": int(df),
+        "slope": float(res.slope),
+        "intercept": float(res.intercept),
+        "stderr": float(res.stderr),
+        "ci": (float(res.slope - half), float(res.slope + half)),
+        "r_value": float(res.rvalue),
+        "df": int(df),
     }
 
 
@@ -153,8 +156,9 @@ def contraction_summary(
         {
             "mean": distances.mean(over) if over else distances,
             "sd": distances.std(over) if over else xr.zeros_like(distances),
-            "quantiles": (distances.quantile(q, dim=over) if over
-                          else distances.expand_dims(quantile=q)),
+            "quantiles": (
+                distances.quantile(q, dim=over) if over else distances.expand_dims(quantile=q)
+            ),
         }
     )
     out = out.drop_vars([c for c in out.coords if c in sample_dims], errors="ignore")
@@ -162,8 +166,7 @@ def contraction_summary(
     n_da = _resolve_n(distances, fit_dims, n)
     if n_da is None:
         return out
-    stat = out["mean"] if statistic == "mean" else (
-        distances.median(over) if over else distances)
+    stat = out["mean"] if statistic == "mean" else (distances.median(over) if over else distances)
     stat, n_b = xr.broadcast(stat, n_da)
     if np.any(stat.values <= 0):
         raise ValueError(
@@ -188,8 +191,9 @@ def contraction_summary(
         slope=fit["slope"],
         intercept=fit["intercept"],
         slope_stderr=fit["stderr"],
-        slope_ci=xr.DataArray(list(fit["ci"]), dims="ci_bound",
-                              coords={"ci_bound": ["lower", "upper"]}),
+        slope_ci=xr.DataArray(
+            list(fit["ci"]), dims="ci_bound", coords={"ci_bound": ["lower", "upper"]}
+        ),
         r_value=fit["r_value"],
         theory_slope=float(theory_slope),
     )

@@ -100,8 +100,11 @@ def merge_atoms(weights, atoms, *, linear: Sequence[int] | np.ndarray | None = N
         del ids[j], members[j]
         heights.append(h)
         levels.append((p.copy(), th.copy(), [m[:] for m in members]))
-    return {"heights": np.asarray(heights), "linkage": np.asarray(linkage, float).reshape(-1, 4),
-            "levels": levels}
+    return {
+        "heights": np.asarray(heights),
+        "linkage": np.asarray(linkage, float).reshape(-1, 4),
+        "levels": levels,
+    }
 
 
 # ----- measure <-> atom vectors ---------------------------------------------------------------
@@ -121,10 +124,17 @@ def _atom_matrix(arr: dict, s: int, cat: bool):
 def _unpack_atoms(th: np.ndarray, d: int, cat: bool, M: int) -> dict:
     K = th.shape[0]
     if cat:
-        return {"beta1": th[:, :d].T, "a": th[:, d : d + d * M].T.reshape(d, M, K),
-                "b": th[:, d + d * M :].T}
-    return {"beta1": th[:, :d].T, "b": th[:, d], "a": th[:, d + 1 : 2 * d + 1].T,
-            "sigma2": th[:, 2 * d + 1]}
+        return {
+            "beta1": th[:, :d].T,
+            "a": th[:, d : d + d * M].T.reshape(d, M, K),
+            "b": th[:, d + d * M :].T,
+        }
+    return {
+        "beta1": th[:, :d].T,
+        "b": th[:, d],
+        "a": th[:, d + 1 : 2 * d + 1].T,
+        "sigma2": th[:, 2 * d + 1],
+    }
 
 
 def _validate_data(X, y, d):
@@ -188,7 +198,9 @@ def dendrogram(
     S = int(np.prod(sshape))
     d, Kbar = measure.sizes["feature"], measure.sizes["expert"]
     M = measure.sizes.get("class", 0)
-    flat = {k: v.reshape((S,) + v.shape[len(sshape):]) for k, v in arr.items() if k != "sample_shape"}
+    flat = {
+        k: v.reshape((S,) + v.shape[len(sshape) :]) for k, v in arr.items() if k != "sample_shape"
+    }
     act_in = flat.get("active", np.ones((S, Kbar), bool))
     L = Kbar
     height = np.full((S, L), np.nan)
@@ -230,10 +242,14 @@ def dendrogram(
                 left[s, li], right[s, li] = res["linkage"][step, :2].astype(int)
 
     level = np.arange(Kbar, 0, -1)
-    dims_of = {"beta0": ("level", "expert"), "beta1": ("level", "feature", "expert"),
-               "a": ("level", "feature", "class", "expert") if cat else ("level", "feature", "expert"),
-               "b": ("level", "class", "expert") if cat else ("level", "expert"),
-               "sigma2": ("level", "expert"), "active": ("level", "expert")}
+    dims_of = {
+        "beta0": ("level", "expert"),
+        "beta1": ("level", "feature", "expert"),
+        "a": ("level", "feature", "class", "expert") if cat else ("level", "feature", "expert"),
+        "b": ("level", "class", "expert") if cat else ("level", "expert"),
+        "sigma2": ("level", "expert"),
+        "active": ("level", "expert"),
+    }
     sd = tuple(sdims)
 
     def _v(x, core):
@@ -325,14 +341,17 @@ def plot_dendrogram(dend, X=None, y=None, *, ax=None, gate=None, **kwargs):
     if "height" not in dend:
         dend = dendrogram(dend, X, y, gate=gate)
     if dend["height"].ndim != 1:
-        raise ValueError("plot_dendrogram needs one dendrogram; select a draw first "
-                         "(e.g. dend.isel(chain=0, draw=0)).")
+        raise ValueError(
+            "plot_dendrogram needs one dendrogram; select a draw first "
+            "(e.g. dend.isel(chain=0, draw=0))."
+        )
     if ax is None:
         _, ax = plt.subplots()
     ok = dend["merge_left"].values >= 0
     h = dend["height"].values[ok]
-    Z = np.column_stack([dend["merge_left"].values[ok], dend["merge_right"].values[ok], h,
-                         np.zeros(ok.sum())])
+    Z = np.column_stack(
+        [dend["merge_left"].values[ok], dend["merge_right"].values[ok], h, np.zeros(ok.sum())]
+    )
     K = Z.shape[0] + 1
     size = {i: 1 for i in range(K)}
     for r, row in enumerate(Z):

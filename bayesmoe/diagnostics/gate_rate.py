@@ -127,8 +127,9 @@ def gate_information_rate(
     if not np.isfinite(temperature) or not temperature > 0:
         raise ValueError(f"`temperature` must be a finite number > 0; got {temperature!r}.")
     if bits is not None and (not isinstance(bits, (int, np.integer)) or bits < 1):
-        raise ValueError(f"`bits` must be a positive integer (or None for no quantisation); "
-                         f"got {bits!r}.")
+        raise ValueError(
+            f"`bits` must be a positive integer (or None for no quantisation); got {bits!r}."
+        )
     K = G.sizes["expert"]
     if top_k is not None and (not isinstance(top_k, (int, np.integer)) or not 1 <= top_k <= K):
         raise ValueError(f"`top_k` must be an integer in 1..{K}; got {top_k!r}.")
@@ -150,8 +151,12 @@ def gate_information_rate(
         eta = np.where(eta >= kth, eta, -np.inf)
     rate = plugin_rate(softmax(eta, axis=-1))
     out = wrap(rate.reshape(-1), G, sd, name="rate")
-    out.attrs = {"units": "nats", "temperature": float(temperature),
-                 "bits": -1 if bits is None else int(bits), "n_inputs": X.shape[0]}
+    out.attrs = {
+        "units": "nats",
+        "temperature": float(temperature),
+        "bits": -1 if bits is None else int(bits),
+        "n_inputs": X.shape[0],
+    }
     return out
 
 
@@ -278,5 +283,6 @@ def routing_distortion(measure, X, y, *, loss: str = "log") -> xr.DataArray:
         d = (y[:, None] - X @ arr["a"] - arr["b"]) ** 2
     else:
         d = -expert_log_prob(arr, X, y)
-    return xr.DataArray(d, dims=("obs", "expert"), coords={"expert": G["expert"].values},
-                        name="distortion")
+    return xr.DataArray(
+        d, dims=("obs", "expert"), coords={"expert": G["expert"].values}, name="distortion"
+    )

@@ -174,8 +174,9 @@ def _conditionals(ds: xr.Dataset, X: np.ndarray, sd, gate) -> dict:
         probs = conditional_mean({**arr, "gate": g, "temperature": tau}, X)
         return {"probs": probs.reshape(S, X.shape[0], -1)}
     K = ds.sizes["expert"]
-    w = gate_probabilities(arr["beta0"], arr["beta1"], X, gate=g, temperature=tau,
-                           active=arr.get("active"))
+    w = gate_probabilities(
+        arr["beta0"], arr["beta1"], X, gate=g, temperature=tau, active=arr.get("active")
+    )
     mu = np.einsum("nd,...dk->...nk", X, arr["a"]) + arr["b"][..., None, :]
     s = np.sqrt(arr["sigma2"])[..., None, :]
     s = np.broadcast_to(s, mu.shape)

@@ -41,7 +41,9 @@ def mixing_measure(source, *, group: str = "posterior") -> xr.Dataset:
         return source.measure_
     if isinstance(source, xr.DataTree):
         if group not in source.children:
-            raise ValueError(f"The DataTree has no {group!r} group; groups: {list(source.children)}.")
+            raise ValueError(
+                f"The DataTree has no {group!r} group; groups: {list(source.children)}."
+            )
         attrs = {**source.attrs, **source[group].attrs}
         ds = source[group].to_dataset()
         ds.attrs = attrs

@@ -153,8 +153,11 @@ def mtm_arrays(p, theta, active, omega, c, r, rng):
     sr, sc = np.nonzero(moved)
     np.add.at(final, (sr, nearest[sr, sc]), w[sr, sc])
     o3 = np.argsort(np.where(inA, -final, np.inf), axis=1, kind="stable")
-    return (np.take_along_axis(idx, o3, axis=1), np.take_along_axis(final, o3, axis=1),
-            np.take_along_axis(inA, o3, axis=1))
+    return (
+        np.take_along_axis(idx, o3, axis=1),
+        np.take_along_axis(final, o3, axis=1),
+        np.take_along_axis(inA, o3, axis=1),
+    )
 
 
 POINT_ESTIMATE_MESSAGE = (
@@ -255,7 +258,7 @@ def merge_truncate_merge(
     new = {"beta0": beta0, "active": keep}
     for v in ("beta1", "a", "b", "sigma2"):
         if v in arr:
-            x = arr[v].reshape((S,) + arr[v].shape[len(shape):])
+            x = arr[v].reshape((S,) + arr[v].shape[len(shape) :])
             new[v] = _gather(x, order)
     out = G.copy()
     for v, val in new.items():
@@ -270,9 +273,10 @@ def merge_truncate_merge(
 
 
 def _pmf(counts: np.ndarray, K: int, method: str, attrs=None) -> xr.DataArray:
-    pmf = np.bincount(counts.ravel(), minlength=K + 1)[1:K + 1] / counts.size
-    out = xr.DataArray(pmf, dims=("n_experts",), coords={"n_experts": np.arange(1, K + 1)},
-                       name="pmf")
+    pmf = np.bincount(counts.ravel(), minlength=K + 1)[1 : K + 1] / counts.size
+    out = xr.DataArray(
+        pmf, dims=("n_experts",), coords={"n_experts": np.arange(1, K + 1)}, name="pmf"
+    )
     out.attrs = {"method": method, "n_samples": int(counts.size), **(attrs or {})}
     return out
 
@@ -354,8 +358,14 @@ def _occupied(G: xr.Dataset, X, y, random_seed) -> np.ndarray:
     sd = sample_dims_of(G)
     arr = measure_arrays(G, sd)
     gate = G.attrs.get("gate", "identity")
-    w = gate_probabilities(arr["beta0"], arr["beta1"], X, gate=gate,
-                           temperature=G.attrs.get("temperature", 1.0), active=arr.get("active"))
+    w = gate_probabilities(
+        arr["beta0"],
+        arr["beta1"],
+        X,
+        gate=gate,
+        temperature=G.attrs.get("temperature", 1.0),
+        active=arr.get("active"),
+    )
     if y is not None:
         y = np.asarray(y)
         if y.shape != (X.shape[0],):

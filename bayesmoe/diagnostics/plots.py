@@ -89,25 +89,45 @@ def plot_contraction(summary: xr.Dataset, *, ax=None, show_theory: bool = True):
         )
     ax = _axes(ax)
     stat_name = summary.attrs.get("statistic", "mean")
-    stat = summary["mean"] if stat_name == "mean" else summary["quantiles"].sel(
-        quantile=0.5, method="nearest")
+    stat = (
+        summary["mean"]
+        if stat_name == "mean"
+        else summary["quantiles"].sel(quantile=0.5, method="nearest")
+    )
     stat, n = xr.broadcast(stat, summary["n"])
     x, y = n.values.ravel(), stat.values.ravel()
     q = summary["quantiles"]
     lo = xr.broadcast(q.isel(quantile=0), summary["n"])[0].values.ravel()
     hi = xr.broadcast(q.isel(quantile=-1), summary["n"])[0].values.ravel()
-    ax.errorbar(x, y, yerr=[np.maximum(y - lo, 0), np.maximum(hi - y, 0)], fmt="o", ms=4,
-                color="C0", alpha=0.7, label=f"posterior {stat_name} (quantile bars)")
+    ax.errorbar(
+        x,
+        y,
+        yerr=[np.maximum(y - lo, 0), np.maximum(hi - y, 0)],
+        fmt="o",
+        ms=4,
+        color="C0",
+        alpha=0.7,
+        label=f"posterior {stat_name} (quantile bars)",
+    )
     grid = np.geomspace(x.min(), x.max(), 50)
     slope, icpt = float(summary["slope"]), float(summary["intercept"])
     ci = summary["slope_ci"].values
-    ax.plot(grid, np.exp(icpt) * grid**slope, color="C1",
-            label=f"fit: slope {slope:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]")
+    ax.plot(
+        grid,
+        np.exp(icpt) * grid**slope,
+        color="C1",
+        label=f"fit: slope {slope:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]",
+    )
     if show_theory:
         ts = float(summary["theory_slope"])
         lx, ly = np.log(x).mean(), np.log(y).mean()
-        ax.plot(grid, np.exp(ly + ts * (np.log(grid) - lx)), color="k", ls="--",
-                label=f"theory: slope {ts:g}")
+        ax.plot(
+            grid,
+            np.exp(ly + ts * (np.log(grid) - lx)),
+            color="k",
+            ls="--",
+            label=f"theory: slope {ts:g}",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("n")
@@ -140,8 +160,9 @@ def plot_num_experts(pmf: xr.DataArray, *, ax=None, true_k: int | None = None):
         ax.axvline(true_k, color="k", ls="--", label=f"true K = {true_k}")
         ax.legend()
     ax.set_xticks(k)
-    ax.set_xlabel("number of experts" + (f" ({pmf.attrs['method']})" if "method" in pmf.attrs
-                                         else ""))
+    ax.set_xlabel(
+        "number of experts" + (f" ({pmf.attrs['method']})" if "method" in pmf.attrs else "")
+    )
     ax.set_ylabel("posterior probability")
     return ax
 
@@ -173,8 +194,13 @@ def plot_rate_distortion(rd: xr.Dataset, *, ax=None, rate=None):
     ax.plot(rd["R"].values[order], rd["D"].values[order], "o-", ms=3, color="C0", label="D(R)")
     if rate is not None:
         r = np.asarray(getattr(rate, "values", rate), dtype=float).ravel()
-        ax.axvspan(np.quantile(r, 0.05), np.quantile(r, 0.95), color="C1", alpha=0.2,
-                   label="gate rate (90%)" if r.size > 1 else None)
+        ax.axvspan(
+            np.quantile(r, 0.05),
+            np.quantile(r, 0.95),
+            color="C1",
+            alpha=0.2,
+            label="gate rate (90%)" if r.size > 1 else None,
+        )
         ax.axvline(r.mean(), color="C1", label=f"gate rate {r.mean():.3g} nats")
     ax.set_xlabel("rate R (nats)")
     ax.set_ylabel("distortion D")

@@ -322,8 +322,10 @@ def stephens_permutations(probs, *, init=None, max_iter: int = 50) -> np.ndarray
         perm = np.tile(np.arange(K), (S, 1))
     else:
         perm = np.asarray(init)
-        if perm.shape != (S, K) or not np.issubdtype(perm.dtype, np.integer) or not np.array_equal(
-            np.sort(perm, axis=1), np.broadcast_to(np.arange(K), (S, K))
+        if (
+            perm.shape != (S, K)
+            or not np.issubdtype(perm.dtype, np.integer)
+            or not np.array_equal(np.sort(perm, axis=1), np.broadcast_to(np.arange(K), (S, K)))
         ):
             raise ValueError(
                 f"`init` must be an integer array of shape ({S}, {K}) whose rows are "
@@ -335,10 +337,12 @@ def stephens_permutations(probs, *, init=None, max_iter: int = 50) -> np.ndarray
         log_q = np.log(np.maximum(Q, tiny))
         # C[s, j, k] = -sum_i p[s, i, k] log Q[i, j]; the entropy term is the same for every
         # assignment of draw s and is dropped.
-        new = np.concatenate([
-            _assign_costs(-np.einsum("sik,ij->sjk", p[i : i + _BLOCK], log_q))
-            for i in range(0, S, _BLOCK)
-        ])
+        new = np.concatenate(
+            [
+                _assign_costs(-np.einsum("sik,ij->sjk", p[i : i + _BLOCK], log_q))
+                for i in range(0, S, _BLOCK)
+            ]
+        )
         if np.array_equal(new, perm):
             break
         perm = new
@@ -354,8 +358,7 @@ def _permutation_array(permutation, chain: int, draw: int, K: int) -> np.ndarray
     if isinstance(permutation, xr.DataArray):
         if set(permutation.dims) != {"chain", "draw", "expert"}:
             raise ValueError(
-                "`permutation` must have dims (chain, draw, expert); got "
-                f"{permutation.dims}."
+                f"`permutation` must have dims (chain, draw, expert); got {permutation.dims}."
             )
         permutation = permutation.transpose("chain", "draw", "expert").values
     perm = np.asarray(permutation)
@@ -368,8 +371,7 @@ def _permutation_array(permutation, chain: int, draw: int, K: int) -> np.ndarray
         np.sort(perm, axis=-1), np.broadcast_to(np.arange(K), perm.shape)
     ):
         raise ValueError(
-            "`permutation` must hold, for every (chain, draw), a permutation of 0..K-1 as "
-            "integers."
+            "`permutation` must hold, for every (chain, draw), a permutation of 0..K-1 as integers."
         )
     return perm
 
@@ -416,7 +418,8 @@ def permute_experts(data: xr.Dataset | xr.DataArray, permutation):
 
 def _expert_vars(ds: xr.Dataset) -> list[str]:
     return [
-        n for n, v in ds.data_vars.items()
+        n
+        for n, v in ds.data_vars.items()
         if {"chain", "draw", "expert"} <= set(v.dims) and n != _DATASET_PERMUTATION_VAR
     ]
 
@@ -464,8 +467,12 @@ def _atoms_from_posterior(post: xr.Dataset, var_names) -> tuple[np.ndarray, list
     if var_names is None:
         names = [v for v in DEFAULT_ATOM_VARS if v in expert_vars]
         if not names:
-            names = [v for v in expert_vars if np.issubdtype(post[v].dtype, np.number)
-                     and not np.issubdtype(post[v].dtype, np.bool_)]
+            names = [
+                v
+                for v in expert_vars
+                if np.issubdtype(post[v].dtype, np.number)
+                and not np.issubdtype(post[v].dtype, np.bool_)
+            ]
     else:
         names = [var_names] if isinstance(var_names, str) else list(var_names)
         bad = [v for v in names if v not in expert_vars]
@@ -535,8 +542,13 @@ def _classification_probs(trace, post: xr.Dataset, X, y) -> np.ndarray:
     out = []
     for c in range(arr["sample_shape"][0]):  # one chain at a time bounds peak memory
         pc = {k: v[c] for k, v in arr.items() if k != "sample_shape"}
-        eta = gate_logits(pc["beta0"], pc["beta1"], X, gate=measure.attrs["gate"],
-                          temperature=measure.attrs["temperature"])
+        eta = gate_logits(
+            pc["beta0"],
+            pc["beta1"],
+            X,
+            gate=measure.attrs["gate"],
+            temperature=measure.attrs["temperature"],
+        )
         if "active" in pc:
             eta = np.where(pc["active"][:, None, :], eta, -np.inf)
         out.append(softmax(log_softmax(eta, axis=-1) + expert_log_prob(pc, X, y), axis=-1))
@@ -638,9 +650,13 @@ def relabel(
         total = np.take_along_axis(_permutation_array(previous, C, D, K), perm, axis=-1)
     coords = {d: post[d] for d in ("chain", "draw", "expert") if d in post.coords}
     perm_da = xr.DataArray(
-        total, dims=("chain", "draw", "expert"), coords=coords,
-        attrs={"description": "input label of the expert at each relabelled position",
-               "matched_on": ",".join(names)},
+        total,
+        dims=("chain", "draw", "expert"),
+        coords=coords,
+        attrs={
+            "description": "input label of the expert at each relabelled position",
+            "matched_on": ",".join(names),
+        },
     )
     attrs = {"relabelled": 1, "relabel_method": method}
 
@@ -655,8 +671,7 @@ def relabel(
         if node is trace or node.name == RELABEL_GROUP:
             continue
         ds = node.to_dataset(inherit=False)
-        targets = [n for n, v in ds.data_vars.items()
-                   if {"chain", "draw", "expert"} <= set(v.dims)]
+        targets = [n for n, v in ds.data_vars.items() if {"chain", "draw", "expert"} <= set(v.dims)]
         if not targets:
             continue
         if (ds.sizes["chain"], ds.sizes["draw"]) != (C, D) or ds.sizes["expert"] != K:

@@ -90,8 +90,9 @@ def _match(z: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, float]:
     return row, float(cost[i, j].sum())
 
 
-def cross_k_assignments(theta, active, *, reference_k: int | None = None, max_iter: int = 20,
-                        random_seed=None) -> tuple[np.ndarray, np.ndarray]:
+def cross_k_assignments(
+    theta, active, *, reference_k: int | None = None, max_iter: int = 20, random_seed=None
+) -> tuple[np.ndarray, np.ndarray]:
     """numpy core of :func:`relabel_cross_k`.
 
     Parameters
@@ -130,8 +131,10 @@ def cross_k_assignments(theta, active, *, reference_k: int | None = None, max_it
         counts = np.bincount(k_per, minlength=K_max + 1)
         reference_k = int(np.argmax(counts))
     if not np.any(k_per == reference_k):
-        raise ValueError(f"`reference_k` = {reference_k} occurs in no draw; the draws have K in "
-                         f"{sorted(np.unique(k_per).tolist())}.")
+        raise ValueError(
+            f"`reference_k` = {reference_k} occurs in no draw; the draws have K in "
+            f"{sorted(np.unique(k_per).tolist())}."
+        )
     rows = np.flatnonzero(k_per == reference_k)
     z, _ = _packed(theta, active, rows)
     z = z[:, :reference_k]
@@ -179,8 +182,9 @@ def cross_k_assignments(theta, active, *, reference_k: int | None = None, max_it
     return slot, ref
 
 
-def relabel_cross_k(trace, *, reference_k: int | None = None, max_iter: int = 20,
-                    random_seed=None) -> xr.Dataset:
+def relabel_cross_k(
+    trace, *, reference_k: int | None = None, max_iter: int = 20, random_seed=None
+) -> xr.Dataset:
     """Map the experts of every posterior draw onto common reference atoms (any K per draw).
 
     Parameters
@@ -240,10 +244,12 @@ def relabel_cross_k(trace, *, reference_k: int | None = None, max_iter: int = 20
     if "active" not in G:
         G = G.assign(active=xr.ones_like(G["beta0"], dtype=bool))
     z, p, active, names, sd = _scaled_atoms(G)
-    slot, ref = cross_k_assignments(z, active, reference_k=reference_k, max_iter=max_iter,
-                                    random_seed=random_seed)
-    k_ref = reference_k if reference_k is not None else int(
-        np.argmax(np.bincount(active.sum(axis=1))))
+    slot, ref = cross_k_assignments(
+        z, active, reference_k=reference_k, max_iter=max_iter, random_seed=random_seed
+    )
+    k_ref = (
+        reference_k if reference_k is not None else int(np.argmax(np.bincount(active.sum(axis=1))))
+    )
     # rows by decreasing presence, ties by decreasing mean mass: expert 0 is the expert most
     # often present (after the refinement, a row seeded by a larger K can be present more often
     # than a row seeded by the modal K, e.g. when the modal-K draws merge two experts)
@@ -255,8 +261,7 @@ def relabel_cross_k(trace, *, reference_k: int | None = None, max_iter: int = 20
     present = slot >= 0
     safe = np.maximum(slot, 0)
 
-    post = (trace["posterior"].to_dataset() if isinstance(trace, xr.DataTree)
-            else trace)
+    post = trace["posterior"].to_dataset() if isinstance(trace, xr.DataTree) else trace
     out = {}
     for name, da in post.data_vars.items():
         if "expert" not in da.dims or name == "active" or not {"chain", "draw"} <= set(da.dims):
@@ -268,28 +273,33 @@ def relabel_cross_k(trace, *, reference_k: int | None = None, max_iter: int = 20
         got = np.take_along_axis(vals, safe[:, None, :], axis=2)
         got = np.where(present[:, None, :], got, np.nan)
         core = t.dims[2:-1]
-        out[name] = (("chain", "draw", *core, "expert"),
-                     got.reshape((chains, draws) + t.shape[2:-1] + (R,)))
+        out[name] = (
+            ("chain", "draw", *core, "expert"),
+            got.reshape((chains, draws) + t.shape[2:-1] + (R,)),
+        )
     w = np.where(present, np.take_along_axis(p, safe, axis=1), np.nan)
     out["weight"] = (("chain", "draw", "expert"), w.reshape(chains, draws, R))
     d = G.sizes["feature"]
     b1 = np.take_along_axis(z[..., :d] * sd[:d], safe[..., None], axis=1)
     b1 = np.where(present[..., None], b1, np.nan)
-    out["beta1_centred"] = (("chain", "draw", "expert", "feature"),
-                            b1.reshape(chains, draws, R, d))
+    out["beta1_centred"] = (("chain", "draw", "expert", "feature"), b1.reshape(chains, draws, R, d))
     out["present"] = (("chain", "draw", "expert"), present.reshape(chains, draws, R))
     out["slot"] = (("chain", "draw", "expert"), slot.reshape(chains, draws, R))
     out["n_experts"] = (("chain", "draw"), active.sum(axis=1).reshape(chains, draws))
     coords = {"chain": G["chain"].values, "draw": G["draw"].values, "expert": np.arange(R)}
     for c in post.coords:
-        if c not in ("chain", "draw", "expert") and c in {dim for v in out.values()
-                                                         for dim in v[0]}:
+        if c not in ("chain", "draw", "expert") and c in {
+            dim for v in out.values() for dim in v[0]
+        }:
             coords[c] = post[c].values
     coords["feature"] = G["feature"].values
     ds = xr.Dataset(out, coords=coords)
-    ds.attrs = {"reference_k": int(k_ref), "atom_columns": names,
-                "reference_atoms": (ref * sd).round(6).tolist(),
-                "description": "experts mapped onto common reference atoms across K"}
+    ds.attrs = {
+        "reference_k": int(k_ref),
+        "atom_columns": names,
+        "reference_atoms": (ref * sd).round(6).tolist(),
+        "description": "experts mapped onto common reference atoms across K",
+    }
     return ds
 
 
@@ -316,11 +326,12 @@ def cross_k_summary(relabelled: xr.Dataset, *, var_names=None) -> pd.DataFrame:
     See :func:`relabel_cross_k`.
     """
     if not isinstance(relabelled, xr.Dataset) or "present" not in relabelled:
-        raise TypeError("`relabelled` must be the Dataset returned by relabel_cross_k (with a "
-                        f"`present` variable); got {type(relabelled).__name__}.")
+        raise TypeError(
+            "`relabelled` must be the Dataset returned by relabel_cross_k (with a "
+            f"`present` variable); got {type(relabelled).__name__}."
+        )
     if var_names is None:
-        var_names = [v for v in ("weight", "beta1_centred", "a", "b", "sigma")
-                     if v in relabelled]
+        var_names = [v for v in ("weight", "beta1_centred", "a", "b", "sigma") if v in relabelled]
     present = relabelled["present"].transpose("chain", "draw", "expert").values
     R = present.shape[-1]
     pres = present.reshape(-1, R)
@@ -331,8 +342,10 @@ def cross_k_summary(relabelled: xr.Dataset, *, var_names=None) -> pd.DataFrame:
             data["mean_k_when_present"] = (pres * k[:, None]).sum(0) / pres.sum(0)
     for name in var_names:
         if name not in relabelled:
-            raise ValueError(f"`var_names` names {name!r}, which is not in the relabelled "
-                             f"Dataset; variables: {list(relabelled.data_vars)}.")
+            raise ValueError(
+                f"`var_names` names {name!r}, which is not in the relabelled "
+                f"Dataset; variables: {list(relabelled.data_vars)}."
+            )
         da = relabelled[name]
         core = [dim for dim in da.dims if dim not in ("chain", "draw", "expert")]
         t = da.transpose("chain", "draw", "expert", *core)
@@ -340,8 +353,9 @@ def cross_k_summary(relabelled: xr.Dataset, *, var_names=None) -> pd.DataFrame:
         labels = [""]
         if core:
             grids = np.meshgrid(*[t[c].values for c in core], indexing="ij")
-            labels = ["[" + ",".join(str(g.ravel()[i]) for g in grids) + "]"
-                      for i in range(grids[0].size)]
+            labels = [
+                "[" + ",".join(str(g.ravel()[i]) for g in grids) + "]" for i in range(grids[0].size)
+            ]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # rows never present: NaN
             mean = np.nanmean(vals, axis=0)

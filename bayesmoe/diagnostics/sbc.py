@@ -84,16 +84,19 @@ def _model(X, family, n_experts, gate, n_classes, priors, likelihood_power):
     """The model on X with the y transform pinned to the identity (a stand-in y)."""
     y0 = _stand_in_y(family, X.shape[0], n_classes)
     classes = list(range(n_classes)) if family == "categorical" else None
-    model, info = build_model(X, y0, n_experts=n_experts, experts=family, gate=gate,
-                              priors=priors, classes=classes)
+    model, info = build_model(
+        X, y0, n_experts=n_experts, experts=family, gate=gate, priors=priors, classes=classes
+    )
     if family == "gaussian":
         with model:
             pm.set_data({"y_center": 0.0, "y_scale": 1.0})
     if likelihood_power != 1.0:
         with model:
             y_rv = model["y"]
-            pm.Potential("likelihood_tempering",
-                         (likelihood_power - 1.0) * pm.logp(y_rv, model.rvs_to_values[y_rv]).sum())
+            pm.Potential(
+                "likelihood_tempering",
+                (likelihood_power - 1.0) * pm.logp(y_rv, model.rvs_to_values[y_rv]).sum(),
+            )
     return model, info
 
 
@@ -109,6 +112,7 @@ def _log_softmax(eta: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def _params(ds: xr.Dataset, family: str) -> dict:
     """User-unit parameters with a leading sample axis S: gate (S,K), (S,d,K); experts."""
+
     def arr(name, dims):
         da = ds[name]
         extra = [d for d in da.dims if d not in dims]
@@ -116,8 +120,11 @@ def _params(ds: xr.Dataset, family: str) -> dict:
 
     out = {"beta0": arr("beta0", ("expert",)), "beta1": arr("beta1", ("feature", "expert"))}
     if family == "gaussian":
-        out.update(a=arr("a", ("feature", "expert")), b=arr("b", ("expert",)),
-                   sigma=arr("sigma", ("expert",)))
+        out.update(
+            a=arr("a", ("feature", "expert")),
+            b=arr("b", ("expert",)),
+            sigma=arr("sigma", ("expert",)),
+        )
     else:
         out.update(a=arr("a", ("feature", "class", "expert")), b=arr("b", ("class", "expert")))
     return out
@@ -155,8 +162,12 @@ def _quantities(p: dict, family: str, gate_name: str, X, y, x_test, y_test) -> d
         logits = np.einsum("nd,sdmk->snmk", x_test, p["a"]) + p["b"][:, None, :, :]
         p0 = np.exp(_log_softmax(logits, axis=2))[:, :, 0, :]
         pred = (np.exp(lg_t) * p0).sum(-1)
-    out = {"loglik_data": ll.sum(-1), "loglik_test": ll_t, "pred_mean": pred,
-           "gate_entropy": entropy}
+    out = {
+        "loglik_data": ll.sum(-1),
+        "loglik_test": ll_t,
+        "pred_mean": pred,
+        "gate_entropy": entropy,
+    }
     if family == "categorical" and int(np.max(y_test)) == 0 and len(np.unique(y_test)) == 1:
         del out["loglik_test"]  # log P(y = 0 | x) is a monotone map of pred_mean: no new check
     return out
@@ -169,8 +180,10 @@ def _atoms(p: dict, family: str) -> np.ndarray:
     if family == "gaussian":
         blocks += [np.moveaxis(p["a"], 1, 2), p["b"][..., None], np.log(p["sigma"])[..., None]]
     else:
-        blocks += [np.moveaxis(p["a"], -1, 1).reshape(S, K, -1),
-                   np.moveaxis(p["b"], -1, 1).reshape(S, K, -1)]
+        blocks += [
+            np.moveaxis(p["a"], -1, 1).reshape(S, K, -1),
+            np.moveaxis(p["b"], -1, 1).reshape(S, K, -1),
+        ]
     return np.concatenate(blocks, axis=-1)
 
 
@@ -301,8 +314,10 @@ def sbc_replicate(
     if not (isinstance(likelihood_power, (int, float)) and likelihood_power > 0):
         raise ValueError(f"`likelihood_power` must be a positive number; got {likelihood_power!r}.")
     if chains * draws < L:
-        raise ValueError(f"`n_ranked` ({L}) exceeds the {chains * draws} posterior draws "
-                         "(chains * draws); lower it or draw more.")
+        raise ValueError(
+            f"`n_ranked` ({L}) exceeds the {chains * draws} posterior draws "
+            "(chains * draws); lower it or draw more."
+        )
     if x_test is None:
         q = np.quantile(X, [0.1, 0.5, 0.9], axis=0)
         x_test = np.repeat(np.median(X, axis=0, keepdims=True), 3, axis=0)
@@ -325,15 +340,31 @@ def sbc_replicate(
     if family == "categorical":
         y_sim = y_sim.astype(np.int64)
 
-    fit_model, _ = (_model(X, family, K, gate, n_classes,
-                           priors if fit_priors is None else fit_priors, likelihood_power))
+    fit_model, _ = _model(
+        X,
+        family,
+        K,
+        gate,
+        n_classes,
+        priors if fit_priors is None else fit_priors,
+        likelihood_power,
+    )
     with fit_model:
         pm.set_data({"y_obs": y_sim})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        trace = pm.sample(draws, tune=tune, chains=chains, cores=1, model=fit_model,
-                          random_seed=fit_seed, target_accept=target_accept, nuts_sampler="pymc",
-                          progressbar=progressbar, compute_convergence_checks=False)
+        trace = pm.sample(
+            draws,
+            tune=tune,
+            chains=chains,
+            cores=1,
+            model=fit_model,
+            random_seed=fit_seed,
+            target_accept=target_accept,
+            nuts_sampler="pymc",
+            progressbar=progressbar,
+            compute_convergence_checks=False,
+        )
     post = trace["posterior"].to_dataset()
     p_all = _params(post, family)
     S = p_all["beta0"].shape[0]
@@ -402,19 +433,25 @@ def sbc_ranks(out) -> xr.Dataset:
     names = list(dict.fromkeys(k.split("__")[1] for k in keys))
     data = {}
     for name in names:
-        cols = sorted((k for k in keys if k.split("__")[1] == name),
-                      key=lambda k: int(k.split("__")[2]))
+        cols = sorted(
+            (k for k in keys if k.split("__")[1] == name), key=lambda k: int(k.split("__")[2])
+        )
         arr = np.array([[r["metrics"][c] for c in cols] for r in recs], dtype=np.int64)
         if name in ("loglik_data", "gate_entropy"):
             data[name] = (("replicate",), arr[:, 0])
         else:
             data[name] = (("replicate", _COORD_OF.get(name, "expert")), arr)
     rep = [r["task"] for r in recs]
-    extra = {k: ("replicate", [r["metrics"][k] for r in recs])
-             for k in ("min_gate_weight", "divergences", "ess_loglik", "seconds")}
+    extra = {
+        k: ("replicate", [r["metrics"][k] for r in recs])
+        for k in ("min_gate_weight", "divergences", "ess_loglik", "seconds")
+    }
     spec = store.read_spec() or {}
-    return xr.Dataset(data, coords={"replicate": rep, **extra},
-                      attrs={"n_ranked": int(L.pop()), "spec": json.dumps(spec)})
+    return xr.Dataset(
+        data,
+        coords={"replicate": rep, **extra},
+        attrs={"n_ranked": int(L.pop()), "spec": json.dumps(spec)},
+    )
 
 
 def sbc_pit(ranks: xr.Dataset) -> xr.Dataset:
@@ -501,23 +538,41 @@ def sbc_summary(ranks: xr.Dataset, *, alpha: float = 0.05, n_bins: int = 10) -> 
     p_pot = np.array(p_pot)
     quantity = [q for _, q, _, _ in comps]
     ds = xr.Dataset(
-        {"p_value": ("component", p_pot), "p_chi2": ("component", np.array(p_chi)),
-         "uniform": ("component", p_pot >= level),
-         "histogram": (("component", "bin"), np.array(hist))},
-        coords={"component": [c for c, _, _, _ in comps], "quantity": ("component", quantity),
-                "primary": ("component", [q in PRIMARY for q in quantity]),
-                "bin": np.arange(n_bins)},
+        {
+            "p_value": ("component", p_pot),
+            "p_chi2": ("component", np.array(p_chi)),
+            "uniform": ("component", p_pot >= level),
+            "histogram": (("component", "bin"), np.array(hist)),
+        },
+        coords={
+            "component": [c for c, _, _, _ in comps],
+            "quantity": ("component", quantity),
+            "primary": ("component", [q in PRIMARY for q in quantity]),
+            "bin": np.arange(n_bins),
+        },
     )
     prim = ds["uniform"].values[ds["primary"].values]
-    ds.attrs.update(alpha=alpha, level_per_component=level, n_components=len(comps),
-                    n_replicates=int(ranks.sizes["replicate"]), n_ranked=L,
-                    verdict="pass" if bool(np.all(prim)) else "fail",
-                    test="POT-C (arviz_stats uniformity_test), Bonferroni over components")
+    ds.attrs.update(
+        alpha=alpha,
+        level_per_component=level,
+        n_components=len(comps),
+        n_replicates=int(ranks.sizes["replicate"]),
+        n_ranked=L,
+        verdict="pass" if bool(np.all(prim)) else "fail",
+        test="POT-C (arviz_stats uniformity_test), Bonferroni over components",
+    )
     return ds
 
 
-def plot_sbc(ranks: xr.Dataset, *, var_names=None, envelope_prob: float = 0.95,
-             n_simulations: int = 1000, summary: xr.Dataset | None = None, ncols: int = 4):
+def plot_sbc(
+    ranks: xr.Dataset,
+    *,
+    var_names=None,
+    envelope_prob: float = 0.95,
+    n_simulations: int = 1000,
+    summary: xr.Dataset | None = None,
+    ncols: int = 4,
+):
     """ECDF-difference plot of the ranks with simultaneous bands, one panel per component.
 
     The band is ArviZ's simultaneous envelope for independent PIT values
@@ -548,14 +603,23 @@ def plot_sbc(ranks: xr.Dataset, *, var_names=None, envelope_prob: float = 0.95,
     from arviz_stats.ecdf_utils import ecdf_pit
 
     L = ranks.attrs["n_ranked"]
-    panels = [(label, (r + 0.5) / (L + 1)) for label, q, _, r in _components(ranks)
-              if var_names is None or q in var_names]
+    panels = [
+        (label, (r + 0.5) / (L + 1))
+        for label, q, _, r in _components(ranks)
+        if var_names is None or q in var_names
+    ]
     n = ranks.sizes["replicate"]
     rng = np.random.default_rng(214)
     x, _, lo, hi = ecdf_pit(np.linspace(0, 1, n), envelope_prob, n_simulations, rng=rng)
     nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, min(ncols, len(panels)), figsize=(3.0 * min(ncols, len(panels)),
-                             2.3 * nrows), sharex=True, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        nrows,
+        min(ncols, len(panels)),
+        figsize=(3.0 * min(ncols, len(panels)), 2.3 * nrows),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
     for ax, (label, vals) in zip(axes.flat, panels):
         grid = np.linspace(0, 1, 201)
         ecdf = np.searchsorted(np.sort(vals), grid, side="right") / len(vals)
@@ -566,11 +630,14 @@ def plot_sbc(ranks: xr.Dataset, *, var_names=None, envelope_prob: float = 0.95,
         if summary is not None:
             title += f"  p={float(summary['p_value'].sel(component=label)):.2g}"
         ax.set_title(title, fontsize=8)
-    for ax in axes.flat[len(panels):]:
+    for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
     fig.supxlabel("PIT of the rank", fontsize=8)
     fig.supylabel("ECDF - uniform CDF", fontsize=8)
-    fig.suptitle(f"SBC: {n} replicates, ranks among {ranks.attrs['n_ranked']} draws; "
-                 f"{envelope_prob:.0%} simultaneous band", fontsize=9)
+    fig.suptitle(
+        f"SBC: {n} replicates, ranks among {ranks.attrs['n_ranked']} draws; "
+        f"{envelope_prob:.0%} simultaneous band",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig

@@ -65,7 +65,8 @@ def total_log_likelihood(trace: xr.DataTree) -> xr.DataArray | None:
 def _default_vars(post: xr.Dataset) -> list[str]:
     """Every posterior variable except per-observation ones (dims containing 'obs')."""
     return [
-        n for n, v in post.data_vars.items()
+        n
+        for n, v in post.data_vars.items()
         if "obs" not in v.dims and n != _DATASET_PERMUTATION_VAR
     ]
 
@@ -158,8 +159,9 @@ def summary(
     # multi-dim variable by the variable's dim order but orders the values by the Dataset's
     # dim order, so e.g. a[feature, expert] next to beta0[expert] gets mislabelled rows.
     frames = [
-        az.summary(data[[n]], ci_prob=ci_prob, ci_kind=ci_kind, kind=kind, fmt="wide",
-                   round_to="none")
+        az.summary(
+            data[[n]], ci_prob=ci_prob, ci_kind=ci_kind, kind=kind, fmt="wide", round_to="none"
+        )
         for n in names
     ]
     df = pd.DataFrame(pd.concat(frames))

@@ -50,8 +50,11 @@ def _check_ks(ks) -> list[int]:
         ) from None
     if not values:
         raise ValueError("`ks` is empty; pass at least one number of experts, e.g. range(1, 6).")
-    bad = [k for k in values
-           if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1]
+    bad = [
+        k
+        for k in values
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1
+    ]
     if bad:
         raise ValueError(f"`ks` must hold integers >= 1; got {bad}. Use e.g. ks=range(1, 6).")
     out = sorted({int(k) for k in values})
@@ -72,8 +75,10 @@ def _requested(option, ks: list[int], name: str) -> list[int]:
         raise type(err)(f"`{name}` must be True, False or a list of K from `ks`: {err}") from None
     missing = [k for k in wanted if k not in ks]
     if missing:
-        raise ValueError(f"`{name}` asks for K = {missing}, which are not in ks = {ks}; add them "
-                         "to `ks` or drop them.")
+        raise ValueError(
+            f"`{name}` asks for K = {missing}, which are not in ks = {ks}; add them "
+            "to `ks` or drop them."
+        )
     return wanted
 
 
@@ -82,8 +87,10 @@ def _gate_names(gate) -> tuple:
     if callable(gate):
         return gate, gate
     if not isinstance(gate, str) or gate not in GATES:
-        raise ValueError(f"`gate` must be one of {sorted(set(GATES) - {'identity'})} or a "
-                         f"callable; got {gate!r}.")
+        raise ValueError(
+            f"`gate` must be one of {sorted(set(GATES) - {'identity'})} or a "
+            f"callable; got {gate!r}."
+        )
     return ("softmax" if gate == "identity" else gate), GATES[gate]
 
 
@@ -193,23 +200,36 @@ def compare_experts(
 
     given_rj = rjmcmc if isinstance(rjmcmc, xr.DataTree) else None
     if given_rj is None and not isinstance(rjmcmc, (bool, np.bool_)):
-        raise TypeError("`rjmcmc` must be True, False or a sample_random_k trace (DataTree); "
-                        f"got {type(rjmcmc).__name__}.")
+        raise TypeError(
+            "`rjmcmc` must be True, False or a sample_random_k trace (DataTree); "
+            f"got {type(rjmcmc).__name__}."
+        )
     if given_rj is not None:
-        if ("posterior" not in given_rj.children
-                or "n_experts" not in given_rj["posterior"].data_vars):
-            raise ValueError("`rjmcmc` as a DataTree must be a sample_random_k trace (posterior "
-                             "with `n_experts`).")
+        if (
+            "posterior" not in given_rj.children
+            or "n_experts" not in given_rj["posterior"].data_vars
+        ):
+            raise ValueError(
+                "`rjmcmc` as a DataTree must be a sample_random_k trace (posterior "
+                "with `n_experts`)."
+            )
         if int(given_rj.attrs.get("max_experts", K_top)) < K_top:
-            raise ValueError(f"The `rjmcmc` trace has max_experts = "
-                             f"{given_rj.attrs['max_experts']} < max(ks) = {K_top}; resample "
-                             "it or drop the larger K from `ks`.")
+            raise ValueError(
+                f"The `rjmcmc` trace has max_experts = "
+                f"{given_rj.attrs['max_experts']} < max(ks) = {K_top}; resample "
+                "it or drop the larger K from `ks`."
+            )
         rjmcmc = True
-    for name, opt in (("mm_kwargs", mm_kwargs), ("nuts_kwargs", nuts_kwargs),
-                      ("mtm_kwargs", mtm_kwargs), ("rjmcmc_kwargs", rjmcmc_kwargs)):
+    for name, opt in (
+        ("mm_kwargs", mm_kwargs),
+        ("nuts_kwargs", nuts_kwargs),
+        ("mtm_kwargs", mtm_kwargs),
+        ("rjmcmc_kwargs", rjmcmc_kwargs),
+    ):
         if opt is not None and not isinstance(opt, dict):
-            raise TypeError(f"`{name}` must be a dict of keyword arguments; got "
-                            f"{type(opt).__name__}.")
+            raise TypeError(
+                f"`{name}` must be a dict of keyword arguments; got {type(opt).__name__}."
+            )
     seeds = np.random.SeedSequence(random_seed).spawn(3)
     nuts_seed, rj_seed, mtm_seed = (int(s.generate_state(1)[0]) for s in seeds)
 
@@ -224,14 +244,23 @@ def compare_experts(
         bar.update(1)
 
     try:
-        mm = select_experts(X, y, K_top, family=family, gate=mm_gate, n_starts=n_starts,
-                            random_seed=random_seed, on_fit=on_fit, **(mm_kwargs or {}))
-        table = mm.loc[ks, ["loglik", "n_params", "aic", "bic", "icl", "converged", "iterations",
-                            "seconds"]].copy()
+        mm = select_experts(
+            X,
+            y,
+            K_top,
+            family=family,
+            gate=mm_gate,
+            n_starts=n_starts,
+            random_seed=random_seed,
+            on_fit=on_fit,
+            **(mm_kwargs or {}),
+        )
+        table = mm.loc[
+            ks, ["loglik", "n_params", "aic", "bic", "icl", "converged", "iterations", "seconds"]
+        ].copy()
         table["dsc"] = [mm.attrs["dsc"].get(k, np.nan) for k in ks]
         methods = ["mm", "dsc"]
-        for col in ("p_mtm", "p_rjmcmc", "elpd_loo", "se_loo", "elpd_diff", "loo_weight",
-                    "p_loo"):
+        for col in ("p_mtm", "p_rjmcmc", "elpd_loo", "se_loo", "elpd_diff", "loo_weight", "p_loo"):
             table[col] = np.nan
         selected = {c: None for c in CRITERIA}
         for c in ("aic", "bic", "icl"):
@@ -240,11 +269,17 @@ def compare_experts(
         selected["dsc"] = mm.attrs.get("selected_dsc")
 
         traces = {}
-        nuts_opts = {"draws": 500, "tune": 500, "chains": 2, "progressbar": False,
-                     **(nuts_kwargs or {})}
+        nuts_opts = {
+            "draws": 500,
+            "tune": 500,
+            "chains": 2,
+            "progressbar": False,
+            **(nuts_kwargs or {}),
+        }
         if "random_seed" in nuts_opts:
-            raise ValueError("Pass the seed as `random_seed` of compare_experts, not in "
-                             "`nuts_kwargs`.")
+            raise ValueError(
+                "Pass the seed as `random_seed` of compare_experts, not in `nuts_kwargs`."
+            )
         from bayesmoe.inference.sampling import sample
 
         for i, K in enumerate(fit_ks):
@@ -252,8 +287,15 @@ def compare_experts(
             opts = dict(nuts_opts)
             if "init" not in opts and mm_fits.get(K) is not None:
                 opts["init"] = mm_fits[K]  # start at the MM fit of the table: no refit
-            traces[K] = sample(X, y, n_experts=K, experts=family, gate=sample_gate,
-                               random_seed=nuts_seed + i, **opts)
+            traces[K] = sample(
+                X,
+                y,
+                n_experts=K,
+                experts=family,
+                gate=sample_gate,
+                random_seed=nuts_seed + i,
+                **opts,
+            )
             bar.update(1)
 
         if nuts_ks:
@@ -266,10 +308,13 @@ def compare_experts(
                     try:
                         loos[K] = az.loo(traces[K])
                     except ValueError as err:
-                        warnings.warn(f"LOO could not be computed for K = {K} ({err}); its LOO "
-                                      "columns are NaN. Its NUTS chains are too short or stuck: "
-                                      "raise draws/tune in `nuts_kwargs`.", RuntimeWarning,
-                                      stacklevel=2)
+                        warnings.warn(
+                            f"LOO could not be computed for K = {K} ({err}); its LOO "
+                            "columns are NaN. Its NUTS chains are too short or stuck: "
+                            "raise draws/tune in `nuts_kwargs`.",
+                            RuntimeWarning,
+                            stacklevel=2,
+                        )
                 ok = [K for K in nuts_ks if K in loos]
                 if len(ok) > 1:
                     cmp = az.compare({str(K): traces[K] for K in ok}, round_to="none")
@@ -287,8 +332,9 @@ def compare_experts(
             from bayesmoe.diagnostics.mtm import num_experts_posterior
 
             bar.set_postfix_str("MTM")
-            pmf = num_experts_posterior(traces[K_top], method="mtm", random_seed=mtm_seed,
-                                        **(mtm_kwargs or {}))
+            pmf = num_experts_posterior(
+                traces[K_top], method="mtm", random_seed=mtm_seed, **(mtm_kwargs or {})
+            )
             probs = pd.Series(pmf.values, index=pmf["n_experts"].values)
             table["p_mtm"] = [float(probs.get(k, 0.0)) for k in ks]
             selected["mtm"] = int(probs.idxmax())
@@ -302,11 +348,23 @@ def compare_experts(
             bar.set_postfix_str("reversible jump")
             rj_opts = {"draws": 1000, "tune": 500, "chains": 2, **(rjmcmc_kwargs or {})}
             if "random_seed" in rj_opts or "max_experts" in rj_opts:
-                raise ValueError("`rjmcmc_kwargs` must not set `random_seed` or `max_experts` "
-                                 "(they come from compare_experts' random_seed and max(ks)).")
-            rj_trace = given_rj if given_rj is not None else sample_random_k(
-                X, y, max_experts=K_top, experts=family, gate=sample_gate, random_seed=rj_seed,
-                **rj_opts)
+                raise ValueError(
+                    "`rjmcmc_kwargs` must not set `random_seed` or `max_experts` "
+                    "(they come from compare_experts' random_seed and max(ks))."
+                )
+            rj_trace = (
+                given_rj
+                if given_rj is not None
+                else sample_random_k(
+                    X,
+                    y,
+                    max_experts=K_top,
+                    experts=family,
+                    gate=sample_gate,
+                    random_seed=rj_seed,
+                    **rj_opts,
+                )
+            )
             pk = k_posterior(rj_trace)
             probs = pd.Series(pk.values, index=pk["n_experts"].values)
             table["p_rjmcmc"] = [float(probs.get(k, 0.0)) for k in ks]
@@ -366,8 +424,10 @@ def plot_compare_experts(table: pd.DataFrame, *, axes=None, figsize=(11, 3.2)):
     import matplotlib.pyplot as plt
 
     if not isinstance(table, pd.DataFrame) or not {"aic", "bic", "icl"} <= set(table.columns):
-        raise TypeError("`table` must be the DataFrame returned by compare_experts (columns "
-                        f"aic, bic, icl, ...); got {type(table).__name__}.")
+        raise TypeError(
+            "`table` must be the DataFrame returned by compare_experts (columns "
+            f"aic, bic, icl, ...); got {type(table).__name__}."
+        )
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=figsize, constrained_layout=True)
     axes = np.asarray(axes).ravel()
@@ -387,30 +447,49 @@ def plot_compare_experts(table: pd.DataFrame, *, axes=None, figsize=(11, 3.2)):
     ax.legend(fontsize=8)
 
     ax = axes[1]
-    cols = [(c, lab) for c, lab in (("p_mtm", "MTM"), ("p_rjmcmc", "reversible jump"))
-            if c in table and table[c].notna().any()]
+    cols = [
+        (c, lab)
+        for c, lab in (("p_mtm", "MTM"), ("p_rjmcmc", "reversible jump"))
+        if c in table and table[c].notna().any()
+    ]
     width = 0.8 / max(len(cols), 1)
     for i, (c, lab) in enumerate(cols):
-        ax.bar(ks + (i - (len(cols) - 1) / 2) * width, table[c].to_numpy(dtype=float),
-               width=width, label=lab)
+        ax.bar(
+            ks + (i - (len(cols) - 1) / 2) * width,
+            table[c].to_numpy(dtype=float),
+            width=width,
+            label=lab,
+        )
     if cols:
         ax.legend(fontsize=8)
     else:
-        ax.text(0.5, 0.5, "no MTM / reversible jump run", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "no MTM / reversible jump run",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
     ax.set(xlabel="K", ylabel="posterior probability", title="posterior of K", ylim=(0, 1))
     ax.set_xticks(ks)
 
     ax = axes[2]
     if "elpd_loo" in table and table["elpd_loo"].notna().any():
         ok = table["elpd_loo"].notna().to_numpy()
-        ax.errorbar(ks[ok], table["elpd_loo"].to_numpy(dtype=float)[ok],
-                    yerr=table["se_loo"].to_numpy(dtype=float)[ok], marker="o", capsize=3)
+        ax.errorbar(
+            ks[ok],
+            table["elpd_loo"].to_numpy(dtype=float)[ok],
+            yerr=table["se_loo"].to_numpy(dtype=float)[ok],
+            marker="o",
+            capsize=3,
+        )
         if sel.get("loo") is not None:
             ax.axvline(sel["loo"], color="k", ls=":", lw=1)
     else:
-        ax.text(0.5, 0.5, "no NUTS fits (nuts=False)", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, "no NUTS fits (nuts=False)", ha="center", va="center", transform=ax.transAxes
+        )
     ax.set(xlabel="K", ylabel="elpd_loo ± se", title="LOO: higher is better")
     ax.set_xticks(ks)
     return axes

@@ -72,8 +72,16 @@ def sample_dp(
     if not (truncation_tol > 0):
         raise ValueError(f"`truncation_tol` must be positive; got {truncation_tol!r}.")
     model, info = build_dp_model(
-        X, y, max_experts=max_experts, alpha=alpha, alpha_prior=alpha_prior, experts=experts,
-        gate=gate, temperature=temperature, priors=priors, feature_names=feature_names,
+        X,
+        y,
+        max_experts=max_experts,
+        alpha=alpha,
+        alpha_prior=alpha_prior,
+        experts=experts,
+        gate=gate,
+        temperature=temperature,
+        priors=priors,
+        feature_names=feature_names,
         classes=classes,
     )
     X_arr = model["X"].get_value()
@@ -81,21 +89,40 @@ def sample_dp(
     seeds = np.random.SeedSequence(random_seed).spawn(2)
     pm_seed, occ_seed = (int(s.generate_state(1)[0]) for s in seeds)
     t0 = time.perf_counter()
-    trace = pm.sample(draws, tune=tune, chains=chains, cores=cores, random_seed=pm_seed,
-                      model=model, progressbar=progressbar, compute_convergence_checks=False,
-                      **sample_kwargs)
+    trace = pm.sample(
+        draws,
+        tune=tune,
+        chains=chains,
+        cores=cores,
+        random_seed=pm_seed,
+        model=model,
+        progressbar=progressbar,
+        compute_convergence_checks=False,
+        **sample_kwargs,
+    )
     seconds = time.perf_counter() - t0
-    trace.attrs.update({
-        "bayesmoe_version": __version__, "family": info["family"], "gate": info["gate"],
-        "temperature": info["temperature"], "max_experts": info["max_experts"],
-        "alpha": "gamma" if info["alpha"] is None else info["alpha"],
-        "alpha_prior": json.dumps(info["alpha_prior"]), "sampler": "nuts",
-        "random_seed": "none" if random_seed is None else int(random_seed),
-        "data_transform": json.dumps(info["standardizer"].to_dict()),
-        "seconds_sampling": seconds,
-    })
-    occ = occupied_experts(trace, X_arr, y_arr, random_seed=occ_seed,
-                           gate=info["gate_fn"] if info["gate"] == "custom" else None)
+    trace.attrs.update(
+        {
+            "bayesmoe_version": __version__,
+            "family": info["family"],
+            "gate": info["gate"],
+            "temperature": info["temperature"],
+            "max_experts": info["max_experts"],
+            "alpha": "gamma" if info["alpha"] is None else info["alpha"],
+            "alpha_prior": json.dumps(info["alpha_prior"]),
+            "sampler": "nuts",
+            "random_seed": "none" if random_seed is None else int(random_seed),
+            "data_transform": json.dumps(info["standardizer"].to_dict()),
+            "seconds_sampling": seconds,
+        }
+    )
+    occ = occupied_experts(
+        trace,
+        X_arr,
+        y_arr,
+        random_seed=occ_seed,
+        gate=info["gate_fn"] if info["gate"] == "custom" else None,
+    )
     trace["posterior"]["n_occupied"] = occ
     trace.attrs["last_stick_weight"] = check_truncation(trace, tol=truncation_tol)
     return trace

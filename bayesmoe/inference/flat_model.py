@@ -94,9 +94,12 @@ class FlatModel:
     def signature(self) -> dict:
         """JSON-ready description of everything the density's program bakes in (options, prior
         scales, blocks, data shapes): a key for compiled-program caches."""
-        return {"options": self.info.options(), "n_classes": len(self.info.classes or ()),
-                "blocks": [[b.name, b.kind, list(b.shape), float(b.scale)] for b in self.blocks],
-                "data": {k: list(np.shape(v)) for k, v in self.data().items()}}
+        return {
+            "options": self.info.options(),
+            "n_classes": len(self.info.classes or ()),
+            "blocks": [[b.name, b.kind, list(b.shape), float(b.scale)] for b in self.blocks],
+            "data": {k: list(np.shape(v)) for k, v in self.data().items()},
+        }
 
     # ----- flat vector <-> named values ----------------------------------------------------------
     def unflatten(self, flat, xp=np) -> dict:
@@ -104,7 +107,7 @@ class FlatModel:
         out, i = {}, 0
         lead = flat.shape[:-1]
         for b in self.blocks:
-            out[b.name] = xp.reshape(flat[..., i:i + b.size], lead + b.shape)
+            out[b.name] = xp.reshape(flat[..., i : i + b.size], lead + b.shape)
             i += b.size
         return out
 
@@ -152,8 +155,10 @@ class FlatModel:
             if b.kind == "zerosum":
                 K = b.shape[-1] + 1
                 n_events = b.size // b.shape[-1]
-                total = total + (-0.5 * (v * v).sum(axis=axes) / s**2
-                                 - n_events * (K - 1) * (_LOG_SQRT_2PI + np.log(s)))
+                total = total + (
+                    -0.5 * (v * v).sum(axis=axes) / s**2
+                    - n_events * (K - 1) * (_LOG_SQRT_2PI + np.log(s))
+                )
             else:
                 lp = -0.5 * (v * v).sum(axis=axes) / s**2 - b.size * (_LOG_SQRT_2PI + np.log(s))
                 if b.kind == "halfnormal_log":
@@ -192,8 +197,10 @@ class FlatModel:
         K = info.n_experts
         b0, b1 = self._gate_params(xp, free)
         if info.family == "gaussian":
-            mu = (xp.einsum("nd,...dk->...nk", data["Xs"], free["a_std"])
-                  + free["b_std"][..., None, :])
+            mu = (
+                xp.einsum("nd,...dk->...nk", data["Xs"], free["a_std"])
+                + free["b_std"][..., None, :]
+            )
             sig = free["sigma_std"][..., None, :]
             z = (data["ys"][:, None] - mu) / sig
             comp = -0.5 * z * z - xp.log(sig) - (_LOG_SQRT_2PI + data["log_sy"])
@@ -226,7 +233,7 @@ class FlatModel:
         """The model's Deterministics (``beta0, beta1, a, b``, ``sigma``) from free variables."""
         info, st = self.info, self.info.standardizer
         K = info.n_experts
-        lead = free["a_std"].shape[:-2 - (info.family == "categorical")]
+        lead = free["a_std"].shape[: -2 - (info.family == "categorical")]
         d = self.Xs.shape[1]
         cx, sx, cz, sz = st.x_center, st.x_scale, st.z_center, st.z_scale
         out = {}
@@ -255,28 +262,38 @@ def _expected_blocks(info, d: int) -> list[_Block]:
     blocks = []
     if K > 1:
         if info.identifiability == "zerosum":
-            blocks += [_Block("beta0_std_zerosum__", "beta0_std", (K - 1,), "zerosum",
-                              pri.gate_intercept),
-                       _Block("beta1_std_zerosum__", "beta1_std", (d, K - 1), "zerosum",
-                              pri.gate_slope)]
+            blocks += [
+                _Block("beta0_std_zerosum__", "beta0_std", (K - 1,), "zerosum", pri.gate_intercept),
+                _Block("beta1_std_zerosum__", "beta1_std", (d, K - 1), "zerosum", pri.gate_slope),
+            ]
         else:
-            blocks += [_Block("beta0_std", "beta0_std", (K - 1,), "normal", pri.gate_intercept),
-                       _Block("beta1_std", "beta1_std", (d, K - 1), "normal", pri.gate_slope)]
+            blocks += [
+                _Block("beta0_std", "beta0_std", (K - 1,), "normal", pri.gate_intercept),
+                _Block("beta1_std", "beta1_std", (d, K - 1), "normal", pri.gate_slope),
+            ]
     ordered = info.ordered and K > 1
     b_name, b_kind = ("b_std_ordered__", "normal_ordered") if ordered else ("b_std", "normal")
     if info.family == "gaussian":
-        blocks += [_Block("a_std", "a_std", (d, K), "normal", pri.expert_slope),
-                   _Block(b_name, "b_std", (K,), b_kind, pri.expert_intercept),
-                   _Block("sigma_std_log__", "sigma_std", (K,), "halfnormal_log", pri.noise)]
+        blocks += [
+            _Block("a_std", "a_std", (d, K), "normal", pri.expert_slope),
+            _Block(b_name, "b_std", (K,), b_kind, pri.expert_intercept),
+            _Block("sigma_std_log__", "sigma_std", (K,), "halfnormal_log", pri.noise),
+        ]
     else:
         m1 = len(info.classes) - 1
-        blocks += [_Block("a_std", "a_std", (d, m1, K), "normal", pri.expert_slope),
-                   _Block(b_name, "b_std", (m1, K), b_kind, pri.expert_intercept)]
+        blocks += [
+            _Block("a_std", "a_std", (d, m1, K), "normal", pri.expert_slope),
+            _Block(b_name, "b_std", (m1, K), b_kind, pri.expert_intercept),
+        ]
     return blocks
 
 
-_DISTS = {"zerosum": "ZeroSumNormal", "normal": "Normal", "normal_ordered": "Normal",
-          "halfnormal_log": "HalfNormal"}
+_DISTS = {
+    "zerosum": "ZeroSumNormal",
+    "normal": "Normal",
+    "normal_ordered": "Normal",
+    "halfnormal_log": "HalfNormal",
+}
 
 
 def _supported(info, d: int) -> bool:
@@ -290,8 +307,13 @@ def _build(info, blocks, X, y) -> FlatModel:
     st = info.standardizer
     gate = info.gate_fn if info.gate == "custom" else info.gate
     Zs = (gate_input(X, gate) - st.z_center) / st.z_scale
-    return FlatModel(info, blocks, st.transform_X(X), Zs,
-                     y.astype(float) if info.family == "gaussian" else y.astype(int))
+    return FlatModel(
+        info,
+        blocks,
+        st.transform_X(X),
+        Zs,
+        y.astype(float) if info.family == "gaussian" else y.astype(int),
+    )
 
 
 def flat_model_from_spec(s, info) -> FlatModel | None:
@@ -335,7 +357,9 @@ def flat_model(model, info) -> FlatModel | None:
             return None
     if [v.name for v in model.observed_RVs] != ["y"]:
         return None
-    expected_det = {"beta0", "beta1", "a", "b"} | ({"sigma"} if info.family == "gaussian" else set())
+    expected_det = {"beta0", "beta1", "a", "b"} | (
+        {"sigma"} if info.family == "gaussian" else set()
+    )
     if {v.name for v in model.deterministics} != expected_det:
         return None
     return _build(info, blocks, X, np.asarray(model["y_obs"].get_value()))

@@ -40,8 +40,13 @@ def gibbs_eligible(info: RandomKInfo) -> bool:
     """True for the models :class:`ConjugateGibbs` updates exactly: no covariates, Gaussian
     experts, the Richardson–Green prior set (Dirichlet weights, hierarchical precisions)."""
     pri = info.priors
-    return (info.family == "gaussian" and info.Xs.shape[1] == 0 and pri.hierarchical
-            and pri.dirichlet_weights and info.temperature == 1.0)
+    return (
+        info.family == "gaussian"
+        and info.Xs.shape[1] == 0
+        and pri.hierarchical
+        and pri.dirichlet_weights
+        and info.temperature == 1.0
+    )
 
 
 class ConjugateGibbs(BlockedStep):
@@ -99,8 +104,10 @@ class ConjugateGibbs(BlockedStep):
         else:
             vars = get_value_vars_from_user_vars(vars, model)
         if {v.name for v in vars} != needed:
-            raise ValueError(f"ConjugateGibbs updates exactly {sorted(needed)}; got "
-                             f"{sorted(v.name for v in vars)}. Pass vars=None.")
+            raise ValueError(
+                f"ConjugateGibbs updates exactly {sorted(needed)}; got "
+                f"{sorted(v.name for v in vars)}. Pass vars=None."
+            )
         self.vars = vars
         self.info = info
         self.K_max = info.max_experts
@@ -138,7 +145,9 @@ class ConjugateGibbs(BlockedStep):
         beta0[:K] = np.log(S) + np.log(w)
         # 3. means, 4. precisions
         prec = self.kappa + n_j * tau[:K]
-        mu[:K] = (self.kappa * self.xi + tau[:K] * s_j) / prec + rng.standard_normal(K) / np.sqrt(prec)
+        mu[:K] = (self.kappa * self.xi + tau[:K] * s_j) / prec + rng.standard_normal(K) / np.sqrt(
+            prec
+        )
         ss = np.bincount(z, weights=(y - mu[z]) ** 2, minlength=K)
         tau[:K] = rng.gamma(self.alpha + 0.5 * n_j, 1.0 / (beta + 0.5 * ss))
         # 6. inactive slots from their prior given the current beta (before beta moves: the

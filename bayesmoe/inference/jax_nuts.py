@@ -27,8 +27,15 @@ import time
 import numpy as np
 import xarray as xr
 
-__all__ = ["available", "PreparedRun", "sample_flat", "mass_matrix_from_hessian", "hessian_fd",
-           "ensure_host_devices", "compile_cache"]
+__all__ = [
+    "available",
+    "PreparedRun",
+    "sample_flat",
+    "mass_matrix_from_hessian",
+    "hessian_fd",
+    "ensure_host_devices",
+    "compile_cache",
+]
 
 
 def available() -> bool:
@@ -117,15 +124,20 @@ def hessian_fd(grad, x: np.ndarray, data, *, rel_step: float = 1e-5) -> np.ndarr
 #: iterations per call of the compiled sampler (the progress bar moves once per call)
 CHUNK = 100
 #: per-iteration records kept from the sampler state (the trace's sample_stats come from them)
-_RECORDS = ("z", "diverging", "energy", "num_steps", "accept_prob", "potential_energy",
-            "step_size")
+_RECORDS = ("z", "diverging", "energy", "num_steps", "accept_prob", "potential_energy", "step_size")
 
 
 def _record(state) -> dict:
     """What is kept of a sampler state per iteration (keys: :data:`_RECORDS`)."""
-    return {"z": state.z, "diverging": state.diverging, "energy": state.energy,
-            "num_steps": state.num_steps, "accept_prob": state.accept_prob,
-            "potential_energy": state.potential_energy, "step_size": state.adapt_state.step_size}
+    return {
+        "z": state.z,
+        "diverging": state.diverging,
+        "energy": state.energy,
+        "num_steps": state.num_steps,
+        "accept_prob": state.accept_prob,
+        "potential_energy": state.potential_energy,
+        "step_size": state.adapt_state.step_size,
+    }
 
 
 def _stats(rec: dict) -> dict:
@@ -137,7 +149,7 @@ def _stats(rec: dict) -> dict:
         "acceptance_rate": rec["accept_prob"],
         "step_size": rec["step_size"],
     }
-    out["tree_depth"] = (np.log2(np.maximum(out["n_steps"], 1)).astype(int) + 1)
+    out["tree_depth"] = np.log2(np.maximum(out["n_steps"], 1)).astype(int) + 1
     return out
 
 
@@ -165,8 +177,18 @@ def _per_device(fn, chains_per_device: int, n_sharded: int, n_args: int):
     return one
 
 
-def _nuts_programs(fm, *, chains, tune, dense_mass, adapt_mass_matrix, target_accept,
-                   max_tree_depth, example, cache_dir):
+def _nuts_programs(
+    fm,
+    *,
+    chains,
+    tune,
+    dense_mass,
+    adapt_mass_matrix,
+    target_accept,
+    max_tree_depth,
+    example,
+    cache_dir,
+):
     """The compiled programs of one run: (mesh, gradient, init, advance, pointwise).
 
     ``init(keys, x0, inv_mass, data)`` -> state leaves; ``advance(leaves, data, n)`` -> (leaves,
@@ -186,18 +208,33 @@ def _nuts_programs(fm, *, chains, tune, dense_mass, adapt_mass_matrix, target_ac
     n_dev = _devices_for(chains, jax)
     mesh = Mesh(np.array(jax.devices()[:n_dev]), ("chain",))
     per_dev = chains // n_dev
-    settings = {"model": fm.signature(), "tune": tune, "dense_mass": bool(dense_mass),
-                "adapt_mass_matrix": bool(adapt_mass_matrix), "chunk": CHUNK,
-                "target_accept": float(target_accept), "max_tree_depth": max_tree_depth,
-                "chains": chains, "devices": n_dev}
-    init_kernel, sample_kernel = hmc(potential_fn_gen=lambda data: (lambda x: -logp(x, data)),
-                                     algo="NUTS")
+    settings = {
+        "model": fm.signature(),
+        "tune": tune,
+        "dense_mass": bool(dense_mass),
+        "adapt_mass_matrix": bool(adapt_mass_matrix),
+        "chunk": CHUNK,
+        "target_accept": float(target_accept),
+        "max_tree_depth": max_tree_depth,
+        "chains": chains,
+        "devices": n_dev,
+    }
+    init_kernel, sample_kernel = hmc(
+        potential_fn_gen=lambda data: lambda x: -logp(x, data), algo="NUTS"
+    )
 
     def init_state(key, x0, inv_mass, data):
         return init_kernel(
-            x0, num_warmup=tune, inverse_mass_matrix=inv_mass, dense_mass=dense_mass,
-            adapt_mass_matrix=adapt_mass_matrix, target_accept_prob=target_accept,
-            max_tree_depth=max_tree_depth, model_args=(data,), rng_key=key)
+            x0,
+            num_warmup=tune,
+            inverse_mass_matrix=inv_mass,
+            dense_mass=dense_mass,
+            adapt_mass_matrix=adapt_mass_matrix,
+            target_accept_prob=target_accept,
+            max_tree_depth=max_tree_depth,
+            model_args=(data,),
+            rng_key=key,
+        )
 
     def init_chain(key, x0, inv_mass, data):
         return jax.tree.leaves(init_state(key, x0, inv_mass, data))
@@ -212,14 +249,17 @@ def _nuts_programs(fm, *, chains, tune, dense_mass, adapt_mass_matrix, target_ac
             shape = jax.eval_shape(
                 init_state,
                 *(jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in (keys, x0, inv_mass)),
-                data)
+                data,
+            )
             treedef.append(jax.tree.structure(shape))
         return treedef[0]
 
     def advance_chain(leaves, data, n):
         state = jax.tree.unflatten(kernel_settings(), leaves)
-        buf0 = {k: jnp.zeros((CHUNK,) + jnp.shape(v), jnp.result_type(v))
-                for k, v in _record(state).items()}
+        buf0 = {
+            k: jnp.zeros((CHUNK,) + jnp.shape(v), jnp.result_type(v))
+            for k, v in _record(state).items()
+        }
 
         def body(i, carry):
             st, buf = carry
@@ -235,26 +275,40 @@ def _nuts_programs(fm, *, chains, tune, dense_mass, adapt_mass_matrix, target_ac
     def sharded(fn, n_sharded, n_args):
         local = _per_device(fn, per_dev, n_sharded, n_args)
         specs = (P("chain"),) * n_sharded + (P(),) * (n_args - n_sharded)
-        sm = jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P("chain"),
-                           check_vma=False)
-        return jax.jit(sm, in_shardings=(ch,) * n_sharded + (rep,) * (n_args - n_sharded),
-                       out_shardings=ch)
+        sm = jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P("chain"), check_vma=False)
+        return jax.jit(
+            sm, in_shardings=(ch,) * n_sharded + (rep,) * (n_args - n_sharded), out_shardings=ch
+        )
 
-    init = cached_program("nuts-init", lambda: sharded(init_chain, 3, 4), example,
-                          settings=settings, cache_dir=cache_dir, mesh=mesh)
+    init = cached_program(
+        "nuts-init",
+        lambda: sharded(init_chain, 3, 4),
+        example,
+        settings=settings,
+        cache_dir=cache_dir,
+        mesh=mesh,
+    )
 
     def advance_for(leaves):  # its example arguments are the state init returns
-        return cached_program("nuts-advance", lambda: sharded(advance_chain, 1, 3),
-                              (leaves, data, np.int32(CHUNK)), settings=settings,
-                              cache_dir=cache_dir, mesh=mesh)
+        return cached_program(
+            "nuts-advance",
+            lambda: sharded(advance_chain, 1, 3),
+            (leaves, data, np.int32(CHUNK)),
+            settings=settings,
+            cache_dir=cache_dir,
+            mesh=mesh,
+        )
 
     ops = _jax_ops()
 
     def grad():
         return cached_program(
-            "grad", lambda: jax.jit(jax.vmap(jax.grad(logp), in_axes=(0, None))),
+            "grad",
+            lambda: jax.jit(jax.vmap(jax.grad(logp), in_axes=(0, None))),
             (jax.ShapeDtypeStruct((2 * fm.ndim, fm.ndim), jnp.float64), data),
-            settings={"model": fm.signature()}, cache_dir=cache_dir)
+            settings={"model": fm.signature()},
+            cache_dir=cache_dir,
+        )
 
     def pointwise_fn(flat, data):
         return fm.pointwise(fm.constrain(flat, ops[0])[0], ops, data)
@@ -268,9 +322,13 @@ def _pointwise_program(fm, pointwise_fn, flat_shape, data, cache_dir):
 
     from bayesmoe.inference.jax_programs import cached_program
 
-    return cached_program("pointwise", lambda: jax.jit(pointwise_fn),
-                          (jax.ShapeDtypeStruct(flat_shape, jnp.float64), data),
-                          settings={"model": fm.signature()}, cache_dir=cache_dir)
+    return cached_program(
+        "pointwise",
+        lambda: jax.jit(pointwise_fn),
+        (jax.ShapeDtypeStruct(flat_shape, jnp.float64), data),
+        settings={"model": fm.signature()},
+        cache_dir=cache_dir,
+    )
 
 
 def _compiled(program, example):
@@ -289,9 +347,19 @@ class PreparedRun:
     NumPyro's progress-bar callback and these threads would not see it).
     """
 
-    def __init__(self, fm, *, chains: int, draws: int, tune: int, dense_mass: bool = True,
-                 adapt_mass_matrix: bool = True, target_accept: float = 0.8,
-                 max_tree_depth: int = 10, log_likelihood: bool = True):
+    def __init__(
+        self,
+        fm,
+        *,
+        chains: int,
+        draws: int,
+        tune: int,
+        dense_mass: bool = True,
+        adapt_mass_matrix: bool = True,
+        target_accept: float = 0.8,
+        max_tree_depth: int = 10,
+        log_likelihood: bool = True,
+    ):
         from concurrent.futures import ThreadPoolExecutor
 
         ensure_host_devices(max(chains, os.cpu_count() or 1))
@@ -309,21 +377,33 @@ class PreparedRun:
         self.data = {k: np.asarray(v, float) for k, v in fm.data().items()}
         sds = jax.ShapeDtypeStruct
         mass_shape = (chains, fm.ndim, fm.ndim) if dense_mass else (chains, fm.ndim)
-        example = (sds((chains, 2), np.uint32), sds((chains, fm.ndim), np.float64),
-                   sds(mass_shape, np.float64), self.data)
+        example = (
+            sds((chains, 2), np.uint32),
+            sds((chains, fm.ndim), np.float64),
+            sds(mass_shape, np.float64),
+            self.data,
+        )
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="bayesmoe-compile")
-        settings = dict(chains=chains, tune=tune, dense_mass=dense_mass,
-                        adapt_mass_matrix=adapt_mass_matrix, target_accept=target_accept,
-                        max_tree_depth=max_tree_depth)
-        built = self._pool.submit(_nuts_programs, fm, example=example,
-                                  cache_dir=self.programs_dir, **settings)
+        settings = dict(
+            chains=chains,
+            tune=tune,
+            dense_mass=dense_mass,
+            adapt_mass_matrix=adapt_mass_matrix,
+            target_accept=target_accept,
+            max_tree_depth=max_tree_depth,
+        )
+        built = self._pool.submit(
+            _nuts_programs, fm, example=example, cache_dir=self.programs_dir, **settings
+        )
 
         def init_and_advance():
             mesh, _, init, advance_for, _ = built.result()
             leaves = jax.eval_shape(init, *example)
             advance = advance_for(leaves)
-            return (_compiled(init, example),
-                    _compiled(advance, (leaves, self.data, np.int32(CHUNK))))
+            return (
+                _compiled(init, example),
+                _compiled(advance, (leaves, self.data, np.int32(CHUNK))),
+            )
 
         def small_programs():
             mesh, grad, _, _, pointwise_fn = built.result()
@@ -332,8 +412,7 @@ class PreparedRun:
             pw = None
             if log_likelihood:
                 flat = sds((chains, draws, fm.ndim), np.float64)
-                pw = _pointwise_program(fm, pointwise_fn, flat.shape, self.data,
-                                        self.programs_dir)
+                pw = _pointwise_program(fm, pointwise_fn, flat.shape, self.data, self.programs_dir)
                 pw = _compiled(pw, (flat, self.data))
             return mesh, g, pw
 
@@ -377,8 +456,10 @@ def sample_flat(
     starts = np.stack([np.asarray(s, float) for s in starts])
     bad = ~np.isfinite(fm.logp(starts))
     if bad.any():
-        raise ValueError(f"The start of chain(s) {np.flatnonzero(bad).tolist()} has a non-finite "
-                         "log density; pass another `init` or a smaller `jitter`.")
+        raise ValueError(
+            f"The start of chain(s) {np.flatnonzero(bad).tolist()} has a non-finite "
+            "log density; pass another `init` or a smaller `jitter`."
+        )
     t_wait = time.perf_counter()
     mesh, grad, pointwise, init, advance = run.programs()
     t_wait = time.perf_counter() - t_wait
@@ -409,20 +490,30 @@ def sample_flat(
     loglik = None if pointwise is None else np.asarray(pointwise(flat, data))
     t_loglik = time.perf_counter() - t0 - t_sample
     tree = _to_datatree(fm, layout, flat, _stats(rec), loglik, tune=tune, seconds=t_sample)
-    meta = {"chain_method": "parallel" if mesh.size == chains else "vectorized",
-            "devices": int(mesh.size),
-            "mass_matrix": ("hessian-" if mass_point is not None else "identity-")
-            + ("dense" if run.dense_mass else "diag"),
-            "seconds_compile_wait": t_wait, "seconds_sampling": t_sample,
-            "seconds_log_likelihood": t_loglik, "jax_compile_cache": run.cache or "off"}
+    meta = {
+        "chain_method": "parallel" if mesh.size == chains else "vectorized",
+        "devices": int(mesh.size),
+        "mass_matrix": ("hessian-" if mass_point is not None else "identity-")
+        + ("dense" if run.dense_mass else "diag"),
+        "seconds_compile_wait": t_wait,
+        "seconds_sampling": t_sample,
+        "seconds_log_likelihood": t_loglik,
+        "jax_compile_cache": run.cache or "off",
+    }
     return tree, meta
 
 
 def _progress(total: int, chains: int, show: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, disable=not show, desc=f"NUTS ({chains} chain{'s' * (chains > 1)})",
-                unit="it", file=sys.stderr, leave=True)
+    return tqdm(
+        total=total,
+        disable=not show,
+        desc=f"NUTS ({chains} chain{'s' * (chains > 1)})",
+        unit="it",
+        file=sys.stderr,
+        leave=True,
+    )
 
 
 @contextlib.contextmanager
@@ -440,8 +531,9 @@ def _x64(jax):
         jax.config.update("jax_enable_x64", previous)
 
 
-def _to_datatree(fm, layout: dict, flat: np.ndarray, stats: dict, loglik, *, tune: int,
-                 seconds: float) -> xr.DataTree:
+def _to_datatree(
+    fm, layout: dict, flat: np.ndarray, stats: dict, loglik, *, tune: int, seconds: float
+) -> xr.DataTree:
     from arviz_base import from_dict
 
     free, _ = fm.constrain(flat)
@@ -451,15 +543,20 @@ def _to_datatree(fm, layout: dict, flat: np.ndarray, stats: dict, loglik, *, tun
     rv_order = [b.rv for b in fm.blocks]
     posterior = {k: free[k] for k in rv_order}
     posterior.update({k: det[k] for k in ("beta1", "beta0", "a", "b", "sigma") if k in det})
-    groups = {"posterior": posterior, "sample_stats": stats,
-              "observed_data": {"y": np.asarray(fm.y)},
-              "constant_data": dict(layout["constant_data"])}
+    groups = {
+        "posterior": posterior,
+        "sample_stats": stats,
+        "observed_data": {"y": np.asarray(fm.y)},
+        "constant_data": dict(layout["constant_data"]),
+    }
     if loglik is not None:
         groups["log_likelihood"] = {"y": loglik}
     dims = dict(dims)
     dims["y"] = dims.get("y", ["obs"])
-    lib = {"inference_library": "numpyro (bayesmoe flat model)",
-           "inference_library_version": __import__("numpyro").__version__}
+    lib = {
+        "inference_library": "numpyro (bayesmoe flat model)",
+        "inference_library_version": __import__("numpyro").__version__,
+    }
     run = {"sampling_time": seconds, "tuning_steps": tune}
     attrs = {g: {**lib, **(run if g in ("posterior", "sample_stats") else {})} for g in groups}
     tree = from_dict(groups, dims=dims, coords=coords, attrs=attrs)

@@ -49,17 +49,26 @@ def program_key(name: str, settings: dict, example_args) -> str:
     import jax
 
     leaves, tree = jax.tree.flatten(example_args)
-    avals = [(tuple(getattr(x, "shape", ())), str(getattr(x, "dtype", type(x).__name__)))
-             for x in leaves]
-    record = {"name": name, "settings": settings, "avals": avals, "tree": str(tree),
-              "versions": _versions(), "devices": jax.local_device_count(),
-              "platform": jax.default_backend(), "x64": bool(jax.config.jax_enable_x64),
-              "source": _source_digest()}
+    avals = [
+        (tuple(getattr(x, "shape", ())), str(getattr(x, "dtype", type(x).__name__))) for x in leaves
+    ]
+    record = {
+        "name": name,
+        "settings": settings,
+        "avals": avals,
+        "tree": str(tree),
+        "versions": _versions(),
+        "devices": jax.local_device_count(),
+        "platform": jax.default_backend(),
+        "x64": bool(jax.config.jax_enable_x64),
+        "source": _source_digest(),
+    }
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def cached_program(name: str, make_fn, example_args: tuple, *, settings: dict,
-                   cache_dir: str | None, mesh=None):
+def cached_program(
+    name: str, make_fn, example_args: tuple, *, settings: dict, cache_dir: str | None, mesh=None
+):
     """A callable equal to the jitted function ``make_fn()`` on arguments shaped like
     ``example_args``.
 

@@ -222,7 +222,9 @@ def _initial_theta(prob: mu.Problem, S: int, rng, n_inner: int = 5, engine=None)
 
 def _theta_from_measure(G: xr.Dataset, st: Standardizer, lay: mu.Layout, K: int, d: int):
     if not isinstance(G, xr.Dataset):
-        raise TypeError(f"each of `starts` must be a mixing-measure Dataset; got {type(G).__name__}.")
+        raise TypeError(
+            f"each of `starts` must be a mixing-measure Dataset; got {type(G).__name__}."
+        )
     if measure_family(G) != lay.family or G.sizes.get("expert") != K or G.sizes.get("feature") != d:
         raise ValueError(
             f"each of `starts` must be a {lay.family} measure with {K} experts and {d} features; "
@@ -238,8 +240,11 @@ def _theta_from_measure(G: xr.Dataset, st: Standardizer, lay: mu.Layout, K: int,
         p["s2"] = Gs.sigma2.values[None]
     else:
         V = np.concatenate(
-            [Gs.b.transpose("class", "expert").values[None],
-             Gs.a.transpose("feature", "class", "expert").values], axis=0
+            [
+                Gs.b.transpose("class", "expert").values[None],
+                Gs.a.transpose("feature", "class", "expert").values,
+            ],
+            axis=0,
         )
         p["V"] = (V - V[:, -1:, :])[None]
     return lay.pack(p)
@@ -291,8 +296,9 @@ class _Engine:
         if backend == "auto":
             backend = "numba" if mm_numba.available() else "numpy"
         if backend == "numba" and not mm_numba.available():
-            raise ValueError("`backend='numba'` needs the numba package; install it or use "
-                             "backend='numpy'.")
+            raise ValueError(
+                "`backend='numba'` needs the numba package; install it or use backend='numpy'."
+            )
         self.name = backend
         self.prob = prob
         self.nb = mm_numba if backend == "numba" else None
@@ -323,13 +329,43 @@ class _Engine:
         tau = np.empty((self.prob.Xt.shape[0], self.prob.layout.K))
         return np.array([self.nb.estats(t, self.pb, tau, self.sts[0], False) for t in theta])
 
-    def advance(self, theta, f, active, converged, stalled, n_iter, trace, it0, it1, tol,
-                accelerate, stall_window, stall_tol, caps):
+    def advance(
+        self,
+        theta,
+        f,
+        active,
+        converged,
+        stalled,
+        n_iter,
+        trace,
+        it0,
+        it1,
+        tol,
+        accelerate,
+        stall_window,
+        stall_tol,
+        caps,
+    ):
         """Run the active starts from iteration it0 to it1, in place (see mm_numba.run_starts)."""
         if self.nb is not None:
-            self.nb.run_starts(theta, f, active, converged, stalled, n_iter, trace, it0, it1,
-                               float(tol), bool(accelerate), int(stall_window or 0),
-                               float(stall_tol), caps, self.pb, self.sts)
+            self.nb.run_starts(
+                theta,
+                f,
+                active,
+                converged,
+                stalled,
+                n_iter,
+                trace,
+                it0,
+                it1,
+                float(tol),
+                bool(accelerate),
+                int(stall_window or 0),
+                float(stall_tol),
+                caps,
+                self.pb,
+                self.sts,
+            )
             return
         prob = self.prob
         cycle = mu.squarem_cycle if accelerate else mu.mm_cycle
@@ -361,8 +397,22 @@ class _Engine:
         active[idx] = live
 
 
-def _iterate(engine, theta, max_iter, *, tol, accelerate, stall_window, stall_tol, bar=None,
-             active=None, prune_after=None, n_keep=None, drop_after=None, cap0=np.inf) -> dict:
+def _iterate(
+    engine,
+    theta,
+    max_iter,
+    *,
+    tol,
+    accelerate,
+    stall_window,
+    stall_tol,
+    bar=None,
+    active=None,
+    prune_after=None,
+    n_keep=None,
+    drop_after=None,
+    cap0=np.inf,
+) -> dict:
     """Run the starts (rows of ``theta``, updated in place) for up to ``max_iter`` iterations,
     pruning to the best ``n_keep`` at ``prune_after`` and dropping poor starts at
     ``drop_after``. Returns the per-start state (f, trace, n_iter, converged, stalled, pruned)."""
@@ -386,8 +436,22 @@ def _iterate(engine, theta, max_iter, *, tol, accelerate, stall_window, stall_to
     it = 0
     for stop in sorted(stops):
         if active.any():
-            engine.advance(theta, f, active, converged, stalled, n_iter, trace, it, stop, tol,
-                           accelerate, stall_window, stall_tol, caps)
+            engine.advance(
+                theta,
+                f,
+                active,
+                converged,
+                stalled,
+                n_iter,
+                trace,
+                it,
+                stop,
+                tol,
+                accelerate,
+                stall_window,
+                stall_tol,
+                caps,
+            )
         if bar is not None:
             bar.update(stop - it)
         it = stop
@@ -404,8 +468,9 @@ def _iterate(engine, theta, max_iter, *, tol, accelerate, stall_window, stall_to
             drop &= active
             active &= ~drop
             pruned |= drop
-    return dict(f=f, trace=trace, n_iter=n_iter, converged=converged, stalled=stalled,
-                pruned=pruned)
+    return dict(
+        f=f, trace=trace, n_iter=n_iter, converged=converged, stalled=stalled, pruned=pruned
+    )
 
 
 # ----- the fitter -----------------------------------------------------------------------------
@@ -564,8 +629,18 @@ def fit_mle(
     Xt = np.column_stack([np.ones(n), st.transform_X(X)])
     Zt = np.column_stack([np.ones(n), st.transform_gate(X)])
     ys = st.transform_y(y) if family == "gaussian" else y
-    prob = mu.make_problem(family, Xt, Zt, ys, K, M=M, ridge=ridge, var_floor=var_floor,
-                           step_scale=_step_scale, newton=_newton)
+    prob = mu.make_problem(
+        family,
+        Xt,
+        Zt,
+        ys,
+        K,
+        M=M,
+        ridge=ridge,
+        var_floor=var_floor,
+        step_scale=_step_scale,
+        newton=_newton,
+    )
     lay = prob.layout
     engine = _Engine(prob, backend)
     S = n_starts + len(starts)
@@ -575,9 +650,18 @@ def fit_mle(
     sub = prune_after is not None and prune_rows is not None and n > prune_rows and S > n_keep
     if sub:
         rows = np.sort(rng.choice(n, size=prune_rows, replace=False))
-        prob_s = mu.make_problem(family, Xt[rows], Zt[rows], ys[rows], K, M=M,
-                                 ridge=ridge * prune_rows / n, var_floor=var_floor,
-                                 step_scale=_step_scale, newton=_newton_sub)
+        prob_s = mu.make_problem(
+            family,
+            Xt[rows],
+            Zt[rows],
+            ys[rows],
+            K,
+            M=M,
+            ridge=ridge * prune_rows / n,
+            var_floor=var_floor,
+            step_scale=_step_scale,
+            newton=_newton_sub,
+        )
         engine_s = _Engine(prob_s, engine.name)
     else:
         prob_s, engine_s = prob, engine
@@ -595,8 +679,14 @@ def fit_mle(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=max_iter + (prune_after if sub else 0), desc=f"MM K={K}")
-    loop = dict(tol=tol, accelerate=accelerate, stall_window=stall_window, stall_tol=stall_tol,
-                bar=bar, cap0=_cap0)
+    loop = dict(
+        tol=tol,
+        accelerate=accelerate,
+        stall_window=stall_window,
+        stall_tol=stall_tol,
+        bar=bar,
+        cap0=_cap0,
+    )
     if sub:
         short = _iterate(engine_s, theta, prune_after, **loop)
         fs = np.where(np.isfinite(short["f"]), short["f"], -np.inf)
@@ -605,8 +695,15 @@ def fit_mle(
         out = _iterate(engine, theta, max_iter, active=keep, drop_after=drop_after, **loop)
         out["pruned"] |= ~keep
     else:
-        out = _iterate(engine, theta, max_iter, prune_after=prune_after, n_keep=n_keep,
-                       drop_after=drop_after, **loop)
+        out = _iterate(
+            engine,
+            theta,
+            max_iter,
+            prune_after=prune_after,
+            n_keep=n_keep,
+            drop_after=drop_after,
+            **loop,
+        )
     if bar is not None:
         bar.close()
     f, trace, n_iter = out["f"], out["trace"], out["n_iter"]
@@ -616,8 +713,10 @@ def fit_mle(
     log_sy = np.log(st.y_scale) if family == "gaussian" else 0.0
     ll_all = f + pen - n * log_sy
     if stalled[best]:
-        why = (f"it stopped at iteration {n_iter[best]} on a flat ridge (gain < {stall_tol:g} "
-               f"nats over the last {stall_window} iterations)")
+        why = (
+            f"it stopped at iteration {n_iter[best]} on a flat ridge (gain < {stall_tol:g} "
+            f"nats over the last {stall_window} iterations)"
+        )
     else:
         why = f"it stopped at max_iter={max_iter}"
     if converged.any() and not converged[best]:
@@ -625,14 +724,16 @@ def fit_mle(
             f"The best start of the MM fit (K={K}) did not converge to tol={tol}: {why} (other "
             "starts converged, at lower log-likelihood); its gate may be sharpening towards a "
             "step. Raise `max_iter` (or `stall_window`) to follow it further.",
-            UserWarning, stacklevel=2,
+            UserWarning,
+            stacklevel=2,
         )
     if not converged.any():
         warnings.warn(
             f"No start of the MM fit (K={K}) converged to tol={tol}; the best start is returned "
             f"({why}). Raise `max_iter`, loosen `tol`, or suspect a gate that sharpens towards a "
             "step (|beta| growing without bound).",
-            UserWarning, stacklevel=2,
+            UserWarning,
+            stacklevel=2,
         )
     G = _measure_from_theta(theta[best], lay, st, gate_name, feature, var_floor)
     resp = engine.responsibilities(theta[best])

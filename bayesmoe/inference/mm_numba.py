@@ -43,8 +43,15 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
         return wrap(args[0]) if args and callable(args[0]) else wrap
 
 
-__all__ = ["available", "pack_problem", "new_stats", "estats", "mstep", "run_starts",
-           "mstep_fixed_tau"]
+__all__ = [
+    "available",
+    "pack_problem",
+    "new_stats",
+    "estats",
+    "mstep",
+    "run_starts",
+    "mstep_fixed_tau",
+]
 
 LOG_2PI = math.log(2.0 * math.pi)
 #: factor by which the SQUAREM steplength bound grows after an accepted capped step and shrinks
@@ -146,8 +153,15 @@ def new_stats(pb) -> tuple:
     C = 1 if gauss else M - 1
     G = max(D * (K - 1), 1) if newton else 1
     E = D * (M - 1) if newton >= 2 and not gauss else 1
-    return (np.zeros((D, max(K - 1, 1))), np.zeros((K, D, D)), np.zeros((K, D, C)),
-            np.zeros(K), np.zeros(K), np.zeros((G, G)), np.zeros((K, E, E)))
+    return (
+        np.zeros((D, max(K - 1, 1))),
+        np.zeros((K, D, D)),
+        np.zeros((K, D, C)),
+        np.zeros(K),
+        np.zeros(K),
+        np.zeros((G, G)),
+        np.zeros((K, E, E)),
+    )
 
 
 @njit(cache=True)
@@ -355,8 +369,7 @@ def mstep(theta, st, pb, out):
         g = np.empty(G)
         for d in range(D):
             for k in range(K - 1):
-                g[d * (K - 1) + k] = gg[d, k] - (
-                    ridge * theta[d * (K - 1) + k] if d > 0 else 0.0)
+                g[d * (K - 1) + k] = gg[d, k] - (ridge * theta[d * (K - 1) + k] if d > 0 else 0.0)
         for a in range(G):
             s = 0.0
             for b in range(G):
@@ -395,7 +408,8 @@ def mstep(theta, st, pb, out):
                     s = 0.0
                     for m in range(Mm):
                         gm = BB[k, d, m] - (
-                            ridge * theta[off + (d * Mm + m) * K + k] if d > 0 else 0.0)
+                            ridge * theta[off + (d * Mm + m) * K + k] if d > 0 else 0.0
+                        )
                         s += gm * cU[m, j]
                     gh[d, j] = s
             for j in range(Mm):
@@ -590,8 +604,24 @@ def _plain(th0, f0, tau0, st0, pb, w):
 
 
 @njit(cache=True)
-def run_starts(theta, f, active, converged, stalled, n_iter, trace, it0, it1, tol, accelerate,
-               stall_window, stall_tol, caps, pb, sts):
+def run_starts(
+    theta,
+    f,
+    active,
+    converged,
+    stalled,
+    n_iter,
+    trace,
+    it0,
+    it1,
+    tol,
+    accelerate,
+    stall_window,
+    stall_tol,
+    caps,
+    pb,
+    sts,
+):
     """Advance every start s with ``active[s]`` from iteration it0 to it1 (inclusive), in place.
 
     Per start and iteration: one SQUAREM cycle (``accelerate``) or one MM map; the objective goes
@@ -608,8 +638,16 @@ def run_starts(theta, f, active, converged, stalled, n_iter, trace, it0, it1, to
     S, P = theta.shape
     st0, st1, stp = sts
     tau = np.empty((n, K))
-    w = (np.empty(P), np.empty(P), np.empty(P), np.empty(P),
-         np.empty((n, K)), np.empty((n, K)), st1, stp)
+    w = (
+        np.empty(P),
+        np.empty(P),
+        np.empty(P),
+        np.empty(P),
+        np.empty((n, K)),
+        np.empty((n, K)),
+        st1,
+        stp,
+    )
     th = np.empty(P)
     for s in range(S):
         if not active[s]:

@@ -148,13 +148,22 @@ def _ref_eig(m_plus_1: int) -> tuple[np.ndarray, np.ndarray]:
     return mu, U
 
 
-def make_problem(family, Xt, Zt, y, K, *, M=0, ridge=0.0, var_floor=1e-6, step_scale=1.0,
-                 newton=False):
+def make_problem(
+    family, Xt, Zt, y, K, *, M=0, ridge=0.0, var_floor=1e-6, step_scale=1.0, newton=False
+):
     """Assemble a :class:`Problem`, factoring the constant gate curvature once."""
     n, D = Xt.shape
     lay = Layout(family, D, K, M)
-    prob = Problem(lay, Xt, Zt, y, float(ridge), float(var_floor), step_scale=float(step_scale),
-                   newton=int(newton))
+    prob = Problem(
+        lay,
+        Xt,
+        Zt,
+        y,
+        float(ridge),
+        float(var_floor),
+        step_scale=float(step_scale),
+        newton=int(newton),
+    )
     P = prob.P
     if K > 1:
         mu, U = _ref_eig(K)
@@ -190,7 +199,9 @@ def penalty(prob: Problem, p: dict) -> np.ndarray:
     if prob.ridge == 0.0:
         return np.zeros(p["W"].shape[0])
     ex = p["A"] if prob.layout.family == "gaussian" else p["V"]
-    s = (p["W"][:, 1:] ** 2).reshape(len(ex), -1).sum(1) + (ex[:, 1:] ** 2).reshape(len(ex), -1).sum(1)
+    s = (p["W"][:, 1:] ** 2).reshape(len(ex), -1).sum(1) + (ex[:, 1:] ** 2).reshape(
+        len(ex), -1
+    ).sum(1)
     return 0.5 * prob.ridge * s
 
 
@@ -332,8 +343,10 @@ def newton_categorical_step(prob: Problem, V: np.ndarray, tau: np.ndarray) -> np
     grad = np.einsum("nd,snmk->skdm", Xt, tau[:, :, None, :] * R, optimize=True)
     grad -= prob.ridge * np.einsum("de,semk->skdm", prob.P, V[:, :, :Mm, :])
     tP = tau[:, :, None, :] * Pi  # (S, n, M-1, K)
-    H = (np.einsum("nd,ne,snmk->skdme", Xt, Xt, tP, optimize=True)[..., None]
-         * np.eye(Mm)[:, None, :])  # (S, K, D, M-1, D, M-1)
+    H = (
+        np.einsum("nd,ne,snmk->skdme", Xt, Xt, tP, optimize=True)[..., None]
+        * np.eye(Mm)[:, None, :]
+    )  # (S, K, D, M-1, D, M-1)
     H = H - np.einsum("nd,ne,snmk,snlk->skdmel", Xt, Xt, tP, Pi, optimize=True)
     E = D * Mm
     H = H.reshape(S, K, E, E) + np.kron(prob.ridge * prob.P, np.eye(Mm)) + JITTER * n * np.eye(E)
@@ -359,7 +372,8 @@ def mstep(prob: Problem, theta: np.ndarray, tau: np.ndarray, newton: int | None 
             p["A"], p["s2"] = gaussian_step(prob, p["A"], p["s2"], tau)
         else:
             p["V"] = (newton_categorical_step if newton >= 2 else categorical_step)(
-                prob, p["V"], tau)
+                prob, p["V"], tau
+            )
     return lay.pack(p)
 
 
@@ -380,8 +394,13 @@ def safe_map(prob: Problem, theta0: np.ndarray, tau0: np.ndarray, f0: np.ndarray
 
 
 # ----- the iteration: plain MM or SQUAREM, vectorised over starts -----------------------------
-def squarem_cycle(prob: Problem, theta0: np.ndarray, tau0: np.ndarray, f0: np.ndarray,
-                  cap: np.ndarray | None = None):
+def squarem_cycle(
+    prob: Problem,
+    theta0: np.ndarray,
+    tau0: np.ndarray,
+    f0: np.ndarray,
+    cap: np.ndarray | None = None,
+):
     """One SQUAREM cycle (Varadhan & Roland 2008, scheme S3) with the monotone fall-back.
 
     Two steps θ1 = F(θ0) (safeguarded: :func:`safe_map`), θ2 = F(θ1); steplength α = -‖r‖/‖v‖

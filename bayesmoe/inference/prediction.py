@@ -37,7 +37,9 @@ def _prepare(trace, X_new, gate, max_draws, random_seed=None):
     X_new = check_X(X_new, "X_new")
     d = G.sizes["feature"]
     if X_new.shape[1] != d:
-        raise ValueError(f"`X_new` must have {d} feature columns (as in the fit); got {X_new.shape[1]}.")
+        raise ValueError(
+            f"`X_new` must have {d} feature columns (as in the fit); got {X_new.shape[1]}."
+        )
     sample_dims = [s for s in SAMPLE_DIMS if s in G.dims]
     if max_draws is not None and sample_dims == ["chain", "draw"]:
         n_draws = G.sizes["draw"]
@@ -71,8 +73,14 @@ def gate_probabilities(
     ('obs', 'expert')
     """
     G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws)
-    w = _gate_probs(p["beta0"], p["beta1"], X_new, gate=p["gate"],
-                    temperature=p["temperature"], active=p.get("active"))
+    w = _gate_probs(
+        p["beta0"],
+        p["beta1"],
+        X_new,
+        gate=p["gate"],
+        temperature=p["temperature"],
+        active=p.get("active"),
+    )
     coords["expert"] = G["expert"].values
     return xr.DataArray(w, dims=(*sdims, "obs", "expert"), coords=coords, name="gate")
 
@@ -96,24 +104,31 @@ def posterior_predictive(
     """
     G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws)
     rng = np.random.default_rng(random_seed)
-    w = _gate_probs(p["beta0"], p["beta1"], X_new, gate=p["gate"],
-                    temperature=p["temperature"], active=p.get("active"))
+    w = _gate_probs(
+        p["beta0"],
+        p["beta1"],
+        X_new,
+        gate=p["gate"],
+        temperature=p["temperature"],
+        active=p.get("active"),
+    )
     k = (rng.uniform(size=w.shape[:-1] + (1,)) > np.cumsum(w, -1)).sum(-1)
     k = np.minimum(k, w.shape[-1] - 1)[..., None]
     dims = (*sdims, "obs")
     if "sigma2" in p:
         mu = np.einsum("nd,...dk->...nk", X_new, p["a"]) + p["b"][..., None, :]
         sd = np.broadcast_to(np.sqrt(p["sigma2"])[..., None, :], mu.shape)
-        y = (np.take_along_axis(mu, k, -1) + np.take_along_axis(sd, k, -1)
-             * rng.standard_normal(k.shape))[..., 0]
-        return xr.Dataset(
-            {"y": (dims, y), "expected_y": (dims, (w * mu).sum(-1))}, coords=coords
-        )
+        y = (
+            np.take_along_axis(mu, k, -1)
+            + np.take_along_axis(sd, k, -1) * rng.standard_normal(k.shape)
+        )[..., 0]
+        return xr.Dataset({"y": (dims, y), "expected_y": (dims, (w * mu).sum(-1))}, coords=coords)
     probs = conditional_mean(p, X_new)  # (..., n, M)
     logits = np.einsum("nd,...dmk->...nmk", X_new, p["a"]) + p["b"][..., None, :, :]
     pk = np.exp(log_softmax(np.take_along_axis(logits, k[..., None, :], -1)[..., 0], axis=-1))
-    codes = np.minimum((rng.uniform(size=pk.shape[:-1] + (1,)) > np.cumsum(pk, -1)).sum(-1),
-                       pk.shape[-1] - 1)
+    codes = np.minimum(
+        (rng.uniform(size=pk.shape[:-1] + (1,)) > np.cumsum(pk, -1)).sum(-1), pk.shape[-1] - 1
+    )
     classes = G["class"].values
     coords["class"] = classes
     return xr.Dataset(
@@ -159,8 +174,7 @@ def predict(
     """
     if not 0 < ci_prob < 1:
         raise ValueError(f"`ci_prob` must be in (0, 1); got {ci_prob!r}.")
-    pp = posterior_predictive(trace, X_new, gate=gate, max_draws=max_draws,
-                              random_seed=random_seed)
+    pp = posterior_predictive(trace, X_new, gate=gate, max_draws=max_draws, random_seed=random_seed)
     sdims = [d for d in SAMPLE_DIMS if d in pp.dims]
     q = [(1 - ci_prob) / 2, (1 + ci_prob) / 2]
     attrs = {"ci_prob": ci_prob}
@@ -172,13 +186,15 @@ def predict(
         else:  # one measure: E[y|x] is exact; predictive quantiles by inverting the mixture CDF
             mq = xr.concat([ey, ey], "quantile")
             yq = _mixture_quantiles(trace, X_new, q, gate)
-        return xr.Dataset({
-            "mean": ey.mean(sdims) if sdims else ey,
-            "mean_lower": mq.isel(quantile=0, drop=True),
-            "mean_upper": mq.isel(quantile=1, drop=True),
-            "lower": (("obs",), yq[0]),
-            "upper": (("obs",), yq[1]),
-        }).assign_attrs(attrs)
+        return xr.Dataset(
+            {
+                "mean": ey.mean(sdims) if sdims else ey,
+                "mean_lower": mq.isel(quantile=0, drop=True),
+                "mean_upper": mq.isel(quantile=1, drop=True),
+                "lower": (("obs",), yq[0]),
+                "upper": (("obs",), yq[1]),
+            }
+        ).assign_attrs(attrs)
     probs = pp["probs"].mean(sdims) if sdims else pp["probs"]
     label = probs["class"].values[probs.argmax("class").values]
     return xr.Dataset(
@@ -191,8 +207,14 @@ def _mixture_quantiles(measure, X_new, q, gate, n_bisect: int = 80) -> np.ndarra
     from scipy.stats import norm
 
     _, p, X_new, _, _ = _prepare(measure, X_new, gate, None)
-    w = _gate_probs(p["beta0"], p["beta1"], X_new, gate=p["gate"],
-                    temperature=p["temperature"], active=p.get("active"))
+    w = _gate_probs(
+        p["beta0"],
+        p["beta1"],
+        X_new,
+        gate=p["gate"],
+        temperature=p["temperature"],
+        active=p.get("active"),
+    )
     mu = X_new @ p["a"] + p["b"]
     sd = np.sqrt(p["sigma2"])
     out = np.empty((len(q), X_new.shape[0]))
@@ -252,9 +274,10 @@ def conditional_density(
         return xr.Dataset({"density": da})
     q = [(1 - ci_prob) / 2, (1 + ci_prob) / 2]
     band = da.quantile(q, dim=sdims)
-    return xr.Dataset({
-        "density": da.mean(sdims),
-        "lower": band.isel(quantile=0, drop=True),
-        "upper": band.isel(quantile=1, drop=True),
-    }).assign_attrs(ci_prob=ci_prob)
-
+    return xr.Dataset(
+        {
+            "density": da.mean(sdims),
+            "lower": band.isel(quantile=0, drop=True),
+            "upper": band.isel(quantile=1, drop=True),
+        }
+    ).assign_attrs(ci_prob=ci_prob)

@@ -19,8 +19,13 @@ __all__ = ["sample", "BACKENDS", "INITS", "start_values", "provenance_attrs"]
 
 BACKENDS = ("auto", "jax", "pymc", "nutpie", "numpyro")
 INITS = ("mm", "map", "prior")
-_BACKEND_MODULES = {"pymc": ("pymc",), "nutpie": ("nutpie",), "numpyro": ("numpyro", "jax"),
-                    "jax": ("jax", "numpyro"), "auto": ()}
+_BACKEND_MODULES = {
+    "pymc": ("pymc",),
+    "nutpie": ("nutpie",),
+    "numpyro": ("numpyro", "jax"),
+    "jax": ("jax", "numpyro"),
+    "auto": (),
+}
 #: default tuning steps: the jax backend starts from the MM fit with a mass matrix from the MM
 #: fit's observed information and needs fewer (benchmarks/README.md "NUTS speed")
 DEFAULT_TUNE = {"jax": 300}
@@ -67,8 +72,10 @@ def _resolve_backend(backend: str, model, info, sample_kwargs: dict):
     if reason is None:
         return "jax", fm, None
     if backend == "jax":
-        raise ValueError(f"backend='jax' cannot run this call: {reason}; use backend='auto' "
-                         "(falls back to PyMC) or backend='pymc'.")
+        raise ValueError(
+            f"backend='jax' cannot run this call: {reason}; use backend='auto' "
+            "(falls back to PyMC) or backend='pymc'."
+        )
     return "pymc", None, reason
 
 
@@ -105,7 +112,9 @@ def _point_from_measure(measure: xr.Dataset, info: ModelInfo) -> dict[str, np.nd
 
 def _order_by_intercept(measure: xr.Dataset, info: ModelInfo) -> xr.Dataset:
     key = measure["b"] if info.family == "gaussian" else measure["b"].isel({"class": 0})
-    return measure.isel(expert=np.argsort(key.values)).assign_coords(expert=measure["expert"].values)
+    return measure.isel(expert=np.argsort(key.values)).assign_coords(
+        expert=measure["expert"].values
+    )
 
 
 def start_values(
@@ -132,7 +141,10 @@ def start_values(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             res = fit_mle(
-                X, y, info.n_experts, family=info.family,
+                X,
+                y,
+                info.n_experts,
+                family=info.family,
                 gate=info.gate_fn if info.gate == "custom" else info.gate,
                 random_seed=random_seed,
                 # one fit per process: the numpy engine is as fast as loading the compiled one
@@ -150,11 +162,22 @@ def start_values(
         start = info.initvals() or None  # a partial point; PyMC fills in the rest
         with warnings.catch_warnings():  # PyMC announces a future InferenceData return type
             warnings.simplefilter("ignore", FutureWarning)
-            mp = pm.find_MAP(initvals=start, jitter=False, random_seed=random_seed, model=model,
-                             progressbar=False, return_inferencedata=False)
+            mp = pm.find_MAP(
+                initvals=start,
+                jitter=False,
+                random_seed=random_seed,
+                model=model,
+                progressbar=False,
+                return_inferencedata=False,
+            )
         point = {k: np.asarray(v) for k, v in mp.items() if k in {v.name for v in model.free_RVs}}
-        post = xr.Dataset({k: (model.named_vars_to_dims.get(k, ()), np.asarray(mp[k]))
-                           for k in ("beta0", "beta1", "a", "b", "sigma") if k in mp})
+        post = xr.Dataset(
+            {
+                k: (model.named_vars_to_dims.get(k, ()), np.asarray(mp[k]))
+                for k in ("beta0", "beta1", "a", "b", "sigma")
+                if k in mp
+            }
+        )
         G = _measure_from_posterior(post, info)
         return point, G
     else:
@@ -191,8 +214,11 @@ def _measure_from_posterior(post: xr.Dataset, info: ModelInfo) -> xr.Dataset:
         post["a"].transpose(*sample_dims, "feature", *(("class",) if cat else ()), "expert").values,
         post["b"].transpose(*sample_dims, *(("class",) if cat else ()), "expert").values,
         None if cat else post["sigma"].transpose(*sample_dims, "expert").values ** 2,
-        gate=info.gate, temperature=info.temperature, feature=info.feature_names,
-        classes=info.classes, sample_dims=sample_dims,
+        gate=info.gate,
+        temperature=info.temperature,
+        feature=info.feature_names,
+        classes=info.classes,
+        sample_dims=sample_dims,
     )
 
 
@@ -213,27 +239,61 @@ def _jitter(point: dict, info: ModelInfo, rng: np.random.Generator, scale: float
 
 def layout_from_model(model) -> dict:
     """Coords, dims and constant data of a built PyMC model (see ``spec.trace_layout``)."""
-    return {"coords": {k: v for k, v in model.coords.items() if v is not None},
-            "dims": {k: tuple(v) for k, v in model.named_vars_to_dims.items()},
-            "constant_data": {v.name: np.asarray(v.get_value()) for v in model.data_vars
-                              if v.name != "y_obs"}}
+    return {
+        "coords": {k: v for k, v in model.coords.items() if v is not None},
+        "dims": {k: tuple(v) for k, v in model.named_vars_to_dims.items()},
+        "constant_data": {
+            v.name: np.asarray(v.get_value()) for v in model.data_vars if v.name != "y_obs"
+        },
+    }
 
 
-def _prepare_jax(fm, *, draws, tune, chains, log_likelihood, target_accept=0.8,
-                 max_treedepth=10, dense_mass=True, adapt_mass_matrix=True, init_mass="hessian"):
+def _prepare_jax(
+    fm,
+    *,
+    draws,
+    tune,
+    chains,
+    log_likelihood,
+    target_accept=0.8,
+    max_treedepth=10,
+    dense_mass=True,
+    adapt_mass_matrix=True,
+    init_mass="hessian",
+):
     """Start loading/compiling the jax sampler's programs in the background (see
     :class:`~bayesmoe.inference.jax_nuts.PreparedRun`)."""
     from bayesmoe.inference.jax_nuts import PreparedRun
 
     if init_mass not in ("hessian", "identity"):
         raise ValueError(f"`init_mass` must be 'hessian' or 'identity'; got {init_mass!r}.")
-    return PreparedRun(fm, chains=chains, draws=draws, tune=tune, dense_mass=dense_mass,
-                       adapt_mass_matrix=adapt_mass_matrix, target_accept=target_accept,
-                       max_tree_depth=max_treedepth, log_likelihood=log_likelihood)
+    return PreparedRun(
+        fm,
+        chains=chains,
+        draws=draws,
+        tune=tune,
+        dense_mass=dense_mass,
+        adapt_mass_matrix=adapt_mass_matrix,
+        target_accept=target_accept,
+        max_tree_depth=max_treedepth,
+        log_likelihood=log_likelihood,
+    )
 
 
-def _sample_jax(run, layout, model, info, point, *, jitter, jitter_seed, pm_seed, progressbar,
-                init_mass="hessian", **_):
+def _sample_jax(
+    run,
+    layout,
+    model,
+    info,
+    point,
+    *,
+    jitter,
+    jitter_seed,
+    pm_seed,
+    progressbar,
+    init_mass="hessian",
+    **_,
+):
     """Starts (flat, unconstrained) and the MM mass point for the compiled sampler, then run it."""
     from bayesmoe.inference.jax_nuts import sample_flat
 
@@ -250,12 +310,23 @@ def _sample_jax(run, layout, model, info, point, *, jitter, jitter_seed, pm_seed
         starts = [fm.flatten(ip) + rng.uniform(-1, 1, fm.ndim) for _ in range(chains)]
         mass_point = None
     _say("compiling model (JAX)...", progressbar)
-    return sample_flat(run, layout, starts, random_seed=pm_seed, mass_point=mass_point,
-                       progressbar=progressbar)
+    return sample_flat(
+        run, layout, starts, random_seed=pm_seed, mass_point=mass_point, progressbar=progressbar
+    )
 
 
-def provenance_attrs(info, *, random_seed, sampler: str, init: str, draws: int, tune: int,
-                     chains: int, seconds_init: float, seconds_sampling: float) -> dict:
+def provenance_attrs(
+    info,
+    *,
+    random_seed,
+    sampler: str,
+    init: str,
+    draws: int,
+    tune: int,
+    chains: int,
+    seconds_init: float,
+    seconds_sampling: float,
+) -> dict:
     """netCDF-safe provenance attrs of a trace (model options, data transform, sampler, seed)."""
     from bayesmoe import __version__
 
@@ -366,14 +437,26 @@ def sample(
     fitted_start = isinstance(init, xr.Dataset) or hasattr(init, "measure_")
     if not fitted_start and init not in INITS:
         raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
-    opts = dict(n_experts=n_experts, experts=experts, gate=gate, temperature=temperature,
-                identifiability=identifiability, ordered=ordered, priors=priors,
-                feature_names=feature_names, classes=classes)
+    opts = dict(
+        n_experts=n_experts,
+        experts=experts,
+        gate=gate,
+        temperature=temperature,
+        identifiability=identifiability,
+        ordered=ordered,
+        priors=priors,
+        feature_names=feature_names,
+        classes=classes,
+    )
     spec, info = fixed_k_spec(X, y, **opts)  # every input check; PyMC is not imported
     requested = backend
     model, fm, fallback = None, None, None
-    if (backend in ("auto", "jax") and (init == "mm" or fitted_start)
-            and not set(sample_kwargs) - _JAX_KWARGS and _installed("jax")):
+    if (
+        backend in ("auto", "jax")
+        and (init == "mm" or fitted_start)
+        and not set(sample_kwargs) - _JAX_KWARGS
+        and _installed("jax")
+    ):
         from bayesmoe.inference.flat_model import flat_model_from_spec
 
         fm = flat_model_from_spec(spec, info)  # the compiled path needs no PyMC model
@@ -393,19 +476,38 @@ def sample(
     init_seed, jitter_seed, pm_seed = (int(s.generate_state(1)[0]) for s in seed_seq.spawn(3))
     run = None
     if backend == "jax":  # the sampler's programs load/compile while the MM start is fitted
-        run = _prepare_jax(fm, draws=draws, tune=tune, chains=chains,
-                           log_likelihood=log_likelihood, **sample_kwargs)
+        run = _prepare_jax(
+            fm,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            log_likelihood=log_likelihood,
+            **sample_kwargs,
+        )
     try:
         t0 = time.perf_counter()
         point, start_measure = start_values(
-            info, X_arr, y_arr, method=init, model=model,
+            info,
+            X_arr,
+            y_arr,
+            method=init,
+            model=model,
             random_seed=init_seed,
         )
         t_init = time.perf_counter() - t0
         if run is not None:
-            trace, meta = _sample_jax(run, layout, model, info, point, jitter=jitter,
-                                      jitter_seed=jitter_seed, pm_seed=pm_seed,
-                                      progressbar=progressbar, **sample_kwargs)
+            trace, meta = _sample_jax(
+                run,
+                layout,
+                model,
+                info,
+                point,
+                jitter=jitter,
+                jitter_seed=jitter_seed,
+                pm_seed=pm_seed,
+                progressbar=progressbar,
+                **sample_kwargs,
+            )
     finally:
         if run is not None:
             run.close()
@@ -428,22 +530,40 @@ def sample(
                 kwargs.setdefault("init", "adapt_diag")  # the starts are jittered already
         elif info.initvals():
             kwargs.setdefault("initvals", info.initvals())
-        _say(f"compiling model ({backend}; a first run on a new machine compiles for ~30 s, "
-             "later runs reuse the cache)...", progressbar)
+        _say(
+            f"compiling model ({backend}; a first run on a new machine compiles for ~30 s, "
+            "later runs reuse the cache)...",
+            progressbar,
+        )
         t1 = time.perf_counter()
         trace = pm.sample(
-            draws, tune=tune, chains=chains, cores=cores, random_seed=pm_seed, model=model,
-            nuts_sampler=backend, progressbar=progressbar, compute_convergence_checks=False,
+            draws,
+            tune=tune,
+            chains=chains,
+            cores=cores,
+            random_seed=pm_seed,
+            model=model,
+            nuts_sampler=backend,
+            progressbar=progressbar,
+            compute_convergence_checks=False,
             **kwargs,
         )
         t_sample = time.perf_counter() - t1
         if log_likelihood:
             pm.compute_log_likelihood(trace, model=model, progressbar=False)
-    trace.attrs.update(provenance_attrs(
-        info, random_seed=random_seed, sampler=backend,
-        init="measure" if fitted_start else init, draws=draws, tune=tune, chains=chains,
-        seconds_init=t_init, seconds_sampling=t_sample,
-    ))
+    trace.attrs.update(
+        provenance_attrs(
+            info,
+            random_seed=random_seed,
+            sampler=backend,
+            init="measure" if fitted_start else init,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seconds_init=t_init,
+            seconds_sampling=t_sample,
+        )
+    )
     trace.attrs.update(extra_attrs)
     trace.attrs["n_experts"] = info.n_experts
     if relabel and info.n_experts > 1 and not info.ordered:  # ordering already fixes labels

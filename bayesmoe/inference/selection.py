@@ -96,27 +96,57 @@ def select_experts(
     rows, fits = [], {}
     for K in range(1, int(max_experts) + 1):
         try:
-            res = fit_mle(X, y, K, family=family, gate=gate, ridge=ridge, tol=tol,
-                          max_iter=max_iter, n_starts=n_starts, accelerate=accelerate,
-                          random_seed=int(seeds[K - 1]), n_classes=n_classes,
-                          progressbar=progressbar)
+            res = fit_mle(
+                X,
+                y,
+                K,
+                family=family,
+                gate=gate,
+                ridge=ridge,
+                tol=tol,
+                max_iter=max_iter,
+                n_starts=n_starts,
+                accelerate=accelerate,
+                random_seed=int(seeds[K - 1]),
+                n_classes=n_classes,
+                progressbar=progressbar,
+            )
         except (np.linalg.LinAlgError, FloatingPointError) as err:
-            warnings.warn(f"The fit with K={K} failed ({err}); its row is NaN.", UserWarning,
-                          stacklevel=2)
-            rows.append({"n_experts": K, "loglik": np.nan,
-                         "n_params": count_parameters(family, K, d, M), "aic": np.nan,
-                         "bic": np.nan, "icl": np.nan, "converged": False, "iterations": 0,
-                         "seconds": np.nan})
+            warnings.warn(
+                f"The fit with K={K} failed ({err}); its row is NaN.", UserWarning, stacklevel=2
+            )
+            rows.append(
+                {
+                    "n_experts": K,
+                    "loglik": np.nan,
+                    "n_params": count_parameters(family, K, d, M),
+                    "aic": np.nan,
+                    "bic": np.nan,
+                    "icl": np.nan,
+                    "converged": False,
+                    "iterations": 0,
+                    "seconds": np.nan,
+                }
+            )
             if on_fit is not None:
                 on_fit(K, None)
             continue
         fits[K] = res
         if on_fit is not None:
             on_fit(K, res)
-        rows.append({"n_experts": K, "loglik": res.loglik_, "n_params": res.n_params_,
-                     "aic": res.aic_, "bic": res.bic_, "icl": res.icl_,
-                     "converged": res.converged_, "iterations": res.n_iter_,
-                     "seconds": res.seconds_})
+        rows.append(
+            {
+                "n_experts": K,
+                "loglik": res.loglik_,
+                "n_params": res.n_params_,
+                "aic": res.aic_,
+                "bic": res.bic_,
+                "icl": res.icl_,
+                "converged": res.converged_,
+                "iterations": res.n_iter_,
+                "seconds": res.seconds_,
+            }
+        )
     table = pd.DataFrame(rows).set_index("n_experts")
     for crit in ("aic", "bic", "icl"):
         col = table[crit]
@@ -125,8 +155,9 @@ def select_experts(
     if Kmax in fits and Kmax > 1:
         dend = dendrogram(fits[Kmax].measure_, X, y, gate=gate if callable(gate) else None)
         table.attrs["selected_dsc"] = int(dend.attrs["n_experts_selected"])
-        table.attrs["dsc"] = {int(k): float(v) for k, v in
-                              zip(dend.level.values, dend.dsc.values) if np.isfinite(v)}
+        table.attrs["dsc"] = {
+            int(k): float(v) for k, v in zip(dend.level.values, dend.dsc.values) if np.isfinite(v)
+        }
     elif Kmax == 1:
         table.attrs["selected_dsc"] = 1
         table.attrs["dsc"] = {}
@@ -136,4 +167,3 @@ def select_experts(
     table.attrs["family"] = family
     table.attrs["n_obs"] = int(n)
     return table
-

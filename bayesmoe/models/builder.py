@@ -139,9 +139,17 @@ def build_model(
     ['expert', 'feature', 'obs']
     """
     s, info = fixed_k_spec(
-        X, y, n_experts=n_experts, experts=experts, gate=gate, temperature=temperature,
-        identifiability=identifiability, ordered=ordered, priors=priors,
-        feature_names=feature_names, classes=classes,
+        X,
+        y,
+        n_experts=n_experts,
+        experts=experts,
+        gate=gate,
+        temperature=temperature,
+        identifiability=identifiability,
+        ordered=ordered,
+        priors=priors,
+        feature_names=feature_names,
+        classes=classes,
     )
     K = info.n_experts
     with pm.Model(coords=s.coords(K)) as model:
@@ -198,8 +206,9 @@ def gate_deterministics(beta0_s, beta1_s, inp: Inputs) -> None:
     pm.Deterministic("beta0", beta0_s - pt.dot(inp.cz, beta1), dims="expert")
 
 
-def expert_block(family: str, pri: Priors, inp: Inputs, K: int, d: int, *,
-                 ordered: bool = False) -> tuple:
+def expert_block(
+    family: str, pri: Priors, inp: Inputs, K: int, d: int, *, ordered: bool = False
+) -> tuple:
     """Expert priors on the standardised scale and their user-unit Deterministics.
 
     Returns ``(mu, sigma)`` (Gaussian, user units of y) or ``(logits,)`` (categorical).
@@ -215,9 +224,15 @@ def expert_block(family: str, pri: Priors, inp: Inputs, K: int, d: int, *,
             rate = pm.Gamma("noise_rate_std", alpha=pri.rate_shape, beta=c["rate_rate"])
             pm.Deterministic("noise_rate", rate * inp.sy**2)  # beta in units of y^2
             sigma_s = pm.CustomDist(
-                "sigma_std", pri.precision_shape, rate, logp=inverse_sqrt_gamma_logp,
-                random=inverse_sqrt_gamma_random, support_point=_inverse_sqrt_gamma_start,
-                transform=pm.distributions.transforms.log, dims="expert")
+                "sigma_std",
+                pri.precision_shape,
+                rate,
+                logp=inverse_sqrt_gamma_logp,
+                random=inverse_sqrt_gamma_random,
+                support_point=_inverse_sqrt_gamma_start,
+                transform=pm.distributions.transforms.log,
+                dims="expert",
+            )
         else:
             b_s = pm.Normal("b_std", 0.0, pri.expert_intercept, dims="expert", **b_kw)
             sigma_s = pm.HalfNormal("sigma_std", pri.noise, dims="expert")
@@ -241,12 +256,28 @@ def observe(family: str, eta, params: tuple, y_arr) -> None:
     """The observed mixture likelihood ``y`` (user units of y), data as pm.Data."""
     y_obs = pm.Data("y_obs", y_arr, dims="obs")
     if family == "gaussian":
-        pm.CustomDist("y", eta, *params, logp=gaussian_mixture_logp, random=_gaussian_random,
-                      signature="(k),(k),(k)->()", observed=y_obs, dims="obs")
+        pm.CustomDist(
+            "y",
+            eta,
+            *params,
+            logp=gaussian_mixture_logp,
+            random=_gaussian_random,
+            signature="(k),(k),(k)->()",
+            observed=y_obs,
+            dims="obs",
+        )
     else:
-        pm.CustomDist("y", eta, *params, logp=categorical_mixture_logp,
-                      random=_categorical_random, signature="(k),(m,k)->()", dtype="int64",
-                      observed=y_obs, dims="obs")
+        pm.CustomDist(
+            "y",
+            eta,
+            *params,
+            logp=categorical_mixture_logp,
+            random=_categorical_random,
+            signature="(k),(m,k)->()",
+            dtype="int64",
+            observed=y_obs,
+            dims="obs",
+        )
 
 
 # ----- Dirichlet weights and Gamma precisions as PyMC variables ---------------------------------
@@ -263,8 +294,14 @@ def inverse_sqrt_gamma_logp(value, alpha, rate):
     """log density of ``sigma = tau^(-1/2)`` with ``tau ~ Gamma(alpha, rate)``
     (Jacobian ``|d tau / d sigma| = 2 sigma^-3``)."""
     tau = value**-2
-    return (alpha * pt.log(rate) - pt.gammaln(alpha) + (alpha - 1.0) * pt.log(tau) - rate * tau
-            + np.log(2.0) - 3.0 * pt.log(value))
+    return (
+        alpha * pt.log(rate)
+        - pt.gammaln(alpha)
+        + (alpha - 1.0) * pt.log(tau)
+        - rate * tau
+        + np.log(2.0)
+        - 3.0 * pt.log(value)
+    )
 
 
 def inverse_sqrt_gamma_random(alpha, rate, rng=None, size=None):
@@ -279,8 +316,9 @@ def gate_intercepts(name: str, pri: Priors, dims: str):
     """i.i.d. gate intercepts of one slot each: ``log Gamma(delta, 1)`` variables when
     ``pri.dirichlet_weights`` (softmax of them is Dirichlet(delta, ...)), else ``N(0, s0)``."""
     if pri.dirichlet_weights:
-        return pm.CustomDist(name, pri.weights_concentration, logp=log_gamma_logp,
-                             random=log_gamma_random, dims=dims)
+        return pm.CustomDist(
+            name, pri.weights_concentration, logp=log_gamma_logp, random=log_gamma_random, dims=dims
+        )
     return pm.Normal(name, 0.0, pri.gate_intercept, dims=dims)
 
 

@@ -121,8 +121,16 @@ def build_dp_model(
     """
     K = check_int(max_experts, "max_experts", minimum=2)
     alpha, alpha_prior = _check_alpha(alpha, alpha_prior)
-    s = prepare(X, y, experts=experts, gate=gate, temperature=temperature, priors=priors,
-                feature_names=feature_names, classes=classes)
+    s = prepare(
+        X,
+        y,
+        experts=experts,
+        gate=gate,
+        temperature=temperature,
+        priors=priors,
+        feature_names=feature_names,
+        classes=classes,
+    )
     coords = {**s.coords(K), "stick": np.arange(K - 1)}
     with pm.Model(coords=coords) as model:
         inp = data_inputs(s)
@@ -137,14 +145,24 @@ def build_dp_model(
         observe(s.family, eta, expert_block(s.family, s.priors, inp, K, s.d), s.y)
     st, family, gate_name, gate_fn = s.standardizer, s.family, s.gate_name, s.gate_fn
     feature_names, class_labels = s.feature_names, s.classes
-    info = {"standardizer": st, "family": family, "gate": gate_name, "gate_fn": gate_fn,
-            "temperature": float(temperature), "max_experts": K, "alpha": alpha,
-            "alpha_prior": alpha_prior, "feature_names": feature_names, "classes": class_labels}
+    info = {
+        "standardizer": st,
+        "family": family,
+        "gate": gate_name,
+        "gate_fn": gate_fn,
+        "temperature": float(temperature),
+        "max_experts": K,
+        "alpha": alpha,
+        "alpha_prior": alpha_prior,
+        "feature_names": feature_names,
+        "classes": class_labels,
+    }
     return model, info
 
 
-def occupied_experts(trace: xr.DataTree, X, y, *, min_count: int = 1, random_seed=None,
-                     gate: Callable | None = None) -> xr.DataArray:
+def occupied_experts(
+    trace: xr.DataTree, X, y, *, min_count: int = 1, random_seed=None, gate: Callable | None = None
+) -> xr.DataArray:
     """Number of occupied experts per draw: allocations ``z_i ~ p(z_i = k | x_i, y_i, theta)``
     drawn once per draw, and the experts with at least ``min_count`` observations counted.
 
@@ -185,9 +203,18 @@ def occupied_experts(trace: xr.DataTree, X, y, *, min_count: int = 1, random_see
     K = p["beta0"].shape[-1]
     for c in range(C):  # one chain at a time bounds memory at draws x n x K
         sub = {k: v[c] for k, v in p.items() if k != "sample_shape"}
-        log_g = np.log(np.maximum(gate_probabilities(
-            sub["beta0"], sub["beta1"], X, gate=g, temperature=G.attrs.get("temperature", 1.0)),
-            1e-300))
+        log_g = np.log(
+            np.maximum(
+                gate_probabilities(
+                    sub["beta0"],
+                    sub["beta1"],
+                    X,
+                    gate=g,
+                    temperature=G.attrs.get("temperature", 1.0),
+                ),
+                1e-300,
+            )
+        )
         lp = log_g + expert_log_prob(sub, X, y)  # (D, n, K)
         lp -= lp.max(-1, keepdims=True)
         prob = np.exp(lp)
@@ -196,11 +223,16 @@ def occupied_experts(trace: xr.DataTree, X, y, *, min_count: int = 1, random_see
         z = np.minimum((u > np.cumsum(prob, -1)).sum(-1), K - 1)  # (D, n)
         counts = (z[..., None] == np.arange(K)).sum(-2)  # (D, K)
         out[c] = (counts >= min_count).sum(-1)
-    return xr.DataArray(out, dims=("chain", "draw"),
-                        coords={"chain": G["chain"].values, "draw": G["draw"].values},
-                        name="n_occupied",
-                        attrs={"min_count": min_count, "caution": "Miller & Harrison: "
-                               "inconsistent for the number of experts under DP priors"})
+    return xr.DataArray(
+        out,
+        dims=("chain", "draw"),
+        coords={"chain": G["chain"].values, "draw": G["draw"].values},
+        name="n_occupied",
+        attrs={
+            "min_count": min_count,
+            "caution": "Miller & Harrison: inconsistent for the number of experts under DP priors",
+        },
+    )
 
 
 def check_truncation(trace, *, tol: float = 0.01) -> float:
@@ -225,6 +257,7 @@ def check_truncation(trace, *, tol: float = 0.01) -> float:
         warnings.warn(
             f"The last stick carries posterior mean weight {last:.3g} > {tol}: the truncation at "
             f"max_experts={K} is too small for this alpha and data. Increase max_experts.",
-            TruncationWarning, stacklevel=2,
+            TruncationWarning,
+            stacklevel=2,
         )
     return last

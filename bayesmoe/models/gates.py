@@ -12,7 +12,6 @@ __all__ = ["GATES", "resolve_gate", "is_affine"]
 GATES = {"softmax": "identity", "identity": "identity", "tanh": "tanh", "sigmoid": "sigmoid"}
 
 
-
 def _identity(x):
     return x
 
@@ -29,8 +28,11 @@ def _sigmoid(x):
     return pt.sigmoid(x)
 
 
-_TENSOR_TRANSFORMS: dict[str, Callable] = {"identity": _identity, "tanh": _tanh,
-                                           "sigmoid": _sigmoid}
+_TENSOR_TRANSFORMS: dict[str, Callable] = {
+    "identity": _identity,
+    "tanh": _tanh,
+    "sigmoid": _sigmoid,
+}
 
 
 def is_affine(fn: Callable, *, random_seed: int = 0) -> bool:

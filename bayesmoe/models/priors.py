@@ -38,8 +38,15 @@ PRIOR_SETS = {
     "richardson-green": "Richardson & Green (1997, JRSS-B 59:731-792), hierarchical prior",
 }
 _FLOAT_FIELDS = (
-    "gate_intercept", "gate_slope", "expert_slope", "expert_intercept", "noise",
-    "weights_concentration", "precision_shape", "rate_shape", "rate_rate_factor",
+    "gate_intercept",
+    "gate_slope",
+    "expert_slope",
+    "expert_intercept",
+    "noise",
+    "weights_concentration",
+    "precision_shape",
+    "rate_shape",
+    "rate_rate_factor",
     "mean_precision_factor",
 )
 
@@ -141,8 +148,9 @@ def resolve_priors(priors: Priors | dict | str | None) -> Priors:
         if unknown:
             raise ValueError(f"Unknown prior(s) {unknown}; expected keys among {sorted(known)}.")
         base = _from_name(str(priors["scheme"])) if "scheme" in priors else Priors()
-        over = {k: (float(v) if k in _FLOAT_FIELDS else v) for k, v in priors.items()
-                if k != "scheme"}
+        over = {
+            k: (float(v) if k in _FLOAT_FIELDS else v) for k, v in priors.items() if k != "scheme"
+        }
         out = replace(base, **over)
     else:
         raise TypeError(
@@ -152,7 +160,9 @@ def resolve_priors(priors: Priors | dict | str | None) -> Priors:
     if out.scheme not in PRIOR_SETS:
         raise ValueError(f"`scheme` must be one of {sorted(PRIOR_SETS)}; got {out.scheme!r}.")
     if not isinstance(out.dirichlet_weights, bool):
-        raise TypeError(f"`dirichlet_weights` must be True or False; got {out.dirichlet_weights!r}.")
+        raise TypeError(
+            f"`dirichlet_weights` must be True or False; got {out.dirichlet_weights!r}."
+        )
     for k in _FLOAT_FIELDS:
         v = getattr(out, k)
         if not (isinstance(v, (int, float)) and v > 0):

@@ -300,8 +300,16 @@ def build_random_k_model(
         pmf = experts_prior_pmf(experts_prior, K)
     if not isinstance(prior_only, (bool, np.bool_)):
         raise TypeError(f"`prior_only` must be True or False; got {prior_only!r}.")
-    s = prepare(X, y, experts=experts, gate=gate, temperature=temperature, priors=priors,
-                feature_names=feature_names, classes=classes)
+    s = prepare(
+        X,
+        y,
+        experts=experts,
+        gate=gate,
+        temperature=temperature,
+        priors=priors,
+        feature_names=feature_names,
+        classes=classes,
+    )
     pri, st = s.priors, s.standardizer
     with pm.Model(coords=s.coords(K)) as model:
         inp = data_inputs(s)
@@ -325,9 +333,13 @@ def build_random_k_model(
             observe(s.family, eta, params, s.y)
 
     slot_vars, slot_groups = [], []
-    for rv_name, group in (("beta0_std", "gate_intercept"), ("beta1_std", "gate_slope"),
-                           ("a_std", "expert_slope"), ("b_std", "expert_intercept"),
-                           ("sigma_std", "noise")):
+    for rv_name, group in (
+        ("beta0_std", "gate_intercept"),
+        ("beta1_std", "gate_slope"),
+        ("a_std", "expert_slope"),
+        ("b_std", "expert_intercept"),
+        ("sigma_std", "noise"),
+    ):
         if rv_name not in model.named_vars:
             continue
         rv = model[rv_name]
@@ -337,11 +349,24 @@ def build_random_k_model(
         slot_groups.append(group)
     ys = st.transform_y(s.y) if s.family == "gaussian" else np.asarray(s.y, dtype=int)
     info = RandomKInfo(
-        family=s.family, max_experts=K, prior_pmf=pmf, gate=s.gate_name, gate_fn=s.gate_fn,
-        temperature=s.temperature, priors=pri, feature_names=s.feature_names,
-        classes=s.classes, standardizer=st, prior_only=bool(prior_only),
-        Xs=st.transform_X(s.X), Zs=st.transform_gate(s.X), ys=ys, n_classes=s.n_classes,
-        slot_vars=slot_vars, slot_groups=slot_groups, prior_constants=s.prior_constants(),
+        family=s.family,
+        max_experts=K,
+        prior_pmf=pmf,
+        gate=s.gate_name,
+        gate_fn=s.gate_fn,
+        temperature=s.temperature,
+        priors=pri,
+        feature_names=s.feature_names,
+        classes=s.classes,
+        standardizer=st,
+        prior_only=bool(prior_only),
+        Xs=st.transform_X(s.X),
+        Zs=st.transform_gate(s.X),
+        ys=ys,
+        n_classes=s.n_classes,
+        slot_vars=slot_vars,
+        slot_groups=slot_groups,
+        prior_constants=s.prior_constants(),
     )
     return model, info
 
@@ -391,8 +416,9 @@ def _group_prior(info: RandomKInfo, group: str, hyper: dict):
     return "normal", (0.0, getattr(pri, group))
 
 
-def slot_prior_draw(info: RandomKInfo, rng: np.random.Generator, size: int = 1,
-                    point: dict | None = None) -> dict:
+def slot_prior_draw(
+    info: RandomKInfo, rng: np.random.Generator, size: int = 1, point: dict | None = None
+) -> dict:
     """Draw ``size`` slot atoms from the prior, as value-space blocks (expert axis last).
 
     The draw matches the model's priors, in value space: Normal blocks; ``log sigma`` with
@@ -429,7 +455,9 @@ def slot_prior_logpdf(info: RandomKInfo, blocks: dict, point: dict | None = None
             r = (v - par[0]) / par[1]
             lp = -0.5 * r * r - np.log(par[1]) - 0.5 * _LOG_2PI
         elif kind == "log_halfnormal":  # sigma = e^v ~ HalfNormal(s), Jacobian e^v
-            lp = 0.5 * np.log(2.0 / np.pi) - np.log(par[0]) - 0.5 * np.exp(2.0 * v) / par[0]**2 + v
+            lp = (
+                0.5 * np.log(2.0 / np.pi) - np.log(par[0]) - 0.5 * np.exp(2.0 * v) / par[0] ** 2 + v
+            )
         elif kind == "log_gamma":
             lp = par[0] * v - np.exp(v) - gammaln(par[0])
         else:  # tau = e^(-2v) ~ Gamma(alpha, rate), Jacobian 2 tau

@@ -99,8 +99,7 @@ class Prepared:
 
     def coords(self, K: int) -> dict:
         """Model coords: ``obs``, ``feature`` (empty when d = 0), ``expert`` (and classes)."""
-        coords = {"obs": np.arange(self.n), "feature": self.feature_names,
-                  "expert": np.arange(K)}
+        coords = {"obs": np.arange(self.n), "feature": self.feature_names, "expert": np.arange(K)}
         if self.family == "categorical":
             coords["class"] = self.classes
             coords["class_free"] = self.classes[:-1]
@@ -115,8 +114,11 @@ class Prepared:
         lo, hi = float(ys.min()), float(ys.max())
         R = hi - lo
         pri = self.priors
-        return {"mean_center": 0.5 * (lo + hi), "mean_sd": R / np.sqrt(pri.mean_precision_factor),
-                "rate_rate": pri.rate_rate_factor / R**2}
+        return {
+            "mean_center": 0.5 * (lo + hi),
+            "mean_sd": R / np.sqrt(pri.mean_precision_factor),
+            "rate_rate": pri.rate_rate_factor / R**2,
+        }
 
 
 def prepare(X, y, *, experts, gate, temperature, priors, feature_names, classes) -> Prepared:
@@ -130,7 +132,8 @@ def prepare(X, y, *, experts, gate, temperature, priors, feature_names, classes)
     n, d = X.shape
     y_arr, class_labels = check_y(y, family, n, classes)
     if isinstance(temperature, bool) or not (
-            isinstance(temperature, (int, float)) and temperature > 0):
+        isinstance(temperature, (int, float)) and temperature > 0
+    ):
         raise ValueError(f"`temperature` must be a positive number; got {temperature!r}.")
     gate_name, gate_fn = resolve_gate(gate)
     pri = resolve_priors(priors)
@@ -139,19 +142,45 @@ def prepare(X, y, *, experts, gate, temperature, priors, feature_names, classes)
             "The 'richardson-green' prior set is for Gaussian experts; got experts="
             f"{family!r}. Use priors='default' (or dirichlet_weights=True alone)."
         )
-    feature_names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)]
+    feature_names = (
+        list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)]
+    )
     if len(feature_names) != d:
         raise ValueError(f"`feature_names` has {len(feature_names)} names for {d} features.")
     # named gates: numpy's transform (a tensor callable would be compiled to be evaluated)
-    st = Standardizer.from_data(X, y_arr if family == "gaussian" else None,
-                                gate=gate_fn if gate_name == "custom" else gate_name)
-    return Prepared(X, y_arr, family, class_labels, gate_name, gate_fn, float(temperature), pri,
-                    feature_names, st)
+    st = Standardizer.from_data(
+        X,
+        y_arr if family == "gaussian" else None,
+        gate=gate_fn if gate_name == "custom" else gate_name,
+    )
+    return Prepared(
+        X,
+        y_arr,
+        family,
+        class_labels,
+        gate_name,
+        gate_fn,
+        float(temperature),
+        pri,
+        feature_names,
+        st,
+    )
 
 
-def fixed_k_spec(X, y, *, n_experts, experts="gaussian", gate="softmax", temperature=1.0,
-                 identifiability="zerosum", ordered=False, priors=None, feature_names=None,
-                 classes=None) -> tuple[Prepared, ModelInfo]:
+def fixed_k_spec(
+    X,
+    y,
+    *,
+    n_experts,
+    experts="gaussian",
+    gate="softmax",
+    temperature=1.0,
+    identifiability="zerosum",
+    ordered=False,
+    priors=None,
+    feature_names=None,
+    classes=None,
+) -> tuple[Prepared, ModelInfo]:
     """Every check of :func:`bayesmoe.models.build_model`, and its ``ModelInfo``, without
     building (or importing) the PyMC model."""
     K = check_int(n_experts, "n_experts")
@@ -159,12 +188,29 @@ def fixed_k_spec(X, y, *, n_experts, experts="gaussian", gate="softmax", tempera
         raise ValueError(
             f"`identifiability` must be one of {IDENTIFIABILITY}; got {identifiability!r}."
         )
-    s = prepare(X, y, experts=experts, gate=gate, temperature=temperature, priors=priors,
-                feature_names=feature_names, classes=classes)
+    s = prepare(
+        X,
+        y,
+        experts=experts,
+        gate=gate,
+        temperature=temperature,
+        priors=priors,
+        feature_names=feature_names,
+        classes=classes,
+    )
     check_enough_rows(s.n, n_parameters(K, s.d, s.family, s.n_classes))
     info = ModelInfo(
-        s.family, K, s.gate_name, s.gate_fn, s.temperature, identifiability, bool(ordered),
-        s.priors, s.feature_names, s.classes, s.standardizer,
+        s.family,
+        K,
+        s.gate_name,
+        s.gate_fn,
+        s.temperature,
+        identifiability,
+        bool(ordered),
+        s.priors,
+        s.feature_names,
+        s.classes,
+        s.standardizer,
     )
     return s, info
 
@@ -178,21 +224,43 @@ def trace_layout(s: Prepared, info: ModelInfo) -> tuple[dict, dict, dict]:
     if K > 1 and info.identifiability == "reference":
         coords["expert_free"] = np.arange(K - 1)
         free = "expert_free"
-    dims = {"X": ("obs", "feature"), "x_center": ("feature",), "x_scale": ("feature",),
-            "gate_input_center": ("feature",), "gate_input_scale": ("feature",),
-            "beta1": ("feature", "expert"), "beta0": ("expert",), "y_obs": ("obs",),
-            "y": ("obs",)}
+    dims = {
+        "X": ("obs", "feature"),
+        "x_center": ("feature",),
+        "x_scale": ("feature",),
+        "gate_input_center": ("feature",),
+        "gate_input_scale": ("feature",),
+        "beta1": ("feature", "expert"),
+        "beta0": ("expert",),
+        "y_obs": ("obs",),
+        "y": ("obs",),
+    }
     if K > 1:
         dims["beta1_std"], dims["beta0_std"] = ("feature", free), (free,)
     if cat:
-        dims.update(a_std=("feature", "class_free", "expert"), b_std=("class_free", "expert"),
-                    a=("feature", "class", "expert"), b=("class", "expert"))
+        dims.update(
+            a_std=("feature", "class_free", "expert"),
+            b_std=("class_free", "expert"),
+            a=("feature", "class", "expert"),
+            b=("class", "expert"),
+        )
     else:
-        dims.update(a_std=("feature", "expert"), b_std=("expert",), sigma_std=("expert",),
-                    a=("feature", "expert"), b=("expert",), sigma=("expert",))
+        dims.update(
+            a_std=("feature", "expert"),
+            b_std=("expert",),
+            sigma_std=("expert",),
+            a=("feature", "expert"),
+            b=("expert",),
+            sigma=("expert",),
+        )
     st = s.standardizer
-    const = {"X": s.X, "x_center": st.x_center, "x_scale": st.x_scale,
-             "gate_input_center": st.z_center, "gate_input_scale": st.z_scale}
+    const = {
+        "X": s.X,
+        "x_center": st.x_center,
+        "x_scale": st.x_scale,
+        "gate_input_center": st.z_center,
+        "gate_input_scale": st.z_scale,
+    }
     if not cat:
         const.update(y_scale=np.asarray(st.y_scale), y_center=np.asarray(st.y_center))
     const.update({f"prior_{k}": np.asarray(v) for k, v in s.prior_constants().items()})

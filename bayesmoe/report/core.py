@@ -41,8 +41,10 @@ def write_report(path: str | Path, *, progressbar: bool = False) -> Path:
 
         return write_fit_report(p, p.parent)
     if not p.is_dir():
-        raise ValueError(f"report path {str(p)!r} does not exist; give a fit folder (with "
-                         "trace.nc) or a study folder.")
+        raise ValueError(
+            f"report path {str(p)!r} does not exist; give a fit folder (with "
+            "trace.nc) or a study folder."
+        )
     if (p / "study.json").is_file() or (p / "manifest.jsonl").is_file():
         from bayesmoe.report.study import write_study_report
 
@@ -51,6 +53,8 @@ def write_report(path: str | Path, *, progressbar: bool = False) -> Path:
         from bayesmoe.report.fit import write_fit_report
 
         return write_fit_report(p / "trace.nc", p)
-    raise ValueError(f"{str(p)!r} is neither a fit folder (no trace.nc) nor a study folder "
-                     "(no study.json); run `bayesmoe fit`/`bayesmoe run` or `bayesmoe study` "
-                     "first.")
+    raise ValueError(
+        f"{str(p)!r} is neither a fit folder (no trace.nc) nor a study folder "
+        "(no study.json); run `bayesmoe fit`/`bayesmoe run` or `bayesmoe study` "
+        "first."
+    )

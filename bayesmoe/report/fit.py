@@ -19,7 +19,12 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from bayesmoe.report.html import (
-    Section, esc, figure_to_data_uri, guarded, render_page, table_html,
+    Section,
+    esc,
+    figure_to_data_uri,
+    guarded,
+    render_page,
+    table_html,
 )
 
 __all__ = ["write_fit_report", "write_measure_report", "REPORT_FILE"]
@@ -37,8 +42,9 @@ def _load_trace(trace) -> xr.DataTree:
         if not p.is_file():
             raise ValueError(f"trace file {str(p)!r} does not exist.")
         return xr.open_datatree(p, engine="h5netcdf").load()
-    raise TypeError(f"`trace` must be an xarray.DataTree or a trace.nc path; got "
-                    f"{type(trace).__name__}.")
+    raise TypeError(
+        f"`trace` must be an xarray.DataTree or a trace.nc path; got {type(trace).__name__}."
+    )
 
 
 def _arviz_figure(pc):
@@ -49,12 +55,17 @@ def _arviz_figure(pc):
 def _meta(trace: xr.DataTree) -> dict:
     a = trace.attrs
     post = trace["posterior"]
-    meta = {"data": a.get("data", "?"), "family": a.get("family", "?"),
-            "gate": a.get("gate", "?"), "experts (K)": a.get("n_experts", "random"),
-            "sampler": a.get("sampler", "?"),
-            "chains × draws": f"{post.sizes['chain']} × {post.sizes['draw']}",
-            "tune": a.get("tune", "?"), "random seed": a.get("random_seed", "?"),
-            "relabelled": bool(a.get("relabelled", False))}
+    meta = {
+        "data": a.get("data", "?"),
+        "family": a.get("family", "?"),
+        "gate": a.get("gate", "?"),
+        "experts (K)": a.get("n_experts", "random"),
+        "sampler": a.get("sampler", "?"),
+        "chains × draws": f"{post.sizes['chain']} × {post.sizes['draw']}",
+        "tune": a.get("tune", "?"),
+        "random seed": a.get("random_seed", "?"),
+        "relabelled": bool(a.get("relabelled", False)),
+    }
     if "seconds_sampling" in a:
         meta["sampling time"] = f"{float(a['seconds_sampling']):.1f} s"
     if "sample_stats" in trace.children and "diverging" in trace["sample_stats"]:
@@ -71,13 +82,16 @@ def _diagnostics(trace, names, summary_table) -> Section:
             from bayesmoe.diagnostics.summary import summary
 
             extra = ["loglik"] if "log_likelihood" in trace.children else []
-            table = summary(trace, var_names=[*names, *extra],
-                            relabel=not trace.attrs.get("relabelled", False))
+            table = summary(
+                trace, var_names=[*names, *extra], relabel=not trace.attrs.get("relabelled", False)
+            )
         if "r_hat" in table.columns:
             bad = table["r_hat"] > 1.01
             if bad.any():
-                s.add_note(f"{int(bad.sum())} row(s) with R-hat > 1.01: "
-                           + ", ".join(map(str, table.index[bad][:10])))
+                s.add_note(
+                    f"{int(bad.sum())} row(s) with R-hat > 1.01: "
+                    + ", ".join(map(str, table.index[bad][:10]))
+                )
         s.html.append(table_html(table))
 
     guarded(sec, "the diagnostics table", fill)
@@ -133,16 +147,19 @@ def _ppc(trace) -> Section:
             bins = np.histogram_bin_edges(np.concatenate([y, draws.ravel()]), bins=40)
             mids = 0.5 * (bins[1:] + bins[:-1])
             for row in draws:
-                ax1.plot(mids, np.histogram(row, bins, density=True)[0], color="0.6", lw=0.5,
-                         alpha=0.4)
-            ax1.plot(mids, np.histogram(y, bins, density=True)[0], color="C3", lw=2,
-                     label="observed y")
+                ax1.plot(
+                    mids, np.histogram(row, bins, density=True)[0], color="0.6", lw=0.5, alpha=0.4
+                )
+            ax1.plot(
+                mids, np.histogram(y, bins, density=True)[0], color="C3", lw=2, label="observed y"
+            )
             ax1.plot([], [], color="0.6", label=f"{len(draws)} predictive draws")
             ax1.set_xlabel("y")
             ax1.set_ylabel("density")
             if X.shape[1] == 0:  # no covariates: quantiles of one replicate against the data
-                ax2.scatter(np.sort(y), np.sort(draws[0]), s=4, color="0.6",
-                            label="one predictive draw")
+                ax2.scatter(
+                    np.sort(y), np.sort(draws[0]), s=4, color="0.6", label="one predictive draw"
+                )
                 ax2.plot([y.min(), y.max()], [y.min(), y.max()], color="C3", label="y = x")
                 ax2.set_xlabel("observed y (sorted)")
             else:
@@ -157,8 +174,14 @@ def _ppc(trace) -> Section:
             lo, hi = np.quantile(pred, [(1 - _CI) / 2, (1 + _CI) / 2], axis=0)
             pos = np.arange(len(classes))
             ax1.bar(pos, obs, color="C3", alpha=0.6, label="observed")
-            ax1.errorbar(pos, pred.mean(0), yerr=[pred.mean(0) - lo, hi - pred.mean(0)],
-                         fmt="o", color="k", label=f"predictive mean, {_CI:.0%} interval")
+            ax1.errorbar(
+                pos,
+                pred.mean(0),
+                yerr=[pred.mean(0) - lo, hi - pred.mean(0)],
+                fmt="o",
+                color="k",
+                label=f"predictive mean, {_CI:.0%} interval",
+            )
             ax1.set_xticks(pos, [str(c) for c in classes])
             ax1.set_ylabel("class proportion")
             p = pp["probs"].mean(("chain", "draw")).values
@@ -168,9 +191,11 @@ def _ppc(trace) -> Section:
         ax1.legend(fontsize=8)
         ax2.legend(fontsize=8, markerscale=3)
         s.add_image(figure_to_data_uri(fig), "posterior predictive check")
-        s.add_note("Left: the distribution of y and of replicated data sets drawn from the "
-                   "posterior predictive at the observed inputs. Right: data and one replicate "
-                   "against the first feature.")
+        s.add_note(
+            "Left: the distribution of y and of replicated data sets drawn from the "
+            "posterior predictive at the observed inputs. Right: data and one replicate "
+            "against the first feature."
+        )
 
     guarded(sec, "the posterior predictive check", fill)
     return sec
@@ -183,20 +208,25 @@ def _gate_plot(trace) -> Section:
         from bayesmoe.inference import gate_probabilities
 
         if trace.attrs.get("gate") == "custom":
-            s.add_note("The fit used a custom gate callable, which a trace does not store; "
-                       "gate probabilities are not drawn.")
+            s.add_note(
+                "The fit used a custom gate callable, which a trace does not store; "
+                "gate probabilities are not drawn."
+            )
             return
         X, _ = _observed(trace)
         if X.shape[1] == 0:
-            s.add_note("No covariates: the gate is constant, the mixing weights "
-                       "softmax(beta0) (see the summary table).")
+            s.add_note(
+                "No covariates: the gate is constant, the mixing weights "
+                "softmax(beta0) (see the summary table)."
+            )
             return
         grid = np.repeat(np.median(X, axis=0, keepdims=True), 120, axis=0)
         grid[:, 0] = np.linspace(X[:, 0].min(), X[:, 0].max(), 120)
         g = gate_probabilities(trace, grid, max_draws=400)
         mean = g.mean(("chain", "draw")).values
-        lo, hi = np.quantile(g.stack(s=("chain", "draw")).values, [(1 - _CI) / 2, (1 + _CI) / 2],
-                             axis=-1)
+        lo, hi = np.quantile(
+            g.stack(s=("chain", "draw")).values, [(1 - _CI) / 2, (1 + _CI) / 2], axis=-1
+        )
         fig = Figure(figsize=(7, 3.4))
         ax = fig.subplots()
         for k, e in enumerate(g["expert"].values):
@@ -229,17 +259,24 @@ def _k_posterior(trace) -> Section:
         ax.set_ylabel("posterior probability")
         ax.set_xticks(vals)
         s.add_image(figure_to_data_uri(fig), "posterior of K")
-        s.html.append(table_html(pd.DataFrame({"K": vals, "p(K | y)": counts / k.size}),
-                                 index=False))
+        s.html.append(
+            table_html(pd.DataFrame({"K": vals, "p(K | y)": counts / k.size}), index=False)
+        )
 
     guarded(sec, "the posterior of K", fill)
     return sec
 
 
-def write_fit_report(trace: xr.DataTree | str | Path, out_dir: str | Path, *,
-                     summary_table: pd.DataFrame | None = None, title: str | None = None,
-                     metrics: dict | None = None, nav: list[tuple[str, str]] | None = None,
-                     filename: str = REPORT_FILE) -> Path:
+def write_fit_report(
+    trace: xr.DataTree | str | Path,
+    out_dir: str | Path,
+    *,
+    summary_table: pd.DataFrame | None = None,
+    title: str | None = None,
+    metrics: dict | None = None,
+    nav: list[tuple[str, str]] | None = None,
+    filename: str = REPORT_FILE,
+) -> Path:
     """Write the self-contained HTML report of one posterior fit.
 
     Parameters
@@ -277,32 +314,47 @@ def write_fit_report(trace: xr.DataTree | str | Path, out_dir: str | Path, *,
         raise ValueError(f"`out_dir` {str(out)!r} is not an existing folder; create it first.")
     trace = _load_trace(trace)
     if "posterior" not in trace.children:
-        raise ValueError("the trace has no 'posterior' group; give a trace from "
-                         "bayesmoe.inference.sample.")
+        raise ValueError(
+            "the trace has no 'posterior' group; give a trace from bayesmoe.inference.sample."
+        )
     csv = out / "summary.csv"
     if summary_table is None and csv.is_file():
         summary_table = pd.read_csv(csv, index_col=0)
     post = trace["posterior"]
     names = [v for v in _USER_VARS if v in post and post[v].size > 0]  # d = 0: no slopes
     if not names:
-        raise ValueError(f"the posterior has none of the user-unit variables {_USER_VARS}; "
-                         "give a trace from bayesmoe.inference.sample.")
+        raise ValueError(
+            f"the posterior has none of the user-unit variables {_USER_VARS}; "
+            "give a trace from bayesmoe.inference.sample."
+        )
     meta = _meta(trace)
     if metrics:
         meta.update({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in metrics.items()})
     sections = [_diagnostics(trace, names, summary_table)]
-    sections.append(_arviz_section("Trace plots (relabelled)", "the trace plot",
-                                   _trace_plot, trace, names))
+    sections.append(
+        _arviz_section("Trace plots (relabelled)", "the trace plot", _trace_plot, trace, names)
+    )
     sections.append(_arviz_section("Rank plots", "the rank plot", _rank_plot, trace, names))
-    sections.append(_arviz_section("Forest plot (94% intervals, chains combined)",
-                                   "the forest plot", _forest_plot, trace, names))
+    sections.append(
+        _arviz_section(
+            "Forest plot (94% intervals, chains combined)",
+            "the forest plot",
+            _forest_plot,
+            trace,
+            names,
+        )
+    )
     if {"constant_data", "observed_data"} <= set(trace.children):
         sections.append(_ppc(trace))
         sections.append(_gate_plot(trace))
     if "n_experts" in post:
         sections.append(_k_posterior(trace))
-    html_text = render_page(title or f"bayesmoe fit: {trace.attrs.get('data', out.name)}",
-                            sections, meta=meta, nav=nav or ())
+    html_text = render_page(
+        title or f"bayesmoe fit: {trace.attrs.get('data', out.name)}",
+        sections,
+        meta=meta,
+        nav=nav or (),
+    )
     path = out / filename
     from bayesmoe.study.store import atomic_write_text
 
@@ -310,10 +362,15 @@ def write_fit_report(trace: xr.DataTree | str | Path, out_dir: str | Path, *,
     return path
 
 
-def write_measure_report(measure: xr.Dataset | str | Path, out_dir: str | Path, *,
-                         metrics: dict | None = None, title: str | None = None,
-                         nav: list[tuple[str, str]] | None = None,
-                         filename: str = REPORT_FILE) -> Path:
+def write_measure_report(
+    measure: xr.Dataset | str | Path,
+    out_dir: str | Path,
+    *,
+    metrics: dict | None = None,
+    title: str | None = None,
+    nav: list[tuple[str, str]] | None = None,
+    filename: str = REPORT_FILE,
+) -> Path:
     """Write the HTML page of a point estimate (a mixing measure, e.g. a study's ``fit.nc``).
 
     Returns
@@ -333,12 +390,16 @@ def write_measure_report(measure: xr.Dataset | str | Path, out_dir: str | Path, 
         sec.html.append(table_html(df, index=False))
     meta = {k: v for k, v in measure.attrs.items()}
     if metrics:
-        meta.update({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in metrics.items()
-                     if not isinstance(v, (dict, list))})
-    html_text = render_page(title or "bayesmoe maximum-likelihood fit", [sec], meta=meta,
-                            nav=nav or ())
+        meta.update(
+            {
+                k: (f"{v:.4g}" if isinstance(v, float) else v)
+                for k, v in metrics.items()
+                if not isinstance(v, (dict, list))
+            }
+        )
+    html_text = render_page(
+        title or "bayesmoe maximum-likelihood fit", [sec], meta=meta, nav=nav or ()
+    )
     from bayesmoe.study.store import atomic_write_text
 
     return atomic_write_text(out / filename, html_text)
-
-

@@ -58,12 +58,16 @@ def figure_to_data_uri(fig, *, dpi: int = 80) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def table_html(df: pd.DataFrame, *, float_format: str = "{:.4g}", index: bool = True,
-               raw_columns: Sequence[str] = ()) -> str:
+def table_html(
+    df: pd.DataFrame,
+    *,
+    float_format: str = "{:.4g}",
+    index: bool = True,
+    raw_columns: Sequence[str] = (),
+) -> str:
     """An escaped HTML table; `raw_columns` hold trusted HTML (e.g. links built here)."""
     cols = list(df.columns)
-    head = ("<th class='l'></th>" if index else "") + "".join(
-        f"<th>{esc(c)}</th>" for c in cols)
+    head = ("<th class='l'></th>" if index else "") + "".join(f"<th>{esc(c)}</th>" for c in cols)
     rows = []
     for idx, r in df.iterrows():
         cells = [f"<td class='l'>{esc(idx)}</td>"] if index else []
@@ -113,24 +117,38 @@ def guarded(section: Section, what: str, fn: Callable[[Section], None]) -> bool:
         return False
 
 
-def render_page(title: str, sections: Sequence[Section], *, meta: dict | None = None,
-                nav: Sequence[tuple[str, str]] = ()) -> str:
+def render_page(
+    title: str,
+    sections: Sequence[Section],
+    *,
+    meta: dict | None = None,
+    nav: Sequence[tuple[str, str]] = (),
+) -> str:
     """The whole HTML document (UTF-8, inline CSS, no scripts, no external URLs)."""
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
     ]
     if nav:
-        parts.append("<nav>" + "".join(f"<a href='{esc(href)}'>{esc(label)}</a>"
-                                       for label, href in nav) + "</nav>")
+        parts.append(
+            "<nav>"
+            + "".join(f"<a href='{esc(href)}'>{esc(label)}</a>" for label, href in nav)
+            + "</nav>"
+        )
     parts.append(f"<h1>{esc(title)}</h1>")
     if meta:
-        parts.append("<table class='meta'>" + "".join(
-            f"<tr><th class='l'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in meta.items())
-            + "</table>")
+        parts.append(
+            "<table class='meta'>"
+            + "".join(
+                f"<tr><th class='l'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in meta.items()
+            )
+            + "</table>"
+        )
     for s in sections:
         parts.append(f"<h2>{esc(s.title)}</h2>")
         parts.extend(s.html)
-    parts.append("<p class='note'>Written by bayesmoe.report; self-contained (no scripts, no "
-                 "external resources).</p></body></html>")
+    parts.append(
+        "<p class='note'>Written by bayesmoe.report; self-contained (no scripts, no "
+        "external resources).</p></body></html>"
+    )
     return "\n".join(parts)

@@ -22,8 +22,7 @@ from matplotlib.figure import Figure
 
 from bayesmoe.report.html import Section, esc, figure_to_data_uri, guarded, render_page, table_html
 
-__all__ = ["write_study_report", "contraction_slopes", "selection_frequencies",
-           "THEORETICAL_SLOPE"]
+__all__ = ["write_study_report", "contraction_slopes", "selection_frequencies", "THEORETICAL_SLOPE"]
 
 #: Reference slope of log(loss) on log(n): the parametric rate n^(-1/2).
 THEORETICAL_SLOPE = -0.5
@@ -70,10 +69,19 @@ def contraction_slopes(table: pd.DataFrame, metric: str) -> pd.DataFrame:
             continue
         x, y = np.log(g["n"].astype(float)), np.log(g[metric].astype(float))
         fit = linregress(x, y)
-        rows.append({"n_experts": k, "slope": fit.slope, "stderr": fit.stderr,
-                     "intercept": fit.intercept, "r2": fit.rvalue ** 2, "n_tasks": len(g)})
-    return pd.DataFrame(rows, columns=["n_experts", "slope", "stderr", "intercept", "r2",
-                                       "n_tasks"])
+        rows.append(
+            {
+                "n_experts": k,
+                "slope": fit.slope,
+                "stderr": fit.stderr,
+                "intercept": fit.intercept,
+                "r2": fit.rvalue**2,
+                "n_tasks": len(g),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["n_experts", "slope", "stderr", "intercept", "r2", "n_tasks"]
+    )
 
 
 def selection_frequencies(table: pd.DataFrame) -> pd.DataFrame | None:
@@ -105,7 +113,7 @@ def selection_frequencies(table: pd.DataFrame) -> pd.DataFrame | None:
         keys = [c for c in ("n", "replicate") if c in df.columns]
         n_k = df["n_experts"].nunique()
         picks = []
-        for key, g in (df.groupby(keys) if keys else [((), df)]):
+        for key, g in df.groupby(keys) if keys else [((), df)]:
             g = g[pd.to_numeric(g[crit], errors="coerce").notna()]
             if len(g) < n_k:  # a data set with an unfinished K does not count
                 continue
@@ -121,8 +129,11 @@ def selection_frequencies(table: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def _contraction_section(table: pd.DataFrame) -> Section | None:
-    metrics = [m for m in _DISTANCES if m in table.columns
-               and pd.to_numeric(table[m], errors="coerce").gt(0).any()]
+    metrics = [
+        m
+        for m in _DISTANCES
+        if m in table.columns and pd.to_numeric(table[m], errors="coerce").gt(0).any()
+    ]
     if not metrics or "n" not in table.columns or table["n"].nunique() < 2:
         return None
     sec = Section("Contraction of the posterior (or estimator) towards the truth")
@@ -133,8 +144,10 @@ def _contraction_section(table: pd.DataFrame) -> Section | None:
         all_rows = []
         for ax, m in zip(axes, metrics):
             slopes = contraction_slopes(table, m)
-            done = table[(table.get("status", "done") == "done")
-                         & (pd.to_numeric(table[m], errors="coerce") > 0)]
+            done = table[
+                (table.get("status", "done") == "done")
+                & (pd.to_numeric(table[m], errors="coerce") > 0)
+            ]
             groups = done.groupby("n_experts") if "n_experts" in done else [(None, done)]
             for i, (k, g) in enumerate(groups):
                 c = f"C{i % 10}"
@@ -146,12 +159,22 @@ def _contraction_section(table: pd.DataFrame) -> Section | None:
                 if len(row):
                     r = row.iloc[0]
                     ns = np.array([g["n"].min(), g["n"].max()], dtype=float)
-                    ax.plot(ns, np.exp(r["intercept"]) * ns ** r["slope"], color=c,
-                            label=f"fit: slope {r['slope']:.2f} ± {r['stderr']:.2f}")
+                    ax.plot(
+                        ns,
+                        np.exp(r["intercept"]) * ns ** r["slope"],
+                        color=c,
+                        label=f"fit: slope {r['slope']:.2f} ± {r['stderr']:.2f}",
+                    )
                     xc = np.exp(np.log(g["n"].astype(float)).mean())
                     yc = np.exp(r["intercept"]) * xc ** r["slope"]
-                    ax.plot(ns, yc * (ns / xc) ** THEORETICAL_SLOPE, "--", color=c, alpha=0.7,
-                            label="slope −1/2" if i == 0 else None)
+                    ax.plot(
+                        ns,
+                        yc * (ns / xc) ** THEORETICAL_SLOPE,
+                        "--",
+                        color=c,
+                        alpha=0.7,
+                        label="slope −1/2" if i == 0 else None,
+                    )
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel("n")
@@ -161,9 +184,11 @@ def _contraction_section(table: pd.DataFrame) -> Section | None:
         s.add_image(figure_to_data_uri(fig), "contraction log-log plot")
         tab = pd.concat(all_rows)[["metric", "n_experts", "slope", "stderr", "r2", "n_tasks"]]
         s.html.append(table_html(tab.assign(theoretical=THEORETICAL_SLOPE), index=False))
-        s.add_note("Points: tasks; open circles: geometric mean per n; solid: least-squares fit of "
-                   "log(metric) on log(n); dashed: slope −1/2 through the fit's centre. Posterior "
-                   "metrics are posterior means over at most 200 draws.")
+        s.add_note(
+            "Points: tasks; open circles: geometric mean per n; solid: least-squares fit of "
+            "log(metric) on log(n); dashed: slope −1/2 through the fit's centre. Posterior "
+            "metrics are posterior means over at most 200 draws."
+        )
 
     guarded(sec, "the contraction plot", fill)
     return sec
@@ -189,8 +214,10 @@ def _selection_section(table: pd.DataFrame) -> Section | None:
         ax.legend(fontsize=8)
         s.add_image(figure_to_data_uri(fig), "selection frequencies")
         s.html.append(table_html(freq))
-        s.add_note("Per data set (n, replicate): the K with the lowest BIC (mle) or the highest "
-                   "PSIS-LOO elpd (nuts); with random K, the posterior mode of K.")
+        s.add_note(
+            "Per data set (n, replicate): the K with the lowest BIC (mle) or the highest "
+            "PSIS-LOO elpd (nuts); with random K, the posterior mode of K."
+        )
 
     guarded(sec, "the selection frequencies", fill)
     return sec
@@ -214,13 +241,21 @@ def _write_task_pages(root: Path, table: pd.DataFrame, progressbar: bool) -> dic
         result = folder / rec.get("result_file", "")
         if not result.is_file():
             continue
-        fresh = page.is_file() and page.stat().st_mtime >= max(result.stat().st_mtime,
-                                                               rec_path.stat().st_mtime)
+        fresh = page.is_file() and page.stat().st_mtime >= max(
+            result.stat().st_mtime, rec_path.stat().st_mtime
+        )
         if not fresh:
             nav = [("← study", "../../report.html")]
-            extra = {"task": tid, **{k: v for k, v in rec.get("metrics", {}).items()
-                                     if not isinstance(v, (dict, list))},
-                     "task seconds": rec.get("seconds"), "host": rec.get("host")}
+            extra = {
+                "task": tid,
+                **{
+                    k: v
+                    for k, v in rec.get("metrics", {}).items()
+                    if not isinstance(v, (dict, list))
+                },
+                "task seconds": rec.get("seconds"),
+                "host": rec.get("host"),
+            }
             title = f"{tid} ({rec.get('method')})"
             if result.name == "trace.nc":
                 write_fit_report(result, folder, metrics=extra, nav=nav, title=title)
@@ -230,9 +265,24 @@ def _write_task_pages(root: Path, table: pd.DataFrame, progressbar: bool) -> dic
     return links
 
 
-_TABLE_COLS = ("status", "n", "replicate", "n_experts", "method", "voronoi_loss", "hellinger",
-               "max_rhat", "min_ess_bulk", "divergences", "elpd_loo", "bic", "k_mode",
-               "seconds", "attempts", "error")
+_TABLE_COLS = (
+    "status",
+    "n",
+    "replicate",
+    "n_experts",
+    "method",
+    "voronoi_loss",
+    "hellinger",
+    "max_rhat",
+    "min_ess_bulk",
+    "divergences",
+    "elpd_loo",
+    "bic",
+    "k_mode",
+    "seconds",
+    "attempts",
+    "error",
+)
 
 
 def write_study_report(study_dir: str | Path, *, progressbar: bool = True) -> Path:
@@ -266,15 +316,20 @@ def write_study_report(study_dir: str | Path, *, progressbar: bool = True) -> Pa
     tasks = Section(f"Tasks ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))})")
     cols = [c for c in _TABLE_COLS if c in table.columns]
     view = table.set_index("task")[cols].copy()
-    view.insert(0, "page", [f"<a href='{esc(links[t])}'>open</a>" if t in links else ""
-                            for t in view.index])
+    view.insert(
+        0, "page", [f"<a href='{esc(links[t])}'>open</a>" if t in links else "" for t in view.index]
+    )
     tasks.html.append(table_html(view, raw_columns=("page",)))
     tasks.add_note("Full table: results.csv / results.nc in the study folder.")
     sections.append(tasks)
     st = spec.get("study", {})
-    meta = {"study": st.get("name", root.name), "base seed": st.get("seed", "?"),
-            "data": json.dumps(spec.get("data", {})), "model": json.dumps(spec.get("model", {})),
-            "inference": json.dumps(spec.get("inference", {})),
-            "grid": json.dumps(spec.get("grid", {}))}
+    meta = {
+        "study": st.get("name", root.name),
+        "base seed": st.get("seed", "?"),
+        "data": json.dumps(spec.get("data", {})),
+        "model": json.dumps(spec.get("model", {})),
+        "inference": json.dumps(spec.get("inference", {})),
+        "grid": json.dumps(spec.get("grid", {})),
+    }
     html_text = render_page(f"bayesmoe study: {meta['study']}", sections, meta=meta)
     return atomic_write_text(root / "report.html", html_text)

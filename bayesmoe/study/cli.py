@@ -33,24 +33,35 @@ def register(subparsers) -> None:
     ('cmd_study', 2, None)
     """
     st = subparsers.add_parser(
-        "study", help="run a grid of fits (a TOML spec) on dask.distributed; resumable",
+        "study",
+        help="run a grid of fits (a TOML spec) on dask.distributed; resumable",
         description="Run the tasks of a study spec on a dask LocalCluster (or an existing "
-                    "scheduler). Rerunning the same command resumes: finished tasks are skipped.")
+        "scheduler). Rerunning the same command resumes: finished tasks are skipped.",
+    )
     st.add_argument("spec", help="study spec (TOML), see examples/contraction_study.toml")
     st.add_argument("--out", required=True, help="study folder (created; reused to resume)")
     where = st.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive_int, default=None,
-                       help="process workers of the local cluster (default: CPU count)")
-    where.add_argument("--scheduler", default=None,
-                       help="address of an existing dask scheduler, e.g. tcp://host:8786 "
-                            "(its workers must see --out)")
+    where.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="process workers of the local cluster (default: CPU count)",
+    )
+    where.add_argument(
+        "--scheduler",
+        default=None,
+        help="address of an existing dask scheduler, e.g. tcp://host:8786 "
+        "(its workers must see --out)",
+    )
     st.add_argument("--quiet", action="store_true", help="no progress bar")
     st.set_defaults(handler=cmd_study)
     rp = subparsers.add_parser(
-        "report", help="write a self-contained HTML report of a fit or study folder",
+        "report",
+        help="write a self-contained HTML report of a fit or study folder",
         description="Write DIR/report.html: ArviZ plots and diagnostics of a fit folder "
-                    "(trace.nc), or the contraction/selection summary of a study folder with one "
-                    "page per fit.")
+        "(trace.nc), or the contraction/selection summary of a study folder with one "
+        "page per fit.",
+    )
     rp.add_argument("path", help="a fit folder (with trace.nc) or a study folder")
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
     rp.set_defaults(handler=cmd_report)
@@ -65,17 +76,27 @@ def cmd_study(args) -> int:
     t0 = time.perf_counter()
     spec = load_spec(args.spec)
     try:
-        table = run_study(spec, args.out, workers=args.workers, scheduler=args.scheduler,
-                          progressbar=not args.quiet)
+        table = run_study(
+            spec,
+            args.out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            progressbar=not args.quiet,
+        )
     except KeyboardInterrupt:
         n = len(StudyStore(args.out, create=False).finished_ids()) if Path(args.out).is_dir() else 0
-        print(f"bayesmoe: interrupted; {n} finished task(s) are kept in {args.out}/; rerun the "
-              "same command to resume", file=sys.stderr)
+        print(
+            f"bayesmoe: interrupted; {n} finished task(s) are kept in {args.out}/; rerun the "
+            "same command to resume",
+            file=sys.stderr,
+        )
         return 130
     counts = table["status"].value_counts().to_dict()
-    print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())) +
-          f"; wrote {args.out}/results.csv and {args.out}/results.nc; wall time "
-          f"{time.perf_counter() - t0:.1f} s. `bayesmoe report {args.out}` writes the report.")
+    print(
+        ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        + f"; wrote {args.out}/results.csv and {args.out}/results.nc; wall time "
+        f"{time.perf_counter() - t0:.1f} s. `bayesmoe report {args.out}` writes the report."
+    )
     if counts.get("error"):
         for _, row in table[table["status"] == "error"].iterrows():
             print(f"  {row['task']}: {row.get('error')}", file=sys.stderr)

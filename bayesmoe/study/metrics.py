@@ -67,8 +67,9 @@ def thin_draws(ds: xr.Dataset, max_draws: int) -> xr.Dataset:
     return ds.isel(draw=np.unique(np.linspace(0, n_draw - 1, per_chain).round().astype(int)))
 
 
-def truth_distances(measure: xr.Dataset, truth: xr.Dataset, X, *, max_draws: int = 200,
-                    n_eval: int = 200) -> dict:
+def truth_distances(
+    measure: xr.Dataset, truth: xr.Dataset, X, *, max_draws: int = 200, n_eval: int = 200
+) -> dict:
     """Voronoi loss and expected Hellinger distance of a measure (or its draws) to the truth.
 
     Parameters
@@ -124,13 +125,21 @@ def truth_distances(measure: xr.Dataset, truth: xr.Dataset, X, *, max_draws: int
 
 def _posterior(trace: xr.DataTree) -> xr.Dataset:
     if not isinstance(trace, xr.DataTree) or "posterior" not in trace.children:
-        raise TypeError("`trace` must be an xarray.DataTree with a 'posterior' group (from "
-                        f"bayesmoe.inference.sample); got {type(trace).__name__}.")
+        raise TypeError(
+            "`trace` must be an xarray.DataTree with a 'posterior' group (from "
+            f"bayesmoe.inference.sample); got {type(trace).__name__}."
+        )
     return trace["posterior"].to_dataset()
 
 
-def trace_metrics(trace: xr.DataTree, *, truth: xr.Dataset | None = None, X=None,
-                  max_draws: int = 200, n_eval: int = 200) -> dict:
+def trace_metrics(
+    trace: xr.DataTree,
+    *,
+    truth: xr.Dataset | None = None,
+    X=None,
+    max_draws: int = 200,
+    n_eval: int = 200,
+) -> dict:
     """Convergence and accuracy metrics of one posterior trace.
 
     Parameters
@@ -164,8 +173,9 @@ def trace_metrics(trace: xr.DataTree, *, truth: xr.Dataset | None = None, X=None
     import arviz as az
 
     post = _posterior(trace)
-    if not trace.attrs.get("relabelled") and any("expert" in post[v].dims for v in USER_VARS
-                                                 if v in post):
+    if not trace.attrs.get("relabelled") and any(
+        "expert" in post[v].dims for v in USER_VARS if v in post
+    ):
         from bayesmoe.diagnostics.relabel import relabel
 
         trace = relabel(trace)
@@ -176,12 +186,23 @@ def trace_metrics(trace: xr.DataTree, *, truth: xr.Dataset | None = None, X=None
         warnings.simplefilter("ignore", RuntimeWarning)  # constant parameters give NaN R-hat
         if names:
             sub = post[names]
-            out["max_rhat"] = _float(np.nanmax(np.concatenate(
-                [np.ravel(v) for v in az.rhat(sub).data_vars.values()])))
-            out["min_ess_bulk"] = _float(np.nanmin(np.concatenate(
-                [np.ravel(v) for v in az.ess(sub, method="bulk").data_vars.values()])))
-            out["min_ess_tail"] = _float(np.nanmin(np.concatenate(
-                [np.ravel(v) for v in az.ess(sub, method="tail").data_vars.values()])))
+            out["max_rhat"] = _float(
+                np.nanmax(np.concatenate([np.ravel(v) for v in az.rhat(sub).data_vars.values()]))
+            )
+            out["min_ess_bulk"] = _float(
+                np.nanmin(
+                    np.concatenate(
+                        [np.ravel(v) for v in az.ess(sub, method="bulk").data_vars.values()]
+                    )
+                )
+            )
+            out["min_ess_tail"] = _float(
+                np.nanmin(
+                    np.concatenate(
+                        [np.ravel(v) for v in az.ess(sub, method="tail").data_vars.values()]
+                    )
+                )
+            )
     if "sample_stats" in trace.children and "diverging" in trace["sample_stats"]:
         out["divergences"] = int(trace["sample_stats"]["diverging"].values.sum())
     if "log_likelihood" in trace.children:
@@ -203,8 +224,9 @@ def trace_metrics(trace: xr.DataTree, *, truth: xr.Dataset | None = None, X=None
             raise ValueError("`X` is needed with `truth` (the Hellinger expectation is over X).")
         from bayesmoe.diagnostics.mixing import mixing_measure
 
-        out.update(truth_distances(mixing_measure(trace), truth, X, max_draws=max_draws,
-                                   n_eval=n_eval))
+        out.update(
+            truth_distances(mixing_measure(trace), truth, X, max_draws=max_draws, n_eval=n_eval)
+        )
     return out
 
 
@@ -236,8 +258,7 @@ def mle_metrics(result, *, truth: xr.Dataset | None = None, X=None, n_eval: int 
     if not hasattr(result, "measure_"):
         raise TypeError(f"`result` must be an MMResult from fit_mle; got {type(result).__name__}.")
     d = result.to_dict()
-    out = {k: d[k] for k in ("loglik", "aic", "bic", "icl", "n_params", "converged",
-                             "iterations")}
+    out = {k: d[k] for k in ("loglik", "aic", "bic", "icl", "n_params", "converged", "iterations")}
     if truth is not None:
         if X is None:
             raise ValueError("`X` is needed with `truth` (the Hellinger expectation is over X).")

@@ -50,8 +50,9 @@ def _read_csv_data(data: dict, family: str):
     df = pd.read_csv(p)
     target = data["target"]
     if target not in df.columns:
-        raise ValueError(f"column {target!r} (data.target) not in {p.name}; columns: "
-                         f"{list(df.columns)}.")
+        raise ValueError(
+            f"column {target!r} (data.target) not in {p.name}; columns: {list(df.columns)}."
+        )
     names = data.get("features") or [c for c in df.columns if c != target]
     missing = [c for c in names if c not in df.columns]
     if missing:
@@ -82,23 +83,30 @@ def load_task_data(task: dict):
     seed = task["data_seed"]
     if data["source"] == "prior":  # SBC: fixed X; the responses come from the prior (in _fit)
         X = np.random.default_rng(data["x_seed"]).standard_normal((data["n"], data["d"]))
-        desc = (f"X ~ N(0, 1) of shape ({data['n']}, {data['d']}) with seed {data['x_seed']}; "
-                "y from the model's prior predictive")
+        desc = (
+            f"X ~ N(0, 1) of shape ({data['n']}, {data['d']}) with seed {data['x_seed']}; "
+            "y from the model's prior predictive"
+        )
         return X, None, None, [f"x{j}" for j in range(data["d"])], desc
     if data["source"] == "simulate":
         from bayesmoe.data.simulate import simulate
 
         X, y, truth = simulate(data["preset"], data["n"], random_seed=seed, **data["options"])
-        desc = f"simulate({data['preset']!r}, n={data['n']}, random_seed={seed}" + "".join(
-            f", {k}={v!r}" for k, v in data["options"].items()) + ")"
+        desc = (
+            f"simulate({data['preset']!r}, n={data['n']}, random_seed={seed}"
+            + "".join(f", {k}={v!r}" for k, v in data["options"].items())
+            + ")"
+        )
         return X, y, truth, [str(f) for f in truth["feature"].values], desc
     X, y, names = _read_csv_data(data, family)
     n = data.get("n")
     desc = str(data["path"])
     if n is not None:
         if n > X.shape[0]:
-            raise ValueError(f"n={n} exceeds the {X.shape[0]} rows of {Path(data['path']).name};"
-                             " use smaller values in grid.n.")
+            raise ValueError(
+                f"n={n} exceeds the {X.shape[0]} rows of {Path(data['path']).name};"
+                " use smaller values in grid.n."
+            )
         rows = np.sort(np.random.default_rng(seed).choice(X.shape[0], size=n, replace=False))
         X, y = X[rows], y[rows]
         desc += f" (subsample of n={n} rows, seed {seed})"
@@ -121,35 +129,67 @@ def _fit(task: dict, X, y, truth, names, desc, out_dir: Path) -> tuple[dict, str
         from bayesmoe.models.gates import GATES
 
         t0 = time.perf_counter()
-        res = fit_mle(X, y_codes, model["n_experts"], family=family, gate=GATES[model["gate"]],
-                      n_starts=inf["n_starts"], random_seed=task["fit_seed"])
+        res = fit_mle(
+            X,
+            y_codes,
+            model["n_experts"],
+            family=family,
+            gate=GATES[model["gate"]],
+            n_starts=inf["n_starts"],
+            random_seed=task["fit_seed"],
+        )
         t1 = time.perf_counter()
         metrics = M.mle_metrics(res, truth=truth, X=X)
         t2 = time.perf_counter()
         measure = res.measure_.copy()
-        measure.attrs.update({"task": task["id"], "data": desc, "loglik": float(res.loglik_),
-                              "random_seed": int(task["fit_seed"])})
+        measure.attrs.update(
+            {
+                "task": task["id"],
+                "data": desc,
+                "loglik": float(res.loglik_),
+                "random_seed": int(task["fit_seed"]),
+            }
+        )
         atomic_write_with(result_path, lambda tmp: measure.to_netcdf(tmp, engine="h5netcdf"))
         return metrics, result_path.name, _timings(t0, t1, t2)
-    common = dict(experts=family, gate=model["gate"], feature_names=names, classes=classes,
-                  draws=inf["draws"], tune=inf["tune"], chains=inf["chains"], cores=1,
-                  random_seed=task["fit_seed"], progressbar=False,
-                  target_accept=inf["target_accept"])
+    common = dict(
+        experts=family,
+        gate=model["gate"],
+        feature_names=names,
+        classes=classes,
+        draws=inf["draws"],
+        tune=inf["tune"],
+        chains=inf["chains"],
+        cores=1,
+        random_seed=task["fit_seed"],
+        progressbar=False,
+        target_accept=inf["target_accept"],
+    )
     y_fit = y if classes is None else np.asarray(classes, dtype=object)[y_codes]
     t0 = time.perf_counter()
     if method == "nuts":
         from bayesmoe.inference.sampling import sample
 
-        trace = sample(X, y_fit, n_experts=model["n_experts"], backend=inf["backend"],
-                       init=inf["init"], **common)
+        trace = sample(
+            X,
+            y_fit,
+            n_experts=model["n_experts"],
+            backend=inf["backend"],
+            init=inf["init"],
+            **common,
+        )
     else:  # rjmcmc: reversible jump for K plus NUTS for the continuous parameters
         from bayesmoe.inference.rjmcmc import sample_random_k
         from bayesmoe.study.spec import k_prior_argument
 
         common.pop("target_accept")  # the compound step builds its own NUTS
         trace = sample_random_k(
-            X, y_fit, max_experts=model["k_max"],
-            experts_prior=k_prior_argument(model["k_prior"], model["k_max"]), **common)
+            X,
+            y_fit,
+            max_experts=model["k_max"],
+            experts_prior=k_prior_argument(model["k_prior"], model["k_max"]),
+            **common,
+        )
     t1 = time.perf_counter()
     trace.attrs.update({"data": desc, "task": task["id"]})
     metrics = M.trace_metrics(trace, truth=truth, X=X, max_draws=inf["max_draws"])
@@ -167,27 +207,41 @@ def _fit_sbc(task: dict, X, desc: str, result_path: Path) -> tuple[dict, str, di
     model, inf = task["config"]["model"], task["config"]["inference"]
     t0 = time.perf_counter()
     res = sbc_replicate(
-        X, n_experts=model["n_experts"], experts=model["family"], gate=model["gate"],
-        n_classes=model.get("n_classes", 2), priors=model["priors"] or None,
-        fit_priors=model["fit_priors"], likelihood_power=model["likelihood_power"],
-        draws=inf["draws"], tune=inf["tune"], chains=inf["chains"], n_ranked=inf["n_ranked"],
-        target_accept=inf["target_accept"], random_seed=[task["data_seed"], task["fit_seed"]],
+        X,
+        n_experts=model["n_experts"],
+        experts=model["family"],
+        gate=model["gate"],
+        n_classes=model.get("n_classes", 2),
+        priors=model["priors"] or None,
+        fit_priors=model["fit_priors"],
+        likelihood_power=model["likelihood_power"],
+        draws=inf["draws"],
+        tune=inf["tune"],
+        chains=inf["chains"],
+        n_ranked=inf["n_ranked"],
+        target_accept=inf["target_accept"],
+        random_seed=[task["data_seed"], task["fit_seed"]],
     )
     t1 = time.perf_counter()
     metrics = {k: v for k, v in res.items() if k != "ranks"}
     for name, ranks in res["ranks"].items():
         for i, r in enumerate(ranks):
             metrics[f"rank__{name}__{i}"] = int(r)
-    ds = xr.Dataset({name: (f"{name}_dim", np.asarray(r)) for name, r in res["ranks"].items()},
-                    attrs={"task": task["id"], "data": desc, "n_ranked": res["n_ranked"]})
+    ds = xr.Dataset(
+        {name: (f"{name}_dim", np.asarray(r)) for name, r in res["ranks"].items()},
+        attrs={"task": task["id"], "data": desc, "n_ranked": res["n_ranked"]},
+    )
     t2 = time.perf_counter()
     atomic_write_with(result_path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
     return metrics, result_path.name, _timings(t0, t1, t2)
 
 
 def _timings(t0: float, t1: float, t2: float) -> dict:
-    return {"seconds_fit": t1 - t0, "seconds_metrics": t2 - t1,
-            "seconds_write": time.perf_counter() - t2}
+    return {
+        "seconds_fit": t1 - t0,
+        "seconds_metrics": t2 - t1,
+        "seconds_write": time.perf_counter() - t2,
+    }
 
 
 def _finished_record(path: Path, fingerprint: str) -> dict | None:
@@ -220,8 +274,13 @@ def run_task(task: dict, out_dir: str, attempt: int = 1) -> dict:
         its record is returned with ``reused=True``.
     """
     t_start = time.time()
-    info = {"task": task["id"], "attempt": attempt, "host": socket.gethostname(),
-            "pid": os.getpid(), "t_start": t_start}
+    info = {
+        "task": task["id"],
+        "attempt": attempt,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "t_start": t_start,
+    }
     folder = Path(out_dir) / "tasks" / task["id"]
     for name in ("pymc", "pymc.sampling.mcmc", "pymc.stats.convergence", "pytensor"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -236,22 +295,38 @@ def run_task(task: dict, out_dir: str, attempt: int = 1) -> dict:
             metrics, result_file, timings = _fit(task, X, y, truth, names, desc, folder)
         messages = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
         t_end = time.time()
-        record = {**info, "status": "done", "fingerprint": task["fingerprint"],
-                  "coords": task["coords"], "data_seed": task["data_seed"],
-                  "fit_seed": task["fit_seed"], "method": task["config"]["inference"]["method"],
-                  "n": int(X.shape[0]),
-                  "n_experts": task["config"]["model"].get("n_experts"),
-                  "data": desc, "result_file": result_file, "t_end": t_end,
-                  "seconds": t_end - t_start, **timings,
-                  "warnings": messages[:10], "metrics": metrics}
-        atomic_write_with(folder / "metrics.json",
-                          lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1)))
+        record = {
+            **info,
+            "status": "done",
+            "fingerprint": task["fingerprint"],
+            "coords": task["coords"],
+            "data_seed": task["data_seed"],
+            "fit_seed": task["fit_seed"],
+            "method": task["config"]["inference"]["method"],
+            "n": int(X.shape[0]),
+            "n_experts": task["config"]["model"].get("n_experts"),
+            "data": desc,
+            "result_file": result_file,
+            "t_end": t_end,
+            "seconds": t_end - t_start,
+            **timings,
+            "warnings": messages[:10],
+            "metrics": metrics,
+        }
+        atomic_write_with(
+            folder / "metrics.json", lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1))
+        )
         return record
     except Exception as err:  # noqa: BLE001 - one bad task must not stop the study
         t_end = time.time()
-        return {**info, "status": "error", "t_end": t_end, "seconds": t_end - t_start,
-                "error": f"{type(err).__name__}: {err}".splitlines()[0],
-                "traceback": "".join(traceback.format_exc()).splitlines()[-12:]}
+        return {
+            **info,
+            "status": "error",
+            "t_end": t_end,
+            "seconds": t_end - t_start,
+            "error": f"{type(err).__name__}: {err}".splitlines()[0],
+            "traceback": "".join(traceback.format_exc()).splitlines()[-12:],
+        }
 
 
 def _probe(out_dir: str) -> str:
@@ -278,11 +353,18 @@ def _open_client(workers: int | None, scheduler: str | None):
         try:
             return Client(scheduler, timeout="20s"), None
         except OSError as err:
-            raise ValueError(f"could not connect to the dask scheduler at {scheduler!r} "
-                             f"(--scheduler): {err}".splitlines()[0]) from None
+            raise ValueError(
+                f"could not connect to the dask scheduler at {scheduler!r} "
+                f"(--scheduler): {err}".splitlines()[0]
+            ) from None
     n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", silence_logs=logging.ERROR)
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
     return Client(cluster), cluster
 
 
@@ -291,13 +373,21 @@ def _as_spec(spec) -> StudySpec:
         return spec
     if isinstance(spec, (str, Path)):
         return load_spec(spec)
-    raise TypeError(f"`spec` must be a StudySpec or the path of a TOML spec; got "
-                    f"{type(spec).__name__}.")
+    raise TypeError(
+        f"`spec` must be a StudySpec or the path of a TOML spec; got {type(spec).__name__}."
+    )
 
 
-def run_study(spec: StudySpec | str | Path, out: str | Path, *, workers: int | None = None,
-              scheduler: str | None = None, client=None, progressbar: bool = True,
-              tasks: list[str] | None = None) -> pd.DataFrame:
+def run_study(
+    spec: StudySpec | str | Path,
+    out: str | Path,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    client=None,
+    progressbar: bool = True,
+    tasks: list[str] | None = None,
+) -> pd.DataFrame:
     """Run (or resume) a study on dask.distributed and return its tidy results table.
 
     Parameters
@@ -337,8 +427,9 @@ def run_study(spec: StudySpec | str | Path, out: str | Path, *, workers: int | N
     from tqdm.auto import tqdm
 
     spec = _as_spec(spec)
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
         raise ValueError(f"`workers` must be a positive integer; got {workers!r}.")
     if sum(x is not None for x in (workers, scheduler, client)) > 1:
         raise ValueError("give at most one of `workers`, `scheduler` and `client`.")
@@ -356,20 +447,55 @@ def run_study(spec: StudySpec | str | Path, out: str | Path, *, workers: int | N
     done = [t for t in all_tasks if store.is_done(t)]
     for t in done:
         if latest.get(t.id, {}).get("event") != "done":  # finished, but the client died first
-            store.record({"event": "recovered", "task": t.id,
-                          "note": "metrics.json found; the task is finished"})
+            store.record(
+                {
+                    "event": "recovered",
+                    "task": t.id,
+                    "note": "metrics.json found; the task is finished",
+                }
+            )
     pending = [t for t in all_tasks if t not in done]
-    store.record({"event": "run_start", "n_tasks": len(all_tasks), "n_pending": len(pending),
-                  "workers": workers, "scheduler": scheduler, "argv": sys.argv[1:]})
+    store.record(
+        {
+            "event": "run_start",
+            "n_tasks": len(all_tasks),
+            "n_pending": len(pending),
+            "workers": workers,
+            "scheduler": scheduler,
+            "argv": sys.argv[1:],
+        }
+    )
     if pending:
-        _run_pending(spec, store, pending, len(all_tasks), len(done), workers, scheduler, client,
-                     progressbar, as_completed, tqdm)
+        _run_pending(
+            spec,
+            store,
+            pending,
+            len(all_tasks),
+            len(done),
+            workers,
+            scheduler,
+            client,
+            progressbar,
+            as_completed,
+            tqdm,
+        )
     store.record({"event": "run_end"})
     return collect_results(store.root, spec=spec)
 
 
-def _run_pending(spec, store, pending, n_total, n_done, workers, scheduler, client,
-                 progressbar, as_completed, tqdm) -> None:
+def _run_pending(
+    spec,
+    store,
+    pending,
+    n_total,
+    n_done,
+    workers,
+    scheduler,
+    client,
+    progressbar,
+    as_completed,
+    tqdm,
+) -> None:
     own = client is None
     cluster = None
     if own:
@@ -379,38 +505,84 @@ def _run_pending(spec, store, pending, n_total, n_done, workers, scheduler, clie
     try:
         bad = {w: r for w, r in client.run(_probe, str(store.root.resolve())).items() if r != "ok"}
         if bad:
-            raise ValueError(f"the workers cannot write to the study folder: "
-                             f"{next(iter(bad.values()))}; use a shared filesystem for --out.")
+            raise ValueError(
+                f"the workers cannot write to the study folder: "
+                f"{next(iter(bad.values()))}; use a shared filesystem for --out."
+            )
 
         def submit(task: Task, attempt: int):
-            fut = client.submit(run_task, task.to_dict(), str(store.root.resolve()), attempt,
-                                key=f"bayesmoe-{task.id}-{attempt}-{uuid.uuid4().hex[:8]}",
-                                pure=False)
+            fut = client.submit(
+                run_task,
+                task.to_dict(),
+                str(store.root.resolve()),
+                attempt,
+                key=f"bayesmoe-{task.id}-{attempt}-{uuid.uuid4().hex[:8]}",
+                pure=False,
+            )
             futures[fut.key] = (task.id, attempt, fut)
-            store.record({"event": "queued", "task": task.id, "attempt": attempt,
-                          "data_seed": task.data_seed, "fit_seed": task.fit_seed})
+            store.record(
+                {
+                    "event": "queued",
+                    "task": task.id,
+                    "attempt": attempt,
+                    "data_seed": task.data_seed,
+                    "fit_seed": task.fit_seed,
+                }
+            )
             return fut
 
         ac = as_completed([submit(t, 1) for t in pending])
         n_err = 0
-        with tqdm(total=n_total, initial=n_done, unit="task", desc=spec.name,
-                  disable=not progressbar, dynamic_ncols=True) as bar:
+        with tqdm(
+            total=n_total,
+            initial=n_done,
+            unit="task",
+            desc=spec.name,
+            disable=not progressbar,
+            dynamic_ncols=True,
+        ) as bar:
             for fut in ac:
                 tid, attempt, _ = futures.pop(fut.key)
                 try:
                     res = fut.result()
                 except Exception as err:  # noqa: BLE001 - e.g. KilledWorker, lost connection
-                    res = {"status": "error", "task": tid, "attempt": attempt,
-                           "error": f"{type(err).__name__}: {err}".splitlines()[0]}
+                    res = {
+                        "status": "error",
+                        "task": tid,
+                        "attempt": attempt,
+                        "error": f"{type(err).__name__}: {err}".splitlines()[0],
+                    }
                 if res["status"] == "done":
-                    store.record({"event": "done", **{k: res[k] for k in (
-                        "task", "attempt", "host", "pid", "t_start", "t_end", "seconds",
-                        "seconds_fit", "fit_seed", "data_seed")}})
+                    store.record(
+                        {
+                            "event": "done",
+                            **{
+                                k: res[k]
+                                for k in (
+                                    "task",
+                                    "attempt",
+                                    "host",
+                                    "pid",
+                                    "t_start",
+                                    "t_end",
+                                    "seconds",
+                                    "seconds_fit",
+                                    "fit_seed",
+                                    "data_seed",
+                                )
+                            },
+                        }
+                    )
                     bar.update(1)
                     continue
                 retry = attempt <= spec.retries
-                store.record({"event": "error", "will_retry": retry,
-                              **{k: v for k, v in res.items() if k != "status"}})
+                store.record(
+                    {
+                        "event": "error",
+                        "will_retry": retry,
+                        **{k: v for k, v in res.items() if k != "status"},
+                    }
+                )
                 if retry:
                     ac.add(submit(by_id[tid], attempt + 1))
                 else:
@@ -420,8 +592,9 @@ def _run_pending(spec, store, pending, n_total, n_done, workers, scheduler, clie
     except KeyboardInterrupt:
         for _, _, fut in futures.values():
             fut.cancel()
-        store.record({"event": "interrupted",
-                      "unfinished": sorted({tid for tid, _, _ in futures.values()})})
+        store.record(
+            {"event": "interrupted", "unfinished": sorted({tid for tid, _, _ in futures.values()})}
+        )
         raise
     finally:
         if own:
@@ -432,17 +605,33 @@ def _run_pending(spec, store, pending, n_total, n_done, workers, scheduler, clie
 
 def _flatten(rec: dict) -> dict:
     row = {"task": rec["task"], "status": "done", **rec.get("coords", {})}
-    row.update({k: rec.get(k) for k in ("method", "n", "n_experts", "data_seed", "fit_seed",
-                                         "attempt", "seconds", "seconds_fit", "seconds_metrics",
-                                         "seconds_write", "host")})
+    row.update(
+        {
+            k: rec.get(k)
+            for k in (
+                "method",
+                "n",
+                "n_experts",
+                "data_seed",
+                "fit_seed",
+                "attempt",
+                "seconds",
+                "seconds_fit",
+                "seconds_metrics",
+                "seconds_write",
+                "host",
+            )
+        }
+    )
     row.update(rec.get("metrics", {}))
     row["n_warnings"] = len(rec.get("warnings", []))
     row["result_file"] = f"tasks/{rec['task']}/{rec.get('result_file', '')}"
     return row
 
 
-def collect_results(out: str | Path, *, spec: StudySpec | None = None,
-                    write: bool = True) -> pd.DataFrame:
+def collect_results(
+    out: str | Path, *, spec: StudySpec | None = None, write: bool = True
+) -> pd.DataFrame:
     """The tidy table of a study folder: one row per task, finished or not.
 
     Finished tasks contribute their metrics record; failed and pending tasks (from the manifest
@@ -494,8 +683,9 @@ def collect_results(out: str | Path, *, spec: StudySpec | None = None,
     if write:
         atomic_write_with(store.root / "results.csv", lambda tmp: df.to_csv(tmp, index=False))
         ds = _to_dataset(df)
-        atomic_write_with(store.root / "results.nc",
-                          lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+        atomic_write_with(
+            store.root / "results.nc", lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf")
+        )
     return df
 
 
@@ -515,10 +705,14 @@ def _to_dataset(df: pd.DataFrame):
             elif len(non_null) and all(isinstance(v, (int, float, np.number)) for v in non_null):
                 s = s.astype(float)
             else:
-                s = s.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v))
-                          else str(v)).astype(str)
+                s = s.map(
+                    lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+                ).astype(str)
         elif s.dtype == bool:
             s = s.astype(int)
         cols[c] = ("task", s.to_numpy())
-    return xr.Dataset(cols, coords={"task": df["task"].astype(str).to_numpy()},
-                      attrs={"description": "one row per study task (bayesmoe.study)"})
+    return xr.Dataset(
+        cols,
+        coords={"task": df["task"].astype(str).to_numpy()},
+        attrs={"description": "one row per study task (bayesmoe.study)"},
+    )

@@ -92,39 +92,67 @@ _ID_PREFIX = {"n": "n", "replicate": "rep", "n_experts": "K"}
 
 _SECTIONS = ("study", "data", "model", "inference", "grid")
 _KEYS: dict[str, dict[str, str]] = {
-    "study": {"name": "a short name", "seed": "the base seed (integer >= 0)",
-              "retries": "extra attempts after a failed attempt (0..10)",
-              "description": "free text"},
-    "data": {"source": "'simulate', 'csv' or 'prior' (sbc)",
-             "preset": "a simulator preset (simulate)",
-             "options": "a table of preset options (simulate)", "n": "sample size",
-             "path": "CSV file (csv)", "target": "response column (csv)",
-             "features": "list of feature columns (csv)",
-             "d": "number of features of the fixed standard-normal X (prior)",
-             "x_seed": "seed of the fixed X (prior); the same X for every replicate"},
-    "model": {"family": "'gaussian' or 'categorical'", "gate": "'softmax', 'tanh' or 'sigmoid'",
-              "n_experts": "number of experts K", "k_max": "largest K (rjmcmc)",
-              "k_prior": "prior on K (rjmcmc), a table",
-              "n_classes": "number of classes of categorical experts (sbc)",
-              "priors": "prior scales, a table of bayesmoe.models.Priors fields (sbc)",
-              "fit_priors": "prior scales of the fit if they differ (sbc must-fail check)",
-              "likelihood_power": "power of the fit's likelihood, 1 = correct (sbc)"},
-    "inference": {"method": f"one of {METHODS}", "draws": "draws per chain (nuts, rjmcmc)",
-                  "tune": "tuning steps per chain", "chains": "number of chains",
-                  "backend": "'pymc', 'nutpie' or 'numpyro'", "init": "'mm', 'map' or 'prior'",
-                  "target_accept": "NUTS target acceptance in (0, 1)",
-                  "n_starts": "MM random starts (mle)",
-                  "max_draws": "draws used for the distances to the truth (<= 200 recommended)",
-                  "n_ranked": "thinned posterior draws the truth is ranked among (sbc)"},
-    "grid": {"n": "list of sample sizes", "replicate": "an int r (replicates 0..r-1) or a list",
-             "n_experts": "list of numbers of experts"},
+    "study": {
+        "name": "a short name",
+        "seed": "the base seed (integer >= 0)",
+        "retries": "extra attempts after a failed attempt (0..10)",
+        "description": "free text",
+    },
+    "data": {
+        "source": "'simulate', 'csv' or 'prior' (sbc)",
+        "preset": "a simulator preset (simulate)",
+        "options": "a table of preset options (simulate)",
+        "n": "sample size",
+        "path": "CSV file (csv)",
+        "target": "response column (csv)",
+        "features": "list of feature columns (csv)",
+        "d": "number of features of the fixed standard-normal X (prior)",
+        "x_seed": "seed of the fixed X (prior); the same X for every replicate",
+    },
+    "model": {
+        "family": "'gaussian' or 'categorical'",
+        "gate": "'softmax', 'tanh' or 'sigmoid'",
+        "n_experts": "number of experts K",
+        "k_max": "largest K (rjmcmc)",
+        "k_prior": "prior on K (rjmcmc), a table",
+        "n_classes": "number of classes of categorical experts (sbc)",
+        "priors": "prior scales, a table of bayesmoe.models.Priors fields (sbc)",
+        "fit_priors": "prior scales of the fit if they differ (sbc must-fail check)",
+        "likelihood_power": "power of the fit's likelihood, 1 = correct (sbc)",
+    },
+    "inference": {
+        "method": f"one of {METHODS}",
+        "draws": "draws per chain (nuts, rjmcmc)",
+        "tune": "tuning steps per chain",
+        "chains": "number of chains",
+        "backend": "'pymc', 'nutpie' or 'numpyro'",
+        "init": "'mm', 'map' or 'prior'",
+        "target_accept": "NUTS target acceptance in (0, 1)",
+        "n_starts": "MM random starts (mle)",
+        "max_draws": "draws used for the distances to the truth (<= 200 recommended)",
+        "n_ranked": "thinned posterior draws the truth is ranked among (sbc)",
+    },
+    "grid": {
+        "n": "list of sample sizes",
+        "replicate": "an int r (replicates 0..r-1) or a list",
+        "n_experts": "list of numbers of experts",
+    },
 }
 _DEFAULTS = {
     "study": {"retries": 1, "description": ""},
     "data": {"options": {}, "features": None, "d": 1, "x_seed": 0},
     "model": {"family": "gaussian", "gate": "softmax"},
-    "inference": {"draws": 500, "tune": 500, "chains": 2, "backend": "pymc", "init": "mm",
-                  "target_accept": 0.8, "n_starts": 10, "max_draws": 200, "n_ranked": 99},
+    "inference": {
+        "draws": 500,
+        "tune": 500,
+        "chains": 2,
+        "backend": "pymc",
+        "init": "mm",
+        "target_accept": 0.8,
+        "n_starts": 10,
+        "max_draws": 200,
+        "n_ranked": 99,
+    },
 }
 
 
@@ -209,16 +237,25 @@ class Task:
     @property
     def fingerprint(self) -> str:
         """SHA-256 of everything that determines the result (config, coordinates, seeds)."""
-        payload = {"config": self.config, "coords": self.coords,
-                   "data_seed": self.data_seed, "fit_seed": self.fit_seed}
+        payload = {
+            "config": self.config,
+            "coords": self.coords,
+            "data_seed": self.data_seed,
+            "fit_seed": self.fit_seed,
+        }
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
     def to_dict(self) -> dict:
         """Plain-dict form (sent to the workers; JSON-ready)."""
-        return {"id": self.id, "coords": dict(self.coords), "data_seed": self.data_seed,
-                "fit_seed": self.fit_seed, "config": self.config,
-                "fingerprint": self.fingerprint}
+        return {
+            "id": self.id,
+            "coords": dict(self.coords),
+            "data_seed": self.data_seed,
+            "fit_seed": self.fit_seed,
+            "config": self.config,
+            "fingerprint": self.fingerprint,
+        }
 
 
 @dataclass(frozen=True)
@@ -237,10 +274,18 @@ class StudySpec:
 
     def to_dict(self) -> dict:
         """The normalised spec (defaults filled in) as plain data."""
-        return {"study": {"name": self.name, "seed": self.seed, "retries": self.retries,
-                          "description": self.description},
-                "data": self.data, "model": self.model, "inference": self.inference,
-                "grid": self.grid}
+        return {
+            "study": {
+                "name": self.name,
+                "seed": self.seed,
+                "retries": self.retries,
+                "description": self.description,
+            },
+            "data": self.data,
+            "model": self.model,
+            "inference": self.inference,
+            "grid": self.grid,
+        }
 
     def tasks(self) -> list[Task]:
         """Expand the grid into tasks (row-major over ``n``, ``replicate``, ``n_experts``).
@@ -264,16 +309,21 @@ class StudySpec:
             tid = "-".join(f"{_ID_PREFIX[k]}{coords[k]}" for k in keys) or "fit"
             config = {
                 "data": {**self.data, "n": coords.get("n", self.data.get("n"))},
-                "model": {**self.model, "n_experts": coords.get("n_experts",
-                                                                self.model.get("n_experts"))},
+                "model": {
+                    **self.model,
+                    "n_experts": coords.get("n_experts", self.model.get("n_experts")),
+                },
                 "inference": dict(self.inference),
             }
-            out.append(Task(
-                id=tid, coords=coords,
-                data_seed=derive_seed(self.seed, "data", data_coords),
-                fit_seed=derive_seed(self.seed, "fit", coords),
-                config=config,
-            ))
+            out.append(
+                Task(
+                    id=tid,
+                    coords=coords,
+                    data_seed=derive_seed(self.seed, "data", data_coords),
+                    fit_seed=derive_seed(self.seed, "fit", coords),
+                    config=config,
+                )
+            )
         return out
 
 
@@ -313,7 +363,9 @@ def k_prior_argument(kp: Mapping, k_max: int):
     if "pmf" in kp:
         extra = sorted(set(kp) - {"pmf"})
         if extra:
-            raise SpecError(f"study spec: `model.k_prior` with `pmf` takes no other keys; got {extra}.")
+            raise SpecError(
+                f"study spec: `model.k_prior` with `pmf` takes no other keys; got {extra}."
+            )
         arg = list(kp["pmf"])
     else:
         kind = kp.get("kind", "poisson")
@@ -323,8 +375,10 @@ def k_prior_argument(kp: Mapping, k_max: int):
         allowed = {"kind"} | ({params[kind]} if params[kind] else set())
         extra = sorted(set(kp) - allowed)
         if extra:
-            raise SpecError(f"study spec: `model.k_prior` of kind {kind!r} takes keys "
-                            f"{sorted(allowed)}; got also {extra}.")
+            raise SpecError(
+                f"study spec: `model.k_prior` of kind {kind!r} takes keys "
+                f"{sorted(allowed)}; got also {extra}."
+            )
         arg = kind if kind == "uniform" else f"{kind}:{kp.get(params[kind], 1.0)}"
     try:
         experts_prior_pmf(arg, k_max)
@@ -356,12 +410,12 @@ def _check_csv_data(d: dict, m: dict, g: dict) -> None:
     try:
         df = pd.read_csv(d["path"])
     except (OSError, ValueError) as err:
-        raise SpecError(f"study spec: `data.path` {d['path']!r} cannot be read as CSV: "
-                        f"{err}".splitlines()[0]) from None
+        raise SpecError(
+            f"study spec: `data.path` {d['path']!r} cannot be read as CSV: {err}".splitlines()[0]
+        ) from None
     target = d["target"]
     if target not in df.columns:
-        raise _err("data.target", f"a column of {Path(d['path']).name} {list(df.columns)}",
-                   target)
+        raise _err("data.target", f"a column of {Path(d['path']).name} {list(df.columns)}", target)
     names = d["features"] or [c for c in df.columns if c != target]
     missing = [c for c in names if c not in df.columns]
     if missing:
@@ -387,8 +441,9 @@ def _sbc_model(model: Mapping, family: str) -> dict:
     elif "n_classes" in model:
         raise SpecError("study spec: `model.n_classes` applies to family = 'categorical' only.")
     out["priors"] = _prior_table("model.priors", model.get("priors", {}))
-    out["fit_priors"] = (_prior_table("model.fit_priors", model["fit_priors"])
-                         if "fit_priors" in model else None)
+    out["fit_priors"] = (
+        _prior_table("model.fit_priors", model["fit_priors"]) if "fit_priors" in model else None
+    )
     lp = model.get("likelihood_power", 1.0)
     if isinstance(lp, bool) or not isinstance(lp, (int, float)) or not lp > 0:
         raise _err("model.likelihood_power", "a positive number (1 = the correct likelihood)", lp)
@@ -399,8 +454,10 @@ def _sbc_model(model: Mapping, family: str) -> dict:
 def _section(raw: Mapping, name: str, required: bool) -> dict:
     if name not in raw:
         if required:
-            raise SpecError(f"study spec: the table `[{name}]` is missing; add it "
-                            f"(keys: {', '.join(_KEYS[name])}).")
+            raise SpecError(
+                f"study spec: the table `[{name}]` is missing; add it "
+                f"(keys: {', '.join(_KEYS[name])})."
+            )
         return {}
     sec = raw[name]
     if not isinstance(sec, Mapping):
@@ -408,13 +465,15 @@ def _section(raw: Mapping, name: str, required: bool) -> dict:
     unknown = [k for k in sec if k not in _KEYS[name]]
     if unknown:
         allowed = ", ".join(_KEYS[name])
-        raise SpecError(f"study spec: unknown key `{name}.{unknown[0]}`; allowed keys of "
-                        f"[{name}]: {allowed}.")
+        raise SpecError(
+            f"study spec: unknown key `{name}.{unknown[0]}`; allowed keys of [{name}]: {allowed}."
+        )
     return {**_DEFAULTS.get(name, {}), **sec}
 
 
-def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
-               source_path: str | None = None) -> StudySpec:
+def parse_spec(
+    raw: Mapping, *, base_dir: str | Path | None = None, source_path: str | None = None
+) -> StudySpec:
     """Validate a spec given as nested mappings (the parsed TOML) into a :class:`StudySpec`.
 
     Parameters
@@ -446,8 +505,9 @@ def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
         raise TypeError(f"`raw` must be a mapping of tables; got {type(raw).__name__}.")
     unknown = [k for k in raw if k not in _SECTIONS]
     if unknown:
-        raise SpecError(f"study spec: unknown table `[{unknown[0]}]`; allowed tables: "
-                        f"{', '.join(_SECTIONS)}.")
+        raise SpecError(
+            f"study spec: unknown table `[{unknown[0]}]`; allowed tables: {', '.join(_SECTIONS)}."
+        )
     study = _section(raw, "study", True)
     data = _section(raw, "data", True)
     model = _section(raw, "model", True)
@@ -490,8 +550,10 @@ def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
     if source == "prior":
         for k in ("preset", "path", "target", "features"):
             if data.get(k) is not None:
-                raise SpecError(f"study spec: `data.{k}` does not apply to source = 'prior' "
-                                "(the responses are drawn from the model's prior); remove it.")
+                raise SpecError(
+                    f"study spec: `data.{k}` does not apply to source = 'prior' "
+                    "(the responses are drawn from the model's prior); remove it."
+                )
         if data.get("options"):
             raise SpecError("study spec: `data.options` applies to source = 'simulate' only.")
         d.update(d=_int("data.d", data["d"], 1), x_seed=_int("data.x_seed", data["x_seed"], 0))
@@ -500,8 +562,10 @@ def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
 
         for k in ("path", "target", "features"):
             if data.get(k) is not None:
-                raise SpecError(f"study spec: `data.{k}` applies to source = 'csv' only; "
-                                "remove it or set source = 'csv'.")
+                raise SpecError(
+                    f"study spec: `data.{k}` applies to source = 'csv' only; "
+                    "remove it or set source = 'csv'."
+                )
         if "preset" not in data:
             raise SpecError(f"study spec: `data.preset` is missing; choose one of {PRESETS}.")
         preset = _choice("data.preset", data["preset"], PRESETS)
@@ -510,8 +574,10 @@ def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
             raise _err("data.options", "a table of preset options", options)
         bad = [k for k in options if k not in _OPTION_DEFAULTS]
         if bad:
-            raise SpecError(f"study spec: unknown key `data.options.{bad[0]}`; preset options are "
-                            f"{', '.join(_OPTION_DEFAULTS)}.")
+            raise SpecError(
+                f"study spec: unknown key `data.options.{bad[0]}`; preset options are "
+                f"{', '.join(_OPTION_DEFAULTS)}."
+            )
         try:
             _check_preset_options(preset, **{**_OPTION_DEFAULTS, **options})
         except ValueError as err:
@@ -525,16 +591,21 @@ def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
             raise SpecError("study spec: `data.options` applies to source = 'simulate' only.")
         for k in ("path", "target"):
             if not isinstance(data.get(k), str) or not data.get(k):
-                raise _err(f"data.{k}", "a non-empty string", data.get(k),
-                           "source = 'csv' needs `path` and `target`")
+                raise _err(
+                    f"data.{k}",
+                    "a non-empty string",
+                    data.get(k),
+                    "source = 'csv' needs `path` and `target`",
+                )
         path = Path(data["path"])
         if not path.is_absolute() and base_dir is not None:
             path = Path(base_dir) / path
         if not path.is_file():
             raise _err("data.path", "an existing CSV file", str(path))
         feats = data["features"]
-        if feats is not None and (not isinstance(feats, list) or not feats
-                                  or not all(isinstance(f, str) for f in feats)):
+        if feats is not None and (
+            not isinstance(feats, list) or not feats or not all(isinstance(f, str) for f in feats)
+        ):
             raise _err("data.features", "a non-empty list of column names", feats)
         d.update(path=str(path.resolve()), target=data["target"], features=feats)
     if "n" in data:
@@ -557,26 +628,33 @@ def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
         raise SpecError(f"study spec: `inference.method` is missing; choose one of {METHODS}.")
     method = _choice("inference.method", inference["method"], METHODS)
     if (method == "sbc") != (source == "prior"):
-        raise SpecError("study spec: `inference.method` = 'sbc' and `data.source` = 'prior' go "
-                        f"together (SBC draws its data from the prior); got method {method!r} "
-                        f"with source {source!r}.")
+        raise SpecError(
+            "study spec: `inference.method` = 'sbc' and `data.source` = 'prior' go "
+            f"together (SBC draws its data from the prior); got method {method!r} "
+            f"with source {source!r}."
+        )
     sbc_keys = ("n_classes", "priors", "fit_priors", "likelihood_power")
     if method == "sbc":
         m.update(_sbc_model(raw_model, m["family"]))
     else:
         for k in sbc_keys:
             if k in raw_model:
-                raise SpecError(f"study spec: `model.{k}` applies to method = 'sbc' only; "
-                                "remove it.")
+                raise SpecError(
+                    f"study spec: `model.{k}` applies to method = 'sbc' only; remove it."
+                )
     if method == "rjmcmc":
         why = _rjmcmc_unavailable()
         if why:
-            raise SpecError(f"study spec: `inference.method` = 'rjmcmc' is not available yet "
-                            f"({why}); use 'nuts' or 'mle' with a grid over `n_experts`.")
+            raise SpecError(
+                f"study spec: `inference.method` = 'rjmcmc' is not available yet "
+                f"({why}); use 'nuts' or 'mle' with a grid over `n_experts`."
+            )
     if method == "rjmcmc":
         if "n_experts" in model or "n_experts" in g:
-            raise SpecError("study spec: `model.n_experts` / `grid.n_experts` fix K; with "
-                            "method = 'rjmcmc' K is random: give `model.k_max` instead.")
+            raise SpecError(
+                "study spec: `model.n_experts` / `grid.n_experts` fix K; with "
+                "method = 'rjmcmc' K is random: give `model.k_max` instead."
+            )
         if "k_max" not in model:
             raise SpecError("study spec: `model.k_max` is missing; rjmcmc needs the largest K.")
         m["k_max"] = _int("model.k_max", model["k_max"], 1)
@@ -588,16 +666,20 @@ def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
     else:
         for k in ("k_max", "k_prior"):
             if k in model:
-                raise SpecError(f"study spec: `model.{k}` applies to method = 'rjmcmc' only; "
-                                "remove it.")
+                raise SpecError(
+                    f"study spec: `model.{k}` applies to method = 'rjmcmc' only; remove it."
+                )
         if "n_experts" in model:
             if "n_experts" in g:
-                raise SpecError("study spec: `model.n_experts` and `grid.n_experts` are both "
-                                "given; keep one.")
+                raise SpecError(
+                    "study spec: `model.n_experts` and `grid.n_experts` are both given; keep one."
+                )
             m["n_experts"] = _int("model.n_experts", model["n_experts"], 1)
         elif "n_experts" not in g:
-            raise SpecError("study spec: the number of experts is missing; set "
-                            "`model.n_experts` or `grid.n_experts`.")
+            raise SpecError(
+                "study spec: the number of experts is missing; set "
+                "`model.n_experts` or `grid.n_experts`."
+            )
     if source == "csv":
         _check_csv_data(d, m, g)
     inf: dict[str, Any] = {"method": method}
@@ -608,9 +690,12 @@ def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
         if method == "sbc":
             inf["n_ranked"] = _int("inference.n_ranked", inference["n_ranked"], 1)
             if inf["n_ranked"] > inf["draws"] * inf["chains"]:
-                raise _err("inference.n_ranked", f"<= draws * chains = "
-                           f"{inf['draws'] * inf['chains']}", inf["n_ranked"],
-                           "lower it or draw more")
+                raise _err(
+                    "inference.n_ranked",
+                    f"<= draws * chains = {inf['draws'] * inf['chains']}",
+                    inf["n_ranked"],
+                    "lower it or draw more",
+                )
         else:
             inf["max_draws"] = _int("inference.max_draws", inference["max_draws"], 1)
         ta = inference["target_accept"]
@@ -628,17 +713,29 @@ def parse_spec(raw: Mapping, *, base_dir: str | Path | None = None,
     if method == "sbc":
         for k in ("backend", "init", "max_draws", "n_starts"):
             if k in raw_inf:
-                raise SpecError(f"study spec: `inference.{k}` does not apply to method = 'sbc' "
-                                "(PyMC's NUTS from its jittered default start); remove it.")
+                raise SpecError(
+                    f"study spec: `inference.{k}` does not apply to method = 'sbc' "
+                    "(PyMC's NUTS from its jittered default start); remove it."
+                )
     if method == "mle":
         for k in ("draws", "tune", "chains", "backend", "init", "target_accept", "max_draws"):
             if k in (raw["inference"] if isinstance(raw["inference"], Mapping) else {}):
-                raise SpecError(f"study spec: `inference.{k}` applies to sampling methods only "
-                                "(nuts, rjmcmc); remove it for method = 'mle'.")
+                raise SpecError(
+                    f"study spec: `inference.{k}` applies to sampling methods only "
+                    "(nuts, rjmcmc); remove it for method = 'mle'."
+                )
         inf["n_starts"] = _int("inference.n_starts", inference["n_starts"], 1)
-    return StudySpec(name=name.strip(), seed=seed, retries=retries, data=d, model=m,
-                     inference=inf, grid=g, description=study["description"],
-                     source_path=source_path)
+    return StudySpec(
+        name=name.strip(),
+        seed=seed,
+        retries=retries,
+        data=d,
+        model=m,
+        inference=inf,
+        grid=g,
+        description=study["description"],
+        source_path=source_path,
+    )
 
 
 def load_spec(path: str | Path) -> StudySpec:
@@ -665,8 +762,9 @@ def load_spec(path: str | Path) -> StudySpec:
     """
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"study spec file {str(p)!r} does not exist; give the path of a .toml "
-                         "file.")
+        raise ValueError(
+            f"study spec file {str(p)!r} does not exist; give the path of a .toml file."
+        )
     try:
         raw = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as err:

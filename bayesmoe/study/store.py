@@ -28,8 +28,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["StudyStore", "atomic_write_bytes", "atomic_write_text", "atomic_write_with",
-           "TMP_MARK", "METRICS_FILE", "MANIFEST_FILE"]
+__all__ = [
+    "StudyStore",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_with",
+    "TMP_MARK",
+    "METRICS_FILE",
+    "MANIFEST_FILE",
+]
 
 TMP_MARK = ".tmp-"
 METRICS_FILE = "metrics.json"
@@ -116,8 +123,10 @@ class StudyStore:
         self.root = Path(root)
         if create:
             if not self.root.resolve().parent.is_dir():
-                raise ValueError(f"the parent folder of the study output {str(self.root)!r} "
-                                 "does not exist; create it or choose another --out.")
+                raise ValueError(
+                    f"the parent folder of the study output {str(self.root)!r} "
+                    "does not exist; create it or choose another --out."
+                )
             self.root.mkdir(exist_ok=True)
             self.tasks_dir.mkdir(exist_ok=True)
         elif not self.root.is_dir():

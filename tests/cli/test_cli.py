@@ -20,9 +20,10 @@ def csv_files(tmp_path_factory):
     pd.DataFrame({"u": X[:, 0], "v": X[:, 1], "resp": y}).to_csv(d / "reg.csv", index=False)
     Xc, yc, _ = simulate("S-D", n=300, random_seed=2)
     labels = np.array(["red", "green", "blue"])[yc]
-    pd.DataFrame({"u": Xc[:, 0], "v": Xc[:, 1], "colour": labels}).to_csv(d / "cls.csv", index=False)
-    bad = pd.DataFrame({"u": X[:, 0], "v": X[:, 1], "resp": y, "const": 1.0,
-                        "word": ["w"] * 300})
+    pd.DataFrame({"u": Xc[:, 0], "v": Xc[:, 1], "colour": labels}).to_csv(
+        d / "cls.csv", index=False
+    )
+    bad = pd.DataFrame({"u": X[:, 0], "v": X[:, 1], "resp": y, "const": 1.0, "word": ["w"] * 300})
     bad.loc[5, "v"] = np.nan
     bad.to_csv(d / "bad.csv", index=False)
     pd.DataFrame({"u": X[:8, 0], "resp": y[:8]}).to_csv(d / "tiny.csv", index=False)
@@ -40,8 +41,22 @@ SMALL = ["--draws", "60", "--tune", "60", "--chains", "2", "--quiet"]
 
 def test_fit_gaussian_writes_reloadable_trace(csv_files, tmp_path, capsys):
     out = tmp_path / "fit"
-    rc, stdout, _ = _run(["fit", str(csv_files / "reg.csv"), "--target", "resp", "--experts", "2",
-                          "--out", str(out), "--seed", "3", *SMALL], capsys)
+    rc, stdout, _ = _run(
+        [
+            "fit",
+            str(csv_files / "reg.csv"),
+            "--target",
+            "resp",
+            "--experts",
+            "2",
+            "--out",
+            str(out),
+            "--seed",
+            "3",
+            *SMALL,
+        ],
+        capsys,
+    )
     assert rc == 0
     tree = xr.open_datatree(out / "trace.nc", engine="h5netcdf")
     assert list(tree.posterior["feature"].values) == ["u", "v"]
@@ -54,9 +69,24 @@ def test_fit_gaussian_writes_reloadable_trace(csv_files, tmp_path, capsys):
 
 def test_fit_categorical_with_string_labels(csv_files, tmp_path, capsys):
     out = tmp_path / "cls"
-    rc, _, err = _run(["fit", str(csv_files / "cls.csv"), "--target", "colour", "--experts", "2",
-                       "--family", "categorical", "--gate", "tanh", "--out", str(out), *SMALL],
-                      capsys)
+    rc, _, err = _run(
+        [
+            "fit",
+            str(csv_files / "cls.csv"),
+            "--target",
+            "colour",
+            "--experts",
+            "2",
+            "--family",
+            "categorical",
+            "--gate",
+            "tanh",
+            "--out",
+            str(out),
+            *SMALL,
+        ],
+        capsys,
+    )
     assert rc == 0, err
     tree = xr.open_datatree(out / "trace.nc", engine="h5netcdf")
     assert list(tree.posterior["class"].values) == ["blue", "green", "red"]
@@ -76,8 +106,22 @@ def test_run_default_job(tmp_path, capsys):
 
 
 def test_fit_mle_json(csv_files, tmp_path, capsys):
-    rc, stdout, _ = _run(["fit", str(csv_files / "reg.csv"), "--target", "resp", "--experts", "3",
-                          "--method", "mle", "--json", "--out", str(tmp_path / "m")], capsys)
+    rc, stdout, _ = _run(
+        [
+            "fit",
+            str(csv_files / "reg.csv"),
+            "--target",
+            "resp",
+            "--experts",
+            "3",
+            "--method",
+            "mle",
+            "--json",
+            "--out",
+            str(tmp_path / "m"),
+        ],
+        capsys,
+    )
     assert rc == 0
     rec = json.loads(stdout)
     for key in ("loglik", "n_params", "aic", "bic", "converged", "iterations", "seconds"):
@@ -91,20 +135,32 @@ def test_fit_mle_json(csv_files, tmp_path, capsys):
     [
         (["fit", "{d}/nope.csv", "--target", "resp", "--experts", "2"], "does not exist"),
         (["fit", "{d}/reg.csv", "--target", "yy", "--experts", "2"], "column 'yy' not in"),
-        (["fit", "{d}/reg.csv", "--target", "resp", "--features", "u,w", "--experts", "2"],
-         "feature column(s) ['w']"),
-        (["fit", "{d}/bad.csv", "--target", "resp", "--features", "u,v", "--experts", "2"],
-         "missing or infinite value at row 7"),
-        (["fit", "{d}/bad.csv", "--target", "resp", "--features", "u,const", "--experts", "2"],
-         "'const' is constant"),
-        (["fit", "{d}/bad.csv", "--target", "resp", "--features", "u,word", "--experts", "2"],
-         "'word' is not numeric"),
+        (
+            ["fit", "{d}/reg.csv", "--target", "resp", "--features", "u,w", "--experts", "2"],
+            "feature column(s) ['w']",
+        ),
+        (
+            ["fit", "{d}/bad.csv", "--target", "resp", "--features", "u,v", "--experts", "2"],
+            "missing or infinite value at row 7",
+        ),
+        (
+            ["fit", "{d}/bad.csv", "--target", "resp", "--features", "u,const", "--experts", "2"],
+            "'const' is constant",
+        ),
+        (
+            ["fit", "{d}/bad.csv", "--target", "resp", "--features", "u,word", "--experts", "2"],
+            "'word' is not numeric",
+        ),
         (["fit", "{d}/tiny.csv", "--target", "resp", "--experts", "3"], "parameters but the data"),
         (["fit", "{d}/reg.csv", "--target", "resp", "--experts", "0"], "positive integer"),
-        (["fit", "{d}/reg.csv", "--target", "resp", "--experts", "2", "--gate", "relu"],
-         "invalid choice"),
-        (["fit", "{d}/reg.csv", "--target", "resp", "--experts", "2", "--bogus"],
-         "unrecognized arguments"),
+        (
+            ["fit", "{d}/reg.csv", "--target", "resp", "--experts", "2", "--gate", "relu"],
+            "invalid choice",
+        ),
+        (
+            ["fit", "{d}/reg.csv", "--target", "resp", "--experts", "2", "--bogus"],
+            "unrecognized arguments",
+        ),
         (["fit", "{d}/cls.csv", "--target", "colour", "--experts", "2"], "not numeric"),
         (["sample"], "invalid choice"),
     ],
@@ -122,20 +178,39 @@ def test_bad_input_one_line_and_nothing_written(csv_files, tmp_path, capsys, arg
 
 
 def test_console_script_is_installed():
-    res = subprocess.run([sys.executable, "-m", "bayesmoe.cli", "--help"], capture_output=True,
-                         text=True, check=False)
+    res = subprocess.run(
+        [sys.executable, "-m", "bayesmoe.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert res.returncode == 0 and "run" in res.stdout and "fit" in res.stdout
 
 
 def test_mle_json_prints_nothing_when_output_cannot_be_written(csv_files, tmp_path, capsys):
-    rc, stdout, err = _run(["fit", str(csv_files / "reg.csv"), "--target", "resp", "--experts",
-                            "2", "--method", "mle", "--json", "--out",
-                            str(tmp_path / "no" / "such" / "dir")], capsys)
+    rc, stdout, err = _run(
+        [
+            "fit",
+            str(csv_files / "reg.csv"),
+            "--target",
+            "resp",
+            "--experts",
+            "2",
+            "--method",
+            "mle",
+            "--json",
+            "--out",
+            str(tmp_path / "no" / "such" / "dir"),
+        ],
+        capsys,
+    )
     assert rc == 2 and stdout == "" and "does not exist" in err
 
 
 def test_select_json_rows_carry_the_number_of_experts(csv_files, capsys):
-    rc, stdout, _ = _run(["select", str(csv_files / "reg.csv"), "--target", "resp",
-                          "--max-experts", "2", "--json"], capsys)
+    rc, stdout, _ = _run(
+        ["select", str(csv_files / "reg.csv"), "--target", "resp", "--max-experts", "2", "--json"],
+        capsys,
+    )
     assert rc == 0
     assert [row["n_experts"] for row in json.loads(stdout)["table"]] == [1, 2]

@@ -22,24 +22,61 @@ def csvs(tmp_path_factory):
 
 
 def test_target_only_csv_fits_a_plain_mixture(csvs, capsys):
-    rc = main(["fit", str(csvs / "galaxy.csv"), "--target", "velocity", "--experts", "3",
-               "--method", "mle", "--json"])
+    rc = main(
+        [
+            "fit",
+            str(csvs / "galaxy.csv"),
+            "--target",
+            "velocity",
+            "--experts",
+            "3",
+            "--method",
+            "mle",
+            "--json",
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["features"] == [] and out["parameters"]["beta1"] == []
     assert len(out["parameters"]["b"]) == 3
 
 
 def test_features_none_drops_the_other_columns(csvs, capsys):
-    rc = main(["fit", str(csvs / "with_id.csv"), "--target", "velocity", "--features", "none",
-               "--experts", "2", "--method", "mle", "--json"])
+    rc = main(
+        [
+            "fit",
+            str(csvs / "with_id.csv"),
+            "--target",
+            "velocity",
+            "--features",
+            "none",
+            "--experts",
+            "2",
+            "--method",
+            "mle",
+            "--json",
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["features"] == []
 
 
 def test_rg_priors_uniform_kmax_sets_max_experts(csvs, tmp_path, capsys):
     out = tmp_path / "rj"
-    rc = main(["fit", str(csvs / "galaxy.csv"), "--target", "velocity", "--priors",
-               "richardson-green", "--experts-prior", "uniform:5", "--out", str(out), *TINY])
+    rc = main(
+        [
+            "fit",
+            str(csvs / "galaxy.csv"),
+            "--target",
+            "velocity",
+            "--priors",
+            "richardson-green",
+            "--experts-prior",
+            "uniform:5",
+            "--out",
+            str(out),
+            *TINY,
+        ]
+    )
     stdout = capsys.readouterr().out
     assert rc == 0 and "p(K | y)" in stdout
     table = pd.read_csv(out / "summary.csv", index_col=0)
@@ -47,21 +84,47 @@ def test_rg_priors_uniform_kmax_sets_max_experts(csvs, tmp_path, capsys):
 
 
 def test_rg_priors_fixed_k_nuts(csvs, tmp_path, capsys):
-    rc = main(["fit", str(csvs / "galaxy.csv"), "--target", "velocity", "--priors",
-               "richardson-green", "--experts", "2", "--out", str(tmp_path / "k2"), *TINY])
+    rc = main(
+        [
+            "fit",
+            str(csvs / "galaxy.csv"),
+            "--target",
+            "velocity",
+            "--priors",
+            "richardson-green",
+            "--experts",
+            "2",
+            "--out",
+            str(tmp_path / "k2"),
+            *TINY,
+        ]
+    )
     assert rc == 0
     table = pd.read_csv(tmp_path / "k2" / "summary.csv", index_col=0)
     assert {"b[0]", "sigma[1]"} <= set(table.index)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--priors", "rgx", "--experts", "2"], "--priors: Unknown prior set 'rgx'"),
-    (["--experts-prior", "uniform:8", "--max-experts", "4"], "puts mass up to K = 8"),
-    (["--experts-prior", "uniform:0"], "--experts-prior: 'uniform:KMAX' needs an integer"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--priors", "rgx", "--experts", "2"], "--priors: Unknown prior set 'rgx'"),
+        (["--experts-prior", "uniform:8", "--max-experts", "4"], "puts mass up to K = 8"),
+        (["--experts-prior", "uniform:0"], "--experts-prior: 'uniform:KMAX' needs an integer"),
+    ],
+)
 def test_bad_prior_options_are_one_line_errors(csvs, tmp_path, capsys, argv, message):
-    rc = main(["fit", str(csvs / "galaxy.csv"), "--target", "velocity",
-               "--out", str(tmp_path / "x"), *argv, *TINY])
+    rc = main(
+        [
+            "fit",
+            str(csvs / "galaxy.csv"),
+            "--target",
+            "velocity",
+            "--out",
+            str(tmp_path / "x"),
+            *argv,
+            *TINY,
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()

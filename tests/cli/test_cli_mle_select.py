@@ -27,14 +27,20 @@ def data(tmp_path_factory):
     # categorical tests fast; other seeds run 2000 iterations on a sharpening gate
     Xc, yc, _ = simulate("S-D", n=300, random_seed=6)
     labels = np.array(["red", "green", "blue"])[yc]
-    pd.DataFrame({"u": Xc[:, 0], "v": Xc[:, 1], "colour": labels}).to_csv(d / "cls.csv",
-                                                                           index=False)
+    pd.DataFrame({"u": Xc[:, 0], "v": Xc[:, 1], "colour": labels}).to_csv(
+        d / "cls.csv", index=False
+    )
     pd.DataFrame({"u": X[:8, 0], "resp": y[:8]}).to_csv(d / "tiny.csv", index=False)
     # compare with the library on the values as parsed back from the CSV (the text round trip
     # can move the last bit, and a K = 3 fit amplifies that to ~1e-3 nats)
     reg, cls = pd.read_csv(d / "reg.csv"), pd.read_csv(d / "cls.csv")
-    return {"dir": d, "X": reg[["u", "v"]].to_numpy(), "y": reg["resp"].to_numpy(),
-            "Xc": cls[["u", "v"]].to_numpy(), "labels": cls["colour"].to_numpy()}
+    return {
+        "dir": d,
+        "X": reg[["u", "v"]].to_numpy(),
+        "y": reg["resp"].to_numpy(),
+        "Xc": cls[["u", "v"]].to_numpy(),
+        "labels": cls["colour"].to_numpy(),
+    }
 
 
 def _run(argv, capsys):
@@ -58,8 +64,10 @@ def _one_json_object(stdout: str) -> dict:
 
 # ----- select ---------------------------------------------------------------------------------
 def test_select_json_table_and_choices(data, capsys):
-    rc, stdout, err = _run(["select", data["dir"] / "reg.csv", "--target", "resp",
-                            "--max-experts", 3, "--json"], capsys)
+    rc, stdout, err = _run(
+        ["select", data["dir"] / "reg.csv", "--target", "resp", "--max-experts", 3, "--json"],
+        capsys,
+    )
     assert rc == 0, err
     rec = _one_json_object(stdout)
     table = rec["table"]
@@ -82,8 +90,9 @@ def test_select_json_table_and_choices(data, capsys):
 
 
 def test_select_readable_output(data, capsys):
-    rc, stdout, err = _run(["select", data["dir"] / "reg.csv", "--target", "resp",
-                            "--max-experts", 2], capsys)
+    rc, stdout, err = _run(
+        ["select", data["dir"] / "reg.csv", "--target", "resp", "--max-experts", 2], capsys
+    )
     assert rc == 0, err
     for word in ("loglik", "aic", "bic", "icl", "selected_bic:", "selected_dsc:"):
         assert word in stdout
@@ -92,19 +101,33 @@ def test_select_readable_output(data, capsys):
 
 
 def test_select_categorical_string_labels(data, capsys):
-    rc, stdout, err = _run(["select", data["dir"] / "cls.csv", "--target", "colour",
-                            "--family", "categorical", "--max-experts", 2, "--json"], capsys)
+    rc, stdout, err = _run(
+        [
+            "select",
+            data["dir"] / "cls.csv",
+            "--target",
+            "colour",
+            "--family",
+            "categorical",
+            "--max-experts",
+            2,
+            "--json",
+        ],
+        capsys,
+    )
     assert rc == 0, err
     rec = _one_json_object(stdout)
     assert [r["n_params"] for r in rec["table"]] == [
-        count_parameters("categorical", k, 2, 3) for k in (1, 2)]
+        count_parameters("categorical", k, 2, 3) for k in (1, 2)
+    ]
     assert rec["selected_dsc"] in (1, 2) and rec["family"] == "categorical"
 
 
 def test_select_too_many_experts_is_one_line_error(data, capsys):
     # tiny.csv: 8 rows, 1 feature; K = 3 Gaussian experts need 2*2 + 3*3 = 13 parameters
-    rc, stdout, err = _run(["select", data["dir"] / "tiny.csv", "--target", "resp",
-                            "--max-experts", 3], capsys)
+    rc, stdout, err = _run(
+        ["select", data["dir"] / "tiny.csv", "--target", "resp", "--max-experts", 3], capsys
+    )
     assert rc == 2 and stdout == ""
     assert err.startswith("bayesmoe: error:") and err.count("\n") == 1
     assert "max_experts" in err
@@ -113,8 +136,21 @@ def test_select_too_many_experts_is_one_line_error(data, capsys):
 # ----- fit --method mle -----------------------------------------------------------------------
 def test_fit_mle_readable_and_writes_json(data, tmp_path, capsys):
     out = tmp_path / "m"
-    rc, stdout, err = _run(["fit", data["dir"] / "reg.csv", "--target", "resp", "--experts", 2,
-                            "--method", "mle", "--out", out], capsys)
+    rc, stdout, err = _run(
+        [
+            "fit",
+            data["dir"] / "reg.csv",
+            "--target",
+            "resp",
+            "--experts",
+            2,
+            "--method",
+            "mle",
+            "--out",
+            out,
+        ],
+        capsys,
+    )
     assert rc == 0, err
     assert "MMResult(" in stdout and "loglik=" in stdout and "bic=" in stdout
     assert f"wrote {out}/mle.json" in stdout
@@ -129,16 +165,30 @@ def test_fit_mle_readable_and_writes_json(data, tmp_path, capsys):
     # the written parameters reproduce the reported log-likelihood
     p = rec["parameters"]
     G = make_measure(p["beta0"], p["beta1"], p["a"], p["b"], p["sigma2"], gate=rec["gate"])
-    assert float(log_likelihood(G, data["X"], data["y"])) == pytest.approx(rec["loglik"],
-                                                                           rel=1e-9)
+    assert float(log_likelihood(G, data["X"], data["y"])) == pytest.approx(rec["loglik"], rel=1e-9)
     assert not list(tmp_path.glob(".bayesmoe-*"))  # staging folder removed
 
 
 def test_fit_mle_categorical_string_labels(data, tmp_path, capsys):
     out = tmp_path / "c"
-    rc, stdout, err = _run(["fit", data["dir"] / "cls.csv", "--target", "colour", "--experts", 2,
-                            "--family", "categorical", "--method", "mle", "--json",
-                            "--out", out], capsys)
+    rc, stdout, err = _run(
+        [
+            "fit",
+            data["dir"] / "cls.csv",
+            "--target",
+            "colour",
+            "--experts",
+            2,
+            "--family",
+            "categorical",
+            "--method",
+            "mle",
+            "--json",
+            "--out",
+            out,
+        ],
+        capsys,
+    )
     assert rc == 0, err
     rec = _one_json_object(stdout)
     assert rec == json.loads((out / "mle.json").read_text())

@@ -22,8 +22,21 @@ TINY = ["--draws", "25", "--tune", "25", "--chains", "1", "--quiet", "--seed", "
 
 def test_random_k_fit_writes_k_posterior(reg_csv, tmp_path, capsys):
     out = tmp_path / "rj"
-    rc = main(["fit", str(reg_csv), "--target", "resp", "--experts-prior", "poisson:1.0",
-               "--max-experts", "3", "--out", str(out), *TINY])
+    rc = main(
+        [
+            "fit",
+            str(reg_csv),
+            "--target",
+            "resp",
+            "--experts-prior",
+            "poisson:1.0",
+            "--max-experts",
+            "3",
+            "--out",
+            str(out),
+            *TINY,
+        ]
+    )
     stdout = capsys.readouterr().out
     assert rc == 0 and "p(K | y)" in stdout
     table = pd.read_csv(out / "summary.csv", index_col=0)
@@ -36,24 +49,48 @@ def test_random_k_fit_writes_k_posterior(reg_csv, tmp_path, capsys):
 
 def test_dp_gate_fit(reg_csv, tmp_path, capsys):
     out = tmp_path / "dp"
-    rc = main(["fit", str(reg_csv), "--target", "resp", "--gate-prior", "dp:1.0",
-               "--max-experts", "4", "--out", str(out), *TINY])
+    rc = main(
+        [
+            "fit",
+            str(reg_csv),
+            "--target",
+            "resp",
+            "--gate-prior",
+            "dp:1.0",
+            "--max-experts",
+            "4",
+            "--out",
+            str(out),
+            *TINY,
+        ]
+    )
     stdout = capsys.readouterr().out
     assert rc == 0 and "occupied experts" in stdout
     assert list(pd.read_csv(out / "summary.csv", index_col=0).index) == [1, 2, 3, 4]
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--experts-prior", "poisson:1.0"], "needs --max-experts"),
-    (["--experts-prior", "poisson:1.0", "--max-experts", "3", "--experts", "2"], "--experts fixes K"),
-    (["--experts-prior", "poisson:-1", "--max-experts", "3"], "poisson"),
-    (["--experts-prior", "poisson:1", "--max-experts", "3", "--method", "mle"], "rjmcmc, not mle"),
-    (["--gate-prior", "dp:0", "--max-experts", "3"], "dp"),
-    (["--gate-prior", "dp:1", "--experts-prior", "uniform", "--max-experts", "3"],
-     "cannot be combined"),
-    (["--experts", "2", "--prior-only"], "--prior-only applies"),
-    ([], "give --experts K"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--experts-prior", "poisson:1.0"], "needs --max-experts"),
+        (
+            ["--experts-prior", "poisson:1.0", "--max-experts", "3", "--experts", "2"],
+            "--experts fixes K",
+        ),
+        (["--experts-prior", "poisson:-1", "--max-experts", "3"], "poisson"),
+        (
+            ["--experts-prior", "poisson:1", "--max-experts", "3", "--method", "mle"],
+            "rjmcmc, not mle",
+        ),
+        (["--gate-prior", "dp:0", "--max-experts", "3"], "dp"),
+        (
+            ["--gate-prior", "dp:1", "--experts-prior", "uniform", "--max-experts", "3"],
+            "cannot be combined",
+        ),
+        (["--experts", "2", "--prior-only"], "--prior-only applies"),
+        ([], "give --experts K"),
+    ],
+)
 def test_bad_random_k_options(reg_csv, tmp_path, capsys, extra, message):
     out = tmp_path / "never"
     rc = main(["fit", str(reg_csv), "--target", "resp", "--out", str(out), *extra])

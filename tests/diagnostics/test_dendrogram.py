@@ -46,8 +46,13 @@ def test_merge_atoms_linear_block():
 
 
 def _gaussian_measure(rng, K=5, d=2):
-    return make_measure(rng.normal(size=K), rng.normal(size=(d, K)), rng.normal(size=(d, K)),
-                        rng.normal(size=K), rng.uniform(0.2, 2.0, size=K))
+    return make_measure(
+        rng.normal(size=K),
+        rng.normal(size=(d, K)),
+        rng.normal(size=(d, K)),
+        rng.normal(size=K),
+        rng.uniform(0.2, 2.0, size=K),
+    )
 
 
 def test_gaussian_distance_formula_two_atoms():
@@ -89,11 +94,17 @@ def test_mean_loglik_and_dsc_definition():
     n = 400
     # level K̄ is the measure itself
     assert float(dend.mean_loglik.sel(level=3)) == pytest.approx(
-        float(log_likelihood(truth, X, y)) / n, rel=1e-12)
+        float(log_likelihood(truth, X, y)) / n, rel=1e-12
+    )
     # every merged measure's mean log-likelihood is the plug-in of that level's measure
     lvl2 = dend.sel(level=2)
-    G2 = make_measure(lvl2.beta0.values[:2], lvl2.beta1.values[:, :2], lvl2.a.values[:, :2],
-                      lvl2.b.values[:2], lvl2.sigma2.values[:2])
+    G2 = make_measure(
+        lvl2.beta0.values[:2],
+        lvl2.beta1.values[:, :2],
+        lvl2.a.values[:, :2],
+        lvl2.b.values[:2],
+        lvl2.sigma2.values[:2],
+    )
     assert float(lvl2.mean_loglik) == pytest.approx(float(log_likelihood(G2, X, y)) / n)
     dsc = -(dend.height + np.log(n) * dend.mean_loglik)
     np.testing.assert_allclose(dend.dsc.sel(level=[3, 2]), dsc.sel(level=[3, 2]))
@@ -105,9 +116,17 @@ def test_per_draw_posterior_of_K():
     X, y, truth = simulate("S-B", n=300, random_seed=1)
     rng = np.random.default_rng(0)
     p = measure_arrays(truth)
-    noisy = {v: p[v] + 0.01 * rng.normal(size=(2, 3) + p[v].shape) for v in ("beta0", "beta1", "a", "b")}
-    post = make_measure(noisy["beta0"], noisy["beta1"], noisy["a"], noisy["b"],
-                        np.broadcast_to(p["sigma2"], (2, 3, 3)), sample_dims=("chain", "draw"))
+    noisy = {
+        v: p[v] + 0.01 * rng.normal(size=(2, 3) + p[v].shape) for v in ("beta0", "beta1", "a", "b")
+    }
+    post = make_measure(
+        noisy["beta0"],
+        noisy["beta1"],
+        noisy["a"],
+        noisy["b"],
+        np.broadcast_to(p["sigma2"], (2, 3, 3)),
+        sample_dims=("chain", "draw"),
+    )
     sel = select_dsc(post, X, y)
     assert sel.dims == ("chain", "draw") and sel.shape == (2, 3)
     # each draw agrees with its own one-draw computation
@@ -170,5 +189,8 @@ def test_an_atom_of_underflowing_weight_merges_first():
     dend = dendrogram(G, X, y)
     assert float(dend.height.sel(level=K + 1)) < 1e-300
     ref = dendrogram(truth, X, y)
-    np.testing.assert_allclose(dend.height.sel(level=list(range(K, 1, -1))),
-                               ref.height.sel(level=list(range(K, 1, -1))), rtol=1e-9)
+    np.testing.assert_allclose(
+        dend.height.sel(level=list(range(K, 1, -1))),
+        ref.height.sel(level=list(range(K, 1, -1))),
+        rtol=1e-9,
+    )

@@ -90,9 +90,14 @@ def test_quantiser_levels_and_top_k():
 def test_per_draw():
     X = np.random.default_rng(3).normal(size=(30, 1))
     slopes = np.array([0.0, 1.0, 5.0])
-    G = make_measure(np.zeros((3, 2)), np.stack([[[s, -s]] for s in slopes]),
-                     np.zeros((3, 1, 2)), np.zeros((3, 2)), np.ones((3, 2)),
-                     sample_dims=("draw",))
+    G = make_measure(
+        np.zeros((3, 2)),
+        np.stack([[[s, -s]] for s in slopes]),
+        np.zeros((3, 1, 2)),
+        np.zeros((3, 2)),
+        np.ones((3, 2)),
+        sample_dims=("draw",),
+    )
     r = gate_information_rate(G, X)
     assert r.dims == ("draw",) and r.name == "rate"
     for i, s in enumerate(slopes):

@@ -56,8 +56,11 @@ def test_truncates_a_light_far_atom():
     K = TRUTH.sizes["expert"]
     w = np.append(0.99 * np.exp(TRUTH.beta0.values) / np.exp(TRUTH.beta0.values).sum(), 0.01)
     G = make_measure(
-        np.log(w), np.c_[TRUTH.beta1.values, [5.0, 5.0]], np.c_[TRUTH.a.values, [-4.0, 4.0]],
-        np.append(TRUTH.b.values, 6.0), np.append(TRUTH.sigma2.values, 3.0),
+        np.log(w),
+        np.c_[TRUTH.beta1.values, [5.0, 5.0]],
+        np.c_[TRUTH.a.values, [-4.0, 4.0]],
+        np.append(TRUTH.b.values, 6.0),
+        np.append(TRUTH.sigma2.values, 3.0),
     )
     res = merge_truncate_merge(G, omega=mtm_omega(1000, 4.0), random_seed=0)
     assert int(res.n_experts) == K
@@ -82,8 +85,12 @@ def _chain_posterior(n_draws=50, seed=5):
     S = (1, n_draws)
     jit = lambda *shape: rng.normal(0, 0.02, S + shape)  # noqa: E731
     return make_measure(
-        jit(3), [[1.0, 1.0, 1.0]] + jit(1, 3), [[0.5, 0.5, 0.5]] + jit(1, 3),
-        np.array([0.0, 0.4, 0.8]) + jit(3), np.exp(jit(3)), sample_dims=("chain", "draw"),
+        jit(3),
+        [[1.0, 1.0, 1.0]] + jit(1, 3),
+        [[0.5, 0.5, 0.5]] + jit(1, 3),
+        np.array([0.0, 0.4, 0.8]) + jit(3),
+        np.exp(jit(3)),
+        sample_dims=("chain", "draw"),
     )
 
 
@@ -130,24 +137,36 @@ def test_n_from_trace_and_multinomial_default_r():
 def test_num_experts_active_and_occupied():
     act = np.array([[[1, 1, 0], [1, 1, 1], [1, 0, 0], [1, 1, 0]]], bool)
     S = act.shape[:2]
-    G = make_measure(np.zeros(S + (3,)), np.zeros(S + (1, 3)), np.zeros(S + (1, 3)),
-                     np.zeros(S + (3,)), np.ones(S + (3,)), active=act,
-                     sample_dims=("chain", "draw"))
+    G = make_measure(
+        np.zeros(S + (3,)),
+        np.zeros(S + (1, 3)),
+        np.zeros(S + (1, 3)),
+        np.zeros(S + (3,)),
+        np.ones(S + (3,)),
+        active=act,
+        sample_dims=("chain", "draw"),
+    )
     pmf = num_experts_posterior(G)
     assert pmf.attrs["method"] == "active"
     np.testing.assert_allclose(pmf.values, [0.25, 0.5, 0.25])
     # deterministic gate (slope ±50) on X = (-1, 1, 1): both experts occupied in every draw
-    sharp = make_measure([[0.0, 0.0]] * 3, [[[50.0, -50.0]]] * 3, [[[0.0, 0.0]]] * 3,
-                         [[-10.0, 10.0]] * 3, [[1.0, 1.0]] * 3, sample_dims=("draw",))
-    occ = num_experts_posterior(sharp, method="occupied", X=[[-1.0], [1.0], [1.0]],
-                                random_seed=0)
+    sharp = make_measure(
+        [[0.0, 0.0]] * 3,
+        [[[50.0, -50.0]]] * 3,
+        [[[0.0, 0.0]]] * 3,
+        [[-10.0, 10.0]] * 3,
+        [[1.0, 1.0]] * 3,
+        sample_dims=("draw",),
+    )
+    occ = num_experts_posterior(sharp, method="occupied", X=[[-1.0], [1.0], [1.0]], random_seed=0)
     np.testing.assert_allclose(occ.values, [0.0, 1.0])
     occ1 = num_experts_posterior(sharp, method="occupied", X=[[1.0], [1.0]], random_seed=0)
     np.testing.assert_allclose(occ1.values, [1.0, 0.0])
     # flat gate, responsibilities from y: both y near expert 2's mean 10 -> one expert occupied
     flat = sharp.assign(beta1=sharp.beta1 * 0)
-    occ_y = num_experts_posterior(flat, method="occupied", X=[[0.0], [0.0]], y=[10.0, 9.5],
-                                  random_seed=0)
+    occ_y = num_experts_posterior(
+        flat, method="occupied", X=[[0.0], [0.0]], y=[10.0, 9.5], random_seed=0
+    )
     np.testing.assert_allclose(occ_y.values, [1.0, 0.0])
 
 

@@ -109,8 +109,7 @@ def make_trace(
 
     measure = mixing_measure(post.assign_attrs(truth.attrs))
     X = rng.standard_normal((n_obs, truth.sizes["feature"]))
-    y = (rng.integers(0, truth.sizes["class"], n_obs) if cat
-         else rng.standard_normal(n_obs))
+    y = rng.integers(0, truth.sizes["class"], n_obs) if cat else rng.standard_normal(n_obs)
     ll = log_likelihood(measure, X, y, pointwise=True)  # (chain, draw, obs), label-invariant
     a_vals = post["a"].transpose(*dims, "feature", ..., "expert").values
     a_vals = a_vals[..., 0, :] if cat else a_vals  # class-0 slopes for categorical experts
@@ -124,8 +123,10 @@ def make_trace(
         "posterior_predictive": xr.Dataset({"mu_expert": (dims + ("obs", "expert"), mu)}),
     }
     if with_lp:  # a label-invariant stand-in for the log posterior
-        z2 = sum(((vals - np.mean(vals, axis=(0, 1))) ** 2).reshape(CHAINS, DRAWS, -1).sum(-1)
-                 for _, vals in clean.values())
+        z2 = sum(
+            ((vals - np.mean(vals, axis=(0, 1))) ** 2).reshape(CHAINS, DRAWS, -1).sum(-1)
+            for _, vals in clean.values()
+        )
         groups["sample_stats"] = xr.Dataset({"lp": (dims, -0.5 * z2 / jitter**2)})
     tree = xr.DataTree.from_dict(groups)
     tree.attrs.update(truth.attrs)
@@ -275,9 +276,11 @@ def test_relabelled_means_match_truth_within_mcse(gaussian):
     mean = post[names].mean(("chain", "draw"))
     mcse = az.mcse(post[names])
     # one global permutation separates the relabelled positions from the truth's labels
-    feats = lambda ds: np.concatenate(  # noqa: E731
-        [ds[v].transpose(..., "expert").values.reshape(-1, ds.sizes["expert"]) for v in names]
-    ).T
+    feats = lambda ds: (
+        np.concatenate(  # noqa: E731
+            [ds[v].transpose(..., "expert").values.reshape(-1, ds.sizes["expert"]) for v in names]
+        ).T
+    )
     cost = ((feats(mean)[:, None, :] - feats(true)[None, :, :]) ** 2).sum(-1)
     rows, g = linear_sum_assignment(cost)
     z = np.abs(feats(mean) - feats(true)[g]) / feats(mcse)
@@ -335,6 +338,7 @@ def test_relabel_without_lp_uses_medoid_pivot():
 
 def test_broken_matcher_fails_the_rhat_check(gaussian, monkeypatch):
     """Must-fail: identity permutations leave the switching in, and the R-hat check catches it."""
+
     def identity(atoms, **kwargs):
         return np.tile(np.arange(atoms.shape[1]), (atoms.shape[0], 1))
 
@@ -379,7 +383,8 @@ def test_categorical_relabelling(categorical):
     measure = mixing_measure(post.to_dataset().assign_attrs(categorical["truth"].attrs))
     np.testing.assert_allclose(
         log_likelihood(measure, categorical["X"], categorical["y"]),
-        raw["log_likelihood"]["y"].sum("obs").values, rtol=1e-12,
+        raw["log_likelihood"]["y"].sum("obs").values,
+        rtol=1e-12,
     )
 
 
@@ -412,8 +417,10 @@ def test_bad_input_errors(gaussian):
 def test_single_expert_passes_through(gaussian):
     tree = gaussian["raw"]
     one = xr.DataTree.from_dict(
-        {"posterior": tree["posterior"].to_dataset().isel(expert=[0]),
-         "log_likelihood": tree["log_likelihood"].to_dataset()}
+        {
+            "posterior": tree["posterior"].to_dataset().isel(expert=[0]),
+            "log_likelihood": tree["log_likelihood"].to_dataset(),
+        }
     )
     out = relabel(one)
     xr.testing.assert_identical(out["posterior"], one["posterior"])
@@ -448,10 +455,15 @@ def test_stephens_relabel_matches_pivot_and_repairs_a_bad_start(which, request):
     assert _recovered_exactly(q, out["relabel"]["permutation"].values)
     assert max_rhat(out["posterior"].to_dataset()) < RHAT_OK
     # data passed explicitly give the same result as data read from the trace
-    explicit = relabel(raw["posterior"].to_dataset().assign_attrs(raw.attrs), method="stephens",
-                       X=case["X"], y=case["y"])
-    np.testing.assert_array_equal(explicit["relabel_permutation"].values,
-                                  out["relabel"]["permutation"].values)
+    explicit = relabel(
+        raw["posterior"].to_dataset().assign_attrs(raw.attrs),
+        method="stephens",
+        X=case["X"],
+        y=case["y"],
+    )
+    np.testing.assert_array_equal(
+        explicit["relabel_permutation"].values, out["relabel"]["permutation"].values
+    )
     # Stephens does work of its own: a start with 60 corrupted draws is repaired
     K = q.shape[-1]
     probs = relabel_mod._classification_probs(raw, raw["posterior"].to_dataset(), None, None)
@@ -470,8 +482,9 @@ def test_stephens_bad_input(gaussian):
     with pytest.raises(ValueError, match=r"`X` must have shape \(n, 2\)"):
         relabel(post, method="stephens", X=gaussian["X"][:, :1], y=gaussian["y"])
     with pytest.raises(ValueError, match="custom gate"):
-        relabel(post.assign_attrs(gate="custom"), method="stephens", X=gaussian["X"],
-                y=gaussian["y"])
+        relabel(
+            post.assign_attrs(gate="custom"), method="stephens", X=gaussian["X"], y=gaussian["y"]
+        )
     with pytest.raises(ValueError, match="sum to 1"):
         stephens_permutations(np.ones((3, 4, 2)))
     with pytest.raises(ValueError, match=r"shape \(S draws"):

@@ -49,8 +49,12 @@ def synthetic(S=600, seed=0, categorical=False):
     active = np.arange(Km)[None, :] < k[:, None]
     dims = ("chain", "draw", "expert")
     fdims = ("chain", "draw", "feature", "expert")
-    data = {"beta0": (dims, beta0[None]), "beta1": (fdims, beta1[None, :, None, :]),
-            "active": (dims, active[None]), "n_experts": (("chain", "draw"), k[None])}
+    data = {
+        "beta0": (dims, beta0[None]),
+        "beta1": (fdims, beta1[None, :, None, :]),
+        "active": (dims, active[None]),
+        "n_experts": (("chain", "draw"), k[None]),
+    }
     coords = {"feature": ["x"]}
     if categorical:  # class 1 logits carry (a, b); class 2 is the pinned reference
         aa = np.stack([a, np.zeros_like(a)], axis=1)  # (S, class, expert)
@@ -115,8 +119,9 @@ def test_invariant_to_permuting_the_slots_of_each_draw():
     shuffled = post.copy()
     for v in ("beta0", "beta1", "a", "b", "sigma", "active"):
         da = post[v].transpose("chain", "draw", ..., "expert")
-        vals = np.take_along_axis(da.values, perm.reshape((1, 300) + (1,) * (da.ndim - 3)
-                                                          + (4,)), axis=-1)
+        vals = np.take_along_axis(
+            da.values, perm.reshape((1, 300) + (1,) * (da.ndim - 3) + (4,)), axis=-1
+        )
         shuffled[v] = (da.dims, vals)
     out2 = relabel_cross_k(shuffled)
     for v in ("b", "a", "sigma", "weight", "present"):

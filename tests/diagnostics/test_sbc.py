@@ -23,8 +23,15 @@ def test_loglik_quantity_is_the_models_log_likelihood(family, gate):
     tr = xr.DataTree.from_dict({"posterior": post})
     ll = pm.compute_log_likelihood(tr, model=model, progressbar=False)
     expected = ll["log_likelihood"]["y"].sum("obs").values.ravel()
-    q = S._quantities(S._params(post, family), family, info.gate, X, y, X[:2],
-                      np.zeros(2, dtype=float if family == "gaussian" else int))
+    q = S._quantities(
+        S._params(post, family),
+        family,
+        info.gate,
+        X,
+        y,
+        X[:2],
+        np.zeros(2, dtype=float if family == "gaussian" else int),
+    )
     np.testing.assert_allclose(q["loglik_data"], expected, rtol=1e-10)
     assert np.all((q["gate_entropy"] >= 0) & (q["gate_entropy"] <= np.log(3) + 1e-12))
 
@@ -74,10 +81,14 @@ def test_summary_passes_uniform_ranks_and_flags_skewed_ones():
     L, n = 49, 200
     z = rng.standard_normal(n)
     wide = np.array([(rng.standard_normal(L) * 2.0 < zi).sum() for zi in z])
-    ranks = xr.Dataset({"loglik_data": ("replicate", rng.integers(0, L + 1, n)),
-                        "gate_entropy": ("replicate", wide),
-                        "b": (("replicate", "expert"), rng.integers(0, L + 1, (n, 2)))},
-                       attrs={"n_ranked": L})
+    ranks = xr.Dataset(
+        {
+            "loglik_data": ("replicate", rng.integers(0, L + 1, n)),
+            "gate_entropy": ("replicate", wide),
+            "b": (("replicate", "expert"), rng.integers(0, L + 1, (n, 2))),
+        },
+        attrs={"n_ranked": L},
+    )
     s = S.sbc_summary(ranks)
     assert s["uniform"].sel(component="loglik_data") and s["uniform"].sel(component="b[0]")
     assert not s["uniform"].sel(component="gate_entropy")
@@ -92,9 +103,13 @@ def test_plot_has_one_panel_per_component():
 
     matplotlib.use("Agg")
     rng = np.random.default_rng(6)
-    ranks = xr.Dataset({"loglik_data": ("replicate", rng.integers(0, 20, 30)),
-                        "pred_mean": (("replicate", "test_point"), rng.integers(0, 20, (30, 3)))},
-                       attrs={"n_ranked": 19})
+    ranks = xr.Dataset(
+        {
+            "loglik_data": ("replicate", rng.integers(0, 20, 30)),
+            "pred_mean": (("replicate", "test_point"), rng.integers(0, 20, (30, 3))),
+        },
+        attrs={"n_ranked": 19},
+    )
     fig = S.plot_sbc(ranks, summary=S.sbc_summary(ranks))
     assert sum(ax.get_visible() for ax in fig.axes) == 4
     assert "p=" in fig.axes[0].get_title()

@@ -34,33 +34,46 @@ def make_trace(seed: int = 0) -> tuple[xr.DataTree, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     K = truth.sizes["expert"]
     dims = ("chain", "draw")
-    vals = {v: (truth[v].dims, truth[v].values + JITTER * rng.standard_normal(
-        (CHAINS, DRAWS) + truth[v].shape)) for v in ("beta0", "beta1", "a", "b")}
-    vals["sigma"] = (("expert",), np.sqrt(truth["sigma2"].values)
-                     + JITTER * rng.standard_normal((CHAINS, DRAWS, K)))
+    vals = {
+        v: (
+            truth[v].dims,
+            truth[v].values + JITTER * rng.standard_normal((CHAINS, DRAWS) + truth[v].shape),
+        )
+        for v in ("beta0", "beta1", "a", "b")
+    }
+    vals["sigma"] = (
+        ("expert",),
+        np.sqrt(truth["sigma2"].values) + JITTER * rng.standard_normal((CHAINS, DRAWS, K)),
+    )
     perms = np.array(list(itertools.permutations(range(K))))
     q = np.repeat(perms[rng.choice(len(perms), CHAINS, replace=False)][:, None], DRAWS, axis=1)
     q[1, 150:] = rng.permutation(K)  # a within-chain switch
     q[1, rng.choice(DRAWS, 10, replace=False)] = rng.permutation(K)
     post = xr.Dataset(
-        {v: (dims + d, np.take_along_axis(x, q.reshape(q.shape[:2] + (1,) * (x.ndim - 3)
-                                                         + (K,)), axis=-1))
-         for v, (d, x) in vals.items()},
+        {
+            v: (
+                dims + d,
+                np.take_along_axis(x, q.reshape(q.shape[:2] + (1,) * (x.ndim - 3) + (K,)), axis=-1),
+            )
+            for v, (d, x) in vals.items()
+        },
         coords={"chain": np.arange(CHAINS), "draw": np.arange(DRAWS), **truth.coords},
     )
     X = rng.standard_normal((N_OBS, truth.sizes["feature"]))
     y = rng.standard_normal(N_OBS)
     measure = mixing_measure(post)
-    post["beta0_std"] = 2.0 * post["beta0"]                    # expert dim, not matched on
+    post["beta0_std"] = 2.0 * post["beta0"]  # expert dim, not matched on
     post["mu"] = (dims + ("obs",), conditional_mean(measure, X))  # per-observation deterministic
-    post["mu_bar"] = post["mu"].mean("obs")                    # label-invariant scalar
+    post["mu_bar"] = post["mu"].mean("obs")  # label-invariant scalar
     ll = log_likelihood(measure, X, y, pointwise=True)
-    tree = xr.DataTree.from_dict({
-        "posterior": post,
-        "log_likelihood": xr.Dataset({"y": (dims + ("obs",), ll)}),
-        "observed_data": xr.Dataset({"y": (("obs",), y)}),
-        "constant_data": xr.Dataset({"X": (("obs", "feature"), X)}),
-    })
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": post,
+            "log_likelihood": xr.Dataset({"y": (dims + ("obs",), ll)}),
+            "observed_data": xr.Dataset({"y": (("obs",), y)}),
+            "constant_data": xr.Dataset({"X": (("obs", "feature"), X)}),
+        }
+    )
     return tree, X, y
 
 
@@ -75,15 +88,26 @@ def tables(trace):
 
 
 def _expected_rows(post: xr.Dataset, names) -> int:
-    return sum(int(np.prod([post.sizes[d] for d in post[n].dims if d not in ("chain", "draw")]))
-               for n in names)
+    return sum(
+        int(np.prod([post.sizes[d] for d in post[n].dims if d not in ("chain", "draw")]))
+        for n in names
+    )
 
 
 def test_rows_and_columns(trace, tables):
     df = tables["relabelled"]
     assert isinstance(df, pd.DataFrame)
-    assert list(df.columns) == ["mean", "sd", "eti94_lb", "eti94_ub", "ess_bulk", "ess_tail",
-                                "r_hat", "mcse_mean", "mcse_sd"]
+    assert list(df.columns) == [
+        "mean",
+        "sd",
+        "eti94_lb",
+        "eti94_ub",
+        "ess_bulk",
+        "ess_tail",
+        "r_hat",
+        "mcse_mean",
+        "mcse_sd",
+    ]
     post = trace["posterior"].to_dataset()
     names = ["beta0", "beta1", "a", "b", "sigma", "beta0_std", "mu_bar"]  # 'mu' has an obs dim
     assert len(df) == _expected_rows(post, names) + 1
@@ -128,8 +152,12 @@ def test_rows_carry_the_right_labels(trace, tables):
 
 
 def test_total_log_likelihood_sums_all_observed_variables():
-    ll = xr.Dataset({"y": (("chain", "draw", "obs"), np.ones((2, 3, 4))),
-                     "z": (("chain", "draw", "obs2"), np.full((2, 3, 2), 0.5))})
+    ll = xr.Dataset(
+        {
+            "y": (("chain", "draw", "obs"), np.ones((2, 3, 4))),
+            "z": (("chain", "draw", "obs2"), np.full((2, 3, 2), 0.5)),
+        }
+    )
     tree = xr.DataTree.from_dict({"log_likelihood": ll})
     np.testing.assert_array_equal(total_log_likelihood(tree).values, np.full((2, 3), 5.0))
     assert total_log_likelihood(xr.DataTree()) is None
@@ -158,14 +186,16 @@ def test_dataset_input_and_name_clash(trace):
     df = summary(clash, var_names=["loglik", "loglik_total"])
     assert list(df.index) == ["loglik", "loglik_total"]
     np.testing.assert_allclose(df.loc["loglik", "mean"], float(post["mu_bar"].mean()) - 1.0)
-    np.testing.assert_allclose(df.loc["loglik_total", "mean"],
-                               float(trace["log_likelihood"]["y"].sum("obs").mean()))
+    np.testing.assert_allclose(
+        df.loc["loglik_total", "mean"], float(trace["log_likelihood"]["y"].sum("obs").mean())
+    )
 
 
 def test_no_expert_dim_is_summarised_without_relabelling(trace):
     post = trace["posterior"].to_dataset()[["mu_bar"]]
-    tree = xr.DataTree.from_dict({"posterior": post,
-                                  "log_likelihood": trace["log_likelihood"].to_dataset()})
+    tree = xr.DataTree.from_dict(
+        {"posterior": post, "log_likelihood": trace["log_likelihood"].to_dataset()}
+    )
     df = summary(tree)
     assert list(df.index) == ["mu_bar", "loglik"] and df.attrs["relabelled"] is False
 

@@ -33,7 +33,10 @@ def _split(truth, j, frac=0.5):
     beta0[j] += np.log(frac)
     beta0[-1] += np.log(1 - frac)
     return make_measure(
-        beta0, truth.beta1.values[:, idx], truth.a.values[:, idx], truth.b.values[idx],
+        beta0,
+        truth.beta1.values[:, idx],
+        truth.a.values[:, idx],
+        truth.b.values[idx],
         truth.sigma2.values[idx],
     )
 
@@ -56,7 +59,10 @@ def test_overfitted_cell_hand_computed():
     # 1b: |(0.1, 0.3)|^4 + |(0, 0.4)|^2 = 0.01 + 0.16.
     # D2 = 0.25 * 0.0401 + 0.25 * 0.17 = 0.052525.  D1 = .25*(.1+.2) + .25*(.1+.3+.4) = 0.275.
     fit = make_measure(
-        np.log([0.25, 0.25, 0.5]), [[1.1, 0.9, -1.0]], [[1.2, 1.0, 2.0]], [0.0, 0.3, 1.0],
+        np.log([0.25, 0.25, 0.5]),
+        [[1.1, 0.9, -1.0]],
+        [[1.2, 1.0, 2.0]],
+        [0.0, 0.3, 1.0],
         [1.0, 1.4, 1.0],
     )
     assert float(voronoi_loss(fit, TRUTH2, kind="overfitted")) == pytest.approx(0.052525, abs=1e-12)
@@ -67,8 +73,9 @@ def test_overfitted_cell_hand_computed():
 def test_empty_cell_contributes_its_true_mass():
     # Truth with 3 equal masses; the fit copies atoms 1 and 2 with masses (1/2, 1/2) and misses 3.
     # Mass term |1/2 - 1/3| * 2 + |0 - 1/3| = 2/3; parameters exact (beta1 means are 0 in both).
-    truth = make_measure([0.0] * 3, [[1.0, -1.0, 0.0]], [[1.0, 2.0, 3.0]], [0.0, 1.0, 2.0],
-                         [1.0] * 3)
+    truth = make_measure(
+        [0.0] * 3, [[1.0, -1.0, 0.0]], [[1.0, 2.0, 3.0]], [0.0, 1.0, 2.0], [1.0] * 3
+    )
     fit = make_measure([0.0, 0.0], [[1.0, -1.0]], [[1.0, 2.0]], [0.0, 1.0], [1.0, 1.0])
     for kind in ("exact", "overfitted"):
         assert float(voronoi_loss(fit, truth, kind=kind)) == pytest.approx(2 / 3, abs=1e-12)
@@ -142,8 +149,11 @@ def test_invariant_to_permutation_and_gate_translation(kind):
 def test_cell_of_size_four_needs_r_bar():
     K = 2
     fit = make_measure(
-        np.log([0.125] * 4 + [0.5]), [[1.0] * 4 + [-1.0]], [[1.0, 1.1, 0.9, 1.0, 2.0]],
-        [0.0] * 4 + [1.0], [1.0] * 4 + [1.0],
+        np.log([0.125] * 4 + [0.5]),
+        [[1.0] * 4 + [-1.0]],
+        [[1.0, 1.1, 0.9, 1.0, 2.0]],
+        [0.0] * 4 + [1.0],
+        [1.0] * 4 + [1.0],
     )
     assert TRUTH2.sizes["expert"] == K
     with pytest.raises(ValueError, match="r_bar"):

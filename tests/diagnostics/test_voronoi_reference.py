@@ -50,8 +50,11 @@ def _atoms(G):
             s2 = float(G.sigma2.values[k])
         else:
             M = G.sizes["class"]
-            a = [float(G.a.values[f, s, k] - G.a.values[f, M - 1, k])
-                 for f in range(d) for s in range(M - 1)]
+            a = [
+                float(G.a.values[f, s, k] - G.a.values[f, M - 1, k])
+                for f in range(d)
+                for s in range(M - 1)
+            ]
             b = [float(G.b.values[s, k] - G.b.values[M - 1, k]) for s in range(M - 1)]
             s2 = None
         atoms.append((p[k], beta1, a, b, s2))
@@ -111,8 +114,9 @@ def ref_loss(G, T, kind):
 # hand-made measures
 # ---------------------------------------------------------------------------------------------
 # Gaussian truth, d = 2, K* = 2 with unequal masses (so the gauge matters).
-TRUTH = make_measure([0.4, 0.0], [[2.0, -1.0], [0.5, 1.0]], [[1.0, -1.0], [0.5, 2.0]],
-                     [0.0, 3.0], [0.5, 2.0])
+TRUTH = make_measure(
+    [0.4, 0.0], [[2.0, -1.0], [0.5, 1.0]], [[1.0, -1.0], [0.5, 2.0]], [0.0, 3.0], [0.5, 2.0]
+)
 
 
 def gaussian(beta0, beta1, a, b, sigma2):
@@ -140,15 +144,18 @@ def _split_measure(j, fracs, deltas, truth=TRUTH):
 
 
 CASES = {
-    "exact, perturbed": gaussian([0.5, -0.05], [[2.1, -1.0], [0.5, 0.8]],
-                                 [[1.1, -1.0], [0.5, 2.3]], [0.2, 3.0], [0.6, 1.7]),
-    "split in 2": _split_measure(0, [0.6, 0.4], [{"beta1": 0.2, "a": -0.1},
-                                                 {"b": 0.3, "sigma2": 0.2, "beta1": -0.3}]),
-    "split in 3": _split_measure(1, [0.5, 0.3, 0.2], [{"a": 0.2}, {"b": -0.2, "sigma2": 0.3},
-                                                      {"beta1": 0.4, "a": -0.3}]),
-    "tiny far extra atom": _split_measure(1, [0.999, 0.001],
-                                          [{}, {"beta1": np.array([0.0, 4.0]),
-                                                "a": np.array([0.0, 3.0])}]),
+    "exact, perturbed": gaussian(
+        [0.5, -0.05], [[2.1, -1.0], [0.5, 0.8]], [[1.1, -1.0], [0.5, 2.3]], [0.2, 3.0], [0.6, 1.7]
+    ),
+    "split in 2": _split_measure(
+        0, [0.6, 0.4], [{"beta1": 0.2, "a": -0.1}, {"b": 0.3, "sigma2": 0.2, "beta1": -0.3}]
+    ),
+    "split in 3": _split_measure(
+        1, [0.5, 0.3, 0.2], [{"a": 0.2}, {"b": -0.2, "sigma2": 0.3}, {"beta1": 0.4, "a": -0.3}]
+    ),
+    "tiny far extra atom": _split_measure(
+        1, [0.999, 0.001], [{}, {"beta1": np.array([0.0, 4.0]), "a": np.array([0.0, 3.0])}]
+    ),
 }
 
 
@@ -158,7 +165,8 @@ def test_loss_matches_plain_loop_reference(case, kind):
     G = CASES[case]
     assert ref_cells(G, TRUTH) == voronoi_cells(G, TRUTH).assignment.values.tolist()
     assert float(voronoi_loss(G, TRUTH, kind=kind)) == pytest.approx(
-        ref_loss(G, TRUTH, kind), rel=1e-10, abs=1e-14)
+        ref_loss(G, TRUTH, kind), rel=1e-10, abs=1e-14
+    )
 
 
 def test_split_cells_use_rbar_2_and_3():
@@ -187,7 +195,7 @@ def test_tiny_far_atom_dominates_d2_by_its_rbar_power():
     q = math.exp(0.4) / (1 + math.exp(0.4))
     s = 0.001 * (1 - q) * 4.0
     d1 = q * s + 0.999 * (1 - q) * s + 0.001 * (1 - q) * ((4 - s) + 3)
-    d2 = q * s + 0.999 * (1 - q) * s ** 4 + 0.001 * (1 - q) * ((4 - s) ** 4 + 9)
+    d2 = q * s + 0.999 * (1 - q) * s**4 + 0.001 * (1 - q) * ((4 - s) ** 4 + 9)
     G = CASES["tiny far extra atom"]
     assert voronoi_cells(G, TRUTH).cell_size.values.tolist() == [1, 2]
     assert float(voronoi_loss(G, TRUTH, kind="exact")) == pytest.approx(d1, rel=1e-10)
@@ -198,8 +206,7 @@ def test_tiny_far_atom_dominates_d2_by_its_rbar_power():
 
 def test_variance_not_sd_enters():
     # sigma2 is a variance: truth variance 0.5 -> fit 2.0 (sd 0.707 -> 1.414) gives Δ = 1.5.
-    G = gaussian(TRUTH.beta0.values, TRUTH.beta1.values, TRUTH.a.values, TRUTH.b.values,
-                 [2.0, 2.0])
+    G = gaussian(TRUTH.beta0.values, TRUTH.beta1.values, TRUTH.a.values, TRUTH.b.values, [2.0, 2.0])
     p1 = math.exp(0.4) / (math.exp(0.4) + 1.0)
     assert float(voronoi_loss(G, TRUTH)) == pytest.approx(p1 * 1.5, rel=1e-12)
 
@@ -209,11 +216,11 @@ def test_gate_translation_leaves_loss_unchanged(case):
     # (t0, t1) added to every expert's (beta0, beta1) does not change the gate nor the loss.
     G = CASES[case]
     t0, t1 = 1.7, np.array([[-3.0], [0.25]])
-    H = gaussian(G.beta0.values + t0, G.beta1.values + t1, G.a.values, G.b.values,
-                 G.sigma2.values)
+    H = gaussian(G.beta0.values + t0, G.beta1.values + t1, G.a.values, G.b.values, G.sigma2.values)
     for kind in ("exact", "overfitted"):
         assert float(voronoi_loss(H, TRUTH, kind=kind)) == pytest.approx(
-            float(voronoi_loss(G, TRUTH, kind=kind)), rel=1e-10)
+            float(voronoi_loss(G, TRUTH, kind=kind)), rel=1e-10
+        )
 
 
 def test_cell_assignment_uses_all_blocks():
@@ -236,7 +243,8 @@ def test_multinomial_matches_reference():
     assert voronoi_cells(G, T).assignment.values.tolist() == ref_cells(G, T) == [0, 1, 1]
     for kind in ("exact", "overfitted"):
         assert float(voronoi_loss(G, T, kind=kind)) == pytest.approx(
-            ref_loss(G, T, kind), rel=1e-10)
+            ref_loss(G, T, kind), rel=1e-10
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,12 +271,18 @@ def test_centred_loss_equals_loss_of_centred_reference_loop(case):
     c = X.mean(0)
 
     def centred(M):
-        return gaussian(M.beta0.values + c @ M.beta1.values, M.beta1.values, M.a.values,
-                        M.b.values + c @ M.a.values, M.sigma2.values)
+        return gaussian(
+            M.beta0.values + c @ M.beta1.values,
+            M.beta1.values,
+            M.a.values,
+            M.b.values + c @ M.a.values,
+            M.sigma2.values,
+        )
 
     for kind in ("exact", "overfitted"):
         assert float(voronoi_loss(G, TRUTH, kind=kind, X=X)) == pytest.approx(
-            ref_loss(centred(G), centred(TRUTH), kind), rel=1e-10)
+            ref_loss(centred(G), centred(TRUTH), kind), rel=1e-10
+        )
 
 
 def test_bad_X_for_centring():

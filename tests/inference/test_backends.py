@@ -75,8 +75,12 @@ def test_jax_log_likelihood_matches_the_model(two_traces, small):
     X, y = small
     model, _ = build_model(X, y, n_experts=2)
     post = jt.posterior.to_dataset().isel(draw=slice(0, 3))
-    ll = pm.compute_log_likelihood(xr.DataTree.from_dict({"posterior": post}), model=model,
-                                   extend_inferencedata=False, progressbar=False)
+    ll = pm.compute_log_likelihood(
+        xr.DataTree.from_dict({"posterior": post}),
+        model=model,
+        extend_inferencedata=False,
+        progressbar=False,
+    )
     np.testing.assert_allclose(ll["y"].values, jt.log_likelihood["y"].values[:, :3], rtol=1e-9)
 
 
@@ -124,8 +128,9 @@ def test_mass_matrix_from_hessian():
     A = rng.normal(size=(4, 4))
     info = A @ A.T + 4 * np.eye(4)
     np.testing.assert_allclose(mass_matrix_from_hessian(-info), np.linalg.inv(info), rtol=1e-10)
-    np.testing.assert_allclose(mass_matrix_from_hessian(-info, dense=False),
-                               np.diag(np.linalg.inv(info)), rtol=1e-10)
+    np.testing.assert_allclose(
+        mass_matrix_from_hessian(-info, dense=False), np.diag(np.linalg.inv(info)), rtol=1e-10
+    )
     # an indefinite "information" (a saddle of the MM optimum) still gives a covariance
     saddle = np.diag([4.0, 1.0, -1.0, 0.0])
     inv = mass_matrix_from_hessian(-saddle)
@@ -148,8 +153,9 @@ def test_jax_path_runs_with_its_progress_bar(small):
 
     X, y = small
     before = bool(jax.config.jax_enable_x64)
-    trace = sampling.sample(X, y, n_experts=2, draws=20, tune=20, chains=2, random_seed=1,
-                            progressbar=True)
+    trace = sampling.sample(
+        X, y, n_experts=2, draws=20, tune=20, chains=2, random_seed=1, progressbar=True
+    )
     assert trace.attrs["sampler"] == "jax"
     assert trace.posterior["beta0"].dtype == np.float64
     assert bool(jax.config.jax_enable_x64) == before

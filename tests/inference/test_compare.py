@@ -54,12 +54,23 @@ def test_mm_columns_equal_select_experts_and_rows_follow_ks(sa):
 def test_nuts_mtm_and_rjmcmc_columns_match_their_tools():
     X, y, _ = simulate("S-A", n=150, random_seed=1)
     table, fits = compare_experts(
-        X, y, ks=[1, 2], n_starts=2, random_seed=0, nuts=True,
+        X,
+        y,
+        ks=[1, 2],
+        n_starts=2,
+        random_seed=0,
+        nuts=True,
         nuts_kwargs={"draws": 60, "tune": 60, "chains": 2, "cores": 1},
         rjmcmc=True,
-        rjmcmc_kwargs={"draws": 60, "tune": 40, "chains": 1, "cores": 1,
-                       "step_kwargs": {"moves_per_step": 2}},
-        progressbar=False, return_fits=True,
+        rjmcmc_kwargs={
+            "draws": 60,
+            "tune": 40,
+            "chains": 1,
+            "cores": 1,
+            "step_kwargs": {"moves_per_step": 2},
+        },
+        progressbar=False,
+        return_fits=True,
     )
     assert sorted(fits["nuts"]) == [1, 2]
     assert table.attrs["methods"] == ["mm", "dsc", "loo", "mtm", "rjmcmc"]
@@ -80,8 +91,9 @@ def test_nuts_mtm_and_rjmcmc_columns_match_their_tools():
     axes = plot_compare_experts(table)
     assert len(axes) == 3 and len(axes[1].patches) == 4  # 2 methods x 2 K bars
     # an existing reversible-jump trace is reused, not resampled
-    again = compare_experts(X, y, ks=[1, 2], n_starts=2, random_seed=0, rjmcmc=fits["rjmcmc"],
-                            progressbar=False)
+    again = compare_experts(
+        X, y, ks=[1, 2], n_starts=2, random_seed=0, rjmcmc=fits["rjmcmc"], progressbar=False
+    )
     np.testing.assert_allclose(again["p_rjmcmc"].values, table["p_rjmcmc"].values)
     with pytest.raises(ValueError, match="max_experts"):
         compare_experts(X, y, ks=[1, 2, 3], rjmcmc=fits["rjmcmc"], progressbar=False)
@@ -96,19 +108,22 @@ def test_plot_says_which_methods_did_not_run(sa):
     assert len(axes[0].lines) >= 3  # AIC, BIC, ICL (+ the DSC marker)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"ks": []}, "empty"),
-    ({"ks": [0, 1]}, "integers >= 1"),
-    ({"ks": [1, 1]}, "twice"),
-    ({"ks": 3}, "iterable"),
-    ({"ks": [1, 2], "nuts": [3]}, "not in ks"),
-    ({"ks": [1, 2], "mtm": "yes"}, "mtm"),
-    ({"ks": [1, 2], "rjmcmc": 1}, "rjmcmc"),
-    ({"ks": [1, 2], "rjmcmc": xr.DataTree()}, "sample_random_k"),
-    ({"ks": [1, 2], "nuts_kwargs": [1]}, "nuts_kwargs"),
-    ({"ks": [1, 2], "gate": "relu"}, "gate"),
-    ({"ks": [1, 2], "experts": "poisson"}, "experts|family"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"ks": []}, "empty"),
+        ({"ks": [0, 1]}, "integers >= 1"),
+        ({"ks": [1, 1]}, "twice"),
+        ({"ks": 3}, "iterable"),
+        ({"ks": [1, 2], "nuts": [3]}, "not in ks"),
+        ({"ks": [1, 2], "mtm": "yes"}, "mtm"),
+        ({"ks": [1, 2], "rjmcmc": 1}, "rjmcmc"),
+        ({"ks": [1, 2], "rjmcmc": xr.DataTree()}, "sample_random_k"),
+        ({"ks": [1, 2], "nuts_kwargs": [1]}, "nuts_kwargs"),
+        ({"ks": [1, 2], "gate": "relu"}, "gate"),
+        ({"ks": [1, 2], "experts": "poisson"}, "experts|family"),
+    ],
+)
 def test_bad_arguments_name_the_argument(sa, kwargs, match):
     X, y = sa
     with pytest.raises((ValueError, TypeError), match=match):

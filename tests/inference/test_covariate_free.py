@@ -45,8 +45,9 @@ def test_sample_d0_gate_is_constant_and_prediction_is_the_mixture_mean(trace):
     g = gate_probabilities(trace, X_NEW)
     assert np.allclose(g.isel(obs=0), g.isel(obs=2))  # no input: one gate for every row
     w = np.exp(post["beta0"] - np.log(np.exp(post["beta0"]).sum("expert")))
-    np.testing.assert_allclose(g.isel(obs=0).values, w.transpose(*g.isel(obs=0).dims).values,
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        g.isel(obs=0).values, w.transpose(*g.isel(obs=0).dims).values, rtol=1e-10
+    )
     pred = predict(trace, X_NEW)
     mix_mean = float((w * post["b"]).sum("expert").mean())
     assert abs(float(pred["mean"].isel(obs=0)) - mix_mean) < 1e-8 * abs(mix_mean) + 1e-8
@@ -69,8 +70,10 @@ def test_relabel_d0(trace):
     assert b.sizes["expert"] == 3
     # after relabelling the chains agree on which expert is which (means differ by > 5 sds)
     chain_means = b.mean("draw").values
-    assert np.allclose(np.sort(chain_means, axis=-1), chain_means, atol=0) or \
-        np.abs(chain_means[0] - chain_means[1]).max() < 3.0
+    assert (
+        np.allclose(np.sort(chain_means, axis=-1), chain_means, atol=0)
+        or np.abs(chain_means[0] - chain_means[1]).max() < 3.0
+    )
 
 
 def test_rg_prior_in_fixed_k_model():
@@ -81,16 +84,27 @@ def test_rg_prior_in_fixed_k_model():
     assert {"beta0_std", "b_std", "sigma_std", "noise_rate_std"} <= names
     assert info.priors.scheme == "richardson-green"
     with pytest.raises(ValueError, match="Gaussian experts"):
-        build_model(X, (Y > 20).astype(int), n_experts=2, experts="categorical",
-                    priors="richardson-green")
+        build_model(
+            X, (Y > 20).astype(int), n_experts=2, experts="categorical", priors="richardson-green"
+        )
 
 
 @pytest.mark.parametrize("continuous", ["gibbs", "nuts"])
 def test_sample_random_k_d0(continuous):
     n_draws = 60 if continuous == "nuts" else 300
-    trace = sample_random_k(X, Y, max_experts=6, experts_prior="uniform",
-                            priors="richardson-green", draws=n_draws, tune=50, chains=1,
-                            random_seed=1, continuous=continuous, start_experts=3)
+    trace = sample_random_k(
+        X,
+        Y,
+        max_experts=6,
+        experts_prior="uniform",
+        priors="richardson-green",
+        draws=n_draws,
+        tune=50,
+        chains=1,
+        random_seed=1,
+        continuous=continuous,
+        start_experts=3,
+    )
     assert trace.attrs["sampler"] == f"reversible_jump+{continuous}"
     pk = k_posterior(trace)
     assert pk.sizes["n_experts"] == 6 and abs(float(pk.sum()) - 1) < 1e-12

@@ -75,8 +75,12 @@ def test_deterministics_and_pointwise_loglik_equal_pymc(built):
     free, _ = fm.constrain(x)
     names = [d.name for d in model.deterministics]
     outs = model.replace_rvs_by_values([model[n] for n in names])
-    fn = model.compile_fn(outs + model.logp(model.observed_RVs, sum=False),
-                          inputs=model.value_vars, mode="FAST_COMPILE", on_unused_input="ignore")
+    fn = model.compile_fn(
+        outs + model.logp(model.observed_RVs, sum=False),
+        inputs=model.value_vars,
+        mode="FAST_COMPILE",
+        on_unused_input="ignore",
+    )
     values = fn(fm.unflatten(x))
     det = fm.deterministics(free)
     for name, v in zip(names, values[:-1], strict=True):

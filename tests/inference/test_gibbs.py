@@ -25,8 +25,9 @@ N_OBS = 3  # few observations: the posterior stays close to the prior, so the ch
 
 def _model(K=3):
     X, y, _ = load_dataset("galaxy")
-    return build_random_k_model(X[:N_OBS], y[:N_OBS], max_experts=K, fixed_experts=K,
-                                priors="richardson-green")
+    return build_random_k_model(
+        X[:N_OBS], y[:N_OBS], max_experts=K, fixed_experts=K, priors="richardson-green"
+    )
 
 
 def _geweke(step, info, n_iter, seed):
@@ -42,20 +43,27 @@ def _geweke(step, info, n_iter, seed):
         step.y = mu[z] + sigma[z] * rng.standard_normal(n)
         point, _ = step.step(point)
         out["log_beta"].append(float(point[HYPER_VARS[0]]))
-        out["w0"].append(float(np.exp(point["beta0_std"][0] -
-                                      np.logaddexp.reduce(point["beta0_std"]))))
+        out["w0"].append(
+            float(np.exp(point["beta0_std"][0] - np.logaddexp.reduce(point["beta0_std"])))
+        )
         out["mu0"].append(float(point["b_std"][0]))
-        out["tau0_beta"].append(float(np.exp(-2 * point["sigma_std_log__"][0]
-                                             + point[HYPER_VARS[0]])))
+        out["tau0_beta"].append(
+            float(np.exp(-2 * point["sigma_std_log__"][0] + point[HYPER_VARS[0]]))
+        )
     return {k: np.asarray(v) for k, v in out.items()}
 
 
 def step_point(info):
     K = info.max_experts
     c = info.prior_constants
-    return {"beta0_std": np.zeros(K), "beta1_std": np.zeros((0, K)), "a_std": np.zeros((0, K)),
-            "b_std": np.full(K, c["mean_center"]), "sigma_std_log__": np.zeros(K),
-            HYPER_VARS[0]: np.log(info.priors.rate_shape / c["rate_rate"])}
+    return {
+        "beta0_std": np.zeros(K),
+        "beta1_std": np.zeros((0, K)),
+        "a_std": np.zeros((0, K)),
+        "b_std": np.full(K, c["mean_center"]),
+        "sigma_std_log__": np.zeros(K),
+        HYPER_VARS[0]: np.log(info.priors.rate_shape / c["rate_rate"]),
+    }
 
 
 def _ks_pvalue(x, cdf):
@@ -70,8 +78,10 @@ def _marginal_pvalues(draws, info):
     beta = stats.gamma(pri.rate_shape, scale=1.0 / c["rate_rate"])
     return {
         "log_beta": _ks_pvalue(draws["log_beta"], lambda v: beta.cdf(np.exp(v))),
-        "w0": _ks_pvalue(draws["w0"], stats.beta(pri.weights_concentration,
-                                                 (K - 1) * pri.weights_concentration).cdf),
+        "w0": _ks_pvalue(
+            draws["w0"],
+            stats.beta(pri.weights_concentration, (K - 1) * pri.weights_concentration).cdf,
+        ),
         "mu0": _ks_pvalue(draws["mu0"], stats.norm(c["mean_center"], c["mean_sd"]).cdf),
         # tau | beta ~ Gamma(alpha, rate beta), so tau * beta ~ Gamma(alpha, 1) whatever beta
         "tau0_beta": _ks_pvalue(draws["tau0_beta"], stats.gamma(pri.precision_shape).cdf),

@@ -61,8 +61,18 @@ NOCONV = pytest.mark.filterwarnings("ignore:No start of the MM fit")
 @pytest.mark.parametrize("seed", [0, 1])
 def test_monotone_ascent_every_iteration(family, gate, accelerate, seed):
     X, y, truth = _data(family, 400, seed)
-    res = fit_mle(X, y, truth.sizes["expert"], family=family, gate=gate, n_starts=1,
-                  accelerate=accelerate, random_seed=seed, max_iter=150, tol=1e-10)
+    res = fit_mle(
+        X,
+        y,
+        truth.sizes["expert"],
+        family=family,
+        gate=gate,
+        n_starts=1,
+        accelerate=accelerate,
+        random_seed=seed,
+        max_iter=150,
+        tol=1e-10,
+    )
     tr = res.loglik_trace_
     assert tr.size >= 10  # enough iterations to test something
     # Round-off allowance: ROUNDOFF_RTOL * |objective| (double-precision sum of n log terms).
@@ -74,8 +84,17 @@ def test_monotone_ascent_every_iteration(family, gate, accelerate, seed):
 @pytest.mark.parametrize("family", ["gaussian", "categorical"])
 def test_monotone_with_ridge_and_over_fitted_K(family):
     X, y, truth = _data(family, 400, 3)
-    res = fit_mle(X, y, truth.sizes["expert"] + 2, family=family, ridge=2.0, n_starts=1,
-                  random_seed=3, max_iter=150, tol=1e-10)
+    res = fit_mle(
+        X,
+        y,
+        truth.sizes["expert"] + 2,
+        family=family,
+        ridge=2.0,
+        n_starts=1,
+        random_seed=3,
+        max_iter=150,
+        tol=1e-10,
+    )
     assert monotone_violations(res.loglik_trace_).size == 0
 
 
@@ -103,15 +122,30 @@ def test_monotone_violations_checker():
 
 # ----- log-likelihood in user units, criteria, result object ----------------------------------
 @NOCONV
-@pytest.mark.parametrize("family,gate", [("gaussian", "identity"), ("gaussian", "tanh"),
-                                         ("categorical", "identity"), ("categorical", "sigmoid")])
+@pytest.mark.parametrize(
+    "family,gate",
+    [
+        ("gaussian", "identity"),
+        ("gaussian", "tanh"),
+        ("categorical", "identity"),
+        ("categorical", "sigmoid"),
+    ],
+)
 def test_loglik_matches_measure_in_user_units(family, gate):
     X, y, truth = _data(family, 500, 2)
     X = 3.0 * X + 1.5  # off the standard scale: the back-transform must be exact
     if family == "gaussian":
         y = 10.0 * y - 4.0
-    res = fit_mle(X, y, truth.sizes["expert"], family=family, gate=gate, n_starts=2,
-                  random_seed=1, max_iter=100)
+    res = fit_mle(
+        X,
+        y,
+        truth.sizes["expert"],
+        family=family,
+        gate=gate,
+        n_starts=2,
+        random_seed=1,
+        max_iter=100,
+    )
     ll = float(log_likelihood(res.measure_, X, y))
     assert ll == pytest.approx(res.loglik_, rel=1e-10, abs=1e-8)  # same number, two code paths
     assert res.loglik_trace_[-1] == pytest.approx(res.loglik_, rel=1e-10)  # ridge = 0
@@ -171,8 +205,7 @@ def test_same_seed_same_fit_and_user_starts():
     assert r1.loglik_ == r2.loglik_
     # a user start (the truth, in user units) is used as given: 1 iteration from it stays close
     with pytest.warns(UserWarning, match="converged"):
-        r3 = fit_mle(X, y, 3, n_starts=0, starts=[truth], max_iter=1, tol=1e-30,
-                     accelerate=False)
+        r3 = fit_mle(X, y, 3, n_starts=0, starts=[truth], max_iter=1, tol=1e-30, accelerate=False)
     assert r3.loglik_trace_[0] == pytest.approx(float(log_likelihood(truth, X, y)), rel=1e-10)
 
 
@@ -213,8 +246,9 @@ def test_recovery_categorical_SD_regime_A_shrinks_with_n():
     errs = {}
     for n in (1000, 16000):
         X, y, truth = simulate("S-D", n=n, random_seed=0, regime="A")
-        res = fit_mle(X, y, 2, family="categorical", n_starts=2, starts=[truth],
-                      random_seed=0, max_iter=300)
+        res = fit_mle(
+            X, y, 2, family="categorical", n_starts=2, starts=[truth], random_seed=0, max_iter=300
+        )
         errs[n] = param_error(res.measure_, truth)
     assert errs[16000] < errs[1000] / 2
     assert errs[16000] < 1.5
@@ -297,8 +331,14 @@ def test_squarem_fallback_is_exercised_and_keeps_ascent(family):
     gauss = family == "gaussian"
     st = Standardizer.from_data(X, y if gauss else None)
     Xt = np.column_stack([np.ones(len(y)), st.transform_X(X)])
-    prob = mu.make_problem(family, Xt, Xt.copy(), st.transform_y(y) if gauss else y,
-                           truth.sizes["expert"] + 1, M=0 if gauss else 3)
+    prob = mu.make_problem(
+        family,
+        Xt,
+        Xt.copy(),
+        st.transform_y(y) if gauss else y,
+        truth.sizes["expert"] + 1,
+        M=0 if gauss else 3,
+    )
     theta = _initial_theta(prob, 6, np.random.default_rng(0))
     tau, f = mu.estep(prob, theta)
     rejected = 0
@@ -345,8 +385,10 @@ def test_pruned_fit_reaches_the_unpruned_optimum_and_reports_survivors():
     assert pruned.loglik_ == pytest.approx(full.loglik_, rel=1e-7)
     # pruned starts stopped early: never above where they would have ended
     dropped = pruned.all_starts_pruned_
-    assert np.all(pruned.all_starts_loglik_[dropped]
-                  <= full.all_starts_loglik_[dropped] + 1e-8 * abs(full.loglik_))
+    assert np.all(
+        pruned.all_starts_loglik_[dropped]
+        <= full.all_starts_loglik_[dropped] + 1e-8 * abs(full.loglik_)
+    )
     assert not pruned.all_starts_converged_[dropped].any()
     assert json.loads(json.dumps(pruned.to_dict()))["survivors"] == 2
 
@@ -378,8 +420,9 @@ def test_flat_ridge_stops_early_keeps_the_lead_and_warns():
     # 20-cycle pruning): the one that climbs
     # the ridge; the default Newton path converges at the EM's optimum (next test)
     with pytest.warns(UserWarning, match="flat ridge"):
-        res = fit_mle(X, y, 3, random_seed=0, _newton=0, _newton_sub=0, prune_after=20,
-                      _cap0=np.inf)
+        res = fit_mle(
+            X, y, 3, random_seed=0, _newton=0, _newton_sub=0, prune_after=20, _cap0=np.inf
+        )
     assert not res.converged_ and res.n_iter_ < 2000
     assert res.loglik_ > -580.5171
     assert monotone_violations(res.loglik_trace_).size == 0
@@ -423,18 +466,24 @@ def _kernel_problem(family, ridge, K, gate):
     st = Standardizer.from_data(X, y if gauss else None, gate=gate)
     Xt = np.column_stack([np.ones(len(y)), st.transform_X(X)])
     Zt = np.column_stack([np.ones(len(y)), st.transform_gate(X)])
-    prob = mu.make_problem(family, Xt, Zt, st.transform_y(y) if gauss else y, K,
-                           M=0 if gauss else 3, ridge=ridge)
+    prob = mu.make_problem(
+        family, Xt, Zt, st.transform_y(y) if gauss else y, K, M=0 if gauss else 3, ridge=ridge
+    )
     theta = _initial_theta(prob, 4, np.random.default_rng(1))
     theta += 0.3 * np.random.default_rng(2).normal(size=theta.shape)  # off the fixed points
     return prob, np.ascontiguousarray(theta)
 
 
 @numba_only
-@pytest.mark.parametrize("family,ridge,K,gate", [("gaussian", 0.0, 3, "identity"),
-                                                 ("gaussian", 1.5, 2, "tanh"),
-                                                 ("categorical", 0.0, 2, "identity"),
-                                                 ("categorical", 0.7, 3, "tanh")])
+@pytest.mark.parametrize(
+    "family,ridge,K,gate",
+    [
+        ("gaussian", 0.0, 3, "identity"),
+        ("gaussian", 1.5, 2, "tanh"),
+        ("categorical", 0.0, 2, "identity"),
+        ("categorical", 0.7, 3, "tanh"),
+    ],
+)
 def test_numba_kernels_equal_the_numpy_reference(family, ridge, K, gate):
     """One E-step + MM map: compiled vs numpy, to 1e-10 (both are the same double-precision
     formulas in a different summation order: differences are ~1e-15 relative)."""
@@ -480,8 +529,24 @@ def test_numba_iteration_follows_the_numpy_cycles(family, accelerate):
     active, conv, stall = np.ones(S, bool), np.zeros(S, bool), np.zeros(S, bool)
     n_iter, trace = np.zeros(S, np.int64), np.full((S, 21), np.nan)
     trace[:, 0] = mu.estep(prob, theta)[1]
-    mn.run_starts(th, f, active, conv, stall, n_iter, trace, 0, 20, 1e-300, accelerate, 0, 0.0,
-                  np.full(S, np.inf), pb, tuple(mn.new_stats(pb) for _ in range(3)))
+    mn.run_starts(
+        th,
+        f,
+        active,
+        conv,
+        stall,
+        n_iter,
+        trace,
+        0,
+        20,
+        1e-300,
+        accelerate,
+        0,
+        0.0,
+        np.full(S, np.inf),
+        pb,
+        tuple(mn.new_stats(pb) for _ in range(3)),
+    )
     ref, (tau, fr) = theta.copy(), mu.estep(prob, theta)
     cycle = mu.squarem_cycle if accelerate else mu.mm_cycle
     for it in range(1, 21):
@@ -511,8 +576,9 @@ def _fd_hessian(q, x, h=1e-4):
     E = np.eye(P) * h
     for i in range(P):
         for j in range(P):
-            H[i, j] = (q(x + E[i] + E[j]) - q(x + E[i] - E[j]) - q(x - E[i] + E[j])
-                       + q(x - E[i] - E[j])) / (4 * h * h)
+            H[i, j] = (
+                q(x + E[i] + E[j]) - q(x + E[i] - E[j]) - q(x - E[i] + E[j]) + q(x - E[i] - E[j])
+            ) / (4 * h * h)
     return H
 
 
@@ -536,8 +602,10 @@ def test_newton_steps_equal_the_numerical_hessian_step(ridge):
     def q_gate(w):
         Wf = np.zeros((D, K))
         Wf[:, : K - 1] = w.reshape(D, K - 1)
-        return float((t * mu.log_softmax(prob.Zt @ Wf, axis=-1)).sum()
-                     - 0.5 * ridge * (P @ Wf[:, : K - 1] ** 2).sum())
+        return float(
+            (t * mu.log_softmax(prob.Zt @ Wf, axis=-1)).sum()
+            - 0.5 * ridge * (P @ Wf[:, : K - 1] ** 2).sum()
+        )
 
     w0 = W[:, : K - 1].reshape(-1)
     g = np.array([(q_gate(w0 + e) - q_gate(w0 - e)) / 2e-6 for e in np.eye(w0.size) * 1e-6])
@@ -552,8 +620,10 @@ def test_newton_steps_equal_the_numerical_hessian_step(ridge):
     def q_exp(v):
         Vf = np.zeros((D, M))
         Vf[:, : M - 1] = v.reshape(D, M - 1)
-        return float((t[:, k] * (Y1 * mu.log_softmax(prob.Xt @ Vf, axis=-1)).sum(1)).sum()
-                     - 0.5 * ridge * (P @ Vf[:, : M - 1] ** 2).sum())
+        return float(
+            (t[:, k] * (Y1 * mu.log_softmax(prob.Xt @ Vf, axis=-1)).sum(1)).sum()
+            - 0.5 * ridge * (P @ Vf[:, : M - 1] ** 2).sum()
+        )
 
     v0 = V[:, : M - 1, k].reshape(-1)
     g = np.array([(q_exp(v0 + e) - q_exp(v0 - e)) / 2e-6 for e in np.eye(v0.size) * 1e-6])
@@ -563,9 +633,14 @@ def test_newton_steps_equal_the_numerical_hessian_step(ridge):
 
 
 @numba_only
-@pytest.mark.parametrize("family,ridge,K,gate", [("gaussian", 0.0, 3, "identity"),
-                                                 ("categorical", 0.0, 2, "identity"),
-                                                 ("categorical", 0.7, 3, "tanh")])
+@pytest.mark.parametrize(
+    "family,ridge,K,gate",
+    [
+        ("gaussian", 0.0, 3, "identity"),
+        ("categorical", 0.0, 2, "identity"),
+        ("categorical", 0.7, 3, "tanh"),
+    ],
+)
 def test_numba_newton_map_equals_the_numpy_reference(family, ridge, K, gate):
     """The compiled Newton map (Hessians accumulated in the pass) = the numpy Newton map, to
     1e-10 (same formulas, different summation order)."""
@@ -600,8 +675,15 @@ def test_newton_safeguard_rejects_and_keeps_ascent(family):
     gauss = family == "gaussian"
     st = Standardizer.from_data(X, y if gauss else None)
     Xt = np.column_stack([np.ones(len(y)), st.transform_X(X)])
-    prob = mu.make_problem(family, Xt, Xt.copy(), st.transform_y(y) if gauss else y,
-                           truth.sizes["expert"] + 2, M=0 if gauss else 3, newton=2)
+    prob = mu.make_problem(
+        family,
+        Xt,
+        Xt.copy(),
+        st.transform_y(y) if gauss else y,
+        truth.sizes["expert"] + 2,
+        M=0 if gauss else 3,
+        newton=2,
+    )
     theta0 = _initial_theta(prob, 6, np.random.default_rng(0))
     theta0 += 1.5 * np.random.default_rng(1).normal(size=theta0.shape)
     rejected = 0
@@ -619,17 +701,24 @@ def test_newton_safeguard_rejects_and_keeps_ascent(family):
 
 
 @NOCONV
-@pytest.mark.parametrize("name,family,K,seed", [("S-B", "gaussian", 3, 0), ("S-B", "gaussian", 3, 2),
-                                                ("S-D", "categorical", 2, 0),
-                                                ("S-D", "categorical", 2, 1)])
+@pytest.mark.parametrize(
+    "name,family,K,seed",
+    [
+        ("S-B", "gaussian", 3, 0),
+        ("S-B", "gaussian", 3, 2),
+        ("S-D", "categorical", 2, 0),
+        ("S-D", "categorical", 2, 1),
+    ],
+)
 def test_newton_path_reaches_the_mm_optimum(name, family, K, seed):
     """Fixed seeds, n = 600: the default fit (Newton steps, bounded SQUAREM steps, 10-cycle
     pruning) ends at the optimum of the pure MM path of before (MM maps, unbounded SQUAREM,
     20-cycle pruning), never below it by more than 1e-6 nats and within 1e-5 above: the MM path
     creeps on flat optima and stops up to ~4e-6 nats early (measured at development: gaps
     +7e-9 to +3.6e-6) under the same relative tol 1e-10."""
-    X, y, _ = simulate(name, n=600, random_seed=seed, **({"regime": "A"} if family != "gaussian"
-                                                        else {}))
+    X, y, _ = simulate(
+        name, n=600, random_seed=seed, **({"regime": "A"} if family != "gaussian" else {})
+    )
     kw = dict(family=family, random_seed=seed, stall_window=None, max_iter=5000)
     new = fit_mle(X, y, K, **kw)
     old = fit_mle(X, y, K, _newton=0, _newton_sub=0, _cap0=np.inf, prune_after=20, **kw)
@@ -666,6 +755,7 @@ def test_measure_back_transform_equals_the_standardizer():
         R["beta0"] = R["beta0"] - R["beta0"].mean("expert")
         R["beta1"] = R["beta1"] - R["beta1"].mean("expert")
         for v in R.data_vars:
-            np.testing.assert_allclose(G[v].transpose(*R[v].dims).values, R[v].values,
-                                       rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(
+                G[v].transpose(*R[v].dims).values, R[v].values, rtol=1e-12, atol=1e-12
+            )
         assert G.attrs == R.attrs

@@ -20,8 +20,9 @@ def scaled_fit():
     """S-B in other units: X' = 3 X + 10, y' = 50 y + 100 (2 chains x 400 draws, seed 5)."""
     X, y, truth = simulate("S-B", n=1000, random_seed=5)
     model = MoE(n_experts=3)
-    model.fit(3 * X + 10, 50 * y + 100, draws=400, tune=400, chains=2, random_seed=5,
-              progressbar=False)
+    model.fit(
+        3 * X + 10, 50 * y + 100, draws=400, tune=400, chains=2, random_seed=5, progressbar=False
+    )
     return model, truth
 
 

@@ -20,9 +20,16 @@ ATOM_VARS = ("beta0", "beta1", "a", "b", "sigma2")
 
 def _match_to_truth(post_mean, truth):
     """Permutation of the posterior's experts that best matches the truth (expert parameters)."""
+
     def atoms(G):
-        return np.column_stack([G["a"].transpose("expert", "feature").values, G["b"].values,
-                                np.log(G["sigma2"].values)])
+        return np.column_stack(
+            [
+                G["a"].transpose("expert", "feature").values,
+                G["b"].values,
+                np.log(G["sigma2"].values),
+            ]
+        )
+
     A, T = atoms(post_mean), atoms(truth)
     cost = ((A[:, None, :] - T[None, :, :]) ** 2).sum(-1)
     rows, cols = linear_sum_assignment(cost)
@@ -33,7 +40,8 @@ def _match_to_truth(post_mean, truth):
 
 def test_groups_and_dims(sb_trace):
     assert {"posterior", "sample_stats", "observed_data", "constant_data", "log_likelihood"} <= set(
-        sb_trace.children)
+        sb_trace.children
+    )
     post = sb_trace.posterior
     assert post["beta1"].dims == ("chain", "draw", "feature", "expert")
     assert post["a"].dims == ("chain", "draw", "feature", "expert")
@@ -64,8 +72,10 @@ def test_recovers_sb_truth(sb_trace, sb_data):
     """
     _, _, truth = sb_data
     # the gate is identified up to a common shift of all experts: compare sum-to-zero forms
-    truth = truth.assign(beta0=truth.beta0 - truth.beta0.mean("expert"),
-                         beta1=truth.beta1 - truth.beta1.mean("expert"))
+    truth = truth.assign(
+        beta0=truth.beta0 - truth.beta0.mean("expert"),
+        beta1=truth.beta1 - truth.beta1.mean("expert"),
+    )
     G = mixing_measure(sb_trace)
     mean, sd = G.mean(("chain", "draw")), G.std(("chain", "draw"))
     perm = _match_to_truth(mean, truth)
@@ -128,8 +138,17 @@ def test_other_inits_run(sb_data, init):
     from bayesmoe.inference import sample
 
     X, y, _ = sb_data
-    tr = sample(X[:300], y[:300], n_experts=2, draws=30, tune=30, chains=2, init=init,
-                random_seed=1, progressbar=False)
+    tr = sample(
+        X[:300],
+        y[:300],
+        n_experts=2,
+        draws=30,
+        tune=30,
+        chains=2,
+        init=init,
+        random_seed=1,
+        progressbar=False,
+    )
     assert tr.attrs["init"] == init
     assert tr.posterior.sizes["draw"] == 30
 
@@ -138,8 +157,17 @@ def test_ordered_option_keeps_intercepts_ordered(sb_data):
     from bayesmoe.inference import sample
 
     X, y, _ = sb_data
-    tr = sample(X[:400], y[:400], n_experts=3, ordered=True, draws=50, tune=50, chains=2,
-                random_seed=2, progressbar=False)
+    tr = sample(
+        X[:400],
+        y[:400],
+        n_experts=3,
+        ordered=True,
+        draws=50,
+        tune=50,
+        chains=2,
+        random_seed=2,
+        progressbar=False,
+    )
     assert bool((tr.posterior["b_std"].diff("expert") > 0).all())
     assert "relabel" not in tr.children  # the ordering identifies the labels
 
@@ -149,8 +177,17 @@ def test_start_from_a_given_mm_fit(sb_data):
 
     X, y, _ = sb_data
     fit = fit_mle(X[:300], y[:300], 2, random_seed=0)
-    tr = sample(X[:300], y[:300], n_experts=2, draws=20, tune=20, chains=1, init=fit,
-                random_seed=1, progressbar=False)
+    tr = sample(
+        X[:300],
+        y[:300],
+        n_experts=2,
+        draws=20,
+        tune=20,
+        chains=1,
+        init=fit,
+        random_seed=1,
+        progressbar=False,
+    )
     assert tr.attrs["init"] == "measure"
     with pytest.raises(ValueError, match="experts; the model has 3"):
         sample(X[:300], y[:300], n_experts=3, init=fit)
@@ -165,8 +202,10 @@ def test_near_step_gate_starts_are_pulled_into_the_prior():
 
     X, y, _ = simulate("S-B", n=120, random_seed=0)
     _, info = fixed_k_spec(X, y, n_experts=3)
-    point = {"beta0_std": np.array([900.0, -1000.0, 100.0]),
-             "beta1_std": np.array([[1.0, -0.5, -0.5], [2000.0, -1000.0, -1000.0]])}
+    point = {
+        "beta0_std": np.array([900.0, -1000.0, 100.0]),
+        "beta1_std": np.array([[1.0, -0.5, -0.5], [2000.0, -1000.0, -1000.0]]),
+    }
     out = _clip_gate({k: v.copy() for k, v in point.items()}, info)
     bound = 3.0 * info.priors.gate_slope
     assert np.abs(out["beta1_std"]).max() <= 2 * bound

@@ -21,7 +21,9 @@ def _eval(model, point):
     names = [n for n in ("beta0", "beta1", "a", "b", "sigma") if n in model.named_vars]
     fn = model.compile_fn(
         [pm.logp(model["y"], model.rvs_to_values[model["y"]])] + [model[n] for n in names],
-        inputs=model.value_vars, mode="FAST_COMPILE", on_unused_input="ignore",
+        inputs=model.value_vars,
+        mode="FAST_COMPILE",
+        on_unused_input="ignore",
     )
     out = fn(point)
     return out[0], dict(zip(names, out[1:]))
@@ -32,8 +34,9 @@ def _scipy_gaussian(X, y, p, M, tau):
     ll = np.empty(n)
     for i in range(n):  # deliberately a plain loop: independent of the vectorised code
         g = special.softmax((M(X[i]) @ p["beta1"] + p["beta0"]) / tau)
-        dens = [stats.norm.pdf(y[i], X[i] @ p["a"][:, k] + p["b"][k], p["sigma"][k])
-                for k in range(K)]
+        dens = [
+            stats.norm.pdf(y[i], X[i] @ p["a"][:, k] + p["b"][k], p["sigma"][k]) for k in range(K)
+        ]
         ll[i] = np.log(np.dot(g, dens))
     return ll
 
@@ -55,8 +58,9 @@ def test_gaussian_loglik_matches_scipy(gate, identifiability):
     X, y, _ = simulate("S-B", n=40, random_seed=5)
     X = 2.0 * X + 1.0  # non-standard units exercise the standardisation
     y = 10.0 * y - 3.0
-    model, _ = build_model(X, y, n_experts=3, gate=gate, temperature=0.7,
-                           identifiability=identifiability)
+    model, _ = build_model(
+        X, y, n_experts=3, gate=gate, temperature=0.7, identifiability=identifiability
+    )
     ll, p = _eval(model, _random_point(model, rng))
     np.testing.assert_allclose(ll, _scipy_gaussian(X, y, p, GATE_FNS[gate], 0.7), rtol=1e-10)
 
@@ -66,8 +70,9 @@ def test_categorical_loglik_matches_scipy(gate):
     rng = np.random.default_rng(4)
     X, y, _ = simulate("S-D", n=40, random_seed=6)
     labels = np.array(["ant", "bee", "cat"])[y]  # string labels are coded in sorted order
-    model, info = build_model(X, labels, n_experts=2, experts="categorical", gate=gate,
-                              temperature=1.3)
+    model, info = build_model(
+        X, labels, n_experts=2, experts="categorical", gate=gate, temperature=1.3
+    )
     assert info.classes == ["ant", "bee", "cat"]
     ll, p = _eval(model, _random_point(model, rng))
     # the reference class is pinned: its slopes and intercepts are exactly zero
@@ -102,15 +107,17 @@ def test_ordered_option_orders_intercepts():
     model, _ = build_model(X, y, n_experts=3, ordered=True)
     # every point of the unconstrained space maps to increasing intercepts
     (b_std,) = model.replace_rvs_by_values([model["b_std"]])
-    fn = model.compile_fn(b_std, inputs=model.value_vars, mode="FAST_COMPILE",
-                          on_unused_input="ignore")
+    fn = model.compile_fn(
+        b_std, inputs=model.value_vars, mode="FAST_COMPILE", on_unused_input="ignore"
+    )
     rng = np.random.default_rng(0)
     for _ in range(20):
         assert np.all(np.diff(fn(_random_point(model, rng))) > 0)
     unordered, _ = build_model(X, y, n_experts=3)
     (b_free,) = unordered.replace_rvs_by_values([unordered["b_std"]])
-    fn = unordered.compile_fn(b_free, inputs=unordered.value_vars, mode="FAST_COMPILE",
-                              on_unused_input="ignore")
+    fn = unordered.compile_fn(
+        b_free, inputs=unordered.value_vars, mode="FAST_COMPILE", on_unused_input="ignore"
+    )
     assert not all(np.all(np.diff(fn(_random_point(unordered, rng))) > 0) for _ in range(20))
 
 

@@ -24,8 +24,7 @@ def test_weights_are_stick_breaking_and_the_gate_intercepts_their_logs():
     v = np.array([0.5, 0.2, 0.9])
     point["sticks_logodds__"] = np.log(v / (1 - v))
     outs = model.replace_rvs_by_values([model["weights"], model["beta0"], model["beta1"]])
-    fn = model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore",
-                          point_fn=False)
+    fn = model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore", point_fn=False)
     w, beta0, beta1 = fn(**{k.name: point[k.name] for k in model.value_vars})
     expected = [0.5, 0.5 * 0.2, 0.5 * 0.8 * 0.9, 0.5 * 0.8 * 0.1]
     np.testing.assert_allclose(w, expected, rtol=1e-12)
@@ -57,14 +56,19 @@ def test_parse_gate_prior():
 def _fake_trace(beta0, X):
     """A one-draw posterior with well separated Gaussian experts (y = k, sd 0.01)."""
     K = beta0.shape[-1]
-    post = xr.Dataset({
-        "beta0": (("chain", "draw", "expert"), beta0),
-        "beta1": (("chain", "draw", "feature", "expert"), np.zeros(beta0.shape[:2] + (1, K))),
-        "a": (("chain", "draw", "feature", "expert"), np.zeros(beta0.shape[:2] + (1, K))),
-        "b": (("chain", "draw", "expert"), np.broadcast_to(np.arange(K, dtype=float),
-                                                           beta0.shape).copy()),
-        "sigma": (("chain", "draw", "expert"), np.full(beta0.shape, 0.01)),
-    }, coords={"feature": ["x0"]})
+    post = xr.Dataset(
+        {
+            "beta0": (("chain", "draw", "expert"), beta0),
+            "beta1": (("chain", "draw", "feature", "expert"), np.zeros(beta0.shape[:2] + (1, K))),
+            "a": (("chain", "draw", "feature", "expert"), np.zeros(beta0.shape[:2] + (1, K))),
+            "b": (
+                ("chain", "draw", "expert"),
+                np.broadcast_to(np.arange(K, dtype=float), beta0.shape).copy(),
+            ),
+            "sigma": (("chain", "draw", "expert"), np.full(beta0.shape, 0.01)),
+        },
+        coords={"feature": ["x0"]},
+    )
     return xr.DataTree.from_dict({"posterior": post})
 
 
@@ -95,12 +99,28 @@ def test_dp_gate_recovers_sb_occupied_experts_near_three():
     Miller–Harrison inconsistency allows a few extra tiny experts — the posterior median of the
     occupied count is at most 5; experts holding >= 2% of the data number 3 in most draws."""
     X, y, _ = simulate("S-B", n=1000, random_seed=11)
-    trace = sample_dp(X, y, max_experts=8, alpha=1.0, draws=500, tune=1000, chains=2,
-                      cores=2, random_seed=11, target_accept=0.9)
+    trace = sample_dp(
+        X,
+        y,
+        max_experts=8,
+        alpha=1.0,
+        draws=500,
+        tune=1000,
+        chains=2,
+        cores=2,
+        random_seed=11,
+        target_accept=0.9,
+    )
     occ = trace["posterior"]["n_occupied"].values.ravel()
     big = occupied_experts(trace, X, y, min_count=20, random_seed=1).values.ravel()
-    print("occupied counts", np.bincount(occ), "with >= 20 obs", np.bincount(big),
-          "last stick", trace.attrs["last_stick_weight"])
+    print(
+        "occupied counts",
+        np.bincount(occ),
+        "with >= 20 obs",
+        np.bincount(big),
+        "last stick",
+        trace.attrs["last_stick_weight"],
+    )
     assert np.mean(occ >= 3) > 0.95
     assert np.median(occ) <= 5
     assert np.mean(big == 3) > 0.5

@@ -21,9 +21,15 @@ def test_prior_sets_by_name_dict_and_object():
     assert set(PRIOR_SETS) == {"default", "richardson-green"}
     assert resolve_priors(None) == Priors() == resolve_priors("default")
     rg = resolve_priors("richardson-green")
-    assert (rg.scheme, rg.dirichlet_weights, rg.weights_concentration, rg.precision_shape,
-            rg.rate_shape, rg.rate_rate_factor, rg.mean_precision_factor) == \
-        ("richardson-green", True, 1.0, 2.0, 0.2, 10.0, 1.0)
+    assert (
+        rg.scheme,
+        rg.dirichlet_weights,
+        rg.weights_concentration,
+        rg.precision_shape,
+        rg.rate_shape,
+        rg.rate_rate_factor,
+        rg.mean_precision_factor,
+    ) == ("richardson-green", True, 1.0, 2.0, 0.2, 10.0, 1.0)
     over = resolve_priors({"scheme": "richardson-green", "precision_shape": 3})
     assert over.precision_shape == 3.0 and over.dirichlet_weights
     assert resolve_priors({"dirichlet_weights": True}).scheme == "default"
@@ -51,20 +57,22 @@ def test_rg_constants_are_the_midpoint_and_range_of_y():
 def test_rg_slot_logpdf_matches_the_model_and_the_draws():
     """slot_prior_logpdf is the model's own slot log density (value space, with Jacobians)
     given beta, and slot_prior_draw samples it (moment and KS checks on 4000 draws)."""
-    model, info = build_random_k_model(X, Y, max_experts=4, priors="richardson-green",
-                                       prior_only=True)
+    model, info = build_random_k_model(
+        X, Y, max_experts=4, priors="richardson-green", prior_only=True
+    )
     rng = np.random.default_rng(0)
     point = model.initial_point()
     point.update(hyper_prior_draw(info, rng))
     point.update(slot_prior_draw(info, rng, size=4, point=point))
-    slot_rvs = [model.values_to_rvs[v] for v in model.value_vars
-                if v.name in {n for n, _ in info.slot_vars}]
+    slot_rvs = [
+        model.values_to_rvs[v] for v in model.value_vars if v.name in {n for n, _ in info.slot_vars}
+    ]
     terms = model.logp(vars=slot_rvs, sum=False, jacobian=True)
-    fn = model.compile_fn(terms, inputs=model.value_vars, on_unused_input="ignore",
-                          point_fn=False)
+    fn = model.compile_fn(terms, inputs=model.value_vars, on_unused_input="ignore", point_fn=False)
     out = fn(**{v.name: point[v.name] for v in model.value_vars})
-    model_lp = sum(np.asarray(t).reshape(-1, 4).sum(0) if np.ndim(t) > 1 else np.asarray(t)
-                   for t in out)
+    model_lp = sum(
+        np.asarray(t).reshape(-1, 4).sum(0) if np.ndim(t) > 1 else np.asarray(t) for t in out
+    )
     ours = slot_prior_logpdf(info, point, point)
     np.testing.assert_allclose(ours, model_lp, rtol=1e-10)
 
@@ -80,5 +88,6 @@ def test_rg_slot_logpdf_matches_the_model_and_the_draws():
 
 def test_rg_prior_needs_gaussian_experts():
     with pytest.raises(ValueError, match="Gaussian experts"):
-        build_random_k_model(X, (Y > 20).astype(int), max_experts=2, experts="categorical",
-                             priors="richardson-green")
+        build_random_k_model(
+            X, (Y > 20).astype(int), max_experts=2, experts="categorical", priors="richardson-green"
+        )

@@ -28,8 +28,18 @@ def test_poisson_prior_is_truncated_poisson_on_k_minus_1():
     np.testing.assert_allclose(experts_prior_pmf([1, 1, 2], 3), [0.25, 0.25, 0.5])
 
 
-@pytest.mark.parametrize("spec", ["poisson", "poisson:-1", "poisson:abc", "dirichlet:1",
-                                  "uniform:2.5", "uniform:0", "geometric:1.5"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "poisson",
+        "poisson:-1",
+        "poisson:abc",
+        "dirichlet:1",
+        "uniform:2.5",
+        "uniform:0",
+        "geometric:1.5",
+    ],
+)
 def test_bad_experts_prior_specs_raise(spec):
     with pytest.raises(ValueError, match="poisson|uniform|geometric|parameter|number"):
         parse_experts_prior(spec)
@@ -47,11 +57,16 @@ def test_bad_experts_prior_arrays_raise():
 def _user_measure(model, point):
     names = ["beta0", "beta1", "a", "b", "sigma", "active"]
     outs = model.replace_rvs_by_values([model[n] for n in names])
-    fn = model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore",
-                          point_fn=False)
+    fn = model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore", point_fn=False)
     vals = dict(zip(names, fn(**{v.name: point[v.name] for v in model.value_vars}), strict=True))
-    return make_measure(vals["beta0"], vals["beta1"], vals["a"], vals["b"], vals["sigma"] ** 2,
-                        active=vals["active"])
+    return make_measure(
+        vals["beta0"],
+        vals["beta1"],
+        vals["a"],
+        vals["b"],
+        vals["sigma"] ** 2,
+        active=vals["active"],
+    )
 
 
 @pytest.mark.parametrize("K", [1, 2, 4])
@@ -84,8 +99,7 @@ def test_categorical_loglik_matches_numpy():
     point[K_VAR] = np.asarray(1)
     names = ["beta0", "beta1", "a", "b", "active"]
     outs = model.replace_rvs_by_values([model[n] for n in names])
-    fn = model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore",
-                          point_fn=False)
+    fn = model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore", point_fn=False)
     v = dict(zip(names, fn(**{w.name: point[w.name] for w in model.value_vars}), strict=True))
     G = make_measure(v["beta0"], v["beta1"], v["a"], v["b"], active=v["active"])
     got = float(model.compile_logp(vars=[model["y"]])(point))

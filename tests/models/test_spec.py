@@ -46,8 +46,12 @@ def test_spec_matches_the_built_model(opts):
 
 def test_spec_rejects_what_build_model_rejects():
     X, y = _data({})
-    for bad in (dict(n_experts=0), dict(n_experts=2, identifiability="pinned"),
-                dict(n_experts=2, temperature=-1.0), dict(n_experts=80)):
+    for bad in (
+        dict(n_experts=0),
+        dict(n_experts=2, identifiability="pinned"),
+        dict(n_experts=2, temperature=-1.0),
+        dict(n_experts=80),
+    ):
         with pytest.raises(ValueError) as built:
             build_model(X, y, **bad)
         with pytest.raises(ValueError) as spec:
@@ -79,6 +83,5 @@ def test_the_jax_path_imports_neither_pymc_nor_arviz():
         "         if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"imported: {out.stdout.strip()}"

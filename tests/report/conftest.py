@@ -5,8 +5,9 @@ import pytest
 import xarray as xr
 
 
-def synthetic_trace(preset: str = "S-B", *, random_k: bool = False, seed: int = 0,
-                    chains: int = 2, draws: int = 60) -> xr.DataTree:
+def synthetic_trace(
+    preset: str = "S-B", *, random_k: bool = False, seed: int = 0, chains: int = 2, draws: int = 60
+) -> xr.DataTree:
     """A trace shaped like bayesmoe.inference.sample's output: the truth plus small noise.
 
     Draws are truth + N(0, 0.05²) per parameter (sigma multiplied by exp(N(0, 0.05²))), so the
@@ -25,26 +26,43 @@ def synthetic_trace(preset: str = "S-B", *, random_k: bool = False, seed: int = 
         else:
             values = da.values + noise
         post[name] = (("chain", "draw", *da.dims), values)
-    coords = {"chain": np.arange(chains), "draw": np.arange(draws),
-              **{k: v.values for k, v in truth.coords.items()}}
+    coords = {
+        "chain": np.arange(chains),
+        "draw": np.arange(draws),
+        **{k: v.values for k, v in truth.coords.items()},
+    }
     posterior = xr.Dataset(post, coords=coords)
     if random_k:
         k = rng.choice([2, 3, 4], p=[0.2, 0.7, 0.1], size=(chains, draws))
         posterior["n_experts"] = (("chain", "draw"), k)
-    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((chains, draws), bool))},
-                       coords={"chain": coords["chain"], "draw": coords["draw"]})
+    stats = xr.Dataset(
+        {"diverging": (("chain", "draw"), np.zeros((chains, draws), bool))},
+        coords={"chain": coords["chain"], "draw": coords["draw"]},
+    )
     obs = np.arange(len(y))
-    tree = xr.DataTree.from_dict({
-        "posterior": posterior,
-        "sample_stats": stats,
-        "observed_data": xr.Dataset({"y": ("obs", y)}, coords={"obs": obs}),
-        "constant_data": xr.Dataset({"X": (("obs", "feature"), X)},
-                                    coords={"obs": obs, "feature": truth["feature"].values}),
-    })
-    tree.attrs.update({"family": truth.attrs["family"], "gate": truth.attrs["gate"],
-                       "temperature": 1.0, "n_experts": int(truth.sizes["expert"]),
-                       "relabelled": 1, "sampler": "synthetic", "random_seed": seed,
-                       "data": f"synthetic draws around the {preset} truth"})
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": posterior,
+            "sample_stats": stats,
+            "observed_data": xr.Dataset({"y": ("obs", y)}, coords={"obs": obs}),
+            "constant_data": xr.Dataset(
+                {"X": (("obs", "feature"), X)},
+                coords={"obs": obs, "feature": truth["feature"].values},
+            ),
+        }
+    )
+    tree.attrs.update(
+        {
+            "family": truth.attrs["family"],
+            "gate": truth.attrs["gate"],
+            "temperature": 1.0,
+            "n_experts": int(truth.sizes["expert"]),
+            "relabelled": 1,
+            "sampler": "synthetic",
+            "random_seed": seed,
+            "data": f"synthetic draws around the {preset} truth",
+        }
+    )
     return tree
 
 
@@ -65,10 +83,15 @@ def study_report(tmp_path_factory):
     from bayesmoe.study import StudyStore, parse_spec, run_task
 
     folder = tmp_path_factory.mktemp("study")
-    spec = parse_spec({"study": {"name": "mini", "seed": 4},
-                       "data": {"source": "simulate", "preset": "S-B"},
-                       "model": {}, "inference": {"method": "mle", "n_starts": 3},
-                       "grid": {"n": [150, 600], "replicate": 2, "n_experts": [2, 3]}})
+    spec = parse_spec(
+        {
+            "study": {"name": "mini", "seed": 4},
+            "data": {"source": "simulate", "preset": "S-B"},
+            "model": {},
+            "inference": {"method": "mle", "n_starts": 3},
+            "grid": {"n": [150, 600], "replicate": 2, "n_experts": [2, 3]},
+        }
+    )
     store = StudyStore(folder)
     store.write_spec(spec.to_dict())
     for t in spec.tasks():

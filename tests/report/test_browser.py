@@ -46,9 +46,17 @@ window.addEventListener('load', function () {
 });
 </script>"""
 
-_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-          "--virtual-time-budget=10000"]
+_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=10000",
+]
 
 
 def _chromium() -> str:
@@ -58,14 +66,17 @@ def _chromium() -> str:
             return path
     if os.environ.get("CI") == "true" or os.environ.get("BAYESMOE_INSTALL_CHROMIUM") == "1":
         subprocess.run(["apt-get", "update", "-q"], check=False, capture_output=True)
-        res = subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], capture_output=True,
-                             text=True)
+        res = subprocess.run(
+            ["apt-get", "install", "-y", "-q", "chromium"], capture_output=True, text=True
+        )
         path = shutil.which("chromium")
         if path:
             return path
         pytest.skip(f"chromium could not be installed with apt-get: {res.stderr[-300:]}")
-    pytest.skip("chromium is not installed (Debian package `chromium`); install it, or set "
-                "BAYESMOE_INSTALL_CHROMIUM=1 (or CI=true) to let this test install it")
+    pytest.skip(
+        "chromium is not installed (Debian package `chromium`); install it, or set "
+        "BAYESMOE_INSTALL_CHROMIUM=1 (or CI=true) to let this test install it"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +91,18 @@ def _check_in_browser(chromium: str, page, tmp_path) -> dict:
     harnessed.write_text(text.replace("<head>", "<head>" + _HARNESS, 1))
     profile = tmp_path / f"profile-{page.stem}"
     try:
-        res = subprocess.run([chromium, *_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
-                              harnessed.resolve().as_uri()],
-                             capture_output=True, text=True, timeout=120)
+        res = subprocess.run(
+            [
+                chromium,
+                *_FLAGS,
+                f"--user-data-dir={profile}",
+                "--dump-dom",
+                harnessed.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         harnessed.unlink()
     m = re.search(r'<pre id="__check">(.*?)</pre>', res.stdout, re.S)
@@ -107,9 +127,11 @@ def test_study_report_and_a_linked_fit_page_render(chromium, study_report, tmp_p
 
 def test_the_harness_sees_broken_images_and_console_errors(chromium, tmp_path):
     bad = tmp_path / "bad.html"
-    bad.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>"
-                   "<img src='data:image/png;base64,bm90IGEgcG5n' alt='corrupt'>"
-                   "<script>console.error('boom')</script></body></html>")
+    bad.write_text(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>"
+        "<img src='data:image/png;base64,bm90IGEgcG5n' alt='corrupt'>"
+        "<script>console.error('boom')</script></body></html>"
+    )
     rec = _check_in_browser(chromium, bad, tmp_path)
     assert rec["bad"] == ["corrupt"]
     assert any("boom" in e for e in rec["errors"])

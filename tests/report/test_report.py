@@ -11,7 +11,10 @@ import pandas as pd
 import pytest
 
 from bayesmoe.report import (
-    contraction_slopes, selection_frequencies, write_fit_report, write_report,
+    contraction_slopes,
+    selection_frequencies,
+    write_fit_report,
+    write_report,
 )
 
 from .conftest import synthetic_trace
@@ -37,13 +40,24 @@ def test_fit_report_has_every_plot_as_inline_png(fit_report):
     html = fit_report.read_text()
     _assert_self_contained(html)
     imgs = _images(html)
-    assert set(imgs) == {"the trace plot", "the rank plot", "the forest plot",
-                         "posterior predictive check", "gate probabilities"}
+    assert set(imgs) == {
+        "the trace plot",
+        "the rank plot",
+        "the forest plot",
+        "posterior predictive check",
+        "gate probabilities",
+    }
     for alt, arr in imgs.items():
         assert arr.shape[0] > 50 and arr.shape[1] > 50, alt
         assert arr[..., :3].std() > 0.01, alt  # not a blank canvas
-    for section in ("Diagnostics (relabelled draws)", "Trace plots", "Rank plots",
-                    "Forest plot", "Posterior predictive check", "Gate probabilities"):
+    for section in (
+        "Diagnostics (relabelled draws)",
+        "Trace plots",
+        "Rank plots",
+        "Forest plot",
+        "Posterior predictive check",
+        "Gate probabilities",
+    ):
         assert section in html
     assert "beta1[x0, 0]" in html and "r_hat" in html
     assert "Posterior of the number of experts" not in html  # K is fixed here
@@ -102,29 +116,36 @@ def test_study_report_contraction_selection_and_links(study_report):
 def test_contraction_slopes_recovers_a_power_law():
     n = np.repeat([100, 200, 400, 800, 1600], 3)
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"n": np.tile(n, 2), "n_experts": np.repeat([2, 3], len(n)),
-                       "status": "done"})
+    df = pd.DataFrame(
+        {"n": np.tile(n, 2), "n_experts": np.repeat([2, 3], len(n)), "status": "done"}
+    )
     df["loss"] = np.where(df["n_experts"] == 2, 2.0 * df["n"] ** -0.5, 5.0 / df["n"])
     df.loc[df.index[:3], "loss"] = np.nan  # missing values are ignored
     s = contraction_slopes(df, "loss").set_index("n_experts")
     np.testing.assert_allclose(s.loc[2, "slope"], -0.5, atol=1e-12)  # exact power laws:
     np.testing.assert_allclose(s.loc[3, "slope"], -1.0, atol=1e-12)  # round-off only
     noisy = df.assign(loss=df["loss"] * np.exp(0.1 * rng.standard_normal(len(df))))
-    assert abs(contraction_slopes(noisy, "loss").set_index("n_experts").loc[2, "slope"]
-               + 0.5) < 0.1  # 5 sd of the slope estimate (sd ≈ 0.1 / (sd(log n)·√12) ≈ 0.02)
+    assert (
+        abs(contraction_slopes(noisy, "loss").set_index("n_experts").loc[2, "slope"] + 0.5) < 0.1
+    )  # 5 sd of the slope estimate (sd ≈ 0.1 / (sd(log n)·√12) ≈ 0.02)
     with pytest.raises(ValueError, match="needs columns"):
         contraction_slopes(df, "nope")
 
 
 def test_selection_frequencies_rules():
-    base = {"n": [100] * 6, "replicate": [0, 0, 1, 1, 2, 2], "n_experts": [2, 3] * 3,
-            "status": "done"}
+    base = {
+        "n": [100] * 6,
+        "replicate": [0, 0, 1, 1, 2, 2],
+        "n_experts": [2, 3] * 3,
+        "status": "done",
+    }
     mle = pd.DataFrame({**base, "method": "mle", "bic": [5.0, 4.0, 3.0, 9.0, 1.0, np.nan]})
     f = selection_frequencies(mle)
     # replicate 2 has no BIC for K=3 (unfinished): only replicates 0 and 1 count
     assert f.loc[100].to_dict() == {"K=2": 0.5, "K=3": 0.5}
-    nuts = pd.DataFrame({**base, "method": "nuts", "elpd_loo": [-5.0, -4.0, -3.0, -9.0,
-                                                                 -1.0, -2.0]})
+    nuts = pd.DataFrame(
+        {**base, "method": "nuts", "elpd_loo": [-5.0, -4.0, -3.0, -9.0, -1.0, -2.0]}
+    )
     assert selection_frequencies(nuts).loc[100].to_dict() == {"K=2": 2 / 3, "K=3": 1 / 3}
     one_k = mle[mle["n_experts"] == 2]
     assert selection_frequencies(one_k) is None

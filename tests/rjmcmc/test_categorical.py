@@ -65,7 +65,7 @@ def test_anchor_kernel_is_the_one_selected_and_its_cells_cover_the_data(step_sd)
     for c in range(k.n_anchors):
         counts = np.bincount(ys[k.labels == c], minlength=info.n_classes) + 0.5
         log_odds = np.log(counts[:-1] / counts[-1])
-        b = k.expert_mean[c, -(info.n_classes - 1):]
+        b = k.expert_mean[c, -(info.n_classes - 1) :]
         assert np.all(np.abs(b - log_odds) < 2.0 * info.priors.expert_intercept), (c, b, log_odds)
     assert k.expert_mean.shape == (k.n_anchors, d * (info.n_classes - 1) + info.n_classes - 1)
 
@@ -106,7 +106,7 @@ def test_split_merge_on_class_logits_preserve_the_weighted_logits_and_invert(ste
     z = np.concatenate([theta, [u], delta])
 
     def f(v):
-        a, b, _ = split_map(v[:D], v[D], v[D + 1:])
+        a, b, _ = split_map(v[:D], v[D], v[D + 1 :])
         return np.concatenate([a, b])
 
     h, J = 1e-6, np.empty((2 * D, 2 * D))
@@ -117,10 +117,16 @@ def test_split_merge_on_class_logits_preserve_the_weighted_logits_and_invert(ste
     assert np.linalg.slogdet(J)[1] == pytest.approx(log_jac, abs=1e-6)
 
 
-@pytest.mark.parametrize("experts_prior", [
-    "poisson:1.0",
-    pytest.param([0.1, 0.2, 0.3, 0.4], marks=pytest.mark.slow),  # ~1 min more; passed 2026-12-02
-], ids=["poisson1", "increasing"])
+@pytest.mark.parametrize(
+    "experts_prior",
+    [
+        "poisson:1.0",
+        pytest.param(
+            [0.1, 0.2, 0.3, 0.4], marks=pytest.mark.slow
+        ),  # ~1 min more; passed 2026-12-02
+    ],
+    ids=["poisson1", "increasing"],
+)
 def test_categorical_prior_recovery(experts_prior):
     ks, pmf, moves, accepted = run_prior_chain(experts_prior, experts="categorical", seed=2)
     p, thin = chi_square_pvalue(ks, pmf)
@@ -141,8 +147,7 @@ def _drop(fn, which):
 def test_categorical_dropped_jacobian_fails(monkeypatch):
     monkeypatch.setattr(step_module, "propose_split", _drop(step_module.propose_split, "jac"))
     monkeypatch.setattr(step_module, "propose_merge", _drop(step_module.propose_merge, "jac"))
-    ks, pmf, _, _ = run_prior_chain("poisson:1.0", experts="categorical", p_birth_death=0.0,
-                                    seed=2)
+    ks, pmf, _, _ = run_prior_chain("poisson:1.0", experts="categorical", p_birth_death=0.0, seed=2)
     p, _ = chi_square_pvalue(ks, pmf)
     assert p < ALPHA
 
@@ -150,8 +155,7 @@ def test_categorical_dropped_jacobian_fails(monkeypatch):
 def test_categorical_anchor_birth_without_its_density_fails(monkeypatch):
     monkeypatch.setattr(step_module, "propose_birth", _drop(step_module.propose_birth, "q"))
     monkeypatch.setattr(step_module, "propose_death", _drop(step_module.propose_death, "q"))
-    ks, pmf, _, _ = run_prior_chain("poisson:1.0", experts="categorical", p_birth_death=1.0,
-                                    seed=2)
+    ks, pmf, _, _ = run_prior_chain("poisson:1.0", experts="categorical", p_birth_death=1.0, seed=2)
     p, _ = chi_square_pvalue(ks, pmf)
     assert p < ALPHA
 

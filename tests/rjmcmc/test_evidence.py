@@ -42,9 +42,15 @@ def smc_log_evidence(X, y, K, *, draws=3000, chains=4, seed=0):
         warnings.simplefilter("ignore")
         with model:
             # threshold 0.9 (PyMC default 0.5): more tempering stages, less bias in log Z
-            tr = pm.sample_smc(draws=draws, chains=chains, cores=2, random_seed=seed + K,
-                               progressbar=False, compute_convergence_checks=False,
-                               threshold=0.9)
+            tr = pm.sample_smc(
+                draws=draws,
+                chains=chains,
+                cores=2,
+                random_seed=seed + K,
+                progressbar=False,
+                compute_convergence_checks=False,
+                threshold=0.9,
+            )
     raw = tr["sample_stats"]["log_marginal_likelihood"].values
     per_chain = []
     for c in raw:  # per chain: the per-stage list (NaN-padded) whose last finite entry is log Z
@@ -60,8 +66,12 @@ def normalised_with_errors(log_z_chains, prior):
     """p(K) Z_K normalised, and its delta-method standard errors from the chain spread."""
     K = len(log_z_chains)
     log_z = np.array([logsumexp(v) - np.log(v.size) for v in log_z_chains])
-    rel_se = np.array([np.std(np.exp(v - v.max()), ddof=1) / np.mean(np.exp(v - v.max()))
-                       / np.sqrt(v.size) for v in log_z_chains])
+    rel_se = np.array(
+        [
+            np.std(np.exp(v - v.max()), ddof=1) / np.mean(np.exp(v - v.max())) / np.sqrt(v.size)
+            for v in log_z_chains
+        ]
+    )
     lw = np.log(prior) + log_z
     p = np.exp(lw - logsumexp(lw))
     # d p_k / d log Z_j = p_k (delta_kj - p_j); var(log Z_j) ~ rel_se_j^2
@@ -75,13 +85,23 @@ def test_rj_posterior_of_k_matches_smc_evidence():
     X, y = small_data()
     log_z = [smc_log_evidence(X, y, K) for K in (1, 2, 3)]
     p_smc, se_smc = normalised_with_errors(log_z, PMF)
-    trace = sample_random_k(X, y, max_experts=3, experts_prior=PMF, draws=2500, tune=500,
-                            chains=4, cores=2, random_seed=0,
-                            step_kwargs={"moves_per_step": 5})
+    trace = sample_random_k(
+        X,
+        y,
+        max_experts=3,
+        experts_prior=PMF,
+        draws=2500,
+        tune=500,
+        chains=4,
+        cores=2,
+        random_seed=0,
+        step_kwargs={"moves_per_step": 5},
+    )
     p_rj = k_posterior(trace).values
     k = trace["posterior"]["n_experts"].values
-    ess = np.array([az.ess((k == K).astype(float)) if 0 < p_rj[K - 1] < 1 else k.size
-                    for K in (1, 2, 3)])
+    ess = np.array(
+        [az.ess((k == K).astype(float)) if 0 < p_rj[K - 1] < 1 else k.size for K in (1, 2, 3)]
+    )
     se_rj = np.sqrt(p_rj * (1 - p_rj) / ess)
     z = np.abs(p_rj - p_smc) / np.sqrt(se_rj**2 + se_smc**2 + 1e-12)
     print("log Z per chain", [v.round(3).tolist() for v in log_z])

@@ -23,18 +23,44 @@ from scipy import stats
 from bayesmoe.data import load_dataset
 from bayesmoe.inference.rjmcmc import sample_random_k
 
-RG_TABLE1 = np.array([0.000, 0.000, 0.061, 0.128, 0.182, 0.199, 0.160, 0.109, 0.071, 0.040,
-                      0.023, 0.013, 0.006, 0.003])
+RG_TABLE1 = np.array(
+    [
+        0.000,
+        0.000,
+        0.061,
+        0.128,
+        0.182,
+        0.199,
+        0.160,
+        0.109,
+        0.071,
+        0.040,
+        0.023,
+        0.013,
+        0.006,
+        0.003,
+    ]
+)
 Z = stats.norm.ppf(1 - 0.01 / (2 * RG_TABLE1.size))
 
 
 @pytest.mark.slow
 def test_galaxy_k_posterior_matches_richardson_green():
     X, y, _ = load_dataset("galaxy")
-    trace = sample_random_k(X, y, max_experts=30, experts_prior="uniform",
-                            priors="richardson-green", draws=12000, tune=1000, chains=2,
-                            cores=1, start_experts=[2, 12], random_seed=20,
-                            step_kwargs={"moves_per_step": 5})
+    trace = sample_random_k(
+        X,
+        y,
+        max_experts=30,
+        experts_prior="uniform",
+        priors="richardson-green",
+        draws=12000,
+        tune=1000,
+        chains=2,
+        cores=1,
+        start_experts=[2, 12],
+        random_seed=20,
+        step_kwargs={"moves_per_step": 5},
+    )
     k = np.asarray(trace["posterior"]["n_experts"].values, dtype=int)
     assert az.ess(k.astype(float)) > 100  # else the band below is too wide to mean anything
     for j, p_rg in enumerate(RG_TABLE1, start=1):

@@ -24,7 +24,7 @@ from bayesmoe.models.random_k import build_random_k_model, slot_prior_draw
 
 def _split_vector(z, D):
     """(theta, u, delta) packed in one vector of length 2D -> (theta_1, theta_2) of length 2D."""
-    t1, t2, _ = split_map(z[:D], z[D], z[D + 1:])
+    t1, t2, _ = split_map(z[:D], z[D], z[D + 1 :])
     return np.concatenate([t1, t2])
 
 
@@ -138,8 +138,7 @@ def test_split_and_merge_moves_are_mutual_inverses(gaussian_setup):
     j = int(np.random.default_rng(5).integers(2))  # the slot the split chose
     # a merge that picks the same j must restore theta[j] and give the opposite ratio and Jacobian
     for seed in range(40):
-        (merged, K2), lq2, lj2 = propose_merge(split, 3, np.random.default_rng(seed), ctx,
-                                               theta[2])
+        (merged, K2), lq2, lj2 = propose_merge(split, 3, np.random.default_rng(seed), ctx, theta[2])
         if np.allclose(merged[j], theta[j]):
             break
     else:

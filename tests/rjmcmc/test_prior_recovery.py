@@ -21,14 +21,14 @@ ALPHA = 1e-3  # false-alarm rate of each chi-square test
 N_TUNE, N_DRAWS = 1000, 12000
 
 
-def run_prior_chain(experts_prior, *, max_experts=4, experts="gaussian", seed=0,
-                    p_birth_death=0.5):
+def run_prior_chain(experts_prior, *, max_experts=4, experts="gaussian", seed=0, p_birth_death=0.5):
     if experts == "gaussian":
         X, y, _ = simulate("S-B", n=40, random_seed=seed)
     else:
         X, y, _ = simulate("S-D", n=40, random_seed=seed)
-    model, info = build_random_k_model(X, y, max_experts=max_experts, experts=experts,
-                                       experts_prior=experts_prior, prior_only=True)
+    model, info = build_random_k_model(
+        X, y, max_experts=max_experts, experts=experts, experts_prior=experts_prior, prior_only=True
+    )
     step = ReversibleJump(info=info, model=model, rng=seed + 1, p_birth_death=p_birth_death)
     step.setup_chain(np.random.default_rng(seed + 2), N_TUNE, N_DRAWS)
     rng = np.random.default_rng(seed + 3)
@@ -78,8 +78,9 @@ def test_prior_recovery_two_priors(experts_prior):
 
 
 def test_prior_recovery_birth_death_only_and_categorical():
-    ks, pmf, _, _ = run_prior_chain("poisson:2.0", experts="categorical", max_experts=3,
-                                    p_birth_death=1.0, seed=5)
+    ks, pmf, _, _ = run_prior_chain(
+        "poisson:2.0", experts="categorical", max_experts=3, p_birth_death=1.0, seed=5
+    )
     p, _ = chi_square_pvalue(ks, pmf)
     assert p > ALPHA
 
@@ -103,10 +104,12 @@ def test_dropped_jacobian_fails_prior_recovery(monkeypatch):
 
 def test_wrong_birth_density_fails_prior_recovery(monkeypatch):
     """Must-fail: a birth ratio that forgets the proposal density (log q ratio = 0)."""
+
     def no_q(fn):
         def broken(*args, **kwargs):
             proposal, _, log_jac = fn(*args, **kwargs)
             return proposal, 0.0, log_jac
+
         return broken
 
     monkeypatch.setattr(step_module, "propose_birth", no_q(step_module.propose_birth))

@@ -26,8 +26,14 @@ from tests.rjmcmc.test_prior_recovery import ALPHA, N_DRAWS, N_TUNE, chi_square_
 
 def run_rg_prior_chain(*, max_experts=4, seed=0, p_birth_death=0.5):
     X, y, _ = load_dataset("galaxy")
-    model, info = build_random_k_model(X, y, max_experts=max_experts, experts_prior="uniform",
-                                       priors="richardson-green", prior_only=True)
+    model, info = build_random_k_model(
+        X,
+        y,
+        max_experts=max_experts,
+        experts_prior="uniform",
+        priors="richardson-green",
+        prior_only=True,
+    )
     step = ReversibleJump(info=info, model=model, rng=seed + 1, p_birth_death=p_birth_death)
     step.setup_chain(np.random.default_rng(seed + 2), N_TUNE, N_DRAWS)
     rng = np.random.default_rng(seed + 3)
@@ -59,10 +65,12 @@ def test_rg_prior_recovery_uniform_k():
 
 def test_rg_dropped_split_jacobian_fails(monkeypatch):
     """Must-fail: split/merge without the Jacobian 1 / (u (1 - u)) of the weight split."""
+
     def drop(fn):
         def broken(*args, **kwargs):
             proposal, log_q, _ = fn(*args, **kwargs)
             return proposal, log_q, 0.0
+
         return broken
 
     monkeypatch.setattr(step_module, "propose_split", drop(step_module.propose_split))
@@ -75,10 +83,12 @@ def test_rg_dropped_split_jacobian_fails(monkeypatch):
 def test_rg_birth_without_proposal_density_fails(monkeypatch):
     """Must-fail: birth/death ratios that forget the proposal density (log q ratio = 0), whose
     prior part is the Richardson–Green slot density (log Gamma weights, Gamma precisions)."""
+
     def no_q(fn):
         def broken(*args, **kwargs):
             proposal, _, log_jac = fn(*args, **kwargs)
             return proposal, 0.0, log_jac
+
         return broken
 
     monkeypatch.setattr(step_module, "propose_birth", no_q(step_module.propose_birth))

@@ -19,9 +19,20 @@ PMF = [0.2, 0.3, 0.5]
 @pytest.fixture(scope="module")
 def prior_trace():
     X, y, _ = simulate("S-B", n=30, random_seed=0)
-    return sample_random_k(X, y, max_experts=3, experts_prior=PMF, prior_only=True, init="prior",
-                           draws=1000, tune=200, chains=2, cores=1, random_seed=4,
-                           step_kwargs={"moves_per_step": 3})
+    return sample_random_k(
+        X,
+        y,
+        max_experts=3,
+        experts_prior=PMF,
+        prior_only=True,
+        init="prior",
+        draws=1000,
+        tune=200,
+        chains=2,
+        cores=1,
+        random_seed=4,
+        step_kwargs={"moves_per_step": 3},
+    )
 
 
 def test_trace_layout(prior_trace):
@@ -32,8 +43,16 @@ def test_trace_layout(prior_trace):
     for name in ("beta0", "beta1", "a", "b", "sigma"):
         assert name in post
     ss = prior_trace["sample_stats"]
-    for name in ("move", "current_n_experts", "proposed_n_experts", "accepted", "accept",
-                 "log_accept_ratio", "proposed_birth", "accepted_merge"):
+    for name in (
+        "move",
+        "current_n_experts",
+        "proposed_n_experts",
+        "accepted",
+        "accept",
+        "log_accept_ratio",
+        "proposed_birth",
+        "accepted_merge",
+    ):
         assert name in ss
     assert prior_trace.attrs["prior_only"] == 1
     assert json.loads(prior_trace.attrs["experts_prior"]) == pytest.approx(PMF)
@@ -83,7 +102,11 @@ def test_relabel_at_k_selects_active_slots_and_aligns_labels(prior_trace):
     rng = np.random.default_rng(0)
     b = np.array([-2.0, 3.0]) + 0.1 * rng.standard_normal((2, 150, 2))
     b[1] = b[1][:, ::-1]
-    post = xr.Dataset({"b": (("chain", "draw", "expert"), b),
-                       "n_experts": (("chain", "draw"), np.full((2, 150), 2))})
+    post = xr.Dataset(
+        {
+            "b": (("chain", "draw", "expert"), b),
+            "n_experts": (("chain", "draw"), np.full((2, 150), 2)),
+        }
+    )
     assert float(post["b"].std(("chain", "draw")).max()) > 2.0
     assert float(relabel_at_k(post, 2)["b"].std("draw").max()) < 0.5

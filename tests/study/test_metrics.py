@@ -46,15 +46,14 @@ def test_truth_distances_are_posterior_means_over_thinned_draws():
     m = trace_metrics(trace, truth=truth, X=X, max_draws=200, n_eval=100)
     G = thin_draws(mixing_measure(trace), 200)
     assert G.sizes["chain"] * G.sizes["draw"] == 200
-    np.testing.assert_allclose(m["voronoi_loss"], float(voronoi_loss(G, truth).mean()),
-                               rtol=1e-12)
-    np.testing.assert_allclose(m["hellinger"],
-                               float(expected_hellinger(G, truth, X[:100]).mean()), rtol=1e-12)
+    np.testing.assert_allclose(m["voronoi_loss"], float(voronoi_loss(G, truth).mean()), rtol=1e-12)
+    np.testing.assert_allclose(
+        m["hellinger"], float(expected_hellinger(G, truth, X[:100]).mean()), rtol=1e-12
+    )
     assert m["voronoi_kind"] == "D1" and m["metrics_missing"] == ""
     # a posterior further from the truth is further by both distances
     far = trace.copy()
-    far["posterior"] = trace["posterior"].to_dataset().assign(
-        a=trace["posterior"]["a"] + 0.5)
+    far["posterior"] = trace["posterior"].to_dataset().assign(a=trace["posterior"]["a"] + 0.5)
     m_far = trace_metrics(far, truth=truth, X=X, max_draws=200, n_eval=100)
     assert m_far["voronoi_loss"] > m["voronoi_loss"] and m_far["hellinger"] > m["hellinger"]
 

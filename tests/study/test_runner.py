@@ -26,8 +26,17 @@ RAW = {
     "inference": {"method": "mle", "n_starts": 4},
     "grid": {"n": [150, 300], "replicate": 2},
 }
-_VOLATILE = {"host", "pid", "t_start", "t_end", "seconds", "seconds_fit", "seconds_metrics",
-             "seconds_write", "warnings"}
+_VOLATILE = {
+    "host",
+    "pid",
+    "t_start",
+    "t_end",
+    "seconds",
+    "seconds_fit",
+    "seconds_metrics",
+    "seconds_write",
+    "warnings",
+}
 
 
 def _results(out):
@@ -58,8 +67,9 @@ def test_same_results_with_one_and_two_workers(tmp_path, client1, client2):
     a, b = _results(tmp_path / "one"), _results(tmp_path / "two")
     _assert_same(a, b)
     # both workers of the 2-worker cluster took part (the comparison is not 1 vs 1)
-    hosts = {json.loads((tmp_path / "two" / "tasks" / t / "metrics.json").read_text())["pid"]
-             for t in b}
+    hosts = {
+        json.loads((tmp_path / "two" / "tasks" / t / "metrics.json").read_text())["pid"] for t in b
+    }
     assert len(hosts) == 2
     # the tidy table: CSV and netCDF with one row per task, the distances to the truth present
     csv = pd.read_csv(tmp_path / "two" / "results.csv")
@@ -69,8 +79,12 @@ def test_same_results_with_one_and_two_workers(tmp_path, client1, client2):
     assert csv["voronoi_loss"].gt(0).all() and csv["hellinger"].between(0, 1).all()
     pd.testing.assert_frame_equal(t1[["task", "loglik", "bic"]], t2[["task", "loglik", "bic"]])
     # control: another base seed gives other data and other fits (the comparison can fail)
-    other = run_study(parse_spec({**RAW, "study": {"seed": 12}}), tmp_path / "seed12",
-                      client=client2, progressbar=False)
+    other = run_study(
+        parse_spec({**RAW, "study": {"seed": 12}}),
+        tmp_path / "seed12",
+        client=client2,
+        progressbar=False,
+    )
     assert not np.allclose(other["loglik"].values, t1["loglik"].values)
 
 
@@ -79,10 +93,13 @@ def test_a_failing_task_is_recorded_and_the_rest_finish(tmp_path, client2):
 
     X, y, _ = simulate("S-A", n=60, random_seed=0)
     pd.DataFrame({"x": X[:, 0], "y": y}).to_csv(tmp_path / "d.csv", index=False)
-    raw = {"study": {"seed": 1, "retries": 1},
-           "data": {"source": "csv", "path": str(tmp_path / "d.csv"), "target": "y"},
-           "model": {"n_experts": 2}, "inference": {"method": "mle", "n_starts": 2},
-           "grid": {"n": [30, 100, 50]}}
+    raw = {
+        "study": {"seed": 1, "retries": 1},
+        "data": {"source": "csv", "path": str(tmp_path / "d.csv"), "target": "y"},
+        "model": {"n_experts": 2},
+        "inference": {"method": "mle", "n_starts": 2},
+        "grid": {"n": [30, 100, 50]},
+    }
     table = run_study(parse_spec(raw), tmp_path / "out", client=client2, progressbar=False)
     by = table.set_index("task")
     assert by.loc["n100", "status"] == "error"
@@ -122,9 +139,22 @@ def _start(tmp_path):
     out = tmp_path / "out"
     log = open(tmp_path / "log.txt", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bayesmoe.study.cli", "study", str(spec), "--out", str(out),
-         "--workers", "1", "--quiet"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "bayesmoe.study.cli",
+            "study",
+            str(spec),
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--quiet",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     return spec, out, proc
 
 
@@ -212,12 +242,14 @@ def test_ctrl_c_keeps_finished_results(tmp_path, client1):
 
 def test_collect_results_lists_pending_tasks(tmp_path, client1):
     spec = parse_spec(RAW)
-    run_study(spec, tmp_path / "part", client=client1, progressbar=False,
-              tasks=["n150-rep0"])
+    run_study(spec, tmp_path / "part", client=client1, progressbar=False, tasks=["n150-rep0"])
     table = collect_results(tmp_path / "part", spec=spec, write=False)
     assert dict(zip(table["task"], table["status"])) == {
-        "n150-rep0": "done", "n150-rep1": "pending", "n300-rep0": "pending",
-        "n300-rep1": "pending"}
+        "n150-rep0": "done",
+        "n150-rep1": "pending",
+        "n300-rep0": "pending",
+        "n300-rep1": "pending",
+    }
     with pytest.raises(ValueError, match="not tasks of this spec"):
         run_study(spec, tmp_path / "part", client=client1, tasks=["n999"])
 
@@ -243,8 +275,13 @@ def test_a_killed_worker_loses_no_finished_result(tmp_path, client1):
     reschedules the task in flight, and the finished result is kept untouched."""
     import threading
 
-    spec = parse_spec({**RAW, "inference": {"method": "mle", "n_starts": 10},
-                       "grid": {"n": [1500, 2500], "replicate": 2}})
+    spec = parse_spec(
+        {
+            **RAW,
+            "inference": {"method": "mle", "n_starts": 10},
+            "grid": {"n": [1500, 2500], "replicate": 2},
+        }
+    )
     out = tmp_path / "out"
     seen: dict = {}
 
@@ -265,8 +302,9 @@ def test_a_killed_worker_loses_no_finished_result(tmp_path, client1):
     table = run_study(spec, out, client=client1, progressbar=False)
     thread.join()
     assert "__killed" in seen, "the worker was never killed"
-    pids = {json.loads((out / "tasks" / t / "metrics.json").read_text())["pid"]
-            for t in table["task"]}
+    pids = {
+        json.loads((out / "tasks" / t / "metrics.json").read_text())["pid"] for t in table["task"]
+    }
     assert (table["status"] == "done").all()
     snap = {k: v for k, v in seen.items() if k != "__killed"}
     assert 0 < len(snap) < len(table) and len(pids) == 2  # the kill happened part-way

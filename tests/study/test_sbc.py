@@ -50,10 +50,14 @@ def test_sbc_spec_is_validated():
         with pytest.raises(SpecError, match=msg):
             parse_spec(raw)
     with pytest.raises(SpecError, match="sbc"):  # SBC-only keys elsewhere
-        parse_spec({"study": {"seed": 1}, "data": {"source": "simulate", "preset": "S-B",
-                                                   "n": 100},
-                    "model": {"n_experts": 2, "likelihood_power": 0.5},
-                    "inference": {"method": "mle"}})
+        parse_spec(
+            {
+                "study": {"seed": 1},
+                "data": {"source": "simulate", "preset": "S-B", "n": 100},
+                "model": {"n_experts": 2, "likelihood_power": 0.5},
+                "inference": {"method": "mle"},
+            }
+        )
 
 
 def test_fast_sbc_through_the_runner(tmp_path, client2):
@@ -66,8 +70,17 @@ def test_fast_sbc_through_the_runner(tmp_path, client2):
     (0 or L) is Binomial(10 C, 2 / 20); it must stay below its mean + 3 sd (a sampler stuck away
     from the truth piles ranks at 0 and L).
     """
-    raw = bench.spec_dict("fast-sbc", family="gaussian", gate="softmax", replicates=10, n=100,
-                          draws=80, tune=120, chains=1, n_ranked=19)
+    raw = bench.spec_dict(
+        "fast-sbc",
+        family="gaussian",
+        gate="softmax",
+        replicates=10,
+        n=100,
+        draws=80,
+        tune=120,
+        chains=1,
+        n_ranked=19,
+    )
     # two workers: the replicates are independent tasks with seeds from the spec, so the ranks
     # do not depend on the number of workers (tests/study/test_runner.py checks that)
     table = run_study(parse_spec(raw), tmp_path / "sbc", client=client2, progressbar=False)
@@ -96,11 +109,14 @@ def _component(ranks, label):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, verdict", [
-    ("gaussian-softmax-K2", "pass"),
-    ("gaussian-softmax-K2-gate-prior-10x-too-small", "fail"),
-    ("categorical-tanh-K2", "pass"),
-])
+@pytest.mark.parametrize(
+    "name, verdict",
+    [
+        ("gaussian-softmax-K2", "pass"),
+        ("gaussian-softmax-K2-gate-prior-10x-too-small", "fail"),
+        ("categorical-tanh-K2", "pass"),
+    ],
+)
 def test_sbc_pass_and_must_fail(name, verdict, tmp_path):
     """The README runs: the correct model calibrates, the fit with a 10x too narrow gate prior
     is flagged non-uniform (POT-C, Bonferroni at family-wise alpha = 0.05 over the components)."""

@@ -98,8 +98,9 @@ def _rjmcmc_raw(k_prior=None):
     return raw
 
 
-@pytest.mark.parametrize("k_prior", [None, {"kind": "poisson", "rate": 2.0},
-                                     {"kind": "uniform"}, {"pmf": [1, 2, 3, 4]}])
+@pytest.mark.parametrize(
+    "k_prior", [None, {"kind": "poisson", "rate": 2.0}, {"kind": "uniform"}, {"pmf": [1, 2, 3, 4]}]
+)
 def test_rjmcmc_spec_parses(k_prior):
     from bayesmoe.models.random_k import experts_prior_pmf
     from bayesmoe.study.spec import k_prior_argument
@@ -110,12 +111,15 @@ def test_rjmcmc_spec_parses(k_prior):
     assert pmf.shape == (4,) and abs(pmf.sum() - 1) < 1e-12
 
 
-@pytest.mark.parametrize(("k_prior", "match"), [
-    ({"kind": "zipf"}, "model.k_prior.kind"),
-    ({"kind": "poisson", "p": 0.3}, "takes keys"),
-    ({"kind": "poisson", "rate": -1}, "model.k_prior"),
-    ({"pmf": [1, 2]}, "model.k_prior"),
-])
+@pytest.mark.parametrize(
+    ("k_prior", "match"),
+    [
+        ({"kind": "zipf"}, "model.k_prior.kind"),
+        ({"kind": "poisson", "p": 0.3}, "takes keys"),
+        ({"kind": "poisson", "rate": -1}, "model.k_prior"),
+        ({"pmf": [1, 2]}, "model.k_prior"),
+    ],
+)
 def test_rjmcmc_bad_k_prior_names_the_key(k_prior, match):
     with pytest.raises(ValueError, match=match):
         parse_spec(_rjmcmc_raw(k_prior))
@@ -134,7 +138,8 @@ def test_csv_path_is_resolved_against_the_spec_folder(tmp_path):
     (tmp_path / "d.csv").write_text("x,y\n1,2\n2,3\n3,5\n")
     (tmp_path / "s.toml").write_text(
         '[study]\nseed = 1\n[data]\nsource = "csv"\npath = "d.csv"\ntarget = "y"\n'
-        '[model]\nn_experts = 1\n[inference]\nmethod = "mle"\n')
+        '[model]\nn_experts = 1\n[inference]\nmethod = "mle"\n'
+    )
     spec = load_spec(tmp_path / "s.toml")
     assert spec.data["path"] == str((tmp_path / "d.csv").resolve())
     assert [t.id for t in spec.tasks()] == ["fit"]
@@ -148,8 +153,9 @@ def test_examples_are_valid():
 
 
 def test_tasks_grid_and_seeds():
-    spec = parse_spec({**BASE, "grid": {"n": [100, 200], "replicate": 2, "n_experts": [2, 3]},
-                       "model": {}})
+    spec = parse_spec(
+        {**BASE, "grid": {"n": [100, 200], "replicate": 2, "n_experts": [2, 3]}, "model": {}}
+    )
     tasks = spec.tasks()
     assert [t.id for t in tasks][:3] == ["n100-rep0-K2", "n100-rep0-K3", "n100-rep1-K2"]
     assert len({t.fit_seed for t in tasks}) == len(tasks)  # every task its own fit seed
@@ -173,14 +179,17 @@ def test_seeds_do_not_depend_on_the_rest_of_the_grid():
 
 def test_seeds_are_the_same_in_another_python_process():
     """Python's built-in hash() of a str changes with PYTHONHASHSEED; derive_seed must not."""
-    code = ("import json; from bayesmoe.study.spec import derive_seed; "
-            "print(json.dumps([derive_seed(9, 'fit', {'n': 100, 'replicate': r}) "
-            "for r in range(3)] + [hash('n100')]))")
+    code = (
+        "import json; from bayesmoe.study.spec import derive_seed; "
+        "print(json.dumps([derive_seed(9, 'fit', {'n': 100, 'replicate': r}) "
+        "for r in range(3)] + [hash('n100')]))"
+    )
     outs = []
     for hs in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": hs}
-        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, check=True)
+        res = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
         outs.append(json.loads(res.stdout))
     assert outs[0][:3] == outs[1][:3]
     assert outs[0][:3] == [derive_seed(9, "fit", {"n": 100, "replicate": r}) for r in range(3)]

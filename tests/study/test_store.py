@@ -47,8 +47,12 @@ def test_clean_partial_removes_only_temporaries(tmp_path):
 
 
 def test_is_done_refuses_a_result_of_another_spec(tmp_path):
-    raw = {"study": {"seed": 1}, "data": {"source": "simulate", "preset": "S-B", "n": 50},
-           "model": {"n_experts": 2}, "inference": {"method": "mle"}}
+    raw = {
+        "study": {"seed": 1},
+        "data": {"source": "simulate", "preset": "S-B", "n": 50},
+        "model": {"n_experts": 2},
+        "inference": {"method": "mle"},
+    }
     task = parse_spec(raw).tasks()[0]
     store = StudyStore(tmp_path / "s")
     assert not store.is_done(task)

@@ -84,8 +84,9 @@ def kmeans_anchors(Z: np.ndarray, m: int, n_iter: int = 20) -> tuple[np.ndarray,
     return centres, np.argmin(d2, axis=1)
 
 
-def _cell_logistic(A: np.ndarray, Y: np.ndarray, ridge: np.ndarray, b0: np.ndarray,
-                   n_steps: int = 10):
+def _cell_logistic(
+    A: np.ndarray, Y: np.ndarray, ridge: np.ndarray, b0: np.ndarray, n_steps: int = 10
+):
     """Ridge-penalised multinomial logistic fit by Böhning steps: (coef (p, M-1), sd (p, M-1)).
 
     ``A`` (n_c, p) design (columns a (d), b), ``Y`` (n_c, M) one-hot, reference class last;
@@ -139,8 +140,10 @@ class AnchorBirth:
 
     def __init__(self, ctx: MoveContext, n_anchors: int = 8):
         if ctx.family != "categorical":
-            raise ValueError("AnchorBirth is for categorical experts; got family "
-                             f"{ctx.family!r}. Use birth='normal' for Gaussian experts.")
+            raise ValueError(
+                "AnchorBirth is for categorical experts; got family "
+                f"{ctx.family!r}. Use birth='normal' for Gaussian experts."
+            )
         Xs, Zs, ys = ctx.Xs, ctx.Zs, np.asarray(ctx.ys, dtype=int)
         n, d = Xs.shape
         dz = Zs.shape[1]
@@ -155,7 +158,7 @@ class AnchorBirth:
         expert_sd = np.zeros_like(expert_mean)
         Y = np.eye(M)[ys]
         A = np.column_stack([Xs, np.ones(n)])
-        ps = ctx.prior_sd[1 + dz:]
+        ps = ctx.prior_sd[1 + dz :]
         # prior precisions of the rows of V: slope rows (sa), intercept row (sb)
         ridge = np.r_[np.full(d, 1.0 / ps[0] ** 2), 1.0 / ps[-1] ** 2]
         for c in range(self.n_anchors):
@@ -171,8 +174,7 @@ class AnchorBirth:
         G = self._A_gate.T @ self._A_gate / n + 1e-8 * np.eye(1 + dz)
         self._gate_solve = np.linalg.inv(G) @ self._A_gate.T / n  # (1 + dz, n) least squares
         self._gate_var = np.diag(np.linalg.inv(G)) / n
-        share = np.where(labels[None, :] == np.arange(self.n_anchors)[:, None], SHARE_IN,
-                         SHARE_OUT)
+        share = np.where(labels[None, :] == np.arange(self.n_anchors)[:, None], SHARE_IN, SHARE_OUT)
         self._share_logit = np.log(share) - np.log1p(-share)  # (m, n)
 
     def components(self, theta: np.ndarray, ctx: MoveContext):
@@ -185,9 +187,10 @@ class AnchorBirth:
         target = ctx.temperature * (self._share_logit + logsumexp(eta, axis=1)[None, :])
         coef = target @ self._gate_solve.T  # (m, 1 + dz)
         resid = target - coef @ self._A_gate.T
-        rv = np.maximum(np.mean(resid ** 2, axis=1), 1e-6)  # (m,)
-        gate_sd = np.maximum(np.sqrt(self._gate_var[None, :] * rv[:, None]),
-                             ctx.prior_sd[None, : 1 + self._dz] / 3.0)
+        rv = np.maximum(np.mean(resid**2, axis=1), 1e-6)  # (m,)
+        gate_sd = np.maximum(
+            np.sqrt(self._gate_var[None, :] * rv[:, None]), ctx.prior_sd[None, : 1 + self._dz] / 3.0
+        )
         means = np.concatenate([coef, self.expert_mean], axis=1)
         sds = ctx.birth_scale * np.concatenate([gate_sd, self.expert_sd], axis=1)
         return weights / weights.sum(), means, np.maximum(sds, 1e-3)
@@ -202,11 +205,16 @@ class AnchorBirth:
         log_mix = float(logsumexp(np.log(w) + log_n, axis=0))
         if ctx.prior_mix <= 0.0:
             return log_mix
-        return float(np.logaddexp(np.log(ctx.prior_mix) + slot_prior_logpdf(u, ctx),
-                                  np.log1p(-ctx.prior_mix) + log_mix))
+        return float(
+            np.logaddexp(
+                np.log(ctx.prior_mix) + slot_prior_logpdf(u, ctx),
+                np.log1p(-ctx.prior_mix) + log_mix,
+            )
+        )
 
-    def draw(self, theta: np.ndarray, ctx: MoveContext, rng: np.random.Generator,
-             prior_row: np.ndarray) -> np.ndarray:
+    def draw(
+        self, theta: np.ndarray, ctx: MoveContext, rng: np.random.Generator, prior_row: np.ndarray
+    ) -> np.ndarray:
         """A draw from q(. | theta): ``prior_row`` with probability ``prior_mix``, else an anchor
         c ~ pi(theta) and u ~ N(m_c, s_c)."""
         if rng.uniform() < ctx.prior_mix:

@@ -94,8 +94,10 @@ class SlotLayout:
 
     def pack(self, point: dict) -> np.ndarray:
         """Point dict (value name -> block_shape + (K_max,)) -> slot matrix (K_max, D)."""
-        cols = [np.asarray(point[name], dtype=float).reshape(-1, np.shape(point[name])[-1])
-                for name, _ in self.vars]
+        cols = [
+            np.asarray(point[name], dtype=float).reshape(-1, np.shape(point[name])[-1])
+            for name, _ in self.vars
+        ]
         return np.concatenate(cols, axis=0).T.copy()
 
     def unpack(self, theta: np.ndarray) -> dict:
@@ -105,7 +107,7 @@ class SlotLayout:
             size = 1
             for s in shape:
                 size *= s
-            out[name] = theta[:, start:start + size].T.reshape(shape + (theta.shape[0],))
+            out[name] = theta[:, start : start + size].T.reshape(shape + (theta.shape[0],))
             start += size
         return out
 
@@ -208,8 +210,7 @@ def _norm_logpdf(x, mean, sd) -> float:
 
 def _split_aux_logpdf(u: float, delta: np.ndarray, ctx: MoveContext) -> float:
     a = ctx.split_beta
-    log_beta = ((a - 1.0) * (np.log(u) + np.log1p(-u))
-                - (2.0 * gammaln(a) - gammaln(2.0 * a)))
+    log_beta = (a - 1.0) * (np.log(u) + np.log1p(-u)) - (2.0 * gammaln(a) - gammaln(2.0 * a))
     return float(log_beta + _norm_logpdf(delta, 0.0, ctx.split_sd[1:]))
 
 
@@ -234,8 +235,11 @@ def birth_log_density(u: np.ndarray, mean: np.ndarray, sd: np.ndarray, ctx: Move
     log_n = _norm_logpdf(u, mean, sd)
     if ctx.prior_mix <= 0.0:
         return log_n
-    return float(np.logaddexp(np.log(ctx.prior_mix) + slot_prior_logpdf(u, ctx),
-                              np.log1p(-ctx.prior_mix) + log_n))
+    return float(
+        np.logaddexp(
+            np.log(ctx.prior_mix) + slot_prior_logpdf(u, ctx), np.log1p(-ctx.prior_mix) + log_n
+        )
+    )
 
 
 # ----- data-informed birth proposal -------------------------------------------------------------
@@ -310,8 +314,8 @@ def birth_proposal(theta: np.ndarray, ctx: MoveContext) -> tuple[np.ndarray, np.
         coef, var = _weighted_lstsq(A, ctx.ys, w)
         r2 = float(np.sum(w * (ctx.ys - A @ coef) ** 2) / np.sum(w))
         s2 = r2 if r2 > 1e-4 else 1e-4
-        mean[1 + d: 2 + 2 * d] = coef
-        sd[1 + d: 2 + 2 * d] = np.sqrt(var * s2)
+        mean[1 + d : 2 + 2 * d] = coef
+        sd[1 + d : 2 + 2 * d] = np.sqrt(var * s2)
         mean[-1] = 0.5 * np.log(s2)
         sd[-1] = np.sqrt(1.0 / (2.0 * n_eff))
     else:
@@ -327,17 +331,18 @@ def birth_proposal(theta: np.ndarray, ctx: MoveContext) -> tuple[np.ndarray, np.
             V = V + H_inv @ (A.T @ (w[:, None] * (Y - P)[:, : M - 1])) @ B
         se = np.sqrt(np.diag(H_inv) * np.sum(w * w))
         a_mean, b_mean = V[:d], V[d]  # (d, M-1), (M-1,)
-        mean[1 + d: 1 + d + d * (M - 1)] = a_mean.reshape(-1)
-        mean[1 + d + d * (M - 1):] = b_mean
-        sd[1 + d: 1 + d + d * (M - 1)] = np.repeat(2.0 * se[:d], M - 1)
-        sd[1 + d + d * (M - 1):] = 2.0 * se[d]
+        mean[1 + d : 1 + d + d * (M - 1)] = a_mean.reshape(-1)
+        mean[1 + d + d * (M - 1) :] = b_mean
+        sd[1 + d : 1 + d + d * (M - 1)] = np.repeat(2.0 * se[:d], M - 1)
+        sd[1 + d + d * (M - 1) :] = 2.0 * se[d]
     sd = ctx.birth_scale * np.maximum(sd, 1e-3)
     return mean, sd
 
 
 # ----- the moves ----------------------------------------------------------------------------------
-def propose_birth(theta: np.ndarray, K: int, rng: np.random.Generator, ctx: MoveContext,
-                  prior_row: np.ndarray):
+def propose_birth(
+    theta: np.ndarray, K: int, rng: np.random.Generator, ctx: MoveContext, prior_row: np.ndarray
+):
     """Birth K -> K+1: slot K gets ``u ~ q(. | theta[:K])``, the defensive mixture of the prior
     (``prior_row`` is a prior draw, used with probability ``ctx.prior_mix``) and the Normal of
     :func:`birth_proposal` (or ``ctx.birth_kernel`` when set). Returns
@@ -357,8 +362,9 @@ def propose_birth(theta: np.ndarray, K: int, rng: np.random.Generator, ctx: Move
     return (new, K + 1), -birth_log_density(u, mean, sd, ctx), 0.0
 
 
-def propose_death(theta: np.ndarray, K: int, rng: np.random.Generator, ctx: MoveContext,
-                  prior_row: np.ndarray):
+def propose_death(
+    theta: np.ndarray, K: int, rng: np.random.Generator, ctx: MoveContext, prior_row: np.ndarray
+):
     """Death K -> K-1 of the last active slot (the permutation move makes it a uniformly chosen
     expert); the freed slot takes ``prior_row``, a fresh prior draw. Returns
     ``((theta_new, K - 1), log q ratio = +log q(theta[K-1] | theta[:K-1]), 0)``."""
@@ -385,8 +391,9 @@ def propose_split(theta: np.ndarray, K: int, rng: np.random.Generator, ctx: Move
     return (new, K + 1), -_split_aux_logpdf(u, delta, ctx), log_jac
 
 
-def propose_merge(theta: np.ndarray, K: int, rng: np.random.Generator, ctx: MoveContext,
-                  prior_row: np.ndarray):
+def propose_merge(
+    theta: np.ndarray, K: int, rng: np.random.Generator, ctx: MoveContext, prior_row: np.ndarray
+):
     """Merge K -> K-1 of slots j ~ U{0..K-2} and K-1 into slot j; slot K-1 takes the prior draw
     ``prior_row``. Ratio ``+log q(u, delta)``, ``log |J| = log(u (1 - u))``."""
     j = int(rng.integers(K - 1))

@@ -60,8 +60,10 @@ def parse_gate_prior(spec: str) -> dict:
     if not isinstance(spec, str):
         raise TypeError(f"`gate_prior` spec must be a string; got {type(spec).__name__}.")
     m = _GATE_SPEC.match(spec.lower())
-    hint = ("expected 'dp:ALPHA' (ALPHA > 0, fixed) or 'dp:gamma:A,B' (alpha ~ Gamma(A, B)), "
-            "e.g. --gate-prior dp:1.0")
+    hint = (
+        "expected 'dp:ALPHA' (ALPHA > 0, fixed) or 'dp:gamma:A,B' (alpha ~ Gamma(A, B)), "
+        "e.g. --gate-prior dp:1.0"
+    )
     if m is None:
         raise ValueError(f"Cannot read the gate prior {spec!r}; {hint}.")
     is_gamma, first, second = m.group(1) is not None, m.group(2), m.group(3)
@@ -102,8 +104,9 @@ def _active_rows_from_measure(measure: xr.Dataset, info: RandomKInfo) -> np.ndar
     return layout.pack(point)
 
 
-def start_points(info: RandomKInfo, X, y, *, chains: int, start_experts=None, init: str = "mm",
-                 random_seed=None) -> list[dict]:
+def start_points(
+    info: RandomKInfo, X, y, *, chains: int, start_experts=None, init: str = "mm", random_seed=None
+) -> list[dict]:
     """One start point per chain (value space): K from ``start_experts`` (an int, or one per
     chain; default spread over 1..K_max across chains), active slots from the MM fit at that K
     (``init="mm"``) or from the prior (``init="prior"``), inactive slots from the prior."""
@@ -112,8 +115,11 @@ def start_points(info: RandomKInfo, X, y, *, chains: int, start_experts=None, in
     K_max = info.max_experts
     if start_experts is None:
         support = np.flatnonzero(info.prior_pmf > 0) + 1
-        picks = np.linspace(0, support.size - 1, chains).round().astype(int) if chains > 1 else [
-            int(np.argmax(info.prior_pmf[support - 1]))]
+        picks = (
+            np.linspace(0, support.size - 1, chains).round().astype(int)
+            if chains > 1
+            else [int(np.argmax(info.prior_pmf[support - 1]))]
+        )
         start_experts = [int(support[i]) for i in picks]
     elif np.ndim(start_experts) == 0:
         start_experts = [start_experts] * chains
@@ -136,10 +142,16 @@ def start_points(info: RandomKInfo, X, y, *, chains: int, start_experts=None, in
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
                     try:
-                        res = fit_mle(X, y, K, family=info.family,
-                                      gate=info.gate_fn if info.gate == "custom" else info.gate,
-                                      n_starts=4, random_seed=int(rng.integers(2**31)),
-                                      n_classes=info.n_classes or None)
+                        res = fit_mle(
+                            X,
+                            y,
+                            K,
+                            family=info.family,
+                            gate=info.gate_fn if info.gate == "custom" else info.gate,
+                            n_starts=4,
+                            random_seed=int(rng.integers(2**31)),
+                            n_classes=info.n_classes or None,
+                        )
                     except ValueError:  # K too large for an MLE on these data: prior start
                         res = None
                 fits[K] = None if res is None else _active_rows_from_measure(res.measure_, info)
@@ -242,18 +254,36 @@ def sample_random_k(
         _, cls = check_y(y, family, X_chk.shape[0], classes)
         check_enough_rows(X_chk.shape[0], n_parameters(1, X_chk.shape[1], family, len(cls or [])))
     model, info = build_random_k_model(
-        X, y, max_experts=max_experts, experts_prior=experts_prior, experts=experts, gate=gate,
-        temperature=temperature, priors=priors, prior_only=prior_only,
-        feature_names=feature_names, classes=classes,
+        X,
+        y,
+        max_experts=max_experts,
+        experts_prior=experts_prior,
+        experts=experts,
+        gate=gate,
+        temperature=temperature,
+        priors=priors,
+        prior_only=prior_only,
+        feature_names=feature_names,
+        classes=classes,
     )
     X_arr = model["X"].get_value()
-    y_codes = info.ys if info.family == "categorical" else (
-        info.ys * info.standardizer.y_scale + info.standardizer.y_center)
+    y_codes = (
+        info.ys
+        if info.family == "categorical"
+        else (info.ys * info.standardizer.y_scale + info.standardizer.y_center)
+    )
     seeds = np.random.SeedSequence(random_seed).spawn(3)
     init_seed, step_seed, pm_seed = (int(s.generate_state(1)[0]) for s in seeds)
     t0 = time.perf_counter()
-    initvals = start_points(info, X_arr, y_codes, chains=chains, start_experts=start_experts,
-                            init=init, random_seed=init_seed)
+    initvals = start_points(
+        info,
+        X_arr,
+        y_codes,
+        chains=chains,
+        start_experts=start_experts,
+        init=init,
+        random_seed=init_seed,
+    )
     t_init = time.perf_counter() - t0
     from bayesmoe.inference.gibbs import ConjugateGibbs, gibbs_eligible
 
@@ -268,24 +298,41 @@ def sample_random_k(
             nuts = pm.NUTS([v for v in model.value_vars if v.name != K_VAR])
     t1 = time.perf_counter()
     trace = pm.sample(
-        draws, tune=tune, chains=chains, cores=cores, step=[rj, nuts], initvals=initvals,
-        random_seed=pm_seed, model=model, progressbar=progressbar,
-        compute_convergence_checks=False, **sample_kwargs,
+        draws,
+        tune=tune,
+        chains=chains,
+        cores=cores,
+        step=[rj, nuts],
+        initvals=initvals,
+        random_seed=pm_seed,
+        model=model,
+        progressbar=progressbar,
+        compute_convergence_checks=False,
+        **sample_kwargs,
     )
     t_sample = time.perf_counter() - t1
-    trace.attrs.update(provenance_attrs(
-        info, random_seed=random_seed,
-        sampler="reversible_jump+gibbs" if use_gibbs else "reversible_jump+nuts", init=init,
-        draws=draws,
-        tune=tune, chains=chains, seconds_init=t_init, seconds_sampling=t_sample,
-    ))
-    trace.attrs.update({
-        "max_experts": info.max_experts,
-        "experts_prior": json.dumps(info.prior_pmf.tolist()),
-        "prior_only": int(info.prior_only),
-        "move_codes": json.dumps(MOVES),
-        "start_experts": json.dumps([int(p[K_VAR]) + 1 for p in initvals]),
-    })
+    trace.attrs.update(
+        provenance_attrs(
+            info,
+            random_seed=random_seed,
+            sampler="reversible_jump+gibbs" if use_gibbs else "reversible_jump+nuts",
+            init=init,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seconds_init=t_init,
+            seconds_sampling=t_sample,
+        )
+    )
+    trace.attrs.update(
+        {
+            "max_experts": info.max_experts,
+            "experts_prior": json.dumps(info.prior_pmf.tolist()),
+            "prior_only": int(info.prior_only),
+            "move_codes": json.dumps(MOVES),
+            "start_experts": json.dumps([int(p[K_VAR]) + 1 for p in initvals]),
+        }
+    )
     return trace
 
 
@@ -329,13 +376,16 @@ def k_posterior(trace, *, max_experts: int | None = None) -> xr.DataArray:
         raise ValueError("The posterior has no `n_experts`; pass a sample_random_k trace.")
     if max_experts is None:
         attrs = trace.attrs if isinstance(trace, xr.DataTree) else post.attrs
-        max_experts = int(attrs.get("max_experts", post.sizes.get("expert", 0)) or
-                          int(post["n_experts"].max()))
+        max_experts = int(
+            attrs.get("max_experts", post.sizes.get("expert", 0)) or int(post["n_experts"].max())
+        )
     k = np.asarray(post["n_experts"].values, dtype=int).ravel()
-    counts = np.bincount(k, minlength=max_experts + 1)[1: max_experts + 1]
+    counts = np.bincount(k, minlength=max_experts + 1)[1 : max_experts + 1]
     return xr.DataArray(
-        counts / max(k.size, 1), dims="n_experts",
-        coords={"n_experts": np.arange(1, max_experts + 1)}, name="p_n_experts",
+        counts / max(k.size, 1),
+        dims="n_experts",
+        coords={"n_experts": np.arange(1, max_experts + 1)},
+        name="p_n_experts",
         attrs={"n_draws": int(k.size), "description": "posterior probability of K experts"},
     )
 
@@ -361,8 +411,9 @@ def acceptance_summary(trace) -> xr.Dataset:
     array([0.333, 0.333, 0.333, 0.333])
     """
     if not isinstance(trace, xr.DataTree) or "sample_stats" not in trace.children:
-        raise ValueError("`trace` must be a DataTree with a 'sample_stats' group "
-                         "(from sample_random_k).")
+        raise ValueError(
+            "`trace` must be a DataTree with a 'sample_stats' group (from sample_random_k)."
+        )
     ss = trace["sample_stats"].to_dataset()
     names = list(MOVES)
     missing = [f"proposed_{m}" for m in names if f"proposed_{m}" not in ss]
@@ -374,8 +425,11 @@ def acceptance_summary(trace) -> xr.Dataset:
         rate = np.where(proposed > 0, accepted / np.maximum(proposed, 1), np.nan)
     total = proposed.sum()
     return xr.Dataset(
-        {"proposed": ("move", proposed), "accepted": ("move", accepted),
-         "acceptance_rate": ("move", rate)},
+        {
+            "proposed": ("move", proposed),
+            "accepted": ("move", accepted),
+            "acceptance_rate": ("move", rate),
+        },
         coords={"move": names},
         attrs={"acceptance_rate": float(accepted.sum() / total) if total else float("nan")},
     )

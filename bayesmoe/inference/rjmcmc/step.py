@@ -204,15 +204,20 @@ class ReversibleJump(BlockedStep):
         sds = {**DEFAULT_SPLIT_SD, **(split_sd or {})}
         unknown = set(split_sd or {}) - set(DEFAULT_SPLIT_SD)
         if unknown:
-            raise ValueError(f"Unknown `split_sd` groups {sorted(unknown)}; expected among "
-                             f"{sorted(DEFAULT_SPLIT_SD)}.")
+            raise ValueError(
+                f"Unknown `split_sd` groups {sorted(unknown)}; expected among "
+                f"{sorted(DEFAULT_SPLIT_SD)}."
+            )
         self._split_sd0 = np.array([sds[g] for g in groups], dtype=float)
         self._prior_sd = np.array([getattr(info.priors, g) for g in groups], dtype=float)
         self._birth_scale0 = float(birth_scale)
         self._split_beta = float(split_beta)
         self._prior_mix = float(birth_prior_mix)
-        if isinstance(moves_per_step, bool) or not isinstance(moves_per_step, (int, np.integer)) \
-                or moves_per_step < 1:
+        if (
+            isinstance(moves_per_step, bool)
+            or not isinstance(moves_per_step, (int, np.integer))
+            or moves_per_step < 1
+        ):
             raise ValueError(f"`moves_per_step` must be an int >= 1; got {moves_per_step!r}.")
         self.moves_per_step = int(moves_per_step)
         names = [name for name, _ in info.slot_vars]
@@ -224,10 +229,15 @@ class ReversibleJump(BlockedStep):
         if birth == "auto":
             birth = "anchors" if info.family == "categorical" else "normal"
         if birth == "anchors" and info.family != "categorical":
-            raise ValueError("birth='anchors' needs categorical experts; use birth='normal' "
-                             f"for {info.family} experts.")
-        if isinstance(n_anchors, bool) or not isinstance(n_anchors, (int, np.integer)) \
-                or n_anchors < 1:
+            raise ValueError(
+                "birth='anchors' needs categorical experts; use birth='normal' "
+                f"for {info.family} experts."
+            )
+        if (
+            isinstance(n_anchors, bool)
+            or not isinstance(n_anchors, (int, np.integer))
+            or n_anchors < 1
+        ):
             raise ValueError(f"`n_anchors` must be an int >= 1; got {n_anchors!r}.")
         self.birth = birth
         self.birth_kernel = None
@@ -248,8 +258,11 @@ class ReversibleJump(BlockedStep):
         loglik = model.logp(vars=observed) if observed else pt.as_tensor(0.0)
         self._inputs = [v.name for v in model.value_vars]
         self._logp_fn = model.compile_fn(
-            [slot_lp, loglik], inputs=model.value_vars, on_unused_input="ignore",
-            point_fn=False, **(compile_kwargs or {}),
+            [slot_lp, loglik],
+            inputs=model.value_vars,
+            on_unused_input="ignore",
+            point_fn=False,
+            **(compile_kwargs or {}),
         )
         self.rng = get_random_generator(rng)
 
@@ -277,14 +290,23 @@ class ReversibleJump(BlockedStep):
         prior_logpdf = None
         if info.priors.hierarchical or info.priors.dirichlet_weights:  # given the hyperparameters
             prior_logpdf = lambda row: slot_prior_logpdf(  # noqa: E731
-                info, self.layout.unpack(row[None, :]), point)[0]
+                info, self.layout.unpack(row[None, :]), point
+            )[0]
         return MoveContext(
-            family=info.family, Xs=info.Xs, Zs=info.Zs, ys=info.ys,
-            temperature=info.temperature, n_classes=info.n_classes, layout=self.layout,
-            prior_sd=self._prior_sd, split_sd=self._split_sd0 * split_mult,
+            family=info.family,
+            Xs=info.Xs,
+            Zs=info.Zs,
+            ys=info.ys,
+            temperature=info.temperature,
+            n_classes=info.n_classes,
+            layout=self.layout,
+            prior_sd=self._prior_sd,
+            split_sd=self._split_sd0 * split_mult,
             birth_scale=self._birth_scale0 * birth_mult,
-            split_beta=self._split_beta, log_sigma_column=self._log_sigma_column,
-            prior_mix=self._prior_mix, birth_kernel=getattr(self, "birth_kernel", None),
+            split_beta=self._split_beta,
+            log_sigma_column=self._log_sigma_column,
+            prior_mix=self._prior_mix,
+            birth_kernel=getattr(self, "birth_kernel", None),
             prior_logpdf=prior_logpdf,
         )
 
@@ -327,9 +349,14 @@ class ReversibleJump(BlockedStep):
             if self.tune:
                 family = "birth" if name in ("birth", "death") else "split"
                 self._record(family, grid_index, out["accept"])
-        stats = {**out, "current_n_experts": K_start, **counts,
-                 "birth_scale": self._birth_scale0 * birth_mult, "split_scale": split_mult,
-                 "tune": self.tune}
+        stats = {
+            **out,
+            "current_n_experts": K_start,
+            **counts,
+            "birth_scale": self._birth_scale0 * birth_mult,
+            "split_scale": split_mult,
+            "tune": self.tune,
+        }
         return point, [stats]
 
     def _one_move(self, point: dict, current: float, ctx: MoveContext):
@@ -337,8 +364,14 @@ class ReversibleJump(BlockedStep):
         theta = self.layout.pack(point)
         (theta, _), _, _ = propose_permutation(theta, K, self.rng)
         point = self._point(point, theta, K)  # the active target is permutation invariant
-        out = {"move": -1, "current_n_experts": K, "proposed_n_experts": K, "accepted": False,
-               "accept": 0.0, "log_accept_ratio": -np.inf}
+        out = {
+            "move": -1,
+            "current_n_experts": K,
+            "proposed_n_experts": K,
+            "accepted": False,
+            "accept": 0.0,
+            "log_accept_ratio": -np.inf,
+        }
         probs = move_probabilities(K, self.K_max, self.p_birth_death)
         names = list(probs)
         p = np.array([probs[name] for name in names])
@@ -347,26 +380,36 @@ class ReversibleJump(BlockedStep):
         move = names[int(self.rng.choice(len(names), p=p / p.sum()))]
         if move == "birth":
             (new_theta, K_new), log_q, log_jac = propose_birth(
-                theta, K, self.rng, ctx, self._prior_row(point))
+                theta, K, self.rng, ctx, self._prior_row(point)
+            )
         elif move == "death":
             (new_theta, K_new), log_q, log_jac = propose_death(
-                theta, K, self.rng, ctx, self._prior_row(point))
+                theta, K, self.rng, ctx, self._prior_row(point)
+            )
         elif move == "split":
             (new_theta, K_new), log_q, log_jac = propose_split(theta, K, self.rng, ctx)
         else:
             (new_theta, K_new), log_q, log_jac = propose_merge(
-                theta, K, self.rng, ctx, self._prior_row(point))
+                theta, K, self.rng, ctx, self._prior_row(point)
+            )
         reverse = {"birth": "death", "death": "birth", "split": "merge", "merge": "split"}[move]
         p_rev = move_probabilities(K_new, self.K_max, self.p_birth_death)[reverse]
         new_point = self._point(point, new_theta, K_new)
         proposed = self.active_logp(new_point)
-        log_alpha = (proposed - current + log_q + log_jac + np.log(p_rev) - np.log(probs[move]))
+        log_alpha = proposed - current + log_q + log_jac + np.log(p_rev) - np.log(probs[move])
         if not np.isfinite(log_alpha):
             log_alpha = -np.inf
         accept_prob = float(np.exp(min(0.0, log_alpha)))
         accepted = bool(np.log(self.rng.uniform()) < log_alpha)
-        out.update({"move": MOVES[move], "proposed_n_experts": K_new, "accepted": accepted,
-                    "accept": accept_prob, "log_accept_ratio": float(log_alpha)})
+        out.update(
+            {
+                "move": MOVES[move],
+                "proposed_n_experts": K_new,
+                "accepted": accepted,
+                "accept": accept_prob,
+                "log_accept_ratio": float(log_alpha),
+            }
+        )
         if accepted:
             return new_point, proposed, out
         return point, current, out
