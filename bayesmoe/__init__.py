@@ -11,7 +11,7 @@ Examples
 
 __version__ = "0.1.0"
 
-from bayesmoe._lazy import lazy_exports  # noqa: E402
+from bayesmoe._lazy import lazy_exports
 
 # Imports are lazy (PEP 562): `import bayesmoe` costs milliseconds, and the maximum-likelihood path
 # (bayesmoe.inference.mm, `bayesmoe fit --method mle`) never imports PyMC/PyTensor/ArviZ.
@@ -39,23 +39,23 @@ __getattr__, __dir__ = lazy_exports(__name__, _ATTRS, _SUBMODULES)
 __all__ = [
     "MoE",
     "Priors",
+    "__version__",
     "build_model",
-    "sample",
-    "fit_mle",
     "compare_experts",
-    "predict",
-    "posterior_predictive",
-    "gate_probabilities",
     "conditional_density",
-    "mixing_measure",
-    "relabel",
-    "summary",
     "data",
     "diagnostics",
+    "fit_mle",
+    "gate_probabilities",
     "inference",
     "measure",
+    "mixing_measure",
     "models",
+    "posterior_predictive",
+    "predict",
+    "relabel",
     "report",
+    "sample",
     "study",
-    "__version__",
+    "summary",
 ]

@@ -35,7 +35,7 @@ def check_family(family: str, name: str = "experts") -> str:
 
 
 def int_at_least(minimum: int):
-    """argparse type: an integer >= minimum, with a one-line message otherwise.
+    """Argparse type: an integer >= minimum, with a one-line message otherwise.
 
     Examples
     --------

@@ -171,7 +171,7 @@ def read_csv(path: str, target: str, features: str | None, family: str):
         raise UserError(f"data file {path!r} does not exist")
     try:
         df = pd.read_csv(p)
-    except Exception as err:  # noqa: BLE001 - any parse failure is the user's file
+    except Exception as err:
         raise UserError(f"could not read {path!r} as CSV: {err}".splitlines()[0]) from None
     if target not in df.columns:
         raise UserError(f"column {target!r} not in {path!r}; columns: {list(df.columns)}")
@@ -246,7 +246,7 @@ class _Staging:
         return False
 
 
-def _save_fit(trace, folder: Path) -> "object":
+def _save_fit(trace, folder: Path) -> object:
     import xarray as xr
 
     from bayesmoe.diagnostics.summary import summary
@@ -440,8 +440,8 @@ def _fit_random_k(args, mode, X, y, names, t0) -> int:
         extra = acceptance_summary(trace).to_dataframe()
         label = "p(K | y)" if not args.prior_only else "p(K) (prior only)"
     else:
-        from bayesmoe.inference.rjmcmc import parse_gate_prior
         from bayesmoe.inference.dp import sample_dp
+        from bayesmoe.inference.rjmcmc import parse_gate_prior
 
         trace = sample_dp(X, y, **parse_gate_prior(args.gate_prior), **common)
         occ = trace.posterior["n_occupied"].values.ravel()
@@ -500,7 +500,7 @@ def _cmd_select(args) -> int:
         raise UserError(
             f"--min-experts {args.min_experts} is above --max-experts {args.max_experts}"
         )
-    X, y, names = read_csv(args.data, args.target, args.features, args.family)
+    X, y, _names = read_csv(args.data, args.target, args.features, args.family)
     y, _ = check_y(y, args.family, X.shape[0])
     mcmc = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "cores": args.cores}
     table = compare_experts(

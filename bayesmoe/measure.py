@@ -4,7 +4,8 @@ A mixing measure is an :class:`xarray.Dataset` with variables
 
 - ``beta0[expert]`` gate intercepts,
 - ``beta1[feature, expert]`` gate slopes (on ``M(x)`` when a modified gate is used),
-- ``a[feature, expert]``, ``b[expert]``, ``sigma2[expert]`` (noise *variances*) for Gaussian experts,
+- ``a[feature, expert]``, ``b[expert]``, ``sigma2[expert]`` (noise *variances*) for Gaussian
+  experts,
   or ``a[feature, class, expert]``, ``b[class, expert]`` for multinomial-logistic experts
   (the last class is the reference, pinned to zero),
 - optionally ``active[expert]`` (bool) when the number of experts is random,
@@ -33,16 +34,16 @@ from scipy.special import expit, log_softmax, logsumexp
 
 __all__ = [
     "GATE_TRANSFORMS",
-    "make_measure",
-    "measure_family",
-    "measure_arrays",
+    "SAMPLE_DIMS",
+    "conditional_mean",
+    "expert_log_prob",
     "gate_input",
     "gate_logits",
     "gate_probabilities",
-    "expert_log_prob",
     "log_likelihood",
-    "conditional_mean",
-    "SAMPLE_DIMS",
+    "make_measure",
+    "measure_arrays",
+    "measure_family",
 ]
 
 SAMPLE_DIMS = ("chain", "draw")
@@ -235,7 +236,7 @@ def _log_gate(beta0, beta1, X, *, gate, temperature, active):
 
 
 def expert_log_prob(params: dict, X, y) -> np.ndarray:
-    """log p_k(y_i | x_i) for each expert, shape (*S, n, K).
+    """Log p_k(y_i | x_i) for each expert, shape (*S, n, K).
 
     ``params`` holds a, b and sigma2 (gaussian) or a, b (categorical; y are integer codes 0..M-1).
     """

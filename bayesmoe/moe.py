@@ -168,7 +168,7 @@ class MoE:
         )
 
     def gate_probabilities(self, X_new, **kwargs) -> xr.DataArray:
-        """Posterior gate probabilities per expert (:func:`bayesmoe.inference.gate_probabilities`)."""
+        """Posterior gate probabilities per expert (see :func:`bayesmoe.gate_probabilities`)."""
         return _pred.gate_probabilities(
             self._trace(), self._X(X_new), gate=self._gate_callable(), **kwargs
         )

@@ -1,4 +1,4 @@
-"""Classification benchmark: MM-fitted and Bayesian mixtures of experts against standard classifiers.
+"""Classification benchmark: MM-fitted and Bayesian mixtures of experts vs standard classifiers.
 
 Data (bundled with scikit-learn, no download): ``load_iris`` (n = 150, d = 4, 3 classes) and
 ``load_wine`` (n = 178, d = 13, 3 classes). Splits: ``N_REPEATS`` = 5 stratified 70/30 train/test
@@ -105,7 +105,6 @@ def ece(y, P, n_bins: int = N_BINS) -> float:
     correct = (P.argmax(1) == y).astype(float)
     # bin b holds conf in (b/n_bins, (b+1)/n_bins]; conf = 0 (impossible for a distribution) -> 0
     b = np.clip(np.ceil(conf * n_bins).astype(int) - 1, 0, n_bins - 1)
-    n_b = np.bincount(b, minlength=n_bins)
     acc_b = np.bincount(b, weights=correct, minlength=n_bins)
     conf_b = np.bincount(b, weights=conf, minlength=n_bins)
     return float(np.abs(acc_b - conf_b).sum() / len(y))  # Σ_b n_b/n · |acc_b/n_b - conf_b/n_b|

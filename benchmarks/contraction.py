@@ -27,12 +27,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from _common import (
     cell_blocks,
     centre_inputs,
     fit,
@@ -46,15 +46,15 @@ from _common import (  # noqa: E402
     write_results,
 )
 
-from bayesmoe.data import simulate  # noqa: E402
-from bayesmoe.diagnostics import (  # noqa: E402
+from bayesmoe.data import simulate
+from bayesmoe.diagnostics import (
     expected_hellinger,
     mixing_measure,
     voronoi_cells,
     voronoi_loss,
 )
-from bayesmoe.inference import sample  # noqa: E402
-from bayesmoe.measure import log_likelihood  # noqa: E402
+from bayesmoe.inference import sample
+from bayesmoe.measure import log_likelihood
 
 SETTINGS = {"S-A": {"K": 2, "centre": [0.5]}, "S-B": {"K": 3, "centre": None}}
 GRID = [500, 1000, 2000, 4000, 8000, 14000, 20000]

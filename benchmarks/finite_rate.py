@@ -27,20 +27,20 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fit, parser, seed_for, write_results  # noqa: E402
+from _common import fit, parser, seed_for, write_results
 
-from bayesmoe.data import simulate  # noqa: E402
-from bayesmoe.diagnostics import (  # noqa: E402
+from bayesmoe.data import simulate
+from bayesmoe.diagnostics import (
     distortion_rate,
     gate_information_rate,
     routing_distortion,
 )
-from bayesmoe.measure import gate_probabilities, log_likelihood, measure_arrays  # noqa: E402
+from bayesmoe.measure import gate_probabilities, log_likelihood, measure_arrays
 
 KS = (2, 4, 8)
 MS = (100, 300, 1000, 3000)
@@ -206,7 +206,7 @@ def main(argv=None):
         "taus": TAUS,
         "n_test": N_TEST,
         "points_below_D_of_R": int(mm.below_curve.sum()),
-        "points_total": int(len(mm)),
+        "points_total": len(mm),
         "rate_decreasing_in_tau": bool(
             (
                 mm.sort_values("tau")

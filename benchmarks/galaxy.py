@@ -227,7 +227,7 @@ def main():
 
     if not a.skip_bic:
         result["bic"] = mclust_bic()
-    rj, k = run_rj(a.chains, a.draws, a.tune, a.moves_per_step, a.seed, on_chain=save)
+    rj, _k = run_rj(a.chains, a.draws, a.tune, a.moves_per_step, a.seed, on_chain=save)
     p = np.array(rj["p"])
     print(
         f"sampler {rj['sampler']}, {rj['chains']} x {rj['draws']} draws in {rj['seconds']:.0f} s;"

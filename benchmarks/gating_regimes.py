@@ -29,12 +29,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from _common import (
     cell_blocks,
     fit,
     fmt_rate,
@@ -47,9 +47,9 @@ from _common import (  # noqa: E402
     write_results,
 )
 
-from bayesmoe.data import simulate  # noqa: E402
-from bayesmoe.diagnostics import voronoi_cells, voronoi_loss  # noqa: E402
-from bayesmoe.measure import log_likelihood  # noqa: E402
+from bayesmoe.data import simulate
+from bayesmoe.diagnostics import voronoi_cells, voronoi_loss
+from bayesmoe.measure import log_likelihood
 
 CASES = {"A": ("A", "identity"), "B": ("B", "identity"), "B-tanh": ("B", "tanh")}
 GRID = [500, 1000, 2000, 4000, 8000, 16000]
@@ -171,6 +171,7 @@ def figure(df, rates, path):
             ("D2", "over-fitted D2 (K = 3)"),
             ("cell_error", "over-fitted cell ‖(Δβ1, Δa, Δb)‖"),
         ],
+        strict=True,
     ):
         for i, case in enumerate(CASES):
             sub = df[df.case == case]
@@ -300,7 +301,7 @@ def cells_rates(df: pd.DataFrame) -> dict:
 
 def cells_figure(df: pd.DataFrame, path: Path) -> None:
     fig, axes = plt.subplots(1, len(CELLS_QUANT), figsize=(5 * len(CELLS_QUANT), 4.4))
-    for ax, (col, title, th) in zip(axes, CELLS_QUANT):
+    for ax, (col, title, th) in zip(axes, CELLS_QUANT, strict=True):
         i = 0
         for (case, split), sub in df.groupby(["case", "split"]):
             if col not in sub or sub[col].isna().all():

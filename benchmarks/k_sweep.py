@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from nuts_speed import PARAMS, _load, _standardise, _summarise  # noqa: E402
+from nuts_speed import PARAMS, _load, _standardise, _summarise
 
 N_OBS, KS, DRAWS, TUNE, CHAINS = 1000, (1, 2, 3, 4, 5), 1000, 1000, 2
 HERE = Path(__file__).resolve().parent

@@ -22,8 +22,9 @@ Protocol per case:
   partitions), each run to convergence; best log-likelihood = the EM reference; the median time
   of one EM fit is the unit of the ratio.
 - MM: ``fit_mle(X, y, K, family=..., random_seed=s)`` with every default (10 starts, SQUAREM,
-  numba engine, safeguarded Newton steps, pruning after 10 cycles to the best 20%, flat-ridge stop) for N_SEEDS seeds; wall
-  and CPU (process) time of the whole call, log-likelihood, survivors, convergence.
+  numba engine, safeguarded Newton steps, pruning after 10 cycles to the best 20%, flat-ridge
+  stop) for N_SEEDS seeds; wall and CPU (process) time of the whole call, log-likelihood,
+  survivors, convergence.
 - The machine is shared (load average printed with every case): wall times are inflated by the
   other jobs; the CPU time of our single-threaded process is the closer estimate of an idle
   machine's wall time.
@@ -53,12 +54,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mm_speed import em_fit  # noqa: E402  (the EM baseline with a Newton/IRLS gate M-step)
+from mm_speed import em_fit
 
-from bayesmoe.data import load_dataset, simulate  # noqa: E402
-from bayesmoe.inference import mm_updates as mu  # noqa: E402
-from bayesmoe.inference.mm import _initial_theta, fit_mle  # noqa: E402
-from bayesmoe.scaling import Standardizer  # noqa: E402
+from bayesmoe.data import load_dataset, simulate
+from bayesmoe.inference import mm_updates as mu
+from bayesmoe.inference.mm import _initial_theta, fit_mle
+from bayesmoe.scaling import Standardizer
 
 TOL_EM = 1e-8
 N_RESTARTS = 40
@@ -125,7 +126,7 @@ def em_restarts(X, y, K, family, ridge, n_restarts, seed=0):
     ll, wall, cpu, conv = [], [], [], []
     for s in range(n_restarts):
         t0, c0 = time.perf_counter(), time.process_time()
-        th, f, it, cv, _ = em_fit(prob, thetas[s : s + 1], tol=TOL_EM, max_iter=EM_CAP)
+        th, f, _it, cv, _ = em_fit(prob, thetas[s : s + 1], tol=TOL_EM, max_iter=EM_CAP)
         wall.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         pen = mu.penalty(prob, prob.layout.unpack(th))[0]

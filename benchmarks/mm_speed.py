@@ -15,7 +15,8 @@ user's units.
 One-start MM rows: the default map (safeguarded Newton steps for the gate and categorical experts)
 with SQUAREM and plain, and the MM maps only (Böhning/WLS, unbounded SQUAREM: the fitter before the
 Newton lever of issue 10). The last row of every setting is the whole default
-``fit_mle(X, y, K, family=...)`` (10 starts, pruning, numba engine, tol 1e-10, flat-ridge stop) with the ratio "one EM fit / this whole fit".
+``fit_mle(X, y, K, family=...)`` (10 starts, pruning, numba engine, tol 1e-10, flat-ridge stop)
+with the ratio "one EM fit / this whole fit".
 Wall and CPU (process) seconds: on the shared machine the CPU time is the better estimate of an
 idle machine's wall time.
 
@@ -73,9 +74,9 @@ def newton_multinomial(Z, T, w, W, *, max_inner=25, rtol=1e-12, ridge=0.0):
         Wt = w[:, None, None] * (G[:, :, None] * (np.eye(Cm1)[None] - G[:, None, :]))  # (n,C-1,C-1)
         H = np.empty((Cm1, D, Cm1, D))
         for j in range(Cm1):
-            for l in range(j, Cm1):
-                H[j, :, l, :] = (Z * Wt[:, j, l, None]).T @ Z
-                H[l, :, j, :] = H[j, :, l, :].T
+            for m in range(j, Cm1):
+                H[j, :, m, :] = (Z * Wt[:, j, m, None]).T @ Z
+                H[m, :, j, :] = H[j, :, m, :].T
         H = H.reshape(Cm1 * D, Cm1 * D)
         H += 1e-10 * len(Z) * np.eye(Cm1 * D) + ridge * np.kron(np.eye(Cm1), np.diag(P))
         step = np.linalg.solve(H, grad.T.reshape(-1)).reshape(Cm1, D).T
@@ -105,7 +106,7 @@ def em_fit(prob: mu.Problem, theta0: np.ndarray, *, tol=TOL, max_iter=1000):
     tau, f = mu.estep(prob, theta)
     trace = [float(f[0])]
     converged = False
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (returned after the loop)
         p = lay.unpack(theta)
         t = tau[0]
         if K > 1:

@@ -12,8 +12,8 @@ References (what a competent NumPyro user writes; both standardise the data in n
 default init and float32, 2 chains in parallel on 2 host devices):
 
 - ``numpyro-mirror``: the same priors as bayesmoe (ZeroSumNormal gate, logsumexp factor);
-- ``numpyro-fast``: a reference-expert gate (the last expert's gate parameters fixed at 0, Normal(0, 3)
-  on the others), ``MixtureSameFamily`` likelihood, Normal(0, 2) expert coefficients,
+- ``numpyro-fast``: a reference-expert gate (the last expert's gate parameters fixed at 0,
+  Normal(0, 3) on the others), ``MixtureSameFamily`` likelihood, Normal(0, 2) expert coefficients,
   HalfNormal(1) noise sd.
 
 ESS (computed by the driver, outside the timing, the same way for every row): the posterior draws
@@ -203,7 +203,7 @@ def _worker(spec: dict, data: str, seed: int, out: str) -> None:
     Path(out + ".json").write_text(json.dumps(res))
 
 
-# ----- driver side ---------------------------------------------------------------------------------
+# ----- driver side --------------------------------------------------------------------------------
 #: name -> spec; "cold": fresh PyTensor compile dir and empty JAX cache; "jax_cache": off / warm
 CONFIGS = {
     "numpyro-mirror": {

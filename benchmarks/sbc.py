@@ -171,7 +171,8 @@ def main(argv=None) -> int:
         finally:
             client.close()
             cluster.close()
-    import arviz, pymc  # noqa: E401
+    import arviz
+    import pymc
 
     print(
         f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node()}, "

@@ -25,18 +25,18 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import xarray as xr  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import parser, seed_for, write_results  # noqa: E402
+from _common import parser, seed_for, write_results
 
-from bayesmoe.data import simulate  # noqa: E402
-from bayesmoe.diagnostics import merge_truncate_merge, mixing_measure, num_experts_posterior  # noqa: E402
-from bayesmoe.diagnostics.mtm import mtm_omega  # noqa: E402
-from bayesmoe.inference import fit_mle, sample, select_experts  # noqa: E402
+from bayesmoe.data import simulate
+from bayesmoe.diagnostics import merge_truncate_merge, mixing_measure, num_experts_posterior
+from bayesmoe.diagnostics.mtm import mtm_omega
+from bayesmoe.inference import fit_mle, sample, select_experts
 
 K_TRUE, K_MAX = 3, 5
 GRID = [200, 500, 1000, 2000, 4000]
@@ -268,10 +268,10 @@ def mtm_table(sweep: pd.DataFrame) -> pd.DataFrame:
 def mtm_figure(sweep: pd.DataFrame, path: Path) -> None:
     sources = list(dict.fromkeys(sweep.source))
     fig, axes = plt.subplots(1, len(sources), figsize=(6.2 * len(sources), 4.2), squeeze=False)
-    for ax, src in zip(axes[0], sources):
+    for ax, src in zip(axes[0], sources, strict=True):
         sub = sweep[sweep.source == src]
         for i, n in enumerate(sorted(sub.n.unique())):
-            for c, ls in zip(MTM_SMALL_C, ("--", "-")):
+            for c, ls in zip(MTM_SMALL_C, ("--", "-"), strict=True):
                 f = (
                     sub[(sub.n == n) & (sub.c == c)]
                     .groupby("C")

@@ -1,4 +1,4 @@
-"""Shared tail of the notebook builders: make the notebook, execute it unless --no-execute, write it."""
+"""Shared tail of the notebook builders: make, execute (unless --no-execute), write a notebook."""
 
 import subprocess
 import sys

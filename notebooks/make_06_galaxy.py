@@ -68,7 +68,7 @@ cells = [
         "ks = np.arange(1, 15)\n"
         "p = pk.sel(n_experts=ks).values\n"
         "se = np.array([np.sqrt(pj * (1 - pj) / float(az.ess((k == j).astype(float))))\n"
-        "               if 0 < pj < 1 else 0.0 for j, pj in zip(ks, p)])\n"
+        "               if 0 < pj < 1 else 0.0 for j, pj in zip(ks, p, strict=True)])\n"
         "fig, ax = plt.subplots(figsize=(8, 3.5))\n"
         "ax.bar(ks, p, yerr=2 * se, color='C0', alpha=0.7, capsize=3, label='bayesmoe (RJ + Gibbs)')\n"
         "ax.plot(ks, RG, 'o', color='C3', label='Richardson & Green (1997), Table 1')\n"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up .venv with Python >= 3.12 and run the main job or the tests.
 #   bash scripts/dev.sh run  [bayesmoe run options]   # install bayesmoe, run the default job
-#   bash scripts/dev.sh test [pytest options]         # install bayesmoe[test], run pytest
+#   bash scripts/dev.sh test [pytest options]         # install bayesmoe[test], lint, run pytest
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,4 +55,7 @@ pip_install -e ".${extra}"
 if [ "$mode" = run ]; then
   exec .venv/bin/bayesmoe run "$@"
 fi
+# House rules first (seconds): lint and format under the committed ruff configuration.
+.venv/bin/ruff check --quiet . || { echo "error: 'ruff check' failed (fix, or 'ruff check --fix')" >&2; exit 1; }
+.venv/bin/ruff format --check --quiet . || { echo "error: 'ruff format --check' failed (run 'ruff format')" >&2; exit 1; }
 exec .venv/bin/python -m pytest "$@"

@@ -3,4 +3,4 @@
 from bayesmoe.data.datasets import list_datasets, load_dataset
 from bayesmoe.data.simulate import PRESETS, preset, simulate
 
-__all__ = ["simulate", "preset", "PRESETS", "list_datasets", "load_dataset"]
+__all__ = ["PRESETS", "list_datasets", "load_dataset", "preset", "simulate"]

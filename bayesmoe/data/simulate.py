@@ -11,7 +11,7 @@ import xarray as xr
 
 from bayesmoe.measure import gate_probabilities, make_measure, measure_family
 
-__all__ = ["simulate", "preset", "PRESETS"]
+__all__ = ["PRESETS", "preset", "simulate"]
 
 PRESETS = ("S-A", "S-B", "S-D", "S-E")
 

@@ -6,7 +6,8 @@ From one over-fitted measure with K̄ atoms, the closest pair of atoms is merged
     d(i, j) = p_i p_j / (p_i + p_j) · ‖(Δβ1, Δa, Δb)‖²                    (categorical experts)
 
 with p = softmax(β0). The merged atom has weight p_i + p_j (β0 = log of it) and the p-weighted
-average of the other parameters. The height h^(κ) is the merge distance going from κ to κ-1 atoms and
+average of the other parameters. The height h^(κ) is the merge distance going from κ to κ-1
+atoms and
 
     DSC(κ) = -( h^(κ) + log(n) · ℓ̄_n(G^(κ)) ),      κ̂ = argmin over κ in {2, ..., K̄},
 
@@ -28,7 +29,7 @@ import xarray as xr
 
 from bayesmoe.measure import log_likelihood, measure_arrays, measure_family
 
-__all__ = ["merge_atoms", "dendrogram", "select_dsc", "plot_dendrogram"]
+__all__ = ["dendrogram", "merge_atoms", "plot_dendrogram", "select_dsc"]
 
 #: observations x experts x levels x draws evaluated per chunk of the log-likelihood
 _CHUNK_CELLS = 4_000_000

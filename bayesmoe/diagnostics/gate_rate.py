@@ -28,11 +28,11 @@ from bayesmoe.diagnostics.voronoi import as_measure, sample_dims_of, wrap
 from bayesmoe.measure import expert_log_prob, gate_logits, measure_arrays, measure_family
 
 __all__ = [
-    "gate_information_rate",
     "distortion_rate",
-    "routing_distortion",
-    "quantize_logits",
+    "gate_information_rate",
     "plugin_rate",
+    "quantize_logits",
+    "routing_distortion",
 ]
 
 

@@ -86,7 +86,7 @@ def _n_from_source(source) -> int | None:
 
 
 def _gather(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """x (S, ..., K) reindexed along its last axis by idx (S, K)."""
+    """X (S, ..., K) reindexed along its last axis by idx (S, K)."""
     shape = (idx.shape[0],) + (1,) * (x.ndim - 2) + (idx.shape[1],)
     return np.take_along_axis(x, idx.reshape(shape), axis=-1)
 

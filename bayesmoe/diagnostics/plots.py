@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-__all__ = ["plot_loss_posterior", "plot_contraction", "plot_num_experts", "plot_rate_distortion"]
+__all__ = ["plot_contraction", "plot_loss_posterior", "plot_num_experts", "plot_rate_distortion"]
 
 
 def _axes(ax):

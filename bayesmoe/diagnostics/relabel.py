@@ -37,13 +37,13 @@ from bayesmoe.diagnostics.mixing import mixing_measure
 from bayesmoe.measure import expert_log_prob, gate_logits, measure_arrays
 
 __all__ = [
-    "relabel_permutations",
-    "stephens_permutations",
+    "DEFAULT_ATOM_VARS",
+    "PERMUTATION_VAR",
+    "RELABEL_GROUP",
     "permute_experts",
     "relabel",
-    "DEFAULT_ATOM_VARS",
-    "RELABEL_GROUP",
-    "PERMUTATION_VAR",
+    "relabel_permutations",
+    "stephens_permutations",
 ]
 
 #: Variables whose per-expert values form the atoms that are matched (those present are used).

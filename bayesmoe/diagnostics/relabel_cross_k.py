@@ -38,7 +38,7 @@ from bayesmoe.diagnostics.mixing import mixing_measure
 from bayesmoe.diagnostics.relabel import relabel_permutations
 from bayesmoe.diagnostics.voronoi import canonical_atoms
 
-__all__ = ["relabel_cross_k", "cross_k_summary", "cross_k_assignments"]
+__all__ = ["cross_k_assignments", "cross_k_summary", "relabel_cross_k"]
 
 _SAMPLE_DIMS = ("chain", "draw")
 
@@ -93,7 +93,7 @@ def _match(z: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, float]:
 def cross_k_assignments(
     theta, active, *, reference_k: int | None = None, max_iter: int = 20, random_seed=None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """numpy core of :func:`relabel_cross_k`.
+    """Numpy core of :func:`relabel_cross_k`.
 
     Parameters
     ----------
@@ -125,7 +125,7 @@ def cross_k_assignments(
     >>> ref.ravel().round(1).tolist(), slot.tolist()
     ([10.0, 0.0, 5.0], [[0, 1, 2], [1, -1, 0], [2, 0, 1]])
     """
-    S, K_max, D = theta.shape
+    S, K_max, _D = theta.shape
     k_per = active.sum(axis=1)
     if reference_k is None:
         counts = np.bincount(k_per, minlength=K_max + 1)

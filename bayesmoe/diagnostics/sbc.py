@@ -47,7 +47,6 @@ import warnings
 
 import numpy as np
 import pymc as pm
-import pytensor.tensor as pt
 import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
@@ -57,13 +56,13 @@ from bayesmoe.models.builder import build_model
 from bayesmoe.models.gates import resolve_gate
 
 __all__ = [
-    "sbc_replicate",
-    "sbc_ranks",
-    "sbc_summary",
-    "sbc_pit",
-    "plot_sbc",
     "PRIMARY",
     "binomial_band",
+    "plot_sbc",
+    "sbc_pit",
+    "sbc_ranks",
+    "sbc_replicate",
+    "sbc_summary",
 ]
 
 #: Label-invariant quantities (exact SBC checks).
@@ -131,13 +130,13 @@ def _params(ds: xr.Dataset, family: str) -> dict:
 
 
 def _log_gate(p: dict, Z: np.ndarray) -> np.ndarray:
-    """log gate probabilities, shape (S, n, K), from the gate input Z = M(X) (n, d)."""
+    """Log gate probabilities, shape (S, n, K), from the gate input Z = M(X) (n, d)."""
     eta = np.einsum("nd,sdk->snk", Z, p["beta1"]) + p["beta0"][:, None, :]
     return _log_softmax(eta)
 
 
 def _log_components(p: dict, family: str, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """log p(y_i | x_i, expert k), shape (S, n, K)."""
+    """Log p(y_i | x_i, expert k), shape (S, n, K)."""
     if family == "gaussian":
         mu = np.einsum("nd,sdk->snk", X, p["a"]) + p["b"][:, None, :]
         s = p["sigma"][:, None, :]
@@ -520,9 +519,8 @@ def sbc_summary(ranks: xr.Dataset, *, alpha: float = 0.05, n_bins: int = 10) -> 
     >>> s["uniform"].values.tolist(), s.attrs["verdict"]
     ([True, False], 'fail')
     """
-    from scipy import stats
-
     import arviz_stats  # noqa: F401 - registers the .azstats accessor
+    from scipy import stats
 
     L = int(ranks.attrs["n_ranked"])
     comps = list(_components(ranks))
@@ -620,7 +618,7 @@ def plot_sbc(
         sharey=True,
         squeeze=False,
     )
-    for ax, (label, vals) in zip(axes.flat, panels):
+    for ax, (label, vals) in zip(axes.flat, panels, strict=False):
         grid = np.linspace(0, 1, 201)
         ecdf = np.searchsorted(np.sort(vals), grid, side="right") / len(vals)
         ax.fill_between(x, lo - x, hi - x, step="post", color="0.85", lw=0)

@@ -23,7 +23,7 @@ from bayesmoe.diagnostics.relabel import (
 )
 from bayesmoe.diagnostics.relabel import relabel as _relabel
 
-__all__ = ["summary", "total_log_likelihood", "LOGLIK_ROW"]
+__all__ = ["LOGLIK_ROW", "summary", "total_log_likelihood"]
 
 #: Row name of the total log-likelihood per draw (``loglik_total`` if the posterior already has a
 #: variable called ``loglik``).

@@ -46,7 +46,7 @@ from scipy.special import softmax
 from bayesmoe.diagnostics.mixing import mixing_measure
 from bayesmoe.measure import measure_arrays, measure_family
 
-__all__ = ["voronoi_cells", "voronoi_loss", "R_BAR"]
+__all__ = ["R_BAR", "voronoi_cells", "voronoi_loss"]
 
 #: Exponent r̄(m) of an over-fitted Gaussian cell of size m (MATH.md §4); unknown for m >= 4.
 R_BAR: dict[int, float] = {2: 4.0, 3: 6.0}
@@ -242,7 +242,8 @@ def voronoi_loss_arrays(at: dict, star: dict, kind: str, gaussian: bool, r_bar=N
 # --------------------------------------------------------------------------------------------
 def centre_measures(X, *measures):
     """Re-express measures exactly at centred inputs: experts see x - mean(X), the gate
-    M(x) - mean(M(X)) (``beta0`` absorbs ``beta1 . c_z``, ``b`` absorbs ``a . c_x``)."""
+    M(x) - mean(M(X)) (``beta0`` absorbs ``beta1 . c_z``, ``b`` absorbs ``a . c_x``).
+    """
     from bayesmoe.measure import gate_input
     from bayesmoe.scaling import Standardizer
 
@@ -396,7 +397,7 @@ def voronoi_loss(
             f"`r_bar` must be a mapping {{m: r̄(m)}} or a callable m -> r̄(m); got "
             f"{type(r_bar).__name__}. For example r_bar={{4: 8.0}}."
         )
-    G, T, sd, at, star = _prepare(measure, truth, X)
+    G, _T, sd, at, star = _prepare(measure, truth, X)
     gaussian = measure_family(G) == "gaussian"
     if r_bar is not None and not gaussian:
         raise ValueError(

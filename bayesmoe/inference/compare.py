@@ -26,7 +26,7 @@ import pandas as pd
 from bayesmoe._validation import check_family
 from bayesmoe.models.gates import GATES
 
-__all__ = ["compare_experts", "plot_compare_experts", "CRITERIA"]
+__all__ = ["CRITERIA", "compare_experts", "plot_compare_experts"]
 
 #: The criteria of the table and how each chooses K (``attrs["selected"]`` keys).
 CRITERIA = {
@@ -164,7 +164,8 @@ def compare_experts(
     pandas.DataFrame
         Index ``n_experts`` (the ``ks``). Columns: ``loglik``, ``n_params``, ``aic``, ``bic``,
         ``icl``, ``converged``, ``iterations``, ``seconds`` (MM); ``dsc`` (DSC at level K of the
-        dendrogram, NaN where undefined); ``p_mtm`` (MTM posterior of K), ``p_rjmcmc`` (p(K | y)); ``elpd_loo``,
+        dendrogram, NaN where undefined); ``p_mtm`` (MTM posterior of K), ``p_rjmcmc``
+        (p(K | y)); ``elpd_loo``,
         ``se_loo``, ``elpd_diff``, ``loo_weight`` (arviz.compare stacking weights), ``p_loo``
         (effective parameters). Columns of methods not run are NaN. ``attrs``: ``selected``
         (criterion -> chosen K, None when not run; see :data:`CRITERIA`), ``selected_aic``,

@@ -93,7 +93,8 @@ class FlatModel:
 
     def signature(self) -> dict:
         """JSON-ready description of everything the density's program bakes in (options, prior
-        scales, blocks, data shapes): a key for compiled-program caches."""
+        scales, blocks, data shapes): a key for compiled-program caches.
+        """
         return {
             "options": self.info.options(),
             "n_classes": len(self.info.classes or ()),
@@ -179,7 +180,8 @@ class FlatModel:
 
     def data(self) -> dict:
         """The data arrays the density reads (graph inputs of the JAX program, so one compiled
-        program serves every data set of the same shape)."""
+        program serves every data set of the same shape).
+        """
         st = self.info.standardizer
         out = {"Xs": self.Xs, "Zs": self.Zs}
         if self.info.family == "gaussian":
@@ -224,7 +226,8 @@ class FlatModel:
 
     def jax_logp(self):
         """``logp(flat, data)`` as a JAX function (float64 under ``jax.enable_x64``); ``data``
-        is :meth:`data` (passed as an argument, not baked into the compiled program)."""
+        is :meth:`data` (passed as an argument, not baked into the compiled program).
+        """
         ops = _jax_ops()
         return lambda flat, data: self.logp(flat, ops, data)
 
@@ -320,7 +323,8 @@ def flat_model_from_spec(s, info) -> FlatModel | None:
     """The :class:`FlatModel` of the model :func:`bayesmoe.models.build_model` would build from
     ``(s, info) = bayesmoe.models.spec.fixed_k_spec(...)``, without building it (no PyMC import),
     or None where :func:`flat_model` would give None. Blocks are in the built model's
-    ``value_vars`` order (gate slopes, gate intercepts, experts; tested against it)."""
+    ``value_vars`` order (gate slopes, gate intercepts, experts; tested against it).
+    """
     X = np.asarray(s.X, dtype=float)
     if not _supported(info, X.shape[1]) or info.gate == "custom":
         return None
@@ -332,7 +336,8 @@ def flat_model_from_spec(s, info) -> FlatModel | None:
 
 def flat_model(model, info) -> FlatModel | None:
     """The :class:`FlatModel` of a fixed-K model, or None if the model has anything it does not
-    know (other variables, distributions, shapes, potentials): the caller then uses PyMC."""
+    know (other variables, distributions, shapes, potentials): the caller then uses PyMC.
+    """
     try:
         X = np.asarray(model["X"].get_value(), dtype=float)
     except (KeyError, AttributeError):

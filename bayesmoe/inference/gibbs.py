@@ -10,7 +10,8 @@ standardised scale:
    total ``S ~ Gamma(K delta, 1)``; the intercepts are ``beta0_j = log(S w_j)`` (the likelihood
    depends on ``g = S w`` only through ``w``, and under ``g_j ~ Gamma(delta, 1)`` i.i.d. ``S`` and
    ``w`` are independent with those laws) [derived];
-3. ``mu_j ~ N((kappa xi + tau_j sum_{z_i = j} y_i) / (kappa + n_j tau_j), 1 / (kappa + n_j tau_j))``;
+3. ``mu_j ~ N((kappa xi + tau_j sum_{z_i = j} y_i) / (kappa + n_j tau_j),
+   1 / (kappa + n_j tau_j))``;
 4. ``tau_j = sigma_j^-2 ~ Gamma(alpha + n_j / 2, beta + sum_{z_i = j} (y_i - mu_j)^2 / 2)``;
 5. ``beta ~ Gamma(g + K_max alpha, h + sum over all K_max slots of tau_j)``: in the padded space the
    inactive slots' precisions are draws of the same prior given beta, so they enter too;
@@ -23,6 +24,8 @@ on the heavy-tailed prior of the inactive slots (measured in benchmarks/README.m
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 import numpy as np
 from pymc.model import modelcontext
@@ -38,7 +41,8 @@ _VARS = ("beta0_std", "beta1_std", "a_std", "b_std", "sigma_std_log__", HYPER_VA
 
 def gibbs_eligible(info: RandomKInfo) -> bool:
     """True for the models :class:`ConjugateGibbs` updates exactly: no covariates, Gaussian
-    experts, the Richardson–Green prior set (Dirichlet weights, hierarchical precisions)."""
+    experts, the Richardson–Green prior set (Dirichlet weights, hierarchical precisions).
+    """
     pri = info.priors
     return (
         info.family == "gaussian"
@@ -84,7 +88,7 @@ class ConjugateGibbs(BlockedStep):
 
     name = "conjugate_gibbs"
     default_blocked = True
-    stats_dtypes_shapes = {"occupied": (np.int64, [])}
+    stats_dtypes_shapes: ClassVar[dict] = {"occupied": (np.int64, [])}
 
     def __init__(self, vars=None, *, info: RandomKInfo, model=None, rng=None, blocked=True):
         model = modelcontext(model)

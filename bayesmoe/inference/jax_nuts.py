@@ -28,13 +28,13 @@ import numpy as np
 import xarray as xr
 
 __all__ = [
-    "available",
     "PreparedRun",
-    "sample_flat",
-    "mass_matrix_from_hessian",
-    "hessian_fd",
-    "ensure_host_devices",
+    "available",
     "compile_cache",
+    "ensure_host_devices",
+    "hessian_fd",
+    "mass_matrix_from_hessian",
+    "sample_flat",
 ]
 
 
@@ -164,7 +164,8 @@ def _devices_for(chains: int, jax) -> int:
 def _per_device(fn, chains_per_device: int, n_sharded: int, n_args: int):
     """Run ``fn`` (one chain) on a device's block of chains: the first `n_sharded` arguments
     carry the chain axis; a block of one chain is squeezed (no vmap: a vmapped NUTS advances
-    its chains in lockstep)."""
+    its chains in lockstep).
+    """
     import jax
 
     if chains_per_device > 1:
@@ -244,7 +245,8 @@ def _nuts_programs(
 
     def kernel_settings():
         """Abstract evaluation of the kernel's init: sets its warm-up settings (closure state of
-        numpyro's hmc, read by sample_kernel) and gives the state's structure."""
+        numpyro's hmc, read by sample_kernel) and gives the state's structure.
+        """
         if not treedef:
             shape = jax.eval_shape(
                 init_state,
@@ -333,7 +335,8 @@ def _pointwise_program(fm, pointwise_fn, flat_shape, data, cache_dir):
 
 def _compiled(program, example):
     """XLA executable of a jitted program for arguments shaped like `example` (from JAX's
-    persistent cache when it holds one)."""
+    persistent cache when it holds one).
+    """
     return program.lower(*example).compile()
 
 
@@ -397,7 +400,7 @@ class PreparedRun:
         )
 
         def init_and_advance():
-            mesh, _, init, advance_for, _ = built.result()
+            _mesh, _, init, advance_for, _ = built.result()
             leaves = jax.eval_shape(init, *example)
             advance = advance_for(leaves)
             return (

@@ -85,7 +85,7 @@ def cached_program(
     if path.exists():
         try:
             exported = jax.export.deserialize(bytearray(path.read_bytes()))
-        except Exception:  # noqa: BLE001 - a damaged or foreign file: export again
+        except Exception:
             exported = None
     if exported is None:
         exported = jax.export.export(make_fn())(*example_args)

@@ -28,7 +28,7 @@ from bayesmoe.inference import mm_updates as mu
 from bayesmoe.measure import GATE_TRANSFORMS, make_measure, measure_family
 from bayesmoe.scaling import Standardizer
 
-__all__ = ["MMResult", "fit_mle", "count_parameters", "monotone_violations"]
+__all__ = ["MMResult", "count_parameters", "fit_mle", "monotone_violations"]
 
 #: relative round-off allowed by :func:`monotone_violations`: a drop counts only when larger than
 #: ROUNDOFF_RTOL·max(1, |objective|). Summing n log-terms in double precision loses about
@@ -111,7 +111,7 @@ class MMResult:
             "converged": bool(self.converged_),
             "iterations": int(self.n_iter_),
             "seconds": float(self.seconds_),
-            "starts": int(len(self.all_starts_loglik_)),
+            "starts": len(self.all_starts_loglik_),
             "survivors": int(self.n_survivors_),
             "family": self.measure_.attrs["family"],
             "gate": self.measure_.attrs["gate"],
@@ -253,7 +253,8 @@ def _theta_from_measure(G: xr.Dataset, st: Standardizer, lay: mu.Layout, K: int,
 def _measure_from_theta(theta_row, lay, st, gate_name, feature, floor) -> xr.Dataset:
     """The fitted measure in the user's units: :meth:`Standardizer.to_user`'s affine map done on
     the numpy arrays (one Dataset built at the end: the xarray arithmetic of ``to_user`` cost
-    ~10 ms per fit, more than the whole iteration at n = 200), gate in sum-to-zero form."""
+    ~10 ms per fit, more than the whole iteration at n = 200), gate in sum-to-zero form.
+    """
     p = lay.unpack(theta_row[None])
     W = p["W"][0]
     sz, cz = st.z_scale[:, None], st.z_center[:, None]
@@ -285,7 +286,8 @@ class _Engine:
     """Runs blocks of MM/SQUAREM iterations on a batch of starts: the compiled kernels of
     :mod:`bayesmoe.inference.mm_numba` (one call per block, every start and iteration inside) or
     the numpy kernels of :mod:`bayesmoe.inference.mm_updates` (one vectorised pass over the
-    active starts per iteration)."""
+    active starts per iteration).
+    """
 
     def __init__(self, prob: mu.Problem, backend: str):
         self.name, self.prob, self.nb, self.pb, self.sts = backend, prob, None, None, None
@@ -415,7 +417,8 @@ def _iterate(
 ) -> dict:
     """Run the starts (rows of ``theta``, updated in place) for up to ``max_iter`` iterations,
     pruning to the best ``n_keep`` at ``prune_after`` and dropping poor starts at
-    ``drop_after``. Returns the per-start state (f, trace, n_iter, converged, stalled, pruned)."""
+    ``drop_after``. Returns the per-start state (f, trace, n_iter, converged, stalled, pruned).
+    """
     S = theta.shape[0]
     f = engine.objective(theta)
     trace = np.full((S, max_iter + 1), np.nan)

@@ -36,7 +36,7 @@ try:  # numba comes with PyTensor; keep the numpy path working without it
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     _HAVE_NUMBA = False
 
-    def njit(*args, **kwargs):  # noqa: D103 - stand-in decorator, never called when numba exists
+    def njit(*args, **kwargs):
         def wrap(f):
             return f
 
@@ -45,12 +45,12 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
 
 __all__ = [
     "available",
-    "pack_problem",
-    "new_stats",
     "estats",
     "mstep",
-    "run_starts",
     "mstep_fixed_tau",
+    "new_stats",
+    "pack_problem",
+    "run_starts",
 ]
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -114,7 +114,8 @@ def pack_problem(prob) -> tuple:
 @njit(cache=True)
 def _chol_solve(H, b, x):
     """Solve H x = b for symmetric positive definite H (D x D, D small) by Cholesky; H is
-    overwritten by its factor."""
+    overwritten by its factor.
+    """
     D = H.shape[0]
     for j in range(D):
         s = H[j, j]
@@ -147,7 +148,8 @@ def new_stats(pb) -> tuple:
     """Buffers for :func:`estats`: (gate gradient (D, K-1), weighted Gram (K, D, D), expert
     gradient (K, D, C) with C = 1 (Gaussian) or M-1, Σ τ r² (K,), Σ τ (K,), gate Hessian
     (G, G) with G = D(K-1), categorical-expert Hessians (K, E, E) with E = D(M-1); the two
-    Hessians are filled (lower triangles) only when the problem has ``newton``)."""
+    Hessians are filled (lower triangles) only when the problem has ``newton``).
+    """
     Xt, K, M, gauss, newton = pb[0], pb[11], pb[12], pb[13], pb[14]
     D = Xt.shape[1]
     C = 1 if gauss else M - 1
@@ -322,12 +324,12 @@ def estats(theta, pb, tau, st, fixed):
                     gz = gm[k] * Zt[i, d]
                     for e in range(d + 1):
                         gzz = gz * Zt[i, e]
-                        for l in range(Km):
-                            b = e * Km + l
+                        for q in range(Km):
+                            b = e * Km + q
                             if b > a:
                                 break
-                            w = -gm[l] * gzz
-                            if l == k:
+                            w = -gm[q] * gzz
+                            if q == k:
                                 w += gzz
                             HG[a, b] += w
     if ridge != 0.0:
@@ -358,7 +360,7 @@ def mstep(theta, st, pb, out):
     σ_k² = max(floor, Σ τ (r - xᵀδ)² / Σ τ) expanded as (Σ τ r² - 2 δᵀ Σ τ r x + δᵀ (Σ τ x xᵀ) δ)
     / Σ τ. Categorical expert k: one Böhning step per eigenvector of I - 11ᵀ/M.
     """
-    Xt, Zt, y, yi, gL, cU, cmu, ridge, var_floor, ss, jit, K, M, gauss, _ = pb
+    Xt, _Zt, _y, _yi, gL, cU, cmu, ridge, var_floor, ss, jit, K, M, gauss, _ = pb
     gg, SS, BB, cc, nn, _, _ = st
     D = Xt.shape[1]
     off = D * (K - 1)
@@ -443,8 +445,8 @@ def mstep_newton(theta, st, pb, out):
     its Böhning step. Nothing here guarantees ascent: :func:`_safe_map` checks the observed
     objective and falls back to :func:`mstep`.
     """
-    Xt, Zt, y, yi, gL, cU, cmu, ridge, var_floor, ss, jit, K, M, gauss, newton = pb
-    gg, SS, BB, cc, nn, HG, HV = st
+    Xt, _Zt, _y, _yi, _gL, _cU, _cmu, ridge, _var_floor, ss, jit, K, M, gauss, newton = pb
+    gg, _SS, BB, _cc, _nn, HG, HV = st
     D = Xt.shape[1]
     off = D * (K - 1)
     mstep(theta, st, pb, out)  # Böhning steps: the per-block fall-back
@@ -525,7 +527,8 @@ def _safe_map(th0, f0, st0, pb, th1, tau1, st1):
     """th1 = F(th0) with its pass (tau1, st1); returns its objective, never below f0 beyond
     round-off. With ``newton`` the Newton point is kept only when its objective is finite and
     >= f0; otherwise th1 is the MM map :func:`mstep` (monotone by construction), at the cost of
-    one more pass."""
+    one more pass.
+    """
     if pb[14]:
         mstep_newton(th0, st0, pb, th1)
         f1 = estats(th1, pb, tau1, st1, False)
@@ -543,7 +546,8 @@ def _squarem(th0, f0, tau0, st0, pb, w, caps, s):
     extrapolation is rejected; with ``newton`` one more for each rejected Newton point).
     ``caps[s]`` bounds the steplength, |α| <= caps[s], and adapts as in Varadhan & Roland's
     SQUAREM package (×4 after an accepted capped step, ÷4, not below 1, after a rejected one);
-    ``inf`` leaves α unbounded."""
+    ``inf`` leaves α unbounded.
+    """
     th1, th2, thp, th3, tau1, taup, st1, stp = w
     P = th0.shape[0]
     _safe_map(th0, f0, st0, pb, th1, tau1, st1)
@@ -680,7 +684,8 @@ def run_starts(
 @njit(cache=True)
 def mstep_fixed_tau(theta, tau, pb, n_inner, st):
     """``n_inner`` MM maps of every start at fixed responsibilities ``tau`` (S, n, K), in place
-    (the initialiser's fit of a partition, as ``mm_updates.mstep`` repeated)."""
+    (the initialiser's fit of a partition, as ``mm_updates.mstep`` repeated).
+    """
     S, P = theta.shape
     th = np.empty(P)
     out = np.empty(P)

@@ -21,7 +21,8 @@ maximise a minorizer of the (ridge-penalised) expected complete-data log-likelih
   closed-form σ_k² = max(floor, Σ τ r² / Σ τ).
 
 Every step is written as ``θ + H⁻¹ ∇`` with H at least the curvature of the surrogate, plus a tiny
-jitter ``eps·I`` (more curvature is always safe for ascent), so each block step cannot decrease Q and
+jitter ``eps·I`` (more curvature is always safe for ascent), so each block step cannot decrease Q
+and
 hence, by Jensen, cannot decrease the penalised log-likelihood.
 """
 
@@ -40,7 +41,8 @@ CAP_STEP = 4.0
 
 def _reduce_small(x: np.ndarray, axis: int, op) -> np.ndarray:
     """op-reduce over a short axis by a loop over its slices (much faster than numpy's strided
-    reductions when the axis has a handful of entries, as the expert and class axes do)."""
+    reductions when the axis has a handful of entries, as the expert and class axes do).
+    """
     x = np.moveaxis(x, axis, 0)
     out = x[0].copy()
     for i in range(1, x.shape[0]):
@@ -49,7 +51,7 @@ def _reduce_small(x: np.ndarray, axis: int, op) -> np.ndarray:
 
 
 def logsumexp(x: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarray:
-    """log Σ exp over a short axis (numerically stable; -inf rows give -inf)."""
+    """Log Σ exp over a short axis (numerically stable; -inf rows give -inf)."""
     m = _reduce_small(x, axis, np.maximum)
     m = np.where(np.isfinite(m), m, 0.0)
     out = np.log(_reduce_small(np.exp(x - m), axis, np.add)) + m
@@ -57,7 +59,7 @@ def logsumexp(x: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarr
 
 
 def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """x - logsumexp(x) over a short axis."""
+    """X - logsumexp(x) over a short axis."""
     return x - logsumexp(x, axis=axis, keepdims=True)
 
 
@@ -179,7 +181,7 @@ def make_problem(
 
 # ----- E-step ---------------------------------------------------------------------------------
 def log_joint(prob: Problem, p: dict) -> np.ndarray:
-    """log g_k(x_i) + log p_k(y_i | x_i), shape (S, n, K)."""
+    """Log g_k(x_i) + log p_k(y_i | x_i), shape (S, n, K)."""
     eta = prob.Zt @ p["W"]
     log_g = log_softmax(eta, axis=-1)
     if prob.layout.family == "gaussian":
@@ -292,7 +294,8 @@ def gaussian_step(prob: Problem, A: np.ndarray, s2: np.ndarray, tau: np.ndarray)
 
 def _newton_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
     """Solve H x = g for each leading index by Cholesky; NaN rows where H is not positive
-    definite (as mm_numba._chol_solve: the caller keeps the Böhning step there)."""
+    definite (as mm_numba._chol_solve: the caller keeps the Böhning step there).
+    """
     out = np.full(g.shape, np.nan)
     for i in np.ndindex(*H.shape[:-2]):
         try:
@@ -307,7 +310,8 @@ def newton_gate_step(prob: Problem, W: np.ndarray, tau: np.ndarray) -> np.ndarra
     """One Newton step of the gate on Q_gate(W) = Σ_i Σ_k τ_ik log γ_ik(W) - (λ/2)‖slopes‖²:
     W + H⁻¹∇ with H = Σ_i (diag γ_i - γ_i γ_iᵀ) ⊗ z_i z_iᵀ + λP over the K-1 free experts
     (index d*(K-1)+k, the packing of theta). Starts whose H is not positive definite keep the
-    Böhning step (:func:`gate_step`). No ascent guarantee: the iteration checks the objective."""
+    Böhning step (:func:`gate_step`). No ascent guarantee: the iteration checks the objective.
+    """
     K = prob.layout.K
     if K == 1:
         return W
@@ -332,7 +336,8 @@ def newton_gate_step(prob: Problem, W: np.ndarray, tau: np.ndarray) -> np.ndarra
 def newton_categorical_step(prob: Problem, V: np.ndarray, tau: np.ndarray) -> np.ndarray:
     """One Newton step per expert on Q_k(V_k) = Σ_i τ_ik log π_ik,y_i(V_k) - (λ/2)‖slopes‖²:
     H = Σ_i τ_ik (diag π_ik - π_ik π_ikᵀ) ⊗ x_i x_iᵀ + λP over the M-1 free classes (index
-    d*(M-1)+m). Experts whose H is not positive definite keep the Böhning step."""
+    d*(M-1)+m). Experts whose H is not positive definite keep the Böhning step.
+    """
     Xt = prob.Xt
     n, D = Xt.shape
     M = prob.layout.M
@@ -362,7 +367,8 @@ def newton_categorical_step(prob: Problem, V: np.ndarray, tau: np.ndarray) -> np
 def mstep(prob: Problem, theta: np.ndarray, tau: np.ndarray, newton: int | None = None):
     """The map given the responsibilities at ``theta``: the MM (Böhning / weighted least squares)
     steps, or with ``newton`` (default ``prob.newton``) Newton steps for the gate and the
-    categorical experts (no ascent guarantee by itself; see :func:`safe_map`)."""
+    categorical experts (no ascent guarantee by itself; see :func:`safe_map`).
+    """
     lay = prob.layout
     newton = prob.newton if newton is None else newton
     p = lay.unpack(theta)
@@ -380,7 +386,8 @@ def mstep(prob: Problem, theta: np.ndarray, tau: np.ndarray, newton: int | None 
 def safe_map(prob: Problem, theta0: np.ndarray, tau0: np.ndarray, f0: np.ndarray):
     """θ1 = F(θ0) and its E-step, never below f0: with ``prob.newton`` a Newton point whose
     objective is not finite or below f0 is replaced by the MM map (monotone by construction).
-    Returns (θ1, τ1, f1)."""
+    Returns (θ1, τ1, f1).
+    """
     theta1 = mstep(prob, theta0, tau0)
     tau1, f1 = estep(prob, theta1)
     if prob.newton:
@@ -452,6 +459,7 @@ def squarem_cycle(
 
 def mm_cycle(prob: Problem, theta0: np.ndarray, tau0: np.ndarray, f0: np.ndarray, cap=None):
     """One plain MM iteration (with ``prob.newton``: the safeguarded Newton map).
-    Returns (θ, τ, f, accepted=None)."""
+    Returns (θ, τ, f, accepted=None).
+    """
     theta, tau, f = safe_map(prob, theta0, tau0, f0)
     return theta, tau, f, None

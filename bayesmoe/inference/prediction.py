@@ -15,15 +15,17 @@ from bayesmoe.measure import (
     conditional_mean,
     expert_log_prob,
     gate_input,
-    gate_probabilities as _gate_probs,
     measure_arrays,
+)
+from bayesmoe.measure import (
+    gate_probabilities as _gate_probs,
 )
 
 __all__ = [
+    "conditional_density",
     "gate_probabilities",
     "posterior_predictive",
     "predict",
-    "conditional_density",
 ]
 
 

@@ -1,4 +1,4 @@
-"""NUTS sampling of the fixed-K MoE, started from a point estimate, returning a labelled DataTree."""
+"""NUTS sampling of the fixed-K MoE, started from a point estimate; returns a labelled DataTree."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import xarray as xr
 from bayesmoe.measure import make_measure
 from bayesmoe.models.spec import ModelInfo, fixed_k_spec, trace_layout
 
-__all__ = ["sample", "BACKENDS", "INITS", "start_values", "provenance_attrs"]
+__all__ = ["BACKENDS", "INITS", "provenance_attrs", "sample", "start_values"]
 
 BACKENDS = ("auto", "jax", "pymc", "nutpie", "numpyro")
 INITS = ("mm", "map", "prior")
@@ -54,7 +54,8 @@ def _check_backend(backend: str) -> str:
 def _resolve_backend(backend: str, model, info, sample_kwargs: dict):
     """The backend that runs and, for "jax", the flat model; "auto" picks "jax" when jax and
     numpyro are installed, the model is one the flat model knows and no PyMC-only keyword is
-    passed, else "pymc"."""
+    passed, else "pymc".
+    """
     if backend not in ("auto", "jax"):
         return backend, None, None
     from bayesmoe.inference.flat_model import flat_model
@@ -194,7 +195,8 @@ _GATE_START_SDS = 3.0
 def _clip_gate(point: dict, info: ModelInfo) -> dict:
     """Pull near-step gates of an MM fit (|beta| ~ 1000 on separable data) to within
     ``_GATE_START_SDS`` prior sds: the posterior lives there, and a start out in the prior's far
-    tail leaves NUTS with huge gradients and a collapsed step size (chains that never move)."""
+    tail leaves NUTS with huge gradients and a collapsed step size (chains that never move).
+    """
     pri = info.priors
     for k, scale in (("beta0_std", pri.gate_intercept), ("beta1_std", pri.gate_slope)):
         if k in point and not (k == "beta0_std" and pri.dirichlet_weights):
@@ -262,7 +264,8 @@ def _prepare_jax(
     init_mass="hessian",
 ):
     """Start loading/compiling the jax sampler's programs in the background (see
-    :class:`~bayesmoe.inference.jax_nuts.PreparedRun`)."""
+    :class:`~bayesmoe.inference.jax_nuts.PreparedRun`).
+    """
     from bayesmoe.inference.jax_nuts import PreparedRun
 
     if init_mass not in ("hessian", "identity"):
@@ -380,8 +383,10 @@ def sample(
 
     Parameters
     ----------
-    X, y, n_experts, experts, gate, temperature, identifiability, ordered, priors, feature_names, classes
+    X, y, n_experts, experts, gate, temperature, identifiability, ordered, priors
         Model options, see :func:`bayesmoe.models.build_model`.
+    feature_names, classes
+        Names of the columns of ``X`` and of the classes, see :func:`bayesmoe.models.build_model`.
     draws, chains, cores : int
         Draws per chain, number of chains, and worker processes of the ``pymc`` backend.
     tune : int, optional
@@ -462,7 +467,7 @@ def sample(
         fm = flat_model_from_spec(spec, info)  # the compiled path needs no PyMC model
     if fm is not None:
         backend, layout = "jax", trace_layout(spec, info)
-        layout = dict(zip(("coords", "dims", "constant_data"), layout))
+        layout = dict(zip(("coords", "dims", "constant_data"), layout, strict=True))
     else:
         from bayesmoe.models.builder import build_model
 
@@ -486,7 +491,7 @@ def sample(
         )
     try:
         t0 = time.perf_counter()
-        point, start_measure = start_values(
+        point, _start_measure = start_values(
             info,
             X_arr,
             y_arr,

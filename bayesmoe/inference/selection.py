@@ -156,7 +156,9 @@ def select_experts(
         dend = dendrogram(fits[Kmax].measure_, X, y, gate=gate if callable(gate) else None)
         table.attrs["selected_dsc"] = int(dend.attrs["n_experts_selected"])
         table.attrs["dsc"] = {
-            int(k): float(v) for k, v in zip(dend.level.values, dend.dsc.values) if np.isfinite(v)
+            int(k): float(v)
+            for k, v in zip(dend.level.values, dend.dsc.values, strict=True)
+            if np.isfinite(v)
         }
     elif Kmax == 1:
         table.attrs["selected_dsc"] = 1

@@ -25,20 +25,20 @@ from bayesmoe.models.spec import (  # noqa: F401 - re-exported (the builders' sh
     prepare,
 )
 
-__all__ = ["ModelInfo", "build_model", "IDENTIFIABILITY"]
+__all__ = ["IDENTIFIABILITY", "ModelInfo", "build_model"]
 _LOG_2PI = float(np.log(2 * np.pi))
 
 
 # ----- likelihoods (pure tensor functions; also used by tests) ---------------------------------
 def gaussian_mixture_logp(value, eta, mu, sigma):
-    """log sum_k softmax(eta)_k N(value | mu_k, sigma_k), elementwise over observations."""
+    """Log sum_k softmax(eta)_k N(value | mu_k, sigma_k), elementwise over observations."""
     z = (value[..., None] - mu) / sigma
     comp = -0.5 * _LOG_2PI - pt.log(sigma) - 0.5 * z * z
     return pt.logsumexp(log_softmax(eta, axis=-1) + comp, axis=-1)
 
 
 def categorical_mixture_logp(value, eta, logits):
-    """log sum_k softmax(eta)_k softmax_s(logits[:, s, k]) at s = value."""
+    """Log sum_k softmax(eta)_k softmax_s(logits[:, s, k]) at s = value."""
     n_classes = logits.shape[-2]
     onehot = pt.eq(value[..., None], pt.arange(n_classes))  # (n, M)
     comp = (log_softmax(logits, axis=-2) * onehot[..., None]).sum(axis=-2)  # (n, K)
@@ -282,7 +282,7 @@ def observe(family: str, eta, params: tuple, y_arr) -> None:
 
 # ----- Dirichlet weights and Gamma precisions as PyMC variables ---------------------------------
 def log_gamma_logp(value, delta):
-    """log density of ``log g`` with ``g ~ Gamma(delta, 1)`` (the Dirichlet-weights intercepts)."""
+    """Log density of ``log g`` with ``g ~ Gamma(delta, 1)`` (the Dirichlet-weights intercepts)."""
     return delta * value - pt.exp(value) - pt.gammaln(delta)
 
 
@@ -291,8 +291,9 @@ def log_gamma_random(delta, rng=None, size=None):
 
 
 def inverse_sqrt_gamma_logp(value, alpha, rate):
-    """log density of ``sigma = tau^(-1/2)`` with ``tau ~ Gamma(alpha, rate)``
-    (Jacobian ``|d tau / d sigma| = 2 sigma^-3``)."""
+    """Log density of ``sigma = tau^(-1/2)`` with ``tau ~ Gamma(alpha, rate)``
+    (Jacobian ``|d tau / d sigma| = 2 sigma^-3``).
+    """
     tau = value**-2
     return (
         alpha * pt.log(rate)
@@ -314,7 +315,8 @@ def _inverse_sqrt_gamma_start(rv, size, alpha, rate):
 
 def gate_intercepts(name: str, pri: Priors, dims: str):
     """i.i.d. gate intercepts of one slot each: ``log Gamma(delta, 1)`` variables when
-    ``pri.dirichlet_weights`` (softmax of them is Dirichlet(delta, ...)), else ``N(0, s0)``."""
+    ``pri.dirichlet_weights`` (softmax of them is Dirichlet(delta, ...)), else ``N(0, s0)``.
+    """
     if pri.dirichlet_weights:
         return pm.CustomDist(
             name, pri.weights_concentration, logp=log_gamma_logp, random=log_gamma_random, dims=dims
@@ -334,7 +336,8 @@ def gate_slopes(K: int, d: int, pri: Priors, identifiability: str):
 
 def _gate_parameters(K: int, d: int, pri: Priors, identifiability: str):
     """Gate intercepts and slopes of the fixed-K model (slopes are zeros of shape (0, K) when
-    d = 0)."""
+    d = 0).
+    """
     if K == 1:
         return pt.zeros((1,)), pt.zeros((d, 1))
     if identifiability == "reference":

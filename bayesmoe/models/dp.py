@@ -1,6 +1,6 @@
 """Dirichlet-process gate: truncated stick-breaking weights as gate intercepts (shared/MATH.md §2).
 
-    v_k ~ Beta(1, alpha), k < K_max;   w_k = v_k prod_{j<k} (1 - v_j),   w_{K_max} = prod_j (1 - v_j)
+    v_k ~ Beta(1, alpha), k < K_max;  w_k = v_k prod_{j<k} (1 - v_j);  w_{K_max} = prod_j (1 - v_j)
     beta0_k = log w_k,   beta1 ~ ZeroSumNormal over experts (free slopes),   alpha fixed or Gamma
 
 so the gate is softmax_k(log w_k + beta1_k . z) on the standardised gate input z: at the centre of
@@ -40,7 +40,7 @@ from bayesmoe.models.builder import (
 )
 from bayesmoe.models.priors import Priors
 
-__all__ = ["build_dp_model", "occupied_experts", "check_truncation", "TruncationWarning"]
+__all__ = ["TruncationWarning", "build_dp_model", "check_truncation", "occupied_experts"]
 
 
 # sample_dp moved to bayesmoe.inference.dp; the old path keeps working

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["GATES", "resolve_gate", "is_affine"]
+__all__ = ["GATES", "is_affine", "resolve_gate"]
 
 #: CLI / constructor names of the gates and the measure's name of their input transform.
 GATES = {"softmax": "identity", "identity": "identity", "tanh": "tanh", "sigmoid": "sigmoid"}
@@ -58,7 +58,7 @@ def resolve_gate(gate: str | Callable) -> tuple[str, Callable]:
     if callable(gate):
         try:
             affine = is_affine(gate)
-        except Exception as err:  # noqa: BLE001 - report what the callable did
+        except Exception as err:
             raise TypeError(
                 f"The gate callable failed on a PyTensor tensor ({err}); it must map tensors to "
                 "tensors elementwise, e.g. `pytensor.tensor.arctan`."
@@ -71,7 +71,8 @@ def resolve_gate(gate: str | Callable) -> tuple[str, Callable]:
         return "custom", gate
     if not isinstance(gate, str) or gate not in GATES:
         raise ValueError(
-            f"`gate` must be one of {sorted(set(GATES) - {'identity'})} or a callable; got {gate!r}."
+            f"`gate` must be one of {sorted(set(GATES) - {'identity'})} or a callable; "
+            f"got {gate!r}."
         )
     name = GATES[gate]
     return name, _TENSOR_TRANSFORMS[name]

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-__all__ = ["Priors", "resolve_priors", "PRIOR_SETS"]
+__all__ = ["PRIOR_SETS", "Priors", "resolve_priors"]
 
 #: Names of the prior sets and their source.
 PRIOR_SETS = {

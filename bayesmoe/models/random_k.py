@@ -53,14 +53,14 @@ from bayesmoe.models.priors import Priors
 from bayesmoe.scaling import Standardizer
 
 __all__ = [
+    "K_VAR",
     "RandomKInfo",
     "build_random_k_model",
-    "parse_experts_prior",
     "experts_prior_pmf",
+    "hyper_prior_draw",
+    "parse_experts_prior",
     "slot_prior_draw",
     "slot_prior_logpdf",
-    "hyper_prior_draw",
-    "K_VAR",
 ]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
@@ -379,7 +379,8 @@ HYPER_VARS = ("noise_rate_std_log__",)
 def hyper_values(info: RandomKInfo, point: dict | None = None) -> dict:
     """Hyperparameters of the slot prior on their natural scale (``{"noise_rate": beta}`` on the
     standardised scale for Richardson–Green; empty for the default set). Taken from ``point``
-    (value space) or, without one, at the prior mean ``g / h``."""
+    (value space) or, without one, at the prior mean ``g / h``.
+    """
     if not info.priors.hierarchical:
         return {}
     if point is not None and HYPER_VARS[0] in point:
@@ -389,7 +390,8 @@ def hyper_values(info: RandomKInfo, point: dict | None = None) -> dict:
 
 def hyper_prior_draw(info: RandomKInfo, rng: np.random.Generator) -> dict:
     """One prior draw of the hyperparameters, as value-space entries of a point (empty for the
-    default set)."""
+    default set).
+    """
     if not info.priors.hierarchical:
         return {}
     beta = rng.gamma(info.priors.rate_shape, 1.0 / info.prior_constants["rate_rate"])
@@ -445,10 +447,11 @@ def slot_prior_draw(
 
 def slot_prior_logpdf(info: RandomKInfo, blocks: dict, point: dict | None = None) -> np.ndarray:
     """Prior log density (value space, Jacobians included) of each slot in ``blocks`` (value
-    name -> block_shape + (m,)), shape (m,): the density :func:`slot_prior_draw` samples from."""
+    name -> block_shape + (m,)), shape (m,): the density :func:`slot_prior_draw` samples from.
+    """
     hyper = hyper_values(info, point)
     total = 0.0
-    for (name, shape), group in zip(info.slot_vars, info.slot_groups, strict=True):
+    for (name, _shape), group in zip(info.slot_vars, info.slot_groups, strict=True):
         v = np.asarray(blocks[name], dtype=float).reshape(-1, np.shape(blocks[name])[-1])
         kind, par = _group_prior(info, group, hyper)
         if kind == "normal":  # plain numpy: scipy's overhead dominates these small arrays

@@ -26,7 +26,7 @@ from bayesmoe.models.gates import resolve_gate
 from bayesmoe.models.priors import Priors, resolve_priors
 from bayesmoe.scaling import Standardizer
 
-__all__ = ["ModelInfo", "Prepared", "prepare", "fixed_k_spec", "trace_layout", "IDENTIFIABILITY"]
+__all__ = ["IDENTIFIABILITY", "ModelInfo", "Prepared", "fixed_k_spec", "prepare", "trace_layout"]
 
 IDENTIFIABILITY = ("zerosum", "reference")
 
@@ -48,7 +48,7 @@ class ModelInfo:
     standardizer: Standardizer
 
     def initvals(self) -> dict:
-        """Valid start values PyMC cannot find itself (the ordered intercepts need distinct ones)."""
+        """Valid start values PyMC cannot find itself (ordered intercepts need distinct ones)."""
         if not (self.ordered and self.n_experts > 1):
             return {}
         b = np.linspace(-1.0, 1.0, self.n_experts)
@@ -107,7 +107,8 @@ class Prepared:
 
     def prior_constants(self) -> dict:
         """Standardised-scale constants of the Richardson–Green prior (empty for the default
-        set): ``mean_center`` xi (midpoint of y), ``mean_sd`` 1/sqrt(kappa), ``rate_rate`` h."""
+        set): ``mean_center`` xi (midpoint of y), ``mean_sd`` 1/sqrt(kappa), ``rate_rate`` h.
+        """
         if not self.priors.hierarchical:
             return {}
         ys = self.standardizer.transform_y(self.y)
@@ -182,7 +183,8 @@ def fixed_k_spec(
     classes=None,
 ) -> tuple[Prepared, ModelInfo]:
     """Every check of :func:`bayesmoe.models.build_model`, and its ``ModelInfo``, without
-    building (or importing) the PyMC model."""
+    building (or importing) the PyMC model.
+    """
     K = check_int(n_experts, "n_experts")
     if identifiability not in IDENTIFIABILITY:
         raise ValueError(
@@ -217,7 +219,8 @@ def fixed_k_spec(
 
 def trace_layout(s: Prepared, info: ModelInfo) -> tuple[dict, dict, dict]:
     """``(coords, dims, constant_data)`` of the built fixed-K model (default prior set): the
-    model's coords, ``named_vars_to_dims`` and its ``pm.Data`` values other than ``y_obs``."""
+    model's coords, ``named_vars_to_dims`` and its ``pm.Data`` values other than ``y_obs``.
+    """
     K, cat = info.n_experts, info.family == "categorical"
     coords = s.coords(K)
     free = "expert"

@@ -5,10 +5,10 @@ from bayesmoe.report.fit import write_fit_report, write_measure_report
 from bayesmoe.report.study import contraction_slopes, selection_frequencies, write_study_report
 
 __all__ = [
-    "write_report",
-    "write_fit_report",
-    "write_measure_report",
-    "write_study_report",
     "contraction_slopes",
     "selection_frequencies",
+    "write_fit_report",
+    "write_measure_report",
+    "write_report",
+    "write_study_report",
 ]

@@ -27,7 +27,7 @@ from bayesmoe.report.html import (
     table_html,
 )
 
-__all__ = ["write_fit_report", "write_measure_report", "REPORT_FILE"]
+__all__ = ["REPORT_FILE", "write_fit_report", "write_measure_report"]
 
 REPORT_FILE = "report.html"
 _USER_VARS = ("beta0", "beta1", "a", "b", "sigma")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-__all__ = ["Section", "figure_to_data_uri", "table_html", "render_page", "guarded", "esc"]
+__all__ = ["Section", "esc", "figure_to_data_uri", "guarded", "render_page", "table_html"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:1.5em auto;max-width:1200px;
@@ -110,7 +110,7 @@ def guarded(section: Section, what: str, fn: Callable[[Section], None]) -> bool:
     try:
         fn(section)
         return True
-    except Exception as err:  # noqa: BLE001 - shown in the page and warned, never silent
+    except Exception as err:
         msg = f"could not draw {what}: {type(err).__name__}: {err}".splitlines()[0]
         section.add_error(msg)
         warnings.warn(msg, UserWarning, stacklevel=2)

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from bayesmoe.report.html import Section, esc, figure_to_data_uri, guarded, render_page, table_html
 
-__all__ = ["write_study_report", "contraction_slopes", "selection_frequencies", "THEORETICAL_SLOPE"]
+__all__ = ["THEORETICAL_SLOPE", "contraction_slopes", "selection_frequencies", "write_study_report"]
 
 #: Reference slope of log(loss) on log(n): the parametric rate n^(-1/2).
 THEORETICAL_SLOPE = -0.5
@@ -113,7 +113,7 @@ def selection_frequencies(table: pd.DataFrame) -> pd.DataFrame | None:
         keys = [c for c in ("n", "replicate") if c in df.columns]
         n_k = df["n_experts"].nunique()
         picks = []
-        for key, g in df.groupby(keys) if keys else [((), df)]:
+        for _key, g in df.groupby(keys) if keys else [((), df)]:
             g = g[pd.to_numeric(g[crit], errors="coerce").notna()]
             if len(g) < n_k:  # a data set with an unfinished K does not count
                 continue
@@ -142,7 +142,7 @@ def _contraction_section(table: pd.DataFrame) -> Section | None:
         fig = Figure(figsize=(5.5 * len(metrics), 4))
         axes = np.atleast_1d(fig.subplots(1, len(metrics)))
         all_rows = []
-        for ax, m in zip(axes, metrics):
+        for ax, m in zip(axes, metrics, strict=True):
             slopes = contraction_slopes(table, m)
             done = table[
                 (table.get("status", "done") == "done")

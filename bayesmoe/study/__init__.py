@@ -31,16 +31,16 @@ __getattr__, __dir__ = lazy_exports(__name__, _ATTRS)
 
 __all__ = [
     "StudySpec",
-    "Task",
     "StudyStore",
-    "load_spec",
-    "parse_spec",
+    "Task",
+    "collect_results",
     "derive_seed",
+    "load_spec",
+    "load_task_data",
+    "mle_metrics",
+    "parse_spec",
     "run_study",
     "run_task",
-    "load_task_data",
-    "collect_results",
     "trace_metrics",
-    "mle_metrics",
     "truth_distances",
 ]

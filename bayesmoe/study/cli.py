@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bayesmoe._validation import positive_int as _positive_int
 
-__all__ = ["register", "cmd_study", "cmd_report", "COMMANDS", "main"]
+__all__ = ["COMMANDS", "cmd_report", "cmd_study", "main", "register"]
 
 
 def register(subparsers) -> None:

@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-__all__ = ["trace_metrics", "mle_metrics", "truth_distances", "thin_draws", "USER_VARS"]
+__all__ = ["USER_VARS", "mle_metrics", "thin_draws", "trace_metrics", "truth_distances"]
 
 #: Posterior variables in user units whose convergence is reported.
 USER_VARS = ("beta0", "beta1", "a", "b", "sigma")
@@ -211,7 +211,7 @@ def trace_metrics(
                 warnings.simplefilter("ignore")
                 loo = az.loo(trace)
             out["elpd_loo"], out["p_loo"] = _float(loo.elpd), _float(loo.p)
-        except Exception as err:  # noqa: BLE001 - LOO is a by-product; record why it is absent
+        except Exception as err:
             out["elpd_loo"] = None
             out["loo_note"] = f"{type(err).__name__}: {err}".splitlines()[0]
     if "n_experts" in post:

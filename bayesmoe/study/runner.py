@@ -34,7 +34,7 @@ import pandas as pd
 from bayesmoe.study.spec import GRID_KEYS, StudySpec, Task, load_spec
 from bayesmoe.study.store import StudyStore, atomic_write_with
 
-__all__ = ["run_study", "run_task", "load_task_data", "collect_results", "RESULT_FILES"]
+__all__ = ["RESULT_FILES", "collect_results", "load_task_data", "run_study", "run_task"]
 
 #: Result file of a task by inference method.
 RESULT_FILES = {"mle": "fit.nc", "nuts": "trace.nc", "rjmcmc": "trace.nc", "sbc": "ranks.nc"}
@@ -317,7 +317,7 @@ def run_task(task: dict, out_dir: str, attempt: int = 1) -> dict:
             folder / "metrics.json", lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1))
         )
         return record
-    except Exception as err:  # noqa: BLE001 - one bad task must not stop the study
+    except Exception as err:
         t_end = time.time()
         return {
             **info,
@@ -330,7 +330,7 @@ def run_task(task: dict, out_dir: str, attempt: int = 1) -> dict:
 
 
 def _probe(out_dir: str) -> str:
-    """Run on every worker: can it write into the study folder?"""
+    """Run on every worker: check that it can write into the study folder."""
     p = Path(out_dir) / "tasks"
     if not p.is_dir():
         return f"{out_dir} is not visible on {socket.gethostname()}"
@@ -545,7 +545,7 @@ def _run_pending(
                 tid, attempt, _ = futures.pop(fut.key)
                 try:
                     res = fut.result()
-                except Exception as err:  # noqa: BLE001 - e.g. KilledWorker, lost connection
+                except Exception as err:
                     res = {
                         "status": "error",
                         "task": tid,

@@ -75,13 +75,13 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "GRID_KEYS",
+    "METHODS",
     "StudySpec",
     "Task",
+    "derive_seed",
     "load_spec",
     "parse_spec",
-    "derive_seed",
-    "METHODS",
-    "GRID_KEYS",
 ]
 
 METHODS = ("mle", "nuts", "rjmcmc", "sbc")
@@ -302,7 +302,7 @@ class StudySpec:
         """
         keys = [k for k in GRID_KEYS if k in self.grid]
         values = [self.grid[k] for k in keys]
-        combos = [dict(zip(keys, c)) for c in _product(values)] if keys else [{}]
+        combos = [dict(zip(keys, c, strict=True)) for c in _product(values)] if keys else [{}]
         out = []
         for coords in combos:
             data_coords = {k: v for k, v in coords.items() if k in _DATA_COORDS}
@@ -345,7 +345,7 @@ def _rjmcmc_unavailable() -> str:
         return "the module bayesmoe.inference.rjmcmc is not in this installation"
     try:
         module = importlib.import_module("bayesmoe.inference.rjmcmc")
-    except Exception as err:  # noqa: BLE001 - report why the module cannot be used
+    except Exception as err:
         return f"bayesmoe.inference.rjmcmc failed to import: {type(err).__name__}: {err}"
     if not callable(getattr(module, "sample_random_k", None)):
         return "bayesmoe.inference.rjmcmc has no `sample_random_k` entry point"
@@ -401,7 +401,8 @@ def _prior_table(key: str, v: Any) -> dict:
 
 def _check_csv_data(d: dict, m: dict, g: dict) -> None:
     """Validate a CSV data set now (bayesmoe._validation, as every Python entry point does),
-    not in a worker after the cluster has started."""
+    not in a worker after the cluster has started.
+    """
     import pandas as pd
 
     from bayesmoe._validation import check_enough_rows, check_X, check_y, n_parameters
@@ -558,7 +559,7 @@ def parse_spec(
             raise SpecError("study spec: `data.options` applies to source = 'simulate' only.")
         d.update(d=_int("data.d", data["d"], 1), x_seed=_int("data.x_seed", data["x_seed"], 0))
     elif source == "simulate":
-        from bayesmoe.data.simulate import PRESETS, _check_preset_options, _OPTION_DEFAULTS
+        from bayesmoe.data.simulate import _OPTION_DEFAULTS, PRESETS, _check_preset_options
 
         for k in ("path", "target", "features"):
             if data.get(k) is not None:
@@ -739,7 +740,7 @@ def parse_spec(
 
 
 def load_spec(path: str | Path) -> StudySpec:
-    """Read and validate a study spec TOML file.
+    r"""Read and validate a study spec TOML file.
 
     Parameters
     ----------

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "MANIFEST_FILE",
+    "METRICS_FILE",
+    "TMP_MARK",
     "StudyStore",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_with",
-    "TMP_MARK",
-    "METRICS_FILE",
-    "MANIFEST_FILE",
 ]
 
 TMP_MARK = ".tmp-"

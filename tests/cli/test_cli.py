@@ -168,7 +168,7 @@ def test_fit_mle_json(csv_files, tmp_path, capsys):
 def test_bad_input_one_line_and_nothing_written(csv_files, tmp_path, capsys, argv, message):
     out = tmp_path / "never"
     argv = [a.format(d=csv_files) for a in argv] + ["--out", str(out)]
-    rc, stdout, err = _run(argv, capsys)
+    rc, _stdout, err = _run(argv, capsys)
     assert rc == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bayesmoe: error:"), err

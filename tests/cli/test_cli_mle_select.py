@@ -1,4 +1,4 @@
-"""`bayesmoe select` and `bayesmoe fit --method mle`: JSON and readable output, files, string labels.
+"""`bayesmoe select` and `bayesmoe fit --method mle`: JSON and text output, files, string labels.
 
 Everything runs in-process through :func:`bayesmoe.cli.main`; every check compares the CLI's output
 with the library called directly with the same seed (the CLI's default ``--seed 1``), so a CLI that

@@ -33,7 +33,7 @@ def test_select_rjmcmc_json_extends_the_table(tmp_path, capsys):
         "--json",
     ]
     assert main(argv) == 0
-    out, err = capsys.readouterr()
+    out, _err = capsys.readouterr()
     rec = json.loads(out, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
     for key in (
         "table",

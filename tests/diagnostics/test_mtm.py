@@ -213,7 +213,7 @@ def test_point_estimate_without_omega_is_refused():
     # A single measure (e.g. an MM fit) with the default radius: refused with the reason and the
     # alternatives; with an explicit omega it runs. On the old code this returned a K̃.
     G = split_posterior(TRUTH, 0, shape=(1, 1)).isel(chain=0, draw=0, drop=True)
-    with pytest.raises(ValueError, match="point estimate.*explicitly"):
+    with pytest.raises(ValueError, match=r"point estimate.*explicitly"):
         merge_truncate_merge(G, n=1000, random_seed=0)
     with pytest.raises(ValueError, match="select_experts"):
         num_experts_posterior(G, method="mtm", n=1000)

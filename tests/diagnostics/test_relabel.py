@@ -69,7 +69,7 @@ def make_trace(
     Returns (tree, truth, q, X, y): ``q[c, d, j]`` is the clean label shown at position j of the
     stored draw (stored[..., j] = clean[..., q[c, d, j]]).
     """
-    truth, x_dist = preset(name, **preset_kwargs)
+    truth, _x_dist = preset(name, **preset_kwargs)
     rng = np.random.default_rng(seed)
     K = truth.sizes["expert"]
     cat = "sigma2" not in truth
@@ -93,7 +93,7 @@ def make_trace(
     q = np.broadcast_to(np.array(chain_perm)[:, None, :], (CHAINS, DRAWS, K)).copy()
     if switch_chain is not None:
         cuts = np.sort(rng.choice(np.arange(1, DRAWS), size=n_switches, replace=False))
-        for lo, hi in zip(cuts, np.append(cuts[1:], DRAWS)):
+        for lo, hi in zip(cuts, np.append(cuts[1:], DRAWS), strict=True):
             q[switch_chain, lo:hi] = rng.permutation(K)
         single = rng.choice(DRAWS, size=10, replace=False)  # isolated one-draw switches
         q[switch_chain, single] = [rng.permutation(K) for _ in single]
@@ -211,7 +211,7 @@ def test_core_single_expert_and_bad_input():
         relabel_permutations(np.ones((5, 2)))
     bad = np.ones((5, 2, 2))
     bad[3, 0, 1] = np.nan
-    with pytest.raises(ValueError, match="NaN or inf.*draw 3"):
+    with pytest.raises(ValueError, match=r"NaN or inf.*draw 3"):
         relabel_permutations(bad)
     with pytest.raises(ValueError, match="`weights` must be 2"):
         relabel_permutations(np.ones((5, 2, 2)), weights=[1.0, -1.0])
@@ -242,7 +242,7 @@ def test_permute_experts_matches_numpy():
     np.testing.assert_array_equal(out.transpose(*da.dims).values, _apply(vals, q))
     no_expert = xr.DataArray(vals[..., 0], dims=("chain", "draw", "feature"))
     xr.testing.assert_identical(permute_experts(no_expert, q), no_expert)
-    with pytest.raises(ValueError, match="permutation of 0..K-1"):
+    with pytest.raises(ValueError, match=r"permutation of 0..K-1"):
         permute_experts(da, np.zeros((2, 3, 3), int))
     with pytest.raises(ValueError, match="shape"):
         permute_experts(da, np.zeros((2, 3, 2), int))
@@ -275,14 +275,15 @@ def test_relabelled_means_match_truth_within_mcse(gaussian):
     names = ["beta0", "beta1", "a", "b", "sigma"]
     mean = post[names].mean(("chain", "draw"))
     mcse = az.mcse(post[names])
+
     # one global permutation separates the relabelled positions from the truth's labels
-    feats = lambda ds: (
-        np.concatenate(  # noqa: E731
+    def feats(ds):
+        return np.concatenate(
             [ds[v].transpose(..., "expert").values.reshape(-1, ds.sizes["expert"]) for v in names]
         ).T
-    )
+
     cost = ((feats(mean)[:, None, :] - feats(true)[None, :, :]) ** 2).sum(-1)
-    rows, g = linear_sum_assignment(cost)
+    _rows, g = linear_sum_assignment(cost)
     z = np.abs(feats(mean) - feats(true)[g]) / feats(mcse)
     # iid draws: |mean - truth| / mcse ~ |N(0, 1)|; Bonferroni over all scalars at 1 % overall.
     assert z.max() < stats.norm.ppf(1 - 0.01 / (2 * z.size))
@@ -365,7 +366,7 @@ def test_var_names_selects_the_matched_variables(gaussian):
     out = relabel(gaussian["raw"], var_names=["a", "sigma"])
     assert _recovered_exactly(gaussian["q"], out["relabel"]["permutation"].values)
     assert out["relabel"]["permutation"].attrs["matched_on"] == "a,sigma"
-    with pytest.raises(ValueError, match="`var_names`.*'expert' dim"):
+    with pytest.raises(ValueError, match=r"`var_names`.*'expert' dim"):
         relabel(gaussian["raw"], var_names=["b_sum"])
 
 
@@ -404,13 +405,13 @@ def test_bad_input_errors(gaussian):
     with pytest.raises(TypeError, match="`trace` must be"):
         relabel(post["a"])
     negative = post.assign(sigma=-post["sigma"])
-    with pytest.raises(ValueError, match="'sigma'.*positive"):
+    with pytest.raises(ValueError, match=r"'sigma'.*positive"):
         relabel(negative)
     mismatched = gaussian["raw"].copy()
     mismatched["posterior_predictive"] = xr.DataTree(
         gaussian["raw"]["posterior_predictive"].to_dataset().isel(draw=slice(0, 10))
     )
-    with pytest.raises(ValueError, match="posterior_predictive.*cannot be aligned"):
+    with pytest.raises(ValueError, match=r"posterior_predictive.*cannot be aligned"):
         relabel(mismatched)
 
 

@@ -102,7 +102,7 @@ def test_every_draw_maps_each_expert_to_its_own_row(categorical):
 
 def test_slot_summaries_without_relabelling_would_fail():
     """Must-fail contrast: the same summary by input slot mixes the experts."""
-    post, who, k = synthetic()
+    post, _who, _k = synthetic()
     slot_means = np.nanmean(np.where(post["active"].values[0], post["b"].values[0], np.nan), 0)
     assert np.max(np.abs(slot_means - B)) > 1.0
     identity = xr.Dataset({"present": post["active"]})
@@ -112,7 +112,7 @@ def test_slot_summaries_without_relabelling_would_fail():
 
 
 def test_invariant_to_permuting_the_slots_of_each_draw():
-    post, who, k = synthetic(S=300, seed=3)
+    post, _who, _k = synthetic(S=300, seed=3)
     out = relabel_cross_k(post)
     rng = np.random.default_rng(9)
     perm = np.stack([rng.permutation(4) for _ in range(300)])  # any permutation, inactive too
@@ -129,7 +129,7 @@ def test_invariant_to_permuting_the_slots_of_each_draw():
 
 
 def test_reference_k_option_and_errors():
-    post, who, k = synthetic(S=200, seed=4)
+    post, _who, _k = synthetic(S=200, seed=4)
     out = relabel_cross_k(post, reference_k=4)
     assert out.attrs["reference_k"] == 4 and out.sizes["expert"] == 4
     assert cross_k_summary(out)["present_pct"].is_monotonic_decreasing

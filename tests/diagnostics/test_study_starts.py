@@ -18,7 +18,7 @@ from bayesmoe.diagnostics import voronoi_cells
 from bayesmoe.inference import fit_mle
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from _common import perturbed_split  # noqa: E402
+from _common import perturbed_split
 
 
 def test_perturbed_split_start():

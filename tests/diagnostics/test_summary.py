@@ -144,7 +144,7 @@ def test_rows_carry_the_right_labels(trace, tables):
     for name in ("beta1", "a", "beta0_std"):
         means = post[name].mean(("chain", "draw"))
         for idx in np.ndindex(means.shape):
-            coords = [means[d].values[i] for d, i in zip(means.dims, idx)]
+            coords = [means[d].values[i] for d, i in zip(means.dims, idx, strict=True)]
             label = f"{name}[{', '.join(str(c) for c in coords)}]"
             np.testing.assert_allclose(
                 tables["relabelled"].loc[label, "mean"], float(means.values[idx]), rtol=1e-12
@@ -162,7 +162,7 @@ def test_total_log_likelihood_sums_all_observed_variables():
     np.testing.assert_array_equal(total_log_likelihood(tree).values, np.full((2, 3), 5.0))
     assert total_log_likelihood(xr.DataTree()) is None
     bad = xr.DataTree.from_dict({"log_likelihood": xr.Dataset({"y": (("obs",), [1.0])})})
-    with pytest.raises(ValueError, match="expected \\(chain, draw, ...\\)"):
+    with pytest.raises(ValueError, match=r"expected \(chain, draw, \.\.\.\)"):
         total_log_likelihood(bad)
 
 
@@ -203,7 +203,7 @@ def test_no_expert_dim_is_summarised_without_relabelling(trace):
 def test_bad_input(trace):
     with pytest.raises(ValueError, match="no 'posterior' group"):
         summary(xr.DataTree.from_dict({"log_likelihood": trace["log_likelihood"].to_dataset()}))
-    with pytest.raises(ValueError, match="`var_names`.*nope"):
+    with pytest.raises(ValueError, match=r"`var_names`.*nope"):
         summary(trace, var_names=["a", "nope"])
     with pytest.raises(ValueError, match="`ci_prob`"):
         summary(trace, ci_prob=94)

@@ -185,7 +185,7 @@ def test_bad_inputs():
     with pytest.raises(TypeError, match="measure"):
         voronoi_loss(np.zeros(3), truth)
     _, _, cat = simulate("S-D", n=5, random_seed=0, d=2)
-    with pytest.raises(ValueError, match="family|gaussian"):
+    with pytest.raises(ValueError, match=r"family|gaussian"):
         voronoi_loss(cat, truth)
     with pytest.raises(ValueError, match="Gaussian experts only"):
         voronoi_loss(cat, cat, kind="overfitted", r_bar={4: 8.0})

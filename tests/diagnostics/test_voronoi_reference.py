@@ -71,7 +71,7 @@ def _norm(v):
 
 
 def _diff(u, v):
-    return [x - y for x, y in zip(u, v)]
+    return [x - y for x, y in zip(u, v, strict=True)]
 
 
 def ref_cells(G, T):
@@ -134,7 +134,7 @@ def _split_measure(j, fracs, deltas, truth=TRUTH):
     b = truth.b.values[idx].copy()
     s2 = truth.sigma2.values[idx].copy()
     slots = [j] + list(range(K, K + len(fracs) - 1))
-    for slot, frac, dlt in zip(slots, fracs, deltas):
+    for slot, frac, dlt in zip(slots, fracs, deltas, strict=True):
         beta0[slot] += math.log(frac)
         beta1[:, slot] += dlt.get("beta1", 0.0)
         a[:, slot] += dlt.get("a", 0.0)

@@ -88,7 +88,7 @@ def test_backend_jax_without_jax_names_the_fix(small, monkeypatch):
     X, y = small
     real = sampling._installed
     monkeypatch.setattr(sampling, "_installed", lambda b: False if b == "jax" else real(b))
-    with pytest.raises(ValueError, match="backend='jax'.*jax"):
+    with pytest.raises(ValueError, match=r"backend='jax'.*jax"):
         sampling.sample(X, y, n_experts=2, backend="jax")
 
 

@@ -4,9 +4,9 @@ Exactness by Geweke's (2004) successive-conditional simulator: alternate y ~ p(y
 Gibbs sweep theta ~ p(theta | y). The chain's stationary law is the joint p(theta, y), so the
 draws of theta must follow the prior. Marginals checked: log beta (beta ~ Gamma(g, h)), the
 first weight (Beta(delta, (K - 1) delta) under the Dirichlet), the first mean (N(xi, 1/kappa))
-and the pivot tau_1 * beta (Gamma(alpha, 1)), by Kolmogorov–Smirnov tests on the chain thinned to about one draw per
-effective sample; each test has false-alarm rate ALPHA. A broken sweep (the precision shape
-alpha doubled in the full conditionals of tau and beta only) must fail.
+and the pivot tau_1 * beta (Gamma(alpha, 1)), by Kolmogorov–Smirnov tests on the chain thinned
+to about one draw per effective sample; each test has false-alarm rate ALPHA. A broken sweep (the
+precision shape alpha doubled in the full conditionals of tau and beta only) must fail.
 """
 
 import arviz as az

@@ -313,7 +313,7 @@ def test_bad_data(sb):
         fit_mle(X, yc + 0.5, 1, family="categorical")
     with pytest.raises(ValueError, match="integer"):
         fit_mle(X, np.where(yc == 1, np.nan, 0.0), 1, family="categorical")
-    with pytest.raises(ValueError, match="4 features|experts"):
+    with pytest.raises(ValueError, match=r"4 features|experts"):
         _, _, truth = simulate("S-B", n=5, random_seed=0)
         fit_mle(np.column_stack([X, X]), y, 3, starts=[truth])
 
@@ -373,8 +373,9 @@ def test_warns_when_the_best_start_did_not_converge():
 # ----- pruning, the flat-ridge stop and the compiled engine (issue 10) -------------------------
 @NOCONV
 def test_pruned_fit_reaches_the_unpruned_optimum_and_reports_survivors():
-    """Short runs (10 cycles) of all 10 starts, the best 20% (2) run on: on this seeded case the pruned fit
-    ends at the same optimum as running every start to the end (to the stopping tolerance)."""
+    """Short runs (10 cycles) of all 10 starts, the best 20% (2) run on: on this seeded case the
+    pruned fit ends at the same optimum as running every start to the end (to the stopping
+    tolerance)."""
     X, y, _ = _data("gaussian", 500, 1)
     kw = dict(n_starts=10, random_seed=2, max_iter=1000)
     full = fit_mle(X, y, 3, prune_after=None, **kw)
@@ -731,13 +732,12 @@ def test_newton_path_reaches_the_mm_optimum(name, family, K, seed):
 def test_measure_back_transform_equals_the_standardizer():
     """fit_mle's numpy back-transform of the fitted point = Standardizer.to_user of the
     standardised measure (then sum-to-zero gate), to 1e-12."""
-    from bayesmoe.inference import mm_updates as mu
     from bayesmoe.inference.mm import _measure_from_theta
     from bayesmoe.measure import make_measure
     from bayesmoe.scaling import Standardizer
 
     for family in ("gaussian", "categorical"):
-        X, y, truth = _data(family, 300, 1)
+        X, y, _truth = _data(family, 300, 1)
         X = 2.5 * X - 1.0
         gauss = family == "gaussian"
         st = Standardizer.from_data(X, y if gauss else None, gate="tanh")

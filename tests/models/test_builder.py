@@ -26,7 +26,7 @@ def _eval(model, point):
         on_unused_input="ignore",
     )
     out = fn(point)
-    return out[0], dict(zip(names, out[1:]))
+    return out[0], dict(zip(names, out[1:], strict=True))
 
 
 def _scipy_gaussian(X, y, p, M, tau):

@@ -49,7 +49,7 @@ def test_parse_gate_prior():
     assert parse_gate_prior("dp:2") == {"alpha": 2.0}
     assert parse_gate_prior("DP:gamma:1,0.5") == {"alpha": None, "alpha_prior": (1.0, 0.5)}
     for bad in ["dp", "dp:-1", "dirichlet:1", "dp:gamma:1", "dp:1,2"]:
-        with pytest.raises(ValueError, match="dp:ALPHA|two positive|one positive"):
+        with pytest.raises(ValueError, match=r"dp:ALPHA|two positive|one positive"):
             parse_gate_prior(bad)
 
 

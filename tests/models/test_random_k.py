@@ -41,7 +41,7 @@ def test_poisson_prior_is_truncated_poisson_on_k_minus_1():
     ],
 )
 def test_bad_experts_prior_specs_raise(spec):
-    with pytest.raises(ValueError, match="poisson|uniform|geometric|parameter|number"):
+    with pytest.raises(ValueError, match=r"poisson|uniform|geometric|parameter|number"):
         parse_experts_prior(spec)
 
 
@@ -118,7 +118,7 @@ def test_prior_only_fixed_experts_and_deterministics():
 
 def test_k_prior_in_the_model_is_the_pmf():
     X, y, _ = simulate("S-B", n=40, random_seed=0)
-    model, info = build_random_k_model(X, y, max_experts=3, experts_prior=[0.2, 0.3, 0.5])
+    model, _info = build_random_k_model(X, y, max_experts=3, experts_prior=[0.2, 0.3, 0.5])
     logp_k = model.compile_logp(vars=[model[K_VAR]])
     point = model.initial_point()
     for k in range(3):

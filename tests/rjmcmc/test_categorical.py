@@ -99,7 +99,7 @@ def test_split_merge_on_class_logits_preserve_the_weighted_logits_and_invert(ste
     # the weight-share average
     assert np.exp(t1[0]) + np.exp(t2[0]) == pytest.approx(np.exp(theta[0]))
     np.testing.assert_allclose(u * t1[1:] + (1 - u) * t2[1:], theta[1:], atol=1e-12)
-    back, u2, d2, lj2 = merge_map(t1, t2)
+    back, u2, _d2, lj2 = merge_map(t1, t2)
     np.testing.assert_allclose(back, theta, atol=1e-12)
     assert u2 == pytest.approx(u) and lj2 == pytest.approx(-log_jac)
     # the Jacobian on this layout, by central differences (error O(h^2) ~ 1e-10)

@@ -5,7 +5,6 @@ import pytest
 
 from bayesmoe.data import simulate
 from bayesmoe.inference.rjmcmc.moves import (
-    SlotLayout,
     birth_log_density,
     birth_proposal,
     merge_map,
@@ -92,7 +91,7 @@ def gaussian_setup():
 
 
 def test_layout_pack_unpack_round_trip(gaussian_setup):
-    model, info, step = gaussian_setup
+    _model, info, step = gaussian_setup
     point = slot_prior_draw(info, np.random.default_rng(0), size=4)
     theta = step.layout.pack(point)
     assert theta.shape == (4, step.layout.n_columns)
@@ -114,7 +113,7 @@ def test_numpy_slot_prior_matches_the_compiled_model_prior(gaussian_setup):
 
 def test_birth_density_is_the_density_of_the_birth_draws(gaussian_setup):
     """The birth ratio is -log q at the drawn row, and the reverse death evaluates the same q."""
-    model, info, step = gaussian_setup
+    _model, info, step = gaussian_setup
     rng = np.random.default_rng(2)
     ctx = step._context(1.0, 1.0)
     theta = step.layout.pack(slot_prior_draw(info, rng, size=4))
@@ -130,7 +129,7 @@ def test_birth_density_is_the_density_of_the_birth_draws(gaussian_setup):
 
 
 def test_split_and_merge_moves_are_mutual_inverses(gaussian_setup):
-    model, info, step = gaussian_setup
+    _model, info, step = gaussian_setup
     rng = np.random.default_rng(4)
     ctx = step._context(1.0, 1.0)
     theta = step.layout.pack(slot_prior_draw(info, rng, size=4))
@@ -149,7 +148,7 @@ def test_split_and_merge_moves_are_mutual_inverses(gaussian_setup):
 
 
 def test_permutation_keeps_the_multiset_of_active_slots(gaussian_setup):
-    model, info, step = gaussian_setup
+    _model, info, step = gaussian_setup
     theta = step.layout.pack(slot_prior_draw(info, np.random.default_rng(6), size=4))
     (perm, K), lq, lj = propose_permutation(theta, 3, np.random.default_rng(7))
     assert K == 3 and lq == 0.0 and lj == 0.0

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("nbformat")
 pytest.importorskip("nbclient")
 
-from tests.notebook_runner import run_notebook  # noqa: E402
+from tests.notebook_runner import run_notebook
 
 
 def test_random_k_notebook_executes(tmp_path, monkeypatch):

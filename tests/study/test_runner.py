@@ -244,7 +244,7 @@ def test_collect_results_lists_pending_tasks(tmp_path, client1):
     spec = parse_spec(RAW)
     run_study(spec, tmp_path / "part", client=client1, progressbar=False, tasks=["n150-rep0"])
     table = collect_results(tmp_path / "part", spec=spec, write=False)
-    assert dict(zip(table["task"], table["status"])) == {
+    assert dict(zip(table["task"], table["status"], strict=True)) == {
         "n150-rep0": "done",
         "n150-rep1": "pending",
         "n300-rep0": "pending",

@@ -14,7 +14,7 @@ from bayesmoe.study import parse_spec, run_study
 from bayesmoe.study.spec import SpecError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import sbc as bench  # noqa: E402  (benchmarks/sbc.py: the configurations of the README table)
+import sbc as bench
 
 
 def _spec(**over):
@@ -89,7 +89,7 @@ def test_fast_sbc_through_the_runner(tmp_path, client2):
     assert ranks.sizes["replicate"] == 10 and ranks.attrs["n_ranked"] == 19
     assert set(PRIMARY) <= set(ranks.data_vars)
     summ = sbc_summary(ranks)
-    prim = [c for c, p in zip(summ["component"].values, summ["primary"].values) if p]
+    prim = [c for c, p in zip(summ["component"].values, summ["primary"].values, strict=True) if p]
     lo, hi = binomial_band(10, n_bins=2, z=3.0)  # 5 +- 4.74
     low = {c: int((_component(ranks, c) <= 9).sum()) for c in prim}
     assert all(lo <= v <= hi for v in low.values()), low
@@ -103,7 +103,7 @@ def _component(ranks, label):
     name, _, rest = label.partition("[")
     da = ranks[name]
     if rest:
-        other = [d for d in da.dims if d != "replicate"][0]
+        other = next(d for d in da.dims if d != "replicate")
         da = da.isel({other: int(rest[:-1])})
     return da.values
 

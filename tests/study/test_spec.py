@@ -76,7 +76,7 @@ def test_invalid_spec_names_the_key(key, value, needle):
 
 def test_mle_rejects_sampler_options():
     raw = _with("inference.method", "mle")
-    with pytest.raises(ValueError, match="`inference.draws` applies to sampling methods"):
+    with pytest.raises(ValueError, match=r"`inference\.draws` applies to sampling methods"):
         parse_spec(raw)
 
 

@@ -11,9 +11,9 @@ from bayesmoe.inference.rjmcmc.step import ReversibleJump
 
 __all__ = [
     "ReversibleJump",
-    "sample_random_k",
-    "k_posterior",
     "acceptance_summary",
+    "k_posterior",
     "parse_gate_prior",
     "relabel_at_k",
+    "sample_random_k",
 ]

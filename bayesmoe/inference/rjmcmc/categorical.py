@@ -33,8 +33,8 @@ from __future__ import annotations
 import numpy as np
 
 from bayesmoe.inference.rjmcmc.moves import (
-    MoveContext,
     _LOG_2PI,
+    MoveContext,
     _components,
     log_softmax,
     logsumexp,
@@ -196,7 +196,7 @@ class AnchorBirth:
         return weights / weights.sum(), means, np.maximum(sds, 1e-3)
 
     def log_density(self, u: np.ndarray, theta: np.ndarray, ctx: MoveContext) -> float:
-        """log q(u | theta) of the defensive mixture (prior and the anchor Normals)."""
+        """Log q(u | theta) of the defensive mixture (prior and the anchor Normals)."""
         if ctx.prior_mix >= 1.0:
             return slot_prior_logpdf(u, ctx)
         w, means, sds = self.components(theta, ctx)
@@ -216,7 +216,8 @@ class AnchorBirth:
         self, theta: np.ndarray, ctx: MoveContext, rng: np.random.Generator, prior_row: np.ndarray
     ) -> np.ndarray:
         """A draw from q(. | theta): ``prior_row`` with probability ``prior_mix``, else an anchor
-        c ~ pi(theta) and u ~ N(m_c, s_c)."""
+        c ~ pi(theta) and u ~ N(m_c, s_c).
+        """
         if rng.uniform() < ctx.prior_mix:
             return np.asarray(prior_row, dtype=float)
         w, means, sds = self.components(theta, ctx)

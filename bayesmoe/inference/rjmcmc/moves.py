@@ -35,21 +35,21 @@ import numpy as np
 from scipy.special import gammaln
 
 __all__ = [
-    "SlotLayout",
-    "MoveContext",
     "MOVES",
-    "move_probabilities",
-    "split_map",
-    "merge_map",
-    "birth_proposal",
+    "MoveContext",
+    "SlotLayout",
     "birth_log_density",
-    "slot_prior_logpdf",
+    "birth_proposal",
+    "merge_map",
     "mixture_log_density",
+    "move_probabilities",
     "propose_birth",
     "propose_death",
-    "propose_split",
     "propose_merge",
     "propose_permutation",
+    "propose_split",
+    "slot_prior_logpdf",
+    "split_map",
 ]
 
 #: Codes of the trans-dimensional moves, as stored in the ``move`` sample stat.
@@ -190,7 +190,8 @@ def split_map(theta: np.ndarray, u: float, delta: np.ndarray):
 
 def merge_map(theta_1: np.ndarray, theta_2: np.ndarray):
     """Inverse of :func:`split_map`: ``(theta, u, delta, log_abs_jacobian)`` where the Jacobian is
-    that of the merge map, ``log u + log(1 - u)`` (minus the split's)."""
+    that of the merge map, ``log u + log(1 - u)`` (minus the split's).
+    """
     theta_1 = np.asarray(theta_1, dtype=float)
     theta_2 = np.asarray(theta_2, dtype=float)
     theta = np.empty_like(theta_1)
@@ -217,7 +218,8 @@ def _split_aux_logpdf(u: float, delta: np.ndarray, ctx: MoveContext) -> float:
 def slot_prior_logpdf(row: np.ndarray, ctx: MoveContext) -> float:
     """Prior log density of one slot row in value space: Normal coordinates, and for the
     ``log sigma`` column the HalfNormal density of sigma times the Jacobian ``sigma``
-    (``ctx.prior_logpdf`` instead, when set: other prior sets)."""
+    (``ctx.prior_logpdf`` instead, when set: other prior sets).
+    """
     row = np.asarray(row, dtype=float)
     if ctx.prior_logpdf is not None:
         return float(ctx.prior_logpdf(row))
@@ -231,7 +233,7 @@ def slot_prior_logpdf(row: np.ndarray, ctx: MoveContext) -> float:
 
 
 def birth_log_density(u: np.ndarray, mean: np.ndarray, sd: np.ndarray, ctx: MoveContext) -> float:
-    """log q(u) of the defensive birth proposal ``prior_mix * prior + (1 - prior_mix) * N``."""
+    """Log q(u) of the defensive birth proposal ``prior_mix * prior + (1 - prior_mix) * N``."""
     log_n = _norm_logpdf(u, mean, sd)
     if ctx.prior_mix <= 0.0:
         return log_n
@@ -244,7 +246,7 @@ def birth_log_density(u: np.ndarray, mean: np.ndarray, sd: np.ndarray, ctx: Move
 
 # ----- data-informed birth proposal -------------------------------------------------------------
 def _components(theta: np.ndarray, ctx: MoveContext):
-    """log gate (n, K) and log expert density (n, K) of the active rows ``theta`` (K, D)."""
+    """Log gate (n, K) and log expert density (n, K) of the active rows ``theta`` (K, D)."""
     p = ctx.layout.unpack(theta)
     beta0, beta1 = p["beta0_std"], p["beta1_std"]  # (K,), (d, K)
     eta = (ctx.Zs @ beta1 + beta0) / ctx.temperature
@@ -254,7 +256,7 @@ def _components(theta: np.ndarray, ctx: MoveContext):
         r = (ctx.ys[:, None] - mu) / np.exp(log_sigma)
         comp = -0.5 * _LOG_2PI - log_sigma - 0.5 * r * r
     else:
-        n, d = ctx.Xs.shape
+        _n, d = ctx.Xs.shape
         K = theta.shape[0]
         a = np.concatenate([p["a_std"], np.zeros((d, 1, K))], axis=1)
         b = np.concatenate([p["b_std"], np.zeros((1, K))], axis=0)
@@ -346,7 +348,8 @@ def propose_birth(
     """Birth K -> K+1: slot K gets ``u ~ q(. | theta[:K])``, the defensive mixture of the prior
     (``prior_row`` is a prior draw, used with probability ``ctx.prior_mix``) and the Normal of
     :func:`birth_proposal` (or ``ctx.birth_kernel`` when set). Returns
-    ``((theta_new, K + 1), -log q(u), log |J| = 0)``."""
+    ``((theta_new, K + 1), -log q(u), log |J| = 0)``.
+    """
     if ctx.birth_kernel is not None:
         u = ctx.birth_kernel.draw(theta[:K], ctx, rng, prior_row)
         new = theta.copy()
@@ -367,7 +370,8 @@ def propose_death(
 ):
     """Death K -> K-1 of the last active slot (the permutation move makes it a uniformly chosen
     expert); the freed slot takes ``prior_row``, a fresh prior draw. Returns
-    ``((theta_new, K - 1), log q ratio = +log q(theta[K-1] | theta[:K-1]), 0)``."""
+    ``((theta_new, K - 1), log q ratio = +log q(theta[K-1] | theta[:K-1]), 0)``.
+    """
     if ctx.birth_kernel is not None:
         log_q = ctx.birth_kernel.log_density(theta[K - 1], theta[: K - 1], ctx)
     else:
@@ -381,7 +385,8 @@ def propose_death(
 def propose_split(theta: np.ndarray, K: int, rng: np.random.Generator, ctx: MoveContext):
     """Split K -> K+1: expert j ~ U{0..K-1} becomes slots j and K. The merge that reverses it
     picks j among the same K slots, so the pair choices cancel; the ratio is
-    ``-log q(u, delta)`` and ``log |J| = -log(u (1 - u))``."""
+    ``-log q(u, delta)`` and ``log |J| = -log(u (1 - u))``.
+    """
     j = int(rng.integers(K))
     u = float(rng.beta(ctx.split_beta, ctx.split_beta))
     delta = ctx.split_sd[1:] * rng.standard_normal(theta.shape[1] - 1)
@@ -395,7 +400,8 @@ def propose_merge(
     theta: np.ndarray, K: int, rng: np.random.Generator, ctx: MoveContext, prior_row: np.ndarray
 ):
     """Merge K -> K-1 of slots j ~ U{0..K-2} and K-1 into slot j; slot K-1 takes the prior draw
-    ``prior_row``. Ratio ``+log q(u, delta)``, ``log |J| = log(u (1 - u))``."""
+    ``prior_row``. Ratio ``+log q(u, delta)``, ``log |J| = log(u (1 - u))``.
+    """
     j = int(rng.integers(K - 1))
     merged, u, delta, log_jac = merge_map(theta[j], theta[K - 1])
     new = theta.copy()

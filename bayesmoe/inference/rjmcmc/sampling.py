@@ -1,4 +1,4 @@
-"""Sampling the random-K MoE: reversible-jump steps + NUTS, and the summaries of a random-K trace."""
+"""Sampling the random-K MoE: reversible-jump steps + NUTS; summaries of a random-K trace."""
 
 from __future__ import annotations
 
@@ -31,13 +31,13 @@ from bayesmoe.models.random_k import (
 )
 
 __all__ = [
-    "sample_random_k",
-    "k_posterior",
-    "acceptance_summary",
-    "relabel_at_k",
-    "start_points",
-    "parse_gate_prior",
     "INITS",
+    "acceptance_summary",
+    "k_posterior",
+    "parse_gate_prior",
+    "relabel_at_k",
+    "sample_random_k",
+    "start_points",
 ]
 
 INITS = ("mm", "prior")
@@ -109,7 +109,8 @@ def start_points(
 ) -> list[dict]:
     """One start point per chain (value space): K from ``start_experts`` (an int, or one per
     chain; default spread over 1..K_max across chains), active slots from the MM fit at that K
-    (``init="mm"``) or from the prior (``init="prior"``), inactive slots from the prior."""
+    (``init="mm"``) or from the prior (``init="prior"``), inactive slots from the prior.
+    """
     if init not in INITS:
         raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
     K_max = info.max_experts

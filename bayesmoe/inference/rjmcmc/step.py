@@ -24,6 +24,8 @@ of the active slots, then one trans-dimensional move (birth, death, split or mer
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytensor.tensor as pt
 from pymc.model import modelcontext
@@ -43,7 +45,7 @@ from bayesmoe.inference.rjmcmc.moves import (
 )
 from bayesmoe.models.random_k import K_VAR, RandomKInfo, slot_prior_draw, slot_prior_logpdf
 
-__all__ = ["ReversibleJump", "DEFAULT_SPLIT_SD", "SCALE_GRID"]
+__all__ = ["DEFAULT_SPLIT_SD", "SCALE_GRID", "ReversibleJump"]
 
 #: Default sd of the split differences ``delta`` per prior group (standardised value space).
 DEFAULT_SPLIT_SD = {
@@ -131,7 +133,7 @@ class ReversibleJump(BlockedStep):
 
     name = "reversible_jump"
     default_blocked = True
-    stats_dtypes_shapes = {
+    stats_dtypes_shapes: ClassVar[dict] = {
         "move": (np.int64, []),
         "current_n_experts": (np.int64, []),
         "proposed_n_experts": (np.int64, []),
@@ -312,7 +314,7 @@ class ReversibleJump(BlockedStep):
 
     # ----- target ---------------------------------------------------------------------------------
     def active_logp(self, point: dict) -> float:
-        """log p(K) + sum of the active slots' prior log densities + log-likelihood."""
+        """Log p(K) + sum of the active slots' prior log densities + log-likelihood."""
         slot_lp, loglik = self._logp_fn(**{k: point[k] for k in self._inputs})
         K = int(point[K_VAR]) + 1
         return float(self.log_pmf[K - 1] + slot_lp[:K].sum() + loglik)
@@ -330,7 +332,8 @@ class ReversibleJump(BlockedStep):
     # ----- the step -------------------------------------------------------------------------------
     def step(self, point: dict):
         """``moves_per_step`` rounds of (a permutation of the active slots, one
-        trans-dimensional move)."""
+        trans-dimensional move).
+        """
         birth_mult, split_mult, grid_index = self._mult["birth"], self._mult["split"], -1
         if self.tune:
             grid_index = int(self.rng.integers(SCALE_GRID.size))
