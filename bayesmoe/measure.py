@@ -14,7 +14,7 @@ expert axis last, in the user's units, with optional leading sample dims (``chai
 ``attrs`` hold ``family`` ("gaussian" or "categorical"), ``gate`` (name of the input transform
 ``M``) and ``temperature``.
 
-The model it describes is (shared/MATH.md §1)::
+The model it describes is (docs/math.md §1)::
 
     g_k(x)   = softmax_k((beta1_k . M(x) + beta0_k) / temperature)
     p(y | x) = sum_k g_k(x) N(y | a_k . x + b_k, sigma2_k)                     (gaussian)
@@ -48,7 +48,7 @@ __all__ = [
 
 SAMPLE_DIMS = ("chain", "draw")
 
-#: numpy versions of the named gate input transforms M (shared/MATH.md §1.3).
+#: numpy versions of the named gate input transforms M (docs/math.md §1.3).
 GATE_TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "identity": lambda x: x,
     "tanh": np.tanh,

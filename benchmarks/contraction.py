@@ -1,5 +1,5 @@
 """Contraction rates on S-A and S-B: MM fits over a grid of n (frequentist curve) and short NUTS
-runs at a few n (posterior curve), against the rates of shared/MATH.md §4-5.
+runs at a few n (posterior curve), against the rates of docs/math.md §4-5.
 
 Per fit it records
 - exact-fitted (K = K*): the Voronoi loss D1 and the expected Hellinger distance h̄ to the truth;

@@ -12,7 +12,7 @@ cells = [
     nbf.v4.new_markdown_cell("""# A random number of experts: reversible jump and a Dirichlet-process gate
 
 How many experts does a softmax-gated mixture of experts need? Instead of fitting K = 1, 2, 3, ...
-and comparing, put a prior on K and sample it. bayesmoe offers two routes (shared/MATH.md §2–3):
+and comparing, put a prior on K and sample it. bayesmoe offers two routes (docs/math.md §2–3):
 
 1. **Mixture of finite mixtures** — K − 1 ~ Poisson(λ) truncated at K_max, atoms i.i.d. from the
    fixed-K prior, sampled by **reversible-jump** moves (birth/death with a data-informed proposal,

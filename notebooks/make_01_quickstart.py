@@ -21,7 +21,7 @@ cells = [
         "DRAWS = int(os.environ.get('BAYESMOE_NB_DRAWS', 1000))"
     ),
     nbf.v4.new_markdown_cell(
-        "## Simulate\nS-B (shared/MATH.md §10): two inputs, three experts, a softmax gate."
+        "## Simulate\nS-B (docs/math.md §10): two inputs, three experts, a softmax gate."
     ),
     nbf.v4.new_code_cell("X, y, truth = bm.data.simulate('S-B', n=1000, random_seed=1)\ntruth"),
     nbf.v4.new_markdown_cell(

@@ -9,7 +9,7 @@ md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 cells = [
     md(
         "# Classification: maximum likelihood by MM, the dendrogram, and a NUTS fit started from MM\n"
-        "Data from the S-D setting of shared/MATH.md §10: two inputs, three classes, two "
+        "Data from the S-D setting of docs/math.md §10: two inputs, three classes, two "
         "multinomial-logistic experts behind a softmax gate. We fit the mixture by maximum "
         "likelihood with the MM algorithm, over-fit it and read the number of experts off the "
         "dendrogram of mixing measures (DSC), compare AIC/BIC/ICL, and finish with a short NUTS fit "
@@ -53,7 +53,7 @@ cells = [
     md(
         "A fit that ends with `converged=False` hit `max_iter` while still (slowly) rising: "
         "with n = 300 the likelihood keeps growing as the gate sharpens, the case "
-        "shared/MATH.md §8 describes; the returned best start is still above the true measure's "
+        "docs/math.md §8 describes; the returned best start is still above the true measure's "
         "log-likelihood, as a maximum-likelihood fit must be.\n\n"
         "Fitted class probabilities against the truth on a line through the input square (x1 = 0):"
     ),
@@ -73,7 +73,7 @@ cells = [
     md(
         "## Over-fit, then merge: the dendrogram and DSC\n"
         "Fit K̄ = 4 experts, then merge the closest pair of atoms repeatedly with the weighted "
-        "dissimilarity of shared/MATH.md §7. The dendrogram selection criterion "
+        "dissimilarity of docs/math.md §7. The dendrogram selection criterion "
         "DSC(κ) = −(h^(κ) + log n · ℓ̄_n(G^(κ))) trades the merge height against the average "
         "log-likelihood of the merged measure (plugged in, no refit); κ̂ = argmin."
     ),

@@ -14,7 +14,7 @@ cells = [
     nbf.v4.new_markdown_cell(
         "# Diagnostics: Voronoi losses, contraction, the number of experts, gate rate\n"
         "A fitted mixture of experts is a *mixing measure* G = Σ_k exp(β0_k) δ_(β1_k, a_k, b_k, σ²_k) "
-        "(shared/MATH.md §1). This notebook compares posterior draws of G with the truth of a "
+        "(docs/math.md §1). This notebook compares posterior draws of G with the truth of a "
         "simulated setting: Voronoi losses (§4), the expected Hellinger distance (§5), the "
         "posterior of the number of experts by merge–truncate–merge (§6), the dendrogram and DSC "
         "(§7), and the gate's information rate with a rate–distortion curve (§9). "

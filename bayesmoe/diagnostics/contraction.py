@@ -1,4 +1,4 @@
-"""Posterior contraction summaries (shared/MATH.md §5).
+"""Posterior contraction summaries (docs/math.md §5).
 
 Per fit: the posterior distribution of a distance to a reference (expected Hellinger, a Voronoi
 loss, ...) is summarised by its mean, sd and quantiles. Across fits at increasing sample sizes n:

@@ -1,4 +1,4 @@
-"""Dendrogram of mixing measures and the dendrogram selection criterion DSC (shared/MATH.md §7).
+"""Dendrogram of mixing measures and the dendrogram selection criterion DSC (docs/math.md §7).
 
 From one over-fitted measure with K̄ atoms, the closest pair of atoms is merged repeatedly::
 
@@ -14,7 +14,7 @@ atoms and
 ℓ̄_n the average log-likelihood of the merged measure G^(κ), plugged in without refitting.
 
 Distances are computed on the parameters exactly as stored in the measure (the user's units); the
-weights p = softmax(β0) are meaningful for roughly centred inputs (shared/MATH.md, notation).
+weights p = softmax(β0) are meaningful for roughly centred inputs (docs/math.md, notation).
 
 Three layers as elsewhere: :func:`merge_atoms` (numpy core), :func:`dendrogram` (xarray, any sample
 dims), :func:`select_dsc` and :func:`plot_dendrogram`.
@@ -58,7 +58,7 @@ def merge_atoms(weights, atoms, *, linear: Sequence[int] | np.ndarray | None = N
 
     Examples
     --------
-    The unit-test vector of shared/MATH.md §7:
+    The unit-test vector of docs/math.md §7:
 
     >>> import numpy as np
     >>> out = merge_atoms([.05, .30, .05, .30, .15, .15], [-2.1, -1.9, .05, -.05, 3.0, 3.2])
@@ -265,7 +265,7 @@ def dendrogram(
     if cat:
         coords["class"] = measure["class"].values
     attrs = {k: measure.attrs[k] for k in ("family", "gate", "temperature") if k in measure.attrs}
-    attrs["description"] = "dendrogram of mixing measures (shared/MATH.md §7)"
+    attrs["description"] = "dendrogram of mixing measures (docs/math.md §7)"
 
     if X is not None or y is not None:
         if X is None or y is None:

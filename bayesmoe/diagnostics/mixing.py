@@ -12,7 +12,7 @@ _GATE_ATTRS = ("family", "gate", "temperature")
 
 
 def mixing_measure(source, *, group: str = "posterior") -> xr.Dataset:
-    """Return the mixing measure (shared/DESIGN.md) of a trace, a fit result or a truth.
+    """Return the mixing measure (docs/design.md) of a trace, a fit result or a truth.
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Merge–truncate–merge (Guha, Ho & Nguyen 2021) and the posterior of the number of experts.
 
 MTM post-processes every posterior draw of an over-fitted mixing measure into a measure with
-K̃ <= K atoms (shared/MATH.md §6); the posterior of K̃ then estimates K* consistently, unlike the
+K̃ <= K atoms (docs/math.md §6); the posterior of K̃ then estimates K* consistently, unlike the
 number of occupied experts under Dirichlet-process priors (MATH.md §2).
 
 Atom vector and weights [choice]

@@ -1,7 +1,7 @@
 """Undo label switching in posterior draws of a K-expert mixture of experts.
 
 The likelihood of a K-expert MoE is invariant to the K! permutations of the expert labels
-(shared/MATH.md §1.1), so chains settle on different labelings (raw R-hat of expert parameters near
+(docs/math.md §1.1), so chains settle on different labelings (raw R-hat of expert parameters near
 2) and a chain may switch labels between draws. Diagnostics that look at one expert at a time
 (means, R-hat, ESS) need the draws *relabelled*: each draw's experts permuted so that position k
 means the same expert in every draw.

@@ -4,7 +4,7 @@
 through draws with different K, every draw's active experts are mapped onto one common set of
 *reference atoms*:
 
-1. **Atoms** are the canonical atoms of shared/MATH.md §4 (:func:`~bayesmoe.diagnostics.voronoi.\
+1. **Atoms** are the canonical atoms of docs/math.md §4 (:func:`~bayesmoe.diagnostics.voronoi.\
 canonical_atoms`): masses ``p = softmax(beta0 / tau)`` over the active experts, gate slopes centred
    by their mass-weighted mean (stable when an atom splits into copies), expert parameters
    (``a, b``; multinomial: reference class subtracted), and ``log sigma2``. Features are scaled by

@@ -1,4 +1,4 @@
-"""Voronoi cells and Voronoi losses between mixing measures (shared/MATH.md §4).
+"""Voronoi cells and Voronoi losses between mixing measures (docs/math.md §4).
 
 The losses compare a fitted mixing measure G (a point estimate, or every posterior draw at once)
 with a reference G* (usually the truth). Atoms of G are grouped into the Voronoi cells of the atoms
@@ -348,7 +348,7 @@ def voronoi_loss(
 ) -> xr.DataArray:
     """Voronoi loss D1 (exact-fitted) or D2 (over-fitted) of a measure to a reference.
 
-    Following shared/MATH.md §4, with masses ``p`` and slopes canonicalised as in the module
+    Following docs/math.md §4, with masses ``p`` and slopes canonicalised as in the module
     docstring::
 
         D1 = sum_j |sum_{i in A_j} p_i - p*_j|

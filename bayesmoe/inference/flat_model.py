@@ -1,7 +1,7 @@
 """The fixed-K MoE's log density on PyMC's unconstrained scale, written once for numpy and JAX.
 
 The compiled-sampler path (:mod:`bayesmoe.inference.jax_nuts`) samples this density instead of
-compiling the PyMC graph. It is the same density, term by term (shared/MATH.md §1–2 and the
+compiling the PyMC graph. It is the same density, term by term (docs/math.md §1–2 and the
 transforms PyMC puts on the free variables):
 
 - ``ZeroSumNormal`` gate parameters: value ``*_zerosum__`` of length K - 1 mapped to K values

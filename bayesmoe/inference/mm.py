@@ -1,4 +1,4 @@
-"""Maximum-likelihood fit of a softmax-gated mixture of experts by MM (shared/MATH.md §8).
+"""Maximum-likelihood fit of a softmax-gated mixture of experts by MM (docs/math.md §8).
 
 :func:`fit_mle` standardises the data (:class:`bayesmoe.scaling.Standardizer`), runs a batch of
 starts as one vectorised iteration (numerical kernels in :mod:`bayesmoe.inference.mm_updates` and,
@@ -517,7 +517,7 @@ def fit_mle(
         Number of experts K >= 1.
     family : {"gaussian", "categorical"}
     gate : {"identity", "tanh", "sigmoid"} or callable
-        Gate input transform M (shared/MATH.md §1.3); a callable is stored as gate="custom".
+        Gate input transform M (docs/math.md §1.3); a callable is stored as gate="custom".
     ridge : float
         λ >= 0: the objective is ℓ - (λ/2)(‖gate slopes‖² + ‖expert slopes‖²) on the standardised
         scale (intercepts and variances are not penalised; the gate's reference expert is the last).
@@ -547,7 +547,7 @@ def fit_mle(
         below the best start's (they keep their values and count as not converged). Saves time
         with many starts; off by default.
     prune_after : int or None
-        Early pruning ("short-run" multi-start, shared/MATH.md §8): after this many iterations
+        Early pruning ("short-run" multi-start, docs/math.md §8): after this many iterations
         (10: with Newton steps a start is near its basin's optimum after 10 SQUAREM cycles; 20 was
         the MM path's default; shorter short runs also overfit a subsample less)
         every start is ranked by its objective and only the best ``prune_keep`` fraction (at
@@ -565,7 +565,7 @@ def fit_mle(
         Flat-ridge stop: a start whose objective rose by less than ``stall_tol`` nats over the
         last ``stall_window`` iterations stops (it counts as not converged: the fit warns when
         that is the best start). Where the supremum is approached only as the gate sharpens
-        towards a step (shared/MATH.md §8) no start converges by the relative rule, and this
+        towards a step (docs/math.md §8) no start converges by the relative rule, and this
         keeps the fit from spending ``max_iter`` iterations on gains of 1e-5 nats per iteration.
         ``None`` turns it off.
     _newton, _newton_sub, _cap0 : private

@@ -1,4 +1,4 @@
-"""Compiled (Numba) MM / SQUAREM iteration of the MM fitter (shared/MATH.md §8).
+"""Compiled (Numba) MM / SQUAREM iteration of the MM fitter (docs/math.md §8).
 
 The same maps as :mod:`bayesmoe.inference.mm_updates` (E-step, Böhning gate step, weighted least
 squares or Böhning categorical-expert steps, SQUAREM with the monotone fall-back), written as loops

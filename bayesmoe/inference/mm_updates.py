@@ -1,4 +1,4 @@
-"""Numerical kernels of the MM fitter (shared/MATH.md §8), vectorised over a leading start axis.
+"""Numerical kernels of the MM fitter (docs/math.md §8), vectorised over a leading start axis.
 
 Everything here works on the *standardised* scale and on plain numpy arrays:
 

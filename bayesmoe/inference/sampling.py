@@ -403,7 +403,7 @@ def sample(
         Start every chain from the MM maximum-likelihood fit (default), from PyMC's MAP, from
         PyMC's jittered prior-based initial point, or from a given measure in user units (e.g. a
         :func:`~bayesmoe.inference.fit_mle` result, to avoid refitting). Random starts can leave
-        chains in minor modes (shared/MATH.md §1.1).
+        chains in minor modes (docs/math.md §1.1).
     jitter : float
         sd of the per-chain jitter added to the start (standardised scale).
     relabel : bool

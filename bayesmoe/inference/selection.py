@@ -2,7 +2,7 @@
 
 :func:`select_experts` fits K = 1..K_max by MM (:func:`bayesmoe.inference.mm.fit_mle`, multi-start)
 and tabulates log-likelihood, parameter count, AIC, BIC and ICL (lower is better for all three),
-together with the dendrogram selection criterion (shared/MATH.md §7) computed from the K_max fit.
+together with the dendrogram selection criterion (docs/math.md §7) computed from the K_max fit.
 """
 
 from __future__ import annotations

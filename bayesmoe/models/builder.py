@@ -1,4 +1,4 @@
-"""PyMC model builder for the fixed-K softmax-gated mixture of experts (shared/MATH.md §1–2).
+"""PyMC model builder for the fixed-K softmax-gated mixture of experts (docs/math.md §1–2).
 
 The model is written on the standardised scale (free variables end in ``_std``); the mixing
 measure in the user's units is recorded as Deterministics ``beta0, beta1, a, b`` (and ``sigma``,

@@ -1,4 +1,4 @@
-"""Dirichlet-process gate: truncated stick-breaking weights as gate intercepts (shared/MATH.md §2).
+"""Dirichlet-process gate: truncated stick-breaking weights as gate intercepts (docs/math.md §2).
 
     v_k ~ Beta(1, alpha), k < K_max;  w_k = v_k prod_{j<k} (1 - v_j);  w_{K_max} = prod_j (1 - v_j)
     beta0_k = log w_k,   beta1 ~ ZeroSumNormal over experts (free slopes),   alpha fixed or Gamma

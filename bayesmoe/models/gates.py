@@ -1,4 +1,4 @@
-"""Gate input transforms M (shared/MATH.md §1.3) on tensors and arrays."""
+"""Gate input transforms M (docs/math.md §1.3) on tensors and arrays."""
 
 from __future__ import annotations
 

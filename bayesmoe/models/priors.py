@@ -1,4 +1,4 @@
-"""Prior sets of the mixture-of-experts models, on the standardised scale (shared/MATH.md §2).
+"""Prior sets of the mixture-of-experts models, on the standardised scale (docs/math.md §2).
 
 Two named sets, selectable by name (``priors="default"`` or ``priors="richardson-green"``, CLI
 ``--priors NAME``) and adjustable field by field:
@@ -19,7 +19,7 @@ Two named sets, selectable by name (``priors="default"`` or ``priors="richardson
     weights are parametrised as gate intercepts ``beta0_j = log g_j`` with
     ``g_j ~ Gamma(delta, 1)`` i.i.d.: ``softmax(beta0) = g / sum(g) ~ Dirichlet(delta, ...)``
     exactly, and the atoms stay i.i.d. (given beta), which the reversible-jump ratios rely on
-    (shared/MATH.md §3). With covariates (d > 0) the gate and expert slopes keep the Normal
+    (docs/math.md §3). With covariates (d > 0) the gate and expert slopes keep the Normal
     priors of the default set.
 
 The Dirichlet parametrisation of the gate intercepts is also available on its own

@@ -1,4 +1,4 @@
-"""Random number of experts in a padded space (shared/MATH.md §2–3).
+"""Random number of experts in a padded space (docs/math.md §2–3).
 
 The model keeps ``max_experts`` expert slots and an integer number of active experts
 ``K = n_experts`` with a prior on 1..K_max (a truncated Poisson on K − 1 by default: the
@@ -247,7 +247,7 @@ def build_random_k_model(
     feature_names: Sequence | None = None,
     classes: Sequence | None = None,
 ) -> tuple[pm.Model, RandomKInfo]:
-    """Build the padded random-K softmax-gated MoE (shared/MATH.md §3).
+    """Build the padded random-K softmax-gated MoE (docs/math.md §3).
 
     Parameters
     ----------

@@ -91,7 +91,7 @@ def test_shapes_s_a():
     assert (X >= 0).all() and (X <= 1).all()
     assert G.sizes["expert"] == 2 and G.sizes["feature"] == 1
     assert G.attrs["family"] == "gaussian" and G.attrs["preset"] == "S-A"
-    # shared/MATH.md §10: gate (-8, 25), (0, 0); experts (15, -20), (-5, 20); noise sd (0.3, 0.4).
+    # docs/math.md §10: gate (-8, 25), (0, 0); experts (15, -20), (-5, 20); noise sd (0.3, 0.4).
     np.testing.assert_array_equal(G.beta0, [-8.0, 0.0])
     np.testing.assert_array_equal(G.beta1.sel(feature="x0"), [25.0, 0.0])
     np.testing.assert_array_equal(G.b, [15.0, -5.0])
@@ -104,7 +104,7 @@ def test_shapes_s_b():
     assert X.shape == (250, 2) and y.shape == (250,) and y.dtype == np.float64
     assert G.sizes["expert"] == 3 and G.sizes["feature"] == 2
     assert G.attrs["family"] == "gaussian" and G.attrs["preset"] == "S-B"
-    # shared/MATH.md §10: gate rows (0.3; 1, -1), (0.5; 1, 0.5), 0; noise sd (0.9, 0.5, 1.2).
+    # docs/math.md §10: gate rows (0.3; 1, -1), (0.5; 1, 0.5), 0; noise sd (0.9, 0.5, 1.2).
     np.testing.assert_array_equal(G.beta0, [0.3, 0.5, 0.0])
     np.testing.assert_array_equal(
         G.beta1.transpose("expert", "feature"), [[1, -1], [1, 0.5], [0, 0]]

@@ -1,4 +1,4 @@
-"""Tests of the dendrogram of mixing measures and DSC (shared/MATH.md §7)."""
+"""Tests of the dendrogram of mixing measures and DSC (docs/math.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Voronoi cells and losses (shared/MATH.md §4): hand-computed values, invariances, errors."""
+"""Voronoi cells and losses (docs/math.md §4): hand-computed values, invariances, errors."""
 
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
 """Independent check of the Voronoi losses (issue 11): a plain-loop reference written from
-shared/MATH.md §4 alone, compared with ``voronoi_loss`` / ``voronoi_cells`` on hand-made measures.
+docs/math.md §4 alone, compared with ``voronoi_loss`` / ``voronoi_cells`` on hand-made measures.
 
 The reference implements, with explicit Python loops and no shared code:
 

@@ -1,4 +1,4 @@
-"""Tests of the MM maximum-likelihood fitter (shared/MATH.md §8)."""
+"""Tests of the MM maximum-likelihood fitter (docs/math.md §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Deterministic checks of the reversible-jump proposals (shared/MATH.md §3)."""
+"""Deterministic checks of the reversible-jump proposals (docs/math.md §3)."""
 
 import numpy as np
 import pytest

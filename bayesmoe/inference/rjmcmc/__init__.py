@@ -1,4 +1,4 @@
-"""Reversible-jump MCMC for a random number of experts (shared/MATH.md §3)."""
+"""Reversible-jump MCMC for a random number of experts (docs/math.md §3)."""
 
 from bayesmoe.inference.rjmcmc.sampling import (
     acceptance_summary,

@@ -8,7 +8,7 @@ candidate territories and one Normal per territory:
 
 - **anchors** are ``m`` k-means centres of the standardised gate inputs (a deterministic function
   of the data; Lloyd iterations from evenly spaced sorted points). Their Voronoi cells
-  (shared/MATH.md §4 in input space) are the candidate territories.
+  (docs/math.md §4 in input space) are the candidate territories.
 - **expert part** of anchor c (data only, computed once): class logits from the smoothed class
   frequencies of the observations in cell c (``b_s = log((n_cs + 1/2) / (n_cM + 1/2))``, class M
   the pinned reference), refined by a few ridge-penalised Böhning steps of the multinomial

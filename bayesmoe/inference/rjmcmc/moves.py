@@ -1,4 +1,4 @@
-"""Reversible-jump proposals for the padded random-K MoE, as pure functions (shared/MATH.md §3).
+"""Reversible-jump proposals for the padded random-K MoE, as pure functions (docs/math.md §3).
 
 State: a slot matrix ``theta`` of shape (K_max, D) in the model's *value space* on the
 standardised scale (one row per expert slot: column 0 the gate intercept beta0, then the gate
