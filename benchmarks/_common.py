@@ -53,8 +53,8 @@ def fit(X, y, K, seed, **kw):
 def centre_inputs(measure: xr.Dataset, center) -> xr.Dataset:
     """Exact reparametrisation of a measure to centred inputs x' = x - center.
 
-    MATH.md: every exp(beta0)-weighted quantity assumes centred inputs. The conditional density
-    is unchanged; beta0 and b absorb beta1 . center and a . center.
+    docs/math.md (notation): every exp(beta0)-weighted quantity assumes centred inputs. The
+    conditional density is unchanged; beta0 and b absorb beta1 . center and a . center.
     """
     c = np.asarray(center, dtype=float)
     one = np.ones_like(c)

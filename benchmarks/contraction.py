@@ -11,7 +11,7 @@ Slopes of log(mean over replicates) on log(n) come with 95% t-intervals
 (β1, b) −1/8, (a, σ²) −1/4.
 
 Losses are computed after centring the inputs (S-A: x − 0.5; S-B is centred already), since the
-exp(β0) weights of MATH.md §4 assume centred inputs; h̄ is invariant to this and uses 2000 fresh
+exp(β0) weights of docs/math.md §4 assume centred inputs; h̄ is invariant to this and uses 2000 fresh
 inputs from the setting's input distribution.
 
 Run: python benchmarks/contraction.py [--quick] [--part mm|nuts|all]

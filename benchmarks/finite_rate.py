@@ -1,4 +1,4 @@
-"""Finite-rate gating on S-E (MATH.md §1.4, §9): the gate's information rate I(X;T) against the
+"""Finite-rate gating on S-E (docs/math.md §1.4, §9): the gate's information rate I(X;T) against the
 temperature τ, test risk against rate, and the distortion-rate curve D(R) by Blahut–Arimoto.
 
 For K ∈ {2, 4, 8} sector experts and m ∈ {100, 300, 1000, 3000} training points (replicates), an

@@ -1,4 +1,4 @@
-"""Gating regimes of the softmax-gated multinomial-logistic MoE (S-D, MATH.md §1.2-1.3, §4):
+"""Gating regimes of the softmax-gated multinomial-logistic MoE (S-D, docs/math.md §1.2-1.3, §4):
 regime A (every expert slope non-zero) vs regime B (expert 2's slopes are zero) vs regime B with
 the modified tanh gate (data generated and fitted with gate="tanh").
 

@@ -1,5 +1,5 @@
 """Selecting the number of experts on S-B (K* = 3): frequency of K̂ = K* over replicates as n grows,
-for BIC, DSC and merge-truncate-merge (MATH.md §6-7).
+for BIC, DSC and merge-truncate-merge (docs/math.md §6-7).
 
 - BIC and DSC: :func:`bayesmoe.inference.select_experts` (MM fits of K = 1..5; DSC on the
   dendrogram of the K̄ = 5 fit).

@@ -76,7 +76,7 @@ The permutation move shuffles expert labels on purpose, and draws differ in K, s
 one draw need not be "expert 2" of the next. `relabel_cross_k` maps the experts of *every* draw
 onto one set of reference atoms: those of the modal K (pivot-relabelled), plus extra rows for the
 experts that only appear when K is larger. Atoms are compared in the canonical coordinates of the
-Voronoi losses (MATH.md §4: masses, mass-centred gate slopes, expert parameters, log σ²) and each
+Voronoi losses (docs/math.md §4: masses, mass-centred gate slopes, expert parameters, log σ²) and each
 draw is matched one-to-one (Hungarian algorithm), then the references are re-estimated until no
 assignment changes. Each row of the summary is a stable expert, with the % of draws it is in and
 the mean K of those draws; rows are ordered by presence."""),

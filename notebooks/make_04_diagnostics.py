@@ -37,7 +37,7 @@ cells = [
     ),
     nbf.v4.new_markdown_cell(
         "## A short NUTS fit of S-B with the true number of experts\n"
-        "S-B (MATH.md §10): two Gaussian inputs, K* = 3 experts. Chains start from the MM fit; "
+        "S-B (docs/math.md §10): two Gaussian inputs, K* = 3 experts. Chains start from the MM fit; "
         "`cores=1` keeps the run to one process."
     ),
     nbf.v4.new_code_cell(
@@ -89,7 +89,7 @@ cells = [
         "Fit K̄ = 4 > K* experts. Merge–truncate–merge (§6) merges atoms closer than "
         "ω_n = (log n / n)^(1/8), drops atoms too light to matter and re-merges; the posterior of "
         "the surviving count K̃ estimates K*. Next to it: the number of *occupied* experts "
-        "(allocations drawn from the posterior responsibilities), which MATH.md §2 warns "
+        "(allocations drawn from the posterior responsibilities), which docs/math.md §2.4 warns "
         "over-counts.\n\n"
         "MTM is for **posterior draws**. On a point estimate (an MM fit) it refuses the default "
         "radius: the MLE's surplus atoms sit far from every other atom with non-negligible "
@@ -172,7 +172,7 @@ cells.append(
         "## What you can rely on (benchmarks/README.md, measured 2026-11-30 and 2026-12-02)\n"
         "- **The losses are computed as defined.** D1, D2, the Voronoi cells, the gauge, the "
         "exponents r̄(2) = 4 and r̄(3) = 6 and the variance (not sd) agree with an independent "
-        "plain-loop implementation of MATH.md §4 to 1e-10 (tests/diagnostics/"
+        "plain-loop implementation of docs/math.md §4 to 1e-10 (tests/diagnostics/"
         "test_voronoi_reference.py).\n"
         "- **Exact-fitted rates reproduce.** D1 and h̄ fall at n^(-1/2) on S-A and S-B, for MM fits "
         "and for the NUTS posterior mean.\n"

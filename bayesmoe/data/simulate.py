@@ -1,7 +1,7 @@
 """Simulators with known truth: draw (X, y) from a mixing measure, and the literature presets.
 
-The presets are the synthetic settings of docs/math.md §10. Where MATH.md leaves a number open
-(S-D, S-E), the value chosen here is marked [choice] and pinned by a test.
+The presets are the synthetic settings of docs/math.md §10. Where the literature leaves a number
+open (S-D, S-E), the value chosen here is marked [choice] and pinned by a test.
 """
 
 from __future__ import annotations

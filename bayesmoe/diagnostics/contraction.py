@@ -4,7 +4,7 @@ Per fit: the posterior distribution of a distance to a reference (expected Helli
 loss, ...) is summarised by its mean, sd and quantiles. Across fits at increasing sample sizes n:
 ``log(summary) = intercept + slope * log(n)`` by least squares gives the empirical contraction rate
 with a t-based confidence interval, to be set next to the theoretical slope (-1/2 up to logs for
-densities and exact-fitted parameters; see MATH.md §4 for over-fitted cells).
+densities and exact-fitted parameters; see docs/math.md §4.4 for over-fitted cells).
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ def contraction_summary(
     decades = np.log10(n_vals.max() / n_vals.min())
     if np.unique(n_vals).size < 7 or decades < 1.5 or n_vals.min() < 500:
         warnings.warn(
-            "MATH.md §5 recommends at least 7 values of n over at least 1.5 decades, with "
+            "docs/math.md §5 recommends at least 7 values of n over at least 1.5 decades, with "
             f"n >= 500, for slope fits; got {np.unique(n_vals).size} values from "
             f"{n_vals.min():g} to {n_vals.max():g}. The rate estimate may be biased by "
             "pre-asymptotic behaviour.",

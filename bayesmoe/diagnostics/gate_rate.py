@@ -1,7 +1,7 @@
 """Finite-rate gating diagnostics: the gate's information rate and the distortion–rate curve.
 
-MATH.md §9: the gate is a channel X -> T with P(T = k | x) = g_k(x). On inputs x_1..x_n the plug-in
-rate is ``Î(X;T) = H(mean_j g(x_j)) - mean_j H(g(x_j))`` (nats, at most log K), and the
+docs/math.md §9: the gate is a channel X -> T with P(T = k | x) = g_k(x). On inputs x_1..x_n the
+plug-in rate is ``Î(X;T) = H(mean_j g(x_j)) - mean_j H(g(x_j))`` (nats, at most log K), and the
 distortion–rate curve D(R) of a distortion d(x, t) is traced by Blahut–Arimoto.
 
 Rate limiters [choice]
@@ -168,7 +168,7 @@ def distortion_rate(
     max_iter: int = 10_000,
     tol: float = 1e-12,
 ) -> xr.Dataset:
-    """Distortion–rate curve by Blahut–Arimoto (MATH.md §9), one point per slope s >= 0.
+    """Distortion–rate curve by Blahut–Arimoto (docs/math.md §9), one point per slope s >= 0.
 
     For each s: ``q <- uniform``; repeat ``P(t|x) ∝ q_t exp(-s d(x, t))``, ``q <- E_x P(.|x)``
     until ``max |Δq| < tol``; then ``R = E_x KL(P(.|x) || q)`` (nats) and

@@ -1,4 +1,4 @@
-"""Expected Hellinger and total-variation distances between conditional densities (MATH.md §5).
+"""Expected Hellinger and total-variation distances between conditional densities (docs/math.md §5).
 
 For two mixing measures G and G* and inputs x_1..x_n::
 

@@ -2,7 +2,7 @@
 
 MTM post-processes every posterior draw of an over-fitted mixing measure into a measure with
 K̃ <= K atoms (docs/math.md §6); the posterior of K̃ then estimates K* consistently, unlike the
-number of occupied experts under Dirichlet-process priors (MATH.md §2).
+number of occupied experts under Dirichlet-process priors (docs/math.md §2.4).
 
 Atom vector and weights [choice]
 --------------------------------
@@ -40,7 +40,7 @@ from bayesmoe.measure import gate_probabilities, measure_arrays, measure_family
 
 __all__ = ["MTMResult", "merge_truncate_merge", "mtm_omega", "num_experts_posterior"]
 
-#: Default order r of MTM by expert family (MATH.md §6).
+#: Default order r of MTM by expert family (docs/math.md §6).
 DEFAULT_R = {"gaussian": 4.0, "categorical": 2.0}
 
 
@@ -62,7 +62,7 @@ class MTMResult(NamedTuple):
 
 
 def mtm_omega(n: int, r: float, scale: float = 1.0) -> float:
-    """Default MTM radius ``omega_n = scale * (log n / n) ** (1 / (2 r))`` (MATH.md §6).
+    """Default MTM radius ``omega_n = scale * (log n / n) ** (1 / (2 r))`` (docs/math.md §6).
 
     Examples
     --------
@@ -205,7 +205,7 @@ def merge_truncate_merge(
     *,
     omega_scale: float = 1.0,
 ) -> MTMResult:
-    """Merge–truncate–merge every draw of a mixing measure (MATH.md §6).
+    """Merge–truncate–merge every draw of a mixing measure (docs/math.md §6).
 
     Parameters
     ----------
@@ -305,8 +305,8 @@ def num_experts_posterior(
         :func:`merge_truncate_merge` (arguments n, omega, c, r, omega_scale, random_seed as
         there). "occupied": the number of distinct experts among allocations drawn per draw and
         observation from the gate weights g(x_i) at `X` (or from the responsibilities
-        p(z_i = k | x_i, y_i) when `y` is given) — the DP-style count that MATH.md §2 warns is
-        inconsistent for K*. "auto": "active" when the measure has ``active``, else "mtm".
+        p(z_i = k | x_i, y_i) when `y` is given) — the DP-style count that docs/math.md §2.4
+        warns is inconsistent for K*. "auto": "active" when the measure has ``active``, else "mtm".
     X, y : array_like, optional
         Inputs (and responses) for "occupied".
 

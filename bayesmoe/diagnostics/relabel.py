@@ -440,7 +440,7 @@ def _atom_block(name: str, da: xr.DataArray) -> np.ndarray:
             )
         block = np.log(block)
     elif stem in ("beta0", "beta1"):
-        # Softmax gating is invariant to a common shift of all experts (MATH.md §1.1): match on
+        # Softmax gating is invariant to a common shift of all experts (docs/math.md §1.1): match on
         # the shift-free, sum-to-zero version so reference- and sum-to-zero fits both work.
         block = block - block.mean(axis=1, keepdims=True)
     return block

@@ -207,7 +207,7 @@ def relabel_cross_k(
         presence (ties: decreasing mean mass):
         ``present`` (bool), ``slot`` (the input slot, -1 absent), ``weight`` (mass
         ``softmax(beta0)`` among the active experts), ``beta1_centred`` (gate slopes centred by
-        their mass-weighted mean, MATH.md §4) and every posterior variable with an ``expert``
+        their mass-weighted mean, docs/math.md §4) and every posterior variable with an ``expert``
         dim in user units (``a``, ``b``, ``sigma``, ...), NaN where the row is absent; also
         ``n_experts`` per draw. ``attrs``: ``reference_k``, ``atom_columns``,
         ``reference_atoms`` (R × D, unscaled canonical coordinates, as nested lists).

@@ -11,7 +11,7 @@ expert's ``(beta0, beta1)``. Both measures are put in the same canonical form be
 is computed:
 
 - masses are the softmax-normalised weights ``p_k = softmax(beta0 / tau)_k`` (``sum_k p_k = 1``;
-  inactive experts get ``p_k = 0``), as in merge-truncate-merge (MATH.md §6);
+  inactive experts get ``p_k = 0``), as in merge-truncate-merge (docs/math.md §6);
 - slopes are centred by their **mass-weighted** mean, ``beta1_k / tau - sum_j p_j beta1_j / tau``.
 
 Mass-weighted centring, unlike plain sum-to-zero centring over experts, is stable under splitting:
@@ -27,10 +27,10 @@ in these canonical coordinates, with the Euclidean norm; ties go to the lowest r
 Centred inputs
 --------------
 The masses ``softmax(beta0)`` are the gate weights at gate input 0, and ``b`` is the expert mean
-at x = 0: MATH.md's exp(beta0)-weighted losses assume centred inputs. With inputs far from 0
-(S-A: x in [0, 1], a gate slope of 25) the masses read at x = 0 say little about the fit — S-A's
-true masses are (3e-4, 0.9997) at x = 0 and (0.989, 0.011) at x = 0.5. Pass the inputs ``X`` to
-re-express both measures, exactly, at centred inputs (experts: x - mean(X); gate:
+at x = 0: the exp(beta0)-weighted losses of docs/math.md §4 assume centred inputs. With inputs far
+from 0 (S-A: x in [0, 1], a gate slope of 25) the masses read at x = 0 say little about the fit —
+S-A's true masses are (3e-4, 0.9997) at x = 0 and (0.989, 0.011) at x = 0.5. Pass the inputs ``X``
+to re-express both measures, exactly, at centred inputs (experts: x - mean(X); gate:
 M(x) - mean(M(X))) before the loss is computed. The rates of a loss do not depend on this choice
 (it changes constants only), its values do.
 """
@@ -48,7 +48,7 @@ from bayesmoe.measure import measure_arrays, measure_family
 
 __all__ = ["R_BAR", "voronoi_cells", "voronoi_loss"]
 
-#: Exponent r̄(m) of an over-fitted Gaussian cell of size m (MATH.md §4); unknown for m >= 4.
+#: Exponent r̄(m) of an over-fitted Gaussian cell of size m (docs/math.md §4.3); unknown for m >= 4.
 R_BAR: dict[int, float] = {2: 4.0, 3: 6.0}
 
 _BLOCKS = ("beta1", "a", "b", "sigma2")
@@ -223,9 +223,9 @@ def voronoi_loss_arrays(at: dict, star: dict, kind: str, gaussian: bool, r_bar=N
         if np.any(unknown):
             sizes = sorted(set(m[unknown].tolist()))
             raise ValueError(
-                f"The over-fitted Voronoi loss needs r̄(m) for cell sizes {sizes}, which MATH.md "
-                "§4 leaves unknown for m >= 4 (known: r̄(2)=4, r̄(3)=6). Pass `r_bar`, a mapping "
-                "{m: r̄(m)} or a callable m -> r̄(m), e.g. r_bar={4: 8.0}."
+                f"The over-fitted Voronoi loss needs r̄(m) for cell sizes {sizes}, which "
+                "docs/math.md §4.3 leaves unknown for m >= 4 (known: r̄(2)=4, r̄(3)=6). "
+                "Pass `r_bar`, a mapping {m: r̄(m)} or a callable m -> r̄(m), e.g. r_bar={4: 8.0}."
             )
         r = np.where(m >= 2, r, 1.0)
         top = np.sqrt(np.nan_to_num(e["beta1"]) ** 2 + np.nan_to_num(e["b"]) ** 2) ** r
@@ -372,9 +372,9 @@ def voronoi_loss(
         r̄(m) for Gaussian over-fitted cells of size m >= 4 (unknown in theory; an error is
         raised if such a cell occurs and none is given). Entries override the defaults 4, 6.
     X : array_like, shape (n, d), optional
-        Inputs: when given, both measures are first re-expressed at centred inputs (MATH.md's
-        exp(beta0) weights assume centred inputs; see the module docstring). Recommended unless
-        the inputs are centred already.
+        Inputs: when given, both measures are first re-expressed at centred inputs (the
+        exp(beta0) weights of docs/math.md §4 assume centred inputs; see the module docstring).
+        Recommended unless the inputs are centred already.
 
     Returns
     -------
@@ -402,7 +402,7 @@ def voronoi_loss(
     if r_bar is not None and not gaussian:
         raise ValueError(
             "`r_bar` applies to Gaussian experts only; multinomial over-fitted cells use squared "
-            "norms for every cell size (MATH.md §4). Drop the `r_bar` argument."
+            "norms for every cell size (docs/math.md §4.3). Drop the `r_bar` argument."
         )
     values = voronoi_loss_arrays(at, star, kind, gaussian, r_bar)
     out = wrap(values, G, sd, name="loss")

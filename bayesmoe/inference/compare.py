@@ -5,9 +5,9 @@
 - **MM** (:func:`bayesmoe.inference.selection.select_experts`): log-likelihood, parameter count,
   AIC, BIC, ICL of the multi-start MM fit of every K = 1..max(ks), and the dendrogram selection
   criterion DSC (docs/math.md §7) of the max(ks) fit;
-- **MTM** (:func:`bayesmoe.diagnostics.mtm.num_experts_posterior`, MATH.md §6): the posterior of
-  K̃ from the over-fitted NUTS fit at K = max(ks);
-- **reversible jump** (:func:`bayesmoe.inference.rjmcmc.sample_random_k`, MATH.md §3): p(K | y)
+- **MTM** (:func:`bayesmoe.diagnostics.mtm.num_experts_posterior`, docs/math.md §6): the
+  posterior of K̃ from the over-fitted NUTS fit at K = max(ks);
+- **reversible jump** (:func:`bayesmoe.inference.rjmcmc.sample_random_k`, docs/math.md §3): p(K | y)
   under the random-K prior on 1..max(ks), when requested;
 - **LOO** (``arviz.compare`` on NUTS fits from :func:`bayesmoe.inference.sampling.sample`), when
   requested.

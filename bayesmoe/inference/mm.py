@@ -648,7 +648,7 @@ def fit_mle(
     engine = _Engine(prob, backend)
     S = n_starts + len(starts)
     n_keep = max(min(S, 2), int(np.ceil(prune_keep * S)))
-    # Short runs of every start on a subsample when the data are large (MATH.md §8): ranking
+    # Short runs of every start on a subsample when the data are large (docs/math.md §8): ranking
     # starts needs far fewer rows than fitting the survivors.
     sub = prune_after is not None and prune_rows is not None and n > prune_rows and S > n_keep
     if sub:

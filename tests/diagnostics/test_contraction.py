@@ -1,4 +1,4 @@
-"""Posterior contraction summaries and empirical rates (MATH.md §5)."""
+"""Posterior contraction summaries and empirical rates (docs/math.md §5)."""
 
 import warnings
 

@@ -23,7 +23,7 @@ MATH_HEIGHTS = [0.0004285714, 0.0017142857, 0.003, 0.6270089286, 3.4994169643]
 
 def test_merge_atoms_reproduces_math_unit_vector():
     out = merge_atoms(MATH_P, MATH_THETA)
-    # MATH.md gives 10 decimals, so agreement is to 1e-10 of rounding (checked at 1e-9).
+    # docs/math.md §7 gives 10 decimals, so agreement is to 1e-10 of rounding (checked at 1e-9).
     np.testing.assert_allclose(out["heights"], MATH_HEIGHTS, atol=1e-9, rtol=0)
     assert len(out["levels"]) == 6 and out["levels"][-1][0] == pytest.approx([1.0])
     # the root atom is the weighted mean of all atoms

@@ -1,4 +1,4 @@
-"""Gate information rate and Blahut–Arimoto distortion–rate (MATH.md §9)."""
+"""Gate information rate and Blahut–Arimoto distortion–rate (docs/math.md §9)."""
 
 import numpy as np
 import pytest

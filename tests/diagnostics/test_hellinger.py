@@ -1,4 +1,4 @@
-"""Expected Hellinger / total-variation distances (MATH.md §5) against closed forms."""
+"""Expected Hellinger / total-variation distances (docs/math.md §5) against closed forms."""
 
 import numpy as np
 import pytest

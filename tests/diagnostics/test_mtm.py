@@ -1,4 +1,4 @@
-"""Merge–truncate–merge and the posterior of the number of experts (MATH.md §6)."""
+"""Merge–truncate–merge and the posterior of the number of experts (docs/math.md §6)."""
 
 import numpy as np
 import pytest

@@ -222,7 +222,7 @@ def test_squarem_no_worse_and_faster_than_plain():
 
 # ----- recovery ---------------------------------------------------------------------------------
 def test_recovery_gaussian_SB_shrinks_with_n():
-    """Exact-fitted parameters converge at n^-1/2 (MATH.md §4): from n=500 to 4000 the error
+    """Exact-fitted parameters converge at n^-1/2 (docs/math.md §4): from n=500 to 4000 the error
     should drop by ~sqrt(8)=2.8. Observed at development (seeds 0,1,2): 2.36->0.42, 1.17->0.40,
     0.70->0.35. We require a drop and err(4000) < 1.0 (about 2.5x the observed n=4000 errors)."""
     errs = {}
