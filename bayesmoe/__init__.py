@@ -2,11 +2,16 @@
 
 Examples
 --------
+A tiny run (20 draws, one chain) to show the calls; a real fit keeps the default draws, tune
+and chains.
+
 >>> import bayesmoe as bm
->>> X, y, truth = bm.data.simulate("S-B", n=500, random_seed=1)
+>>> X, y, truth = bm.data.simulate("S-B", n=300, random_seed=1)
 >>> model = bm.MoE(n_experts=3)
->>> trace = model.fit(X, y, random_seed=1)          # doctest: +SKIP
->>> bm.summary(trace)                               # doctest: +SKIP
+>>> trace = model.fit(X, y, draws=20, tune=20, chains=1, random_seed=1, progressbar=False)
+>>> table = bm.summary(trace, var_names=["beta0", "sigma"], round_to=2)
+>>> table.index.tolist()
+['beta0[0]', 'beta0[1]', 'beta0[2]', 'sigma[0]', 'sigma[1]', 'sigma[2]']
 """
 
 __version__ = "0.1.0"

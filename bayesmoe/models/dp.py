@@ -188,7 +188,18 @@ def occupied_experts(
 
     Examples
     --------
-    >>> from bayesmoe.models.dp import occupied_experts  # doctest: +SKIP
+    The true measure of a simulation written as a one-chain, two-draw "posterior":
+
+    >>> import numpy as np, xarray as xr
+    >>> from bayesmoe.data import simulate
+    >>> from bayesmoe.models.dp import occupied_experts
+    >>> X, y, truth = simulate("S-B", n=300, random_seed=0)
+    >>> post = truth.drop_vars("sigma2").assign(sigma=np.sqrt(truth["sigma2"]))
+    >>> trace = xr.DataTree.from_dict({"posterior": post.expand_dims(chain=1, draw=2)})
+    >>> occupied_experts(trace, X, y, random_seed=0).values
+    array([[3, 3]])
+    >>> occupied_experts(trace, X, y, min_count=100, random_seed=0).values
+    array([[1, 1]])
     """
     from bayesmoe.diagnostics.mixing import mixing_measure
 

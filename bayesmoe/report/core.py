@@ -31,8 +31,11 @@ def write_report(path: str | Path, *, progressbar: bool = False) -> Path:
 
     Examples
     --------
+    Given a fit folder from ``bayesmoe fit`` (not run as a doctest: a fit and the report's
+    figures take several seconds):
+
     >>> from bayesmoe.report import write_report
-    >>> write_report("bayesmoe-run")                   # doctest: +SKIP
+    >>> write_report("bayesmoe-run")  # doctest: +SKIP
     PosixPath('bayesmoe-run/report.html')
     """
     p = Path(path)

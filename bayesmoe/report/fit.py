@@ -305,8 +305,11 @@ def write_fit_report(
 
     Examples
     --------
+    Given a fit folder from ``bayesmoe fit`` (not run as a doctest: a fit and the report's
+    figures take several seconds):
+
     >>> from bayesmoe.report import write_fit_report
-    >>> write_fit_report("bayesmoe-run/trace.nc", "bayesmoe-run")     # doctest: +SKIP
+    >>> write_fit_report("bayesmoe-run/trace.nc", "bayesmoe-run")  # doctest: +SKIP
     PosixPath('bayesmoe-run/report.html')
     """
     out = Path(out_dir)

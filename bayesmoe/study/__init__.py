@@ -2,8 +2,19 @@
 
 Examples
 --------
->>> from bayesmoe.study import load_spec, run_study        # doctest: +SKIP
->>> spec = load_spec("examples/contraction_study.toml")  # doctest: +SKIP
+A spec (usually a TOML file read by ``load_spec``, e.g. ``examples/contraction_study.toml``)
+expands into one task per grid point:
+
+>>> from bayesmoe.study import parse_spec, run_study
+>>> spec = parse_spec({"study": {"seed": 1},
+...                    "data": {"source": "simulate", "preset": "S-B"},
+...                    "model": {"n_experts": 3}, "inference": {"method": "mle"},
+...                    "grid": {"n": [200, 400], "replicate": 2}})
+>>> [t.id for t in spec.tasks()]
+['n200-rep0', 'n200-rep1', 'n400-rep0', 'n400-rep1']
+
+Running it starts a dask cluster (about 10 s here), so that line is not run as a doctest:
+
 >>> table = run_study(spec, "out", workers=2)  # doctest: +SKIP
 """
 

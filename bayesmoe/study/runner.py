@@ -420,8 +420,13 @@ def run_study(
     >>> spec = parse_spec({"study": {"seed": 1}, "data": {"source": "simulate",
     ...     "preset": "S-B"}, "model": {"n_experts": 3}, "inference": {"method": "mle"},
     ...     "grid": {"n": [200, 400]}})
-    >>> table = run_study(spec, "my-study", workers=2)       # doctest: +SKIP
-    >>> table[["task", "status", "voronoi_loss"]]            # doctest: +SKIP
+    >>> [t.id for t in spec.tasks()]
+    ['n200', 'n400']
+
+    Running it starts a dask cluster (about 10 s here), so it is not run as a doctest:
+
+    >>> table = run_study(spec, "my-study", workers=2)  # doctest: +SKIP
+    >>> table[["task", "status", "voronoi_loss"]]  # doctest: +SKIP
     """
     from dask.distributed import as_completed
     from tqdm.auto import tqdm

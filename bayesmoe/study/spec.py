@@ -756,8 +756,8 @@ def load_spec(path: str | Path) -> StudySpec:
     >>> import tempfile, pathlib
     >>> from bayesmoe.study.spec import load_spec
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.toml"
-    >>> _ = p.write_text('[study]\\nseed = 1\\n[data]\\nsource = "simulate"\\npreset = "S-B"\\n'
-    ...                  'n = 100\\n[model]\\nn_experts = 2\\n[inference]\\nmethod = "mle"\\n')
+    >>> _ = p.write_text('[study]\nseed = 1\n[data]\nsource = "simulate"\npreset = "S-B"\n'
+    ...                  'n = 100\n[model]\nn_experts = 2\n[inference]\nmethod = "mle"\n')
     >>> [t.id for t in load_spec(p).tasks()]
     ['fit']
     """

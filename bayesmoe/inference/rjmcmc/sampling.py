@@ -236,6 +236,9 @@ def sample_random_k(
 
     Examples
     --------
+    Not run as a doctest (skipped): it compiles and runs a PyMC sampler, 5-15 s even
+    with 20 draws.
+
     >>> from bayesmoe.data import simulate
     >>> from bayesmoe.inference.rjmcmc import sample_random_k, k_posterior
     >>> X, y, _ = simulate("S-B", n=200, random_seed=0)
