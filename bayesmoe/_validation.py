@@ -19,8 +19,6 @@ import numbers
 
 import numpy as np
 
-FAMILIES = ("gaussian", "categorical")
-
 
 def check_int(value, name: str, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
@@ -28,10 +26,11 @@ def check_int(value, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_family(family: str, name: str = "experts") -> str:
-    if not isinstance(family, str) or family not in FAMILIES:
-        raise ValueError(f"`{name}` must be one of {FAMILIES}; got {family!r}.")
-    return family
+def check_family(family, name: str = "experts") -> str:
+    """The name of a valid expert family (see :mod:`bayesmoe.families`)."""
+    from bayesmoe.families import get_family
+
+    return get_family(family, name).name
 
 
 def int_at_least(minimum: int):
@@ -109,8 +108,7 @@ def check_X(X, name: str = "X") -> np.ndarray:
     return arr
 
 
-def check_y(y, family: str, n_obs: int, classes=None) -> tuple[np.ndarray, list | None]:
-    """Return (y as float or int codes, class labels or None)."""
+def _response_1d(y, n_obs: int) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -118,17 +116,50 @@ def check_y(y, family: str, n_obs: int, classes=None) -> tuple[np.ndarray, list 
         raise ValueError(
             f"`y` must be 1-D with {n_obs} entries (one per row of X); got shape {y.shape}."
         )
-    if family == "gaussian":
-        try:
-            yf = y.astype(float)
-        except (TypeError, ValueError):
-            raise TypeError(
-                "`y` must be numeric for Gaussian experts; for labels use experts='categorical'."
-            ) from None
-        if not np.all(np.isfinite(yf)):
-            i = int(np.flatnonzero(~np.isfinite(yf))[0])
-            raise ValueError(f"`y` contains NaN or inf (first at row {i}); drop those rows first.")
-        return yf, None
+    return y
+
+
+def check_y(y, family, n_obs: int, classes=None) -> tuple[np.ndarray, list | None]:
+    """Return (y as the family codes it, class labels or None): the family's own check."""
+    from bayesmoe.families import get_family
+
+    return get_family(family, "experts").check_response(y, n_obs, classes)
+
+
+def check_real_response(y, n_obs: int, *, family: str = "gaussian") -> np.ndarray:
+    """A finite real response (Gaussian experts)."""
+    y = _response_1d(y, n_obs)
+    try:
+        yf = y.astype(float)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`y` must be numeric for {family} experts; for labels use experts='categorical'."
+        ) from None
+    if not np.all(np.isfinite(yf)):
+        i = int(np.flatnonzero(~np.isfinite(yf))[0])
+        raise ValueError(f"`y` contains NaN or inf (first at row {i}); drop those rows first.")
+    return yf
+
+
+def check_count_response(y, n_obs: int, *, family: str = "poisson") -> np.ndarray:
+    """Non-negative integer counts (Poisson experts), as int64."""
+    yf = check_real_response(y, n_obs, family=family)
+    if np.any(yf < 0):
+        i = int(np.flatnonzero(yf < 0)[0])
+        raise ValueError(
+            f"`y` must hold counts >= 0 for {family} experts; got {yf[i]:g} at row {i}."
+        )
+    if np.any(yf != np.round(yf)):
+        i = int(np.flatnonzero(yf != np.round(yf))[0])
+        raise ValueError(
+            f"`y` must hold whole counts for {family} experts; got {yf[i]:g} at row {i}."
+        )
+    return yf.astype(np.int64)
+
+
+def check_class_response(y, n_obs: int, classes=None) -> tuple[np.ndarray, list]:
+    """Class labels coded 0..M-1 in sorted order (or the order of ``classes``)."""
+    y = _response_1d(y, n_obs)
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError("`y` contains NaN or inf; drop those rows first.")
     if y.dtype == object and any(
@@ -223,7 +254,7 @@ def check_enough_rows(n_obs: int, n_params: int) -> None:
 
 def n_parameters(n_experts: int, d: int, family: str, n_classes: int = 0) -> int:
     """Free parameters of a fixed-K MoE (gate identified by one constraint)."""
+    from bayesmoe.families import get_family
+
     gate = (n_experts - 1) * (d + 1)
-    if family == "gaussian":
-        return gate + n_experts * (d + 2)
-    return gate + n_experts * (n_classes - 1) * (d + 1)
+    return gate + n_experts * get_family(family).n_params(d, n_classes)

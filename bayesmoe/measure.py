@@ -4,21 +4,25 @@ A mixing measure is an :class:`xarray.Dataset` with variables
 
 - ``beta0[expert]`` gate intercepts,
 - ``beta1[feature, expert]`` gate slopes (on ``M(x)`` when a modified gate is used),
-- ``a[feature, expert]``, ``b[expert]``, ``sigma2[expert]`` (noise *variances*) for Gaussian
-  experts,
-  or ``a[feature, class, expert]``, ``b[class, expert]`` for multinomial-logistic experts
-  (the last class is the reference, pinned to zero),
+- the expert family's canonical variables (:mod:`bayesmoe.families`): ``a[feature, expert]``,
+  ``b[expert]``, ``sigma2[expert]`` (noise *variances*) for Gaussian experts;
+  ``a[feature, class, expert]``, ``b[class, expert]`` for multinomial-logistic experts (the last
+  class is the reference, pinned to zero); ``a[feature, expert]``, ``b[expert]`` (log link) for
+  Poisson experts,
 - optionally ``active[expert]`` (bool) when the number of experts is random,
 
 expert axis last, in the user's units, with optional leading sample dims (``chain``, ``draw``).
-``attrs`` hold ``family`` ("gaussian" or "categorical"), ``gate`` (name of the input transform
-``M``) and ``temperature``.
+``attrs`` hold ``family`` (a name of :data:`bayesmoe.families.FAMILIES`), ``gate`` (name of the
+input transform ``M``) and ``temperature``.
 
 The model it describes is (docs/math.md §1)::
 
     g_k(x)   = softmax_k((beta1_k . M(x) + beta0_k) / temperature)
     p(y | x) = sum_k g_k(x) N(y | a_k . x + b_k, sigma2_k)                     (gaussian)
     P(y=s|x) = sum_k g_k(x) softmax_s(a_ks . x + b_ks)                         (categorical)
+    p(y | x) = sum_k g_k(x) Poisson(y | exp(a_k . x + b_k + offset))            (poisson)
+
+Every expert density comes from its family's one definition (``Family.log_prob``).
 
 The numpy functions here take arrays with arbitrary leading batch dims, so the same code evaluates
 one fit, a truth, or every posterior draw at once.
@@ -32,6 +36,8 @@ import numpy as np
 import xarray as xr
 from scipy.special import expit, log_softmax, logsumexp
 
+from bayesmoe.families import NUMPY, Transform, get_family
+
 __all__ = [
     "GATE_TRANSFORMS",
     "SAMPLE_DIMS",
@@ -44,6 +50,7 @@ __all__ = [
     "make_measure",
     "measure_arrays",
     "measure_family",
+    "measure_from_arrays",
 ]
 
 SAMPLE_DIMS = ("chain", "draw")
@@ -72,6 +79,7 @@ def make_measure(
     b,
     sigma2=None,
     *,
+    family: str | None = None,
     gate: str = "identity",
     temperature: float = 1.0,
     feature: Sequence | None = None,
@@ -85,10 +93,13 @@ def make_measure(
     ----------
     beta0 : array_like, shape (*S, K)
     beta1 : array_like, shape (*S, d, K)
-    a : array_like, shape (*S, d, K) (gaussian) or (*S, d, M, K) (categorical)
-    b : array_like, shape (*S, K) (gaussian) or (*S, M, K) (categorical)
+    a : array_like, shape (*S, d, K) (gaussian, poisson) or (*S, d, M, K) (categorical)
+    b : array_like, shape (*S, K) (gaussian, poisson) or (*S, M, K) (categorical)
     sigma2 : array_like, shape (*S, K), optional
-        Noise variances. Given means Gaussian experts; omitted means categorical experts.
+        Noise variances of Gaussian experts.
+    family : str, optional
+        The expert family (:data:`bayesmoe.families.FAMILIES`). Default: "gaussian" when
+        ``sigma2`` is given, else "categorical" (pass ``family="poisson"`` for Poisson experts).
     gate : str
         Name of the gate input transform ("identity", "tanh", "sigmoid" or "custom").
     temperature : float
@@ -105,95 +116,123 @@ def make_measure(
     >>> import numpy as np
     >>> from bayesmoe.measure import make_measure
     >>> G = make_measure([0.3, 0.0], [[1.0, 0.0]], [[1.5, -1.0]], [0.5, 0.0], [0.8, 1.0])
-    >>> G.beta1.dims
-    ('feature', 'expert')
+    >>> G.beta1.dims, G.attrs["family"]
+    (('feature', 'expert'), 'gaussian')
+    """
+    if family is None:
+        family = "gaussian" if sigma2 is not None else "categorical"
+    params = {"a": a, "b": b} if sigma2 is None else {"a": a, "b": b, "sigma2": sigma2}
+    return measure_from_arrays(
+        beta0,
+        beta1,
+        params,
+        family=family,
+        gate=gate,
+        temperature=temperature,
+        feature=feature,
+        classes=classes,
+        active=active,
+        sample_dims=sample_dims,
+    )
+
+
+def measure_from_arrays(
+    beta0,
+    beta1,
+    params: dict,
+    *,
+    family: str,
+    gate: str = "identity",
+    temperature: float = 1.0,
+    feature: Sequence | None = None,
+    classes: Sequence | None = None,
+    active=None,
+    sample_dims: Sequence[str] = (),
+) -> xr.Dataset:
+    """A mixing-measure Dataset from the gate arrays and the family's canonical variables
+    ``params`` (see :func:`make_measure`; any family).
+
+    Examples
+    --------
+    >>> from bayesmoe.measure import measure_from_arrays
+    >>> G = measure_from_arrays([0.0, 0.0], [[1.0, -1.0]], {"a": [[0.5, 0.1]], "b": [1.0, 2.0]},
+    ...                         family="poisson")
+    >>> G.attrs["family"], sorted(G.data_vars)
+    ('poisson', ['a', 'b', 'beta0', 'beta1'])
     """
     sd = tuple(sample_dims)
-    beta0 = np.asarray(beta0, dtype=float)
-    beta1 = np.asarray(beta1, dtype=float)
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    arrays = {"beta0": beta0, "beta1": beta1, "a": a, "b": b}
-    if sigma2 is not None:
-        arrays["sigma2"] = np.asarray(sigma2, dtype=float)
+    fam = get_family(family)
+    arrays = {"beta0": beta0, "beta1": beta1, **params}
+    arrays = {k: np.asarray(v, dtype=float) for k, v in arrays.items()}
     for name, arr in arrays.items():
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"`{name}` contains NaN or inf; every parameter must be finite.")
     if not (np.isscalar(temperature) and np.isfinite(temperature) and temperature > 0):
         raise ValueError(f"`temperature` must be a positive number; got {temperature!r}.")
     ns = len(sd)
+    beta0, beta1 = arrays["beta0"], arrays["beta1"]
     if beta0.ndim != ns + 1:
         raise ValueError(f"`beta0` must have shape (*sample, K); got shape {beta0.shape}.")
     K = beta0.shape[-1]
     if beta1.ndim != ns + 2 or beta1.shape[-1] != K:
         raise ValueError(f"`beta1` must have shape (*sample, d, {K}); got shape {beta1.shape}.")
     d = beta1.shape[-2]
-    feat = _feature_coords(d, feature)
-    categorical = sigma2 is None
+    sizes = {"feature": d, "expert": K}
+    if fam.has_classes:
+        sizes["class"] = arrays["a"].shape[-2] if arrays["a"].ndim >= 2 else 0
     data_vars = {
         "beta0": (sd + ("expert",), beta0),
         "beta1": (sd + ("feature", "expert"), beta1),
     }
-    coords = {"expert": np.arange(K), "feature": feat}
-    if categorical:
-        if a.ndim != ns + 3 or a.shape[-1] != K or a.shape[-3] != d:
+    for name, dims in fam.canonical_dims.items():
+        if name not in arrays:
+            raise ValueError(f"{fam.name} experts need `{name}`; got none.")
+        arr = arrays[name]
+        want = tuple(sizes[x] for x in dims)
+        if arr.ndim != ns + len(dims) or arr.shape[ns:] != want:
             raise ValueError(
-                f"categorical `a` must have shape (*sample, {d}, M, {K}); got shape {a.shape}."
+                f"{fam.name} `{name}` must have shape (*sample, {', '.join(map(str, want))}) "
+                f"for dims {dims}; got shape {arr.shape}."
             )
-        M = a.shape[-2]
-        if b.shape[-2:] != (M, K):
-            raise ValueError(f"categorical `b` must have shape (*sample, {M}, {K}); got {b.shape}.")
-        data_vars["a"] = (sd + ("feature", "class", "expert"), a)
-        data_vars["b"] = (sd + ("class", "expert"), b)
-        coords["class"] = list(classes) if classes is not None else list(range(M))
-    else:
-        sigma2 = np.asarray(sigma2, dtype=float)
-        if a.shape[-2:] != (d, K):
-            raise ValueError(f"gaussian `a` must have shape (*sample, {d}, {K}); got {a.shape}.")
-        if b.shape[-1] != K or sigma2.shape[-1] != K:
-            raise ValueError("gaussian `b` and `sigma2` must have K entries on their last axis.")
-        if np.any(sigma2 <= 0):
-            raise ValueError("`sigma2` (noise variances) must be positive.")
-        data_vars["a"] = (sd + ("feature", "expert"), a)
-        data_vars["b"] = (sd + ("expert",), b)
-        data_vars["sigma2"] = (sd + ("expert",), sigma2)
+        data_vars[name] = (sd + dims, arr)
+    extra = sorted(set(arrays) - {"beta0", "beta1"} - set(fam.canonical_dims))
+    if extra:
+        raise ValueError(f"{fam.name} experts have no parameter(s) {extra}.")
+    if "sigma2" in arrays and np.any(arrays["sigma2"] <= 0):
+        raise ValueError("`sigma2` (noise variances) must be positive.")
+    coords = {"expert": np.arange(K), "feature": _feature_coords(d, feature)}
+    if fam.has_classes:
+        coords["class"] = list(classes) if classes is not None else list(range(sizes["class"]))
     if active is not None:
         data_vars["active"] = (sd + ("expert",), np.asarray(active, dtype=bool))
     if gate not in GATE_TRANSFORMS and gate != "custom":
         raise ValueError(
             f"`gate` must be one of {sorted(GATE_TRANSFORMS)} or 'custom'; got {gate!r}."
         )
-    attrs = {
-        "family": "categorical" if categorical else "gaussian",
-        "gate": gate,
-        "temperature": float(temperature),
-    }
+    attrs = {"family": fam.name, "gate": gate, "temperature": float(temperature)}
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
 def measure_family(measure: xr.Dataset) -> str:
-    """Return "gaussian" or "categorical" for a mixing measure."""
-    return "gaussian" if "sigma2" in measure else "categorical"
+    """The expert family's name of a mixing measure (its ``family`` attr)."""
+    if "family" in measure.attrs:
+        return get_family(measure.attrs["family"]).name
+    return "gaussian" if "sigma2" in measure else "categorical"  # measures of older versions
 
 
 def measure_arrays(measure: xr.Dataset, sample_dims: Sequence[str] | None = None) -> dict:
     """Numpy arrays of a mixing measure, sample dims leading and expert axis last.
 
-    Returns a dict with keys beta0, beta1, a, b, (sigma2), (active) and ``sample_shape``.
+    Returns a dict with keys beta0, beta1, the family's canonical variables, (active),
+    ``sample_shape`` and ``family``.
     """
     if sample_dims is None:
         sample_dims = [d for d in measure["beta0"].dims if d != "expert"]
     sample_dims = list(sample_dims)
-    out = {"sample_shape": tuple(measure.sizes[d] for d in sample_dims)}
-    cat = measure_family(measure) == "categorical"
-    order = {
-        "beta0": ["expert"],
-        "beta1": ["feature", "expert"],
-        "a": ["feature", "class", "expert"] if cat else ["feature", "expert"],
-        "b": ["class", "expert"] if cat else ["expert"],
-        "sigma2": ["expert"],
-        "active": ["expert"],
-    }
+    fam = get_family(measure_family(measure))
+    out = {"sample_shape": tuple(measure.sizes[d] for d in sample_dims), "family": fam.name}
+    order = {"beta0": ("expert",), "beta1": ("feature", "expert"), **fam.canonical_dims}
+    order["active"] = ("expert",)
     for name, core in order.items():
         if name in measure:
             out[name] = np.asarray(measure[name].transpose(*sample_dims, *core).values)
@@ -235,34 +274,53 @@ def _log_gate(beta0, beta1, X, *, gate, temperature, active):
     return log_softmax(eta, axis=-1)
 
 
-def expert_log_prob(params: dict, X, y) -> np.ndarray:
+def _family_of(params: dict):
+    if "family" in params:
+        return get_family(params["family"])
+    return get_family("gaussian" if params.get("sigma2") is not None else "categorical")
+
+
+def _offset(offset, n: int):
+    if offset is None:
+        return None
+    off = np.asarray(offset, dtype=float).reshape(-1)
+    if off.shape[0] != n or not np.all(np.isfinite(off)):
+        raise ValueError(
+            f"`offset` must be {n} finite numbers (one per row); got shape {off.shape}."
+        )
+    return off
+
+
+def expert_log_prob(params: dict, X, y, *, offset=None) -> np.ndarray:
     """Log p_k(y_i | x_i) for each expert, shape (*S, n, K).
 
-    ``params`` holds a, b and sigma2 (gaussian) or a, b (categorical; y are integer codes 0..M-1).
+    ``params`` holds the family's canonical variables in the user's units (and ``family``; without
+    it: Gaussian when ``sigma2`` is present, else categorical). ``y`` as the family codes it
+    (categorical: integer class codes 0..M-1).
     """
+    fam = _family_of(params)
     X = np.asarray(X, dtype=float)
-    a, b = np.asarray(params["a"]), np.asarray(params["b"])
-    if "sigma2" in params and params["sigma2"] is not None:
-        mu = np.einsum("nd,...dk->...nk", X, a) + b[..., None, :]
-        s2 = np.asarray(params["sigma2"])[..., None, :]
-        r = np.asarray(y, dtype=float)[:, None] - mu
-        return -0.5 * (np.log(2 * np.pi * s2) + r * r / s2)
+    canon = {k: np.asarray(params[k]) for k in fam.canonical_dims}
+    y = _coded_response(fam, canon, y)
+    return fam.log_prob(canon, X, y, data={"offset": _offset(offset, X.shape[0])})
+
+
+def _coded_response(fam, canon, y):
+    if not fam.has_classes:
+        return np.asarray(y, dtype=float)
     y_raw = np.asarray(y)
-    n_classes = a.shape[-2]
-    y = y_raw.astype(int)
-    if np.any(y != y_raw) or np.any((y < 0) | (y >= n_classes)):
+    n_classes = canon["a"].shape[-2]
+    codes = y_raw.astype(int)
+    if np.any(codes != y_raw) or np.any((codes < 0) | (codes >= n_classes)):
         raise ValueError(
             f"Categorical `y` must hold integer class codes 0..{n_classes - 1}; got values outside "
             "that range or non-integers. Encode labels first (e.g. with numpy.unique(..., "
             "return_inverse=True))."
         )
-    logits = np.einsum("nd,...dmk->...nmk", X, a) + b[..., None, :, :]
-    logp = log_softmax(logits, axis=-2)  # over classes
-    idx = np.broadcast_to(y[:, None, None], logp.shape[:-3] + (y.shape[0], 1, logp.shape[-1]))
-    return np.take_along_axis(logp, idx, axis=-2)[..., 0, :]
+    return codes
 
 
-def log_likelihood(measure: xr.Dataset | dict, X, y, *, gate=None, pointwise=False):
+def log_likelihood(measure: xr.Dataset | dict, X, y, *, gate=None, pointwise=False, offset=None):
     """Log-likelihood of (X, y) under a mixing measure, vectorised over its sample dims.
 
     Parameters
@@ -272,11 +330,13 @@ def log_likelihood(measure: xr.Dataset | dict, X, y, *, gate=None, pointwise=Fal
         and ``temperature`` keys.
     X : array_like, shape (n, d)
     y : array_like, shape (n,)
-        Real responses (gaussian) or integer class codes 0..M-1 (categorical).
+        Responses as the family codes them (categorical: integer class codes 0..M-1).
     gate : str or callable, optional
         Overrides the gate transform stored in the measure (needed for gate="custom").
     pointwise : bool
         If True return shape (*S, n); else the sum over observations, shape S.
+    offset : array_like, shape (n,), optional
+        Per-row log-exposure of families that take one (Poisson).
 
     Examples
     --------
@@ -291,24 +351,26 @@ def log_likelihood(measure: xr.Dataset | dict, X, y, *, gate=None, pointwise=Fal
     log_g = _log_gate(
         p["beta0"], p["beta1"], X, gate=g, temperature=p["temperature"], active=p.get("active")
     )
-    lp = logsumexp(log_g + expert_log_prob(p, X, y), axis=-1)
+    lp = logsumexp(log_g + expert_log_prob(p, X, y, offset=offset), axis=-1)
     return lp if pointwise else lp.sum(axis=-1)
 
 
-def conditional_mean(measure: xr.Dataset | dict, X, *, gate=None) -> np.ndarray:
-    """E[y | x] (gaussian) shape (*S, n), or P(y = s | x) (categorical) shape (*S, n, M)."""
+def conditional_mean(measure: xr.Dataset | dict, X, *, gate=None, offset=None) -> np.ndarray:
+    """E[y | x], shape (*S, n); for families with classes P(y = s | x), shape (*S, n, M)."""
     p = _as_arrays(measure)
+    fam = _family_of(p)
     g = gate if gate is not None else p["gate"]
     w = gate_probabilities(
         p["beta0"], p["beta1"], X, gate=g, temperature=p["temperature"], active=p.get("active")
     )
     X = np.asarray(X, dtype=float)
-    if "sigma2" in p:
-        mu = np.einsum("nd,...dk->...nk", X, p["a"]) + p["b"][..., None, :]
-        return (w * mu).sum(-1)
-    logits = np.einsum("nd,...dmk->...nmk", X, p["a"]) + p["b"][..., None, :, :]
-    probs = np.exp(log_softmax(logits, axis=-2))
-    return np.einsum("...nk,...nmk->...nm", w, probs)
+    canon = {k: np.asarray(p[k]) for k in fam.canonical_dims}
+    tr = Transform.identity(X.shape[1])
+    data = {"offset": _offset(offset, X.shape[0])}
+    means = fam.mean(*fam.predictors(NUMPY, canon, X, tr, data))
+    if fam.has_classes:
+        return np.einsum("...nk,...nmk->...nm", w, means)
+    return (w * means).sum(-1)
 
 
 def _as_arrays(measure) -> dict:

@@ -1,10 +1,11 @@
 """Standardisation of inputs and responses, and the exact map of mixing measures between scales.
 
 Fitting happens on standardised data: experts see x_s = (x - cx) / sx, the gate sees
-z_s = (M(x) - cz) / sz (M the gate input transform applied to the raw input), and Gaussian responses
-are y_s = (y - cy) / sy. Because every map is affine in the parameters, a measure on the
-standardised scale converts exactly to the user's units and back (:meth:`Standardizer.to_user`,
-:meth:`Standardizer.to_standard`).
+z_s = (M(x) - cz) / sz (M the gate input transform applied to the raw input); the expert family
+says what the response's centre and scale are (Gaussian: y_s = (y - cy) / sy; Poisson: the log
+link centred at the overall log rate cy). Because every map is affine in the parameters, a measure
+on the standardised scale converts exactly to the user's units and back
+(:meth:`Standardizer.to_user`, :meth:`Standardizer.to_standard`, through the family's own maps).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from bayesmoe.measure import gate_input
+from bayesmoe.families import Transform, get_family
+from bayesmoe.measure import gate_input, measure_family
 
 __all__ = ["Standardizer"]
 
@@ -34,7 +36,7 @@ def _center_scale(A: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class Standardizer:
-    """Centre and scale of X, of the gate input M(X), and of y (Gaussian experts only).
+    """Centre and scale of X, of the gate input M(X), and of the response (as its family says).
 
     Examples
     --------
@@ -55,18 +57,26 @@ class Standardizer:
     gate: str | Callable = "identity"
 
     @classmethod
-    def from_data(cls, X, y=None, *, gate: str | Callable = "identity") -> Standardizer:
-        """Estimate centres and scales from data; `y` is None for categorical responses."""
+    def from_data(
+        cls, X, y=None, *, gate: str | Callable = "identity", family=None, offset=None
+    ) -> Standardizer:
+        """Estimate centres and scales from data. The response's centre and scale come from the
+        expert ``family`` (without one: a real ``y`` is standardised, ``y=None`` is left alone).
+        """
         X = np.asarray(X, dtype=float)
         cx, sx = _center_scale(X, "Feature")
         cz, sz = _center_scale(gate_input(X, gate), "Gate-input (M(x))")
-        if y is None:
-            return cls(cx, sx, cz, sz, 0.0, 1.0, gate)
-        y = np.asarray(y, dtype=float)
-        sy = float(y.std())
-        if sy <= 0:
-            raise ValueError("`y` is constant; there is nothing to model.")
-        return cls(cx, sx, cz, sz, float(y.mean()), sy, gate)
+        if family is None:
+            if y is None:
+                return cls(cx, sx, cz, sz, 0.0, 1.0, gate)
+            family = "gaussian"
+        cy, sy = get_family(family).response_center_scale(y, offset)
+        return cls(cx, sx, cz, sz, cy, sy, gate)
+
+    @property
+    def transform(self) -> Transform:
+        """The experts' part of the transform (for the families' maps)."""
+        return Transform(self.x_center, self.x_scale, self.y_center, self.y_scale)
 
     def transform_X(self, X) -> np.ndarray:
         """Standardised expert input x_s."""
@@ -96,38 +106,31 @@ class Standardizer:
             np.asarray(v, dtype=float), dims=("feature",), coords={"feature": feature}
         )
 
-    def to_user(self, measure: xr.Dataset) -> xr.Dataset:
-        """Map a measure fitted on the standardised scale to the user's units (exact)."""
+    def _map(self, measure: xr.Dataset, to_user: bool) -> xr.Dataset:
         f = measure["feature"].values
-        sx, cx = self._vec(self.x_scale, f), self._vec(self.x_center, f)
         sz, cz = self._vec(self.z_scale, f), self._vec(self.z_center, f)
         out = measure.copy()
-        out["beta1"] = measure["beta1"] / sz
-        out["beta0"] = measure["beta0"] - (measure["beta1"] * cz / sz).sum("feature")
-        if "sigma2" in measure:
-            sy, cy = self.y_scale, self.y_center
-            out["a"] = sy * measure["a"] / sx
-            out["b"] = cy + sy * measure["b"] - (sy * measure["a"] * cx / sx).sum("feature")
-            out["sigma2"] = sy**2 * measure["sigma2"]
+        if to_user:
+            out["beta1"] = measure["beta1"] / sz
+            out["beta0"] = measure["beta0"] - (measure["beta1"] * cz / sz).sum("feature")
         else:
-            out["a"] = measure["a"] / sx
-            out["b"] = measure["b"] - (measure["a"] * cx / sx).sum("feature")
+            out["beta1"] = measure["beta1"] * sz
+            out["beta0"] = measure["beta0"] + (measure["beta1"] * cz).sum("feature")
+        fam = get_family(measure_family(measure))
+        sample = [d for d in measure["beta0"].dims if d != "expert"]
+        canon = {
+            k: measure[k].transpose(*sample, *dims).values for k, dims in fam.canonical_dims.items()
+        }
+        tr = self.transform
+        new = fam.to_user(np, canon, tr) if to_user else fam.to_standard(canon, tr)
+        for k, dims in fam.canonical_dims.items():
+            out[k] = (tuple(sample) + dims, np.asarray(new[k], dtype=float))
         return out.transpose(*measure["beta1"].dims[:-2], ...)
+
+    def to_user(self, measure: xr.Dataset) -> xr.Dataset:
+        """Map a measure fitted on the standardised scale to the user's units (exact)."""
+        return self._map(measure, True)
 
     def to_standard(self, measure: xr.Dataset) -> xr.Dataset:
         """Inverse of :meth:`to_user`."""
-        f = measure["feature"].values
-        sx, cx = self._vec(self.x_scale, f), self._vec(self.x_center, f)
-        sz, cz = self._vec(self.z_scale, f), self._vec(self.z_center, f)
-        out = measure.copy()
-        out["beta1"] = measure["beta1"] * sz
-        out["beta0"] = measure["beta0"] + (measure["beta1"] * cz).sum("feature")
-        if "sigma2" in measure:
-            sy, cy = self.y_scale, self.y_center
-            out["a"] = measure["a"] * sx / sy
-            out["b"] = (measure["b"] - cy + (measure["a"] * cx).sum("feature")) / sy
-            out["sigma2"] = measure["sigma2"] / sy**2
-        else:
-            out["a"] = measure["a"] * sx
-            out["b"] = measure["b"] + (measure["a"] * cx).sum("feature")
-        return out.transpose(*measure["beta1"].dims[:-2], ...)
+        return self._map(measure, False)

@@ -8,9 +8,11 @@ transforms PyMC puts on the free variables):
   summing to zero by PyMC's ``ZeroSumTransform.extend_axis`` (orthonormal, log-Jacobian 0);
   log density ``-0.5 sum(v^2) / s^2 - (K - 1)(log sqrt(2 pi) + log s)`` per event.
 - reference-expert gate: ``Normal`` on the K - 1 free experts, the last pinned at 0.
-- ``HalfNormal`` noise sd with the log transform (log-Jacobian ``sum(log sigma)``).
-- ``ordered`` intercepts: ``cumsum([x_0, exp(x_1), ...])``, log-Jacobian ``sum(x_1:)``.
-- the observed mixture likelihood of y in the user's units.
+- the expert family's free parameters as it declares them (:class:`bayesmoe.families.Param`):
+  ``Normal``, or ``HalfNormal`` with the log transform (log-Jacobian ``sum(log sigma)``), or
+  ``ordered`` intercepts: ``cumsum([x_0, exp(x_1), ...])``, log-Jacobian ``sum(x_1:)``;
+- the observed mixture likelihood of y in the user's units: the family's one log density
+  (:meth:`bayesmoe.families.Family.component_log_prob`) on numpy or jax.numpy.
 
 tests/inference/test_flat_model.py checks that :meth:`FlatModel.logp` equals PyMC's
 ``model.compile_logp()`` at random points (rtol 1e-10) for every supported model option, and that
@@ -23,8 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
+from bayesmoe.families import NUMPY, get_family, jax_ops
 from bayesmoe.measure import gate_input
 
 __all__ = ["FlatModel", "flat_model", "flat_model_from_spec"]
@@ -46,14 +48,11 @@ class _Block:
 
 
 def _np_ops():
-    return np, special.logsumexp, special.log_softmax
+    return NUMPY
 
 
 def _jax_ops():
-    import jax
-    import jax.numpy as jnp
-
-    return jnp, jax.scipy.special.logsumexp, jax.nn.log_softmax
+    return jax_ops()
 
 
 def _extend_zerosum(xp, v):
@@ -85,7 +84,12 @@ class FlatModel:
     blocks: list
     Xs: np.ndarray
     Zs: np.ndarray
-    y: np.ndarray  # y in the user's units (Gaussian) or class codes 0..M-1 (categorical)
+    y: np.ndarray  # y as the family codes it, in the user's units
+    offset: np.ndarray | None = None  # per-row log-exposure (families that take one)
+
+    @property
+    def family(self):
+        return get_family(self.info.family)
 
     @property
     def ndim(self) -> int:
@@ -96,7 +100,10 @@ class FlatModel:
         scales, blocks, data shapes): a key for compiled-program caches.
         """
         return {
-            "options": self.info.options(),
+            "options": {
+                **self.info.options(),
+                "gate": "custom" if callable(self.info.gate) else self.info.gate,
+            },
             "n_classes": len(self.info.classes or ()),
             "blocks": [[b.name, b.kind, list(b.shape), float(b.scale)] for b in self.blocks],
             "data": {k: list(np.shape(v)) for k, v in self.data().items()},
@@ -178,49 +185,55 @@ class FlatModel:
             b1 = xp.concatenate([b1, xp.zeros(b1.shape[:-1] + (1,))], axis=-1)
         return b0, b1
 
+    def transform(self):
+        """The family's :class:`~bayesmoe.families.Transform` (x already standardised in
+        ``Xs``: only the response part is used by the predictors).
+        """
+        from bayesmoe.families import Transform
+
+        st = self.info.standardizer
+        return Transform(st.x_center, st.x_scale, st.y_center, st.y_scale)
+
     def data(self) -> dict:
         """The data arrays the density reads (graph inputs of the JAX program, so one compiled
         program serves every data set of the same shape).
         """
         st = self.info.standardizer
-        out = {"Xs": self.Xs, "Zs": self.Zs}
-        if self.info.family == "gaussian":
-            out["ys"] = (self.y - st.y_center) / st.y_scale
-            out["log_sy"] = np.asarray(np.log(st.y_scale))
-        else:
-            out["onehot"] = (self.y[:, None] == np.arange(len(self.info.classes))).astype(float)
+        out = {"Xs": self.Xs, "Zs": self.Zs, "y": self.y.astype(float)}
+        if self.family.transforms_response:
+            out["y_center"] = np.asarray(st.y_center, dtype=float)
+            out["y_scale"] = np.asarray(st.y_scale, dtype=float)
+        if self.family.takes_offset:
+            out["offset"] = np.zeros(len(self.y)) if self.offset is None else self.offset
         return out
 
     def pointwise(self, free: dict, ops=None, data: dict | None = None):
         """Per-observation log-likelihood of y (user units), shape (..., n_obs)."""
-        xp, logsumexp, log_softmax = ops or _np_ops()
+        from bayesmoe.families import Transform
+
+        ops = ops or _np_ops()
+        xp = ops.xp
         data = self.data() if data is None else data
-        info = self.info
+        info, fam = self.info, self.family
         K = info.n_experts
-        b0, b1 = self._gate_params(xp, free)
-        if info.family == "gaussian":
-            mu = (
-                xp.einsum("nd,...dk->...nk", data["Xs"], free["a_std"])
-                + free["b_std"][..., None, :]
-            )
-            sig = free["sigma_std"][..., None, :]
-            z = (data["ys"][:, None] - mu) / sig
-            comp = -0.5 * z * z - xp.log(sig) - (_LOG_SQRT_2PI + data["log_sy"])
-        else:
-            a, b = free["a_std"], free["b_std"]  # (..., d, M-1, K), (..., M-1, K)
-            zeros_a = xp.zeros(a.shape[:-2] + (1, K))
-            a = xp.concatenate([a, zeros_a], axis=-2)
-            b = xp.concatenate([b, xp.zeros(b.shape[:-2] + (1, K))], axis=-2)
-            logits = xp.einsum("nd,...dmk->...nmk", data["Xs"], a) + b[..., None, :, :]
-            comp = (log_softmax(logits, axis=-2) * data["onehot"][:, :, None]).sum(-2)
+        st = info.standardizer
+        tr = Transform(st.x_center, st.x_scale, data.get("y_center", 0.0), data.get("y_scale", 1.0))
+        y = data["y"]
+        if fam.has_classes or fam.y_dtype == "int64":
+            y = y.astype(int) if ops is NUMPY else y
+        canon = fam.canonical_from_free(
+            ops, {f"{p.name}_std": free[f"{p.name}_std"] for p in fam.params}
+        )
+        comp = fam.component_log_prob(ops, y, *fam.predictors(ops, canon, data["Xs"], tr, data))
         if K == 1:
             return comp[..., 0]
+        b0, b1 = self._gate_params(xp, free)
         eta = (xp.einsum("nd,...dk->...nk", data["Zs"], b1) + b0[..., None, :]) / info.temperature
-        return logsumexp(log_softmax(eta, axis=-1) + comp, axis=-1)
+        return ops.logsumexp(ops.log_softmax(eta, -1) + comp, -1)
 
     def logp(self, flat, ops=None, data: dict | None = None):
         """Log density of the unconstrained parameters (PyMC's ``model.logp()``), jacobians in."""
-        xp = (ops or _np_ops())[0]
+        xp = (ops or _np_ops()).xp
         free, log_jac = self.constrain(flat, xp)
         return self._log_prior(xp, free) + log_jac + self.pointwise(free, ops, data).sum(-1)
 
@@ -233,61 +246,62 @@ class FlatModel:
 
     # ----- Deterministics (user units) -----------------------------------------------------------
     def deterministics(self, free: dict) -> dict:
-        """The model's Deterministics (``beta0, beta1, a, b``, ``sigma``) from free variables."""
-        info, st = self.info, self.info.standardizer
+        """The model's Deterministics (``beta0, beta1`` and the family's trace variables)."""
+        info, st, fam = self.info, self.info.standardizer, self.family
         K = info.n_experts
-        lead = free["a_std"].shape[: -2 - (info.family == "categorical")]
+        first = fam.params[0]
+        lead = free[f"{first.name}_std"].shape[: -1 - len(first.dims)]
         d = self.Xs.shape[1]
-        cx, sx, cz, sz = st.x_center, st.x_scale, st.z_center, st.z_scale
         out = {}
         b0, b1 = self._gate_params(np, free)
         if K == 1:
             b0, b1 = np.zeros(lead + (1,)), np.zeros(lead + (d, 1))
-        beta1 = b1 / sz[:, None]
+        beta1 = b1 / st.z_scale[:, None]
         out["beta1"] = beta1
-        out["beta0"] = b0 - np.einsum("d,...dk->...k", cz, beta1)
-        if info.family == "gaussian":
-            a = st.y_scale * free["a_std"] / sx[:, None]
-            out["a"] = a
-            out["b"] = st.y_center + st.y_scale * free["b_std"] - np.einsum("d,...dk->...k", cx, a)
-            out["sigma"] = st.y_scale * free["sigma_std"]
-        else:
-            a_s = np.concatenate([free["a_std"], np.zeros(lead + (d, 1, K))], axis=-2)
-            b_s = np.concatenate([free["b_std"], np.zeros(lead + (1, K))], axis=-2)
-            a = a_s / sx[:, None, None]
-            out["a"] = a
-            out["b"] = b_s - np.einsum("d,...dmk->...mk", cx, a)
+        out["beta0"] = b0 - np.einsum("d,...dk->...k", st.z_center, beta1)
+        canon = fam.canonical_from_free(
+            NUMPY, {f"{p.name}_std": free[f"{p.name}_std"] for p in fam.params}
+        )
+        out.update(fam.trace_from_canonical(np, fam.to_user(np, canon, self.transform())))
         return out
 
 
 def _expected_blocks(info, d: int) -> list[_Block]:
+    """The free variables of the built model, in its creation order (gate slopes, gate
+    intercepts, the family's parameters in their declared order).
+    """
     K, pri = info.n_experts, info.priors
+    fam = get_family(info.family)
     blocks = []
     if K > 1:
         if info.identifiability == "zerosum":
-            blocks += [
-                _Block("beta0_std_zerosum__", "beta0_std", (K - 1,), "zerosum", pri.gate_intercept),
-                _Block("beta1_std_zerosum__", "beta1_std", (d, K - 1), "zerosum", pri.gate_slope),
-            ]
+            if d == 0:  # an empty plain Normal (ZeroSumNormal does not take an empty axis)
+                blocks.append(_Block("beta1_std", "beta1_std", (0, K), "normal", pri.gate_slope))
+            else:
+                blocks.append(
+                    _Block(
+                        "beta1_std_zerosum__", "beta1_std", (d, K - 1), "zerosum", pri.gate_slope
+                    )
+                )
+            blocks.append(
+                _Block("beta0_std_zerosum__", "beta0_std", (K - 1,), "zerosum", pri.gate_intercept)
+            )
         else:
             blocks += [
-                _Block("beta0_std", "beta0_std", (K - 1,), "normal", pri.gate_intercept),
                 _Block("beta1_std", "beta1_std", (d, K - 1), "normal", pri.gate_slope),
+                _Block("beta0_std", "beta0_std", (K - 1,), "normal", pri.gate_intercept),
             ]
-    ordered = info.ordered and K > 1
-    b_name, b_kind = ("b_std_ordered__", "normal_ordered") if ordered else ("b_std", "normal")
-    if info.family == "gaussian":
-        blocks += [
-            _Block("a_std", "a_std", (d, K), "normal", pri.expert_slope),
-            _Block(b_name, "b_std", (K,), b_kind, pri.expert_intercept),
-            _Block("sigma_std_log__", "sigma_std", (K,), "halfnormal_log", pri.noise),
-        ]
-    else:
-        m1 = len(info.classes) - 1
-        blocks += [
-            _Block("a_std", "a_std", (d, m1, K), "normal", pri.expert_slope),
-            _Block(b_name, "b_std", (m1, K), b_kind, pri.expert_intercept),
-        ]
+    sizes = fam.dim_sizes(d, len(info.classes or ()))
+    for p in fam.params:
+        rv = f"{p.name}_std"
+        shape = (*(sizes[x] for x in p.dims), K)
+        scale = getattr(pri, p.prior)
+        if p.positive:
+            blocks.append(_Block(f"{rv}_log__", rv, shape, "halfnormal_log", scale))
+        elif p.intercept and info.ordered and K > 1:
+            blocks.append(_Block(f"{rv}_ordered__", rv, shape, "normal_ordered", scale))
+        else:
+            blocks.append(_Block(rv, rv, shape, "normal", scale))
     return blocks
 
 
@@ -303,20 +317,16 @@ def _supported(info, d: int) -> bool:
     pri = info.priors
     if getattr(pri, "scheme", "default") != "default" or getattr(pri, "dirichlet_weights", False):
         return False  # only the default prior set is written here
-    return d > 0
+    return True
 
 
-def _build(info, blocks, X, y) -> FlatModel:
+def _build(info, blocks, X, y, offset=None) -> FlatModel:
     st = info.standardizer
     gate = info.gate_fn if info.gate == "custom" else info.gate
     Zs = (gate_input(X, gate) - st.z_center) / st.z_scale
-    return FlatModel(
-        info,
-        blocks,
-        st.transform_X(X),
-        Zs,
-        y.astype(float) if info.family == "gaussian" else y.astype(int),
-    )
+    fam = get_family(info.family)
+    y = np.asarray(y, dtype=np.int64 if fam.y_dtype == "int64" else float)
+    return FlatModel(info, blocks, st.transform_X(X), Zs, y, offset)
 
 
 def flat_model_from_spec(s, info) -> FlatModel | None:
@@ -326,12 +336,9 @@ def flat_model_from_spec(s, info) -> FlatModel | None:
     ``value_vars`` order (gate slopes, gate intercepts, experts; tested against it).
     """
     X = np.asarray(s.X, dtype=float)
-    if not _supported(info, X.shape[1]) or info.gate == "custom":
+    if not _supported(info, X.shape[1]):
         return None
-    blocks = _expected_blocks(info, X.shape[1])
-    if info.n_experts > 1:  # the builder creates the gate slopes before the intercepts
-        blocks[0], blocks[1] = blocks[1], blocks[0]
-    return _build(info, blocks, X, np.asarray(s.y))
+    return _build(info, _expected_blocks(info, X.shape[1]), X, np.asarray(s.y), s.offset)
 
 
 def flat_model(model, info) -> FlatModel | None:
@@ -362,9 +369,8 @@ def flat_model(model, info) -> FlatModel | None:
             return None
     if [v.name for v in model.observed_RVs] != ["y"]:
         return None
-    expected_det = {"beta0", "beta1", "a", "b"} | (
-        {"sigma"} if info.family == "gaussian" else set()
-    )
+    expected_det = {"beta0", "beta1"} | set(get_family(info.family).trace_dims)
     if {v.name for v in model.deterministics} != expected_det:
         return None
-    return _build(info, blocks, X, np.asarray(model["y_obs"].get_value()))
+    offset = model["offset"].get_value() if "offset" in model.named_vars else None
+    return _build(info, blocks, X, np.asarray(model["y_obs"].get_value()), offset)

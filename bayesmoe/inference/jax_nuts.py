@@ -313,7 +313,7 @@ def _nuts_programs(
         )
 
     def pointwise_fn(flat, data):
-        return fm.pointwise(fm.constrain(flat, ops[0])[0], ops, data)
+        return fm.pointwise(fm.constrain(flat, ops.xp)[0], ops, data)
 
     return mesh, grad, init, advance_for, pointwise_fn
 

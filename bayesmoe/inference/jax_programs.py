@@ -37,10 +37,14 @@ def _versions() -> dict:
 
 
 def _source_digest() -> str:
+    """Digest of the modules that define the programs: the sampler's and every expert family's
+    (the density is written there).
+    """
     here = Path(__file__).resolve().parent
+    families = sorted((here.parent / "families").glob("*.py"))
     h = hashlib.sha256()
-    for name in _SOURCES:
-        h.update((here / name).read_bytes())
+    for path in [here / name for name in _SOURCES] + families:
+        h.update(path.read_bytes())
     return h.hexdigest()
 
 

@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from bayesmoe._validation import check_class_codes, check_family, check_int, check_X, check_y
+from bayesmoe._validation import check_class_codes, check_int, check_X
+from bayesmoe.families import get_family
 from bayesmoe.inference import mm_updates as mu
-from bayesmoe.measure import GATE_TRANSFORMS, make_measure, measure_family
+from bayesmoe.measure import GATE_TRANSFORMS, measure_family, measure_from_arrays
+from bayesmoe.models.spec import check_offset
 from bayesmoe.scaling import Standardizer
 
 __all__ = ["MMResult", "count_parameters", "fit_mle", "monotone_violations"]
@@ -120,7 +122,8 @@ class MMResult:
 
 
 def count_parameters(family: str, n_experts: int, n_features: int, n_classes: int = 0) -> int:
-    """Free parameters: gate (K-1)(d+1); Gaussian experts K(d+2); categorical K(M-1)(d+1).
+    """Free parameters: gate (K-1)(d+1) plus K times the family's per-expert count (Gaussian
+    d+2, categorical (M-1)(d+1), Poisson d+1).
 
     Examples
     --------
@@ -128,10 +131,7 @@ def count_parameters(family: str, n_experts: int, n_features: int, n_classes: in
     18
     """
     K, d = int(n_experts), int(n_features)
-    gate = (K - 1) * (d + 1)
-    if family == "gaussian":
-        return gate + K * (d + 2)
-    return gate + K * (int(n_classes) - 1) * (d + 1)
+    return (K - 1) * (d + 1) + K * get_family(family).n_params(d, int(n_classes))
 
 
 def monotone_violations(trace, rtol: float = ROUNDOFF_RTOL) -> np.ndarray:
@@ -161,16 +161,15 @@ def _validate(X, y, n_experts, family, gate, n_classes):
         feature = [str(c) for c in X.columns]
     X = check_X(X)
     K = check_int(n_experts, "n_experts")
-    family = check_family(family, "family")
+    fam = get_family(family, "family")
     if not (callable(gate) or gate in GATE_TRANSFORMS):
         raise ValueError(
             f"`gate` must be one of {sorted(GATE_TRANSFORMS)} or a callable; got {gate!r}."
         )
-    if family == "gaussian":
-        y, _ = check_y(y, family, X.shape[0])
-        M = 0
-    else:
+    if fam.has_classes:  # fit_mle takes class codes (MoE and the CLI code labels)
         y, M = check_class_codes(y, X.shape[0], n_classes)
+    else:
+        y, M = fam.check_response(y, X.shape[0])[0], 0
     return X, y, K, M, feature
 
 
@@ -204,8 +203,7 @@ def _initial_theta(prob: mu.Problem, S: int, rng, n_inner: int = 5, engine=None)
     if K == 1 or S == 0:
         z = np.zeros((S, n), dtype=int)
     else:
-        F = prob.Xt[:, 1:]
-        F = np.column_stack([F, prob.y if lay.family == "gaussian" else prob.Y1])
+        F = np.column_stack([prob.Xt[:, 1:], lay.fam.mm_init_features(prob.y, lay.M)])
         n_km = int(np.ceil(2 * S / 3))
         z = np.concatenate(
             [_kmeans_labels(F, K, n_km, rng), rng.integers(K, size=(S - n_km, n))], axis=0
@@ -235,22 +233,13 @@ def _theta_from_measure(G: xr.Dataset, st: Standardizer, lay: mu.Layout, K: int,
     Gs = st.to_standard(G)
     W = np.vstack([Gs.beta0.values[None], Gs.beta1.transpose("feature", "expert").values])
     p = {"W": (W - W[:, -1:])[None]}
-    if lay.family == "gaussian":
-        p["A"] = np.vstack([Gs.b.values[None], Gs.a.transpose("feature", "expert").values])[None]
-        p["s2"] = Gs.sigma2.values[None]
-    else:
-        V = np.concatenate(
-            [
-                Gs.b.transpose("class", "expert").values[None],
-                Gs.a.transpose("feature", "class", "expert").values,
-            ],
-            axis=0,
-        )
-        p["V"] = (V - V[:, -1:, :])[None]
+    fam = lay.fam
+    canon = {k: Gs[k].transpose(*dims).values[None] for k, dims in fam.canonical_dims.items()}
+    p.update(fam.mm_pack(canon))
     return lay.pack(p)
 
 
-def _measure_from_theta(theta_row, lay, st, gate_name, feature, floor) -> xr.Dataset:
+def _measure_from_theta(theta_row, lay, st, gate_name, feature) -> xr.Dataset:
     """The fitted measure in the user's units: :meth:`Standardizer.to_user`'s affine map done on
     the numpy arrays (one Dataset built at the end: the xarray arithmetic of ``to_user`` cost
     ~10 ms per fit, more than the whole iteration at n = 200), gate in sum-to-zero form.
@@ -258,22 +247,14 @@ def _measure_from_theta(theta_row, lay, st, gate_name, feature, floor) -> xr.Dat
     p = lay.unpack(theta_row[None])
     W = p["W"][0]
     sz, cz = st.z_scale[:, None], st.z_center[:, None]
-    sx, cx = st.x_scale[:, None], st.x_center[:, None]
     beta1 = W[1:] / sz
     beta0 = W[0] - (W[1:] * cz / sz).sum(0)
     beta0 = beta0 - beta0.mean()
     beta1 = beta1 - beta1.mean(-1, keepdims=True)
-    if lay.family == "gaussian":
-        A = p["A"][0]
-        sy, cy = st.y_scale, st.y_center
-        a = sy * A[1:] / sx
-        b = cy + sy * A[0] - (sy * A[1:] * cx / sx).sum(0)
-        s2 = sy**2 * np.maximum(p["s2"][0], floor)
-        return make_measure(beta0, beta1, a, b, s2, gate=gate_name, feature=feature)
-    V = p["V"][0]  # (D, M, K)
-    a = V[1:] / sx[:, :, None]
-    b = V[0] - (V[1:] * cx[:, :, None] / sx[:, :, None]).sum(0)
-    return make_measure(beta0, beta1, a, b, gate=gate_name, feature=feature)
+    fam = lay.fam
+    canon = {k: v[0] for k, v in fam.mm_unpack(lay.experts(p)).items()}
+    user = fam.to_user(np, canon, st.transform)
+    return measure_from_arrays(beta0, beta1, user, family=fam.name, gate=gate_name, feature=feature)
 
 
 # ----- the iteration engines ------------------------------------------------------------------
@@ -292,6 +273,14 @@ class _Engine:
     def __init__(self, prob: mu.Problem, backend: str):
         self.name, self.prob, self.nb, self.pb, self.sts = backend, prob, None, None, None
         if backend == "numpy":  # no numba import (~0.3 s): the sampling start's engine
+            return
+        if prob.layout.fam.numba_kernel is None:  # a family without compiled kernels
+            if backend == "numba":
+                raise ValueError(
+                    f"`backend='numba'` has no compiled kernels for {prob.layout.family} "
+                    "experts; use backend='numpy' (or 'auto')."
+                )
+            self.name = "numpy"
             return
         from bayesmoe.inference import mm_numba
 
@@ -501,6 +490,7 @@ def fit_mle(
     stall_window: int | None = 100,
     stall_tol: float = 1e-3,
     backend: str = "auto",
+    offset=None,
     _step_scale: float = 1.0,
     _newton: int = 2,
     _newton_sub: int = 1,
@@ -515,7 +505,8 @@ def fit_mle(
         Real responses (``family="gaussian"``) or integer class codes 0..M-1 (``"categorical"``).
     n_experts : int
         Number of experts K >= 1.
-    family : {"gaussian", "categorical"}
+    family : str
+        The expert family (:data:`bayesmoe.families.FAMILIES`).
     gate : {"identity", "tanh", "sigmoid"} or callable
         Gate input transform M (docs/math.md §1.3); a callable is stored as gate="custom".
     ridge : float
@@ -573,6 +564,8 @@ def fit_mle(
         gate steps, 2 also categorical experts; the subsample uses 1: on S-D, n = 16000, Newton
         expert steps on 2000 rows overfit them and led the survivors to a lower optimum) and the
         initial SQUAREM steplength bound (``inf``: unbounded, the MM path before issue 10).
+    offset : array_like, shape (n,), optional
+        Per-row log-exposure of families with a log link (``family="poisson"``).
     backend : {"auto", "numba", "numpy"}
         Iteration engine: the compiled kernels of :mod:`bayesmoe.inference.mm_numba` (every start
         and iteration of a block in one compiled call; "auto" uses them when numba is
@@ -628,10 +621,13 @@ def fit_mle(
         )
     rng = np.random.default_rng(random_seed)
     gate_name = "custom" if callable(gate) else gate
-    st = Standardizer.from_data(X, y if family == "gaussian" else None, gate=gate)
+    fam = get_family(family)
+    offset = check_offset(offset, fam.name, n)
+    st = Standardizer.from_data(X, y, gate=gate, family=fam, offset=offset)
     Xt = np.column_stack([np.ones(n), st.transform_X(X)])
     Zt = np.column_stack([np.ones(n), st.transform_gate(X)])
-    ys = st.transform_y(y) if family == "gaussian" else y
+    ys, sdata = fam.standard_data(y, st.transform, offset)
+    off_s = sdata.get("offset")
     prob = mu.make_problem(
         family,
         Xt,
@@ -643,6 +639,7 @@ def fit_mle(
         var_floor=var_floor,
         step_scale=_step_scale,
         newton=_newton,
+        offset=off_s,
     )
     lay = prob.layout
     engine = _Engine(prob, backend)
@@ -664,6 +661,7 @@ def fit_mle(
             var_floor=var_floor,
             step_scale=_step_scale,
             newton=_newton_sub,
+            offset=None if off_s is None else off_s[rows],
         )
         engine_s = _Engine(prob_s, engine.name)
     else:
@@ -671,10 +669,9 @@ def fit_mle(
     thetas = [_initial_theta(prob_s, n_starts, rng, engine=engine_s)] if n_starts > 0 else []
     thetas += [_theta_from_measure(G, st, lay, K, d) for G in starts]
     theta = np.concatenate(thetas, axis=0)
-    if family == "gaussian":  # user starts may sit below the variance floor
-        p = lay.unpack(theta)
-        p["s2"] = np.maximum(p["s2"], var_floor)
-        theta = lay.pack(p)
+    p = lay.unpack(theta)  # user starts may lie outside the fitter's set (a variance floor)
+    p.update(fam.mm_project(lay.experts(p), prob))
+    theta = lay.pack(p)
     theta = np.ascontiguousarray(theta, dtype=float)
 
     bar = None
@@ -713,7 +710,7 @@ def fit_mle(
     converged, stalled, pruned = out["converged"], out["stalled"], out["pruned"]
     best = int(np.argmax(np.where(np.isfinite(f), f, -np.inf)))
     pen = mu.penalty(prob, lay.unpack(theta))
-    log_sy = np.log(st.y_scale) if family == "gaussian" else 0.0
+    log_sy = np.log(st.y_scale)  # the density of y_s against that of y (0 unless standardised)
     ll_all = f + pen - n * log_sy
     if stalled[best]:
         why = (
@@ -738,7 +735,7 @@ def fit_mle(
             UserWarning,
             stacklevel=2,
         )
-    G = _measure_from_theta(theta[best], lay, st, gate_name, feature, var_floor)
+    G = _measure_from_theta(theta[best], lay, st, gate_name, feature)
     resp = engine.responsibilities(theta[best])
     ll = float(ll_all[best])
     with np.errstate(divide="ignore", invalid="ignore"):

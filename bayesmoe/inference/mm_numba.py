@@ -84,7 +84,7 @@ def pack_problem(prob) -> tuple:
 
     lay = prob.layout
     n = prob.Xt.shape[0]
-    gauss = lay.family == "gaussian"
+    gauss = lay.fam.numba_kernel == "gaussian"  # the compiled kernel set (gaussian or categorical)
     y = np.ascontiguousarray(prob.y, dtype=float) if gauss else np.zeros(n)
     yi = np.zeros(n, dtype=np.int64) if gauss else np.ascontiguousarray(prob.y, dtype=np.int64)
     if gauss:

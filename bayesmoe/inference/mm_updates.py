@@ -4,9 +4,13 @@ Everything here works on the *standardised* scale and on plain numpy arrays:
 
 - ``Xt`` (n, D) expert design ``[1, x_s]`` and ``Zt`` (n, D) gate design ``[1, z_s]``, D = d + 1;
 - a parameter vector ``theta`` of shape (S, P): one row per start, unpacked by :class:`Layout` into
-  ``W`` (S, D, K) gate coefficients (row 0 the intercept; the reference expert K-1 pinned to 0),
-  and either ``A`` (S, D, K) + ``log_s2`` (S, K) (Gaussian experts) or ``V`` (S, D, M, K)
-  (multinomial-logistic experts; the reference class M-1 pinned to 0).
+  ``W`` (S, D, K) gate coefficients (row 0 the intercept; the reference expert K-1 pinned to 0)
+  and the expert family's blocks (``Family.mm_blocks``: ``A`` (S, D, K) + ``log_s2`` (S, K) for
+  Gaussian experts, ``V`` (S, D, M-1, K) for multinomial-logistic experts, ``A`` for Poisson).
+
+The E-step evaluates the family's one log density (``Family.log_prob``); the expert M-step is the
+family's (``Family.mm_step``); this module holds the gate's steps, the Böhning steps the
+categorical family uses, and the iteration.
 
 With ``Problem.newton`` the map takes Newton steps for the gate and the categorical experts
 instead (:func:`newton_gate_step`, :func:`newton_categorical_step`), kept only when the observed
@@ -18,7 +22,8 @@ maximise a minorizer of the (ridge-penalised) expected complete-data log-likelih
 - gate: one Böhning step, curvature ``½ (I - 11ᵀ/K) ⊗ ZᵀZ + λP`` (constant: inverted once);
 - categorical expert k: one Böhning step with the tighter ``½ (I - 11ᵀ/M) ⊗ Xᵀdiag(τ_k)X + λP``;
 - Gaussian expert k: a weighted-least-squares step for (b_k, a_k) at the current σ_k², then the
-  closed-form σ_k² = max(floor, Σ τ r² / Σ τ).
+  closed-form σ_k² = max(floor, Σ τ r² / Σ τ);
+- Poisson expert k: a Newton (IRLS) step halved until Q_k does not decrease.
 
 Every step is written as ``θ + H⁻¹ ∇`` with H at least the curvature of the surrogate, plus a tiny
 jitter ``eps·I`` (more curvature is always safe for ascent), so each block step cannot decrease Q
@@ -29,8 +34,12 @@ hence, by Jensen, cannot decrease the penalised log-likelihood.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+from scipy.special import gammaln
+
+from bayesmoe.families import Ops, Transform, get_family
 
 #: relative jitter added to every curvature matrix (times n); keeps solves finite when an expert
 #: loses all its responsibility. Extra curvature only shortens steps, so ascent is preserved.
@@ -63,6 +72,17 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return x - logsumexp(x, axis=axis, keepdims=True)
 
 
+#: numpy with the short-axis reductions above (the expert and class axes have a few entries)
+SHORT_NUMPY = Ops(
+    "numpy",
+    np,
+    lambda x, axis: logsumexp(x, axis=axis),
+    lambda x, axis: log_softmax(x, axis=axis),
+    gammaln,
+    lambda codes, m: (np.asarray(codes)[..., None] == np.arange(m)).astype(float),
+)
+
+
 @dataclass(frozen=True)
 class Layout:
     """Shapes of the parameter blocks and how they pack into one vector per start."""
@@ -73,47 +93,44 @@ class Layout:
     M: int = 0  # number of classes (categorical only)
 
     @property
+    def fam(self):
+        return get_family(self.family)
+
+    @cached_property
+    def blocks(self) -> dict:
+        """Block name -> shape per start: the gate ``W`` then the family's blocks."""
+        return {"W": (self.D, self.K - 1), **self.fam.mm_blocks(self.D, self.K, self.M)}
+
+    @property
     def sizes(self) -> dict:
-        D, K, M = self.D, self.K, self.M
-        out = {"W": D * (K - 1)}
-        if self.family == "gaussian":
-            out["A"] = D * K
-            out["log_s2"] = K
-        else:
-            out["V"] = D * (M - 1) * K
-        return out
+        return {k: int(np.prod(v, dtype=int)) for k, v in self.blocks.items()}
 
     @property
     def size(self) -> int:
         return sum(self.sizes.values())
 
     def unpack(self, theta: np.ndarray) -> dict:
+        """Blocks of every start; ``W`` with the reference expert's zero column."""
         S = theta.shape[0]
-        D, K, M = self.D, self.K, self.M
         out, i = {}, 0
-        sizes = self.sizes
-        W = np.zeros((S, D, K))
-        W[:, :, : K - 1] = theta[:, i : i + sizes["W"]].reshape(S, D, K - 1)
+        for name, shape in self.blocks.items():
+            size = int(np.prod(shape, dtype=int))
+            out[name] = theta[:, i : i + size].reshape((S, *shape))
+            i += size
+        W = np.zeros((S, self.D, self.K))
+        W[:, :, : self.K - 1] = out["W"]
         out["W"] = W
-        i += sizes["W"]
-        if self.family == "gaussian":
-            out["A"] = theta[:, i : i + sizes["A"]].reshape(S, D, K)
-            i += sizes["A"]
-            out["s2"] = np.exp(theta[:, i : i + K])
-        else:
-            V = np.zeros((S, D, M, K))
-            V[:, :, : M - 1, :] = theta[:, i : i + sizes["V"]].reshape(S, D, M - 1, K)
-            out["V"] = V
         return out
 
     def pack(self, p: dict) -> np.ndarray:
         S = p["W"].shape[0]
         parts = [p["W"][:, :, : self.K - 1].reshape(S, -1)]
-        if self.family == "gaussian":
-            parts += [p["A"].reshape(S, -1), np.log(p["s2"]).reshape(S, -1)]
-        else:
-            parts.append(p["V"][:, :, : self.M - 1, :].reshape(S, -1))
+        parts += [np.asarray(p[name]).reshape(S, -1) for name in self.blocks if name != "W"]
         return np.concatenate(parts, axis=1)
+
+    def experts(self, p: dict) -> dict:
+        """The family's blocks of unpacked ``p``."""
+        return {k: p[k] for k in self.blocks if k != "W"}
 
 
 @dataclass
@@ -133,6 +150,7 @@ class Problem:
     cls_mu: np.ndarray | None = None  # (M-1,) its eigenvalues
     step_scale: float = 1.0  # 1 for the MM; != 1 only to test that the ascent checker bites
     newton: int = 0  # safeguarded Newton steps: 1 the gate, 2 also the categorical experts
+    offset: np.ndarray | None = None  # per-row offset of the standardised density (Poisson)
 
     @property
     def P(self) -> np.ndarray:
@@ -142,7 +160,7 @@ class Problem:
         return np.diag(P)
 
 
-def _ref_eig(m_plus_1: int) -> tuple[np.ndarray, np.ndarray]:
+def boehning_eig(m_plus_1: int) -> tuple[np.ndarray, np.ndarray]:
     """Eigen-decomposition of Böhning's matrix I_m - 11ᵀ/(m+1)."""
     m = m_plus_1 - 1
     B = np.eye(m) - np.ones((m, m)) / m_plus_1
@@ -151,11 +169,25 @@ def _ref_eig(m_plus_1: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def make_problem(
-    family, Xt, Zt, y, K, *, M=0, ridge=0.0, var_floor=1e-6, step_scale=1.0, newton=False
+    family,
+    Xt,
+    Zt,
+    y,
+    K,
+    *,
+    M=0,
+    ridge=0.0,
+    var_floor=1e-6,
+    step_scale=1.0,
+    newton=False,
+    offset=None,
 ):
-    """Assemble a :class:`Problem`, factoring the constant gate curvature once."""
+    """Assemble a :class:`Problem`, factoring the constant gate curvature once. ``y`` and
+    ``offset`` as the family's standardised-scale density sees them (``Family.standard_data``).
+    """
     n, D = Xt.shape
-    lay = Layout(family, D, K, M)
+    fam = get_family(family)
+    lay = Layout(fam.name, D, K, M)
     prob = Problem(
         lay,
         Xt,
@@ -165,45 +197,40 @@ def make_problem(
         float(var_floor),
         step_scale=float(step_scale),
         newton=int(newton),
+        offset=None if offset is None else np.asarray(offset, dtype=float),
     )
     P = prob.P
     if K > 1:
-        mu, U = _ref_eig(K)
+        mu, U = boehning_eig(K)
         C = Zt.T @ Zt
         H = 0.5 * mu[:, None, None] * C + ridge * P + JITTER * n * np.eye(D)
         prob.gate_hinv = np.linalg.inv(H)
         prob.gate_U = U
-    if family == "categorical":
-        prob.Y1 = np.eye(M)[y]
-        prob.cls_mu, prob.cls_U = _ref_eig(M)
+    fam.mm_prepare(prob, M)
     return prob
 
 
 # ----- E-step ---------------------------------------------------------------------------------
 def log_joint(prob: Problem, p: dict) -> np.ndarray:
-    """Log g_k(x_i) + log p_k(y_i | x_i), shape (S, n, K)."""
+    """Log g_k(x_i) + log p_k(y_i | x_i), shape (S, n, K): the family's one log density."""
     eta = prob.Zt @ p["W"]
     log_g = log_softmax(eta, axis=-1)
-    if prob.layout.family == "gaussian":
-        mu = prob.Xt @ p["A"]
-        s2 = p["s2"][:, None, :]
-        r = prob.y[None, :, None] - mu
-        lp = -0.5 * (np.log(2 * np.pi * s2) + r * r / s2)
-    else:
-        logits = _class_logits(prob.Xt, p["V"])
-        lsm = log_softmax(logits, axis=2)
-        lp = np.take_along_axis(lsm, prob.y[None, :, None, None], axis=2)[:, :, 0, :]
+    fam = prob.layout.fam
+    canon = fam.mm_unpack(prob.layout.experts(p))
+    tr = Transform.identity(prob.Xt.shape[1] - 1)
+    lp = fam.log_prob(
+        canon, prob.Xt[:, 1:], prob.y, tr=tr, ops=SHORT_NUMPY, data={"offset": prob.offset}
+    )
     return log_g + lp
 
 
 def penalty(prob: Problem, p: dict) -> np.ndarray:
     """Ridge penalty (λ/2)·(‖gate slopes‖² + ‖expert slopes‖²), shape (S,)."""
+    S = p["W"].shape[0]
     if prob.ridge == 0.0:
-        return np.zeros(p["W"].shape[0])
-    ex = p["A"] if prob.layout.family == "gaussian" else p["V"]
-    s = (p["W"][:, 1:] ** 2).reshape(len(ex), -1).sum(1) + (ex[:, 1:] ** 2).reshape(
-        len(ex), -1
-    ).sum(1)
+        return np.zeros(S)
+    slopes = prob.layout.fam.mm_unpack(prob.layout.experts(p))["a"]
+    s = (p["W"][:, 1:] ** 2).reshape(S, -1).sum(1) + (slopes**2).reshape(S, -1).sum(1)
     return 0.5 * prob.ridge * s
 
 
@@ -225,7 +252,7 @@ def _class_logits(Xt: np.ndarray, V: np.ndarray) -> np.ndarray:
     return (Xt @ V.reshape(S, D, M * K)).reshape(S, Xt.shape[0], M, K)
 
 
-def _weighted_gram(Xt: np.ndarray, tau: np.ndarray) -> np.ndarray:
+def weighted_gram(Xt: np.ndarray, tau: np.ndarray) -> np.ndarray:
     """Xᵀ diag(τ_k) X for every start and expert, shape (S, K, D, D)."""
     XX = Xt[:, :, None] * Xt[:, None, :]  # (n, D, D)
     return np.einsum("snk,nde->skde", tau, XX, optimize=True)
@@ -258,7 +285,7 @@ def categorical_step(prob: Problem, V: np.ndarray, tau: np.ndarray) -> np.ndarra
     R = (prob.Y1[None, :, :, None] - Pi)[:, :, : M - 1, :]  # (S, n, M-1, K)
     grad = np.einsum("nd,snmk->skdm", Xt, tau[:, :, None, :] * R, optimize=True)  # (S, K, D, M-1)
     grad -= prob.ridge * np.einsum("de,semk->skdm", prob.P, V[:, :, : M - 1, :])
-    Sk = _weighted_gram(Xt, tau)  # (S, K, D, D)
+    Sk = weighted_gram(Xt, tau)  # (S, K, D, D)
     H = (
         0.5 * prob.cls_mu[:, None, None] * Sk[:, :, None]
         + prob.ridge * prob.P
@@ -270,26 +297,6 @@ def categorical_step(prob: Problem, V: np.ndarray, tau: np.ndarray) -> np.ndarra
     out = V.copy()
     out[:, :, : M - 1, :] += prob.step_scale * np.moveaxis(step, 1, -1)
     return out
-
-
-def gaussian_step(prob: Problem, A: np.ndarray, s2: np.ndarray, tau: np.ndarray):
-    """Weighted least squares for (b_k, a_k) at the current σ_k², then closed-form σ_k²."""
-    Xt, y = prob.Xt, prob.y
-    n, D = Xt.shape
-    mu = Xt @ A
-    r = y[None, :, None] - mu
-    grad = np.swapaxes(Xt.T @ (tau * r), 1, 2) / s2[:, :, None]
-    grad -= prob.ridge * np.einsum("de,sek->skd", prob.P, A)
-    H = _weighted_gram(Xt, tau) / s2[:, :, None, None]
-    H = H + prob.ridge * prob.P + JITTER * n * np.eye(D)
-    step = np.linalg.solve(H, grad[..., None])[..., 0]  # (S, K, D)
-    A_new = A + prob.step_scale * np.moveaxis(step, 1, -1)
-    r = y[None, :, None] - Xt @ A_new
-    nk = tau.sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        v = (tau * r * r).sum(1) / nk
-    s2_new = np.where(nk > 1e-12, np.maximum(v, prob.var_floor), s2)
-    return A_new, s2_new
 
 
 def _newton_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -374,12 +381,7 @@ def mstep(prob: Problem, theta: np.ndarray, tau: np.ndarray, newton: int | None 
     p = lay.unpack(theta)
     with np.errstate(all="ignore"):
         p["W"] = (newton_gate_step if newton else gate_step)(prob, p["W"], tau)
-        if lay.family == "gaussian":
-            p["A"], p["s2"] = gaussian_step(prob, p["A"], p["s2"], tau)
-        else:
-            p["V"] = (newton_categorical_step if newton >= 2 else categorical_step)(
-                prob, p["V"], tau
-            )
+        p.update(lay.fam.mm_step(prob, lay.experts(p), tau, newton))
     return lay.pack(p)
 
 

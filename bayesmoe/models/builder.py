@@ -16,6 +16,8 @@ import pymc as pm
 import pytensor.tensor as pt
 from pytensor.tensor.special import log_softmax
 
+from bayesmoe.families import Transform, get_family, pytensor_ops
+from bayesmoe.families.categorical import sample_classes
 from bayesmoe.models.priors import Priors
 from bayesmoe.models.spec import (  # noqa: F401 - re-exported (the builders' shared checks)
     IDENTIFIABILITY,
@@ -29,46 +31,37 @@ __all__ = ["IDENTIFIABILITY", "ModelInfo", "build_model"]
 _LOG_2PI = float(np.log(2 * np.pi))
 
 
-# ----- likelihoods (pure tensor functions; also used by tests) ---------------------------------
-def gaussian_mixture_logp(value, eta, mu, sigma):
-    """Log sum_k softmax(eta)_k N(value | mu_k, sigma_k), elementwise over observations."""
-    z = (value[..., None] - mu) / sigma
-    comp = -0.5 * _LOG_2PI - pt.log(sigma) - 0.5 * z * z
-    return pt.logsumexp(log_softmax(eta, axis=-1) + comp, axis=-1)
+# ----- the observed mixture, derived from the family (pure tensor functions) ---------------------
+def mixture_logp(family):
+    """The CustomDist logp ``(value, eta, *predictors) -> log sum_k softmax(eta)_k p_k(value)``
+    of an expert family, from its one definition (:meth:`Family.component_log_prob`).
+    """
+    fam = get_family(family)
+    ops = pytensor_ops()
+
+    def logp(value, eta, *predictors):
+        comp = fam.component_log_prob(ops, value, *predictors)
+        return pt.logsumexp(log_softmax(eta, axis=-1) + comp, axis=-1)
+
+    return logp
 
 
-def categorical_mixture_logp(value, eta, logits):
-    """Log sum_k softmax(eta)_k softmax_s(logits[:, s, k]) at s = value."""
-    n_classes = logits.shape[-2]
-    onehot = pt.eq(value[..., None], pt.arange(n_classes))  # (n, M)
-    comp = (log_softmax(logits, axis=-2) * onehot[..., None]).sum(axis=-2)  # (n, K)
-    return pt.logsumexp(log_softmax(eta, axis=-1) + comp, axis=-1)
-
-
-def _draw_component(eta, rng, size):
+def draw_component(eta, rng, size=None):
+    """One expert index per row of softmax(eta) (the gate's draw), shape ``size`` or eta's rows."""
     eta = np.asarray(eta)
-    p = np.exp(eta - eta.max(-1, keepdims=True))
-    p /= p.sum(-1, keepdims=True)
     if size is not None:
-        p = np.broadcast_to(p, tuple(size) + p.shape[-1:])
-    u = rng.uniform(size=p.shape[:-1] + (1,))
-    return np.minimum((u > np.cumsum(p, -1)).sum(-1), p.shape[-1] - 1)
+        eta = np.broadcast_to(eta, tuple(size) + eta.shape[-1:])
+    return sample_classes(eta, rng)
 
 
-def _gaussian_random(eta, mu, sigma, rng=None, size=None):
-    k = _draw_component(eta, rng, size)
-    mu = np.broadcast_to(mu, k.shape + mu.shape[-1:])
-    sigma = np.broadcast_to(sigma, k.shape + np.shape(sigma)[-1:])
-    m = np.take_along_axis(mu, k[..., None], -1)[..., 0]
-    s = np.take_along_axis(sigma, k[..., None], -1)[..., 0]
-    return m + s * rng.standard_normal(k.shape)
+def mixture_random(family):
+    """The CustomDist random ``(eta, *predictors, rng, size) -> y`` of an expert family."""
+    fam = get_family(family)
 
+    def random(eta, *predictors, rng=None, size=None):
+        return fam.draw(rng, draw_component(eta, rng, size), *predictors)
 
-def _categorical_random(eta, logits, rng=None, size=None):
-    k = _draw_component(eta, rng, size)
-    logits = np.broadcast_to(logits, k.shape + logits.shape[-2:])
-    lk = np.take_along_axis(logits, k[..., None, None], -1)[..., 0]  # (..., M)
-    return _draw_component(lk, rng, None)
+    return random
 
 
 # ----- builder ------------------------------------------------------------------------------------
@@ -85,6 +78,7 @@ def build_model(
     priors: Priors | dict | None = None,
     feature_names: Sequence | None = None,
     classes: Sequence | None = None,
+    offset=None,
 ) -> tuple[pm.Model, ModelInfo]:
     """Build the PyMC model of a softmax-gated MoE with a fixed number of experts.
 
@@ -97,8 +91,9 @@ def build_model(
         labels, coded 0..M-1 in sorted order unless `classes` is given).
     n_experts : int
         Number of experts K >= 1.
-    experts : {"gaussian", "categorical"}
-        Gaussian linear-regression experts or multinomial-logistic experts.
+    experts : str
+        The expert family (:data:`bayesmoe.families.FAMILIES`): "gaussian" linear-regression,
+        "categorical" multinomial-logistic, or "poisson" log-link regression experts.
     gate : {"softmax", "tanh", "sigmoid"} or callable
         Standard softmax gate, or a modified softmax gate on M(x) with M elementwise (a callable
         on tensors is accepted if non-affine). Experts always see the raw x.
@@ -117,6 +112,8 @@ def build_model(
         variable.
     feature_names, classes : sequence, optional
         Coordinate labels.
+    offset : array_like, shape (n_obs,), optional
+        Per-row log-exposure of families with a log link (``experts="poisson"``).
 
     Notes
     -----
@@ -150,6 +147,7 @@ def build_model(
         priors=priors,
         feature_names=feature_names,
         classes=classes,
+        offset=offset,
     )
     K = info.n_experts
     with pm.Model(coords=s.coords(K)) as model:
@@ -173,9 +171,14 @@ class Inputs:
     sx: object
     cz: object
     sz: object
-    cy: object = None
-    sy: object = None
+    cy: object = 0.0
+    sy: object = 1.0
+    offset: object = None
     prior: dict = field(default_factory=dict)
+
+    @property
+    def transform(self) -> Transform:
+        return Transform(self.cx, self.sx, self.cy, self.sy)
 
 
 def data_inputs(s: Prepared) -> Inputs:
@@ -192,9 +195,12 @@ def data_inputs(s: Prepared) -> Inputs:
     cz = pm.Data("gate_input_center", st.z_center, dims="feature")
     sz = pm.Data("gate_input_scale", st.z_scale, dims="feature")
     inp = Inputs((X_data - cx) / sx, (s.gate_fn(X_data) - cz) / sz, cx, sx, cz, sz)
-    if s.family == "gaussian":
+    fam = get_family(s.family)
+    if fam.transforms_response:
         inp.sy = pm.Data("y_scale", st.y_scale)
         inp.cy = pm.Data("y_center", st.y_center)
+    if fam.takes_offset:
+        inp.offset = pm.Data("offset", s.offset_values(), dims="obs")
     inp.prior = {k: pm.Data(f"prior_{k}", v) for k, v in s.prior_constants().items()}
     return inp
 
@@ -207,77 +213,67 @@ def gate_deterministics(beta0_s, beta1_s, inp: Inputs) -> None:
 
 
 def expert_block(
-    family: str, pri: Priors, inp: Inputs, K: int, d: int, *, ordered: bool = False
+    family, pri: Priors, inp: Inputs, K: int, d: int, *, ordered: bool = False
 ) -> tuple:
-    """Expert priors on the standardised scale and their user-unit Deterministics.
-
-    Returns ``(mu, sigma)`` (Gaussian, user units of y) or ``(logits,)`` (categorical).
+    """Expert priors on the standardised scale (from the family's :class:`Param` declarations)
+    and their user-unit Deterministics. Returns the family's predictors (user units of y).
     """
-    b_kw = {}
-    if ordered and K > 1:  # starts: ModelInfo.initvals (initval= breaks log-lik evaluation)
-        b_kw = {"transform": pm.distributions.transforms.ordered}
-    if family == "gaussian":
-        a_s = pm.Normal("a_std", 0.0, pri.expert_slope, dims=("feature", "expert"))
-        if pri.hierarchical:  # Richardson & Green (1997): mu ~ N(xi, 1/kappa), Gamma precisions
+    fam = get_family(family)
+    free = {}
+    for p in fam.params:
+        name, dims = f"{p.name}_std", (*p.dims, "expert")
+        kw = {}
+        if ordered and p.intercept and K > 1:  # starts: ModelInfo.initvals (initval= breaks
+            kw = {"transform": pm.distributions.transforms.ordered}  # log-lik evaluation)
+        if pri.hierarchical and p.intercept:  # Richardson & Green (1997): mu ~ N(xi, 1/kappa)
             c = inp.prior
-            b_s = pm.Normal("b_std", c["mean_center"], c["mean_sd"], dims="expert", **b_kw)
-            rate = pm.Gamma("noise_rate_std", alpha=pri.rate_shape, beta=c["rate_rate"])
-            pm.Deterministic("noise_rate", rate * inp.sy**2)  # beta in units of y^2
-            sigma_s = pm.CustomDist(
-                "sigma_std",
-                pri.precision_shape,
-                rate,
-                logp=inverse_sqrt_gamma_logp,
-                random=inverse_sqrt_gamma_random,
-                support_point=_inverse_sqrt_gamma_start,
-                transform=pm.distributions.transforms.log,
-                dims="expert",
-            )
+            free[name] = pm.Normal(name, c["mean_center"], c["mean_sd"], dims=dims, **kw)
+        elif pri.hierarchical and p.positive:  # Gamma precisions with a Gamma rate
+            free[name] = _hierarchical_precision(name, pri, inp, dims)
+        elif p.positive:
+            free[name] = pm.HalfNormal(name, getattr(pri, p.prior), dims=dims)
         else:
-            b_s = pm.Normal("b_std", 0.0, pri.expert_intercept, dims="expert", **b_kw)
-            sigma_s = pm.HalfNormal("sigma_std", pri.noise, dims="expert")
-        sy, cy = inp.sy, inp.cy
-        a = sy * a_s / inp.sx[:, None]
-        pm.Deterministic("a", a, dims=("feature", "expert"))
-        pm.Deterministic("b", cy + sy * b_s - pt.dot(inp.cx, a), dims="expert")
-        sigma = pm.Deterministic("sigma", sy * sigma_s, dims="expert")
-        return cy + sy * (pt.dot(inp.Xs, a_s) + b_s), sigma
-    a_free = pm.Normal("a_std", 0.0, pri.expert_slope, dims=("feature", "class_free", "expert"))
-    b_free = pm.Normal("b_std", 0.0, pri.expert_intercept, dims=("class_free", "expert"), **b_kw)
-    a_s = pt.concatenate([a_free, pt.zeros((d, 1, K))], axis=1)
-    b_s = pt.concatenate([b_free, pt.zeros((1, K))], axis=0)
-    a = a_s / inp.sx[:, None, None]
-    pm.Deterministic("a", a, dims=("feature", "class", "expert"))
-    pm.Deterministic("b", b_s - pt.tensordot(inp.cx, a, axes=[[0], [0]]), dims=("class", "expert"))
-    return (pt.tensordot(inp.Xs, a_s, axes=[[1], [0]]) + b_s,)  # (n, M, K)
+            free[name] = pm.Normal(name, 0.0, getattr(pri, p.prior), dims=dims, **kw)
+    ops = pytensor_ops()
+    canon = fam.canonical_from_free(ops, free)
+    tr = inp.transform
+    user = fam.trace_from_canonical(pt, fam.to_user(pt, canon, tr))
+    for name, dims in fam.trace_dims.items():
+        pm.Deterministic(name, user[name], dims=dims)
+    return fam.predictors(ops, canon, inp.Xs, tr, {"offset": inp.offset})
 
 
-def observe(family: str, eta, params: tuple, y_arr) -> None:
+def _hierarchical_precision(name: str, pri: Priors, inp: Inputs, dims):
+    """``sigma = tau^(-1/2)``, ``tau ~ Gamma(alpha, beta)``, ``beta ~ Gamma(g, h)``."""
+    rate = pm.Gamma("noise_rate_std", alpha=pri.rate_shape, beta=inp.prior["rate_rate"])
+    pm.Deterministic("noise_rate", rate * inp.sy**2)  # beta in units of y^2
+    return pm.CustomDist(
+        name,
+        pri.precision_shape,
+        rate,
+        logp=inverse_sqrt_gamma_logp,
+        random=inverse_sqrt_gamma_random,
+        support_point=_inverse_sqrt_gamma_start,
+        transform=pm.distributions.transforms.log,
+        dims=dims,
+    )
+
+
+def observe(family, eta, params: tuple, y_arr) -> None:
     """The observed mixture likelihood ``y`` (user units of y), data as pm.Data."""
+    fam = get_family(family)
     y_obs = pm.Data("y_obs", y_arr, dims="obs")
-    if family == "gaussian":
-        pm.CustomDist(
-            "y",
-            eta,
-            *params,
-            logp=gaussian_mixture_logp,
-            random=_gaussian_random,
-            signature="(k),(k),(k)->()",
-            observed=y_obs,
-            dims="obs",
-        )
-    else:
-        pm.CustomDist(
-            "y",
-            eta,
-            *params,
-            logp=categorical_mixture_logp,
-            random=_categorical_random,
-            signature="(k),(m,k)->()",
-            dtype="int64",
-            observed=y_obs,
-            dims="obs",
-        )
+    pm.CustomDist(
+        "y",
+        eta,
+        *params,
+        logp=mixture_logp(fam),
+        random=mixture_random(fam),
+        signature=fam.signature,
+        dtype=fam.y_dtype,
+        observed=y_obs,
+        dims="obs",
+    )
 
 
 # ----- Dirichlet weights and Gamma precisions as PyMC variables ---------------------------------

@@ -22,6 +22,7 @@ from bayesmoe._validation import (
     check_y,
     n_parameters,
 )
+from bayesmoe.families import get_family
 from bayesmoe.models.gates import resolve_gate
 from bayesmoe.models.priors import Priors, resolve_priors
 from bayesmoe.scaling import Standardizer
@@ -51,10 +52,16 @@ class ModelInfo:
         """Valid start values PyMC cannot find itself (ordered intercepts need distinct ones)."""
         if not (self.ordered and self.n_experts > 1):
             return {}
-        b = np.linspace(-1.0, 1.0, self.n_experts)
-        if self.family == "categorical":
-            b = np.tile(b, (len(self.classes) - 1, 1))
-        return {"b_std": b}
+        fam = get_family(self.family)
+        sizes = fam.dim_sizes(self.standardizer.x_center.shape[0], len(self.classes or ()))
+        out = {}
+        for p in fam.params:
+            if p.intercept:
+                shape = tuple(sizes[d] for d in p.dims)
+                out[f"{p.name}_std"] = np.broadcast_to(
+                    np.linspace(-1.0, 1.0, self.n_experts), (*shape, self.n_experts)
+                ).copy()
+        return out
 
     def options(self) -> dict:
         """JSON-ready record of the model options (for provenance attrs)."""
@@ -84,6 +91,11 @@ class Prepared:
     priors: Priors
     feature_names: list
     standardizer: Standardizer
+    offset: np.ndarray | None = None  # per-row log-exposure (families that take one)
+
+    def offset_values(self) -> np.ndarray:
+        """The offset, zeros where none was given."""
+        return np.zeros(self.n) if self.offset is None else self.offset
 
     @property
     def n(self) -> int:
@@ -100,7 +112,7 @@ class Prepared:
     def coords(self, K: int) -> dict:
         """Model coords: ``obs``, ``feature`` (empty when d = 0), ``expert`` (and classes)."""
         coords = {"obs": np.arange(self.n), "feature": self.feature_names, "expert": np.arange(K)}
-        if self.family == "categorical":
+        if get_family(self.family).has_classes:
             coords["class"] = self.classes
             coords["class_free"] = self.classes[:-1]
         return coords
@@ -122,13 +134,40 @@ class Prepared:
         }
 
 
-def prepare(X, y, *, experts, gate, temperature, priors, feature_names, classes) -> Prepared:
+def check_offset(offset, family: str, n_obs: int) -> np.ndarray | None:
+    """A per-row offset for a family that takes one (finite floats, one per row)."""
+    if offset is None:
+        return None
+    fam = get_family(family)
+    if not fam.takes_offset:
+        raise ValueError(
+            f"`offset` applies to families with a log link (e.g. 'poisson'); {fam.name} experts "
+            "take none. Drop `offset`."
+        )
+    off = np.asarray(offset, dtype=float)
+    if off.ndim == 2 and off.shape[1] == 1:
+        off = off[:, 0]
+    if off.shape != (n_obs,):
+        raise ValueError(
+            f"`offset` must have {n_obs} entries (one per row); got shape {off.shape}."
+        )
+    if not np.all(np.isfinite(off)):
+        raise ValueError(
+            "`offset` contains NaN or inf; it is log(exposure): exposures must be > 0."
+        )
+    return off
+
+
+def prepare(
+    X, y, *, experts, gate, temperature, priors, feature_names, classes, offset=None
+) -> Prepared:
     """Validate the inputs and options common to every builder and fit the Standardizer.
 
     ``X`` may have zero columns (a mixture without covariates: the gate reduces to mixing
     weights, the experts to means and variances).
     """
     family = check_family(experts)
+    fam = get_family(family)
     X = check_X(X)
     n, d = X.shape
     y_arr, class_labels = check_y(y, family, n, classes)
@@ -138,7 +177,7 @@ def prepare(X, y, *, experts, gate, temperature, priors, feature_names, classes)
         raise ValueError(f"`temperature` must be a positive number; got {temperature!r}.")
     gate_name, gate_fn = resolve_gate(gate)
     pri = resolve_priors(priors)
-    if pri.hierarchical and family != "gaussian":
+    if pri.hierarchical and not fam.hierarchical_prior:
         raise ValueError(
             "The 'richardson-green' prior set is for Gaussian experts; got experts="
             f"{family!r}. Use priors='default' (or dirichlet_weights=True alone)."
@@ -149,10 +188,9 @@ def prepare(X, y, *, experts, gate, temperature, priors, feature_names, classes)
     if len(feature_names) != d:
         raise ValueError(f"`feature_names` has {len(feature_names)} names for {d} features.")
     # named gates: numpy's transform (a tensor callable would be compiled to be evaluated)
+    off = check_offset(offset, family, n)
     st = Standardizer.from_data(
-        X,
-        y_arr if family == "gaussian" else None,
-        gate=gate_fn if gate_name == "custom" else gate_name,
+        X, y_arr, gate=gate_fn if gate_name == "custom" else gate_name, family=fam, offset=off
     )
     return Prepared(
         X,
@@ -165,6 +203,7 @@ def prepare(X, y, *, experts, gate, temperature, priors, feature_names, classes)
         pri,
         feature_names,
         st,
+        off,
     )
 
 
@@ -181,6 +220,7 @@ def fixed_k_spec(
     priors=None,
     feature_names=None,
     classes=None,
+    offset=None,
 ) -> tuple[Prepared, ModelInfo]:
     """Every check of :func:`bayesmoe.models.build_model`, and its ``ModelInfo``, without
     building (or importing) the PyMC model.
@@ -199,6 +239,7 @@ def fixed_k_spec(
         priors=priors,
         feature_names=feature_names,
         classes=classes,
+        offset=offset,
     )
     check_enough_rows(s.n, n_parameters(K, s.d, s.family, s.n_classes))
     info = ModelInfo(
@@ -219,9 +260,11 @@ def fixed_k_spec(
 
 def trace_layout(s: Prepared, info: ModelInfo) -> tuple[dict, dict, dict]:
     """``(coords, dims, constant_data)`` of the built fixed-K model (default prior set): the
-    model's coords, ``named_vars_to_dims`` and its ``pm.Data`` values other than ``y_obs``.
+    model's coords, ``named_vars_to_dims`` and its ``pm.Data`` values other than ``y_obs``,
+    derived from the family's declarations as the builder's variables are.
     """
-    K, cat = info.n_experts, info.family == "categorical"
+    K = info.n_experts
+    fam = get_family(info.family)
     coords = s.coords(K)
     free = "expert"
     if K > 1 and info.identifiability == "reference":
@@ -240,22 +283,8 @@ def trace_layout(s: Prepared, info: ModelInfo) -> tuple[dict, dict, dict]:
     }
     if K > 1:
         dims["beta1_std"], dims["beta0_std"] = ("feature", free), (free,)
-    if cat:
-        dims.update(
-            a_std=("feature", "class_free", "expert"),
-            b_std=("class_free", "expert"),
-            a=("feature", "class", "expert"),
-            b=("class", "expert"),
-        )
-    else:
-        dims.update(
-            a_std=("feature", "expert"),
-            b_std=("expert",),
-            sigma_std=("expert",),
-            a=("feature", "expert"),
-            b=("expert",),
-            sigma=("expert",),
-        )
+    dims.update({f"{p.name}_std": (*p.dims, "expert") for p in fam.params})
+    dims.update(fam.trace_dims)
     st = s.standardizer
     const = {
         "X": s.X,
@@ -264,7 +293,10 @@ def trace_layout(s: Prepared, info: ModelInfo) -> tuple[dict, dict, dict]:
         "gate_input_center": st.z_center,
         "gate_input_scale": st.z_scale,
     }
-    if not cat:
+    if fam.transforms_response:
         const.update(y_scale=np.asarray(st.y_scale), y_center=np.asarray(st.y_center))
+    if fam.takes_offset:
+        dims["offset"] = ("obs",)
+        const["offset"] = s.offset_values()
     const.update({f"prior_{k}": np.asarray(v) for k, v in s.prior_constants().items()})
     return coords, dims, {k: np.asarray(v) for k, v in const.items()}

@@ -266,7 +266,7 @@ def sb():
     [
         ({"n_experts": 0}, "n_experts"),
         ({"n_experts": 2.5}, "n_experts"),
-        ({"family": "poisson"}, "family"),
+        ({"family": "weibull"}, "family"),
         ({"gate": "relu"}, "gate"),
         ({"n_starts": -1}, "n_starts"),
         ({"n_starts": 0}, "at least one start"),
@@ -596,6 +596,7 @@ def test_newton_steps_equal_the_numerical_hessian_step(ridge):
     D, K, M = lay.D, lay.K, lay.M
     tau, _ = mu.estep(prob, theta)
     p = lay.unpack(theta)
+    p["V"] = np.concatenate([p["V"], np.zeros_like(p["V"][:, :, :1])], axis=2)  # reference class
     s = 1
     W, V, t = p["W"][s], p["V"][s], tau[s]
     P = prob.P
@@ -743,14 +744,15 @@ def test_measure_back_transform_equals_the_standardizer():
         st = Standardizer.from_data(X, y if gauss else None, gate="tanh")
         prob, theta = _kernel_problem(family, 0.0, 3, "identity")
         lay = prob.layout
-        G = _measure_from_theta(theta[0], lay, st, "tanh", None, 1e-6)
+        G = _measure_from_theta(theta[0], lay, st, "tanh", None)
         p = lay.unpack(theta[:1])
         W = p["W"][0]
         if gauss:
             A = p["A"][0]
-            Gs = make_measure(W[0], W[1:], A[1:], A[0], p["s2"][0], gate="tanh")
+            Gs = make_measure(W[0], W[1:], A[1:], A[0], np.exp(p["log_s2"][0]), gate="tanh")
         else:
-            Gs = make_measure(W[0], W[1:], p["V"][0][1:], p["V"][0][0], gate="tanh")
+            V = np.concatenate([p["V"][0], np.zeros_like(p["V"][0][:, :1])], axis=1)
+            Gs = make_measure(W[0], W[1:], V[1:], V[0], gate="tanh")
         R = st.to_user(Gs)
         R["beta0"] = R["beta0"] - R["beta0"].mean("expert")
         R["beta1"] = R["beta1"] - R["beta1"].mean("expert")
