@@ -105,6 +105,8 @@ def gate_probabilities(
     -------
     xarray.DataArray
         dims (chain, draw, obs, expert). Relabel the trace first to compare experts across draws.
+        In a random-K trace the inactive (padded) experts of a draw have probability 0 and the
+        active ones sum to 1.
 
     Examples
     --------
@@ -381,7 +383,9 @@ def conditional_density(
     -------
     xarray.Dataset
         ``density[obs, y]`` (posterior mean) and, for a posterior, ``lower/upper[obs, y]``
-        (pointwise equal-tailed credible band).
+        (pointwise equal-tailed credible band). Each draw's density is the mixture of its
+        active experts (random K: inactive, padded slots carry no weight), so it integrates
+        (sums over classes) to one.
     """
     G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws)
     y_grid = np.asarray(y_grid)

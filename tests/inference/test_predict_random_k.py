@@ -264,6 +264,10 @@ def test_summary_of_random_k_trace(lazy, tmp_path):
     np.testing.assert_allclose(act["mean"].values, [(k > j).mean() for j in range(K_MAX)])
     with pytest.raises(ValueError, match="per-expert variables of a random-K trace"):
         summary(tr, var_names=["b"])
+    from bayesmoe.inference.rjmcmc import relabel_at_k
+
+    at2 = summary(relabel_at_k(tr, 2))  # the route the error message names
+    assert {"b[0]", "b[1]"} <= set(at2.index) and "b[2]" not in at2.index
 
 
 def test_summary_of_fixed_k_and_dp_traces_keeps_expert_rows(tmp_path):
@@ -311,6 +315,13 @@ def test_real_random_k_trace(rj_trace, tmp_path):
         np.testing.assert_allclose(gate_probabilities(tr, X).values, gates, rtol=1e-9, atol=1e-15)
         df = summary(tr)
         assert "n_experts" in df.index and not any("[" in i for i in df.index)
+    import arviz as az
+
+    X_obs = rj_trace["constant_data"]["X"].values  # (82, 0)
+    posterior_predictive(rj_trace, X_obs, random_seed=0, extend=True)
+    ppc = rj_trace["posterior_predictive"]["y"]
+    assert ppc.shape == (2, 30, 82) and np.isfinite(ppc.values).all()
+    az.plot_ppc_dist(rj_trace, backend="matplotlib", num_samples=5)
 
 
 # ----- item 7: the posterior_predictive group for ArviZ -----------------------------------------
