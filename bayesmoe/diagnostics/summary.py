@@ -71,6 +71,15 @@ def _default_vars(post: xr.Dataset) -> list[str]:
     ]
 
 
+def _inactive_slots(post: xr.Dataset) -> bool:
+    """True for a random-K trace whose padded expert slots are inactive in some draw."""
+    return (
+        "active" in post
+        and {"chain", "draw", "expert"} <= set(post["active"].dims)
+        and not (bool(post["active"].all()))
+    )
+
+
 def summary(
     trace: xr.DataTree | xr.Dataset,
     *,
@@ -92,7 +101,8 @@ def summary(
         every posterior variable without an ``obs`` dim, plus the total log-likelihood.
     relabel : bool
         Relabel the experts first (:func:`bayesmoe.diagnostics.relabel.relabel`). Ignored when
-        no posterior variable has an ``expert`` dim (there are no labels to switch).
+        no posterior variable has an ``expert`` dim (there are no labels to switch), and for a
+        random-K trace (see Notes).
     ci_prob : float
         Probability mass of the credible interval, in (0, 1).
     ci_kind : {"hdi", "eti"}, optional
@@ -108,7 +118,18 @@ def summary(
         One row per scalar (e.g. ``a[x0, 1]``), plus the row ``loglik`` (total log-likelihood of
         each draw; ``loglik_total`` if the posterior already has a ``loglik`` variable) when the
         trace has a ``log_likelihood`` group. ``df.attrs["relabelled"]`` says whether the draws
-        were relabelled.
+        were relabelled, ``df.attrs["random_k"]`` whether the trace has inactive expert slots.
+
+    Notes
+    -----
+    A random-K trace (:func:`bayesmoe.inference.rjmcmc.sample_random_k`: an ``active[expert]``
+    mask that is False somewhere) pads every draw to ``max_experts`` slots, and a draw with K
+    experts holds prior draws in its inactive slots; expert labels are only defined given K.
+    Its per-expert variables are therefore left out (naming one in ``var_names`` raises
+    ValueError; ``active`` may be named, its mean is P(K > slot)); the table has the
+    label-invariant rows (``n_experts``, the log-likelihood). For per-expert rows at one K use
+    ``summary(relabel_at_k(trace, K))``, across K
+    :func:`bayesmoe.diagnostics.relabel_cross_k.cross_k_summary`.
 
     Examples
     --------
@@ -134,11 +155,36 @@ def summary(
     if round_to is not None and (isinstance(round_to, bool) or not isinstance(round_to, int)):
         raise TypeError(f"`round_to` must be an int (decimal places) or None; got {round_to!r}.")
     done = False
-    if relabel and _expert_vars(post):
+    random_k = _inactive_slots(post)
+    if random_k:
+        # Random K (sample_random_k): the expert slots are padded, a draw with K experts has
+        # prior draws in its K_max - K inactive slots, and labels are only defined given K.
+        # Per-expert rows over all draws would mix those, so only label-invariant rows are
+        # reported (n_experts, the log-likelihood, other variables without an expert dim).
+        per_expert = [n for n, v in post.data_vars.items() if "expert" in v.dims]
+        named = (
+            [] if var_names is None else [var_names] if isinstance(var_names, str) else var_names
+        )
+        bad = [n for n in named if n in per_expert and n != "active"]
+        if bad:
+            ks = (
+                sorted(np.unique(np.asarray(post["n_experts"].values)).tolist())
+                if "n_experts" in post
+                else "varying"
+            )
+            raise ValueError(
+                f"`var_names` entries {bad} are per-expert variables of a random-K trace "
+                f"(K in {ks}); summarise them at one K: "
+                "summary(bayesmoe.inference.rjmcmc.relabel_at_k(trace, K))."
+            )
+        post = post.drop_vars([n for n in per_expert if n not in named])
+    elif relabel and _expert_vars(post):
         trace = _relabel(trace)
         post = _posterior_of(trace)
         done = True
     loglik = total_log_likelihood(trace)
+    # ArviZ's interval code subtracts values: booleans (e.g. ``active``) are summarised as 0/1.
+    post = post.assign({n: v.astype(float) for n, v in post.data_vars.items() if v.dtype == bool})
     row = "loglik_total" if LOGLIK_ROW in post.data_vars else LOGLIK_ROW
     available = _default_vars(post) + ([row] if loglik is not None else [])
     if var_names is None:
@@ -168,4 +214,5 @@ def summary(
     if round_to is not None:
         df = df.round(round_to)
     df.attrs["relabelled"] = done
+    df.attrs["random_k"] = random_k
     return df

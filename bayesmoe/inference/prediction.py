@@ -10,16 +10,7 @@ from scipy.special import log_softmax, logsumexp
 
 from bayesmoe._validation import check_X
 from bayesmoe.diagnostics.mixing import mixing_measure
-from bayesmoe.measure import (
-    SAMPLE_DIMS,
-    conditional_mean,
-    expert_log_prob,
-    gate_input,
-    measure_arrays,
-)
-from bayesmoe.measure import (
-    gate_probabilities as _gate_probs,
-)
+from bayesmoe.measure import SAMPLE_DIMS, _log_gate, measure_arrays
 
 __all__ = [
     "conditional_density",
@@ -30,7 +21,10 @@ __all__ = [
 
 
 def _prepare(trace, X_new, gate, max_draws, random_seed=None):
-    G = mixing_measure(trace)
+    # Into memory before thinning: a lazily opened trace.nc (xr.open_datatree without .load())
+    # cannot be fancy-indexed on its zero-size variables (no covariates: beta1 and a have
+    # feature = 0), h5py raises "Dataspaces don't have hyperslab selections".
+    G = mixing_measure(trace).load()
     if G.attrs.get("gate") == "custom" and gate is None:
         raise ValueError(
             "This posterior uses a custom gate callable; pass it again as `gate=` "
@@ -56,6 +50,52 @@ def _prepare(trace, X_new, gate, max_draws, random_seed=None):
     return G, p, X_new, sample_dims, coords
 
 
+def _mixture(p: dict, X_new: np.ndarray) -> dict:
+    """The mixture p(y | x) = sum_k g_k(x) p_k(y | x) of every draw at X_new: the one place
+    where prediction evaluates it (gate_probabilities, posterior_predictive, predict,
+    conditional_density and the exact quantiles all use it).
+
+    Inactive experts (random K: ``active`` False) get log-weight -inf, so the weights are the
+    softmax over the active experts only and sum to one; their expert parameters (prior draws
+    in padded slots) never enter a result.
+
+    Returns a dict with ``log_w`` (*S, n, K), ``w``, ``on`` (bool, the active experts) and
+    ``mu``, ``sd`` (*S, n, K) for Gaussian experts or ``log_pk`` (*S, n, M, K) (class
+    log-probabilities of each expert) for categorical experts.
+    """
+    log_w = _log_gate(
+        p["beta0"],
+        p["beta1"],
+        X_new,
+        gate=p["gate"],
+        temperature=p["temperature"],
+        active=p.get("active"),
+    )
+    on = np.isfinite(log_w)
+    out = {"log_w": log_w, "w": np.exp(log_w), "on": on}
+    if "sigma2" in p:
+        mu = np.einsum("nd,...dk->...nk", X_new, p["a"]) + p["b"][..., None, :]
+        sd = np.broadcast_to(np.sqrt(p["sigma2"])[..., None, :], mu.shape)
+        out["mu"] = np.where(on, mu, 0.0)
+        out["sd"] = np.where(on, sd, 1.0)
+    else:
+        logits = np.einsum("nd,...dmk->...nmk", X_new, p["a"]) + p["b"][..., None, :, :]
+        out["log_pk"] = np.where(on[..., None, :], log_softmax(logits, axis=-2), 0.0)
+    return out
+
+
+def _draw_expert(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One expert index per (draw, obs) with probabilities w (..., K), never one of weight 0.
+
+    The cumulative sum is divided by its last entry, so it reaches exactly 1 at the last active
+    expert and a uniform draw in [0, 1) never selects an inactive slot after it.
+    """
+    c = np.cumsum(w, -1)
+    c = c / c[..., -1:]
+    k = (rng.uniform(size=w.shape[:-1] + (1,)) > c).sum(-1)
+    return np.minimum(k, w.shape[-1] - 1)[..., None]
+
+
 def gate_probabilities(
     trace, X_new, *, gate: Callable | None = None, max_draws: int | None = None
 ) -> xr.DataArray:
@@ -65,6 +105,8 @@ def gate_probabilities(
     -------
     xarray.DataArray
         dims (chain, draw, obs, expert). Relabel the trace first to compare experts across draws.
+        In a random-K trace the inactive (padded) experts of a draw have probability 0 and the
+        active ones sum to 1.
 
     Examples
     --------
@@ -75,14 +117,7 @@ def gate_probabilities(
     ('obs', 'expert')
     """
     G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws)
-    w = _gate_probs(
-        p["beta0"],
-        p["beta1"],
-        X_new,
-        gate=p["gate"],
-        temperature=p["temperature"],
-        active=p.get("active"),
-    )
+    w = _mixture(p, X_new)["w"]
     coords["expert"] = G["expert"].values
     return xr.DataArray(w, dims=(*sdims, "obs", "expert"), coords=coords, name="gate")
 
@@ -94,48 +129,152 @@ def posterior_predictive(
     gate: Callable | None = None,
     max_draws: int | None = None,
     random_seed: int | np.random.Generator | None = None,
-) -> xr.Dataset:
+    extend: bool = False,
+    observed=None,
+) -> xr.Dataset | xr.DataTree:
     """Posterior predictive draws at new inputs.
+
+    Parameters
+    ----------
+    trace : xarray.DataTree or mixing measure
+        A posterior trace (fixed K, random K or DP), in memory or lazily opened with
+        ``xarray.open_datatree``; or one mixing measure.
+    X_new : array_like (n_new, n_features)
+        Inputs in the user's units.
+    gate : callable, optional
+        The gate callable, for a model fitted with a custom gate.
+    max_draws : int, optional
+        Thin to at most this many posterior draws (spread evenly over each chain).
+    random_seed : int or numpy.random.Generator, optional
+    extend : bool, default False
+        If True, add the draws ``y`` to ``trace`` (a DataTree) in place as its
+        ``posterior_predictive`` group, replacing an existing one, with an ``observed_data``
+        group next to it when the trace has none (from ``observed``), and return the trace: the
+        layout of ``pymc.sample_posterior_predictive(extend_inferencedata=True)`` that ArviZ's
+        predictive checks read (``arviz.plot_ppc_dist(trace)``). ``X_new`` must then be the
+        inputs of the observations, one row per observation: the draws share the ``obs``
+        coordinate and the variable name of ``observed_data``. Classification draws are
+        stored as class codes 0..M-1, as the observed classes are.
+    observed : array_like (n_new,), optional
+        With ``extend=True`` only: the observed responses at ``X_new`` (class labels for
+        classification), written as ``observed_data.y`` when the trace has no
+        ``observed_data`` group. If the trace has one, ``observed`` must equal it.
 
     Returns
     -------
-    xarray.Dataset
-        ``y[chain, draw, obs]`` predictive draws (class labels for classification) and
-        ``expected_y[chain, draw, obs]`` (regression: E[y|x]) or
+    xarray.Dataset or xarray.DataTree
+        ``extend=False``: a Dataset with ``y[chain, draw, obs]`` predictive draws (class labels
+        for classification) and ``expected_y[chain, draw, obs]`` (regression: E[y|x]) or
         ``probs[chain, draw, obs, class]`` (classification: P(y = class | x)).
+        ``extend=True``: ``trace`` itself, with the ``posterior_predictive`` (and
+        ``observed_data``) group.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from bayesmoe.data import simulate
+    >>> from bayesmoe.inference import posterior_predictive
+    >>> X, y, truth = simulate("S-B", n=30, random_seed=0)
+    >>> post = truth.expand_dims(chain=[0], draw=[0, 1])
+    >>> tree = xr.DataTree.from_dict({"posterior": post})
+    >>> tree = posterior_predictive(tree, X, extend=True, observed=y, random_seed=0)
+    >>> sorted(tree.children), tree["posterior_predictive"]["y"].dims
+    (['observed_data', 'posterior', 'posterior_predictive'], ('chain', 'draw', 'obs'))
     """
+    if not isinstance(extend, (bool, np.bool_)):
+        raise TypeError(f"`extend` must be True or False; got {extend!r}.")
+    if extend and not isinstance(trace, xr.DataTree):
+        raise TypeError(
+            "`extend=True` adds a group to a trace, so `trace` must be an xarray.DataTree; "
+            f"got {type(trace).__name__}."
+        )
+    if observed is not None and not extend:
+        raise ValueError("`observed` is only used with `extend=True`; got extend=False.")
     G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws)
     rng = np.random.default_rng(random_seed)
-    w = _gate_probs(
-        p["beta0"],
-        p["beta1"],
-        X_new,
-        gate=p["gate"],
-        temperature=p["temperature"],
-        active=p.get("active"),
-    )
-    k = (rng.uniform(size=w.shape[:-1] + (1,)) > np.cumsum(w, -1)).sum(-1)
-    k = np.minimum(k, w.shape[-1] - 1)[..., None]
+    mix = _mixture(p, X_new)
+    w = mix["w"]
+    k = _draw_expert(w, rng)
     dims = (*sdims, "obs")
     if "sigma2" in p:
-        mu = np.einsum("nd,...dk->...nk", X_new, p["a"]) + p["b"][..., None, :]
-        sd = np.broadcast_to(np.sqrt(p["sigma2"])[..., None, :], mu.shape)
+        mu, sd = mix["mu"], mix["sd"]
         y = (
             np.take_along_axis(mu, k, -1)
             + np.take_along_axis(sd, k, -1) * rng.standard_normal(k.shape)
         )[..., 0]
-        return xr.Dataset({"y": (dims, y), "expected_y": (dims, (w * mu).sum(-1))}, coords=coords)
-    probs = conditional_mean(p, X_new)  # (..., n, M)
-    logits = np.einsum("nd,...dmk->...nmk", X_new, p["a"]) + p["b"][..., None, :, :]
-    pk = np.exp(log_softmax(np.take_along_axis(logits, k[..., None, :], -1)[..., 0], axis=-1))
-    codes = np.minimum(
-        (rng.uniform(size=pk.shape[:-1] + (1,)) > np.cumsum(pk, -1)).sum(-1), pk.shape[-1] - 1
-    )
+        out = xr.Dataset({"y": (dims, y), "expected_y": (dims, (w * mu).sum(-1))}, coords=coords)
+        return _extend(trace, out, y, observed, None) if extend else out
+    log_pk = mix["log_pk"]  # (..., n, M, K)
+    probs = np.einsum("...nk,...nmk->...nm", w, np.exp(log_pk))
+    pk = np.exp(np.take_along_axis(log_pk, k[..., None, :], -1)[..., 0])
+    codes = _draw_expert(pk, rng)[..., 0]
     classes = G["class"].values
     coords["class"] = classes
-    return xr.Dataset(
+    out = xr.Dataset(
         {"y": (dims, classes[codes]), "probs": ((*dims, "class"), probs)}, coords=coords
     )
+    return _extend(trace, out, codes, observed, classes) if extend else out
+
+
+def _extend(trace: xr.DataTree, pp: xr.Dataset, draws, observed, classes) -> xr.DataTree:
+    """Add ``posterior_predictive`` (and ``observed_data``) groups to ``trace`` in place."""
+    n = pp.sizes["obs"]
+    sdims = [d for d in SAMPLE_DIMS if d in pp.dims]
+    if sdims != list(SAMPLE_DIMS):
+        raise ValueError(
+            "`extend=True` needs a posterior with (chain, draw) dims; the trace's posterior has "
+            f"sample dims {sdims}."
+        )
+    if observed is not None:
+        obs = np.asarray(observed)
+        if obs.shape != (n,):
+            raise ValueError(
+                f"`observed` must have shape ({n},), one value per row of `X_new`; got shape "
+                f"{obs.shape}."
+            )
+        if classes is not None:
+            lookup = {c: i for i, c in enumerate(classes.tolist())}
+            try:
+                obs = np.array([lookup[c] for c in obs.tolist()])
+            except KeyError as err:
+                raise ValueError(
+                    f"`observed` label {err.args[0]!r} is not a class of the fit."
+                ) from None
+    if "observed_data" in trace.children:
+        od = trace["observed_data"].to_dataset()
+        names = list(od.data_vars)
+        name = names[0] if len(names) == 1 else "y"
+        if name not in od or od[name].dims != ("obs",):
+            raise ValueError(
+                "`extend=True` needs one observed variable with dim 'obs' in observed_data; "
+                f"found {names}."
+            )
+        if od.sizes["obs"] != n:
+            raise ValueError(
+                f"`X_new` must be the inputs of the {od.sizes['obs']} observations of "
+                f"observed_data when `extend=True`; got {n} rows."
+            )
+        obs_coord = od["obs"].values
+        if observed is not None and not np.array_equal(np.asarray(od[name].values), obs):
+            raise ValueError(
+                "`observed` differs from the trace's observed_data; pass observed=None to keep "
+                "the trace's observations."
+            )
+    else:
+        if observed is None:
+            raise ValueError(
+                "The trace has no observed_data group; pass the observed responses at `X_new` "
+                "as `observed=` (extend=True)."
+            )
+        name, obs_coord = "y", pp["obs"].values
+        trace["observed_data"] = xr.Dataset({name: ("obs", obs)}, coords={"obs": obs_coord})
+    group = xr.Dataset(
+        {name: (("chain", "draw", "obs"), draws)},
+        coords={"chain": pp["chain"].values, "draw": pp["draw"].values, "obs": obs_coord},
+        attrs={"created_by": "bayesmoe.inference.posterior_predictive"},
+    )
+    trace["posterior_predictive"] = group
+    return trace
 
 
 def predict(
@@ -209,19 +348,13 @@ def _mixture_quantiles(measure, X_new, q, gate, n_bisect: int = 80) -> np.ndarra
     from scipy.stats import norm
 
     _, p, X_new, _, _ = _prepare(measure, X_new, gate, None)
-    w = _gate_probs(
-        p["beta0"],
-        p["beta1"],
-        X_new,
-        gate=p["gate"],
-        temperature=p["temperature"],
-        active=p.get("active"),
-    )
-    mu = X_new @ p["a"] + p["b"]
-    sd = np.sqrt(p["sigma2"])
+    mix = _mixture(p, X_new)
+    w, mu, sd = mix["w"], mix["mu"], mix["sd"]
+    lo0 = np.where(mix["on"], mu - 10 * sd, np.inf).min(1)
+    hi0 = np.where(mix["on"], mu + 10 * sd, -np.inf).max(1)
     out = np.empty((len(q), X_new.shape[0]))
     for j, qq in enumerate(q):
-        lo, hi = (mu - 10 * sd).min(1), (mu + 10 * sd).max(1)
+        lo, hi = lo0, hi0
         for _ in range(n_bisect):  # interval halves each step: 2**-80 of the initial width
             mid = 0.5 * (lo + hi)
             below = (w * norm.cdf((mid[:, None] - mu) / sd)).sum(1) < qq
@@ -250,26 +383,28 @@ def conditional_density(
     -------
     xarray.Dataset
         ``density[obs, y]`` (posterior mean) and, for a posterior, ``lower/upper[obs, y]``
-        (pointwise equal-tailed credible band).
+        (pointwise equal-tailed credible band). Each draw's density is the mixture of its
+        active experts (random K: inactive, padded slots carry no weight), so it integrates
+        (sums over classes) to one.
     """
     G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws)
     y_grid = np.asarray(y_grid)
     if y_grid.ndim != 1 or y_grid.size == 0:
         raise ValueError(f"`y_grid` must be a non-empty 1-D array; got shape {y_grid.shape}.")
-    n, m = X_new.shape[0], y_grid.size
-    Xr = np.repeat(X_new, m, axis=0)
+    mix = _mixture(p, X_new)
+    log_w = mix["log_w"][..., :, None, :]  # (..., n, 1, K)
     if "sigma2" in p:
-        yr = np.tile(y_grid.astype(float), n)
+        yg = y_grid.astype(float)[:, None]  # (m, 1)
+        mu, sd = mix["mu"][..., :, None, :], mix["sd"][..., :, None, :]
+        log_pk = -0.5 * np.log(2 * np.pi) - np.log(sd) - 0.5 * ((yg - mu) / sd) ** 2
     else:
         lookup = {c: i for i, c in enumerate(G["class"].values.tolist())}
         try:
-            yr = np.tile([lookup[c] for c in y_grid.tolist()], n)
+            codes = np.array([lookup[c] for c in y_grid.tolist()], dtype=int)
         except KeyError as err:
             raise ValueError(f"`y_grid` label {err.args[0]!r} is not a class of the fit.") from None
-    eta = np.einsum("nd,...dk->...nk", gate_input(Xr, p["gate"]), p["beta1"])
-    eta = (eta + p["beta0"][..., None, :]) / p["temperature"]
-    logd = logsumexp(log_softmax(eta, -1) + expert_log_prob(p, Xr, yr), -1)
-    dens = np.exp(logd).reshape(logd.shape[:-1] + (n, m))
+        log_pk = mix["log_pk"][..., codes, :]  # (..., n, m, K)
+    dens = np.exp(logsumexp(log_w + log_pk, axis=-1))  # (..., n, m); inactive experts: -inf
     coords["y"] = y_grid
     da = xr.DataArray(dens, dims=(*sdims, "obs", "y"), coords=coords)
     if not sdims:
