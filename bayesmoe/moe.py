@@ -36,8 +36,10 @@ class MoE:
     ----------
     n_experts : int
         Number of experts K >= 1.
-    experts : {"gaussian", "categorical"}
-        Linear-Gaussian regression experts, or multinomial-logistic classification experts.
+    experts : {"gaussian", "categorical", "poisson"}
+        The expert family (:data:`bayesmoe.families.FAMILIES`): linear-Gaussian regression,
+        multinomial-logistic classification, or log-link Poisson regression (counts; pass the
+        log-exposures as ``fit(..., offset=...)``).
     gate : {"softmax", "tanh", "sigmoid"} or callable
         Standard softmax gate, or a modified softmax gate on M(x) (experts still see raw x).
     temperature : float
@@ -120,11 +122,13 @@ class MoE:
         random_seed: int | None = None,
         progressbar: bool = True,
         feature_names=None,
+        offset=None,
         **sample_kwargs,
     ) -> xr.DataTree:
         """Sample the posterior; the relabelled DataTree is returned and kept as ``trace_``.
 
-        See :func:`bayesmoe.inference.sample` for the arguments.
+        See :func:`bayesmoe.inference.sample` for the arguments (``offset``: per-row
+        log-exposures of Poisson experts).
         """
         if backend not in BACKENDS:
             raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}.")
@@ -142,6 +146,7 @@ class MoE:
             init=init,
             random_seed=random_seed,
             progressbar=progressbar,
+            offset=offset,
             **self._options(),
             **sample_kwargs,
         )

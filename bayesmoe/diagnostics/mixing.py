@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xarray as xr
 
+from bayesmoe.families import get_family
 from bayesmoe.measure import SAMPLE_DIMS
 
 __all__ = ["mixing_measure"]
@@ -27,8 +28,9 @@ def mixing_measure(source, *, group: str = "posterior") -> xr.Dataset:
     Returns
     -------
     xarray.Dataset
-        ``beta0[expert]``, ``beta1[feature, expert]``, ``a``, ``b``, ``sigma2[expert]`` (variances,
-        Gaussian only), ``active[expert]`` when present, with sample dims (chain, draw) leading.
+        ``beta0[expert]``, ``beta1[feature, expert]``, the family's canonical variables (Gaussian:
+        ``a``, ``b``, ``sigma2[expert]`` variances), ``active[expert]`` when present, with sample
+        dims (chain, draw) leading.
 
     Examples
     --------
@@ -55,18 +57,24 @@ def mixing_measure(source, *, group: str = "posterior") -> xr.Dataset:
             "`source` must be an xarray.DataTree, an xarray.Dataset or a fit result; "
             f"got {type(source).__name__}."
         )
-    if "sigma2" in ds or ("sigma" not in ds and "a" in ds and "class" in ds["a"].dims):
-        out = ds[[v for v in ("beta0", "beta1", "a", "b", "sigma2", "active") if v in ds]]
+    family = ds.attrs.get("family")
+    if family is None:  # traces and measures of older versions name no family
+        family = "categorical" if "a" in ds and "class" in ds["a"].dims else "gaussian"
+    fam = get_family(family)
+    if all(v in ds for v in fam.canonical_dims):  # a measure already
+        canon = {v: ds[v] for v in fam.canonical_dims}
     else:
-        missing = [v for v in ("beta0", "beta1", "a", "b", "sigma") if v not in ds]
+        missing = [v for v in ("beta0", "beta1", *fam.trace_dims) if v not in ds]
         if missing:
             raise ValueError(f"Not a bayesmoe posterior: variables {missing} are missing.")
-        out = ds[[v for v in ("beta0", "beta1", "a", "b", "active") if v in ds]]
-        out = out.assign(sigma2=ds["sigma"] ** 2)
+        canon = fam.canonical_from_trace({v: ds[v] for v in fam.trace_dims})
+    out = ds[["beta0", "beta1"]].assign(canon)
+    if "active" in ds:
+        out["active"] = ds["active"]
     sample = [d for d in SAMPLE_DIMS if d in out.dims]
     out = out.transpose(*sample, ...)
     out.attrs = {k: ds.attrs[k] for k in _GATE_ATTRS if k in ds.attrs}
-    out.attrs.setdefault("family", "gaussian" if "sigma2" in out else "categorical")
+    out.attrs["family"] = fam.name
     out.attrs.setdefault("gate", "identity")
     out.attrs.setdefault("temperature", 1.0)
     return out

@@ -144,6 +144,8 @@ class Family:
     has_classes: ClassVar[bool] = False
     #: the family reads a per-row offset (log-exposure) from the data
     takes_offset: ClassVar[bool] = False
+    #: y takes integer values (quantiles are counts)
+    discrete: ClassVar[bool] = False
     #: number of event axes of the linear predictor (categorical: 1, the class axis)
     n_event: ClassVar[int] = 0
     #: PyMC CustomDist signature of (gate logits, *predictors) -> y
@@ -240,6 +242,14 @@ class Family:
         """Mean of y under each expert: (..., n, K); for families with classes the class
         probabilities (..., n, M, K).
         """
+        raise NotImplementedError
+
+    def cdf(self, y, *predictors) -> np.ndarray:
+        """P(Y <= y) under each expert (numpy; families without classes)."""
+        raise NotImplementedError
+
+    def quantile_bounds(self, *predictors) -> tuple[np.ndarray, np.ndarray]:
+        """Per-expert values below and above nearly all the mass (bisection brackets)."""
         raise NotImplementedError
 
     # ----- maximum likelihood (MM/EM, docs/math.md §8) ---------------------------------------

@@ -86,7 +86,7 @@ class Gaussian(Family):
         return {"a": canon["a"], "b": canon["b"], "sigma": xp.sqrt(canon["sigma2"])}
 
     def canonical_from_trace(self, values):
-        sigma = np.asarray(values["sigma"])
+        sigma = values["sigma"]  # arrays or DataArrays
         return {"a": values["a"], "b": values["b"], "sigma2": sigma * sigma}
 
     # ----- density --------------------------------------------------------------------------
@@ -108,6 +108,14 @@ class Gaussian(Family):
 
     def mean(self, mu, sigma):
         return mu
+
+    def cdf(self, y, mu, sigma):
+        from scipy.special import ndtr
+
+        return ndtr((y - mu) / sigma)
+
+    def quantile_bounds(self, mu, sigma):
+        return mu - 10 * sigma, mu + 10 * sigma
 
     # ----- MM ---------------------------------------------------------------------------------
     def mm_blocks(self, D, K, M):

@@ -48,6 +48,7 @@ class Poisson(Family):
     transforms_response = True
     signature = "(k),(k)->()"
     y_dtype = "int64"
+    discrete = True
 
     def check_response(self, y, n_obs, classes=None):
         return check_count_response(y, n_obs, family=self.name), None
@@ -99,6 +100,15 @@ class Poisson(Family):
 
     def mean(self, log_rate):
         return np.exp(log_rate)
+
+    def cdf(self, y, log_rate):
+        from scipy.special import pdtr
+
+        return pdtr(np.maximum(y, -1.0), np.exp(log_rate))
+
+    def quantile_bounds(self, log_rate):
+        rate = np.exp(log_rate)
+        return np.zeros_like(rate), rate + 10.0 * np.sqrt(rate) + 10.0
 
     # ----- MM ---------------------------------------------------------------------------------
     def mm_blocks(self, D, K, M):

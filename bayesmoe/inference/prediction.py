@@ -6,11 +6,12 @@ from collections.abc import Callable
 
 import numpy as np
 import xarray as xr
-from scipy.special import log_softmax, logsumexp
+from scipy.special import logsumexp
 
 from bayesmoe._validation import check_X
 from bayesmoe.diagnostics.mixing import mixing_measure
-from bayesmoe.measure import SAMPLE_DIMS, _log_gate, measure_arrays
+from bayesmoe.families import NUMPY, Transform, get_family
+from bayesmoe.measure import SAMPLE_DIMS, _log_gate, _offset, measure_arrays
 
 __all__ = [
     "conditional_density",
@@ -20,7 +21,7 @@ __all__ = [
 ]
 
 
-def _prepare(trace, X_new, gate, max_draws, random_seed=None):
+def _prepare(trace, X_new, gate, max_draws, offset=None):
     # Into memory before thinning: a lazily opened trace.nc (xr.open_datatree without .load())
     # cannot be fancy-indexed on its zero-size variables (no covariates: beta1 and a have
     # feature = 0), h5py raises "Dataspaces don't have hyperslab selections".
@@ -45,6 +46,10 @@ def _prepare(trace, X_new, gate, max_draws, random_seed=None):
     p = measure_arrays(G, sample_dims)
     p["gate"] = gate if gate is not None else G.attrs.get("gate", "identity")
     p["temperature"] = G.attrs.get("temperature", 1.0)
+    fam = get_family(p["family"])
+    if offset is not None and not fam.takes_offset:
+        raise ValueError(f"`offset` applies to families with a log link; {fam.name} takes none.")
+    p["offset"] = _offset(offset, X_new.shape[0])
     coords = {s: G[s].values for s in sample_dims}
     coords["obs"] = np.arange(X_new.shape[0])
     return G, p, X_new, sample_dims, coords
@@ -59,9 +64,9 @@ def _mixture(p: dict, X_new: np.ndarray) -> dict:
     softmax over the active experts only and sum to one; their expert parameters (prior draws
     in padded slots) never enter a result.
 
-    Returns a dict with ``log_w`` (*S, n, K), ``w``, ``on`` (bool, the active experts) and
-    ``mu``, ``sd`` (*S, n, K) for Gaussian experts or ``log_pk`` (*S, n, M, K) (class
-    log-probabilities of each expert) for categorical experts.
+    Returns a dict with ``log_w`` (*S, n, K), ``w``, ``on`` (bool, the active experts), the
+    family ``fam``, its ``predictors`` at X_new (the family's one definition) and ``mean``:
+    each expert's mean (*S, n, K), or class probabilities (*S, n, M, K), zero where inactive.
     """
     log_w = _log_gate(
         p["beta0"],
@@ -72,16 +77,20 @@ def _mixture(p: dict, X_new: np.ndarray) -> dict:
         active=p.get("active"),
     )
     on = np.isfinite(log_w)
-    out = {"log_w": log_w, "w": np.exp(log_w), "on": on}
-    if "sigma2" in p:
-        mu = np.einsum("nd,...dk->...nk", X_new, p["a"]) + p["b"][..., None, :]
-        sd = np.broadcast_to(np.sqrt(p["sigma2"])[..., None, :], mu.shape)
-        out["mu"] = np.where(on, mu, 0.0)
-        out["sd"] = np.where(on, sd, 1.0)
-    else:
-        logits = np.einsum("nd,...dmk->...nmk", X_new, p["a"]) + p["b"][..., None, :, :]
-        out["log_pk"] = np.where(on[..., None, :], log_softmax(logits, axis=-2), 0.0)
-    return out
+    fam = get_family(p["family"])
+    canon = {k: p[k] for k in fam.canonical_dims}
+    with np.errstate(all="ignore"):  # inactive slots may hold anything; they are masked
+        preds = fam.predictors(NUMPY, canon, X_new, Transform.identity(X_new.shape[1]), p)
+        mean = fam.mean(*preds)
+    mask = on[..., None, :] if fam.has_classes else on
+    return {
+        "log_w": log_w,
+        "w": np.exp(log_w),
+        "on": on,
+        "fam": fam,
+        "predictors": preds,
+        "mean": np.where(mask, mean, 0.0),
+    }
 
 
 def _draw_expert(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -131,6 +140,7 @@ def posterior_predictive(
     random_seed: int | np.random.Generator | None = None,
     extend: bool = False,
     observed=None,
+    offset=None,
 ) -> xr.Dataset | xr.DataTree:
     """Posterior predictive draws at new inputs.
 
@@ -159,6 +169,9 @@ def posterior_predictive(
         With ``extend=True`` only: the observed responses at ``X_new`` (class labels for
         classification), written as ``observed_data.y`` when the trace has no
         ``observed_data`` group. If the trace has one, ``observed`` must equal it.
+    offset : array_like (n_new,), optional
+        Log-exposures at ``X_new`` for families with a log link (Poisson); default 0
+        (exposure 1).
 
     Returns
     -------
@@ -190,30 +203,22 @@ def posterior_predictive(
         )
     if observed is not None and not extend:
         raise ValueError("`observed` is only used with `extend=True`; got extend=False.")
-    G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws)
+    G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws, offset)
     rng = np.random.default_rng(random_seed)
     mix = _mixture(p, X_new)
-    w = mix["w"]
-    k = _draw_expert(w, rng)
+    w, fam = mix["w"], mix["fam"]
+    k = _draw_expert(w, rng)[..., 0]
+    y = fam.draw(rng, k, *mix["predictors"])
     dims = (*sdims, "obs")
-    if "sigma2" in p:
-        mu, sd = mix["mu"], mix["sd"]
-        y = (
-            np.take_along_axis(mu, k, -1)
-            + np.take_along_axis(sd, k, -1) * rng.standard_normal(k.shape)
-        )[..., 0]
-        out = xr.Dataset({"y": (dims, y), "expected_y": (dims, (w * mu).sum(-1))}, coords=coords)
+    if not fam.has_classes:
+        expected = (w * mix["mean"]).sum(-1)
+        out = xr.Dataset({"y": (dims, y), "expected_y": (dims, expected)}, coords=coords)
         return _extend(trace, out, y, observed, None) if extend else out
-    log_pk = mix["log_pk"]  # (..., n, M, K)
-    probs = np.einsum("...nk,...nmk->...nm", w, np.exp(log_pk))
-    pk = np.exp(np.take_along_axis(log_pk, k[..., None, :], -1)[..., 0])
-    codes = _draw_expert(pk, rng)[..., 0]
+    probs = np.einsum("...nk,...nmk->...nm", w, mix["mean"])
     classes = G["class"].values
     coords["class"] = classes
-    out = xr.Dataset(
-        {"y": (dims, classes[codes]), "probs": ((*dims, "class"), probs)}, coords=coords
-    )
-    return _extend(trace, out, codes, observed, classes) if extend else out
+    out = xr.Dataset({"y": (dims, classes[y]), "probs": ((*dims, "class"), probs)}, coords=coords)
+    return _extend(trace, out, y, observed, classes) if extend else out
 
 
 def _extend(trace: xr.DataTree, pp: xr.Dataset, draws, observed, classes) -> xr.DataTree:
@@ -285,6 +290,7 @@ def predict(
     gate: Callable | None = None,
     max_draws: int | None = 2000,
     random_seed: int | np.random.Generator | None = None,
+    offset=None,
 ) -> xr.Dataset:
     """Posterior predictive summary at new inputs.
 
@@ -304,6 +310,8 @@ def predict(
     max_draws : int, optional
         Thin to at most this many posterior draws (spread evenly over each chain).
     random_seed : int, optional
+    offset : array_like (n_new,), optional
+        Log-exposures at ``X_new`` (families with a log link); default 0.
 
     Examples
     --------
@@ -315,7 +323,9 @@ def predict(
     """
     if not 0 < ci_prob < 1:
         raise ValueError(f"`ci_prob` must be in (0, 1); got {ci_prob!r}.")
-    pp = posterior_predictive(trace, X_new, gate=gate, max_draws=max_draws, random_seed=random_seed)
+    pp = posterior_predictive(
+        trace, X_new, gate=gate, max_draws=max_draws, random_seed=random_seed, offset=offset
+    )
     sdims = [d for d in SAMPLE_DIMS if d in pp.dims]
     q = [(1 - ci_prob) / 2, (1 + ci_prob) / 2]
     attrs = {"ci_prob": ci_prob}
@@ -326,7 +336,7 @@ def predict(
             yq = pp["y"].quantile(q, dim=sdims).values
         else:  # one measure: E[y|x] is exact; predictive quantiles by inverting the mixture CDF
             mq = xr.concat([ey, ey], "quantile")
-            yq = _mixture_quantiles(trace, X_new, q, gate)
+            yq = _mixture_quantiles(trace, X_new, q, gate, offset)
         return xr.Dataset(
             {
                 "mean": ey.mean(sdims) if sdims else ey,
@@ -343,23 +353,24 @@ def predict(
     ).assign_attrs(attrs)
 
 
-def _mixture_quantiles(measure, X_new, q, gate, n_bisect: int = 80) -> np.ndarray:
-    """Quantiles q of the Gaussian mixture y | x of one measure, by vectorised bisection."""
-    from scipy.stats import norm
-
-    _, p, X_new, _, _ = _prepare(measure, X_new, gate, None)
+def _mixture_quantiles(measure, X_new, q, gate, offset=None, n_bisect: int = 80) -> np.ndarray:
+    """Quantiles q of the mixture y | x of one measure, by vectorised bisection on the family's
+    CDF (for a discrete family: the smallest count whose CDF reaches q)."""
+    _, p, X_new, _, _ = _prepare(measure, X_new, gate, None, offset)
     mix = _mixture(p, X_new)
-    w, mu, sd = mix["w"], mix["mu"], mix["sd"]
-    lo0 = np.where(mix["on"], mu - 10 * sd, np.inf).min(1)
-    hi0 = np.where(mix["on"], mu + 10 * sd, -np.inf).max(1)
+    w, on, fam, preds = mix["w"], mix["on"], mix["fam"], mix["predictors"]
+    lo_k, hi_k = fam.quantile_bounds(*preds)
+    lo0 = np.where(on, lo_k, np.inf).min(1)
+    hi0 = np.where(on, hi_k, -np.inf).max(1)
     out = np.empty((len(q), X_new.shape[0]))
     for j, qq in enumerate(q):
         lo, hi = lo0, hi0
         for _ in range(n_bisect):  # interval halves each step: 2**-80 of the initial width
             mid = 0.5 * (lo + hi)
-            below = (w * norm.cdf((mid[:, None] - mu) / sd)).sum(1) < qq
+            t = np.floor(mid) if fam.discrete else mid
+            below = (w * np.where(on, fam.cdf(t[:, None], *preds), 0.0)).sum(1) < qq
             lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-        out[j] = 0.5 * (lo + hi)
+        out[j] = np.ceil(lo) if fam.discrete else 0.5 * (lo + hi)
     return out
 
 
@@ -371,13 +382,16 @@ def conditional_density(
     ci_prob: float = 0.94,
     gate: Callable | None = None,
     max_draws: int | None = 1000,
+    offset=None,
 ) -> xr.Dataset:
-    """The conditional density p(y | x) (regression) or pmf (classification) at new inputs.
+    """The conditional density p(y | x) (regression), pmf (counts, classification) at new inputs.
 
     Parameters
     ----------
     y_grid : array_like
-        Values of y at which to evaluate (regression), or class labels (classification).
+        Values of y at which to evaluate (regression, counts), or class labels (classification).
+    offset : array_like (n_new,), optional
+        Log-exposures at ``X_new`` (families with a log link); default 0.
 
     Returns
     -------
@@ -387,23 +401,26 @@ def conditional_density(
         active experts (random K: inactive, padded slots carry no weight), so it integrates
         (sums over classes) to one.
     """
-    G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws)
+    G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws, offset)
     y_grid = np.asarray(y_grid)
     if y_grid.ndim != 1 or y_grid.size == 0:
         raise ValueError(f"`y_grid` must be a non-empty 1-D array; got shape {y_grid.shape}.")
     mix = _mixture(p, X_new)
+    fam = mix["fam"]
     log_w = mix["log_w"][..., :, None, :]  # (..., n, 1, K)
-    if "sigma2" in p:
-        yg = y_grid.astype(float)[:, None]  # (m, 1)
-        mu, sd = mix["mu"][..., :, None, :], mix["sd"][..., :, None, :]
-        log_pk = -0.5 * np.log(2 * np.pi) - np.log(sd) - 0.5 * ((yg - mu) / sd) ** 2
-    else:
+    if fam.has_classes:
         lookup = {c: i for i, c in enumerate(G["class"].values.tolist())}
         try:
-            codes = np.array([lookup[c] for c in y_grid.tolist()], dtype=int)
+            values = np.array([lookup[c] for c in y_grid.tolist()], dtype=int)
         except KeyError as err:
             raise ValueError(f"`y_grid` label {err.args[0]!r} is not a class of the fit.") from None
-        log_pk = mix["log_pk"][..., codes, :]  # (..., n, m, K)
+    else:
+        values = y_grid.astype(float)
+    # every predictor gets a grid axis after obs: (..., n, 1, [M,] K) against values (m,)
+    preds = [np.expand_dims(v, -(2 + fam.n_event)) for v in mix["predictors"]]
+    with np.errstate(all="ignore"):
+        log_pk = fam.component_log_prob(NUMPY, values, *preds)  # (..., n, m, K)
+    log_pk = np.where(np.isfinite(log_w), log_pk, 0.0)
     dens = np.exp(logsumexp(log_w + log_pk, axis=-1))  # (..., n, m); inactive experts: -inf
     coords["y"] = y_grid
     da = xr.DataArray(dens, dims=(*sdims, "obs", "y"), coords=coords)

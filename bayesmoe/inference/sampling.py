@@ -12,7 +12,8 @@ from collections.abc import Callable
 import numpy as np
 import xarray as xr
 
-from bayesmoe.measure import make_measure
+from bayesmoe.families import get_family
+from bayesmoe.measure import measure_from_arrays
 from bayesmoe.models.spec import ModelInfo, fixed_k_spec, trace_layout
 
 __all__ = ["BACKENDS", "INITS", "provenance_attrs", "sample", "start_values"]
@@ -88,7 +89,7 @@ def _say(msg: str, progressbar: bool) -> None:
 def _point_from_measure(measure: xr.Dataset, info: ModelInfo) -> dict[str, np.ndarray]:
     """Free-variable values (standardised scale) of the model at a user-units measure."""
     G = info.standardizer.to_standard(measure)
-    K, fam = info.n_experts, info.family
+    fam = get_family(info.family)
     beta0 = G["beta0"].values
     beta1 = G["beta1"].transpose("feature", "expert").values
     if info.identifiability == "zerosum":
@@ -97,29 +98,26 @@ def _point_from_measure(measure: xr.Dataset, info: ModelInfo) -> dict[str, np.nd
     else:
         beta0, beta1 = (beta0 - beta0[-1])[:-1], (beta1 - beta1[:, -1:])[:, :-1]
     point = {}
-    if K > 1:
+    if info.n_experts > 1:
         point = {"beta0_std": beta0, "beta1_std": beta1}
-    if fam == "gaussian":
-        point["a_std"] = G["a"].transpose("feature", "expert").values
-        point["b_std"] = G["b"].values
-        point["sigma_std"] = np.sqrt(G["sigma2"].values)
-    else:
-        a = G["a"].transpose("feature", "class", "expert").values
-        b = G["b"].transpose("class", "expert").values
-        point["a_std"] = (a - a[:, -1:, :])[:, :-1, :]
-        point["b_std"] = (b - b[-1:, :])[:-1, :]
+    canon = {k: G[k].transpose(*dims).values for k, dims in fam.canonical_dims.items()}
+    point.update(fam.free_from_canonical(canon))
     return point
 
 
 def _order_by_intercept(measure: xr.Dataset, info: ModelInfo) -> xr.Dataset:
-    key = measure["b"] if info.family == "gaussian" else measure["b"].isel({"class": 0})
+    """Experts sorted by the intercept ``ordered=True`` constrains (its first entry)."""
+    fam = get_family(info.family)
+    name = next(p.name for p in fam.params if p.intercept)
+    key = measure[name]
+    key = key.isel({d: 0 for d in key.dims if d != "expert"})
     return measure.isel(expert=np.argsort(key.values)).assign_coords(
         expert=measure["expert"].values
     )
 
 
 def start_values(
-    info: ModelInfo, X, y, *, method: str = "mm", model=None, random_seed=None
+    info: ModelInfo, X, y, *, method: str = "mm", model=None, random_seed=None, offset=None
 ) -> tuple[dict | None, xr.Dataset | None]:
     """Point estimate used to start every chain: ("mm") the MM maximum-likelihood fit,
     ("map") PyMC's MAP, ("prior") none — PyMC's own jittered initial point.
@@ -148,6 +146,7 @@ def start_values(
                 family=info.family,
                 gate=info.gate_fn if info.gate == "custom" else info.gate,
                 random_seed=random_seed,
+                offset=offset,
                 # one fit per process: the numpy engine is as fast as loading the compiled one
                 # and never pays its first-run Numba compile (~140 s wall at load 17; issue 10)
                 backend="numpy" if np.shape(X)[0] <= _NUMPY_MM_MAX_N else "auto",
@@ -172,12 +171,9 @@ def start_values(
                 return_inferencedata=False,
             )
         point = {k: np.asarray(v) for k, v in mp.items() if k in {v.name for v in model.free_RVs}}
+        names = ("beta0", "beta1", *get_family(info.family).trace_dims)
         post = xr.Dataset(
-            {
-                k: (model.named_vars_to_dims.get(k, ()), np.asarray(mp[k]))
-                for k in ("beta0", "beta1", "a", "b", "sigma")
-                if k in mp
-            }
+            {k: (model.named_vars_to_dims.get(k, ()), np.asarray(mp[k])) for k in names}
         )
         G = _measure_from_posterior(post, info)
         return point, G
@@ -209,13 +205,15 @@ def _clip_gate(point: dict, info: ModelInfo) -> dict:
 
 def _measure_from_posterior(post: xr.Dataset, info: ModelInfo) -> xr.Dataset:
     sample_dims = tuple(d for d in ("chain", "draw") if d in post.dims)
-    cat = info.family == "categorical"
-    return make_measure(
+    fam = get_family(info.family)
+    values = {
+        k: post[k].transpose(*sample_dims, *dims).values for k, dims in fam.trace_dims.items()
+    }
+    return measure_from_arrays(
         post["beta0"].transpose(*sample_dims, "expert").values,
         post["beta1"].transpose(*sample_dims, "feature", "expert").values,
-        post["a"].transpose(*sample_dims, "feature", *(("class",) if cat else ()), "expert").values,
-        post["b"].transpose(*sample_dims, *(("class",) if cat else ()), "expert").values,
-        None if cat else post["sigma"].transpose(*sample_dims, "expert").values ** 2,
+        fam.canonical_from_trace(values),
+        family=fam.name,
         gate=info.gate,
         temperature=info.temperature,
         feature=info.feature_names,
@@ -225,16 +223,19 @@ def _measure_from_posterior(post: xr.Dataset, info: ModelInfo) -> xr.Dataset:
 
 
 def _jitter(point: dict, info: ModelInfo, rng: np.random.Generator, scale: float) -> dict:
+    fam = get_family(info.family)
+    positive = {f"{p.name}_std" for p in fam.params if p.positive}
+    ordered = {f"{p.name}_std" for p in fam.params if p.intercept} if info.ordered else set()
     out = {}
     for k, v in point.items():
         e = scale * rng.standard_normal(np.shape(v))
-        if k == "sigma_std":
+        if k in positive:
             out[k] = v * np.exp(e)
         elif k in ("beta0_std", "beta1_std") and info.identifiability == "zerosum":
             out[k] = v + e - e.mean(-1, keepdims=True)
         else:
             out[k] = v + e
-        if k == "b_std" and info.ordered:
+        if k in ordered:
             out[k] = np.sort(out[k], axis=-1)
     return out
 
@@ -366,6 +367,7 @@ def sample(
     priors=None,
     feature_names=None,
     classes=None,
+    offset=None,
     draws: int = 1000,
     tune: int | None = None,
     chains: int = 4,
@@ -387,6 +389,8 @@ def sample(
         Model options, see :func:`bayesmoe.models.build_model`.
     feature_names, classes
         Names of the columns of ``X`` and of the classes, see :func:`bayesmoe.models.build_model`.
+    offset : array_like, shape (n_obs,), optional
+        Per-row log-exposure of families with a log link (``experts="poisson"``).
     draws, chains, cores : int
         Draws per chain, number of chains, and worker processes of the ``pymc`` backend.
     tune : int, optional
@@ -452,6 +456,7 @@ def sample(
         priors=priors,
         feature_names=feature_names,
         classes=classes,
+        offset=offset,
     )
     spec, info = fixed_k_spec(X, y, **opts)  # every input check; PyMC is not imported
     requested = backend
@@ -498,6 +503,7 @@ def sample(
             method=init,
             model=model,
             random_seed=init_seed,
+            offset=spec.offset,
         )
         t_init = time.perf_counter() - t0
         if run is not None:
