@@ -133,7 +133,8 @@ def check_real_response(y, n_obs: int, *, family: str = "gaussian") -> np.ndarra
         yf = y.astype(float)
     except (TypeError, ValueError):
         raise TypeError(
-            f"`y` must be numeric for {family} experts; for labels use experts='categorical'."
+            f"`y` must be numeric for {family.capitalize()} experts; for labels use "
+            "experts='categorical'."
         ) from None
     if not np.all(np.isfinite(yf)):
         i = int(np.flatnonzero(~np.isfinite(yf))[0])

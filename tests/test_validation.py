@@ -81,7 +81,7 @@ CASES = {
     "n_experts-0": (X_OK, Y_GAUSS, "gaussian", 0, "softmax", r"_experts.*>= 1"),
     "n_experts-float": (X_OK, Y_GAUSS, "gaussian", 2.5, "softmax", r"_experts.*>= 1"),
     "n_experts-bool": (X_OK, Y_GAUSS, "gaussian", True, "softmax", r"_experts.*>= 1"),
-    "family-unknown": (X_OK, Y_GAUSS, "poisson", 2, "softmax", r"must be one of"),
+    "family-unknown": (X_OK, Y_GAUSS, "weibull", 2, "softmax", r"must be one of"),
     "gate-unknown": (X_OK, Y_GAUSS, "gaussian", 2, "relu", r"gate"),
 }
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from bayesmoe.measure import gate_probabilities, make_measure, measure_family
+from bayesmoe.families import NUMPY, Transform, get_family
+from bayesmoe.measure import _offset, gate_probabilities, make_measure, measure_family
 
 __all__ = ["PRESETS", "preset", "simulate"]
 
@@ -153,6 +154,7 @@ def simulate(
     *,
     X: np.ndarray | None = None,
     random_seed: int | np.random.Generator | None = None,
+    offset=None,
     **preset_kwargs,
 ) -> tuple[np.ndarray, np.ndarray, xr.Dataset]:
     """Draw a data set from a mixing measure or a named literature setting.
@@ -167,6 +169,8 @@ def simulate(
         Inputs to use; by default drawn from the preset's input distribution (a measure given
         directly needs `X`, or draws X ~ N(0, I)).
     random_seed : int or numpy.random.Generator, optional
+    offset : array_like, shape (n,), optional
+        Per-row log-exposures (families with a log link, e.g. a Poisson truth); default 0.
     **preset_kwargs
         Passed to :func:`preset` (``regime``, ``gate``, ``n_experts``, ``d``, ``separation``).
 
@@ -174,7 +178,8 @@ def simulate(
     -------
     X : ndarray (n, d)
     y : ndarray (n,)
-        Float responses (gaussian) or integer class codes (categorical).
+        Drawn as the truth's family says: floats (gaussian), class codes (categorical),
+        counts (poisson).
     truth : xarray.Dataset
         The true mixing measure (``attrs["preset"]`` names the preset when one was used).
 
@@ -223,18 +228,11 @@ def simulate(
     )
     z = (rng.uniform(size=(X.shape[0], 1)) > np.cumsum(w, axis=1)).sum(axis=1)
     z = np.minimum(z, w.shape[1] - 1)
-    if measure_family(G) == "gaussian":
-        a = G.a.transpose("feature", "expert").values
-        mu = X @ a + G.b.values
-        sd = np.sqrt(G.sigma2.values)
-        y = mu[np.arange(len(z)), z] + sd[z] * rng.standard_normal(len(z))
-    else:
-        a = G.a.transpose("feature", "class", "expert").values
-        b = G.b.transpose("class", "expert").values
-        logits = np.einsum("nd,dmk->nmk", X, a) + b
-        logits = logits[np.arange(len(z)), :, z]
-        p = np.exp(logits - logits.max(1, keepdims=True))
-        p /= p.sum(1, keepdims=True)
-        y = (rng.uniform(size=(len(z), 1)) > np.cumsum(p, axis=1)).sum(axis=1)
-        y = np.minimum(y, p.shape[1] - 1)
+    fam = get_family(measure_family(G))
+    canon = {k: G[k].transpose(*dims).values for k, dims in fam.canonical_dims.items()}
+    data = {"offset": _offset(offset, X.shape[0])}
+    if offset is not None and not fam.takes_offset:
+        raise ValueError(f"`offset` applies to families with a log link; {fam.name} takes none.")
+    preds = fam.predictors(NUMPY, canon, X, Transform.identity(X.shape[1]), data)
+    y = fam.draw(rng, z, *preds)
     return X, y, G

@@ -5,6 +5,9 @@ From one over-fitted measure with K̄ atoms, the closest pair of atoms is merged
     d(i, j) = p_i p_j / (p_i + p_j) · ( ‖(Δβ1, Δb)‖² + ‖(Δa, Δσ²)‖ )      (Gaussian experts)
     d(i, j) = p_i p_j / (p_i + p_j) · ‖(Δβ1, Δa, Δb)‖²                    (categorical experts)
 
+(Poisson experts: the categorical form, ‖(Δβ1, Δa, Δb)‖², a [choice]; ``Family.dendrogram_linear``
+names the plain-norm block of each family.)
+
 with p = softmax(β0). The merged atom has weight p_i + p_j (β0 = log of it) and the p-weighted
 average of the other parameters. The height h^(κ) is the merge distance going from κ to κ-1
 atoms and
@@ -27,6 +30,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import xarray as xr
 
+from bayesmoe.families import get_family
 from bayesmoe.measure import log_likelihood, measure_arrays, measure_family
 
 __all__ = ["dendrogram", "merge_atoms", "plot_dendrogram", "select_dsc"]
@@ -109,33 +113,31 @@ def merge_atoms(weights, atoms, *, linear: Sequence[int] | np.ndarray | None = N
 
 
 # ----- measure <-> atom vectors ---------------------------------------------------------------
-def _atom_matrix(arr: dict, s: int, cat: bool):
-    """Atom vectors (K, q) of draw s and the mask of columns in the plain-norm block."""
+def _atom_matrix(arr: dict, s: int, fam):
+    """Atom vectors (K, q) of draw s — the gate slopes, then the family's canonical variables —
+    and the mask of columns in the plain-norm block (``Family.dendrogram_linear``)."""
     b1 = arr["beta1"][s]  # (d, K)
-    d, K = b1.shape
-    if cat:
-        a = arr["a"][s].reshape(-1, K)  # (d*M, K)
-        th = np.vstack([b1, a, arr["b"][s]]).T
-        return th, np.zeros(th.shape[1], bool)
-    th = np.vstack([b1, arr["b"][s][None], arr["a"][s], arr["sigma2"][s][None]]).T
-    lin = np.r_[np.zeros(d + 1, bool), np.ones(d + 1, bool)]
-    return th, lin
+    K = b1.shape[-1]
+    cols, lin = [b1], [np.zeros(b1.shape[0], bool)]
+    for name in fam.canonical_dims:
+        v = arr[name][s].reshape(-1, K)
+        cols.append(v)
+        lin.append(np.full(v.shape[0], name in fam.dendrogram_linear))
+    return np.vstack(cols).T, np.concatenate(lin)
 
 
-def _unpack_atoms(th: np.ndarray, d: int, cat: bool, M: int) -> dict:
+def _unpack_atoms(th: np.ndarray, arr: dict, fam) -> dict:
+    """Inverse of :func:`_atom_matrix` for K' atoms ``th`` (K', q): the canonical shapes of draw 0
+    of ``arr`` with K' experts."""
     K = th.shape[0]
-    if cat:
-        return {
-            "beta1": th[:, :d].T,
-            "a": th[:, d : d + d * M].T.reshape(d, M, K),
-            "b": th[:, d + d * M :].T,
-        }
-    return {
-        "beta1": th[:, :d].T,
-        "b": th[:, d],
-        "a": th[:, d + 1 : 2 * d + 1].T,
-        "sigma2": th[:, 2 * d + 1],
-    }
+    d = arr["beta1"].shape[-2]
+    out, i = {"beta1": th[:, :d].T}, d
+    for name in fam.canonical_dims:
+        event = arr[name].shape[1:-1]
+        size = int(np.prod(event, dtype=int))
+        out[name] = th[:, i : i + size].T.reshape((*event, K))
+        i += size
+    return out
 
 
 def _validate_data(X, y, d):
@@ -192,7 +194,7 @@ def dendrogram(
     """
     if not isinstance(measure, xr.Dataset) or "beta0" not in measure:
         raise TypeError("`measure` must be a mixing-measure Dataset (see bayesmoe.measure).")
-    cat = measure_family(measure) == "categorical"
+    fam = get_family(measure_family(measure))
     sdims = [dm for dm in measure["beta0"].dims if dm != "expert"]
     arr = measure_arrays(measure, sdims)
     sshape = arr["sample_shape"]
@@ -208,15 +210,11 @@ def dendrogram(
     left = np.full((S, L), -1, dtype=int)
     right = np.full((S, L), -1, dtype=int)
     leaf = np.full((S, Kbar), -1, dtype=int)
-    out = {
-        "beta0": np.zeros((S, L, Kbar)),
-        "beta1": np.zeros((S, L, d, Kbar)),
-        "a": np.zeros((S, L, d, M, Kbar)) if cat else np.zeros((S, L, d, Kbar)),
-        "b": np.zeros((S, L, M, Kbar)) if cat else np.zeros((S, L, Kbar)),
-        "active": np.zeros((S, L, Kbar), bool),
-    }
-    if not cat:
-        out["sigma2"] = np.ones((S, L, Kbar))
+    out = {"beta0": np.zeros((S, L, Kbar)), "beta1": np.zeros((S, L, d, Kbar))}
+    for name in fam.canonical_dims:  # padding: 1 for positive variables (variances), else 0
+        fill = 1.0 if name in fam.positive_canonical else 0.0
+        out[name] = np.full((S, L, *flat[name].shape[1:]), fill)
+    out["active"] = np.zeros((S, L, Kbar), bool)
     for s in range(S):
         keep = np.flatnonzero(act_in[s])
         if keep.size == 0:
@@ -227,7 +225,7 @@ def dendrogram(
         # first, at height ~0, as a negligible atom should
         p = np.maximum(np.exp(b0 - b0.max()), np.finfo(float).tiny)
         p /= p.sum()
-        th, lin = _atom_matrix(flat, s, cat)
+        th, lin = _atom_matrix(flat, s, fam)
         res = merge_atoms(p, th[keep], linear=lin)
         k0 = keep.size
         leaf[s, :k0] = keep
@@ -236,7 +234,7 @@ def dendrogram(
             kk = pw.size
             out["beta0"][s, li, :kk] = np.log(pw)
             out["active"][s, li, :kk] = True
-            for name, val in _unpack_atoms(tw, d, cat, M).items():
+            for name, val in _unpack_atoms(tw, flat, fam).items():
                 out[name][s, li, ..., :kk] = val
             if step < k0 - 1:
                 height[s, li] = res["heights"][step]
@@ -246,9 +244,7 @@ def dendrogram(
     dims_of = {
         "beta0": ("level", "expert"),
         "beta1": ("level", "feature", "expert"),
-        "a": ("level", "feature", "class", "expert") if cat else ("level", "feature", "expert"),
-        "b": ("level", "class", "expert") if cat else ("level", "expert"),
-        "sigma2": ("level", "expert"),
+        **{k: ("level", *dims) for k, dims in fam.canonical_dims.items()},
         "active": ("level", "expert"),
     }
     sd = tuple(sdims)

@@ -37,6 +37,8 @@ from scipy.optimize import linear_sum_assignment
 from bayesmoe.diagnostics.mixing import mixing_measure
 from bayesmoe.diagnostics.relabel import relabel_permutations
 from bayesmoe.diagnostics.voronoi import canonical_atoms
+from bayesmoe.families import get_family
+from bayesmoe.measure import measure_family
 
 __all__ = ["cross_k_assignments", "cross_k_summary", "relabel_cross_k"]
 
@@ -52,16 +54,13 @@ def _scaled_atoms(G: xr.Dataset):
                 f"{G['beta0'].dims}. Pass the DataTree from sample_random_k (or sample)."
             )
     at = canonical_atoms(G, list(_SAMPLE_DIMS))
+    fam = get_family(measure_family(G))
+    labels = fam.atom_labels(G["feature"].values, G["class"].values if "class" in G else None)
     blocks, names = [at["beta1"]], [f"beta1[{f}]" for f in G["feature"].values]
-    if "sigma2" in at:
-        blocks += [at["a"], at["b"], np.log(at["sigma2"])]
-        names += [f"a[{f}]" for f in G["feature"].values] + ["b", "log_sigma2"]
-    else:
-        M1 = at["b"].shape[-1]
-        cls = list(G["class"].values)[:M1]
-        blocks += [at["a"], at["b"]]
-        names += [f"a[{f},{c}]" for f in G["feature"].values for c in cls]
-        names += [f"b[{c}]" for c in cls]
+    for name in fam.canonical_dims:  # positive blocks (variances) on the log scale
+        positive = name in fam.positive_canonical
+        blocks.append(np.log(at[name]) if positive else at[name])
+        names += [f"log_{lab}" if positive else lab for lab in labels[name]]
     theta = np.concatenate(blocks, axis=-1)
     act = at["active"]
     if not np.all(np.isfinite(theta[act])):

@@ -21,8 +21,9 @@ truth ``beta1 = (1, -1)`` and its split ``(1, 1, -1)`` would be centred differen
 Multinomial experts are canonicalised the same way within each expert: the reference (last) class
 is subtracted from every class's ``a`` and ``b`` and then dropped.
 
-Atoms used for the cells are ``theta_k = (beta1_k, a_k, b_k, sigma2_k)`` (multinomial: no sigma2)
-in these canonical coordinates, with the Euclidean norm; ties go to the lowest reference index.
+Atoms used for the cells are ``theta_k = (beta1_k, a_k, b_k, sigma2_k)`` (multinomial and Poisson:
+no sigma2; the expert blocks are the family's ``Family.atom_blocks``) in these canonical
+coordinates, with the Euclidean norm; ties go to the lowest reference index.
 
 Centred inputs
 --------------
@@ -44,14 +45,13 @@ import xarray as xr
 from scipy.special import softmax
 
 from bayesmoe.diagnostics.mixing import mixing_measure
+from bayesmoe.families import get_family
 from bayesmoe.measure import measure_arrays, measure_family
 
 __all__ = ["R_BAR", "voronoi_cells", "voronoi_loss"]
 
 #: Exponent r̄(m) of an over-fitted Gaussian cell of size m (docs/math.md §4.3); unknown for m >= 4.
 R_BAR: dict[int, float] = {2: 4.0, 3: 6.0}
-
-_BLOCKS = ("beta1", "a", "b", "sigma2")
 
 
 # --------------------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ def as_measure(source, name: str = "measure") -> xr.Dataset:
             f"`{name}` is missing variables {missing}; a mixing measure needs beta0, beta1, a, b "
             "(and sigma2 for Gaussian experts)."
         )
-    for v in ("beta0", "beta1", "a", "b", "sigma2"):
+    for v in ("beta0", "beta1", *get_family(measure_family(ds)).canonical_dims):
         if v in ds and not np.all(np.isfinite(ds[v].values)):
             raise ValueError(
                 f"`{name}.{v}` contains NaN or inf; drop or repair those draws first "
@@ -102,7 +102,7 @@ def check_comparable(G: xr.Dataset, ref: xr.Dataset, names=("measure", "truth"))
             f"`{names[0]}` has {G.sizes['feature']} features but `{names[1]}` has "
             f"{ref.sizes['feature']}; both must be measures on the same inputs."
         )
-    if fam == "categorical" and G.sizes["class"] != ref.sizes["class"]:
+    if G.sizes.get("class") != ref.sizes.get("class"):
         raise ValueError(
             f"`{names[0]}` has {G.sizes['class']} classes but `{names[1]}` has "
             f"{ref.sizes['class']}; both must model the same response."
@@ -140,18 +140,10 @@ def canonical_atoms(ds: xr.Dataset, sample_dims: Sequence[str] | None = None) ->
     beta1 = np.swapaxes(arr["beta1"].reshape(S, -1, K), 1, 2) / tau  # (S, K, d)
     beta1 = beta1 - np.einsum("sk,skd->sd", p, beta1)[:, None, :]
     out = {"p": p, "active": active, "beta1": beta1, "sample_shape": shape}
-    if "sigma2" in arr:
-        out["a"] = np.swapaxes(arr["a"].reshape(S, -1, K), 1, 2)
-        out["b"] = arr["b"].reshape(S, K, 1)
-        out["sigma2"] = arr["sigma2"].reshape(S, K, 1)
-    else:
-        a = arr["a"].reshape((S,) + arr["a"].shape[-3:])  # (S, d, M, K)
-        b = arr["b"].reshape((S,) + arr["b"].shape[-2:])  # (S, M, K)
-        a = (a - a[:, :, -1:, :])[:, :, :-1, :]
-        b = (b - b[:, -1:, :])[:, :-1, :]
-        out["a"] = np.moveaxis(a, -1, 1).reshape(S, K, -1)
-        out["b"] = np.moveaxis(b, -1, 1)
-    out["theta"] = np.concatenate([out[k] for k in _BLOCKS if k in out], axis=-1)
+    fam = get_family(arr["family"])
+    out.update(fam.atom_blocks({k: arr[k] for k in fam.canonical_dims}, S, K))
+    out["blocks"] = ("beta1", *fam.canonical_dims)
+    out["theta"] = np.concatenate([out[k] for k in out["blocks"]], axis=-1)
     return out
 
 
@@ -183,10 +175,9 @@ def _cell_errors(at: dict, star: dict) -> dict:
     K_star = star["p"].shape[1]
     safe = np.where(cell >= 0, cell, 0)
     errs = {}
-    for blk in _BLOCKS:
-        if blk in at:
-            diff = at[blk] - star[blk][0][safe]
-            errs[blk] = np.where(cell >= 0, np.linalg.norm(diff, axis=-1), np.nan)
+    for blk in at["blocks"]:
+        diff = at[blk] - star[blk][0][safe]
+        errs[blk] = np.where(cell >= 0, np.linalg.norm(diff, axis=-1), np.nan)
     onehot = cell[:, :, None] == np.arange(K_star)[None, None, :]  # (S, K, K*)
     size = onehot.sum(axis=1)
     mass = np.einsum("sk,skj->sj", at["p"], onehot)
@@ -398,11 +389,11 @@ def voronoi_loss(
             f"{type(r_bar).__name__}. For example r_bar={{4: 8.0}}."
         )
     G, _T, sd, at, star = _prepare(measure, truth, X)
-    gaussian = measure_family(G) == "gaussian"
+    gaussian = get_family(measure_family(G)).voronoi_rbar
     if r_bar is not None and not gaussian:
         raise ValueError(
-            "`r_bar` applies to Gaussian experts only; multinomial over-fitted cells use squared "
-            "norms for every cell size (docs/math.md §4.3). Drop the `r_bar` argument."
+            "`r_bar` applies to Gaussian experts only; multinomial (and Poisson) over-fitted "
+            "cells use squared norms for every cell size (docs/math.md §4.3). Drop `r_bar`."
         )
     values = voronoi_loss_arrays(at, star, kind, gaussian, r_bar)
     out = wrap(values, G, sd, name="loss")

@@ -144,6 +144,14 @@ class Family:
     has_classes: ClassVar[bool] = False
     #: the family reads a per-row offset (log-exposure) from the data
     takes_offset: ClassVar[bool] = False
+    #: canonical variables that are positive (variances): compared on the log scale
+    positive_canonical: ClassVar[tuple[str, ...]] = ()
+    #: over-fitted Voronoi cells use the r̄(m) exponents of Gaussian experts (docs/math.md §4.3);
+    #: otherwise squared norms, as for multinomial experts
+    voronoi_rbar: ClassVar[bool] = False
+    #: canonical variables that enter the dendrogram's merge distance through a plain norm
+    #: (the others squared; docs/math.md §7)
+    dendrogram_linear: ClassVar[tuple[str, ...]] = ()
     #: y takes integer values (quantiles are counts)
     discrete: ClassVar[bool] = False
     #: number of event axes of the linear predictor (categorical: 1, the class axis)
@@ -212,6 +220,29 @@ class Family:
     def canonical_from_trace(self, values: dict) -> dict:
         """Inverse of :meth:`trace_from_canonical` (numpy)."""
         return {k: values[k] for k in self.canonical_dims}
+
+    # ----- atoms (diagnostics) ----------------------------------------------------------------
+    def atom_blocks(self, canon: dict, S: int, K: int) -> dict:
+        """Gauge-fixed parameter blocks of every expert, (S, K, ·), from canonical arrays with
+        one flattened sample axis S (Voronoi cells, dendrogram, cross-K relabelling)."""
+        out = {}
+        for name, dims in self.canonical_dims.items():
+            v = np.asarray(canon[name])
+            v = v.reshape((S,) + v.shape[v.ndim - len(dims) :])
+            out[name] = np.moveaxis(v, -1, 1).reshape(S, K, -1)
+        return out
+
+    def atom_labels(self, feature, classes=None) -> dict:
+        """Column labels of :meth:`atom_blocks`, per block."""
+        out = {}
+        for name, dims in self.canonical_dims.items():
+            if dims == ("expert",):
+                out[name] = [name]
+            elif dims == ("feature", "expert"):
+                out[name] = [f"{name}[{f}]" for f in feature]
+            else:
+                raise NotImplementedError(f"{self.name}: labels of {name}{dims}")
+        return out
 
     # ----- the density, written once --------------------------------------------------------
     def predictors(self, ops: Ops, canon: dict, X, tr: Transform, data: dict | None = None):

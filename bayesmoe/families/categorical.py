@@ -83,6 +83,19 @@ class Categorical(Family):
         a, b = linear_to_standard(canon["a"], canon["b"], tr, 1)
         return {"a": a, "b": b}
 
+    def atom_blocks(self, canon, S, K):
+        """Slopes and intercepts less the reference class's (the softmax gauge), that class
+        dropped."""
+        reduced = self.free_from_canonical(canon)
+        return super().atom_blocks({"a": reduced["a_std"], "b": reduced["b_std"]}, S, K)
+
+    def atom_labels(self, feature, classes=None):
+        cls = list(classes)[:-1]
+        return {
+            "a": [f"a[{f},{c}]" for f in feature for c in cls],
+            "b": [f"b[{c}]" for c in cls],
+        }
+
     # ----- density --------------------------------------------------------------------------
     def predictors(self, ops: Ops, canon, X, tr: Transform, data=None):
         """(logits (..., n, M, K),)."""

@@ -44,6 +44,9 @@ class Gaussian(Family):
     canonical_dims = {"a": ("feature", "expert"), "b": ("expert",), "sigma2": ("expert",)}
     trace_dims = {"a": ("feature", "expert"), "b": ("expert",), "sigma": ("expert",)}
     standardizes_response = True
+    positive_canonical = ("sigma2",)
+    voronoi_rbar = True
+    dendrogram_linear = ("a", "sigma2")
     transforms_response = True
     hierarchical_prior = True
     signature = "(k),(k),(k)->()"

@@ -46,7 +46,7 @@ BAD = [
     ("data.options", {"regime": "B"}, "`data.options`"),  # regime applies to S-D only
     ("data.options", {"speed": 1}, "`data.options.speed`"),
     ("data.path", "x.csv", "`data.path`"),
-    ("model.family", "poisson", "`model.family`"),
+    ("model.family", "weibull", "`model.family`"),
     ("model.gate", "relu", "`model.gate`"),
     ("model.n_experts", 0, "`model.n_experts`"),
     ("model.k_max", 4, "`model.k_max`"),
