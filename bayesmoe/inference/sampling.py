@@ -465,7 +465,9 @@ def sample(
         takes ``target_accept``, ``max_treedepth``, ``dense_mass`` (default True),
         ``adapt_mass_matrix`` (default True) and ``init_mass`` (``"hessian"``, default: the
         inverse observed information at the MM start; ``"identity"``); any other keyword makes
-        ``"auto"`` use PyMC.
+        ``"auto"`` use PyMC, with a warning. A keyword neither function takes raises TypeError
+        naming the nearest valid one; ``model``, ``step``, ``initvals`` and ``nuts_sampler``
+        are set by bayesmoe and refused.
 
     Returns
     -------
@@ -473,6 +475,12 @@ def sample(
         Groups posterior, sample_stats, observed_data, constant_data, (log_likelihood); the
         posterior holds the mixing measure in user units (``beta0, beta1, a, b``, ``sigma``) and
         the standardised free variables (``*_std``); provenance in ``attrs``.
+
+    Warns
+    -----
+    bayesmoe.ConvergenceWarning
+        After sampling: relabelled R-hat > 1.01 or bulk ESS < 100 per chain (naming the worst
+        parameters), or divergences (:mod:`bayesmoe.diagnostics.convergence`).
 
     Examples
     --------

@@ -228,7 +228,10 @@ def sample_random_k(
         mixture without covariates, X of shape (n, 0), under ``priors="richardson-green"``).
         ``"auto"`` (default) takes Gibbs where it applies, NUTS elsewhere.
     **sample_kwargs
-        Passed to :func:`pymc.sample` (e.g. ``target_accept``).
+        Passed to :func:`pymc.sample`; the NUTS step's own keywords (``target_accept``,
+        ``max_treedepth``, ..., or ``nuts={...}``) go to the NUTS step of the compound sampler
+        (with the Gibbs update they do not apply, and a warning says so). Unknown keywords raise
+        TypeError naming the nearest valid one.
 
     Returns
     -------
@@ -240,6 +243,12 @@ def sample_random_k(
         ``log_accept_ratio``; provenance in ``attrs``. Expert labels are *not* aligned (the
         permutation move shuffles them on purpose): use label-invariant summaries such as
         :func:`k_posterior`, or relabel draws conditionally on K.
+
+    Warns
+    -----
+    bayesmoe.ConvergenceWarning
+        After sampling: a chain whose K never changes while others move (named), no accepted
+        trans-dimensional move, or divergences (:mod:`bayesmoe.diagnostics.convergence`).
 
     Examples
     --------
