@@ -234,6 +234,21 @@ def test_a_shifted_chain_warns_with_rhat_naming_the_parameter():
     assert all("b[1]" in m and "b[0]" not in m for m in msgs)
 
 
+def test_rhat_is_checked_only_when_labels_are_aligned():
+    """Unrelabelled draws of K > 1 experts: R-hat would only show label switching, so it is not
+    checked, unless the fit was ``ordered`` (the ordering identifies the labels)."""
+    from bayesmoe.diagnostics.convergence import convergence_problems
+
+    tr = _fixed_k_trace()
+    b = tr["posterior"]["b"].values.copy()
+    b[3, :, 1] += 0.05
+    _replace(tr, "posterior", "b", ("chain", "draw", "expert"), b)
+    tr.attrs["relabelled"] = 0
+    assert convergence_problems(tr) == []
+    tr.attrs["model_options"] = '{"ordered": true}'
+    assert convergence_problems(tr)[0].startswith("R-hat > 1.01 for 1 parameter(s): b[1]")
+
+
 def test_sticky_draws_warn_with_low_ess():
     """``a`` replaced by a random walk per chain: bulk ESS far below 100 per chain."""
     from bayesmoe.diagnostics.convergence import check_fixed_k

@@ -64,12 +64,23 @@ def _names(values: dict[str, float], worst_high: bool) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
+def _ordered(trace: xr.DataTree) -> bool:
+    """Fitted with ``ordered=True``: the intercept ordering already identifies the labels."""
+    import json
+
+    try:
+        return bool(json.loads(trace.attrs.get("model_options", "{}")).get("ordered", False))
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
 def convergence_problems(trace: xr.DataTree) -> list[str]:
     """The messages :func:`check_fixed_k` would warn with (empty when all is well).
 
     R-hat and ESS are computed on the user-unit parameters ``beta0, beta1, a, b, sigma``, only
-    when the draws are relabelled (``attrs["relabelled"]``) or there is one expert; the
-    divergence count needs ``sample_stats.diverging``.
+    when the expert labels are aligned: the draws are relabelled (``attrs["relabelled"]``),
+    the fit was ``ordered``, or there is one expert. The divergence count needs
+    ``sample_stats.diverging``.
 
     Examples
     --------
@@ -88,7 +99,7 @@ def convergence_problems(trace: xr.DataTree) -> list[str]:
     n_chains = post.sizes.get("chain", 1)
     one_expert = post.sizes.get("expert", 1) == 1
     names = [v for v in _USER_VARS if v in post]
-    if names and (trace.attrs.get("relabelled") or one_expert):
+    if names and (trace.attrs.get("relabelled") or one_expert or _ordered(trace)):
         import arviz as az
 
         ds = post[names]
