@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from bayesmoe._validation import check_class_codes, check_family, check_int, check_X, check_y
+from bayesmoe._validation import (
+    check_class_codes,
+    check_family,
+    check_int,
+    check_X,
+    check_y,
+    keywords_checked,
+)
 from bayesmoe.inference import mm_updates as mu
 from bayesmoe.measure import GATE_TRANSFORMS, make_measure, measure_family
 from bayesmoe.scaling import Standardizer
@@ -477,6 +484,7 @@ def _iterate(
 
 
 # ----- the fitter -----------------------------------------------------------------------------
+@keywords_checked
 def fit_mle(
     X,
     y,

@@ -129,6 +129,8 @@ def prepare(X, y, *, experts, gate, temperature, priors, feature_names, classes)
     weights, the experts to means and variances).
     """
     family = check_family(experts)
+    if feature_names is None and hasattr(X, "columns"):  # a DataFrame: keep its column names
+        feature_names = [str(c) for c in X.columns]
     X = check_X(X)
     n, d = X.shape
     y_arr, class_labels = check_y(y, family, n, classes)
