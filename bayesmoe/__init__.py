@@ -22,6 +22,7 @@ from bayesmoe._lazy import lazy_exports
 # (bayesmoe.inference.mm, `bayesmoe fit --method mle`) never imports PyMC/PyTensor/ArviZ.
 _SUBMODULES = {"data", "diagnostics", "inference", "measure", "models", "report", "study"}
 _ATTRS = {
+    "ConvergenceWarning": "bayesmoe.diagnostics.convergence",
     "compare_experts": "bayesmoe.inference",
     "mixing_measure": "bayesmoe.diagnostics",
     "relabel": "bayesmoe.diagnostics",
@@ -42,6 +43,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _ATTRS, _SUBMODULES)
 
 
 __all__ = [
+    "ConvergenceWarning",
     "MoE",
     "Priors",
     "__version__",

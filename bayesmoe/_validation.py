@@ -259,3 +259,214 @@ def n_parameters(n_experts: int, d: int, family: str, n_classes: int = 0) -> int
 
     gate = (n_experts - 1) * (d + 1)
     return gate + n_experts * get_family(family).n_params(d, n_classes)
+
+
+# ----- keyword arguments --------------------------------------------------------------------------
+def check_keywords(
+    where: str,
+    kwargs,
+    valid,
+    *,
+    passthrough=None,
+    reserved: dict[str, str] | None = None,
+) -> None:
+    """Reject keyword arguments that ``where`` does not take, naming the nearest valid one.
+
+    Parameters
+    ----------
+    where : str
+        The function's name, as the user called it (``"fit"``, ``"sample_random_k"``).
+    kwargs : iterable of str
+        The keyword names the user passed (typically ``**sample_kwargs``).
+    valid : iterable of str
+        Names accepted without asking the backend (the function's own parameters, the JAX
+        sampler's keywords).
+    passthrough : callable, optional
+        Returns the names legitimately passed on to a backend (e.g. ``pymc.sample``'s
+        keywords); called only when some keyword is not in ``valid`` (it may import PyMC).
+    reserved : dict, optional
+        Names the backend takes but that bayesmoe sets itself, with the reason shown.
+
+    Raises
+    ------
+    TypeError
+        ``unknown keyword argument 'n_draws' to fit; did you mean 'draws'?``
+
+    Examples
+    --------
+    >>> from bayesmoe._validation import check_keywords
+    >>> try:
+    ...     check_keywords("fit", ["n_draws"], ["draws", "tune", "chains"])
+    ... except TypeError as err:
+    ...     print(err)
+    unknown keyword argument 'n_draws' to fit; did you mean 'draws'?
+    """
+    import difflib
+
+    valid = set(valid)
+    reserved = reserved or {}
+    extra = [k for k in kwargs if k not in valid]
+    if not extra:
+        return
+    for k in extra:
+        if k in reserved:
+            raise TypeError(f"keyword argument {k!r} to {where} is not accepted: {reserved[k]}.")
+    names = valid | (set(passthrough()) if passthrough is not None else set())
+    names -= set(reserved)
+    for k in extra:
+        if k not in names:
+            close = difflib.get_close_matches(k, sorted(names), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; see help({where})."
+            raise TypeError(f"unknown keyword argument {k!r} to {where}{hint}")
+
+
+def keywords_checked(func):
+    """Decorator: unknown keyword arguments to ``func`` raise :func:`check_keywords`'s message.
+
+    For functions without ``**kwargs`` (Python's own error names no alternative); the signature
+    and docstring are kept.
+    """
+    import functools
+    import inspect
+
+    params = inspect.signature(func).parameters
+    names = {n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    where = func.__qualname__.replace(".__init__", "")
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if kwargs.keys() - names:
+            check_keywords(where, kwargs, names)
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+#: pm.sample keywords that bayesmoe sets itself, with what to do instead
+PYMC_RESERVED_KWARGS = {
+    "model": "bayesmoe builds the model",
+    "step": "bayesmoe chooses the step methods",
+    "initvals": "bayesmoe sets the chains' starts (see the `init` argument)",
+    "nuts_sampler": "use backend=",
+    "compute_convergence_checks": "bayesmoe checks convergence itself (ConvergenceWarning)",
+    "return_inferencedata": "bayesmoe returns an xarray.DataTree",
+}
+
+
+def pymc_sample_keywords() -> set[str]:
+    """Keywords :func:`pymc.sample` takes, its own and those of its NUTS step (imports PyMC)."""
+    import inspect
+
+    import pymc as pm
+    from pymc.step_methods.hmc.base_hmc import BaseHMC
+
+    out = {"nuts"}  # pm.sample(nuts={...}): step-method keywords by step name
+    for f in (pm.sample, pm.NUTS.__init__, BaseHMC.__init__):
+        for n, p in inspect.signature(f).parameters.items():
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and n not in ("self", "vars"):
+                out.add(n)
+    return out
+
+
+def nuts_step_keywords() -> set[str]:
+    """Keywords of PyMC's NUTS step method (``target_accept``, ``max_treedepth``, ...)."""
+    import inspect
+
+    import pymc as pm
+    from pymc.step_methods.hmc.base_hmc import BaseHMC
+
+    out = set()
+    for f in (pm.NUTS.__init__, BaseHMC.__init__):
+        for n, p in inspect.signature(f).parameters.items():
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                out.add(n)
+    return out - {"self", "vars", "model", "rng", "initial_point", "blocked"}
+
+
+# ----- sampler arguments --------------------------------------------------------------------------
+def check_sampler_args(
+    *, draws=1, tune=0, chains=1, cores=None, target_accept=None
+) -> tuple[int, int | None, int, int | None]:
+    """The CLI's rule for the sampler's sizes: draws >= 1, tune >= 0, chains >= 1, cores >= 1
+    (or None), 0 < target_accept < 1 (or None). ``tune=None`` (a backend default) passes.
+
+    Examples
+    --------
+    >>> from bayesmoe._validation import check_sampler_args
+    >>> check_sampler_args(draws=10, tune=None, chains=2)
+    (10, None, 2, None)
+    >>> try:
+    ...     check_sampler_args(draws=0)
+    ... except ValueError as err:
+    ...     print(err)
+    `draws` must be an int >= 1; got 0.
+    """
+    draws = check_int(draws, "draws", minimum=1)
+    tune = None if tune is None else check_int(tune, "tune", minimum=0)
+    chains = check_int(chains, "chains", minimum=1)
+    cores = None if cores is None else check_int(cores, "cores", minimum=1)
+    if target_accept is not None and (
+        isinstance(target_accept, bool)
+        or not isinstance(target_accept, numbers.Real)
+        or not 0 < target_accept < 1
+    ):
+        raise ValueError(
+            f"`target_accept` must be a number in (0, 1), e.g. 0.9; got {target_accept!r}."
+        )
+    return draws, tune, chains, cores
+
+
+# ----- warnings -----------------------------------------------------------------------------------
+def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` pointing at the user's line: frames inside bayesmoe are skipped."""
+    import os
+    import warnings
+
+    warnings.warn(message, category, skip_file_prefixes=(os.path.dirname(__file__) + os.sep,))
+
+
+# ----- prediction inputs --------------------------------------------------------------------------
+def align_columns(X, feature_names, name: str = "X_new"):
+    """The columns of a DataFrame ``X`` in the fit's order (by name); other inputs unchanged.
+
+    A numpy array keeps its positional meaning. A DataFrame must have exactly the fit's columns
+    (any order): missing or extra columns raise a one-line ValueError. A model fitted on an array
+    (names ``x0, x1, ...``) takes a DataFrame of the right width by position, with a warning.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmoe._validation import align_columns
+    >>> df = pd.DataFrame({"bmi": [30.0], "glu": [120.0]})
+    >>> align_columns(df, ["glu", "bmi"]).tolist()
+    [[120.0, 30.0]]
+    """
+    cols = getattr(X, "columns", None)
+    if cols is None or feature_names is None or not hasattr(X, "to_numpy"):
+        return X
+    cols = [str(c) for c in cols]
+    names = [str(f) for f in feature_names]
+    if cols == names:
+        return X.to_numpy()
+    missing = [f for f in names if f not in cols]
+    extra = [c for c in cols if c not in names]
+    if not missing and not extra:
+        if len(set(cols)) != len(cols):
+            raise ValueError(f"`{name}` has duplicated column names: {cols}.")
+        return X[names].to_numpy()
+    if names == [f"x{j}" for j in range(len(names))] and len(cols) == len(names):
+        warn_user(
+            f"`{name}` is a DataFrame but the model was fitted on an array (no column names); "
+            f"its columns {cols} are used by position as {names}."
+        )
+        return X.to_numpy()
+    parts = []
+    if missing:
+        parts.append(f"missing {missing}")
+    if extra:
+        parts.append(f"extra {extra}")
+    raise ValueError(
+        f"`{name}` must have the fit's columns {names} (any order); got {cols}: "
+        + ", ".join(parts)
+        + "."
+    )

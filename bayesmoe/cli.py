@@ -452,16 +452,19 @@ def _fit_random_k(args, mode, X, y, names, t0) -> int:
         extra = None
         label = "occupied experts (not a consistent estimate of K: Miller & Harrison)"
     table = (pmf.to_series() if hasattr(pmf, "to_series") else pmf).rename("probability")
+    table = table.to_frame()
+    if hasattr(pmf, "coords") and "mcse" in pmf.coords:  # p(K | y) with its Monte Carlo error
+        table["mcse"] = pmf["mcse"].values
     with _Staging(args.out) as tmp:
         trace.attrs["data"] = str(Path(args.data).resolve())
         trace.attrs["target"] = args.target
         trace.to_netcdf(tmp / "trace.nc", engine="h5netcdf")
-        table.to_frame().to_csv(tmp / "summary.csv")
+        table.to_csv(tmp / "summary.csv")
         if extra is not None:
             extra.to_csv(tmp / "acceptance.csv")
         _write_report(trace, tmp, f"bayesmoe fit ({mode}): {Path(args.data).name}")
     print(label)
-    _print_table(table.to_frame())
+    _print_table(table)
     if extra is not None:
         _print_table(extra)
     print(

@@ -7,9 +7,14 @@ from collections.abc import Callable
 import numpy as np
 import xarray as xr
 
-from bayesmoe._validation import check_family, check_int
+from bayesmoe._validation import check_family, check_int, keywords_checked
 from bayesmoe.inference import prediction as _pred
-from bayesmoe.inference.sampling import BACKENDS, INITS, sample
+from bayesmoe.inference.sampling import (
+    BACKENDS,
+    INITS,
+    _check_sample_kwargs,
+    sample,
+)
 from bayesmoe.models.builder import IDENTIFIABILITY, build_model
 from bayesmoe.models.gates import resolve_gate
 from bayesmoe.models.priors import resolve_priors
@@ -64,6 +69,7 @@ class MoE:
     (5,)
     """
 
+    @keywords_checked
     def __init__(
         self,
         n_experts: int = 2,
@@ -82,6 +88,18 @@ class MoE:
         self.identifiability = identifiability
         self.ordered = ordered
         self.priors = priors
+
+    @staticmethod
+    def _options_names() -> tuple[str, ...]:
+        return (
+            "n_experts",
+            "experts",
+            "gate",
+            "temperature",
+            "identifiability",
+            "ordered",
+            "priors",
+        )
 
     def _options(self) -> dict:
         check_int(self.n_experts, "n_experts")
@@ -132,6 +150,14 @@ class MoE:
         """
         if backend not in BACKENDS:
             raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}.")
+        model_options = set(self._options_names())
+        for k in sample_kwargs:
+            if k in model_options:
+                raise TypeError(
+                    f"`{k}` is a model option: pass it to MoE({k}=...), not to fit; got {k}="
+                    f"{sample_kwargs[k]!r}."
+                )
+        _check_sample_kwargs("fit", sample_kwargs, backend)
         if isinstance(init, str) and init not in INITS:
             raise ValueError(f"`init` must be one of {INITS} or a fitted measure; got {init!r}.")
         names, X = _names_and_array(X)
@@ -160,29 +186,24 @@ class MoE:
     def _gate_callable(self):
         return self.gate if callable(self.gate) else None
 
-    def _X(self, X_new):
-        return _names_and_array(X_new)[1]
-
     def predict(self, X_new, **kwargs) -> xr.Dataset:
         """Posterior predictive summary at new inputs (:func:`bayesmoe.inference.predict`)."""
-        return _pred.predict(self._trace(), self._X(X_new), gate=self._gate_callable(), **kwargs)
+        return _pred.predict(self._trace(), X_new, gate=self._gate_callable(), **kwargs)
 
     def posterior_predictive(self, X_new, **kwargs) -> xr.Dataset:
         """Posterior predictive draws (:func:`bayesmoe.inference.posterior_predictive`)."""
         return _pred.posterior_predictive(
-            self._trace(), self._X(X_new), gate=self._gate_callable(), **kwargs
+            self._trace(), X_new, gate=self._gate_callable(), **kwargs
         )
 
     def gate_probabilities(self, X_new, **kwargs) -> xr.DataArray:
         """Posterior gate probabilities per expert (see :func:`bayesmoe.gate_probabilities`)."""
-        return _pred.gate_probabilities(
-            self._trace(), self._X(X_new), gate=self._gate_callable(), **kwargs
-        )
+        return _pred.gate_probabilities(self._trace(), X_new, gate=self._gate_callable(), **kwargs)
 
     def conditional_density(self, X_new, y_grid, **kwargs) -> xr.Dataset:
         """p(y | x) on a grid (:func:`bayesmoe.inference.conditional_density`)."""
         return _pred.conditional_density(
-            self._trace(), self._X(X_new), y_grid, gate=self._gate_callable(), **kwargs
+            self._trace(), X_new, y_grid, gate=self._gate_callable(), **kwargs
         )
 
     def __repr__(self) -> str:

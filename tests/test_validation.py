@@ -216,3 +216,69 @@ def test_the_two_clis_share_the_int_type_without_importing_each_other():
     import bayesmoe.study.cli
 
     assert bayesmoe.cli._positive_int is bayesmoe.study.cli._positive_int is positive_int
+
+
+# ---- sampler sizes: the CLI's rule (issue 19 item 5) ------------------------------------------
+# id: (keyword, value, message regex naming the argument)
+SAMPLER_CASES = {
+    "draws-negative": ("draws", -5, r"`draws` must be an int >= 1; got -5"),
+    "draws-0": ("draws", 0, r"`draws` must be an int >= 1; got 0"),
+    "draws-float": ("draws", 2.5, r"`draws` must be an int >= 1"),
+    "tune-negative": ("tune", -1, r"`tune` must be an int >= 0; got -1"),
+    "chains-0": ("chains", 0, r"`chains` must be an int >= 1; got 0"),
+    "cores-0": ("cores", 0, r"`cores` must be an int >= 1; got 0"),
+    "target_accept-0": ("target_accept", 0.0, r"`target_accept` must be a number in \(0, 1\)"),
+    "target_accept-1": ("target_accept", 1.0, r"`target_accept` must be a number in \(0, 1\)"),
+    "target_accept-str": ("target_accept", "0.9", r"`target_accept` must be a number in \(0, 1\)"),
+}
+
+
+def _sampler_moe(**kw):
+    bm.MoE(n_experts=2).fit(X_OK, Y_GAUSS, progressbar=False, **kw)
+
+
+def _sampler_sample(**kw):
+    from bayesmoe.inference import sample
+
+    sample(X_OK, Y_GAUSS, n_experts=2, progressbar=False, **kw)
+
+
+def _sampler_random_k(**kw):
+    from bayesmoe.inference.rjmcmc import sample_random_k
+
+    sample_random_k(X_OK, Y_GAUSS, max_experts=2, **kw)
+
+
+def _sampler_dp(**kw):
+    from bayesmoe.inference.dp import sample_dp
+
+    sample_dp(X_OK, Y_GAUSS, max_experts=2, **kw)
+
+
+SAMPLERS = {
+    "MoE.fit": _sampler_moe,
+    "sample": _sampler_sample,
+    "sample_random_k": _sampler_random_k,
+    "sample_dp": _sampler_dp,
+}
+
+
+@pytest.mark.parametrize("case", list(SAMPLER_CASES))
+@pytest.mark.parametrize("entry", list(SAMPLERS))
+def test_bad_sampler_sizes_are_rejected_naming_the_argument(entry, case, monkeypatch):
+    """draws >= 1, tune >= 0, chains >= 1, cores >= 1, 0 < target_accept < 1, before anything
+    is compiled (the CLI's argparse types apply the same rule)."""
+    name, value, pattern = SAMPLER_CASES[case]
+    from pytensor.compile.maker import FunctionMaker
+
+    compiled = []
+    real = FunctionMaker.__init__
+    monkeypatch.setattr(
+        FunctionMaker, "__init__", lambda self, *a, **k: compiled.append(1) or real(self, *a, **k)
+    )
+    kw = {"draws": 5, "tune": 5, "chains": 1, name: value}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=pattern):
+            SAMPLERS[entry](**kw)
+    assert not compiled, f"{entry} compiled a function before rejecting {case}"

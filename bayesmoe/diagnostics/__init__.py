@@ -7,6 +7,9 @@ from bayesmoe._lazy import lazy_exports
 
 _ATTRS = {
     "contraction_summary": "bayesmoe.diagnostics.contraction",
+    "ConvergenceWarning": "bayesmoe.diagnostics.convergence",
+    "check_fixed_k": "bayesmoe.diagnostics.convergence",
+    "check_random_k": "bayesmoe.diagnostics.convergence",
     "dendrogram": "bayesmoe.diagnostics.dendrogram",
     "merge_atoms": "bayesmoe.diagnostics.dendrogram",
     "plot_dendrogram": "bayesmoe.diagnostics.dendrogram",
@@ -43,7 +46,10 @@ _ATTRS = {
 __getattr__, __dir__ = lazy_exports(__name__, _ATTRS)
 
 __all__ = [
+    "ConvergenceWarning",
     "MTMResult",
+    "check_fixed_k",
+    "check_random_k",
     "contraction_summary",
     "cross_k_summary",
     "dendrogram",

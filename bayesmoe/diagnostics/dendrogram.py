@@ -115,7 +115,8 @@ def merge_atoms(weights, atoms, *, linear: Sequence[int] | np.ndarray | None = N
 # ----- measure <-> atom vectors ---------------------------------------------------------------
 def _atom_matrix(arr: dict, s: int, fam):
     """Atom vectors (K, q) of draw s — the gate slopes, then the family's canonical variables —
-    and the mask of columns in the plain-norm block (``Family.dendrogram_linear``)."""
+    and the mask of columns in the plain-norm block (``Family.dendrogram_linear``).
+    """
     b1 = arr["beta1"][s]  # (d, K)
     K = b1.shape[-1]
     cols, lin = [b1], [np.zeros(b1.shape[0], bool)]
@@ -128,7 +129,8 @@ def _atom_matrix(arr: dict, s: int, fam):
 
 def _unpack_atoms(th: np.ndarray, arr: dict, fam) -> dict:
     """Inverse of :func:`_atom_matrix` for K' atoms ``th`` (K', q): the canonical shapes of draw 0
-    of ``arr`` with K' experts."""
+    of ``arr`` with K' experts.
+    """
     K = th.shape[0]
     d = arr["beta1"].shape[-2]
     out, i = {"beta1": th[:, :d].T}, d
@@ -258,7 +260,7 @@ def dendrogram(
     data_vars["merge_right"] = _v(right, ("level",))
     data_vars["leaf_expert"] = _v(leaf, ("expert",))
     coords = {"level": level, "expert": np.arange(Kbar), "feature": measure["feature"].values}
-    if cat:
+    if fam.has_classes:
         coords["class"] = measure["class"].values
     attrs = {k: measure.attrs[k] for k in ("family", "gate", "temperature") if k in measure.attrs}
     attrs["description"] = "dendrogram of mixing measures (docs/math.md §7)"

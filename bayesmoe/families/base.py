@@ -85,8 +85,8 @@ def _event_letters(n: int) -> str:
 
 
 def linear_eta(xp, X, a, b, n_event: int):
-    """``a . x + b`` per observation: ``a`` (..., d, *E, K), ``b`` (..., *E, K), ``n_event = len(E)``;
-    returns (..., n, *E, K).
+    """``a . x + b`` per observation: ``a`` (..., d, *E, K), ``b`` (..., *E, K) with
+    ``n_event = len(E)``; returns (..., n, *E, K).
     """
     e = _event_letters(n_event)
     eta = xp.einsum(f"nd,...d{e}k->...n{e}k", X, a)
@@ -224,7 +224,8 @@ class Family:
     # ----- atoms (diagnostics) ----------------------------------------------------------------
     def atom_blocks(self, canon: dict, S: int, K: int) -> dict:
         """Gauge-fixed parameter blocks of every expert, (S, K, ·), from canonical arrays with
-        one flattened sample axis S (Voronoi cells, dendrogram, cross-K relabelling)."""
+        one flattened sample axis S (Voronoi cells, dendrogram, cross-K relabelling).
+        """
         out = {}
         for name, dims in self.canonical_dims.items():
             v = np.asarray(canon[name])

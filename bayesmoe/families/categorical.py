@@ -9,6 +9,8 @@ slopes and intercept pinned to 0. Canonical (measure) variables: ``a[feature, cl
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from bayesmoe._validation import check_class_response
@@ -42,14 +44,16 @@ def sample_classes(logits: np.ndarray, rng: np.random.Generator, axis: int = -1)
 
 
 class Categorical(Family):
+    """Multinomial-logistic experts (see the module docstring)."""
+
     name = "categorical"
     description = "multinomial-logistic experts (class labels)"
     params = (
         Param("a", ("feature", "class_free"), "expert_slope"),
         Param("b", ("class_free",), "expert_intercept", intercept=True),
     )
-    canonical_dims = {"a": ("feature", "class", "expert"), "b": ("class", "expert")}
-    trace_dims = canonical_dims
+    canonical_dims: ClassVar[dict] = {"a": ("feature", "class", "expert"), "b": ("class", "expert")}
+    trace_dims: ClassVar[dict] = canonical_dims
     has_classes = True
     n_event = 1
     signature = "(k),(m,k)->()"
@@ -85,7 +89,8 @@ class Categorical(Family):
 
     def atom_blocks(self, canon, S, K):
         """Slopes and intercepts less the reference class's (the softmax gauge), that class
-        dropped."""
+        dropped.
+        """
         reduced = self.free_from_canonical(canon)
         return super().atom_blocks({"a": reduced["a_std"], "b": reduced["b_std"]}, S, K)
 

@@ -1,4 +1,4 @@
-"""Gaussian linear-regression experts: ``y | x, k ~ N(a_k . x + b_k, sigma_k^2)`` (docs/math.md §1.1).
+"""Gaussian regression experts: ``y | x, k ~ N(a_k . x + b_k, sigma_k^2)`` (docs/math.md §1.1).
 
 Free parameters (standardised scale): slopes ``a_std[feature, expert]`` ~ N(0, expert_slope),
 intercepts ``b_std[expert]`` ~ N(0, expert_intercept), noise sds ``sigma_std[expert]`` ~
@@ -8,6 +8,8 @@ HalfNormal(noise). The response is standardised, ``y_s = (y - y_center) / y_scal
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 import numpy as np
 
@@ -34,6 +36,8 @@ def pick(values: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 
 class Gaussian(Family):
+    """Gaussian linear-regression experts (see the module docstring)."""
+
     name = "gaussian"
     description = "Gaussian linear-regression experts (real responses)"
     params = (
@@ -41,8 +45,16 @@ class Gaussian(Family):
         Param("b", (), "expert_intercept", intercept=True),
         Param("sigma", (), "noise", positive=True),
     )
-    canonical_dims = {"a": ("feature", "expert"), "b": ("expert",), "sigma2": ("expert",)}
-    trace_dims = {"a": ("feature", "expert"), "b": ("expert",), "sigma": ("expert",)}
+    canonical_dims: ClassVar[dict] = {
+        "a": ("feature", "expert"),
+        "b": ("expert",),
+        "sigma2": ("expert",),
+    }
+    trace_dims: ClassVar[dict] = {
+        "a": ("feature", "expert"),
+        "b": ("expert",),
+        "sigma": ("expert",),
+    }
     standardizes_response = True
     positive_canonical = ("sigma2",)
     voronoi_rbar = True

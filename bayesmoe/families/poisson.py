@@ -15,6 +15,8 @@ iteration stays monotone without a global quadratic bound (the Poisson log-likel
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from bayesmoe._validation import check_count_response
@@ -36,14 +38,16 @@ MAX_HALVINGS = 30
 
 
 class Poisson(Family):
+    """Poisson log-link regression experts (see the module docstring)."""
+
     name = "poisson"
     description = "Poisson regression experts, log link, optional offset (counts)"
     params = (
         Param("a", ("feature",), "expert_slope"),
         Param("b", (), "expert_intercept", intercept=True),
     )
-    canonical_dims = {"a": ("feature", "expert"), "b": ("expert",)}
-    trace_dims = canonical_dims
+    canonical_dims: ClassVar[dict] = {"a": ("feature", "expert"), "b": ("expert",)}
+    trace_dims: ClassVar[dict] = canonical_dims
     takes_offset = True
     transforms_response = True
     signature = "(k),(k)->()"

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from bayesmoe._validation import check_family
+from bayesmoe._validation import check_family, keywords_checked
 from bayesmoe.models.gates import GATES
 
 __all__ = ["CRITERIA", "compare_experts", "plot_compare_experts"]
@@ -94,6 +94,7 @@ def _gate_names(gate) -> tuple:
     return ("softmax" if gate == "identity" else gate), GATES[gate]
 
 
+@keywords_checked
 def compare_experts(
     X,
     y,

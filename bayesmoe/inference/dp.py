@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Callable
@@ -10,7 +11,13 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from bayesmoe._validation import check_y
+from bayesmoe._validation import (
+    PYMC_RESERVED_KWARGS,
+    check_keywords,
+    check_sampler_args,
+    check_y,
+    pymc_sample_keywords,
+)
 from bayesmoe.models.dp import build_dp_model, check_truncation, occupied_experts
 
 __all__ = ["sample_dp"]
@@ -72,6 +79,20 @@ def sample_dp(
     """
     from bayesmoe import __version__
 
+    check_keywords(
+        "sample_dp",
+        sample_kwargs,
+        _OWN_PARAMETERS,
+        passthrough=pymc_sample_keywords,
+        reserved=PYMC_RESERVED_KWARGS,
+    )
+    _, tune, chains, _ = check_sampler_args(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=cores,
+        target_accept=sample_kwargs.get("target_accept"),
+    )
     if not (truncation_tol > 0):
         raise ValueError(f"`truncation_tol` must be positive; got {truncation_tol!r}.")
     model, info = build_dp_model(
@@ -129,3 +150,6 @@ def sample_dp(
     trace["posterior"]["n_occupied"] = occ
     trace.attrs["last_stick_weight"] = check_truncation(trace, tol=truncation_tol)
     return trace
+
+
+_OWN_PARAMETERS = set(inspect.signature(sample_dp).parameters) - {"sample_kwargs"}

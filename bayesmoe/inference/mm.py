@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from bayesmoe._validation import check_class_codes, check_int, check_X
+from bayesmoe._validation import check_class_codes, check_int, check_X, keywords_checked
 from bayesmoe.families import get_family
 from bayesmoe.inference import mm_updates as mu
 from bayesmoe.measure import GATE_TRANSFORMS, measure_family, measure_from_arrays
@@ -466,6 +466,7 @@ def _iterate(
 
 
 # ----- the fitter -----------------------------------------------------------------------------
+@keywords_checked
 def fit_mle(
     X,
     y,

@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 from scipy.special import logsumexp
 
-from bayesmoe._validation import check_X
+from bayesmoe._validation import align_columns, check_X, keywords_checked
 from bayesmoe.diagnostics.mixing import mixing_measure
 from bayesmoe.families import NUMPY, Transform, get_family
 from bayesmoe.measure import SAMPLE_DIMS, _log_gate, _offset, measure_arrays
@@ -19,6 +19,23 @@ __all__ = [
     "posterior_predictive",
     "predict",
 ]
+
+
+def _feature_names(trace) -> list | None:
+    """The fit's feature names: the ``feature`` coordinate of the posterior or measure."""
+    if isinstance(trace, xr.DataTree):
+        for group in ("posterior", "constant_data"):
+            if group in trace.children and "feature" in trace[group].coords:
+                return trace[group]["feature"].values.tolist()
+        return None
+    if isinstance(trace, xr.Dataset) and "feature" in trace.coords:
+        return trace["feature"].values.tolist()
+    return None
+
+
+def _align(trace, X_new):
+    """``X_new`` with a DataFrame's columns put in the fit's order, by name (numpy unchanged)."""
+    return align_columns(X_new, _feature_names(trace), "X_new")
 
 
 def _prepare(trace, X_new, gate, max_draws, offset=None):
@@ -105,6 +122,7 @@ def _draw_expert(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.minimum(k, w.shape[-1] - 1)[..., None]
 
 
+@keywords_checked
 def gate_probabilities(
     trace, X_new, *, gate: Callable | None = None, max_draws: int | None = None
 ) -> xr.DataArray:
@@ -125,12 +143,14 @@ def gate_probabilities(
     >>> gate_probabilities(truth, X[:5]).dims
     ('obs', 'expert')
     """
+    X_new = _align(trace, X_new)
     G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws)
     w = _mixture(p, X_new)["w"]
     coords["expert"] = G["expert"].values
     return xr.DataArray(w, dims=(*sdims, "obs", "expert"), coords=coords, name="gate")
 
 
+@keywords_checked
 def posterior_predictive(
     trace,
     X_new,
@@ -203,6 +223,7 @@ def posterior_predictive(
         )
     if observed is not None and not extend:
         raise ValueError("`observed` is only used with `extend=True`; got extend=False.")
+    X_new = _align(trace, X_new)
     G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws, offset)
     rng = np.random.default_rng(random_seed)
     mix = _mixture(p, X_new)
@@ -282,6 +303,7 @@ def _extend(trace: xr.DataTree, pp: xr.Dataset, draws, observed, classes) -> xr.
     return trace
 
 
+@keywords_checked
 def predict(
     trace,
     X_new,
@@ -321,6 +343,7 @@ def predict(
     >>> list(predict(truth, X[:3], random_seed=0).data_vars)
     ['mean', 'mean_lower', 'mean_upper', 'lower', 'upper']
     """
+    X_new = _align(trace, X_new)
     if not 0 < ci_prob < 1:
         raise ValueError(f"`ci_prob` must be in (0, 1); got {ci_prob!r}.")
     pp = posterior_predictive(
@@ -355,7 +378,8 @@ def predict(
 
 def _mixture_quantiles(measure, X_new, q, gate, offset=None, n_bisect: int = 80) -> np.ndarray:
     """Quantiles q of the mixture y | x of one measure, by vectorised bisection on the family's
-    CDF (for a discrete family: the smallest count whose CDF reaches q)."""
+    CDF (for a discrete family: the smallest count whose CDF reaches q).
+    """
     _, p, X_new, _, _ = _prepare(measure, X_new, gate, None, offset)
     mix = _mixture(p, X_new)
     w, on, fam, preds = mix["w"], mix["on"], mix["fam"], mix["predictors"]
@@ -374,6 +398,7 @@ def _mixture_quantiles(measure, X_new, q, gate, offset=None, n_bisect: int = 80)
     return out
 
 
+@keywords_checked
 def conditional_density(
     trace,
     X_new,
@@ -401,6 +426,7 @@ def conditional_density(
         active experts (random K: inactive, padded slots carry no weight), so it integrates
         (sums over classes) to one.
     """
+    X_new = _align(trace, X_new)
     G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws, offset)
     y_grid = np.asarray(y_grid)
     if y_grid.ndim != 1 or y_grid.size == 0:

@@ -12,6 +12,13 @@ from collections.abc import Callable
 import numpy as np
 import xarray as xr
 
+from bayesmoe._validation import (
+    PYMC_RESERVED_KWARGS,
+    check_keywords,
+    check_sampler_args,
+    pymc_sample_keywords,
+    warn_user,
+)
 from bayesmoe.families import get_family
 from bayesmoe.measure import measure_from_arrays
 from bayesmoe.models.spec import ModelInfo, fixed_k_spec, trace_layout
@@ -34,6 +41,45 @@ DEFAULT_TUNE = {"jax": 300}
 _JAX_KWARGS = {"target_accept", "max_treedepth", "dense_mass", "adapt_mass_matrix", "init_mass"}
 #: up to this many rows the MM start uses fit_mle's numpy engine (see start_values)
 _NUMPY_MM_MAX_N = 20_000
+
+
+def sample_parameters() -> set[str]:
+    """The names of :func:`sample`'s own parameters."""
+    import inspect
+
+    return {
+        n for n, p in inspect.signature(sample).parameters.items() if p.kind is not p.VAR_KEYWORD
+    }
+
+
+def _check_sample_kwargs(where: str, sample_kwargs: dict, backend: str) -> None:
+    """Unknown keywords raise (naming the nearest valid one); PyMC-only keywords switch
+    ``backend="auto"`` to PyMC with a warning; JAX-only keywords need the JAX sampler.
+
+    ``sample_kwargs`` may hold :func:`sample`'s own parameters (``MoE.fit`` passes them on).
+    """
+    own = sample_parameters()
+    valid = set(_JAX_KWARGS) | own
+    check_keywords(
+        where,
+        sample_kwargs,
+        valid,
+        passthrough=pymc_sample_keywords,
+        reserved=PYMC_RESERVED_KWARGS,
+    )
+    pymc_only = sorted(set(sample_kwargs) - _JAX_KWARGS - own)
+    if pymc_only and backend == "auto" and _installed("jax"):
+        warn_user(
+            f"keyword {pymc_only[0]!r} is only supported by the PyMC sampler; using "
+            "backend='pymc' (pass backend='pymc' to silence this)."
+        )
+    if backend not in ("auto", "jax"):
+        jax_only = sorted(set(sample_kwargs) & (_JAX_KWARGS - pymc_sample_keywords()))
+        if jax_only:
+            raise TypeError(
+                f"keyword {jax_only[0]!r} is only supported by the JAX sampler; got "
+                f"backend={backend!r} (use backend='jax' or 'auto', or drop it)."
+            )
 
 
 def _installed(backend: str) -> bool:
@@ -423,7 +469,9 @@ def sample(
         takes ``target_accept``, ``max_treedepth``, ``dense_mass`` (default True),
         ``adapt_mass_matrix`` (default True) and ``init_mass`` (``"hessian"``, default: the
         inverse observed information at the MM start; ``"identity"``); any other keyword makes
-        ``"auto"`` use PyMC.
+        ``"auto"`` use PyMC, with a warning. A keyword neither function takes raises TypeError
+        naming the nearest valid one; ``model``, ``step``, ``initvals`` and ``nuts_sampler``
+        are set by bayesmoe and refused.
 
     Returns
     -------
@@ -431,6 +479,12 @@ def sample(
         Groups posterior, sample_stats, observed_data, constant_data, (log_likelihood); the
         posterior holds the mixing measure in user units (``beta0, beta1, a, b``, ``sigma``) and
         the standardised free variables (``*_std``); provenance in ``attrs``.
+
+    Warns
+    -----
+    bayesmoe.ConvergenceWarning
+        After sampling: relabelled R-hat > 1.01 or bulk ESS < 100 per chain (naming the worst
+        parameters), or divergences (:mod:`bayesmoe.diagnostics.convergence`).
 
     Examples
     --------
@@ -443,6 +497,14 @@ def sample(
     {'chain': 1, 'draw': 20, 'expert': 3}
     """
     _check_backend(backend)
+    _check_sample_kwargs("sample", sample_kwargs, backend)
+    _, tune, _, _ = check_sampler_args(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=cores,
+        target_accept=sample_kwargs.get("target_accept"),
+    )
     fitted_start = isinstance(init, xr.Dataset) or hasattr(init, "measure_")
     if not fitted_start and init not in INITS:
         raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
@@ -581,4 +643,7 @@ def sample(
         from bayesmoe.diagnostics.relabel import relabel as _relabel
 
         trace = _relabel(trace)
+    from bayesmoe.diagnostics.convergence import check_fixed_k
+
+    check_fixed_k(trace)
     return trace

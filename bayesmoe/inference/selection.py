@@ -13,13 +13,21 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from bayesmoe._validation import check_class_codes, check_family, check_int, check_X, check_y
+from bayesmoe._validation import (
+    check_class_codes,
+    check_family,
+    check_int,
+    check_X,
+    check_y,
+    keywords_checked,
+)
 from bayesmoe.diagnostics.dendrogram import dendrogram
 from bayesmoe.inference.mm import count_parameters, fit_mle
 
 __all__ = ["select_experts"]
 
 
+@keywords_checked
 def select_experts(
     X,
     y,

@@ -168,6 +168,8 @@ def prepare(
     """
     family = check_family(experts)
     fam = get_family(family)
+    if feature_names is None and hasattr(X, "columns"):  # a DataFrame: keep its column names
+        feature_names = [str(c) for c in X.columns]
     X = check_X(X)
     n, d = X.shape
     y_arr, class_labels = check_y(y, family, n, classes)

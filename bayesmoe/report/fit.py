@@ -86,10 +86,12 @@ def _diagnostics(trace, names, summary_table) -> Section:
                 trace, var_names=[*names, *extra], relabel=not trace.attrs.get("relabelled", False)
             )
         if "r_hat" in table.columns:
-            bad = table["r_hat"] > 1.01
+            from bayesmoe.diagnostics.convergence import RHAT_MAX
+
+            bad = table["r_hat"] > RHAT_MAX
             if bad.any():
                 s.add_note(
-                    f"{int(bad.sum())} row(s) with R-hat > 1.01: "
+                    f"{int(bad.sum())} row(s) with R-hat > {RHAT_MAX}: "
                     + ", ".join(map(str, table.index[bad][:10]))
                 )
         s.html.append(table_html(table))

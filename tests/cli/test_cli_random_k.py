@@ -42,6 +42,7 @@ def test_random_k_fit_writes_k_posterior(reg_csv, tmp_path, capsys):
     table = pd.read_csv(out / "summary.csv", index_col=0)
     assert list(table.index) == [1, 2, 3]
     np.testing.assert_allclose(table["probability"].sum(), 1.0)
+    assert "mcse" in table.columns  # p(K | y) with its Monte Carlo error (issue 19)
     assert (out / "acceptance.csv").is_file() and (out / "report.html").is_file()
     tree = xr.open_datatree(out / "trace.nc", engine="h5netcdf")
     assert "n_experts" in tree.posterior

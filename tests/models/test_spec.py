@@ -18,7 +18,9 @@ from tests.inference.test_flat_model import _data
 OPTIONS = FLAT_OPTIONS
 
 
-@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+@pytest.mark.parametrize(
+    "options", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items())
+)
 def test_spec_matches_the_built_model(options):
     X, y, opts = _data(options)
     model, info = build_model(X, y, **opts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import time
@@ -13,12 +14,18 @@ import pymc as pm
 import xarray as xr
 
 from bayesmoe._validation import (
+    PYMC_RESERVED_KWARGS,
     check_enough_rows,
     check_family,
     check_int,
+    check_keywords,
+    check_sampler_args,
     check_X,
     check_y,
     n_parameters,
+    nuts_step_keywords,
+    pymc_sample_keywords,
+    warn_user,
 )
 from bayesmoe.inference.rjmcmc.moves import MOVES, SlotLayout
 from bayesmoe.inference.rjmcmc.step import ReversibleJump
@@ -221,7 +228,10 @@ def sample_random_k(
         mixture without covariates, X of shape (n, 0), under ``priors="richardson-green"``).
         ``"auto"`` (default) takes Gibbs where it applies, NUTS elsewhere.
     **sample_kwargs
-        Passed to :func:`pymc.sample` (e.g. ``target_accept``).
+        Passed to :func:`pymc.sample`; the NUTS step's own keywords (``target_accept``,
+        ``max_treedepth``, ..., or ``nuts={...}``) go to the NUTS step of the compound sampler
+        (with the Gibbs update they do not apply, and a warning says so). Unknown keywords raise
+        TypeError naming the nearest valid one.
 
     Returns
     -------
@@ -233,6 +243,12 @@ def sample_random_k(
         ``log_accept_ratio``; provenance in ``attrs``. Expert labels are *not* aligned (the
         permutation move shuffles them on purpose): use label-invariant summaries such as
         :func:`k_posterior`, or relabel draws conditionally on K.
+
+    Warns
+    -----
+    bayesmoe.ConvergenceWarning
+        After sampling: a chain whose K never changes while others move (named), no accepted
+        trans-dimensional move, or divergences (:mod:`bayesmoe.diagnostics.convergence`).
 
     Examples
     --------
@@ -248,7 +264,20 @@ def sample_random_k(
     """
     from bayesmoe.inference.sampling import provenance_attrs
 
-    chains = check_int(chains, "chains")
+    check_keywords(
+        "sample_random_k",
+        sample_kwargs,
+        _OWN_PARAMETERS,
+        passthrough=pymc_sample_keywords,
+        reserved=PYMC_RESERVED_KWARGS,
+    )
+    _, tune, chains, _ = check_sampler_args(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=cores,
+        target_accept=sample_kwargs.get("target_accept"),
+    )
     if not prior_only:  # before the model is built (and compiled): the rows must at least fit
         # K = 1, the smallest model of the prior's support; K_max may exceed what n could fit
         # alone (e.g. Richardson & Green's k_max = 30 for the 82 galaxy velocities).
@@ -294,12 +323,23 @@ def sample_random_k(
     if continuous not in ("auto", "nuts", "gibbs"):
         raise ValueError(f"`continuous` must be 'auto', 'nuts' or 'gibbs'; got {continuous!r}.")
     use_gibbs = continuous == "gibbs" or (continuous == "auto" and gibbs_eligible(info))
+    # NUTS keywords go to the NUTS step itself: with step=[...] given, pm.sample drops them
+    sample_kwargs = dict(sample_kwargs)
+    nuts_kwargs = dict(sample_kwargs.pop("nuts", None) or {})
+    step_names = nuts_step_keywords()
+    nuts_kwargs.update({k: sample_kwargs.pop(k) for k in list(sample_kwargs) if k in step_names})
+    if use_gibbs and nuts_kwargs:
+        warn_user(
+            f"keyword(s) {sorted(nuts_kwargs)} apply to NUTS, but the continuous parameters are "
+            "updated by the conjugate Gibbs sweep here; they are ignored (pass "
+            "continuous='nuts' to use NUTS)."
+        )
     with model:
         rj = ReversibleJump(info=info, rng=step_seed, **(step_kwargs or {}))
         if use_gibbs:
             nuts = ConjugateGibbs(info=info, rng=step_seed + 1)
         else:
-            nuts = pm.NUTS([v for v in model.value_vars if v.name != K_VAR])
+            nuts = pm.NUTS([v for v in model.value_vars if v.name != K_VAR], **nuts_kwargs)
     t1 = time.perf_counter()
     trace = pm.sample(
         draws,
@@ -337,7 +377,13 @@ def sample_random_k(
             "start_experts": json.dumps([int(p[K_VAR]) + 1 for p in initvals]),
         }
     )
+    from bayesmoe.diagnostics.convergence import check_random_k
+
+    check_random_k(trace)
     return trace
+
+
+_OWN_PARAMETERS = set(inspect.signature(sample_random_k).parameters) - {"sample_kwargs"}
 
 
 # ----- summaries ----------------------------------------------------------------------------------
@@ -351,8 +397,10 @@ def _posterior(trace) -> xr.Dataset:
     raise TypeError(f"`trace` must be an xarray.DataTree or Dataset; got {type(trace).__name__}.")
 
 
-def k_posterior(trace, *, max_experts: int | None = None) -> xr.DataArray:
-    """Posterior probabilities p(K | y) over the number of experts.
+def k_posterior(
+    trace, *, max_experts: int | None = None, by_chain: bool = False
+) -> xr.DataArray | xr.Dataset:
+    """Posterior probabilities p(K | y) over the number of experts, with their Monte Carlo error.
 
     Parameters
     ----------
@@ -360,12 +408,21 @@ def k_posterior(trace, *, max_experts: int | None = None) -> xr.DataArray:
         A :func:`sample_random_k` trace (or its posterior), with ``n_experts`` per draw.
     max_experts : int, optional
         Length of the support 1..K_max (default: from the trace attrs or the ``expert`` dim).
+    by_chain : bool
+        Return a Dataset with the per-chain estimates too (see Returns).
 
     Returns
     -------
-    xarray.DataArray
-        dim ``n_experts`` (coords 1..K_max), the fraction of draws (all chains pooled) at each K;
-        attrs record the number of draws.
+    xarray.DataArray or xarray.Dataset
+        By default a DataArray, dim ``n_experts`` (coords 1..K_max): the fraction of draws (all
+        chains pooled) at each K, with the non-index coordinates ``mcse`` and ``ess`` along
+        ``n_experts``: the Monte Carlo standard error sqrt(p (1 - p) / ESS) of each probability,
+        where ESS is the effective sample size (ArviZ, ``method="mean"``) of the indicator
+        1{K = k} over (chain, draw). Where the indicator is constant over all draws (p = 0 or 1)
+        the ESS and MCSE cannot be estimated and are NaN. ``attrs["n_draws"]`` is the number of
+        draws. With ``by_chain=True``: a Dataset with ``p_n_experts``, ``mcse``, ``ess``
+        (n_experts) and ``p_chain`` (chain, n_experts), each chain's own estimate; chains that
+        disagree by much more than ``mcse`` have not mixed.
 
     Examples
     --------
@@ -374,23 +431,61 @@ def k_posterior(trace, *, max_experts: int | None = None) -> xr.DataArray:
     >>> post = xr.Dataset({"n_experts": (("chain", "draw"), [[1, 2, 2, 3]])})
     >>> k_posterior(post, max_experts=3).values
     array([0.25, 0.5 , 0.25])
+    >>> k = np.array([[2, 3] * 50, [2, 2] * 50])
+    >>> pk = k_posterior(xr.Dataset({"n_experts": (("chain", "draw"), k)}), by_chain=True)
+    >>> pk["p_chain"].sel(n_experts=2).values.tolist()
+    [0.5, 1.0]
     """
     post = _posterior(trace)
     if "n_experts" not in post:
         raise ValueError("The posterior has no `n_experts`; pass a sample_random_k trace.")
+    if not isinstance(by_chain, (bool, np.bool_)):
+        raise TypeError(f"`by_chain` must be True or False; got {by_chain!r}.")
     if max_experts is None:
         attrs = trace.attrs if isinstance(trace, xr.DataTree) else post.attrs
         max_experts = int(
             attrs.get("max_experts", post.sizes.get("expert", 0)) or int(post["n_experts"].max())
         )
-    k = np.asarray(post["n_experts"].values, dtype=int).ravel()
-    counts = np.bincount(k, minlength=max_experts + 1)[1 : max_experts + 1]
-    return xr.DataArray(
-        counts / max(k.size, 1),
+    da = post["n_experts"]
+    if "chain" not in da.dims:
+        da = da.expand_dims(chain=[0])
+    if "draw" not in da.dims:
+        da = da.expand_dims(draw=[0])
+    da = da.transpose("chain", "draw", ...)
+    k = np.asarray(da.values, dtype=int).reshape(da.shape[0], -1)  # (chain, draws)
+    ks = np.arange(1, max_experts + 1)
+    ind = k[None, :, :] == ks[:, None, None]  # (K, chain, draw)
+    p = ind.mean(axis=(1, 2)) if k.size else np.zeros(max_experts)
+    ess = np.full(max_experts, np.nan)
+    varying = ind.any(axis=(1, 2)) & ~ind.all(axis=(1, 2))
+    if varying.any() and k.shape[1] >= 4:
+        import arviz as az
+
+        for j in np.flatnonzero(varying):
+            ess[j] = float(az.ess(ind[j].astype(float), method="mean"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mcse = np.sqrt(p * (1 - p) / ess)
+    coords = {"n_experts": ks, "mcse": ("n_experts", mcse), "ess": ("n_experts", ess)}
+    out = xr.DataArray(
+        p,
         dims="n_experts",
-        coords={"n_experts": np.arange(1, max_experts + 1)},
+        coords=coords,
         name="p_n_experts",
         attrs={"n_draws": int(k.size), "description": "posterior probability of K experts"},
+    )
+    if not by_chain:
+        return out
+    chain = da["chain"].values if "chain" in da.coords else np.arange(k.shape[0])
+    p_chain = ind.mean(axis=2).T if k.size else np.zeros((k.shape[0], max_experts))
+    return xr.Dataset(
+        {
+            "p_n_experts": out.reset_coords(drop=True),
+            "mcse": ("n_experts", mcse, {"description": "Monte Carlo standard error"}),
+            "ess": ("n_experts", ess, {"description": "ESS of the indicator 1{K = k}"}),
+            "p_chain": (("chain", "n_experts"), p_chain, {"description": "per-chain p(K | y)"}),
+        },
+        coords={"n_experts": ks, "chain": chain},
+        attrs=out.attrs,
     )
 
 
