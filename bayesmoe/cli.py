@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from bayesmoe._validation import nonneg_int, positive_int
+from bayesmoe.families import FAMILIES, get_family
 
 __all__ = ["main"]
 
@@ -37,6 +38,13 @@ class _Parser(argparse.ArgumentParser):
 # argparse int types live in bayesmoe._validation (shared with `bayesmoe.study.cli`)
 _positive_int = positive_int
 _nonneg_int = nonneg_int
+
+
+#: --family help: the families' names and what each models
+_FAMILY_HELP = "expert family: " + "; ".join(
+    f"{name} ({get_family(name).description})" for name in FAMILIES
+)
+_OFFSET_HELP = "column of per-row log-exposures (families with a log link, e.g. poisson)"
 
 
 def _add_sampling(p: argparse.ArgumentParser, draws=1000, tune=None, chains=4) -> None:
@@ -101,7 +109,8 @@ def _parser() -> _Parser:
         action="store_true",
         help="random K: sample with the likelihood switched off",
     )
-    fit.add_argument("--family", choices=("gaussian", "categorical"), default="gaussian")
+    fit.add_argument("--family", choices=FAMILIES, default="gaussian", help=_FAMILY_HELP)
+    fit.add_argument("--offset", metavar="COL", help=_OFFSET_HELP)
     fit.add_argument("--gate", choices=("softmax", "tanh", "sigmoid"), default="softmax")
     fit.add_argument(
         "--method",
@@ -127,7 +136,8 @@ def _parser() -> _Parser:
     sel.add_argument(
         "--min-experts", type=_positive_int, default=1, help="smallest K in the table (default 1)"
     )
-    sel.add_argument("--family", choices=("gaussian", "categorical"), default="gaussian")
+    sel.add_argument("--family", choices=FAMILIES, default="gaussian", help=_FAMILY_HELP)
+    sel.add_argument("--offset", metavar="COL", help=_OFFSET_HELP)
     sel.add_argument("--gate", choices=("softmax", "tanh", "sigmoid"), default="softmax")
     sel.add_argument("--seed", type=_nonneg_int, default=1)
     sel.add_argument(
@@ -162,8 +172,12 @@ def _parser() -> _Parser:
 
 
 # ----- data ---------------------------------------------------------------------------------------
-def read_csv(path: str, target: str, features: str | None, family: str):
-    """Read (X, y, feature names) from a CSV, with one-line errors for every bad input."""
+def read_csv(path: str, target: str, features: str | None, family: str, offset: str | None = None):
+    """Read (X, y, feature names, offset) from a CSV, with one-line errors for every bad input.
+
+    ``offset`` names a column of per-row log-exposures (families with a log link); it is not a
+    feature unless listed in ``features``.
+    """
     import pandas as pd
 
     p = Path(path)
@@ -187,7 +201,7 @@ def read_csv(path: str, target: str, features: str | None, family: str):
         if target in names:
             raise UserError(f"the target {target!r} is also listed as a feature")
     else:
-        names = [c for c in df.columns if c != target]
+        names = [c for c in df.columns if c not in (target, offset)]
     # no feature columns (--features none, or a CSV of the target alone): a plain mixture, X has
     # shape (n, 0)
     for c in names:
@@ -210,7 +224,8 @@ def read_csv(path: str, target: str, features: str | None, family: str):
             f"target column {target!r} has a missing value at row "
             f"{int(np.flatnonzero(y.isna())[0]) + 2} of the file"
         )
-    if family == "gaussian":
+    fam = get_family(family)
+    if not fam.has_classes:
         if not pd.api.types.is_numeric_dtype(y):
             raise UserError(
                 f"target {target!r} is not numeric; use --family categorical for labels"
@@ -220,7 +235,25 @@ def read_csv(path: str, target: str, features: str | None, family: str):
             raise UserError(f"target column {target!r} has an infinite value")
     else:
         y = y.to_numpy()
-    return X, y, names
+    return X, y, names, _read_offset(df, path, offset, fam)
+
+
+def _read_offset(df, path: str, column: str | None, fam):
+    """The ``--offset`` column as floats, or None."""
+    import pandas as pd
+
+    if column is None:
+        return None
+    if not fam.takes_offset:
+        raise UserError(f"--offset applies to families with a log link; {fam.name} takes none")
+    if column not in df.columns:
+        raise UserError(f"offset column {column!r} not in {path!r}; columns: {list(df.columns)}")
+    off = df[column]
+    if not pd.api.types.is_numeric_dtype(off) or not np.all(np.isfinite(off.to_numpy(dtype=float))):
+        raise UserError(
+            f"offset column {column!r} must hold finite numbers (log-exposures; exposures > 0)"
+        )
+    return off.to_numpy(dtype=float)
 
 
 # ----- output -------------------------------------------------------------------------------------
@@ -374,11 +407,11 @@ def _fit_mode(args) -> str:
 def _cmd_fit(args) -> int:
     t0 = time.perf_counter()
     mode = _fit_mode(args)
-    X, y, names = read_csv(args.data, args.target, args.features, args.family)
+    X, y, names, offset = read_csv(args.data, args.target, args.features, args.family, args.offset)
     if mode == "mle":
-        return _fit_mle(args, X, y, names, t0)
+        return _fit_mle(args, X, y, names, t0, offset)
     if mode in ("rjmcmc", "dp"):
-        return _fit_random_k(args, mode, X, y, names, t0)
+        return _fit_random_k(args, mode, X, y, names, t0, offset)
     from bayesmoe.inference import sample
 
     with _Staging(args.out) as tmp:
@@ -390,6 +423,7 @@ def _cmd_fit(args) -> int:
             gate=args.gate,
             priors=args.priors,
             feature_names=names,
+            offset=offset,
             draws=args.draws,
             tune=args.tune,
             chains=args.chains,
@@ -409,7 +443,7 @@ def _cmd_fit(args) -> int:
     return 0
 
 
-def _fit_random_k(args, mode, X, y, names, t0) -> int:
+def _fit_random_k(args, mode, X, y, names, t0, offset=None) -> int:
     import pandas as pd
 
     common = dict(
@@ -424,6 +458,10 @@ def _fit_random_k(args, mode, X, y, names, t0) -> int:
         random_seed=args.seed,
         progressbar=not args.quiet,
     )
+    if offset is not None:
+        if mode == "dp":
+            raise UserError("--offset is not supported with the Dirichlet-process gate (dp:...)")
+        common["offset"] = offset
     if mode == "rjmcmc":
         from bayesmoe.inference.rjmcmc import acceptance_summary, k_posterior, sample_random_k
 
@@ -474,14 +512,16 @@ def _fit_random_k(args, mode, X, y, names, t0) -> int:
     return 0
 
 
-def _fit_mle(args, X, y, names, t0) -> int:
+def _fit_mle(args, X, y, names, t0, offset=None) -> int:
     from bayesmoe._validation import check_y
     from bayesmoe.inference.mm import fit_mle
 
     # the gate names of models.gates.GATES, without importing PyTensor on the MLE path
     gate = "identity" if args.gate == "softmax" else args.gate
     y, classes = check_y(y, args.family, X.shape[0])
-    res = fit_mle(X, y, args.experts, family=args.family, gate=gate, random_seed=args.seed)
+    res = fit_mle(
+        X, y, args.experts, family=args.family, gate=gate, random_seed=args.seed, offset=offset
+    )
     out = {"features": names, "target": args.target, **res.to_dict()}
     if classes is not None:
         out["classes"] = [c if isinstance(c, (int, float, str)) else str(c) for c in classes]
@@ -503,7 +543,7 @@ def _cmd_select(args) -> int:
         raise UserError(
             f"--min-experts {args.min_experts} is above --max-experts {args.max_experts}"
         )
-    X, y, _names = read_csv(args.data, args.target, args.features, args.family)
+    X, y, _names, offset = read_csv(args.data, args.target, args.features, args.family, args.offset)
     y, _ = check_y(y, args.family, X.shape[0])
     mcmc = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "cores": args.cores}
     table = compare_experts(
@@ -518,6 +558,7 @@ def _cmd_select(args) -> int:
         rjmcmc=args.rjmcmc,
         rjmcmc_kwargs={**mcmc, "experts_prior": args.experts_prior},
         progressbar=args.progress,
+        offset=offset,
     )
     if args.json:
         print(json.dumps(_jsonable_selection(table)))

@@ -160,6 +160,7 @@ def dendrogram(
     y=None,
     *,
     gate: str | Callable | None = None,
+    offset=None,
 ) -> xr.Dataset:
     """Dendrogram of a mixing measure, with the merged measures and DSC at every level.
 
@@ -172,6 +173,8 @@ def dendrogram(
         Data for the average log-likelihood ℓ̄_n of each merged measure and for DSC.
     gate : str or callable, optional
         Gate transform, needed when the measure's gate is "custom".
+    offset : array_like, shape (n,), optional
+        Per-row log-exposures of families with a log link (for ℓ̄_n).
 
     Returns
     -------
@@ -204,7 +207,9 @@ def dendrogram(
     d, Kbar = measure.sizes["feature"], measure.sizes["expert"]
     M = measure.sizes.get("class", 0)
     flat = {
-        k: v.reshape((S,) + v.shape[len(sshape) :]) for k, v in arr.items() if k != "sample_shape"
+        k: v.reshape((S,) + v.shape[len(sshape) :])
+        for k, v in arr.items()
+        if isinstance(v, np.ndarray)
     }
     act_in = flat.get("active", np.ones((S, Kbar), bool))
     L = Kbar
@@ -279,8 +284,9 @@ def dendrogram(
             sl = slice(c0, c0 + chunk)
             pd = {k: v[sl] for k, v in out.items()}
             pd["temperature"] = measure.attrs.get("temperature", 1.0)
+            pd["family"] = fam.name
             with np.errstate(all="ignore"):
-                mll[sl] = log_likelihood(pd, X, y, gate=g) / n
+                mll[sl] = log_likelihood(pd, X, y, gate=g, offset=offset) / n
         valid = out["active"].any(-1)
         mll = np.where(valid, mll, np.nan)
         dsc = -(height + np.log(n) * mll)

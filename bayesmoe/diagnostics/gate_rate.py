@@ -25,6 +25,7 @@ from scipy.special import softmax, xlogy
 
 from bayesmoe.diagnostics.hellinger import _check_X
 from bayesmoe.diagnostics.voronoi import as_measure, sample_dims_of, wrap
+from bayesmoe.families import NUMPY, Transform, get_family
 from bayesmoe.measure import expert_log_prob, gate_logits, measure_arrays, measure_family
 
 __all__ = [
@@ -278,9 +279,12 @@ def routing_distortion(measure, X, y, *, loss: str = "log") -> xr.DataArray:
         raise ValueError(f"`y` must have shape ({X.shape[0]},); got {y.shape}.")
     arr = measure_arrays(G, [])
     if loss == "squared":
-        if measure_family(G) != "gaussian":
-            raise ValueError("loss='squared' needs Gaussian experts; use loss='log'.")
-        d = (y[:, None] - X @ arr["a"] - arr["b"]) ** 2
+        fam = get_family(measure_family(G))
+        if fam.has_classes:
+            raise ValueError("loss='squared' needs a real or count response; use loss='log'.")
+        canon = {k: arr[k] for k in fam.canonical_dims}
+        mean = fam.mean(*fam.predictors(NUMPY, canon, X, Transform.identity(X.shape[1])))
+        d = (y[:, None] - mean) ** 2
     else:
         d = -expert_log_prob(arr, X, y)
     return xr.DataArray(

@@ -33,6 +33,7 @@ from scipy.special import ndtr
 
 from bayesmoe._validation import check_X
 from bayesmoe.diagnostics.voronoi import as_measure, check_comparable, sample_dims_of, wrap
+from bayesmoe.families import NUMPY, Transform, get_family
 from bayesmoe.measure import conditional_mean, gate_probabilities, measure_arrays, measure_family
 
 __all__ = ["expected_hellinger", "expected_total_variation", "gaussian_mixture_distance"]
@@ -161,7 +162,9 @@ def _check_X(X, d: int, name: str = "X") -> np.ndarray:
 
 
 def _conditionals(ds: xr.Dataset, X: np.ndarray, sd, gate) -> dict:
-    """Conditional-density parameters with one flattened sample axis (S, n, ·)."""
+    """Conditional-density parameters with one flattened sample axis: class probabilities
+    (S, n, M), or gate weights and the family's predictors (S * n, K).
+    """
     arr = measure_arrays(ds, sd)
     S = int(np.prod(arr["sample_shape"])) if arr["sample_shape"] else 1
     g = gate if gate is not None else ds.attrs.get("gate", "identity")
@@ -170,17 +173,19 @@ def _conditionals(ds: xr.Dataset, X: np.ndarray, sd, gate) -> dict:
             "A measure with gate='custom' needs its gate transform: pass the callable as `gate=`."
         )
     tau = ds.attrs.get("temperature", 1.0)
-    if measure_family(ds) == "categorical":
+    fam = get_family(measure_family(ds))
+    if fam.has_classes:
         probs = conditional_mean({**arr, "gate": g, "temperature": tau}, X)
         return {"probs": probs.reshape(S, X.shape[0], -1)}
     K = ds.sizes["expert"]
     w = gate_probabilities(
         arr["beta0"], arr["beta1"], X, gate=g, temperature=tau, active=arr.get("active")
     )
-    mu = np.einsum("nd,...dk->...nk", X, arr["a"]) + arr["b"][..., None, :]
-    s = np.sqrt(arr["sigma2"])[..., None, :]
-    s = np.broadcast_to(s, mu.shape)
-    return {"w": w.reshape(S, -1, K), "mu": mu.reshape(S, -1, K), "s": s.reshape(S, -1, K)}
+    canon = {k: arr[k] for k in fam.canonical_dims}
+    preds = fam.predictors(NUMPY, canon, X, Transform.identity(X.shape[1]))
+    shape = w.shape
+    preds = [np.broadcast_to(v, shape).reshape(-1, K) for v in preds]
+    return {"w": w.reshape(-1, K), "preds": preds, "rows": (S, X.shape[0])}
 
 
 def _expected_distance(measure, reference, X, kind, n_grid, gate, name):
@@ -196,16 +201,24 @@ def _expected_distance(measure, reference, X, kind, n_grid, gate, name):
         )
     X = _check_X(X, G.sizes["feature"])
     cp, cq = _conditionals(G, X, sd, gate), _conditionals(R, X, sd_ref, gate)
-    if measure_family(G) == "categorical":
+    fam = get_family(measure_family(G))
+    if fam.has_classes:
         P, Q = cp["probs"], cq["probs"]
         if kind == "hellinger":
             dist = np.clip(1.0 - np.sqrt(P * Q).sum(-1), 0.0, 1.0)
         else:
             dist = 0.5 * np.abs(P - Q).sum(-1)
     else:
-        dist = gaussian_mixture_distance(
-            cp["w"], cp["mu"], cp["s"], cq["w"], cq["mu"], cq["s"], kind=kind, n_grid=n_grid
-        )
+        rows = cp["rows"]
+        if cq["rows"] != rows:  # one reference measure against every draw: repeat it
+            reps = rows[0]
+            cq = {
+                "w": np.tile(cq["w"], (reps, 1)),
+                "preds": [np.tile(v, (reps, 1)) for v in cq["preds"]],
+            }
+        dist = fam.mixture_distance(
+            cp["w"], cp["preds"], cq["w"], cq["preds"], kind=kind, n_grid=n_grid
+        ).reshape(rows)
     if kind == "hellinger":
         dist = np.sqrt(dist)
     out = wrap(dist.mean(axis=-1), G, sd, name=name)

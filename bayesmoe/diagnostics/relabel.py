@@ -541,7 +541,7 @@ def _classification_probs(trace, post: xr.Dataset, X, y) -> np.ndarray:
         )
     out = []
     for c in range(arr["sample_shape"][0]):  # one chain at a time bounds peak memory
-        pc = {k: v[c] for k, v in arr.items() if k != "sample_shape"}
+        pc = {k: v[c] if isinstance(v, np.ndarray) else v for k, v in arr.items()}
         eta = gate_logits(
             pc["beta0"],
             pc["beta1"],

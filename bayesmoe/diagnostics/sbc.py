@@ -51,6 +51,7 @@ import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
 from bayesmoe._validation import check_family, check_int, check_X
+from bayesmoe.families import NUMPY, Transform, get_family
 from bayesmoe.measure import gate_input
 from bayesmoe.models.builder import build_model
 from bayesmoe.models.gates import resolve_gate
@@ -73,20 +74,17 @@ _RELABELLED = ("b", "a", "log_sigma", "beta0", "beta1")
 # ------------------------------------------------------------------------------------------------
 # one replicate
 # ------------------------------------------------------------------------------------------------
-def _stand_in_y(family: str, n: int, n_classes: int) -> np.ndarray:
-    if family == "gaussian":
-        return np.linspace(-1.0, 1.0, n)
-    return np.arange(n) % n_classes
-
-
 def _model(X, family, n_experts, gate, n_classes, priors, likelihood_power):
-    """The model on X with the y transform pinned to the identity (a stand-in y)."""
-    y0 = _stand_in_y(family, X.shape[0], n_classes)
-    classes = list(range(n_classes)) if family == "categorical" else None
+    """The model on X with the response transform pinned to the identity (a stand-in y): the
+    prior must not depend on the data it generates.
+    """
+    fam = get_family(family)
+    y0 = fam.example_response(X.shape[0], n_classes)
+    classes = list(range(n_classes)) if fam.has_classes else None
     model, info = build_model(
-        X, y0, n_experts=n_experts, experts=family, gate=gate, priors=priors, classes=classes
+        X, y0, n_experts=n_experts, experts=fam.name, gate=gate, priors=priors, classes=classes
     )
-    if family == "gaussian":
+    if fam.transforms_response:
         with model:
             pm.set_data({"y_center": 0.0, "y_scale": 1.0})
     if likelihood_power != 1.0:
@@ -110,7 +108,9 @@ def _log_softmax(eta: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def _params(ds: xr.Dataset, family: str) -> dict:
-    """User-unit parameters with a leading sample axis S: gate (S,K), (S,d,K); experts."""
+    """User-unit parameters with a leading sample axis S: gate (S,K), (S,d,K); the family's
+    trace variables.
+    """
 
     def arr(name, dims):
         da = ds[name]
@@ -118,14 +118,7 @@ def _params(ds: xr.Dataset, family: str) -> dict:
         return da.transpose(*extra, *dims).values.reshape((-1,) + tuple(da.sizes[d] for d in dims))
 
     out = {"beta0": arr("beta0", ("expert",)), "beta1": arr("beta1", ("feature", "expert"))}
-    if family == "gaussian":
-        out.update(
-            a=arr("a", ("feature", "expert")),
-            b=arr("b", ("expert",)),
-            sigma=arr("sigma", ("expert",)),
-        )
-    else:
-        out.update(a=arr("a", ("feature", "class", "expert")), b=arr("b", ("class", "expert")))
+    out.update({k: arr(k, dims) for k, dims in get_family(family).trace_dims.items()})
     return out
 
 
@@ -135,15 +128,16 @@ def _log_gate(p: dict, Z: np.ndarray) -> np.ndarray:
     return _log_softmax(eta)
 
 
+def _predictors(p: dict, family: str, X: np.ndarray):
+    fam = get_family(family)
+    canon = fam.canonical_from_trace({k: p[k] for k in fam.trace_dims})
+    return fam, fam.predictors(NUMPY, canon, X, Transform.identity(X.shape[1]))
+
+
 def _log_components(p: dict, family: str, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Log p(y_i | x_i, expert k), shape (S, n, K)."""
-    if family == "gaussian":
-        mu = np.einsum("nd,sdk->snk", X, p["a"]) + p["b"][:, None, :]
-        s = p["sigma"][:, None, :]
-        return -0.5 * np.log(2 * np.pi) - np.log(s) - 0.5 * ((y[None, :, None] - mu) / s) ** 2
-    logits = np.einsum("nd,sdmk->snmk", X, p["a"]) + p["b"][:, None, :, :]
-    logp = _log_softmax(logits, axis=2)
-    return np.take_along_axis(logp, y[None, :, None, None].astype(int), axis=2)[:, :, 0, :]
+    """Log p(y_i | x_i, expert k), shape (S, n, K): the family's one log density."""
+    fam, preds = _predictors(p, family, X)
+    return fam.component_log_prob(NUMPY, y, *preds)
 
 
 def _quantities(p: dict, family: str, gate_name: str, X, y, x_test, y_test) -> dict:
@@ -154,35 +148,31 @@ def _quantities(p: dict, family: str, gate_name: str, X, y, x_test, y_test) -> d
     entropy = -(g * lg).sum(-1).mean(-1)
     lg_t = _log_gate(p, gate_input(x_test, gate_name))
     ll_t = np.logaddexp.reduce(lg_t + _log_components(p, family, x_test, y_test), axis=-1)
-    if family == "gaussian":
-        mu = np.einsum("nd,sdk->snk", x_test, p["a"]) + p["b"][:, None, :]
-        pred = (np.exp(lg_t) * mu).sum(-1)
-    else:
-        logits = np.einsum("nd,sdmk->snmk", x_test, p["a"]) + p["b"][:, None, :, :]
-        p0 = np.exp(_log_softmax(logits, axis=2))[:, :, 0, :]
-        pred = (np.exp(lg_t) * p0).sum(-1)
+    fam, preds = _predictors(p, family, x_test)
+    mean = fam.mean(*preds)  # E[y | x, k]; with classes P(y = first class | x, k)
+    pred = (np.exp(lg_t) * (mean[..., 0, :] if fam.has_classes else mean)).sum(-1)
     out = {
         "loglik_data": ll.sum(-1),
         "loglik_test": ll_t,
         "pred_mean": pred,
         "gate_entropy": entropy,
     }
-    if family == "categorical" and int(np.max(y_test)) == 0 and len(np.unique(y_test)) == 1:
+    if fam.has_classes and int(np.max(y_test)) == 0 and len(np.unique(y_test)) == 1:
         del out["loglik_test"]  # log P(y = 0 | x) is a monotone map of pred_mean: no new check
     return out
 
 
 def _atoms(p: dict, family: str) -> np.ndarray:
-    """(S, K, P) expert atoms for the matching: beta0, beta1, a, b (and log sigma)."""
+    """(S, K, P) expert atoms for the matching: beta0, beta1 and the family's gauge-fixed
+    canonical blocks (positive ones, variances, on the log scale).
+    """
     S, K = p["beta0"].shape
+    fam = get_family(family)
+    canon = fam.canonical_from_trace({k: p[k] for k in fam.trace_dims})
+    atoms = fam.atom_blocks(canon, S, K)
     blocks = [p["beta0"][..., None], np.moveaxis(p["beta1"], 1, 2)]
-    if family == "gaussian":
-        blocks += [np.moveaxis(p["a"], 1, 2), p["b"][..., None], np.log(p["sigma"])[..., None]]
-    else:
-        blocks += [
-            np.moveaxis(p["a"], -1, 1).reshape(S, K, -1),
-            np.moveaxis(p["b"], -1, 1).reshape(S, K, -1),
-        ]
+    for name in fam.canonical_dims:
+        blocks.append(np.log(atoms[name]) if name in fam.positive_canonical else atoms[name])
     return np.concatenate(blocks, axis=-1)
 
 
@@ -213,13 +203,18 @@ def match_to_truth(atoms, truth) -> np.ndarray:
 
 
 def _relabelled(p: dict, family: str, perm: np.ndarray) -> dict:
-    """Per-expert parameters (S, K) in the truth's labels (first feature, first class)."""
+    """Per-expert parameters (S, K) in the truth's labels: the first entry of every event axis
+    (first feature, first class against the reference), positive ones as ``log_*``.
+    """
     take = lambda v: np.take_along_axis(v, perm, axis=-1)  # noqa: E731
     out = {"beta0": take(p["beta0"]), "beta1": take(p["beta1"][:, 0, :])}
-    if family == "gaussian":
-        out.update(b=take(p["b"]), a=take(p["a"][:, 0, :]), log_sigma=take(np.log(p["sigma"])))
-    else:  # class 0 against the reference (last) class
-        out.update(b=take(p["b"][:, 0, :]), a=take(p["a"][:, 0, 0, :]))
+    fam = get_family(family)
+    positive = {prm.name for prm in fam.params if prm.positive}
+    for name in fam.trace_dims:
+        v = p[name].reshape(p[name].shape[0], -1, p[name].shape[-1])[:, 0, :]
+        out[f"log_{name}" if name in positive else name] = take(
+            np.log(v) if name in positive else v
+        )
     return out
 
 
@@ -307,11 +302,12 @@ def sbc_replicate(
     import arviz as az
 
     family = check_family(experts)
+    fam = get_family(family)
     K = check_int(n_experts, "n_experts")
     L = check_int(n_ranked, "n_ranked")
     X = check_X(X)
     gate_name, _ = resolve_gate(gate)
-    if family == "categorical":
+    if fam.has_classes:
         n_classes = check_int(n_classes, "n_classes", minimum=2)
     if not (isinstance(likelihood_power, (int, float)) and likelihood_power > 0):
         raise ValueError(f"`likelihood_power` must be a positive number; got {likelihood_power!r}.")
@@ -326,7 +322,7 @@ def sbc_replicate(
         x_test[:, 0] = q[:, 0]
     x_test = check_X(x_test, "x_test")
     if y_test is None:
-        y_test = np.zeros(x_test.shape[0], dtype=float if family == "gaussian" else int)
+        y_test = np.zeros(x_test.shape[0], dtype=int if fam.y_dtype == "int64" else float)
     y_test = np.asarray(y_test)
     t0 = time.perf_counter()
     seeds = np.random.SeedSequence(random_seed).spawn(3)
@@ -339,7 +335,7 @@ def sbc_replicate(
         prior = pm.sample_prior_predictive(draws=1, model=gen, random_seed=prior_seed)
     truth_ds = prior["prior"].to_dataset()
     y_sim = prior["prior_predictive"]["y"].values.reshape(-1)
-    if family == "categorical":
+    if fam.y_dtype == "int64":
         y_sim = y_sim.astype(np.int64)
 
     fit_model, _ = _model(

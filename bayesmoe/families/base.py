@@ -196,6 +196,10 @@ class Family:
         sizes = self.dim_sizes(d, n_classes)
         return int(sum(np.prod([sizes[x] for x in p.dims], dtype=int) for p in self.params))
 
+    def example_response(self, n: int, n_classes: int = 0) -> np.ndarray:
+        """A valid response of ``n`` rows that carries no information (SBC's stand-in y)."""
+        raise NotImplementedError
+
     # ----- parameters -----------------------------------------------------------------------
     def canonical_from_free(self, ops: Ops, free: dict) -> dict:
         """Canonical parameters on the standardised scale from the free ``*_std`` values."""
@@ -283,6 +287,45 @@ class Family:
     def quantile_bounds(self, *predictors) -> tuple[np.ndarray, np.ndarray]:
         """Per-expert values below and above nearly all the mass (bisection brackets)."""
         raise NotImplementedError
+
+    # ----- reversible jump (docs/math.md §3) ------------------------------------------------------
+    #: birth proposals the family offers; the first is the default ("normal": a Normal around a
+    #: weighted fit to the observations the mixture explains worst)
+    rj_births: ClassVar[tuple[str, ...]] = ("normal",)
+
+    def rj_birth_experts(self, Xs, y, w, data: dict, n_classes: int = 0):
+        """Mean and sd of the birth proposal's expert columns (the slot row's value-space
+        coordinates after the gate's, in :attr:`params` order): a fit to the observations
+        weighted by ``w``. Must be a deterministic function of its arguments.
+        """
+        raise NotImplementedError
+
+    def mixture_distance(self, wp, preds_p, wq, preds_q, *, kind: str, n_grid: int = 17):
+        """Squared Hellinger distance (``kind="hellinger"``) or total variation (``"tv"``)
+        between the mixtures ``sum_k w_k p_k`` of two sets of experts, per row: weights (B, K),
+        predictors (B, K) each; returns (B,). Discrete families: exact sums over the counts
+        below the largest :meth:`quantile_bounds` (the mass above is below 1e-12).
+        """
+        if not self.discrete:
+            raise NotImplementedError(f"{self.name}: mixture distance")
+        top = max(
+            float(np.max(self.quantile_bounds(*preds_p)[1])),
+            float(np.max(self.quantile_bounds(*preds_q)[1])),
+        )
+        grid = np.arange(int(np.ceil(top)) + 1, dtype=float)
+        out = np.empty(wp.shape[0])
+        step = max(1, 2_000_000 // (grid.size * max(wp.shape[-1], wq.shape[-1])))
+        for lo in range(0, wp.shape[0], step):
+            sl = slice(lo, lo + step)
+            pmf = []
+            for w, preds in ((wp, preds_p), (wq, preds_q)):
+                lp = self.component_log_prob(NUMPY, grid, *[v[sl, None, :] for v in preds])
+                pmf.append(np.einsum("bmk,bk->bm", np.exp(lp), w[sl]))
+            if kind == "hellinger":
+                out[sl] = np.clip(1.0 - np.sqrt(pmf[0] * pmf[1]).sum(-1), 0.0, 1.0)
+            else:
+                out[sl] = 0.5 * np.abs(pmf[0] - pmf[1]).sum(-1)
+        return out
 
     # ----- maximum likelihood (MM/EM, docs/math.md §8) ---------------------------------------
     def mm_blocks(self, D: int, K: int, M: int) -> dict[str, tuple]:

@@ -63,6 +63,9 @@ class Categorical(Family):
     def check_response(self, y, n_obs, classes=None):
         return check_class_response(y, n_obs, classes)
 
+    def example_response(self, n, n_classes=0):
+        return np.arange(n) % n_classes
+
     # ----- parameters -----------------------------------------------------------------------
     def canonical_from_free(self, ops: Ops, free):
         xp = ops.xp
@@ -120,6 +123,29 @@ class Categorical(Family):
         z = logits - logits.max(-2, keepdims=True)
         p = np.exp(z)
         return p / p.sum(-2, keepdims=True)
+
+    # ----- reversible jump ----------------------------------------------------------------------
+    rj_births = ("anchors", "normal")
+
+    def rj_birth_experts(self, Xs, y, w, data, n_classes=0):
+        """Five weighted Böhning steps of a multinomial logit; sd twice the standard error."""
+        n, d = Xs.shape
+        M = n_classes
+        A = np.column_stack([Xs, np.ones(n)])  # columns: a (d), b
+        Y = np.eye(M)[np.asarray(y, dtype=int)]
+        V = np.zeros((d + 1, M - 1))  # rows: a (d), b; reference class pinned
+        H = A.T @ (A * w[:, None]) + 1e-6 * np.eye(d + 1)
+        H_inv = np.linalg.inv(H)
+        B = 2.0 * (np.eye(M - 1) + np.ones((M - 1, M - 1)))  # Böhning (I - 11'/M)^-1 scaled
+        for _ in range(5):
+            logits = np.column_stack([A @ V, np.zeros(n)])
+            z = logits - logits.max(1, keepdims=True)
+            P = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+            V = V + H_inv @ (A.T @ (w[:, None] * (Y - P)[:, : M - 1])) @ B
+        se = np.sqrt(np.diag(H_inv) * np.sum(w * w))
+        mean = np.r_[V[:d].reshape(-1), V[d]]
+        sd = np.r_[np.repeat(2.0 * se[:d], M - 1), np.full(M - 1, 2.0 * se[d])]
+        return mean, sd
 
     # ----- MM ---------------------------------------------------------------------------------
     def mm_blocks(self, D, K, M):

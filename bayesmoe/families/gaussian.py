@@ -29,6 +29,15 @@ __all__ = ["GAUSSIAN", "Gaussian"]
 _LOG_SQRT_2PI = 0.5 * float(np.log(2.0 * np.pi))
 
 
+def weighted_lstsq(A: np.ndarray, t: np.ndarray, w: np.ndarray):
+    """Weighted least squares: coefficients and the diagonal of the sandwich covariance / s^2."""
+    AtWA = A.T @ (A * w[:, None]) + 1e-8 * np.eye(A.shape[1])
+    inv = np.linalg.inv(AtWA)
+    coef = inv @ (A.T @ (w * t))
+    sandwich = inv @ (A.T @ (A * (w * w)[:, None])) @ inv
+    return coef, np.diag(sandwich)
+
+
 def pick(values: np.ndarray, k: np.ndarray) -> np.ndarray:
     """``values[..., k]`` per observation: values (..., K) broadcast to k.shape + (K,)."""
     values = np.broadcast_to(values, k.shape + np.shape(values)[-1:])
@@ -73,6 +82,9 @@ class Gaussian(Family):
         if sy <= 0:
             raise ValueError("`y` is constant; there is nothing to model.")
         return float(y.mean()), sy
+
+    def example_response(self, n, n_classes=0):
+        return np.linspace(-1.0, 1.0, n)
 
     def standard_data(self, y, tr: Transform, offset=None):
         return (np.asarray(y, dtype=float) - tr.y_center) / tr.y_scale, {"offset": None}
@@ -131,6 +143,30 @@ class Gaussian(Family):
 
     def quantile_bounds(self, mu, sigma):
         return mu - 10 * sigma, mu + 10 * sigma
+
+    def mixture_distance(self, wp, preds_p, wq, preds_q, *, kind, n_grid=17):
+        """Gaussian mixtures: quadrature on a union grid (see
+        :func:`bayesmoe.diagnostics.hellinger.gaussian_mixture_distance`).
+        """
+        from bayesmoe.diagnostics.hellinger import gaussian_mixture_distance
+
+        (mup, sp), (muq, sq) = preds_p, preds_q
+        return gaussian_mixture_distance(wp, mup, sp, wq, muq, sq, kind=kind, n_grid=n_grid)
+
+    # ----- reversible jump ----------------------------------------------------------------------
+    def rj_birth_experts(self, Xs, y, w, data, n_classes=0):
+        """Weighted least squares for (a, b) with sandwich standard errors; ``log sigma`` at
+        the weighted residual sd, sd ``sqrt(1 / (2 n_eff))``.
+        """
+        n = Xs.shape[0]
+        A = np.column_stack([Xs, np.ones(n)])  # columns: a (d), b
+        coef, var = weighted_lstsq(A, y, w)
+        r2 = float(np.sum(w * (y - A @ coef) ** 2) / np.sum(w))
+        s2 = r2 if r2 > 1e-4 else 1e-4
+        n_eff = 1.0 / np.sum(w * w)
+        mean = np.r_[coef, 0.5 * np.log(s2)]
+        sd = np.r_[np.sqrt(var * s2), np.sqrt(1.0 / (2.0 * n_eff))]
+        return mean, sd
 
     # ----- MM ---------------------------------------------------------------------------------
     def mm_blocks(self, D, K, M):

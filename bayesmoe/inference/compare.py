@@ -113,6 +113,7 @@ def compare_experts(
     random_seed: int | None = None,
     progressbar: bool = True,
     return_fits: bool = False,
+    offset=None,
 ):
     """Compare numbers of experts K by BIC, ICL, DSC, MTM, p(K | y) and LOO in one table.
 
@@ -120,11 +121,12 @@ def compare_experts(
     ----------
     X : array_like, shape (n, d)
     y : array_like, shape (n,)
-        Real responses (Gaussian experts) or integer class codes 0..M-1 (categorical experts).
+        Real responses (Gaussian), integer class codes 0..M-1 (categorical), counts (Poisson).
     ks : iterable of int
         The numbers of experts to compare (default 1..5). MM fits every K in 1..max(ks) (the
         DSC uses the max(ks) fit); rows are reported for ``ks``.
-    experts : {"gaussian", "categorical"}
+    experts : str
+        The expert family (:data:`bayesmoe.families.FAMILIES`).
     gate : {"softmax", "tanh", "sigmoid"} or callable
         Gate input transform (the same for every method).
     n_starts : int
@@ -159,6 +161,8 @@ def compare_experts(
         A tqdm bar over the fits (MM per K, NUTS per K, reversible jump, MTM).
     return_fits : bool
         Also return the fits: ``(table, {"nuts": {K: DataTree}, "rjmcmc": DataTree or None})``.
+    offset : array_like, shape (n,), optional
+        Per-row log-exposures of families with a log link (every fit uses them).
 
     Returns
     -------
@@ -255,6 +259,7 @@ def compare_experts(
             n_starts=n_starts,
             random_seed=random_seed,
             on_fit=on_fit,
+            offset=offset,
             **(mm_kwargs or {}),
         )
         table = mm.loc[
@@ -296,6 +301,7 @@ def compare_experts(
                 experts=family,
                 gate=sample_gate,
                 random_seed=nuts_seed + i,
+                offset=offset,
                 **opts,
             )
             bar.update(1)
@@ -364,6 +370,7 @@ def compare_experts(
                     experts=family,
                     gate=sample_gate,
                     random_seed=rj_seed,
+                    offset=offset,
                     **rj_opts,
                 )
             )

@@ -32,6 +32,7 @@ from pymc.model import modelcontext
 from pymc.step_methods.compound import BlockedStep, Competence
 from pymc.util import get_random_generator, get_value_vars_from_user_vars
 
+from bayesmoe.families import get_family
 from bayesmoe.models.random_k import HYPER_VARS, K_VAR, RandomKInfo
 
 __all__ = ["ConjugateGibbs", "gibbs_eligible"]
@@ -45,7 +46,7 @@ def gibbs_eligible(info: RandomKInfo) -> bool:
     """
     pri = info.priors
     return (
-        info.family == "gaussian"
+        get_family(info.family).hierarchical_prior  # the conjugate normal mixture
         and info.Xs.shape[1] == 0
         and pri.hierarchical
         and pri.dirichlet_weights

@@ -22,6 +22,7 @@ from bayesmoe._validation import (
     keywords_checked,
 )
 from bayesmoe.diagnostics.dendrogram import dendrogram
+from bayesmoe.families import get_family
 from bayesmoe.inference.mm import count_parameters, fit_mle
 
 __all__ = ["select_experts"]
@@ -44,6 +45,7 @@ def select_experts(
     n_classes: int | None = None,
     progressbar: bool = False,
     on_fit: Callable[[int, object], None] | None = None,
+    offset=None,
 ) -> pd.DataFrame:
     """Fit K = 1..max_experts by MM and compare them by AIC, BIC, ICL and DSC.
 
@@ -63,6 +65,8 @@ def select_experts(
         Called as ``on_fit(K, result)`` after the fit of each K, with the
         :class:`~bayesmoe.inference.mm.MMResult` (None when the fit failed), e.g. to advance a
         progress bar or keep the fits.
+    offset : array_like, shape (n,), optional
+        Per-row log-exposures (families with a log link).
 
     Returns
     -------
@@ -89,17 +93,16 @@ def select_experts(
     n, d = Xa.shape
     family = check_family(family, "family")
     M = 0
-    if family == "categorical":
+    if get_family(family).has_classes:
         _, M = check_class_codes(y, n, n_classes)
     else:
         check_y(y, family, n)
-    if family in ("gaussian", "categorical"):
-        p_max = count_parameters(family, int(max_experts), d, M)
-        if n < p_max:
-            raise ValueError(
-                f"`max_experts`={max_experts} needs {p_max} parameters but there are only {n} "
-                "rows; lower `max_experts`."
-            )
+    p_max = count_parameters(family, int(max_experts), d, M)
+    if n < p_max:
+        raise ValueError(
+            f"`max_experts`={max_experts} needs {p_max} parameters but there are only {n} "
+            "rows; lower `max_experts`."
+        )
     seeds = np.random.default_rng(random_seed).integers(0, 2**63 - 1, size=int(max_experts))
     rows, fits = [], {}
     for K in range(1, int(max_experts) + 1):
@@ -113,6 +116,7 @@ def select_experts(
                 ridge=ridge,
                 tol=tol,
                 max_iter=max_iter,
+                offset=offset,
                 n_starts=n_starts,
                 accelerate=accelerate,
                 random_seed=int(seeds[K - 1]),
@@ -161,7 +165,9 @@ def select_experts(
         table.attrs[f"selected_{crit}"] = int(col.idxmin()) if col.notna().any() else None
     Kmax = int(max_experts)
     if Kmax in fits and Kmax > 1:
-        dend = dendrogram(fits[Kmax].measure_, X, y, gate=gate if callable(gate) else None)
+        dend = dendrogram(
+            fits[Kmax].measure_, X, y, gate=gate if callable(gate) else None, offset=offset
+        )
         table.attrs["selected_dsc"] = int(dend.attrs["n_experts_selected"])
         table.attrs["dsc"] = {
             int(k): float(v)

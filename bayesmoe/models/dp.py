@@ -213,7 +213,7 @@ def occupied_experts(
     out = np.zeros((C, D), dtype=np.int64)
     K = p["beta0"].shape[-1]
     for c in range(C):  # one chain at a time bounds memory at draws x n x K
-        sub = {k: v[c] for k, v in p.items() if k != "sample_shape"}
+        sub = {k: v[c] if isinstance(v, np.ndarray) else v for k, v in p.items()}
         log_g = np.log(
             np.maximum(
                 gate_probabilities(

@@ -41,6 +41,7 @@ from scipy import stats
 from scipy.special import gammaln
 
 from bayesmoe._validation import check_int
+from bayesmoe.families import get_family
 from bayesmoe.models.builder import (
     data_inputs,
     expert_block,
@@ -96,6 +97,12 @@ class RandomKInfo:
     n_classes: int
     slot_vars: list = field(default_factory=list)
     slot_groups: list = field(default_factory=list)
+    #: per-row data of the family's standardised density (offsets; ``Family.standard_data``)
+    data: dict = field(default_factory=dict, repr=False)
+    #: the response as the family codes it, user units (class codes, counts, reals)
+    y: np.ndarray | None = field(default=None, repr=False)
+    #: the per-row log-exposures given by the user (families with a log link)
+    offset: np.ndarray | None = field(default=None, repr=False)
     prior_constants: dict = field(default_factory=dict)
 
     @property
@@ -246,6 +253,7 @@ def build_random_k_model(
     fixed_experts: int | None = None,
     feature_names: Sequence | None = None,
     classes: Sequence | None = None,
+    offset=None,
 ) -> tuple[pm.Model, RandomKInfo]:
     """Build the padded random-K softmax-gated MoE (docs/math.md §3).
 
@@ -253,12 +261,13 @@ def build_random_k_model(
     ----------
     X : array_like, shape (n_obs, n_features)
     y : array_like, shape (n_obs,)
-        Real responses (Gaussian experts) or class labels (categorical experts).
+        The response as the expert family takes it (real values, class labels, counts).
     max_experts : int
         Number of slots K_max >= 1.
     experts_prior : str or array_like
         Prior of K on 1..K_max, see :func:`experts_prior_pmf` (default ``"poisson:1.0"``).
-    experts : {"gaussian", "categorical"}
+    experts : str
+        The expert family (:data:`bayesmoe.families.FAMILIES`).
     gate : {"softmax", "tanh", "sigmoid"} or callable
         Gate input transform, as in :func:`bayesmoe.models.build_model`.
     temperature : float
@@ -274,6 +283,8 @@ def build_random_k_model(
         Build instead the fixed-K model with the same atom prior (``fixed_experts`` slots, all
         active, no discrete variable): its marginal likelihood is Z_K of p(K | y) ∝ p(K) Z_K.
     feature_names, classes : sequence, optional
+    offset : array_like, shape (n_obs,), optional
+        Per-row log-exposure of families with a log link (``experts="poisson"``).
 
     Returns
     -------
@@ -309,6 +320,7 @@ def build_random_k_model(
         priors=priors,
         feature_names=feature_names,
         classes=classes,
+        offset=offset,
     )
     pri, st = s.priors, s.standardizer
     with pm.Model(coords=s.coords(K)) as model:
@@ -333,12 +345,11 @@ def build_random_k_model(
             observe(s.family, eta, params, s.y)
 
     slot_vars, slot_groups = [], []
+    fam = get_family(s.family)
     for rv_name, group in (
         ("beta0_std", "gate_intercept"),
         ("beta1_std", "gate_slope"),
-        ("a_std", "expert_slope"),
-        ("b_std", "expert_intercept"),
-        ("sigma_std", "noise"),
+        *((f"{p.name}_std", p.prior) for p in fam.params),
     ):
         if rv_name not in model.named_vars:
             continue
@@ -347,7 +358,7 @@ def build_random_k_model(
         shape = tuple(int(s) for s in model.initial_point()[value.name].shape[:-1])
         slot_vars.append((value.name, shape))
         slot_groups.append(group)
-    ys = st.transform_y(s.y) if s.family == "gaussian" else np.asarray(s.y, dtype=int)
+    ys, data = fam.standard_data(s.y, st.transform, s.offset)
     info = RandomKInfo(
         family=s.family,
         max_experts=K,
@@ -366,6 +377,9 @@ def build_random_k_model(
         n_classes=s.n_classes,
         slot_vars=slot_vars,
         slot_groups=slot_groups,
+        data=data,
+        y=s.y,
+        offset=s.offset,
         prior_constants=s.prior_constants(),
     )
     return model, info

@@ -58,7 +58,7 @@ def _read_csv_data(data: dict, family: str):
     if missing:
         raise ValueError(f"feature columns {missing} (data.features) not in {p.name}.")
     X = df[names].to_numpy(dtype=float)
-    y = df[target].to_numpy(dtype=float if family == "gaussian" else None)
+    y = df[target].to_numpy()  # coded by the family's check where it is fitted
     return X, y, names
 
 

@@ -74,6 +74,8 @@ from typing import Any
 
 import numpy as np
 
+from bayesmoe.families import FAMILIES, get_family
+
 __all__ = [
     "GRID_KEYS",
     "METHODS",
@@ -110,7 +112,7 @@ _KEYS: dict[str, dict[str, str]] = {
         "x_seed": "seed of the fixed X (prior); the same X for every replicate",
     },
     "model": {
-        "family": "'gaussian' or 'categorical'",
+        "family": f"one of {FAMILIES}",
         "gate": "'softmax', 'tanh' or 'sigmoid'",
         "n_experts": "number of experts K",
         "k_max": "largest K (rjmcmc)",
@@ -426,7 +428,7 @@ def _check_csv_data(d: dict, m: dict, g: dict) -> None:
     try:
         X = check_X(df[names], "X (the feature columns)")
         y, classes = check_y(df[target].to_numpy(), family, X.shape[0])
-        Standardizer.from_data(X, y if family == "gaussian" else None)
+        Standardizer.from_data(X, y, family=family)
         n = min(g["n"]) if "n" in g else (d.get("n") or X.shape[0])
         K = max(g.get("n_experts", [m.get("n_experts") or m.get("k_max") or 1]))
         check_enough_rows(n, n_parameters(K, X.shape[1], family, len(classes or [])))
@@ -437,7 +439,7 @@ def _check_csv_data(d: dict, m: dict, g: dict) -> None:
 def _sbc_model(model: Mapping, family: str) -> dict:
     """The SBC options of [model]: classes, data-generating and fitted priors, tempering."""
     out: dict[str, Any] = {}
-    if family == "categorical":
+    if get_family(family).has_classes:
         out["n_classes"] = _int("model.n_classes", model.get("n_classes", 2), 2)
     elif "n_classes" in model:
         raise SpecError("study spec: `model.n_classes` applies to family = 'categorical' only.")
@@ -620,7 +622,7 @@ def parse_spec(
 
     # ---- model --------------------------------------------------------------------------------
     m: dict[str, Any] = {
-        "family": _choice("model.family", model["family"], ("gaussian", "categorical")),
+        "family": _choice("model.family", model["family"], FAMILIES),
         "gate": _choice("model.gate", model["gate"], ("softmax", "tanh", "sigmoid")),
     }
     raw_model = raw["model"] if isinstance(raw["model"], Mapping) else {}

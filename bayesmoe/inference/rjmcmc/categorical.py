@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bayesmoe.families import get_family
 from bayesmoe.inference.rjmcmc.moves import (
     _LOG_2PI,
     MoveContext,
@@ -139,10 +140,10 @@ class AnchorBirth:
     """
 
     def __init__(self, ctx: MoveContext, n_anchors: int = 8):
-        if ctx.family != "categorical":
+        if "anchors" not in get_family(ctx.family).rj_births:
             raise ValueError(
                 "AnchorBirth is for categorical experts; got family "
-                f"{ctx.family!r}. Use birth='normal' for Gaussian experts."
+                f"{ctx.family!r}. Use birth='normal' for {ctx.family} experts."
             )
         Xs, Zs, ys = ctx.Xs, ctx.Zs, np.asarray(ctx.ys, dtype=int)
         n, d = Xs.shape

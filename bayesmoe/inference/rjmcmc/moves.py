@@ -34,6 +34,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import gammaln
 
+from bayesmoe.families import Transform, get_family
+from bayesmoe.families.gaussian import weighted_lstsq
+from bayesmoe.inference.mm_updates import SHORT_NUMPY
+
 __all__ = [
     "MOVES",
     "MoveContext",
@@ -136,6 +140,8 @@ class MoveContext:
     split_beta: float = 2.0
     log_sigma_column: int | None = None
     prior_mix: float = 0.5
+    #: per-row data of the family's standardised density (``Family.standard_data``: offsets)
+    data: dict = field(default_factory=dict, repr=False)
     #: optional birth kernel with ``draw(theta, ctx, rng, prior_row)`` and
     #: ``log_density(u, theta, ctx)`` (e.g. :class:`~bayesmoe.inference.rjmcmc.categorical.
     #: AnchorBirth`); None: the Normal of :func:`birth_proposal`
@@ -246,23 +252,20 @@ def birth_log_density(u: np.ndarray, mean: np.ndarray, sd: np.ndarray, ctx: Move
 
 # ----- data-informed birth proposal -------------------------------------------------------------
 def _components(theta: np.ndarray, ctx: MoveContext):
-    """Log gate (n, K) and log expert density (n, K) of the active rows ``theta`` (K, D)."""
+    """Log gate (n, K) and log expert density (n, K) of the active rows ``theta`` (K, D): the
+    family's one log density on the standardised scale.
+    """
     p = ctx.layout.unpack(theta)
     beta0, beta1 = p["beta0_std"], p["beta1_std"]  # (K,), (d, K)
     eta = (ctx.Zs @ beta1 + beta0) / ctx.temperature
-    if ctx.family == "gaussian":
-        mu = ctx.Xs @ p["a_std"] + p["b_std"]
-        log_sigma = p["sigma_std_log__"]
-        r = (ctx.ys[:, None] - mu) / np.exp(log_sigma)
-        comp = -0.5 * _LOG_2PI - log_sigma - 0.5 * r * r
-    else:
-        _n, d = ctx.Xs.shape
-        K = theta.shape[0]
-        a = np.concatenate([p["a_std"], np.zeros((d, 1, K))], axis=1)
-        b = np.concatenate([p["b_std"], np.zeros((1, K))], axis=0)
-        logits = np.einsum("nd,dmk->nmk", ctx.Xs, a) + b
-        lp = log_softmax(logits, axis=1)
-        comp = np.take_along_axis(lp, ctx.ys[:, None, None].astype(int), axis=1)[:, 0, :]
+    fam = get_family(ctx.family)
+    free = {}
+    for prm in fam.params:
+        name = f"{prm.name}_std"
+        free[name] = np.exp(p[f"{name}_log__"]) if prm.positive else p[name]
+    canon = fam.canonical_from_free(SHORT_NUMPY, free)
+    tr = Transform.identity(ctx.Xs.shape[1])
+    comp = fam.log_prob(canon, ctx.Xs, ctx.ys, tr=tr, ops=SHORT_NUMPY, data=ctx.data)
     return eta, comp
 
 
@@ -272,22 +275,14 @@ def mixture_log_density(theta: np.ndarray, ctx: MoveContext) -> np.ndarray:
     return logsumexp(log_softmax(eta, axis=1) + comp, axis=1)
 
 
-def _weighted_lstsq(A: np.ndarray, t: np.ndarray, w: np.ndarray):
-    """Weighted least squares: coefficients and the diagonal of the sandwich covariance / s^2."""
-    AtWA = A.T @ (A * w[:, None]) + 1e-8 * np.eye(A.shape[1])
-    inv = np.linalg.inv(AtWA)
-    coef = inv @ (A.T @ (w * t))
-    sandwich = inv @ (A.T @ (A * (w * w)[:, None])) @ inv
-    return coef, np.diag(sandwich)
-
-
 def birth_proposal(theta: np.ndarray, ctx: MoveContext) -> tuple[np.ndarray, np.ndarray]:
     """Mean and sd (both (D,)) of the Normal birth proposal given the active rows ``theta``.
 
     The observations are weighted by how badly the current mixture explains them,
     ``w_i ∝ exp(-l_i / 2)`` with ``l_i`` the pointwise log density, mixed half-and-half with
     uniform weights so that no single outlier decides. The new expert's centre is the weighted
-    least-squares (Gaussian) or weighted Böhning-logistic (multinomial) fit under ``w``; its gate
+    fit of the family under ``w`` (``Family.rj_birth_experts``: weighted least squares for
+    Gaussian, Böhning-logistic for multinomial, IRLS for Poisson experts); its gate
     centre gives it the share ``t_i = n w_i / (K + 1)`` (clipped to [0.02, 0.98]) at every x_i
     given the K current gates (least squares on the logit scale). The sd is ``birth_scale`` times
     the sandwich standard error of each fit (gate: the prior sd / 3, at least the standard error).
@@ -298,7 +293,6 @@ def birth_proposal(theta: np.ndarray, ctx: MoveContext) -> tuple[np.ndarray, np.
     ll = mixture_log_density(theta, ctx)
     w = np.exp(log_softmax(-0.5 * ll, axis=0))
     w = 0.5 * w + 0.5 / n
-    n_eff = 1.0 / np.sum(w * w)
     D = ctx.layout.n_columns
     mean, sd = np.zeros(D), np.zeros(D)
     # gate: share t_i given the current logits
@@ -306,37 +300,13 @@ def birth_proposal(theta: np.ndarray, ctx: MoveContext) -> tuple[np.ndarray, np.
     t = np.clip(n * w / (K + 1), 0.02, 0.98)
     target = ctx.temperature * (np.log(t) - np.log1p(-t) + logsumexp(eta, axis=1))
     A_gate = np.column_stack([np.ones(n), ctx.Zs])
-    coef, var = _weighted_lstsq(A_gate, target, np.full(n, 1.0 / n))
+    coef, var = weighted_lstsq(A_gate, target, np.full(n, 1.0 / n))
     resid_var = float(np.mean((target - A_gate @ coef) ** 2))
     mean[: 1 + d] = coef
     resid_var = resid_var if resid_var > 1e-6 else 1e-6
     sd[: 1 + d] = np.maximum(np.sqrt(var * resid_var), ctx.prior_sd[: 1 + d] / 3.0)
-    A = np.column_stack([ctx.Xs, np.ones(n)])  # columns: a (d), b
-    if ctx.family == "gaussian":
-        coef, var = _weighted_lstsq(A, ctx.ys, w)
-        r2 = float(np.sum(w * (ctx.ys - A @ coef) ** 2) / np.sum(w))
-        s2 = r2 if r2 > 1e-4 else 1e-4
-        mean[1 + d : 2 + 2 * d] = coef
-        sd[1 + d : 2 + 2 * d] = np.sqrt(var * s2)
-        mean[-1] = 0.5 * np.log(s2)
-        sd[-1] = np.sqrt(1.0 / (2.0 * n_eff))
-    else:
-        M = ctx.n_classes
-        Y = np.eye(M)[ctx.ys.astype(int)]
-        V = np.zeros((d + 1, M - 1))  # rows: a (d), b; reference class pinned
-        H = A.T @ (A * w[:, None]) + 1e-6 * np.eye(d + 1)
-        H_inv = np.linalg.inv(H)
-        B = 2.0 * (np.eye(M - 1) + np.ones((M - 1, M - 1)))  # Böhning (I - 11'/M)^-1 scaled
-        for _ in range(5):
-            logits = np.column_stack([A @ V, np.zeros(n)])
-            P = np.exp(log_softmax(logits, axis=1))
-            V = V + H_inv @ (A.T @ (w[:, None] * (Y - P)[:, : M - 1])) @ B
-        se = np.sqrt(np.diag(H_inv) * np.sum(w * w))
-        a_mean, b_mean = V[:d], V[d]  # (d, M-1), (M-1,)
-        mean[1 + d : 1 + d + d * (M - 1)] = a_mean.reshape(-1)
-        mean[1 + d + d * (M - 1) :] = b_mean
-        sd[1 + d : 1 + d + d * (M - 1)] = np.repeat(2.0 * se[:d], M - 1)
-        sd[1 + d + d * (M - 1) :] = 2.0 * se[d]
+    fam = get_family(ctx.family)
+    mean[1 + d :], sd[1 + d :] = fam.rj_birth_experts(ctx.Xs, ctx.ys, w, ctx.data, ctx.n_classes)
     sd = ctx.birth_scale * np.maximum(sd, 1e-3)
     return mean, sd
 

@@ -27,6 +27,7 @@ from bayesmoe._validation import (
     pymc_sample_keywords,
     warn_user,
 )
+from bayesmoe.families import get_family
 from bayesmoe.inference.rjmcmc.moves import MOVES, SlotLayout
 from bayesmoe.inference.rjmcmc.step import ReversibleJump
 from bayesmoe.models.random_k import (
@@ -98,15 +99,15 @@ def _active_rows_from_measure(measure: xr.Dataset, info: RandomKInfo) -> np.ndar
     beta0 = beta0 - beta0.mean()
     beta1 = beta1 - beta1.mean(-1, keepdims=True)
     point = {"beta0_std": beta0, "beta1_std": beta1}
-    if info.family == "gaussian":
-        point["a_std"] = G["a"].transpose("feature", "expert").values
-        point["b_std"] = G["b"].values
-        point["sigma_std_log__"] = 0.5 * np.log(G["sigma2"].values)
-    else:
-        a = G["a"].transpose("feature", "class", "expert").values
-        b = G["b"].transpose("class", "expert").values
-        point["a_std"] = (a - a[:, -1:, :])[:, :-1, :]
-        point["b_std"] = (b - b[-1:, :])[:-1, :]
+    fam = get_family(info.family)
+    canon = {k: G[k].transpose(*dims).values for k, dims in fam.canonical_dims.items()}
+    free = fam.free_from_canonical(canon)
+    for p in fam.params:  # value space: positive parameters on the log scale
+        name = f"{p.name}_std"
+        if p.positive:
+            point[f"{name}_log__"] = np.log(free[name])
+        else:
+            point[name] = free[name]
     layout = SlotLayout(tuple(info.slot_vars), tuple(info.slot_groups))
     return layout.pack(point)
 
@@ -159,6 +160,7 @@ def start_points(
                             n_starts=4,
                             random_seed=int(rng.integers(2**31)),
                             n_classes=info.n_classes or None,
+                            offset=info.offset,
                         )
                     except ValueError:  # K too large for an MLE on these data: prior start
                         res = None
@@ -196,6 +198,7 @@ def sample_random_k(
     feature_names=None,
     classes=None,
     continuous: str = "auto",
+    offset=None,
     **sample_kwargs,
 ) -> xr.DataTree:
     """Sample the posterior of a softmax-gated MoE with a random number of experts.
@@ -227,6 +230,8 @@ def sample_random_k(
         conjugate Gibbs sweep of :class:`bayesmoe.inference.gibbs.ConjugateGibbs` (only for a
         mixture without covariates, X of shape (n, 0), under ``priors="richardson-green"``).
         ``"auto"`` (default) takes Gibbs where it applies, NUTS elsewhere.
+    offset : array_like, shape (n_obs,), optional
+        Per-row log-exposure of families with a log link (``experts="poisson"``).
     **sample_kwargs
         Passed to :func:`pymc.sample`; the NUTS step's own keywords (``target_accept``,
         ``max_treedepth``, ..., or ``nuts={...}``) go to the NUTS step of the compound sampler
@@ -298,13 +303,10 @@ def sample_random_k(
         prior_only=prior_only,
         feature_names=feature_names,
         classes=classes,
+        offset=offset,
     )
     X_arr = model["X"].get_value()
-    y_codes = (
-        info.ys
-        if info.family == "categorical"
-        else (info.ys * info.standardizer.y_scale + info.standardizer.y_center)
-    )
+    y_codes = info.y
     seeds = np.random.SeedSequence(random_seed).spawn(3)
     init_seed, step_seed, pm_seed = (int(s.generate_state(1)[0]) for s in seeds)
     t0 = time.perf_counter()

@@ -32,6 +32,7 @@ from pymc.model import modelcontext
 from pymc.step_methods.compound import BlockedStep, Competence
 from pymc.util import get_random_generator, get_value_vars_from_user_vars
 
+from bayesmoe.families import get_family
 from bayesmoe.inference.rjmcmc.moves import (
     MOVES,
     MoveContext,
@@ -222,18 +223,19 @@ class ReversibleJump(BlockedStep):
         ):
             raise ValueError(f"`moves_per_step` must be an int >= 1; got {moves_per_step!r}.")
         self.moves_per_step = int(moves_per_step)
+        fam = get_family(info.family)
+        positive = [f"{p.name}_std_log__" for p in fam.params if p.positive]
+        starts = np.cumsum([0, *self.layout.sizes])
         names = [name for name, _ in info.slot_vars]
-        self._log_sigma_column = (
-            int(np.flatnonzero(groups == "noise")[0]) if "sigma_std_log__" in names else None
-        )
+        self._log_sigma_column = int(starts[names.index(positive[0])]) if positive else None
         if birth not in ("auto", "normal", "anchors"):
             raise ValueError(f"`birth` must be 'auto', 'normal' or 'anchors'; got {birth!r}.")
         if birth == "auto":
-            birth = "anchors" if info.family == "categorical" else "normal"
-        if birth == "anchors" and info.family != "categorical":
+            birth = fam.rj_births[0]
+        if birth not in fam.rj_births:
             raise ValueError(
-                "birth='anchors' needs categorical experts; use birth='normal' "
-                f"for {info.family} experts."
+                f"birth={birth!r} is not offered for {fam.name} experts; use one of "
+                f"{fam.rj_births} (or 'auto')."
             )
         if (
             isinstance(n_anchors, bool)
@@ -308,6 +310,7 @@ class ReversibleJump(BlockedStep):
             split_beta=self._split_beta,
             log_sigma_column=self._log_sigma_column,
             prior_mix=self._prior_mix,
+            data=info.data,
             birth_kernel=getattr(self, "birth_kernel", None),
             prior_logpdf=prior_logpdf,
         )
