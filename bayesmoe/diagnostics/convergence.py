@@ -20,6 +20,7 @@ import numpy as np
 import xarray as xr
 
 from bayesmoe._validation import warn_user
+from bayesmoe.diagnostics import mcmc_stats
 
 __all__ = [
     "ESS_PER_CHAIN_MIN",
@@ -55,6 +56,18 @@ def _flat(ds: xr.Dataset) -> dict[str, float]:
             label = ", ".join(str(idx[i][j]) for i, j in enumerate(pos))
             out[f"{name}[{label}]"] = float(da.values[pos])
     return out
+
+
+def _per_variable(ds: xr.Dataset, stat) -> xr.Dataset:
+    """``stat`` (numpy, (chain, draw, ...) -> (...)) of every variable, labelled; the numpy
+    estimators of :mod:`bayesmoe.diagnostics.mcmc_stats` import no ArviZ on the sampling path.
+    """
+    out = {}
+    for name, da in ds.data_vars.items():
+        rest = [d for d in da.dims if d not in ("chain", "draw")]
+        values = stat(da.transpose("chain", "draw", *rest).values)
+        out[name] = xr.DataArray(values, dims=rest, coords={d: da[d].values for d in rest})
+    return xr.Dataset(out)
 
 
 def _names(values: dict[str, float], worst_high: bool) -> str:
@@ -100,11 +113,11 @@ def convergence_problems(trace: xr.DataTree) -> list[str]:
     one_expert = post.sizes.get("expert", 1) == 1
     names = [v for v in _USER_VARS if v in post]
     if names and (trace.attrs.get("relabelled") or one_expert or _ordered(trace)):
-        import arviz as az
-
         ds = post[names]
         if n_chains > 1:
-            rhat = {k: v for k, v in _flat(az.rhat(ds)).items() if v > RHAT_MAX}
+            rhat = {
+                k: v for k, v in _flat(_per_variable(ds, mcmc_stats.rhat)).items() if v > RHAT_MAX
+            }
             if rhat:
                 msgs.append(
                     f"R-hat > {RHAT_MAX} for {len(rhat)} parameter(s): {_names(rhat, True)}; "
@@ -112,7 +125,8 @@ def convergence_problems(trace: xr.DataTree) -> list[str]:
                     "mode (bm.summary(trace), the report's rank plots), or use fewer experts."
                 )
         need = ESS_PER_CHAIN_MIN * n_chains
-        ess = {k: v for k, v in _flat(az.ess(ds, method="bulk")).items() if v < need}
+        bulk = _flat(_per_variable(ds, mcmc_stats.ess_bulk))
+        ess = {k: v for k, v in bulk.items() if v < need}
         if ess:
             msgs.append(
                 f"bulk ESS < {need} ({ESS_PER_CHAIN_MIN} per chain) for {len(ess)} parameter(s): "
