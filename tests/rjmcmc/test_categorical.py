@@ -13,7 +13,7 @@ from bayesmoe.inference.rjmcmc.categorical import AnchorBirth, kmeans_anchors
 from bayesmoe.inference.rjmcmc.moves import merge_map, slot_prior_logpdf, split_map
 from bayesmoe.inference.rjmcmc.step import ReversibleJump
 from bayesmoe.models.random_k import build_random_k_model, slot_prior_draw
-from tests.rjmcmc.test_prior_recovery import ALPHA, chi_square_pvalue, run_prior_chain
+from tests.helpers import ALPHA, chi_square_pvalue, run_prior_chain
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,14 @@
 """Prior recovery under the Richardson–Green prior (d = 0): with the likelihood off, the
 reversible-jump chain must reproduce k ~ Uniform{1..k_max}, and a broken move must not.
 
-Same design as tests/rjmcmc/test_prior_recovery.py (exact Gibbs refresh from the prior between
-reversible-jump steps; chi-square on the chain thinned to about one draw per effective sample,
-false-alarm rate ALPHA). The refresh draws the hyperparameter beta from its prior first and then
-every slot given beta, which is an exact draw of the joint prior. Under this prior the weights are
-Dirichlet(1, ..., 1), i.e. the gate intercepts are log Gamma(1, 1) variables: the split/merge of
-a weight (w -> u w, (1 - u) w) and the prior density of a birth are exercised on that
-parametrisation, with the means around xi and the Gamma precisions given beta.
+Same design as tests/rjmcmc/test_prior_recovery.py, with its helpers from tests/helpers.py (exact
+Gibbs refresh from the prior between reversible-jump steps; chi-square on the chain thinned to
+about one draw per effective sample, false-alarm rate ALPHA). The refresh draws the
+hyperparameter beta from its prior first and then every slot given beta, which is an exact draw
+of the joint prior. Under this prior the weights are Dirichlet(1, ..., 1), i.e. the gate
+intercepts are log Gamma(1, 1) variables: the split/merge of a weight (w -> u w, (1 - u) w) and
+the prior density of a birth are exercised on that parametrisation, with the means around xi and
+the Gamma precisions given beta.
 """
 
 import numpy as np
@@ -21,7 +22,7 @@ from bayesmoe.models.random_k import (
     hyper_prior_draw,
     slot_prior_draw,
 )
-from tests.rjmcmc.test_prior_recovery import ALPHA, N_DRAWS, N_TUNE, chi_square_pvalue
+from tests.helpers import ALPHA, N_DRAWS, N_TUNE, chi_square_pvalue
 
 
 def run_rg_prior_chain(*, max_experts=4, seed=0, p_birth_death=0.5):
