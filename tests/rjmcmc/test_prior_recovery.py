@@ -12,11 +12,15 @@ import numpy as np
 import pytest
 
 import bayesmoe.inference.rjmcmc.step as step_module
-from tests.helpers import ALPHA, chi_square_pvalue, run_prior_chain
+from tests.helpers import ALPHA, TWIN_DRAWS, chi_square_pvalue, run_prior_chain
 
 
 @pytest.mark.parametrize(
-    "experts_prior", ["poisson:1.0", [0.1, 0.2, 0.3, 0.4]], ids=["poisson1", "increasing"]
+    "experts_prior",
+    # the second pmf is in the slow tier: by default the same moves are guarded by "poisson1"
+    # and a non-Poisson pmf by tests/rjmcmc/test_prior_recovery_rg.py (K uniform on 1..4)
+    ["poisson:1.0", pytest.param([0.1, 0.2, 0.3, 0.4], marks=pytest.mark.slow)],
+    ids=["poisson1", "increasing"],
 )
 def test_prior_recovery_two_priors(experts_prior):
     ks, pmf, moves, accepted = run_prior_chain(experts_prior)
@@ -48,7 +52,7 @@ def test_dropped_jacobian_fails_prior_recovery(monkeypatch):
     """Must-fail: the same chain with the split/merge Jacobian dropped misses p(K)."""
     monkeypatch.setattr(step_module, "propose_split", _drop_jacobian(step_module.propose_split))
     monkeypatch.setattr(step_module, "propose_merge", _drop_jacobian(step_module.propose_merge))
-    ks, pmf, _, _ = run_prior_chain("poisson:1.0", p_birth_death=0.0)
+    ks, pmf, _, _ = run_prior_chain("poisson:1.0", p_birth_death=0.0, n_draws=TWIN_DRAWS)
     p, _ = chi_square_pvalue(ks, pmf)
     assert p < ALPHA
 
@@ -65,6 +69,6 @@ def test_wrong_birth_density_fails_prior_recovery(monkeypatch):
 
     monkeypatch.setattr(step_module, "propose_birth", no_q(step_module.propose_birth))
     monkeypatch.setattr(step_module, "propose_death", no_q(step_module.propose_death))
-    ks, pmf, _, _ = run_prior_chain("poisson:1.0", p_birth_death=1.0)
+    ks, pmf, _, _ = run_prior_chain("poisson:1.0", p_birth_death=1.0, n_draws=TWIN_DRAWS)
     p, _ = chi_square_pvalue(ks, pmf)
     assert p < ALPHA

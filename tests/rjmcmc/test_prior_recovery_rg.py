@@ -22,10 +22,10 @@ from bayesmoe.models.random_k import (
     hyper_prior_draw,
     slot_prior_draw,
 )
-from tests.helpers import ALPHA, N_DRAWS, N_TUNE, chi_square_pvalue
+from tests.helpers import ALPHA, N_DRAWS, N_TUNE, TWIN_DRAWS, chi_square_pvalue
 
 
-def run_rg_prior_chain(*, max_experts=4, seed=0, p_birth_death=0.5):
+def run_rg_prior_chain(*, max_experts=4, seed=0, p_birth_death=0.5, n_draws=N_DRAWS):
     X, y, _ = load_dataset("galaxy")
     model, info = build_random_k_model(
         X,
@@ -36,11 +36,11 @@ def run_rg_prior_chain(*, max_experts=4, seed=0, p_birth_death=0.5):
         prior_only=True,
     )
     step = ReversibleJump(info=info, model=model, rng=seed + 1, p_birth_death=p_birth_death)
-    step.setup_chain(np.random.default_rng(seed + 2), N_TUNE, N_DRAWS)
+    step.setup_chain(np.random.default_rng(seed + 2), N_TUNE, n_draws)
     rng = np.random.default_rng(seed + 3)
     point = model.initial_point()
     ks, moves, accepted = [], [], []
-    for i in range(N_TUNE + N_DRAWS):
+    for i in range(N_TUNE + n_draws):
         if i == N_TUNE:
             step.stop_tuning()
         point = dict(point)
@@ -76,7 +76,7 @@ def test_rg_dropped_split_jacobian_fails(monkeypatch):
 
     monkeypatch.setattr(step_module, "propose_split", drop(step_module.propose_split))
     monkeypatch.setattr(step_module, "propose_merge", drop(step_module.propose_merge))
-    ks, pmf, _, _ = run_rg_prior_chain(p_birth_death=0.0)
+    ks, pmf, _, _ = run_rg_prior_chain(p_birth_death=0.0, n_draws=TWIN_DRAWS)
     p, _ = chi_square_pvalue(ks, pmf)
     assert p < ALPHA
 
@@ -94,6 +94,6 @@ def test_rg_birth_without_proposal_density_fails(monkeypatch):
 
     monkeypatch.setattr(step_module, "propose_birth", no_q(step_module.propose_birth))
     monkeypatch.setattr(step_module, "propose_death", no_q(step_module.propose_death))
-    ks, pmf, _, _ = run_rg_prior_chain(p_birth_death=1.0)
+    ks, pmf, _, _ = run_rg_prior_chain(p_birth_death=1.0, n_draws=TWIN_DRAWS)
     p, _ = chi_square_pvalue(ks, pmf)
     assert p < ALPHA
