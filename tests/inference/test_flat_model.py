@@ -9,34 +9,20 @@ with atol 1e-9.
 
 import numpy as np
 import pymc as pm
-import pytensor.tensor as pt
 import pytest
 
 from bayesmoe.data import simulate
 from bayesmoe.inference.flat_model import flat_model
 from bayesmoe.models import build_model
+from tests.helpers import flat_data, flat_options
 
-OPTIONS = [
-    dict(n_experts=3),
-    dict(n_experts=3, identifiability="reference", ordered=True, gate="tanh", temperature=1.5),
-    dict(n_experts=1),
-    dict(n_experts=2, experts="categorical", gate="sigmoid", priors={"gate_slope": 2.5}),
-    dict(n_experts=3, experts="categorical", identifiability="reference", ordered=True),
-    dict(n_experts=2, gate=pt.arctan, priors={"noise": 0.5, "expert_slope": 1.5}),
-]
-
-
-def _data(opts):
-    X, y, _ = simulate("S-B", n=120, random_seed=3)
-    if opts.get("experts") == "categorical":
-        y = np.digitize(y, np.quantile(y, [0.4, 0.8]))
-    return X, y
+OPTIONS = flat_options()
 
 
 @pytest.fixture(scope="module", params=range(len(OPTIONS)), ids=lambda i: f"opts{i}")
 def built(request):
     opts = OPTIONS[request.param]
-    X, y = _data(opts)
+    X, y = flat_data(opts)
     model, info = build_model(X, y, **opts)
     fm = flat_model(model, info)
     assert fm is not None, f"flat model does not cover {opts}"

@@ -11,17 +11,16 @@ from bayesmoe.inference.flat_model import flat_model, flat_model_from_spec
 from bayesmoe.inference.sampling import layout_from_model
 from bayesmoe.models import build_model
 from bayesmoe.models.spec import fixed_k_spec, trace_layout
-from tests.inference.test_flat_model import OPTIONS as FLAT_OPTIONS
-from tests.inference.test_flat_model import _data
+from tests.helpers import flat_data, flat_options
 
 # the flat-density option sets, except the custom (tensor-callable) gate, which the spec leaves to
 # the PyMC model (test_custom_gate_and_other_priors_are_left_to_the_pymc_model)
-OPTIONS = [o for o in FLAT_OPTIONS if not callable(o.get("gate"))]
+OPTIONS = [o for o in flat_options() if not callable(o.get("gate"))]
 
 
 @pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
 def test_spec_matches_the_built_model(opts):
-    X, y = _data(opts)
+    X, y = flat_data(opts)
     model, info = build_model(X, y, **opts)
     s, info_s = fixed_k_spec(X, y, **opts)
     assert info_s.options() == info.options()
@@ -45,7 +44,7 @@ def test_spec_matches_the_built_model(opts):
 
 
 def test_spec_rejects_what_build_model_rejects():
-    X, y = _data({})
+    X, y = flat_data({})
     for bad in (
         dict(n_experts=0),
         dict(n_experts=2, identifiability="pinned"),
@@ -62,7 +61,7 @@ def test_spec_rejects_what_build_model_rejects():
 def test_custom_gate_and_other_priors_are_left_to_the_pymc_model():
     import pytensor.tensor as pt
 
-    X, y = _data({})
+    X, y = flat_data({})
     for opts in (dict(n_experts=2, gate=pt.arctan), dict(n_experts=2, priors="richardson-green")):
         s, info = fixed_k_spec(X, y, **opts)
         assert flat_model_from_spec(s, info) is None
