@@ -6,11 +6,11 @@ or NUTS cells silently did something else would fail.
 
 import re
 
-from tests.notebook_runner import run_notebook
+from tests.helpers import run_notebook
 
 
 def test_notebook_02_executes(tmp_path, monkeypatch):
-    text, seconds = run_notebook("02_classification_mm_dendrogram.ipynb", tmp_path, monkeypatch)
+    text = run_notebook("02_classification_mm_dendrogram.ipynb", tmp_path, monkeypatch)
 
     # MM: monotone ascent and a log-likelihood at least that of the true measure (the MLE
     # maximises it; the truth is one candidate point, so the fit can only be above it)
@@ -30,4 +30,3 @@ def test_notebook_02_executes(tmp_path, monkeypatch):
     assert sel and all(1 <= int(k) <= 3 for k in sel.groups())
     # NUTS started from the MM fit
     assert "chains started from: mm" in text
-    print(f"notebook 02 executed in {seconds:.0f} s")

@@ -1,11 +1,10 @@
 """Notebook 04 (diagnostics) runs top to bottom with ~100 NUTS draws per chain."""
 
-from tests.notebook_runner import run_notebook
+from tests.helpers import run_notebook
 
 
 def test_notebook_04_executes(tmp_path, monkeypatch):
-    text, seconds = run_notebook("04_diagnostics.ipynb", tmp_path, monkeypatch)
+    text = run_notebook("04_diagnostics.ipynb", tmp_path, monkeypatch)
     # the notebook's own checks print these; a broken diagnostic would change or drop them
     assert "posterior mean D1" in text and "MTM pmf" in text and ">= D(R)" in text
     assert "MTM on an MM point: merge_truncate_merge got a single mixing measure" in text
-    print(f"notebook 04 executed in {seconds:.0f} s")

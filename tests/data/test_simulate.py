@@ -25,6 +25,7 @@ from bayesmoe.measure import (
     make_measure,
     measure_arrays,
 )
+from tests.helpers import bonferroni_z
 
 Z_MAX = 4.0  # 4 standard errors: P(|N(0, 1)| > 4) = 6.3e-5 per check under a correct model.
 
@@ -278,11 +279,6 @@ def _expert_frequency_max_z(z_hat: np.ndarray, X: np.ndarray, g: np.ndarray) -> 
     return worst, used
 
 
-def _bonferroni_z(m: int, alpha: float = 1e-3) -> float:
-    """Two-sided normal critical value for m checks at family-wise error rate alpha."""
-    return float(norm.isf(alpha / (2 * m)))
-
-
 @pytest.mark.parametrize("gate", ["identity", "tanh", "sigmoid"])
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
 def test_latent_expert_frequencies_follow_the_gate(gate, temperature):
@@ -296,7 +292,7 @@ def test_latent_expert_frequencies_follow_the_gate(gate, temperature):
     g = gate_probabilities(G.beta0.values, G.beta1.values, X, gate=gate, temperature=temperature)
     # Up to 51 checks: the bound is Bonferroni at family-wise error 1e-3 (about 4.3 SE).
     worst, used = _expert_frequency_max_z(z_hat, X, g)
-    assert worst < _bonferroni_z(used), (worst, used)
+    assert worst < bonferroni_z(used), (worst, used)
     # A simulator that ignored the gate transform or the temperature fails the same check.
     wrong = [
         ("identity" if gate != "identity" else "tanh", temperature),
@@ -305,7 +301,7 @@ def test_latent_expert_frequencies_follow_the_gate(gate, temperature):
     for wgate, wtemp in wrong:
         gw = gate_probabilities(G.beta0.values, G.beta1.values, X, gate=wgate, temperature=wtemp)
         worst_w, used_w = _expert_frequency_max_z(z_hat, X, gw)
-        assert worst_w > _bonferroni_z(used_w), (wgate, wtemp, worst_w)  # measured 12..430
+        assert worst_w > bonferroni_z(used_w), (wgate, wtemp, worst_w)  # measured 12..430
 
 
 # --------------------------------------------------------------------------------------------

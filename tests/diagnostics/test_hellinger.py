@@ -12,6 +12,7 @@ from bayesmoe.diagnostics.hellinger import (
     gaussian_mixture_distance,
 )
 from bayesmoe.measure import make_measure
+from tests.helpers import jittered_measure
 
 
 def _single(mu, s2):
@@ -74,16 +75,7 @@ def test_multinomial_exact():
 
 def test_per_draw_and_paired_reference_and_invariances():
     X, _, truth = simulate("S-B", n=25, random_seed=2)
-    rng = np.random.default_rng(3)
-    S = (2, 3)
-    G = make_measure(
-        truth.beta0.values + rng.normal(0, 0.3, S + (3,)),
-        truth.beta1.values + rng.normal(0, 0.3, S + (2, 3)),
-        truth.a.values + rng.normal(0, 0.3, S + (2, 3)),
-        truth.b.values + rng.normal(0, 0.3, S + (3,)),
-        truth.sigma2.values * np.exp(rng.normal(0, 0.3, S + (3,))),
-        sample_dims=("chain", "draw"),
-    )
+    G = jittered_measure(truth, (2, 3), 0.3, seed=3)  # 2 chains x 3 draws around the truth
     h = expected_hellinger(G, truth, X)
     assert h.dims == ("chain", "draw") and h.name == "hellinger"
     for c in range(2):

@@ -8,27 +8,14 @@ from bayesmoe.data import simulate
 from bayesmoe.diagnostics.mtm import merge_truncate_merge, mtm_omega, num_experts_posterior
 from bayesmoe.diagnostics.voronoi import voronoi_loss
 from bayesmoe.measure import make_measure
+from tests.helpers import jittered_measure, split_expert
 
 _, _, TRUTH = simulate("S-B", n=5, random_seed=0)
 
 
 def split_posterior(truth, j, frac=0.5, noise=0.02, shape=(2, 100), seed=0):
     """Jittered over-fitted copies of `truth`: expert j split in two (masses frac, 1 - frac)."""
-    rng = np.random.default_rng(seed)
-    K = truth.sizes["expert"]
-    idx = list(range(K)) + [j]
-    b0 = truth.beta0.values[idx].copy()
-    b0[j] += np.log(frac)
-    b0[-1] += np.log(1 - frac)
-    d = truth.sizes["feature"]
-    return make_measure(
-        b0 + rng.normal(0, noise, shape + (K + 1,)),
-        truth.beta1.values[:, idx] + rng.normal(0, noise, shape + (d, K + 1)),
-        truth.a.values[:, idx] + rng.normal(0, noise, shape + (d, K + 1)),
-        truth.b.values[idx] + rng.normal(0, noise, shape + (K + 1,)),
-        truth.sigma2.values[idx] * np.exp(rng.normal(0, noise, shape + (K + 1,))),
-        sample_dims=("chain", "draw"),
-    )
+    return jittered_measure(split_expert(truth, j, frac), shape, noise, seed)
 
 
 @pytest.mark.parametrize("j", [0, 2])

@@ -17,12 +17,12 @@ import arviz as az
 import numpy as np
 import pytest
 import xarray as xr
-from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
 from bayesmoe.data import preset
 from bayesmoe.diagnostics import mixing_measure
 from bayesmoe.measure import log_likelihood
+from tests.helpers import ALPHA_RECOVERY, assert_mcse_z, permute_last_axis
 
 relabel_mod = importlib.import_module("bayesmoe.diagnostics.relabel")
 relabel = relabel_mod.relabel
@@ -47,12 +47,6 @@ RHAT_MIXED_K2 = 1.3
 # --------------------------------------------------------------------------------------------
 # helper: synthetic traces with known label switching
 # --------------------------------------------------------------------------------------------
-def _apply(values: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """values (C, D, ..., K) permuted by q (C, D, K): out[..., j] = values[..., q[j]]."""
-    idx = q.reshape(q.shape[:2] + (1,) * (values.ndim - 3) + q.shape[2:])
-    return np.take_along_axis(values, idx, axis=-1)
-
-
 def make_trace(
     name: str = "S-B",
     *,
@@ -100,7 +94,7 @@ def make_trace(
 
     dims = ("chain", "draw")
     post = xr.Dataset(
-        {v: (dims + d, _apply(vals, q)) for v, (d, vals) in clean.items()},
+        {v: (dims + d, permute_last_axis(vals, q)) for v, (d, vals) in clean.items()},
         coords={"chain": np.arange(CHAINS), "draw": np.arange(DRAWS), **truth.coords},
     )
     # an unmatched expert variable (standardised-scale copy) and label-invariant deterministics
@@ -239,7 +233,7 @@ def test_permute_experts_matches_numpy():
     da = xr.DataArray(vals, dims=("chain", "draw", "feature", "expert"))
     out = permute_experts(da.transpose("expert", "feature", "chain", "draw"), q)
     assert out.dims == ("expert", "feature", "chain", "draw")
-    np.testing.assert_array_equal(out.transpose(*da.dims).values, _apply(vals, q))
+    np.testing.assert_array_equal(out.transpose(*da.dims).values, permute_last_axis(vals, q))
     no_expert = xr.DataArray(vals[..., 0], dims=("chain", "draw", "feature"))
     xr.testing.assert_identical(permute_experts(no_expert, q), no_expert)
     with pytest.raises(ValueError, match=r"permutation of 0..K-1"):
@@ -284,9 +278,8 @@ def test_relabelled_means_match_truth_within_mcse(gaussian):
 
     cost = ((feats(mean)[:, None, :] - feats(true)[None, :, :]) ** 2).sum(-1)
     _rows, g = linear_sum_assignment(cost)
-    z = np.abs(feats(mean) - feats(true)[g]) / feats(mcse)
     # iid draws: |mean - truth| / mcse ~ |N(0, 1)|; Bonferroni over all scalars at 1 % overall.
-    assert z.max() < stats.norm.ppf(1 - 0.01 / (2 * z.size))
+    assert_mcse_z(feats(mean) - feats(true)[g], feats(mcse), alpha=ALPHA_RECOVERY, what="means")
 
 
 def test_all_expert_variables_are_permuted_consistently(gaussian):

@@ -18,6 +18,7 @@ from bayesmoe.diagnostics import mixing_measure
 from bayesmoe.diagnostics.relabel import relabel
 from bayesmoe.diagnostics.summary import summary, total_log_likelihood
 from bayesmoe.measure import conditional_mean, log_likelihood
+from tests.helpers import permute_last_axis
 
 CHAINS, DRAWS, N_OBS, JITTER = 4, 300, 30, 0.05
 # R-hat of correctly relabelled iid draws: 8 split chains of 150, R-hat - 1 ~ (F(7, 1192) - 1)/300;
@@ -53,7 +54,7 @@ def make_trace(seed: int = 0) -> tuple[xr.DataTree, np.ndarray, np.ndarray]:
         {
             v: (
                 dims + d,
-                np.take_along_axis(x, q.reshape(q.shape[:2] + (1,) * (x.ndim - 3) + (K,)), axis=-1),
+                permute_last_axis(x, q),
             )
             for v, (d, x) in vals.items()
         },

@@ -7,38 +7,10 @@ import xarray as xr
 from bayesmoe.data import simulate
 from bayesmoe.diagnostics.voronoi import voronoi_cells, voronoi_loss
 from bayesmoe.measure import make_measure
+from tests.helpers import jittered_measure, split_expert
 
 # Two-expert Gaussian truth, d = 1: p* = (1/2, 1/2), canonical beta1* = (1, -1) (weighted mean 0).
 TRUTH2 = make_measure([0.0, 0.0], [[1.0, -1.0]], [[1.0, 2.0]], [0.0, 1.0], [1.0, 1.0])
-
-
-def _jittered(truth, shape, scale, seed):
-    rng = np.random.default_rng(seed)
-    t = truth
-    return make_measure(
-        t.beta0.values + rng.normal(0, scale, shape + (t.sizes["expert"],)),
-        t.beta1.values + rng.normal(0, scale, shape + t.beta1.shape),
-        t.a.values + rng.normal(0, scale, shape + t.a.shape),
-        t.b.values + rng.normal(0, scale, shape + t.b.shape),
-        t.sigma2.values * np.exp(rng.normal(0, scale, shape + t.sigma2.shape)),
-        sample_dims=("chain", "draw"),
-    )
-
-
-def _split(truth, j, frac=0.5):
-    """Exact over-fitted copy of `truth`: expert j split in two (masses frac, 1 - frac)."""
-    K = truth.sizes["expert"]
-    idx = list(range(K)) + [j]
-    beta0 = truth.beta0.values[idx].copy()
-    beta0[j] += np.log(frac)
-    beta0[-1] += np.log(1 - frac)
-    return make_measure(
-        beta0,
-        truth.beta1.values[:, idx],
-        truth.a.values[:, idx],
-        truth.b.values[idx],
-        truth.sigma2.values[idx],
-    )
 
 
 def test_exact_loss_hand_computed_with_gauge():
@@ -86,7 +58,7 @@ def test_empty_cell_contributes_its_true_mass():
 
 def test_split_truth_has_zero_loss_and_plain_centring_would_not():
     _, _, truth = simulate("S-B", n=5, random_seed=0)
-    split = _split(truth, 2, frac=0.3)
+    split = split_expert(truth, 2, frac=0.3)
     assert float(voronoi_loss(split, truth, kind="overfitted")) == pytest.approx(0.0, abs=1e-12)
     # The deliberately wrong gauge (unweighted mean over experts) moves the split measure's
     # slopes, so a test of the zero loss above does detect it.
@@ -117,7 +89,7 @@ def test_multinomial_exact_and_class_gauge():
 
 def test_vectorised_over_draws_matches_single_draws():
     _, _, truth = simulate("S-B", n=5, random_seed=0)
-    G = _jittered(truth, (2, 4), 0.2, seed=1)
+    G = jittered_measure(truth, (2, 4), 0.2, seed=1)
     loss = voronoi_loss(G, truth, kind="overfitted")
     assert loss.dims == ("chain", "draw") and loss.name == "loss"
     for c in range(2):
@@ -131,7 +103,7 @@ def test_vectorised_over_draws_matches_single_draws():
 @pytest.mark.parametrize("kind", ["exact", "overfitted"])
 def test_invariant_to_permutation_and_gate_translation(kind):
     _, _, truth = simulate("S-B", n=5, random_seed=0)
-    G = _jittered(truth, (1, 6), 0.1, seed=2)
+    G = jittered_measure(truth, (1, 6), 0.1, seed=2)
     base = voronoi_loss(G, truth, kind=kind).values
     perm = [2, 0, 1]
     Gp = G.isel(expert=perm).assign_coords(expert=[0, 1, 2])
@@ -169,7 +141,7 @@ def test_cell_of_size_four_needs_r_bar():
 
 def test_posterior_datatree_input():
     _, _, truth = simulate("S-B", n=5, random_seed=0)
-    G = _jittered(truth, (1, 3), 0.1, seed=3)
+    G = jittered_measure(truth, (1, 3), 0.1, seed=3)
     post = G.drop_vars("sigma2").assign(sigma=np.sqrt(G.sigma2))
     tree = xr.DataTree.from_dict({"posterior": post})
     np.testing.assert_allclose(voronoi_loss(tree, truth).values, voronoi_loss(G, truth).values)
@@ -177,7 +149,7 @@ def test_posterior_datatree_input():
 
 def test_bad_inputs():
     _, _, truth = simulate("S-B", n=5, random_seed=0)
-    G = _jittered(truth, (1, 2), 0.1, seed=4)
+    G = jittered_measure(truth, (1, 2), 0.1, seed=4)
     with pytest.raises(ValueError, match="kind"):
         voronoi_loss(G, truth, kind="exactly")
     with pytest.raises(ValueError, match="sample dims"):
@@ -209,7 +181,7 @@ def test_plot_loss_posterior():
     from bayesmoe.diagnostics.plots import plot_loss_posterior
 
     _, _, truth = simulate("S-B", n=5, random_seed=0)
-    loss = voronoi_loss(_jittered(truth, (2, 50), 0.1, seed=5), truth)
+    loss = voronoi_loss(jittered_measure(truth, (2, 50), 0.1, seed=5), truth)
     ax = plot_loss_posterior(loss)
     assert ax.get_xlabel() == "D1"
     assert ax.lines[0].get_xdata()[0] == pytest.approx(float(loss.mean()))

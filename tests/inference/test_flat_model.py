@@ -9,50 +9,19 @@ with atol 1e-9.
 
 import numpy as np
 import pymc as pm
-import pytensor.tensor as pt
 import pytest
 
 from bayesmoe.data import simulate
 from bayesmoe.inference.flat_model import flat_model
 from bayesmoe.models import build_model
+from tests.helpers import flat_data, flat_options
 
-OPTIONS = [
-    dict(n_experts=3),
-    dict(n_experts=3, identifiability="reference", ordered=True, gate="tanh", temperature=1.5),
-    dict(n_experts=1),
-    dict(n_experts=2, experts="categorical", gate="sigmoid", priors={"gate_slope": 2.5}),
-    dict(n_experts=3, experts="categorical", identifiability="reference", ordered=True),
-    dict(n_experts=2, gate=pt.arctan, priors={"noise": 0.5, "expert_slope": 1.5}),
-    dict(n_experts=3, features=0),  # a mixture without covariates
-    dict(n_experts=2, experts="categorical", features=0, identifiability="reference"),
-    dict(n_experts=2, experts="poisson", offset=True, ordered=True),
-    dict(n_experts=3, experts="poisson", gate="tanh", features=0),
-]
-
-
-def _data(opts):
-    """(X, y, model options) of an OPTIONS entry: S-B data (n = 120), y binned for categorical
-    experts and drawn from a two-expert Poisson regression (with a random log-exposure when
-    ``offset``) for Poisson experts; ``features=0`` drops the covariates."""
-    opts = dict(opts)
-    X, y, _ = simulate("S-B", n=120, random_seed=3)
-    rng = np.random.default_rng(3)
-    family = opts.get("experts", "gaussian")
-    if family == "categorical":
-        y = np.digitize(y, np.quantile(y, [0.4, 0.8]))
-    elif family == "poisson":
-        off = rng.normal(scale=0.3, size=len(y)) if opts.get("offset") else np.zeros(len(y))
-        rate = np.where(X[:, 0] > 0, np.exp(1.5 + 0.5 * X[:, 1]), np.exp(0.2 - 0.3 * X[:, 1]))
-        y = rng.poisson(rate * np.exp(off))
-        opts["offset"] = off if opts.get("offset") else None
-    if opts.pop("features", None) == 0:
-        X = X[:, :0]
-    return X, y, opts
+OPTIONS = flat_options()
 
 
 @pytest.fixture(scope="module", params=range(len(OPTIONS)), ids=lambda i: f"opts{i}")
 def built(request):
-    X, y, opts = _data(OPTIONS[request.param])
+    X, y, opts = flat_data(OPTIONS[request.param])
     model, info = build_model(X, y, **opts)
     fm = flat_model(model, info)
     assert fm is not None, f"flat model does not cover {opts}"

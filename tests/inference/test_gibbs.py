@@ -17,8 +17,8 @@ from scipy import stats
 from bayesmoe.data import load_dataset
 from bayesmoe.inference.gibbs import ConjugateGibbs, gibbs_eligible
 from bayesmoe.models.random_k import HYPER_VARS, build_random_k_model
+from tests.helpers import ALPHA
 
-ALPHA = 1e-3
 N_ITER = 12000
 N_OBS = 3  # few observations: the posterior stays close to the prior, so the chain mixes
 

@@ -9,11 +9,11 @@ import arviz as az
 import numpy as np
 import pytest
 import xarray as xr
-from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
 from bayesmoe.diagnostics import mixing_measure
 from bayesmoe.diagnostics.relabel import permute_experts, relabel
+from tests.helpers import ALPHA_RECOVERY, assert_mcse_z
 
 ATOM_VARS = ("beta0", "beta1", "a", "b", "sigma2")
 
@@ -68,7 +68,8 @@ def test_recovers_sb_truth(sb_trace, sb_data):
     Bernstein-von Mises: at n = 1000 the posterior is close to N(theta_hat, sd^2) with theta_hat
     within O(sd) of the truth, so (mean - truth) / sd is approximately standard normal per scalar.
     With P scalars checked, a Bonferroni bound z = Phi^-1(1 - 0.01 / (2P)) gives a 1% family-wise
-    false-alarm rate. The Monte Carlo error of the mean (mcse) is added in quadrature.
+    false-alarm rate (ALPHA_RECOVERY). The Monte Carlo error of the mean (mcse) is added in
+    quadrature.
     """
     _, _, truth = sb_data
     # the gate is identified up to a common shift of all experts: compare sum-to-zero forms
@@ -82,12 +83,12 @@ def test_recovers_sb_truth(sb_trace, sb_data):
     G = G.isel(expert=perm).assign_coords(expert=np.arange(3))
     mean, sd = G.mean(("chain", "draw")), G.std(("chain", "draw"))
     ess = az.ess(G, sample_dims=["chain", "draw"])
-    n_scalars = sum(truth[v].size for v in ATOM_VARS)
-    z = stats.norm.ppf(1 - 0.01 / (2 * n_scalars))
+    err, se = [], []
     for v in ATOM_VARS:
-        err = np.abs(mean[v] - truth[v])
-        bound = z * np.sqrt(sd[v] ** 2 + sd[v] ** 2 / ess[v])
-        assert bool((err < bound).all()), f"{v}: |error| {err.values} exceeds {bound.values}"
+        dims = mean[v].dims
+        err.append((mean[v] - truth[v]).transpose(*dims).values.ravel())
+        se.append(np.sqrt(sd[v] ** 2 + sd[v] ** 2 / ess[v]).transpose(*dims).values.ravel())
+    assert_mcse_z(np.concatenate(err), np.concatenate(se), alpha=ALPHA_RECOVERY, what="S-B atoms")
 
 
 def test_converged_after_relabelling_without_divergences(sb_trace):

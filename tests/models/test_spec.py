@@ -11,18 +11,17 @@ from bayesmoe.inference.flat_model import flat_model, flat_model_from_spec
 from bayesmoe.inference.sampling import layout_from_model
 from bayesmoe.models import build_model
 from bayesmoe.models.spec import fixed_k_spec, trace_layout
-from tests.inference.test_flat_model import OPTIONS as FLAT_OPTIONS
-from tests.inference.test_flat_model import _data
+from tests.helpers import flat_data, flat_options
 
 # the flat-density option sets (the custom gate's M(x) is data: the spec covers it too)
-OPTIONS = FLAT_OPTIONS
+OPTIONS = flat_options()
 
 
 @pytest.mark.parametrize(
     "options", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items())
 )
 def test_spec_matches_the_built_model(options):
-    X, y, opts = _data(options)
+    X, y, opts = flat_data(options)
     model, info = build_model(X, y, **opts)
     s, info_s = fixed_k_spec(X, y, **opts)
     assert fm_signature(info_s) == fm_signature(info)
@@ -56,7 +55,7 @@ def fm_signature(info) -> dict:
 
 
 def test_spec_rejects_what_build_model_rejects():
-    X, y, _ = _data({})
+    X, y, _ = flat_data({})
     for bad in (
         dict(n_experts=0),
         dict(n_experts=2, identifiability="pinned"),
@@ -71,7 +70,7 @@ def test_spec_rejects_what_build_model_rejects():
 
 
 def test_other_priors_are_left_to_the_pymc_model():
-    X, y, _ = _data({})
+    X, y, _ = flat_data({})
     s, info = fixed_k_spec(X, y, n_experts=2, priors="richardson-green")
     assert flat_model_from_spec(s, info) is None
 

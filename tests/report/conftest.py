@@ -1,69 +1,8 @@
 """Report fixtures: a synthetic posterior (no sampling) and a small MLE study run in-process."""
 
-import numpy as np
 import pytest
-import xarray as xr
 
-
-def synthetic_trace(
-    preset: str = "S-B", *, random_k: bool = False, seed: int = 0, chains: int = 2, draws: int = 60
-) -> xr.DataTree:
-    """A trace shaped like bayesmoe.inference.sample's output: the truth plus small noise.
-
-    Draws are truth + N(0, 0.05²) per parameter (sigma multiplied by exp(N(0, 0.05²))), so the
-    relabelled-posterior plots and diagnostics have realistic shapes without running NUTS.
-    """
-    from bayesmoe.data import simulate
-
-    X, y, truth = simulate(preset, n=150, random_seed=seed)
-    rng = np.random.default_rng(seed)
-    post = {}
-    for name, da in truth.data_vars.items():
-        shape = (chains, draws, *da.shape)
-        noise = 0.05 * rng.standard_normal(shape)
-        if name == "sigma2":
-            values, name = np.sqrt(da.values) * np.exp(noise), "sigma"
-        else:
-            values = da.values + noise
-        post[name] = (("chain", "draw", *da.dims), values)
-    coords = {
-        "chain": np.arange(chains),
-        "draw": np.arange(draws),
-        **{k: v.values for k, v in truth.coords.items()},
-    }
-    posterior = xr.Dataset(post, coords=coords)
-    if random_k:
-        k = rng.choice([2, 3, 4], p=[0.2, 0.7, 0.1], size=(chains, draws))
-        posterior["n_experts"] = (("chain", "draw"), k)
-    stats = xr.Dataset(
-        {"diverging": (("chain", "draw"), np.zeros((chains, draws), bool))},
-        coords={"chain": coords["chain"], "draw": coords["draw"]},
-    )
-    obs = np.arange(len(y))
-    tree = xr.DataTree.from_dict(
-        {
-            "posterior": posterior,
-            "sample_stats": stats,
-            "observed_data": xr.Dataset({"y": ("obs", y)}, coords={"obs": obs}),
-            "constant_data": xr.Dataset(
-                {"X": (("obs", "feature"), X)},
-                coords={"obs": obs, "feature": truth["feature"].values},
-            ),
-        }
-    )
-    tree.attrs.update(
-        {
-            "family": truth.attrs["family"],
-            "gate": truth.attrs["gate"],
-            "temperature": 1.0,
-            "n_experts": int(truth.sizes["expert"]),
-            "relabelled": 1,
-            "sampler": "synthetic",
-            "random_seed": seed,
-            "data": f"synthetic draws around the {preset} truth",
-        }
-    )
-    return tree
+from tests.helpers import synthetic_trace
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,7 @@ from bayesmoe.report import (
     write_fit_report,
     write_report,
 )
-
-from .conftest import synthetic_trace
+from tests.helpers import synthetic_trace
 
 _IMG = re.compile(r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)' alt='([^']*)'>")
 

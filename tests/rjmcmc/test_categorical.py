@@ -13,7 +13,7 @@ from bayesmoe.inference.rjmcmc.categorical import AnchorBirth, kmeans_anchors
 from bayesmoe.inference.rjmcmc.moves import merge_map, slot_prior_logpdf, split_map
 from bayesmoe.inference.rjmcmc.step import ReversibleJump
 from bayesmoe.models.random_k import build_random_k_model, slot_prior_draw
-from tests.rjmcmc.test_prior_recovery import ALPHA, chi_square_pvalue, run_prior_chain
+from tests.helpers import ALPHA, TWIN_DRAWS, chi_square_pvalue, run_prior_chain
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,9 @@ def _drop(fn, which):
 def test_categorical_dropped_jacobian_fails(monkeypatch):
     monkeypatch.setattr(step_module, "propose_split", _drop(step_module.propose_split, "jac"))
     monkeypatch.setattr(step_module, "propose_merge", _drop(step_module.propose_merge, "jac"))
-    ks, pmf, _, _ = run_prior_chain("poisson:1.0", experts="categorical", p_birth_death=0.0, seed=2)
+    ks, pmf, _, _ = run_prior_chain(
+        "poisson:1.0", experts="categorical", p_birth_death=0.0, seed=2, n_draws=TWIN_DRAWS
+    )
     p, _ = chi_square_pvalue(ks, pmf)
     assert p < ALPHA
 
@@ -155,7 +157,9 @@ def test_categorical_dropped_jacobian_fails(monkeypatch):
 def test_categorical_anchor_birth_without_its_density_fails(monkeypatch):
     monkeypatch.setattr(step_module, "propose_birth", _drop(step_module.propose_birth, "q"))
     monkeypatch.setattr(step_module, "propose_death", _drop(step_module.propose_death, "q"))
-    ks, pmf, _, _ = run_prior_chain("poisson:1.0", experts="categorical", p_birth_death=1.0, seed=2)
+    ks, pmf, _, _ = run_prior_chain(
+        "poisson:1.0", experts="categorical", p_birth_death=1.0, seed=2, n_draws=TWIN_DRAWS
+    )
     p, _ = chi_square_pvalue(ks, pmf)
     assert p < ALPHA
 

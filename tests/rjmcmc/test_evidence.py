@@ -17,14 +17,14 @@ import arviz as az
 import numpy as np
 import pymc as pm
 import pytest
-from scipy import stats
 from scipy.special import logsumexp
 
 from bayesmoe.inference.rjmcmc import k_posterior, sample_random_k
 from bayesmoe.models.random_k import build_random_k_model
+from tests.helpers import ALPHA, bonferroni_z
 
 PMF = np.array([0.9, 0.06, 0.04])  # puts p(K | y) mass on every K (no rare state)
-Z_CRIT = stats.norm.ppf(1 - 0.001 / 6)
+Z_CRIT = bonferroni_z(3, ALPHA)  # Phi^-1(1 - 0.001 / 6)
 
 
 def small_data(n=20, seed=0):

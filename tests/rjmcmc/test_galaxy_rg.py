@@ -18,10 +18,10 @@ k <= 14 is checked the same way (its se from the ESS of k itself; 0.01 for the r
 import arviz as az
 import numpy as np
 import pytest
-from scipy import stats
 
 from bayesmoe.data import load_dataset
 from bayesmoe.inference.rjmcmc import sample_random_k
+from tests.helpers import ALPHA_RECOVERY, bonferroni_z
 
 RG_TABLE1 = np.array(
     [
@@ -41,7 +41,7 @@ RG_TABLE1 = np.array(
         0.003,
     ]
 )
-Z = stats.norm.ppf(1 - 0.01 / (2 * RG_TABLE1.size))
+Z = bonferroni_z(RG_TABLE1.size, ALPHA_RECOVERY)
 
 
 @pytest.mark.slow

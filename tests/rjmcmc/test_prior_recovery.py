@@ -4,70 +4,23 @@ The continuous update between reversible-jump steps is an exact Gibbs refresh of
 its prior (the full conditional when the likelihood is off), so the test isolates the
 trans-dimensional acceptance ratios. A chi-square goodness-of-fit test on the thinned K chain has
 false-alarm rate ALPHA; the chain is thinned to about one draw per effective sample (ESS of the
-worst K indicator, arviz.ess), so the draws entering the test are close to independent.
+worst K indicator, arviz.ess), so the draws entering the test are close to independent. The chain,
+the test and ALPHA are in tests/helpers.py (shared with the other reversible-jump tests).
 """
 
-import arviz as az
 import numpy as np
 import pytest
-from scipy import stats
 
 import bayesmoe.inference.rjmcmc.step as step_module
-from bayesmoe.data import simulate
-from bayesmoe.inference.rjmcmc.step import ReversibleJump
-from bayesmoe.models.random_k import K_VAR, build_random_k_model, slot_prior_draw
-
-ALPHA = 1e-3  # false-alarm rate of each chi-square test
-N_TUNE, N_DRAWS = 1000, 12000
-
-
-def run_prior_chain(experts_prior, *, max_experts=4, experts="gaussian", seed=0, p_birth_death=0.5):
-    if experts == "categorical":
-        X, y, _ = simulate("S-D", n=40, random_seed=seed)
-    else:
-        X, y, _ = simulate("S-B", n=40, random_seed=seed)
-    if experts == "poisson":  # counts on the same inputs (the likelihood is off anyway)
-        y = np.random.default_rng(seed).poisson(np.exp(0.5 + 0.5 * X[:, 0]))
-    model, info = build_random_k_model(
-        X, y, max_experts=max_experts, experts=experts, experts_prior=experts_prior, prior_only=True
-    )
-    step = ReversibleJump(info=info, model=model, rng=seed + 1, p_birth_death=p_birth_death)
-    step.setup_chain(np.random.default_rng(seed + 2), N_TUNE, N_DRAWS)
-    rng = np.random.default_rng(seed + 3)
-    point = model.initial_point()
-    ks, moves, accepted = [], [], []
-    for i in range(N_TUNE + N_DRAWS):
-        if i == N_TUNE:
-            step.stop_tuning()
-        point = dict(point)
-        point.update(slot_prior_draw(info, rng, size=max_experts))
-        point, stats_ = step.step(point)
-        if i >= N_TUNE:
-            ks.append(int(point[K_VAR]) + 1)
-            moves.append(stats_[0]["move"])
-            accepted.append(stats_[0]["accepted"])
-    return np.array(ks), info.prior_pmf, np.array(moves), np.array(accepted)
-
-
-def chi_square_pvalue(ks, pmf):
-    """p-value of the chi-square test of the thinned K chain against pmf, and the thinning."""
-    K_max = pmf.size
-    visited = [k for k in range(1, K_max + 1) if 0 < np.mean(ks == k) < 1]
-    if not visited:  # the chain never left one K: it cannot reproduce a pmf on several K
-        return 0.0, ks.size
-    ess = min(az.ess((ks == k).astype(float)[None, :]) for k in visited)
-    thin = max(1, int(np.ceil(ks.size / ess)))
-    kept = ks[::thin]
-    counts = np.bincount(kept, minlength=K_max + 1)[1:]
-    expected = pmf * kept.size
-    support = expected > 0
-    if np.any(counts[~support] > 0):
-        return 0.0, thin
-    return stats.chisquare(counts[support], expected[support]).pvalue, thin
+from tests.helpers import ALPHA, TWIN_DRAWS, chi_square_pvalue, run_prior_chain
 
 
 @pytest.mark.parametrize(
-    "experts_prior", ["poisson:1.0", [0.1, 0.2, 0.3, 0.4]], ids=["poisson1", "increasing"]
+    "experts_prior",
+    # the second pmf is in the slow tier: by default the same moves are guarded by "poisson1"
+    # and a non-Poisson pmf by tests/rjmcmc/test_prior_recovery_rg.py (K uniform on 1..4)
+    ["poisson:1.0", pytest.param([0.1, 0.2, 0.3, 0.4], marks=pytest.mark.slow)],
+    ids=["poisson1", "increasing"],
 )
 def test_prior_recovery_two_priors(experts_prior):
     ks, pmf, moves, accepted = run_prior_chain(experts_prior)
@@ -99,7 +52,7 @@ def test_dropped_jacobian_fails_prior_recovery(monkeypatch):
     """Must-fail: the same chain with the split/merge Jacobian dropped misses p(K)."""
     monkeypatch.setattr(step_module, "propose_split", _drop_jacobian(step_module.propose_split))
     monkeypatch.setattr(step_module, "propose_merge", _drop_jacobian(step_module.propose_merge))
-    ks, pmf, _, _ = run_prior_chain("poisson:1.0", p_birth_death=0.0)
+    ks, pmf, _, _ = run_prior_chain("poisson:1.0", p_birth_death=0.0, n_draws=TWIN_DRAWS)
     p, _ = chi_square_pvalue(ks, pmf)
     assert p < ALPHA
 
@@ -116,7 +69,7 @@ def test_wrong_birth_density_fails_prior_recovery(monkeypatch):
 
     monkeypatch.setattr(step_module, "propose_birth", no_q(step_module.propose_birth))
     monkeypatch.setattr(step_module, "propose_death", no_q(step_module.propose_death))
-    ks, pmf, _, _ = run_prior_chain("poisson:1.0", p_birth_death=1.0)
+    ks, pmf, _, _ = run_prior_chain("poisson:1.0", p_birth_death=1.0, n_draws=TWIN_DRAWS)
     p, _ = chi_square_pvalue(ks, pmf)
     assert p < ALPHA
 

@@ -1,13 +1,14 @@
 """Prior recovery under the Richardson–Green prior (d = 0): with the likelihood off, the
 reversible-jump chain must reproduce k ~ Uniform{1..k_max}, and a broken move must not.
 
-Same design as tests/rjmcmc/test_prior_recovery.py (exact Gibbs refresh from the prior between
-reversible-jump steps; chi-square on the chain thinned to about one draw per effective sample,
-false-alarm rate ALPHA). The refresh draws the hyperparameter beta from its prior first and then
-every slot given beta, which is an exact draw of the joint prior. Under this prior the weights are
-Dirichlet(1, ..., 1), i.e. the gate intercepts are log Gamma(1, 1) variables: the split/merge of
-a weight (w -> u w, (1 - u) w) and the prior density of a birth are exercised on that
-parametrisation, with the means around xi and the Gamma precisions given beta.
+Same design as tests/rjmcmc/test_prior_recovery.py, with its helpers from tests/helpers.py (exact
+Gibbs refresh from the prior between reversible-jump steps; chi-square on the chain thinned to
+about one draw per effective sample, false-alarm rate ALPHA). The refresh draws the
+hyperparameter beta from its prior first and then every slot given beta, which is an exact draw
+of the joint prior. Under this prior the weights are Dirichlet(1, ..., 1), i.e. the gate
+intercepts are log Gamma(1, 1) variables: the split/merge of a weight (w -> u w, (1 - u) w) and
+the prior density of a birth are exercised on that parametrisation, with the means around xi and
+the Gamma precisions given beta.
 """
 
 import numpy as np
@@ -21,10 +22,10 @@ from bayesmoe.models.random_k import (
     hyper_prior_draw,
     slot_prior_draw,
 )
-from tests.rjmcmc.test_prior_recovery import ALPHA, N_DRAWS, N_TUNE, chi_square_pvalue
+from tests.helpers import ALPHA, N_DRAWS, N_TUNE, TWIN_DRAWS, chi_square_pvalue
 
 
-def run_rg_prior_chain(*, max_experts=4, seed=0, p_birth_death=0.5):
+def run_rg_prior_chain(*, max_experts=4, seed=0, p_birth_death=0.5, n_draws=N_DRAWS):
     X, y, _ = load_dataset("galaxy")
     model, info = build_random_k_model(
         X,
@@ -35,11 +36,11 @@ def run_rg_prior_chain(*, max_experts=4, seed=0, p_birth_death=0.5):
         prior_only=True,
     )
     step = ReversibleJump(info=info, model=model, rng=seed + 1, p_birth_death=p_birth_death)
-    step.setup_chain(np.random.default_rng(seed + 2), N_TUNE, N_DRAWS)
+    step.setup_chain(np.random.default_rng(seed + 2), N_TUNE, n_draws)
     rng = np.random.default_rng(seed + 3)
     point = model.initial_point()
     ks, moves, accepted = [], [], []
-    for i in range(N_TUNE + N_DRAWS):
+    for i in range(N_TUNE + n_draws):
         if i == N_TUNE:
             step.stop_tuning()
         point = dict(point)
@@ -75,7 +76,7 @@ def test_rg_dropped_split_jacobian_fails(monkeypatch):
 
     monkeypatch.setattr(step_module, "propose_split", drop(step_module.propose_split))
     monkeypatch.setattr(step_module, "propose_merge", drop(step_module.propose_merge))
-    ks, pmf, _, _ = run_rg_prior_chain(p_birth_death=0.0)
+    ks, pmf, _, _ = run_rg_prior_chain(p_birth_death=0.0, n_draws=TWIN_DRAWS)
     p, _ = chi_square_pvalue(ks, pmf)
     assert p < ALPHA
 
@@ -93,6 +94,6 @@ def test_rg_birth_without_proposal_density_fails(monkeypatch):
 
     monkeypatch.setattr(step_module, "propose_birth", no_q(step_module.propose_birth))
     monkeypatch.setattr(step_module, "propose_death", no_q(step_module.propose_death))
-    ks, pmf, _, _ = run_rg_prior_chain(p_birth_death=1.0)
+    ks, pmf, _, _ = run_rg_prior_chain(p_birth_death=1.0, n_draws=TWIN_DRAWS)
     p, _ = chi_square_pvalue(ks, pmf)
     assert p < ALPHA

@@ -10,8 +10,7 @@ from bayesmoe.data import simulate
 from bayesmoe.inference.rjmcmc import acceptance_summary, k_posterior, sample_random_k
 from bayesmoe.inference.rjmcmc.sampling import start_points
 from bayesmoe.models.random_k import build_random_k_model
-
-from .test_prior_recovery import ALPHA, chi_square_pvalue
+from tests.helpers import ALPHA, chi_square_pvalue
 
 PMF = [0.2, 0.3, 0.5]
 

@@ -9,7 +9,7 @@ from bayesmoe.diagnostics import mixing_measure
 from bayesmoe.diagnostics.hellinger import expected_hellinger
 from bayesmoe.diagnostics.voronoi import voronoi_loss
 from bayesmoe.study.metrics import mle_metrics, thin_draws, trace_metrics, truth_distances
-from tests.report.conftest import synthetic_trace
+from tests.helpers import synthetic_trace
 
 
 def _switch_labels(trace: xr.DataTree) -> xr.DataTree:
