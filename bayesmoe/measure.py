@@ -37,6 +37,7 @@ import xarray as xr
 from scipy.special import expit, log_softmax, logsumexp
 
 from bayesmoe.families import NUMPY, Transform, get_family
+from bayesmoe.models.gates import is_custom
 
 __all__ = [
     "GATE_TRANSFORMS",
@@ -205,7 +206,7 @@ def measure_from_arrays(
         coords["class"] = list(classes) if classes is not None else list(range(sizes["class"]))
     if active is not None:
         data_vars["active"] = (sd + ("expert",), np.asarray(active, dtype=bool))
-    if gate not in GATE_TRANSFORMS and gate != "custom":
+    if gate not in GATE_TRANSFORMS and not is_custom(gate):
         raise ValueError(
             f"`gate` must be one of {sorted(GATE_TRANSFORMS)} or 'custom'; got {gate!r}."
         )

@@ -11,6 +11,7 @@ import xarray as xr
 
 from bayesmoe.families import NUMPY, Transform, get_family
 from bayesmoe.measure import _offset, gate_probabilities, make_measure, measure_family
+from bayesmoe.models.gates import stored_gate
 
 __all__ = ["PRESETS", "preset", "simulate"]
 
@@ -213,16 +214,16 @@ def simulate(
             raise ValueError(f"`X` must have shape (n, {G.sizes['feature']}); got {X.shape}.")
         if not np.all(np.isfinite(X)):
             raise ValueError("`X` contains NaN or inf; every input must be finite.")
-    if G.attrs.get("gate") == "custom":
-        raise ValueError(
-            "This truth has a custom gate callable, which a measure does not store; simulate "
-            "from a named gate ('identity', 'tanh', 'sigmoid') instead."
-        )
+    gate = stored_gate(
+        G.attrs.get("gate"),
+        what="This truth",
+        fix="simulate from a named gate ('identity', 'tanh', 'sigmoid') instead",
+    )
     w = gate_probabilities(
         G.beta0.values,
         G.beta1.transpose("feature", "expert").values,
         X,
-        gate=G.attrs.get("gate", "identity"),
+        gate=gate,
         temperature=G.attrs.get("temperature", 1.0),
         active=G["active"].values if "active" in G else None,
     )

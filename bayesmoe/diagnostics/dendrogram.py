@@ -32,6 +32,7 @@ import xarray as xr
 
 from bayesmoe.families import get_family
 from bayesmoe.measure import log_likelihood, measure_arrays, measure_family
+from bayesmoe.models.gates import stored_gate
 
 __all__ = ["dendrogram", "merge_atoms", "plot_dendrogram", "select_dsc"]
 
@@ -275,9 +276,7 @@ def dendrogram(
             raise ValueError("Give both `X` and `y` (or neither) to compute mean_loglik and DSC.")
         X, y = _validate_data(X, y, d)
         n = X.shape[0]
-        g = gate if gate is not None else measure.attrs.get("gate", "identity")
-        if g == "custom":
-            raise ValueError("The measure's gate is 'custom'; pass the callable as `gate=`.")
+        g = stored_gate(measure.attrs.get("gate"), gate)
         mll = np.full((S, L), np.nan)
         chunk = max(1, _CHUNK_CELLS // max(1, n * Kbar * L * max(M, 1)))
         for c0 in range(0, S, chunk):

@@ -27,6 +27,7 @@ from bayesmoe.diagnostics.hellinger import _check_X
 from bayesmoe.diagnostics.voronoi import as_measure, sample_dims_of, wrap
 from bayesmoe.families import NUMPY, Transform, get_family
 from bayesmoe.measure import expert_log_prob, gate_logits, measure_arrays, measure_family
+from bayesmoe.models.gates import stored_gate
 
 __all__ = [
     "distortion_rate",
@@ -137,9 +138,7 @@ def gate_information_rate(
     X = _check_X(X, G.sizes["feature"])
     sd = sample_dims_of(G)
     arr = measure_arrays(G, sd)
-    g_name = gate if gate is not None else G.attrs.get("gate", "identity")
-    if g_name == "custom":
-        raise ValueError("A measure with gate='custom' needs its transform: pass `gate=`.")
+    g_name = stored_gate(G.attrs.get("gate"), gate)
     tau = float(G.attrs.get("temperature", 1.0)) * float(temperature)
     eta = gate_logits(arr["beta0"], arr["beta1"], X, gate=g_name, temperature=tau)
     active = arr.get("active")

@@ -35,6 +35,7 @@ from bayesmoe._validation import check_X
 from bayesmoe.diagnostics.voronoi import as_measure, check_comparable, sample_dims_of, wrap
 from bayesmoe.families import NUMPY, Transform, get_family
 from bayesmoe.measure import conditional_mean, gate_probabilities, measure_arrays, measure_family
+from bayesmoe.models.gates import stored_gate
 
 __all__ = ["expected_hellinger", "expected_total_variation", "gaussian_mixture_distance"]
 
@@ -167,11 +168,7 @@ def _conditionals(ds: xr.Dataset, X: np.ndarray, sd, gate) -> dict:
     """
     arr = measure_arrays(ds, sd)
     S = int(np.prod(arr["sample_shape"])) if arr["sample_shape"] else 1
-    g = gate if gate is not None else ds.attrs.get("gate", "identity")
-    if g == "custom":
-        raise ValueError(
-            "A measure with gate='custom' needs its gate transform: pass the callable as `gate=`."
-        )
+    g = stored_gate(ds.attrs.get("gate"), gate)
     tau = ds.attrs.get("temperature", 1.0)
     fam = get_family(measure_family(ds))
     if fam.has_classes:

@@ -35,6 +35,7 @@ from scipy.special import log_softmax, softmax
 
 from bayesmoe.diagnostics.mixing import mixing_measure
 from bayesmoe.measure import expert_log_prob, gate_logits, measure_arrays
+from bayesmoe.models.gates import stored_gate
 
 __all__ = [
     "DEFAULT_ATOM_VARS",
@@ -524,11 +525,7 @@ def _classification_probs(trace, post: xr.Dataset, X, y) -> np.ndarray:
     """P(expert k | x_i, y_i, draw s) for every draw, shape (chain * draw, n, K)."""
     X, y = _data_from_trace(trace, X, y)
     attrs = {**post.attrs, **(trace.attrs if isinstance(trace, xr.DataTree) else {})}
-    if attrs.get("gate", "identity") == "custom":
-        raise ValueError(
-            "method='stephens' cannot evaluate a custom gate transform from a stored trace; use "
-            "method='pivot'."
-        )
+    stored_gate(attrs.get("gate"), what="method='stephens': this trace", fix="use method='pivot'")
     try:
         measure = mixing_measure(post.assign_attrs(attrs))
     except ValueError as err:

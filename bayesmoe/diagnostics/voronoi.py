@@ -47,6 +47,7 @@ from scipy.special import softmax
 from bayesmoe.diagnostics.mixing import mixing_measure
 from bayesmoe.families import get_family
 from bayesmoe.measure import measure_arrays, measure_family
+from bayesmoe.models.gates import stored_gate
 
 __all__ = ["R_BAR", "voronoi_cells", "voronoi_loss"]
 
@@ -246,12 +247,11 @@ def centre_measures(X, *measures):
             f"`X` must be a finite array of inputs of shape (n, {d}) to centre the measures on; "
             f"got shape {X.shape}. Pass the inputs the model was fitted on, or omit `X`."
         )
-    gate = G0.attrs.get("gate", "identity")
-    if gate == "custom":
-        raise ValueError(
-            "`X` centring needs a named gate transform; this measure has a custom gate callable. "
-            "Centre the inputs yourself before fitting, or omit `X`."
-        )
+    gate = stored_gate(
+        G0.attrs.get("gate"),
+        what="`X` centring needs a named gate transform; this measure",
+        fix="centre the inputs yourself before fitting, or omit `X`",
+    )
     cx, cz, one = X.mean(0), gate_input(X, gate).mean(0), np.ones(d)
     st = Standardizer(cx, one, cz, one, 0.0, 1.0, gate)
     return tuple(st.to_standard(G) for G in measures)

@@ -19,6 +19,7 @@ from bayesmoe._validation import (
     pymc_sample_keywords,
 )
 from bayesmoe.models.dp import build_dp_model, check_truncation, occupied_experts
+from bayesmoe.models.gates import is_custom, transform_of
 
 __all__ = ["sample_dp"]
 
@@ -145,7 +146,7 @@ def sample_dp(
         X_arr,
         y_arr,
         random_seed=occ_seed,
-        gate=info["gate_fn"] if info["gate"] == "custom" else None,
+        gate=transform_of(info["gate"], info["gate_fn"]) if is_custom(info["gate"]) else None,
     )
     trace["posterior"]["n_occupied"] = occ
     trace.attrs["last_stick_weight"] = check_truncation(trace, tol=truncation_tol)

@@ -28,6 +28,7 @@ import numpy as np
 
 from bayesmoe.families import NUMPY, get_family, jax_ops
 from bayesmoe.measure import gate_input
+from bayesmoe.models.gates import transform_of
 
 __all__ = ["FlatModel", "flat_model", "flat_model_from_spec"]
 
@@ -100,10 +101,7 @@ class FlatModel:
         scales, blocks, data shapes): a key for compiled-program caches.
         """
         return {
-            "options": {
-                **self.info.options(),
-                "gate": "custom" if callable(self.info.gate) else self.info.gate,
-            },
+            "options": self.info.options(),
             "n_classes": len(self.info.classes or ()),
             "blocks": [[b.name, b.kind, list(b.shape), float(b.scale)] for b in self.blocks],
             "data": {k: list(np.shape(v)) for k, v in self.data().items()},
@@ -322,7 +320,7 @@ def _supported(info, d: int) -> bool:
 
 def _build(info, blocks, X, y, offset=None) -> FlatModel:
     st = info.standardizer
-    gate = info.gate_fn if info.gate == "custom" else info.gate
+    gate = transform_of(info.gate, info.gate_fn)
     Zs = (gate_input(X, gate) - st.z_center) / st.z_scale
     fam = get_family(info.family)
     y = np.asarray(y, dtype=np.int64 if fam.y_dtype == "int64" else float)

@@ -27,6 +27,7 @@ from bayesmoe._validation import check_class_codes, check_int, check_X, keywords
 from bayesmoe.families import get_family
 from bayesmoe.inference import mm_updates as mu
 from bayesmoe.measure import GATE_TRANSFORMS, measure_family, measure_from_arrays
+from bayesmoe.models.gates import stored_name
 from bayesmoe.models.spec import check_offset
 from bayesmoe.scaling import Standardizer
 
@@ -621,7 +622,7 @@ def fit_mle(
             f"{f', M={M}' if M else ''}); use fewer experts or more data."
         )
     rng = np.random.default_rng(random_seed)
-    gate_name = "custom" if callable(gate) else gate
+    gate_name = stored_name(gate)
     fam = get_family(family)
     offset = check_offset(offset, fam.name, n)
     st = Standardizer.from_data(X, y, gate=gate, family=fam, offset=offset)

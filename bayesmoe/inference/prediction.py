@@ -12,6 +12,7 @@ from bayesmoe._validation import align_columns, check_X, keywords_checked
 from bayesmoe.diagnostics.mixing import mixing_measure
 from bayesmoe.families import NUMPY, Transform, get_family
 from bayesmoe.measure import SAMPLE_DIMS, _log_gate, _offset, measure_arrays
+from bayesmoe.models.gates import stored_gate
 
 __all__ = [
     "conditional_density",
@@ -43,11 +44,7 @@ def _prepare(trace, X_new, gate, max_draws, offset=None):
     # cannot be fancy-indexed on its zero-size variables (no covariates: beta1 and a have
     # feature = 0), h5py raises "Dataspaces don't have hyperslab selections".
     G = mixing_measure(trace).load()
-    if G.attrs.get("gate") == "custom" and gate is None:
-        raise ValueError(
-            "This posterior uses a custom gate callable; pass it again as `gate=` "
-            "(callables are not stored in traces)."
-        )
+    gate = stored_gate(G.attrs.get("gate"), gate, what="This posterior", fix="pass it as `gate=`")
     X_new = check_X(X_new, "X_new")
     d = G.sizes["feature"]
     if X_new.shape[1] != d:
@@ -61,7 +58,7 @@ def _prepare(trace, X_new, gate, max_draws, offset=None):
         if per_chain < n_draws:
             G = G.isel(draw=np.linspace(0, n_draws - 1, per_chain).round().astype(int))
     p = measure_arrays(G, sample_dims)
-    p["gate"] = gate if gate is not None else G.attrs.get("gate", "identity")
+    p["gate"] = gate
     p["temperature"] = G.attrs.get("temperature", 1.0)
     fam = get_family(p["family"])
     if offset is not None and not fam.takes_offset:

@@ -21,6 +21,7 @@ from bayesmoe._validation import (
 )
 from bayesmoe.families import get_family
 from bayesmoe.measure import measure_from_arrays
+from bayesmoe.models.gates import transform_of
 from bayesmoe.models.spec import ModelInfo, fixed_k_spec, trace_layout
 
 __all__ = ["BACKENDS", "INITS", "provenance_attrs", "sample", "start_values"]
@@ -190,7 +191,7 @@ def start_values(
                 y,
                 info.n_experts,
                 family=info.family,
-                gate=info.gate_fn if info.gate == "custom" else info.gate,
+                gate=transform_of(info.gate, info.gate_fn),
                 random_seed=random_seed,
                 offset=offset,
                 # one fit per process: the numpy engine is as fast as loading the compiled one

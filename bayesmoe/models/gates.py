@@ -6,7 +6,19 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["GATES", "is_affine", "resolve_gate"]
+__all__ = [
+    "CUSTOM",
+    "GATES",
+    "is_affine",
+    "is_custom",
+    "resolve_gate",
+    "stored_gate",
+    "stored_name",
+    "transform_of",
+]
+
+#: the name a measure or trace stores for a user's gate callable (callables are not stored)
+CUSTOM = "custom"
 
 #: CLI / constructor names of the gates and the measure's name of their input transform.
 GATES = {"softmax": "identity", "identity": "identity", "tanh": "tanh", "sigmoid": "sigmoid"}
@@ -76,3 +88,47 @@ def resolve_gate(gate: str | Callable) -> tuple[str, Callable]:
         )
     name = GATES[gate]
     return name, _TENSOR_TRANSFORMS[name]
+
+
+# ----- stored gates: what a measure or trace records, and how to evaluate it again -------------
+def stored_name(gate: str | Callable) -> str:
+    """The name a measure stores for a gate option: the transform's name, or ``"custom"``."""
+    return CUSTOM if callable(gate) else GATES.get(gate, gate)
+
+
+def is_custom(name) -> bool:
+    """Whether a stored gate name stands for a callable the measure could not store."""
+    return name == CUSTOM
+
+
+def transform_of(name: str, fn: Callable | None):
+    """What numpy evaluates the gate input with: the named transform, or the callable ``fn``
+    of a custom gate.
+    """
+    return fn if is_custom(name) else name
+
+
+def stored_gate(name, given=None, *, what: str = "This measure", fix: str | None = None):
+    """The gate transform to evaluate a stored measure with: ``given`` when passed, else the
+    stored name; a custom gate without ``given`` raises one line that says what to do.
+
+    Examples
+    --------
+    >>> from bayesmoe.models.gates import stored_gate
+    >>> stored_gate("tanh")
+    'tanh'
+    >>> try:
+    ...     stored_gate("custom", what="This posterior")
+    ... except ValueError as err:
+    ...     print(err)
+    This posterior uses a custom gate callable, which is not stored; pass the callable as `gate=`.
+    """
+    if given is not None:
+        return given
+    name = name or "identity"
+    if is_custom(name):
+        raise ValueError(
+            f"{what} uses a custom gate callable, which is not stored; "
+            f"{fix or 'pass the callable as `gate=`'}."
+        )
+    return name

@@ -23,7 +23,7 @@ from bayesmoe._validation import (
     n_parameters,
 )
 from bayesmoe.families import get_family
-from bayesmoe.models.gates import resolve_gate
+from bayesmoe.models.gates import resolve_gate, transform_of
 from bayesmoe.models.priors import Priors, resolve_priors
 from bayesmoe.scaling import Standardizer
 
@@ -192,7 +192,7 @@ def prepare(
     # named gates: numpy's transform (a tensor callable would be compiled to be evaluated)
     off = check_offset(offset, family, n)
     st = Standardizer.from_data(
-        X, y_arr, gate=gate_fn if gate_name == "custom" else gate_name, family=fam, offset=off
+        X, y_arr, gate=transform_of(gate_name, gate_fn), family=fam, offset=off
     )
     return Prepared(
         X,

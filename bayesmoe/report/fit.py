@@ -208,8 +208,9 @@ def _gate_plot(trace) -> Section:
 
     def fill(s: Section) -> None:
         from bayesmoe.inference import gate_probabilities
+        from bayesmoe.models.gates import is_custom
 
-        if trace.attrs.get("gate") == "custom":
+        if is_custom(trace.attrs.get("gate")):
             s.add_note(
                 "The fit used a custom gate callable, which a trace does not store; "
                 "gate probabilities are not drawn."

@@ -30,6 +30,7 @@ from bayesmoe._validation import (
 from bayesmoe.families import get_family
 from bayesmoe.inference.rjmcmc.moves import MOVES, SlotLayout
 from bayesmoe.inference.rjmcmc.step import ReversibleJump
+from bayesmoe.models.gates import transform_of
 from bayesmoe.models.random_k import (
     K_VAR,
     RandomKInfo,
@@ -156,7 +157,7 @@ def start_points(
                             y,
                             K,
                             family=info.family,
-                            gate=info.gate_fn if info.gate == "custom" else info.gate,
+                            gate=transform_of(info.gate, info.gate_fn),
                             n_starts=4,
                             random_seed=int(rng.integers(2**31)),
                             n_classes=info.n_classes or None,
