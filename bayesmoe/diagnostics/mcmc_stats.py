@@ -69,6 +69,8 @@ def rhat(x) -> np.ndarray:
     """
     x = np.asarray(x, dtype=float)
     lead, rest = x.shape[:2], x.shape[2:]
+    if x.size == 0:  # e.g. the gate slopes of a model without covariates
+        return np.empty(rest)
     x = x.reshape(*lead, -1)
     split = _split(x)
     bulk = _rhat_core(_rank_normalise(split))
@@ -135,6 +137,8 @@ def ess_bulk(x) -> np.ndarray:
     """
     x = np.asarray(x, dtype=float)
     lead, rest = x.shape[:2], x.shape[2:]
+    if x.size == 0:
+        return np.empty(rest)
     z = _rank_normalise(_split(x.reshape(*lead, -1)))
     out = np.array([_ess_core(z[:, :, j]) for j in range(z.shape[-1])])
     return out.reshape(rest)

@@ -41,3 +41,9 @@ def test_trailing_dims_are_evaluated_per_parameter():
         assert got_r[j] == pytest.approx(float(rhat(x[..., j])), rel=1e-12)
         assert got_e[j] == pytest.approx(float(ess_bulk(x[..., j])), rel=1e-12)
     assert got_e[0] > got_e[1] > got_e[2]  # more autocorrelation, fewer effective draws
+
+
+def test_empty_parameters_give_empty_results():
+    """Gate slopes of a model without covariates have shape (chain, draw, 0, K)."""
+    x = np.zeros((2, 50, 0, 3))
+    assert rhat(x).shape == ess_bulk(x).shape == (0, 3)
