@@ -32,7 +32,7 @@ from pymc.model import modelcontext
 from pymc.step_methods.compound import BlockedStep, Competence
 from pymc.util import get_random_generator, get_value_vars_from_user_vars
 
-from bayesmoe.families import get_family
+from bayesmoe.families import FAMILIES, get_family
 from bayesmoe.inference.rjmcmc.moves import (
     MOVES,
     MoveContext,
@@ -233,9 +233,10 @@ class ReversibleJump(BlockedStep):
         if birth == "auto":
             birth = fam.rj_births[0]
         if birth not in fam.rj_births:
+            offered = [f for f in FAMILIES if birth in get_family(f).rj_births]
             raise ValueError(
-                f"birth={birth!r} is not offered for {fam.name} experts; use one of "
-                f"{fam.rj_births} (or 'auto')."
+                f"birth={birth!r} is for {' and '.join(offered)} experts; {fam.name} experts take "
+                f"one of {fam.rj_births} (or 'auto')."
             )
         if (
             isinstance(n_anchors, bool)
