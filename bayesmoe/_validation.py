@@ -383,6 +383,23 @@ def nuts_step_keywords() -> set[str]:
     return out - {"self", "vars", "model", "rng", "initial_point", "blocked"}
 
 
+def check_pymc_sampler_call(where: str, sample_kwargs, own, *, draws, tune, chains, cores):
+    """The checks of an entry point that runs ``pymc.sample``: its keywords (own, or
+    ``pymc.sample``'s; reserved ones refused) and the sampler's sizes. Returns
+    :func:`check_sampler_args`'s ``(draws, tune, chains, cores)``.
+    """
+    check_keywords(
+        where, sample_kwargs, own, passthrough=pymc_sample_keywords, reserved=PYMC_RESERVED_KWARGS
+    )
+    return check_sampler_args(
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=cores,
+        target_accept=sample_kwargs.get("target_accept"),
+    )
+
+
 # ----- sampler arguments --------------------------------------------------------------------------
 def check_sampler_args(
     *, draws=1, tune=0, chains=1, cores=None, target_accept=None

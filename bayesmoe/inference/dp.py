@@ -12,11 +12,8 @@ import pymc as pm
 import xarray as xr
 
 from bayesmoe._validation import (
-    PYMC_RESERVED_KWARGS,
-    check_keywords,
-    check_sampler_args,
+    check_pymc_sampler_call,
     check_y,
-    pymc_sample_keywords,
 )
 from bayesmoe.models.dp import build_dp_model, check_truncation, occupied_experts
 from bayesmoe.models.gates import is_custom, transform_of
@@ -80,19 +77,14 @@ def sample_dp(
     """
     from bayesmoe import __version__
 
-    check_keywords(
+    _, tune, chains, _ = check_pymc_sampler_call(
         "sample_dp",
         sample_kwargs,
         _OWN_PARAMETERS,
-        passthrough=pymc_sample_keywords,
-        reserved=PYMC_RESERVED_KWARGS,
-    )
-    _, tune, chains, _ = check_sampler_args(
         draws=draws,
         tune=tune,
         chains=chains,
         cores=cores,
-        target_accept=sample_kwargs.get("target_accept"),
     )
     if not (truncation_tol > 0):
         raise ValueError(f"`truncation_tol` must be positive; got {truncation_tol!r}.")

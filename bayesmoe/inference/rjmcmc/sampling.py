@@ -14,17 +14,14 @@ import pymc as pm
 import xarray as xr
 
 from bayesmoe._validation import (
-    PYMC_RESERVED_KWARGS,
     check_enough_rows,
     check_family,
     check_int,
-    check_keywords,
-    check_sampler_args,
+    check_pymc_sampler_call,
     check_X,
     check_y,
     n_parameters,
     nuts_step_keywords,
-    pymc_sample_keywords,
     warn_user,
 )
 from bayesmoe.families import get_family
@@ -270,19 +267,14 @@ def sample_random_k(
     """
     from bayesmoe.inference.sampling import provenance_attrs
 
-    check_keywords(
+    _, tune, chains, _ = check_pymc_sampler_call(
         "sample_random_k",
         sample_kwargs,
         _OWN_PARAMETERS,
-        passthrough=pymc_sample_keywords,
-        reserved=PYMC_RESERVED_KWARGS,
-    )
-    _, tune, chains, _ = check_sampler_args(
         draws=draws,
         tune=tune,
         chains=chains,
         cores=cores,
-        target_accept=sample_kwargs.get("target_accept"),
     )
     if not prior_only:  # before the model is built (and compiled): the rows must at least fit
         # K = 1, the smallest model of the prior's support; K_max may exceed what n could fit
