@@ -58,4 +58,10 @@ fi
 # House rules first (seconds): lint and format under the committed ruff configuration.
 .venv/bin/ruff check --quiet . || { echo "error: 'ruff check' failed (fix, or 'ruff check --fix')" >&2; exit 1; }
 .venv/bin/ruff format --check --quiet . || { echo "error: 'ruff format --check' failed (run 'ruff format')" >&2; exit 1; }
-exec .venv/bin/python -m pytest "$@"
+# Every core by default (one test file per worker: module fixtures are built once); pass -n 0 (or
+# any -n/--numprocesses) to choose.
+parallel=(-n auto --dist loadfile)
+for a in "$@"; do
+  case "$a" in -n|-n*|--numprocesses*|-p) parallel=() ;; esac
+done
+exec .venv/bin/python -m pytest "${parallel[@]}" "$@"

@@ -21,7 +21,7 @@ import xarray as xr
 
 import bayesmoe as bm
 from bayesmoe.data import simulate
-from tests.report.conftest import synthetic_trace
+from tests.helpers import synthetic_trace
 
 X, Y, TRUTH = simulate("S-B", n=60, random_seed=3)
 NAMES = ["glu", "bmi"]
