@@ -62,6 +62,6 @@ fi
 # any -n/--numprocesses) to choose.
 parallel=(-n auto --dist loadfile)
 for a in "$@"; do
-  case "$a" in -n|-n*|--numprocesses*|-p) parallel=() ;; esac
+  case "$a" in -n|-n*|--numprocesses*) parallel=() ;; esac
 done
 exec .venv/bin/python -m pytest "${parallel[@]}" "$@"

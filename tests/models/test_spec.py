@@ -18,7 +18,10 @@ OPTIONS = flat_options()
 
 
 @pytest.mark.parametrize(
-    "options", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items())
+    "options",
+    OPTIONS,
+    # the same ids in every process (pytest-xdist): callables by name, not by address
+    ids=lambda o: "-".join(f"{k}={getattr(v, '__name__', v)}" for k, v in o.items()),
 )
 def test_spec_matches_the_built_model(options):
     X, y, opts = flat_data(options)
