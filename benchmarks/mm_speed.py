@@ -122,7 +122,7 @@ def em_fit(prob: mu.Problem, theta0: np.ndarray, *, tol=TOL, max_iter=1000):
                 beta = np.linalg.solve(H, (Xt * wk[:, None]).T @ y)
                 r = y - Xt @ beta
                 p["A"][0, :, k] = beta
-                p["s2"][0, k] = max((wk * r * r).sum() / wk.sum(), prob.var_floor)
+                p["log_s2"][0, k] = np.log(max((wk * r * r).sum() / wk.sum(), prob.var_floor))
         else:
             for k in range(K):
                 Vk = newton_multinomial(

@@ -10,7 +10,9 @@ Not a speed benchmark: run it under ``nice -n 15`` in the background, e.g.
     python benchmarks/sbc.py --summary-only          # the table of what has finished
 
 Configurations: Gaussian experts with the softmax gate (the pass check), the same fit with the
-gate prior scales 10x too small (must fail), categorical experts with the tanh gate (pass).
+gate prior scales 10x too small (must fail), categorical experts with the tanh gate (pass), Poisson
+experts with the softmax gate (pass) and the same fit with its likelihood tempered to the power
+0.5 (must fail).
 """
 
 from __future__ import annotations
@@ -79,6 +81,11 @@ CONFIGS = {  # the must-fail first: it decides whether SBC has power at all
     ),
     "gaussian-softmax-K2": dict(family="gaussian", gate="softmax", replicates=40),
     "categorical-tanh-K2": dict(family="categorical", gate="tanh", replicates=24),
+    # Poisson experts (issue 20): the tempered fit (likelihood^0.5, a posterior too wide) must fail
+    "poisson-softmax-K2-likelihood-tempered": dict(
+        family="poisson", gate="softmax", replicates=24, likelihood_power=0.5
+    ),
+    "poisson-softmax-K2": dict(family="poisson", gate="softmax", replicates=40),
 }
 
 
