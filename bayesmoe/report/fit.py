@@ -141,7 +141,9 @@ def _ppc(trace) -> Section:
         from bayesmoe.inference import posterior_predictive
 
         X, y = _observed(trace)
-        pp = posterior_predictive(trace, X, max_draws=60, random_seed=0)
+        cd = trace["constant_data"]
+        offset = cd["offset"].values if "offset" in cd else None  # log-exposures of the fit
+        pp = posterior_predictive(trace, X, max_draws=60, random_seed=0, offset=offset)
         draws = pp["y"].stack(sample=("chain", "draw")).transpose("sample", "obs").values
         fig = Figure(figsize=(10, 3.4))
         ax1, ax2 = fig.subplots(1, 2)

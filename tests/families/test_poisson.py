@@ -164,3 +164,22 @@ def test_cli_fit_mle_and_bad_counts(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and what in err[0]
         assert not (tmp_path / "bad").exists()
+
+
+def test_relabel_stephens_and_report_use_the_exposures(nuts_fit, tmp_path):
+    """Stephens' relabelling and the report's predictive check read constant_data.offset: with
+    the exposures the classification probabilities equal the ones computed by hand."""
+    from bayesmoe.diagnostics.relabel import _classification_probs
+    from bayesmoe.measure import expert_log_prob, gate_probabilities, measure_arrays
+    from bayesmoe.report import write_fit_report
+
+    _, trace, X, y, offset = nuts_fit
+    post = trace.posterior.to_dataset().isel(draw=slice(0, 3))
+    probs = _classification_probs(trace, post, None, None)  # (chain * 3, n, K)
+    G = bm.diagnostics.mixing_measure(post.assign_attrs(trace.attrs))
+    arr = measure_arrays(G, ["chain", "draw"])
+    w = gate_probabilities(arr["beta0"], arr["beta1"], X)
+    joint = np.log(w) + expert_log_prob(arr, X, y, offset=offset)
+    want = np.exp(joint - np.logaddexp.reduce(joint, axis=-1, keepdims=True))
+    np.testing.assert_allclose(probs, want.reshape(probs.shape), rtol=1e-10)
+    assert write_fit_report(trace, tmp_path, title="counts").exists()
