@@ -293,6 +293,7 @@ def num_experts_posterior(
     X=None,
     y=None,
     random_seed: int | np.random.Generator | None = None,
+    offset=None,
 ) -> xr.DataArray:
     """Posterior pmf of the number of experts, pooled over all draws.
 
@@ -309,6 +310,8 @@ def num_experts_posterior(
         warns is inconsistent for K*. "auto": "active" when the measure has ``active``, else "mtm".
     X, y : array_like, optional
         Inputs (and responses) for "occupied".
+    offset : array_like, optional
+        Per-row log-exposures at `X` for "occupied" with `y` (families with a log link).
 
     Returns
     -------
@@ -347,10 +350,10 @@ def num_experts_posterior(
         return _pmf(res.n_experts.values, K, "mtm", attrs)
     if X is None:
         raise ValueError("method='occupied' needs the inputs `X` (and optionally `y`).")
-    return _pmf(_occupied(G, X, y, random_seed), K, "occupied")
+    return _pmf(_occupied(G, X, y, random_seed, offset), K, "occupied")
 
 
-def _occupied(G: xr.Dataset, X, y, random_seed) -> np.ndarray:
+def _occupied(G: xr.Dataset, X, y, random_seed, offset=None) -> np.ndarray:
     from bayesmoe.diagnostics.hellinger import _check_X
     from bayesmoe.measure import expert_log_prob
 
@@ -371,7 +374,7 @@ def _occupied(G: xr.Dataset, X, y, random_seed) -> np.ndarray:
         if y.shape != (X.shape[0],):
             raise ValueError(f"`y` must have shape ({X.shape[0]},) like X's rows; got {y.shape}.")
         with np.errstate(divide="ignore"):
-            logr = np.log(w) + expert_log_prob(arr, X, y)
+            logr = np.log(w) + expert_log_prob(arr, X, y, offset=offset)
         logr -= logr.max(axis=-1, keepdims=True)
         w = np.exp(logr)
         w /= w.sum(axis=-1, keepdims=True)
