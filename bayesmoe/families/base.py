@@ -15,8 +15,8 @@ A family is one module with one :class:`Family` instance. It declares
 - the weighted M-step of the MM/EM fitter (:meth:`Family.mm_step`, monotone in the expected
   complete-data log-likelihood of each expert).
 
-The package never compares a family's name: it asks the family (docs/design.md, "How to add an
-expert family").
+The package never compares a family's name: it asks the family (docs/families.md: the protocol
+and how to add a family).
 """
 
 from __future__ import annotations
@@ -72,12 +72,6 @@ class Transform:
     @classmethod
     def identity(cls, d: int) -> Transform:
         return cls(np.zeros(d), np.ones(d), 0.0, 1.0)
-
-    @classmethod
-    def of(cls, standardizer) -> Transform:
-        """The transform of a :class:`bayesmoe.scaling.Standardizer`."""
-        st = standardizer
-        return cls(st.x_center, st.x_scale, st.y_center, st.y_scale)
 
 
 def _event_letters(n: int) -> str:
