@@ -516,8 +516,7 @@ def _fit_mle(args, X, y, names, t0, offset=None) -> int:
     from bayesmoe._validation import check_y
     from bayesmoe.inference.mm import fit_mle
 
-    # the gate names of models.gates.GATES, without importing PyTensor on the MLE path
-    gate = "identity" if args.gate == "softmax" else args.gate
+    gate = args.gate  # fit_mle takes the gate names of the samplers
     y, classes = check_y(y, args.family, X.shape[0])
     res = fit_mle(
         X, y, args.experts, family=args.family, gate=gate, random_seed=args.seed, offset=offset

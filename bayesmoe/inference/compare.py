@@ -82,16 +82,14 @@ def _requested(option, ks: list[int], name: str) -> list[int]:
     return wanted
 
 
-def _gate_names(gate) -> tuple:
-    """(name for the samplers, name for the MM fitter) of a gate spec."""
-    if callable(gate):
-        return gate, gate
-    if not isinstance(gate, str) or gate not in GATES:
+def _check_gate(gate):
+    """A gate spec the samplers and the MM fitter both take (the same names)."""
+    if not (callable(gate) or (isinstance(gate, str) and gate in GATES)):
         raise ValueError(
             f"`gate` must be one of {sorted(set(GATES) - {'identity'})} or a "
             f"callable; got {gate!r}."
         )
-    return ("softmax" if gate == "identity" else gate), GATES[gate]
+    return gate
 
 
 @keywords_checked
@@ -196,7 +194,7 @@ def compare_experts(
     family = check_family(experts)
     ks = _check_ks(ks)
     K_top = ks[-1]
-    sample_gate, mm_gate = _gate_names(gate)
+    sample_gate = mm_gate = _check_gate(gate)
     nuts_ks = _requested(nuts, ks, "nuts")
     if mtm not in (None, True, False):
         raise TypeError(f"`mtm` must be None, True or False; got {mtm!r}.")

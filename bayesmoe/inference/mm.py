@@ -26,8 +26,8 @@ import xarray as xr
 from bayesmoe._validation import check_class_codes, check_int, check_X, keywords_checked
 from bayesmoe.families import get_family
 from bayesmoe.inference import mm_updates as mu
-from bayesmoe.measure import GATE_TRANSFORMS, measure_family, measure_from_arrays
-from bayesmoe.models.gates import stored_name
+from bayesmoe.measure import measure_family, measure_from_arrays
+from bayesmoe.models.gates import GATES, stored_name, transform_of
 from bayesmoe.models.spec import check_offset
 from bayesmoe.scaling import Standardizer
 
@@ -163,9 +163,10 @@ def _validate(X, y, n_experts, family, gate, n_classes):
     X = check_X(X)
     K = check_int(n_experts, "n_experts")
     fam = get_family(family, "family")
-    if not (callable(gate) or gate in GATE_TRANSFORMS):
+    if not (callable(gate) or (isinstance(gate, str) and gate in GATES)):
         raise ValueError(
-            f"`gate` must be one of {sorted(GATE_TRANSFORMS)} or a callable; got {gate!r}."
+            f"`gate` must be one of {sorted(set(GATES) - {'identity'})} or a callable; "
+            f"got {gate!r}."
         )
     if fam.has_classes:  # fit_mle takes class codes (MoE and the CLI code labels)
         y, M = check_class_codes(y, X.shape[0], n_classes)
@@ -474,7 +475,7 @@ def fit_mle(
     n_experts: int,
     *,
     family: str = "gaussian",
-    gate: str | Callable = "identity",
+    gate: str | Callable = "softmax",
     ridge: float = 0.0,
     tol: float = 1e-10,
     max_iter: int = 2000,
@@ -509,8 +510,11 @@ def fit_mle(
         Number of experts K >= 1.
     family : str
         The expert family (:data:`bayesmoe.families.FAMILIES`).
-    gate : {"identity", "tanh", "sigmoid"} or callable
-        Gate input transform M (docs/math.md §1.3); a callable is stored as gate="custom".
+    gate : {"softmax", "tanh", "sigmoid"} or callable
+        The standard softmax gate, or a modified softmax gate on M(x) (docs/math.md §1.3), the
+        same names as :func:`bayesmoe.inference.sample` (``"identity"`` is accepted for
+        ``"softmax"``). The measure records M's name (``"identity"`` for the standard gate; a
+        callable as ``"custom"``).
     ridge : float
         λ >= 0: the objective is ℓ - (λ/2)(‖gate slopes‖² + ‖expert slopes‖²) on the standardised
         scale (intercepts and variances are not penalised; the gate's reference expert is the last).
@@ -622,7 +626,8 @@ def fit_mle(
             f"{f', M={M}' if M else ''}); use fewer experts or more data."
         )
     rng = np.random.default_rng(random_seed)
-    gate_name = stored_name(gate)
+    gate_name = stored_name(gate)  # the measure records the gate input transform M
+    gate = transform_of(gate_name, gate)
     fam = get_family(family)
     offset = check_offset(offset, fam.name, n)
     st = Standardizer.from_data(X, y, gate=gate, family=fam, offset=offset)

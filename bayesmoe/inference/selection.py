@@ -35,7 +35,7 @@ def select_experts(
     max_experts: int,
     *,
     family: str = "gaussian",
-    gate: str | Callable = "identity",
+    gate: str | Callable = "softmax",
     n_starts: int = 10,
     random_seed: int | np.random.Generator | None = None,
     ridge: float = 0.0,

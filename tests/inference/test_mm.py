@@ -761,3 +761,16 @@ def test_measure_back_transform_equals_the_standardizer():
                 G[v].transpose(*R[v].dims).values, R[v].values, rtol=1e-12, atol=1e-12
             )
         assert G.attrs == R.attrs
+
+
+def test_gate_names_are_the_samplers():
+    """fit_mle takes the samplers' gate names ("softmax" the default; "identity" the same gate):
+    one vocabulary across the API."""
+    from bayesmoe.data import simulate
+
+    X, y, _ = simulate("S-B", n=200, random_seed=0)
+    a = fit_mle(X, y, 2, gate="softmax", n_starts=2, random_seed=0)
+    b = fit_mle(X, y, 2, gate="identity", n_starts=2, random_seed=0)
+    c = fit_mle(X, y, 2, n_starts=2, random_seed=0)
+    assert a.loglik_ == b.loglik_ == c.loglik_
+    assert a.measure_.attrs["gate"] == "identity"  # the measure records M, the gate's input map
