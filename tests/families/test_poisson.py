@@ -183,3 +183,28 @@ def test_relabel_stephens_and_report_use_the_exposures(nuts_fit, tmp_path):
     want = np.exp(joint - np.logaddexp.reduce(joint, axis=-1, keepdims=True))
     np.testing.assert_allclose(probs, want.reshape(probs.shape), rtol=1e-10)
     assert write_fit_report(trace, tmp_path, title="counts").exists()
+
+
+def test_study_spec_and_runner_fit_poisson_experts(tmp_path):
+    """A study on a CSV of counts with `model.family = "poisson"` validates and runs (MLE)."""
+    import pandas as pd
+
+    from bayesmoe.study import StudyStore, parse_spec, run_task
+
+    X, y, _ = _data(200, 8)
+    pd.DataFrame({"x0": X[:, 0], "x1": X[:, 1], "count": y}).to_csv(tmp_path / "c.csv", index=False)
+    raw = {
+        "study": {"seed": 1},
+        "data": {"source": "csv", "path": str(tmp_path / "c.csv"), "target": "count"},
+        "model": {"family": "poisson", "n_experts": 2},
+        "inference": {"method": "mle", "n_starts": 3},
+    }
+    task = parse_spec(raw).tasks()[0].to_dict()
+    StudyStore(tmp_path / "out")
+    out = run_task(task, str(tmp_path / "out"))
+    assert out["status"] == "done", out.get("error")
+    assert np.isfinite(out["metrics"]["loglik"])
+    bad = pd.DataFrame({"x0": X[:, 0], "x1": X[:, 1], "count": y - 1.5})
+    bad.to_csv(tmp_path / "c.csv", index=False)
+    with pytest.raises(Exception, match="count"):
+        parse_spec(raw)  # the spec's data check: non-integer, negative counts
