@@ -26,7 +26,29 @@ def check_int(value, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_family(family, name: str = "experts") -> str:
+def family_keyword(family, experts, where: str):
+    """The family of a call that may still use the deprecated ``experts=`` keyword.
+
+    ``family=`` is the one word for the expert family across the Python API, the CLI
+    (``--family``), the study spec (``model.family``) and the trace attrs; ``experts=`` stays one
+    release with a :class:`FutureWarning`.
+    """
+    if experts is None:
+        return family
+    import warnings
+
+    warnings.warn(
+        f"`experts=` of {where} is deprecated and will be removed; use `family={experts!r}` (the "
+        "same word as fit_mle, the CLI's --family, the study spec and the trace attrs).",
+        FutureWarning,
+        stacklevel=3,
+    )
+    if family not in (None, "gaussian") and family != experts:
+        raise TypeError(f"{where} got both `family={family!r}` and `experts={experts!r}`.")
+    return experts
+
+
+def check_family(family, name: str = "family") -> str:
     """The name of a valid expert family (see :mod:`bayesmoe.families`)."""
     from bayesmoe.families import get_family
 
@@ -123,7 +145,7 @@ def check_y(y, family, n_obs: int, classes=None) -> tuple[np.ndarray, list | Non
     """Return (y as the family codes it, class labels or None): the family's own check."""
     from bayesmoe.families import get_family
 
-    return get_family(family, "experts").check_response(y, n_obs, classes)
+    return get_family(family, "family").check_response(y, n_obs, classes)
 
 
 def check_real_response(y, n_obs: int, *, family: str = "gaussian") -> np.ndarray:
@@ -134,7 +156,7 @@ def check_real_response(y, n_obs: int, *, family: str = "gaussian") -> np.ndarra
     except (TypeError, ValueError):
         raise TypeError(
             f"`y` must be numeric for {family.capitalize()} experts; for labels use "
-            "experts='categorical'."
+            "family='categorical'."
         ) from None
     if not np.all(np.isfinite(yf)):
         i = int(np.flatnonzero(~np.isfinite(yf))[0])
@@ -200,7 +222,7 @@ def check_not_continuous(n_distinct: int, n_obs: int) -> None:
         )
         raise ValueError(
             f"`y` has {what}: it looks like a continuous response, not class labels. For a real "
-            "response use experts='gaussian'; for classes, each class needs several rows "
+            "response use family='gaussian'; for classes, each class needs several rows "
             "(merge rare classes)."
         )
 

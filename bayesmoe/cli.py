@@ -419,7 +419,7 @@ def _cmd_fit(args) -> int:
             X,
             y,
             n_experts=args.experts,
-            experts=args.family,
+            family=args.family,
             gate=args.gate,
             priors=args.priors,
             feature_names=names,
@@ -448,7 +448,7 @@ def _fit_random_k(args, mode, X, y, names, t0, offset=None) -> int:
 
     common = dict(
         max_experts=args.max_experts,
-        experts=args.family,
+        family=args.family,
         gate=args.gate,
         priors=args.priors,
         feature_names=names,
@@ -549,7 +549,7 @@ def _cmd_select(args) -> int:
         X,
         y,
         ks=range(args.min_experts, args.max_experts + 1),
-        experts=args.family,
+        family=args.family,
         gate=args.gate,
         random_seed=args.seed,
         nuts=args.nuts,

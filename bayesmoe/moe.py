@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import xarray as xr
 
-from bayesmoe._validation import check_family, check_int, keywords_checked
+from bayesmoe._validation import check_family, check_int, family_keyword, keywords_checked
 from bayesmoe.inference import prediction as _pred
 from bayesmoe.inference.sampling import (
     BACKENDS,
@@ -41,10 +41,12 @@ class MoE:
     ----------
     n_experts : int
         Number of experts K >= 1.
-    experts : {"gaussian", "categorical", "poisson"}
+    family : {"gaussian", "categorical", "poisson"}
         The expert family (:data:`bayesmoe.families.FAMILIES`): linear-Gaussian regression,
         multinomial-logistic classification, or log-link Poisson regression (counts; pass the
         log-exposures as ``fit(..., offset=...)``).
+    experts : str, optional
+        Deprecated alias of ``family`` (kept one release; a ``FutureWarning`` says so).
     gate : {"softmax", "tanh", "sigmoid"} or callable
         Standard softmax gate, or a modified softmax gate on M(x) (experts still see raw x).
     temperature : float
@@ -74,15 +76,16 @@ class MoE:
         self,
         n_experts: int = 2,
         *,
-        experts: str = "gaussian",
+        family: str = "gaussian",
         gate: str | Callable = "softmax",
         temperature: float = 1.0,
         identifiability: str = "zerosum",
         ordered: bool = False,
         priors: str | dict | None = None,
+        experts: str | None = None,
     ):
         self.n_experts = n_experts
-        self.experts = experts
+        self.family = family_keyword(family, experts, "MoE")
         self.gate = gate
         self.temperature = temperature
         self.identifiability = identifiability
@@ -93,7 +96,7 @@ class MoE:
     def _options_names() -> tuple[str, ...]:
         return (
             "n_experts",
-            "experts",
+            "family",
             "gate",
             "temperature",
             "identifiability",
@@ -103,7 +106,7 @@ class MoE:
 
     def _options(self) -> dict:
         check_int(self.n_experts, "n_experts")
-        check_family(self.experts)
+        check_family(self.family)
         resolve_gate(self.gate)
         resolve_priors(self.priors)
         if self.identifiability not in IDENTIFIABILITY:
@@ -112,7 +115,7 @@ class MoE:
             )
         return {
             "n_experts": self.n_experts,
-            "experts": self.experts,
+            "family": self.family,
             "gate": self.gate,
             "temperature": self.temperature,
             "identifiability": self.identifiability,

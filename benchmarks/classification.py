@@ -127,7 +127,7 @@ def moe_bayes(Xtr, ytr, Xte, M, seed, draws, tune):
         Xtr,
         ytr,
         n_experts=K,
-        experts="categorical",
+        family="categorical",
         gate="softmax",
         classes=list(range(M)),
         draws=draws,

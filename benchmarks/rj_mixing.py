@@ -111,7 +111,7 @@ def run(name, X, y, args, step_kwargs):
         cores=args.cores,
         random_seed=args.seed,
         step_kwargs=step_kwargs,
-        experts=args.family,
+        family=args.family,
         feature_names=args.feature_names,
     )
     wall = time.perf_counter() - t0

@@ -29,7 +29,7 @@ cells = [
         "already relabelled so that expert 0 means the same expert in every draw and chain."
     ),
     nbf.v4.new_code_cell(
-        "model = bm.MoE(n_experts=3, experts='gaussian', gate='softmax')\n"
+        "model = bm.MoE(n_experts=3, family='gaussian', gate='softmax')\n"
         "trace = model.fit(X, y, draws=DRAWS, tune=DRAWS, chains=2, random_seed=1, progressbar=False)\n"
         "trace"
     ),

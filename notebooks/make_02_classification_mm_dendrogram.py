@@ -116,7 +116,7 @@ cells = [
         "posterior means of the class probabilities, with credible bands from the draws."
     ),
     code(
-        "trace = bm.sample(X, y, n_experts=2, experts='categorical', gate='softmax', draws=DRAWS,\n"
+        "trace = bm.sample(X, y, n_experts=2, family='categorical', gate='softmax', draws=DRAWS,\n"
         "                  tune=DRAWS, chains=2, cores=1, random_seed=5, progressbar=False)\n"
         "print('chains started from:', trace.attrs['init'],\n"
         "      f\"(MM start {trace.attrs['seconds_init']:.1f} s, sampling \"\n"

@@ -154,7 +154,7 @@ def run_prior_chain(
     experts_prior,
     *,
     max_experts=4,
-    experts="gaussian",
+    family="gaussian",
     seed=0,
     p_birth_death=0.5,
     n_draws=N_DRAWS,
@@ -168,14 +168,14 @@ def run_prior_chain(
     from bayesmoe.inference.rjmcmc.step import ReversibleJump
     from bayesmoe.models.random_k import K_VAR, build_random_k_model, slot_prior_draw
 
-    if experts == "gaussian":
+    if family == "gaussian":
         X, y, _ = simulate("S-B", n=40, random_seed=seed)
     else:
         X, y, _ = simulate("S-D", n=40, random_seed=seed)
-    if experts == "poisson":  # counts on the same inputs (the likelihood is off anyway)
+    if family == "poisson":  # counts on the same inputs (the likelihood is off anyway)
         y = np.random.default_rng(seed).poisson(np.exp(0.5 + 0.5 * X[:, 0]))
     model, info = build_random_k_model(
-        X, y, max_experts=max_experts, experts=experts, experts_prior=experts_prior, prior_only=True
+        X, y, max_experts=max_experts, family=family, experts_prior=experts_prior, prior_only=True
     )
     step = ReversibleJump(info=info, model=model, rng=seed + 1, p_birth_death=p_birth_death)
     step.setup_chain(np.random.default_rng(seed + 2), N_TUNE, n_draws)
@@ -320,13 +320,13 @@ def flat_options() -> list[dict]:
         dict(n_experts=3),
         dict(n_experts=3, identifiability="reference", ordered=True, gate="tanh", temperature=1.5),
         dict(n_experts=1),
-        dict(n_experts=2, experts="categorical", gate="sigmoid", priors={"gate_slope": 2.5}),
-        dict(n_experts=3, experts="categorical", identifiability="reference", ordered=True),
+        dict(n_experts=2, family="categorical", gate="sigmoid", priors={"gate_slope": 2.5}),
+        dict(n_experts=3, family="categorical", identifiability="reference", ordered=True),
         dict(n_experts=2, gate=pt.arctan, priors={"noise": 0.5, "expert_slope": 1.5}),
         dict(n_experts=3, features=0),  # a mixture without covariates
-        dict(n_experts=2, experts="categorical", features=0, identifiability="reference"),
-        dict(n_experts=2, experts="poisson", offset=True, ordered=True),
-        dict(n_experts=3, experts="poisson", gate="tanh", features=0),
+        dict(n_experts=2, family="categorical", features=0, identifiability="reference"),
+        dict(n_experts=2, family="poisson", offset=True, ordered=True),
+        dict(n_experts=3, family="poisson", gate="tanh", features=0),
     ]
 
 
@@ -340,7 +340,7 @@ def flat_data(opts):
     opts = dict(opts)
     X, y, _ = simulate("S-B", n=120, random_seed=3)
     rng = np.random.default_rng(3)
-    family = opts.get("experts", "gaussian")
+    family = opts.get("family", "gaussian")
     if family == "categorical":
         y = np.digitize(y, np.quantile(y, [0.4, 0.8]))
     elif family == "poisson":

@@ -108,7 +108,7 @@ def _dp(**kw):
 
 UNKNOWN = {
     # entry: (call with the bad keyword, its name in the message, bad keyword, suggestion)
-    "MoE": (lambda: bm.MoE(2, expert="gaussian"), "MoE", "expert", "experts"),
+    "MoE": (lambda: bm.MoE(2, famly="gaussian"), "MoE", "famly", "family"),
     "MoE.fit-n_draws": (
         lambda: bm.MoE(2).fit(X, Y, n_draws=5, **TINY),
         "fit",
@@ -368,3 +368,19 @@ def test_short_fit_records_names_aligns_and_warns():
     assert trace["posterior"]["feature"].values.tolist() == NAMES
     by_name = model.predict(df[["bmi", "glu"]], random_seed=0)["mean"].values
     np.testing.assert_allclose(by_name, model.predict(Xs, random_seed=0)["mean"].values)
+
+
+def test_experts_keyword_is_a_deprecated_alias_of_family():
+    """One word for the family (issue 20): `experts=` still works one release, with a
+    FutureWarning that names the new keyword; both given and different is an error."""
+    from bayesmoe.models import build_model
+
+    X, y, _ = bm.data.simulate("S-B", n=60, random_seed=0)
+    with pytest.warns(FutureWarning, match=r"family='gaussian'"):
+        model = bm.MoE(2, experts="gaussian")
+    assert model.family == "gaussian"
+    with pytest.warns(FutureWarning, match="build_model"):
+        _, info = build_model(X, y, n_experts=2, experts="gaussian")
+    assert info.family == "gaussian"
+    with pytest.raises(TypeError, match="both"), pytest.warns(FutureWarning):
+        bm.MoE(2, family="categorical", experts="poisson")

@@ -88,20 +88,20 @@ CASES = {
 
 # ---- entry points ---------------------------------------------------------------------------
 def _moe(X, y, family, K, gate, tmp_path):
-    bm.MoE(n_experts=K, experts=family, gate=gate).fit(
+    bm.MoE(n_experts=K, family=family, gate=gate).fit(
         X, y, draws=5, tune=5, chains=1, progressbar=False
     )
 
 
 def _build_model(X, y, family, K, gate, tmp_path):
-    bm.models.build_model(X, y, n_experts=K, experts=family, gate=gate)
+    bm.models.build_model(X, y, n_experts=K, family=family, gate=gate)
 
 
 def _sample(X, y, family, K, gate, tmp_path):
     from bayesmoe.inference import sample
 
     sample(
-        X, y, n_experts=K, experts=family, gate=gate, draws=5, tune=5, chains=1, progressbar=False
+        X, y, n_experts=K, family=family, gate=gate, draws=5, tune=5, chains=1, progressbar=False
     )
 
 
@@ -123,7 +123,7 @@ def _select(X, y, family, K, gate, tmp_path):
 def _random_k(X, y, family, K, gate, tmp_path):
     from bayesmoe.inference.rjmcmc import sample_random_k
 
-    sample_random_k(X, y, max_experts=K, experts=family, gate=gate, draws=5, tune=5, chains=1)
+    sample_random_k(X, y, max_experts=K, family=family, gate=gate, draws=5, tune=5, chains=1)
 
 
 def _study_spec(X, y, family, K, gate, tmp_path):

@@ -50,7 +50,7 @@ import pymc as pm
 import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
-from bayesmoe._validation import check_family, check_int, check_X
+from bayesmoe._validation import check_family, check_int, check_X, family_keyword
 from bayesmoe.families import NUMPY, Transform, get_family
 from bayesmoe.measure import gate_input
 from bayesmoe.models.builder import build_model
@@ -82,7 +82,7 @@ def _model(X, family, n_experts, gate, n_classes, priors, likelihood_power):
     y0 = fam.example_response(X.shape[0], n_classes)
     classes = list(range(n_classes)) if fam.has_classes else None
     model, info = build_model(
-        X, y0, n_experts=n_experts, experts=fam.name, gate=gate, priors=priors, classes=classes
+        X, y0, n_experts=n_experts, family=fam.name, gate=gate, priors=priors, classes=classes
     )
     if fam.transforms_response:
         with model:
@@ -229,7 +229,7 @@ def sbc_replicate(
     X,
     *,
     n_experts: int,
-    experts: str = "gaussian",
+    family: str = "gaussian",
     gate: str = "softmax",
     n_classes: int = 2,
     priors: dict | None = None,
@@ -244,6 +244,7 @@ def sbc_replicate(
     target_accept: float = 0.9,
     random_seed=None,
     progressbar: bool = False,
+    experts: str | None = None,
 ) -> dict:
     """Run one SBC replicate: a prior draw, a NUTS fit to its simulated data, the ranks.
 
@@ -251,7 +252,7 @@ def sbc_replicate(
     ----------
     X : array_like, shape (n, d)
         Fixed inputs (the same for the prior draw and the fit).
-    n_experts, experts, gate : model options
+    n_experts, family, gate : model options
         As in :func:`bayesmoe.models.build_model` (``gate`` a name).
     n_classes : int
         Number of classes of categorical experts.
@@ -299,9 +300,10 @@ def sbc_replicate(
     >>> 0 <= out["ranks"]["loglik_data"][0] <= 19  # doctest: +SKIP
     True
     """
+    family = family_keyword(family, experts, "sbc_replicate")
     import arviz as az
 
-    family = check_family(experts)
+    family = check_family(family)
     fam = get_family(family)
     K = check_int(n_experts, "n_experts")
     L = check_int(n_ranked, "n_ranked")

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from bayesmoe._validation import check_family, keywords_checked
+from bayesmoe._validation import check_family, family_keyword, keywords_checked
 from bayesmoe.models.gates import GATES
 
 __all__ = ["CRITERIA", "compare_experts", "plot_compare_experts"]
@@ -98,7 +98,7 @@ def compare_experts(
     y,
     ks: Iterable[int] = range(1, 6),
     *,
-    experts: str = "gaussian",
+    family: str = "gaussian",
     gate: str | Callable = "softmax",
     n_starts: int = 10,
     mm_kwargs: dict | None = None,
@@ -112,6 +112,7 @@ def compare_experts(
     progressbar: bool = True,
     return_fits: bool = False,
     offset=None,
+    experts: str | None = None,
 ):
     """Compare numbers of experts K by BIC, ICL, DSC, MTM, p(K | y) and LOO in one table.
 
@@ -123,8 +124,10 @@ def compare_experts(
     ks : iterable of int
         The numbers of experts to compare (default 1..5). MM fits every K in 1..max(ks) (the
         DSC uses the max(ks) fit); rows are reported for ``ks``.
-    experts : str
+    family : str
         The expert family (:data:`bayesmoe.families.FAMILIES`).
+    experts : str, optional
+        Deprecated alias of ``family`` (kept one release; a ``FutureWarning`` says so).
     gate : {"softmax", "tanh", "sigmoid"} or callable
         Gate input transform (the same for every method).
     n_starts : int
@@ -187,11 +190,12 @@ def compare_experts(
     >>> table.attrs["methods"]
     ['mm', 'dsc']
     """
+    family = family_keyword(family, experts, "compare_experts")
     from tqdm.auto import tqdm
 
     from bayesmoe.inference.selection import select_experts
 
-    family = check_family(experts)
+    family = check_family(family)
     ks = _check_ks(ks)
     K_top = ks[-1]
     sample_gate = mm_gate = _check_gate(gate)
@@ -296,7 +300,7 @@ def compare_experts(
                 X,
                 y,
                 n_experts=K,
-                experts=family,
+                family=family,
                 gate=sample_gate,
                 random_seed=nuts_seed + i,
                 offset=offset,
@@ -365,7 +369,7 @@ def compare_experts(
                     X,
                     y,
                     max_experts=K_top,
-                    experts=family,
+                    family=family,
                     gate=sample_gate,
                     random_seed=rj_seed,
                     offset=offset,

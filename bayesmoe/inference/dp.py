@@ -14,6 +14,7 @@ import xarray as xr
 from bayesmoe._validation import (
     check_pymc_sampler_call,
     check_y,
+    family_keyword,
 )
 from bayesmoe.models.dp import build_dp_model, check_truncation, occupied_experts
 from bayesmoe.models.gates import is_custom, transform_of
@@ -28,7 +29,7 @@ def sample_dp(
     max_experts: int = 8,
     alpha: float | None = 1.0,
     alpha_prior: tuple[float, float] | None = None,
-    experts: str = "gaussian",
+    family: str = "gaussian",
     gate: str | Callable = "softmax",
     temperature: float = 1.0,
     priors=None,
@@ -41,6 +42,7 @@ def sample_dp(
     progressbar: bool = False,
     feature_names=None,
     classes=None,
+    experts: str | None = None,
     **sample_kwargs,
 ) -> xr.DataTree:
     """Sample the DP-gated MoE with NUTS and report the occupied experts per draw.
@@ -75,6 +77,7 @@ def sample_dp(
     ...                   random_seed=0)  # doctest: +SKIP
     >>> float(trace.posterior["n_occupied"].mean())  # doctest: +SKIP
     """
+    family = family_keyword(family, experts, "sample_dp")
     from bayesmoe import __version__
 
     _, tune, chains, _ = check_pymc_sampler_call(
@@ -94,7 +97,7 @@ def sample_dp(
         max_experts=max_experts,
         alpha=alpha,
         alpha_prior=alpha_prior,
-        experts=experts,
+        family=family,
         gate=gate,
         temperature=temperature,
         priors=priors,

@@ -99,7 +99,7 @@ class ConjugateGibbs(BlockedStep):
             raise ValueError(
                 "ConjugateGibbs needs a model without covariates (X of shape (n, 0)), Gaussian "
                 "experts, temperature 1 and priors='richardson-green'; got d = "
-                f"{info.Xs.shape[1]}, experts={info.family!r}, priors={info.priors.scheme!r}. "
+                f"{info.Xs.shape[1]}, family={info.family!r}, priors={info.priors.scheme!r}. "
                 "Use NUTS for other models."
             )
         names = {v.name for v in model.value_vars}

@@ -16,6 +16,7 @@ from bayesmoe._validation import (
     PYMC_RESERVED_KWARGS,
     check_keywords,
     check_sampler_args,
+    family_keyword,
     pymc_sample_keywords,
     warn_user,
 )
@@ -406,7 +407,7 @@ def sample(
     y,
     *,
     n_experts: int,
-    experts: str = "gaussian",
+    family: str = "gaussian",
     gate: str | Callable = "softmax",
     temperature: float = 1.0,
     identifiability: str = "zerosum",
@@ -426,18 +427,21 @@ def sample(
     log_likelihood: bool = True,
     random_seed: int | None = None,
     progressbar: bool = True,
+    experts: str | None = None,
     **sample_kwargs,
 ) -> xr.DataTree:
     """Sample the posterior of a fixed-K softmax-gated MoE with NUTS.
 
     Parameters
     ----------
-    X, y, n_experts, experts, gate, temperature, identifiability, ordered, priors
+    X, y, n_experts, family, gate, temperature, identifiability, ordered, priors
         Model options, see :func:`bayesmoe.models.build_model`.
+    experts : str, optional
+        Deprecated alias of ``family`` (kept one release; a ``FutureWarning`` says so).
     feature_names, classes
         Names of the columns of ``X`` and of the classes, see :func:`bayesmoe.models.build_model`.
     offset : array_like, shape (n_obs,), optional
-        Per-row log-exposure of families with a log link (``experts="poisson"``).
+        Per-row log-exposure of families with a log link (``family="poisson"``).
     draws, chains, cores : int
         Draws per chain, number of chains, and worker processes of the ``pymc`` backend.
     tune : int, optional
@@ -497,6 +501,7 @@ def sample(
     >>> dict(trace.posterior["beta0"].sizes)
     {'chain': 1, 'draw': 20, 'expert': 3}
     """
+    family = family_keyword(family, experts, "sample")
     _check_backend(backend)
     _check_sample_kwargs("sample", sample_kwargs, backend)
     _, tune, _, _ = check_sampler_args(
@@ -511,7 +516,7 @@ def sample(
         raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
     opts = dict(
         n_experts=n_experts,
-        experts=experts,
+        family=family,
         gate=gate,
         temperature=temperature,
         identifiability=identifiability,

@@ -16,6 +16,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from pytensor.tensor.special import log_softmax
 
+from bayesmoe._validation import family_keyword
 from bayesmoe.families import Transform, get_family, pytensor_ops
 from bayesmoe.families.categorical import sample_classes
 from bayesmoe.models.priors import Priors
@@ -70,7 +71,7 @@ def build_model(
     y,
     *,
     n_experts: int,
-    experts: str = "gaussian",
+    family: str = "gaussian",
     gate: str | Callable = "softmax",
     temperature: float = 1.0,
     identifiability: str = "zerosum",
@@ -79,6 +80,7 @@ def build_model(
     feature_names: Sequence | None = None,
     classes: Sequence | None = None,
     offset=None,
+    experts: str | None = None,
 ) -> tuple[pm.Model, ModelInfo]:
     """Build the PyMC model of a softmax-gated MoE with a fixed number of experts.
 
@@ -87,13 +89,15 @@ def build_model(
     X : array_like, shape (n_obs, n_features)
         Inputs; ``n_features`` may be 0.
     y : array_like, shape (n_obs,)
-        Real responses (``experts="gaussian"``) or class labels (``"categorical"``; any hashable
+        Real responses (``family="gaussian"``) or class labels (``"categorical"``; any hashable
         labels, coded 0..M-1 in sorted order unless `classes` is given).
     n_experts : int
         Number of experts K >= 1.
-    experts : str
+    family : str
         The expert family (:data:`bayesmoe.families.FAMILIES`): "gaussian" linear-regression,
         "categorical" multinomial-logistic, or "poisson" log-link regression experts.
+    experts : str, optional
+        Deprecated alias of ``family`` (kept one release; a ``FutureWarning`` says so).
     gate : {"softmax", "tanh", "sigmoid"} or callable
         Standard softmax gate, or a modified softmax gate on M(x) with M elementwise (a callable
         on tensors is accepted if non-affine). Experts always see the raw x.
@@ -113,7 +117,7 @@ def build_model(
     feature_names, classes : sequence, optional
         Coordinate labels.
     offset : array_like, shape (n_obs,), optional
-        Per-row log-exposure of families with a log link (``experts="poisson"``).
+        Per-row log-exposure of families with a log link (``family="poisson"``).
 
     Notes
     -----
@@ -135,11 +139,12 @@ def build_model(
     >>> sorted(model.coords)
     ['expert', 'feature', 'obs']
     """
+    family = family_keyword(family, experts, "build_model")
     s, info = fixed_k_spec(
         X,
         y,
         n_experts=n_experts,
-        experts=experts,
+        family=family,
         gate=gate,
         temperature=temperature,
         identifiability=identifiability,

@@ -28,7 +28,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from bayesmoe._lazy import lazy_exports
-from bayesmoe._validation import check_int, check_X
+from bayesmoe._validation import check_int, check_X, family_keyword
 from bayesmoe.measure import expert_log_prob, gate_probabilities, measure_arrays
 from bayesmoe.models.builder import (
     data_inputs,
@@ -77,19 +77,20 @@ def build_dp_model(
     max_experts: int = 8,
     alpha: float | None = 1.0,
     alpha_prior: tuple[float, float] | None = None,
-    experts: str = "gaussian",
+    family: str = "gaussian",
     gate: str | Callable = "softmax",
     temperature: float = 1.0,
     priors: Priors | dict | None = None,
     feature_names: Sequence | None = None,
     classes: Sequence | None = None,
+    experts: str | None = None,
 ):
     """Build the MoE whose gate intercepts are truncated stick-breaking log-weights.
 
     Parameters
     ----------
     X, y : array_like
-        Inputs (n, d) and responses (real, or class labels for ``experts="categorical"``).
+        Inputs (n, d) and responses (real, or class labels for ``family="categorical"``).
     max_experts : int
         Truncation level K_max >= 2.
     alpha : float, optional
@@ -119,12 +120,13 @@ def build_dp_model(
     >>> model.initial_point()["sticks_logodds__"].shape
     (4,)
     """
+    family = family_keyword(family, experts, "build_dp_model")
     K = check_int(max_experts, "max_experts", minimum=2)
     alpha, alpha_prior = _check_alpha(alpha, alpha_prior)
     s = prepare(
         X,
         y,
-        experts=experts,
+        family=family,
         gate=gate,
         temperature=temperature,
         priors=priors,

@@ -40,7 +40,7 @@ import pytensor.tensor as pt
 from scipy import stats
 from scipy.special import gammaln
 
-from bayesmoe._validation import check_int
+from bayesmoe._validation import check_int, family_keyword
 from bayesmoe.families import get_family
 from bayesmoe.models.builder import (
     data_inputs,
@@ -245,7 +245,7 @@ def build_random_k_model(
     *,
     max_experts: int,
     experts_prior="poisson:1.0",
-    experts: str = "gaussian",
+    family: str = "gaussian",
     gate: str | Callable = "softmax",
     temperature: float = 1.0,
     priors: Priors | dict | None = None,
@@ -254,6 +254,7 @@ def build_random_k_model(
     feature_names: Sequence | None = None,
     classes: Sequence | None = None,
     offset=None,
+    experts: str | None = None,
 ) -> tuple[pm.Model, RandomKInfo]:
     """Build the padded random-K softmax-gated MoE (docs/math.md §3).
 
@@ -266,8 +267,10 @@ def build_random_k_model(
         Number of slots K_max >= 1.
     experts_prior : str or array_like
         Prior of K on 1..K_max, see :func:`experts_prior_pmf` (default ``"poisson:1.0"``).
-    experts : str
+    family : str
         The expert family (:data:`bayesmoe.families.FAMILIES`).
+    experts : str, optional
+        Deprecated alias of ``family`` (kept one release; a ``FutureWarning`` says so).
     gate : {"softmax", "tanh", "sigmoid"} or callable
         Gate input transform, as in :func:`bayesmoe.models.build_model`.
     temperature : float
@@ -284,7 +287,7 @@ def build_random_k_model(
         active, no discrete variable): its marginal likelihood is Z_K of p(K | y) ∝ p(K) Z_K.
     feature_names, classes : sequence, optional
     offset : array_like, shape (n_obs,), optional
-        Per-row log-exposure of families with a log link (``experts="poisson"``).
+        Per-row log-exposure of families with a log link (``family="poisson"``).
 
     Returns
     -------
@@ -303,6 +306,7 @@ def build_random_k_model(
     >>> info.prior_pmf.shape, "n_experts" in model.named_vars
     ((4,), True)
     """
+    family = family_keyword(family, experts, "build_random_k_model")
     if fixed_experts is not None:
         K = check_int(fixed_experts, "fixed_experts")
         pmf = None
@@ -314,7 +318,7 @@ def build_random_k_model(
     s = prepare(
         X,
         y,
-        experts=experts,
+        family=family,
         gate=gate,
         temperature=temperature,
         priors=priors,

@@ -20,6 +20,7 @@ from bayesmoe._validation import (
     check_int,
     check_X,
     check_y,
+    family_keyword,
     n_parameters,
 )
 from bayesmoe.families import get_family
@@ -159,14 +160,14 @@ def check_offset(offset, family: str, n_obs: int) -> np.ndarray | None:
 
 
 def prepare(
-    X, y, *, experts, gate, temperature, priors, feature_names, classes, offset=None
+    X, y, *, family, gate, temperature, priors, feature_names, classes, offset=None
 ) -> Prepared:
     """Validate the inputs and options common to every builder and fit the Standardizer.
 
     ``X`` may have zero columns (a mixture without covariates: the gate reduces to mixing
     weights, the experts to means and variances).
     """
-    family = check_family(experts)
+    family = check_family(family)
     fam = get_family(family)
     if feature_names is None and hasattr(X, "columns"):  # a DataFrame: keep its column names
         feature_names = [str(c) for c in X.columns]
@@ -181,7 +182,7 @@ def prepare(
     pri = resolve_priors(priors)
     if pri.hierarchical and not fam.hierarchical_prior:
         raise ValueError(
-            "The 'richardson-green' prior set is for Gaussian experts; got experts="
+            "The 'richardson-green' prior set is for Gaussian experts; got family="
             f"{family!r}. Use priors='default' (or dirichlet_weights=True alone)."
         )
     feature_names = (
@@ -214,7 +215,7 @@ def fixed_k_spec(
     y,
     *,
     n_experts,
-    experts="gaussian",
+    family="gaussian",
     gate="softmax",
     temperature=1.0,
     identifiability="zerosum",
@@ -223,10 +224,12 @@ def fixed_k_spec(
     feature_names=None,
     classes=None,
     offset=None,
+    experts: str | None = None,
 ) -> tuple[Prepared, ModelInfo]:
     """Every check of :func:`bayesmoe.models.build_model`, and its ``ModelInfo``, without
     building (or importing) the PyMC model.
     """
+    family = family_keyword(family, experts, "fixed_k_spec")
     K = check_int(n_experts, "n_experts")
     if identifiability not in IDENTIFIABILITY:
         raise ValueError(
@@ -235,7 +238,7 @@ def fixed_k_spec(
     s = prepare(
         X,
         y,
-        experts=experts,
+        family=family,
         gate=gate,
         temperature=temperature,
         priors=priors,

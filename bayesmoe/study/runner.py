@@ -153,7 +153,7 @@ def _fit(task: dict, X, y, truth, names, desc, out_dir: Path) -> tuple[dict, str
         atomic_write_with(result_path, lambda tmp: measure.to_netcdf(tmp, engine="h5netcdf"))
         return metrics, result_path.name, _timings(t0, t1, t2)
     common = dict(
-        experts=family,
+        family=family,
         gate=model["gate"],
         feature_names=names,
         classes=classes,
@@ -209,7 +209,7 @@ def _fit_sbc(task: dict, X, desc: str, result_path: Path) -> tuple[dict, str, di
     res = sbc_replicate(
         X,
         n_experts=model["n_experts"],
-        experts=model["family"],
+        family=model["family"],
         gate=model["gate"],
         n_classes=model.get("n_classes", 2),
         priors=model["priors"] or None,

@@ -339,7 +339,7 @@ def _product(values: list[list]) -> list[tuple]:
 def _rjmcmc_unavailable() -> str:
     """Why the random-K sampler cannot be used ('' when it can).
 
-    The runner calls ``bayesmoe.inference.rjmcmc.sample(X, y, k_max=, k_prior=, experts=, gate=,
+    The runner calls ``bayesmoe.inference.rjmcmc.sample(X, y, k_max=, k_prior=, family=, gate=,
     feature_names=, classes=, draws=, tune=, chains=, cores=, random_seed=, progressbar=,
     target_accept=)`` and expects a DataTree whose posterior has ``n_experts``.
     """

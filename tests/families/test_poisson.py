@@ -64,7 +64,7 @@ def test_mle_recovers_the_truth_and_dropping_the_offset_fails():
 @pytest.fixture(scope="module")
 def nuts_fit():
     X, y, offset = _data(600, 2)
-    model = bm.MoE(n_experts=2, experts="poisson")
+    model = bm.MoE(n_experts=2, family="poisson")
     trace = model.fit(X, y, offset=offset, draws=300, chains=2, random_seed=3, progressbar=False)
     return model, trace, X, y, offset
 
@@ -103,7 +103,7 @@ def test_sample_random_k_runs_with_offsets():
         X,
         y,
         max_experts=3,
-        experts="poisson",
+        family="poisson",
         offset=offset,
         draws=60,
         tune=60,
@@ -119,7 +119,7 @@ def test_sample_random_k_runs_with_offsets():
 def test_compare_experts_mm_table():
     X, y, offset = _data(500, 6)
     table = bm.compare_experts(
-        X, y, ks=[1, 2, 3], experts="poisson", offset=offset, random_seed=0, progressbar=False
+        X, y, ks=[1, 2, 3], family="poisson", offset=offset, random_seed=0, progressbar=False
     )
     assert table.attrs["selected_bic"] == 2
 

@@ -85,7 +85,7 @@ def test_rg_prior_in_fixed_k_model():
     assert info.priors.scheme == "richardson-green"
     with pytest.raises(ValueError, match="Gaussian experts"):
         build_model(
-            X, (Y > 20).astype(int), n_experts=2, experts="categorical", priors="richardson-green"
+            X, (Y > 20).astype(int), n_experts=2, family="categorical", priors="richardson-green"
         )
 
 

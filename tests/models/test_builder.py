@@ -71,7 +71,7 @@ def test_categorical_loglik_matches_scipy(gate):
     X, y, _ = simulate("S-D", n=40, random_seed=6)
     labels = np.array(["ant", "bee", "cat"])[y]  # string labels are coded in sorted order
     model, info = build_model(
-        X, labels, n_experts=2, experts="categorical", gate=gate, temperature=1.3
+        X, labels, n_experts=2, family="categorical", gate=gate, temperature=1.3
     )
     assert info.classes == ["ant", "bee", "cat"]
     ll, p = _eval(model, _random_point(model, rng))
@@ -123,7 +123,7 @@ def test_ordered_option_orders_intercepts():
 
 def test_coords_and_observed_variable():
     X, y, _ = simulate("S-D", n=60, random_seed=1)
-    model, _ = build_model(X, y, n_experts=2, experts="categorical")
+    model, _ = build_model(X, y, n_experts=2, family="categorical")
     assert set(model.coords) == {"obs", "feature", "expert", "class", "class_free"}
     assert model["y"] in model.observed_RVs
     assert model.named_vars_to_dims["a"] == ("feature", "class", "expert")
@@ -134,7 +134,7 @@ def test_coords_and_observed_variable():
     [
         ({"n_experts": 0}, "n_experts"),
         ({"n_experts": 2.5}, "n_experts"),
-        ({"n_experts": 2, "experts": "poisson"}, "experts"),
+        ({"n_experts": 2, "family": "weibull"}, "family"),
         ({"n_experts": 2, "gate": "relu"}, "gate"),
         ({"n_experts": 2, "gate": lambda x: 2 * x + 1}, "affine"),
         ({"n_experts": 2, "identifiability": "ordered"}, "identifiability"),
@@ -165,6 +165,6 @@ def test_bad_data_raise_clear_errors():
     with pytest.raises(TypeError, match="categorical"):
         build_model(X, np.array(["a", "b"] * 25), n_experts=2)
     with pytest.raises(ValueError, match="single class"):
-        build_model(X, np.zeros(50, int), n_experts=2, experts="categorical")
+        build_model(X, np.zeros(50, int), n_experts=2, family="categorical")
     with pytest.raises(ValueError, match="not among the classes"):
-        build_model(X, np.arange(50) % 3, n_experts=2, experts="categorical", classes=[0, 1])
+        build_model(X, np.arange(50) % 3, n_experts=2, family="categorical", classes=[0, 1])

@@ -90,5 +90,5 @@ def test_rg_slot_logpdf_matches_the_model_and_the_draws():
 def test_rg_prior_needs_gaussian_experts():
     with pytest.raises(ValueError, match="Gaussian experts"):
         build_random_k_model(
-            X, (Y > 20).astype(int), max_experts=2, experts="categorical", priors="richardson-green"
+            X, (Y > 20).astype(int), max_experts=2, family="categorical", priors="richardson-green"
         )

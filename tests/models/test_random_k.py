@@ -93,7 +93,7 @@ def test_gaussian_loglik_matches_numpy_with_active_mask(K):
 
 def test_categorical_loglik_matches_numpy():
     X, y, _ = simulate("S-D", n=70, random_seed=2)
-    model, info = build_random_k_model(X, y, max_experts=3, experts="categorical")
+    model, info = build_random_k_model(X, y, max_experts=3, family="categorical")
     point = model.initial_point()
     point.update(slot_prior_draw(info, np.random.default_rng(3), size=3))
     point[K_VAR] = np.asarray(1)
@@ -132,5 +132,5 @@ def test_bad_inputs_raise():
         build_random_k_model(X, y, max_experts=0)
     with pytest.raises(TypeError, match="prior_only"):
         build_random_k_model(X, y, max_experts=2, prior_only="yes")
-    with pytest.raises(ValueError, match="experts"):
-        build_random_k_model(X, y, max_experts=2, experts="poisson")
+    with pytest.raises(ValueError, match="family"):
+        build_random_k_model(X, y, max_experts=2, family="weibull")

@@ -19,7 +19,7 @@ from tests.helpers import ALPHA, TWIN_DRAWS, chi_square_pvalue, run_prior_chain
 @pytest.fixture(scope="module")
 def step_sd():
     X, y, _ = simulate("S-D", n=200, random_seed=2)
-    model, info = build_random_k_model(X, y, max_experts=4, experts="categorical")
+    model, info = build_random_k_model(X, y, max_experts=4, family="categorical")
     step = ReversibleJump(info=info, model=model, rng=0)
     return step, info
 
@@ -128,7 +128,7 @@ def test_split_merge_on_class_logits_preserve_the_weighted_logits_and_invert(ste
     ids=["poisson1", "increasing"],
 )
 def test_categorical_prior_recovery(experts_prior):
-    ks, pmf, moves, accepted = run_prior_chain(experts_prior, experts="categorical", seed=2)
+    ks, pmf, moves, accepted = run_prior_chain(experts_prior, family="categorical", seed=2)
     p, thin = chi_square_pvalue(ks, pmf)
     assert ks[::thin].size > 600  # enough near-independent draws to have power
     assert p > ALPHA, (np.bincount(ks, minlength=5)[1:] / ks.size, pmf)
@@ -148,7 +148,7 @@ def test_categorical_dropped_jacobian_fails(monkeypatch):
     monkeypatch.setattr(step_module, "propose_split", _drop(step_module.propose_split, "jac"))
     monkeypatch.setattr(step_module, "propose_merge", _drop(step_module.propose_merge, "jac"))
     ks, pmf, _, _ = run_prior_chain(
-        "poisson:1.0", experts="categorical", p_birth_death=0.0, seed=2, n_draws=TWIN_DRAWS
+        "poisson:1.0", family="categorical", p_birth_death=0.0, seed=2, n_draws=TWIN_DRAWS
     )
     p, _ = chi_square_pvalue(ks, pmf)
     assert p < ALPHA
@@ -158,7 +158,7 @@ def test_categorical_anchor_birth_without_its_density_fails(monkeypatch):
     monkeypatch.setattr(step_module, "propose_birth", _drop(step_module.propose_birth, "q"))
     monkeypatch.setattr(step_module, "propose_death", _drop(step_module.propose_death, "q"))
     ks, pmf, _, _ = run_prior_chain(
-        "poisson:1.0", experts="categorical", p_birth_death=1.0, seed=2, n_draws=TWIN_DRAWS
+        "poisson:1.0", family="categorical", p_birth_death=1.0, seed=2, n_draws=TWIN_DRAWS
     )
     p, _ = chi_square_pvalue(ks, pmf)
     assert p < ALPHA
@@ -173,7 +173,7 @@ def test_options_and_errors():
     with pytest.raises(ValueError, match="birth"):
         ReversibleJump(info=info, model=model, birth="wide")
     Xc, yc, _ = simulate("S-D", n=40, random_seed=0)
-    mc, ic = build_random_k_model(Xc, yc, max_experts=3, experts="categorical")
+    mc, ic = build_random_k_model(Xc, yc, max_experts=3, family="categorical")
     with pytest.raises(ValueError, match="n_anchors"):
         ReversibleJump(info=ic, model=mc, n_anchors=0)
     assert ReversibleJump(info=ic, model=mc, birth="normal").birth_kernel is None

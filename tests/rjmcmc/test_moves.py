@@ -158,7 +158,7 @@ def test_permutation_keeps_the_multiset_of_active_slots(gaussian_setup):
 
 def test_categorical_layout_and_birth_proposal():
     X, y, _ = simulate("S-D", n=80, random_seed=0)
-    model, info = build_random_k_model(X, y, max_experts=3, experts="categorical")
+    model, info = build_random_k_model(X, y, max_experts=3, family="categorical")
     step = ReversibleJump(info=info, model=model, rng=0, tune=False)
     ctx = step._context(1.0, 1.0)
     theta = step.layout.pack(slot_prior_draw(info, np.random.default_rng(0), size=3))

@@ -34,7 +34,7 @@ def test_prior_recovery_two_priors(experts_prior):
 
 def test_prior_recovery_birth_death_only_and_categorical():
     ks, pmf, _, _ = run_prior_chain(
-        "poisson:2.0", experts="categorical", max_experts=3, p_birth_death=1.0, seed=5
+        "poisson:2.0", family="categorical", max_experts=3, p_birth_death=1.0, seed=5
     )
     p, _ = chi_square_pvalue(ks, pmf)
     assert p > ALPHA
@@ -77,7 +77,7 @@ def test_wrong_birth_density_fails_prior_recovery(monkeypatch):
 def test_prior_recovery_poisson_experts():
     """Poisson experts: the family's birth proposal (weighted IRLS) and its density agree, and
     split/merge keep p(K) (same chi-square test and thinning as above)."""
-    ks, pmf, moves, accepted = run_prior_chain("poisson:1.0", experts="poisson", max_experts=3)
+    ks, pmf, moves, accepted = run_prior_chain("poisson:1.0", family="poisson", max_experts=3)
     p, thin = chi_square_pvalue(ks, pmf)
     assert ks[::thin].size > 600
     assert p > ALPHA, (np.bincount(ks, minlength=4)[1:] / ks.size, pmf)

@@ -133,7 +133,7 @@ class AnchorBirth:
     >>> from bayesmoe.models.random_k import build_random_k_model
     >>> from bayesmoe.inference.rjmcmc import ReversibleJump
     >>> X, y, _ = simulate("S-D", n=60, random_seed=0)
-    >>> model, info = build_random_k_model(X, y, max_experts=3, experts="categorical")
+    >>> model, info = build_random_k_model(X, y, max_experts=3, family="categorical")
     >>> step = ReversibleJump(info=info, model=model, rng=0)
     >>> type(step.birth_kernel).__name__, step.birth_kernel.n_anchors <= 8
     ('AnchorBirth', True)

@@ -20,6 +20,7 @@ from bayesmoe._validation import (
     check_pymc_sampler_call,
     check_X,
     check_y,
+    family_keyword,
     n_parameters,
     nuts_step_keywords,
     warn_user,
@@ -179,7 +180,7 @@ def sample_random_k(
     *,
     max_experts: int,
     experts_prior="poisson:1.0",
-    experts: str = "gaussian",
+    family: str = "gaussian",
     gate: str | Callable = "softmax",
     temperature: float = 1.0,
     priors=None,
@@ -197,6 +198,7 @@ def sample_random_k(
     classes=None,
     continuous: str = "auto",
     offset=None,
+    experts: str | None = None,
     **sample_kwargs,
 ) -> xr.DataTree:
     """Sample the posterior of a softmax-gated MoE with a random number of experts.
@@ -229,7 +231,7 @@ def sample_random_k(
         mixture without covariates, X of shape (n, 0), under ``priors="richardson-green"``).
         ``"auto"`` (default) takes Gibbs where it applies, NUTS elsewhere.
     offset : array_like, shape (n_obs,), optional
-        Per-row log-exposure of families with a log link (``experts="poisson"``).
+        Per-row log-exposure of families with a log link (``family="poisson"``).
     **sample_kwargs
         Passed to :func:`pymc.sample`; the NUTS step's own keywords (``target_accept``,
         ``max_treedepth``, ..., or ``nuts={...}``) go to the NUTS step of the compound sampler
@@ -265,6 +267,7 @@ def sample_random_k(
     ...                         random_seed=0)  # doctest: +SKIP
     >>> k_posterior(trace)  # doctest: +SKIP
     """
+    family = family_keyword(family, experts, "sample_random_k")
     from bayesmoe.inference.sampling import provenance_attrs
 
     _, tune, chains, _ = check_pymc_sampler_call(
@@ -281,7 +284,7 @@ def sample_random_k(
         # alone (e.g. Richardson & Green's k_max = 30 for the 82 galaxy velocities).
         check_int(max_experts, "max_experts")
         X_chk = check_X(X)
-        family = check_family(experts)
+        family = check_family(family)
         _, cls = check_y(y, family, X_chk.shape[0], classes)
         check_enough_rows(X_chk.shape[0], n_parameters(1, X_chk.shape[1], family, len(cls or [])))
     model, info = build_random_k_model(
@@ -289,7 +292,7 @@ def sample_random_k(
         y,
         max_experts=max_experts,
         experts_prior=experts_prior,
-        experts=experts,
+        family=family,
         gate=gate,
         temperature=temperature,
         priors=priors,
