@@ -36,7 +36,7 @@ import numpy as np
 import xarray as xr
 from scipy.special import expit, log_softmax, logsumexp
 
-from bayesmoe.families import NUMPY, Transform, get_family
+from bayesmoe.families import get_family
 from bayesmoe.models.gates import is_custom
 
 __all__ = [
@@ -366,9 +366,7 @@ def conditional_mean(measure: xr.Dataset | dict, X, *, gate=None, offset=None) -
     )
     X = np.asarray(X, dtype=float)
     canon = {k: np.asarray(p[k]) for k in fam.canonical_dims}
-    tr = Transform.identity(X.shape[1])
-    data = {"offset": _offset(offset, X.shape[0])}
-    means = fam.mean(*fam.predictors(NUMPY, canon, X, tr, data))
+    means = fam.mean(*fam.user_predictors(canon, X, {"offset": _offset(offset, X.shape[0])}))
     if fam.has_classes:
         return np.einsum("...nk,...nmk->...nm", w, means)
     return (w * means).sum(-1)

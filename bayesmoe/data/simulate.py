@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from bayesmoe.families import NUMPY, Transform, get_family
+from bayesmoe.families import get_family
 from bayesmoe.measure import _offset, gate_probabilities, make_measure, measure_family
 from bayesmoe.models.gates import stored_gate
 
@@ -234,6 +234,6 @@ def simulate(
     data = {"offset": _offset(offset, X.shape[0])}
     if offset is not None and not fam.takes_offset:
         raise ValueError(f"`offset` applies to families with a log link; {fam.name} takes none.")
-    preds = fam.predictors(NUMPY, canon, X, Transform.identity(X.shape[1]), data)
+    preds = fam.user_predictors(canon, X, data)
     y = fam.draw(rng, z, *preds)
     return X, y, G

@@ -25,7 +25,7 @@ from scipy.special import softmax, xlogy
 
 from bayesmoe.diagnostics.hellinger import _check_X
 from bayesmoe.diagnostics.voronoi import as_measure, sample_dims_of, wrap
-from bayesmoe.families import NUMPY, Transform, get_family
+from bayesmoe.families import get_family
 from bayesmoe.measure import expert_log_prob, gate_logits, measure_arrays, measure_family
 from bayesmoe.models.gates import stored_gate
 
@@ -282,7 +282,7 @@ def routing_distortion(measure, X, y, *, loss: str = "log") -> xr.DataArray:
         if fam.has_classes:
             raise ValueError("loss='squared' needs a real or count response; use loss='log'.")
         canon = {k: arr[k] for k in fam.canonical_dims}
-        mean = fam.mean(*fam.predictors(NUMPY, canon, X, Transform.identity(X.shape[1])))
+        mean = fam.mean(*fam.user_predictors(canon, X))
         d = (y[:, None] - mean) ** 2
     else:
         d = -expert_log_prob(arr, X, y)

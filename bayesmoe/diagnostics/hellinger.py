@@ -33,7 +33,7 @@ from scipy.special import ndtr
 
 from bayesmoe._validation import check_X
 from bayesmoe.diagnostics.voronoi import as_measure, check_comparable, sample_dims_of, wrap
-from bayesmoe.families import NUMPY, Transform, get_family
+from bayesmoe.families import get_family
 from bayesmoe.measure import conditional_mean, gate_probabilities, measure_arrays, measure_family
 from bayesmoe.models.gates import stored_gate
 
@@ -179,7 +179,7 @@ def _conditionals(ds: xr.Dataset, X: np.ndarray, sd, gate) -> dict:
         arr["beta0"], arr["beta1"], X, gate=g, temperature=tau, active=arr.get("active")
     )
     canon = {k: arr[k] for k in fam.canonical_dims}
-    preds = fam.predictors(NUMPY, canon, X, Transform.identity(X.shape[1]))
+    preds = fam.user_predictors(canon, X)
     shape = w.shape
     preds = [np.broadcast_to(v, shape).reshape(-1, K) for v in preds]
     return {"w": w.reshape(-1, K), "preds": preds, "rows": (S, X.shape[0])}

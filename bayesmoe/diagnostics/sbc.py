@@ -51,7 +51,7 @@ import xarray as xr
 from scipy.optimize import linear_sum_assignment
 
 from bayesmoe._validation import check_family, check_int, check_X, family_keyword
-from bayesmoe.families import NUMPY, Transform, get_family
+from bayesmoe.families import NUMPY, get_family
 from bayesmoe.measure import gate_input
 from bayesmoe.models.builder import build_model
 from bayesmoe.models.gates import resolve_gate
@@ -131,7 +131,7 @@ def _log_gate(p: dict, Z: np.ndarray) -> np.ndarray:
 def _predictors(p: dict, family: str, X: np.ndarray):
     fam = get_family(family)
     canon = fam.canonical_from_trace({k: p[k] for k in fam.trace_dims})
-    return fam, fam.predictors(NUMPY, canon, X, Transform.identity(X.shape[1]))
+    return fam, fam.user_predictors(canon, X)
 
 
 def _log_components(p: dict, family: str, X: np.ndarray, y: np.ndarray) -> np.ndarray:

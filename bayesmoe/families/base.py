@@ -254,6 +254,12 @@ class Family:
         """Log density of y under every expert, shape (..., n, K)."""
         raise NotImplementedError
 
+    def user_predictors(self, canon: dict, X, data: dict | None = None):
+        """:meth:`predictors` of canonical parameters in the user's units at inputs ``X``
+        (numpy): what prediction, simulation and the diagnostics evaluate.
+        """
+        return self.predictors(NUMPY, canon, X, Transform.identity(np.shape(X)[1]), data)
+
     def log_prob(
         self, canon: dict, X, y, *, tr: Transform | None = None, ops: Ops = NUMPY, data=None
     ):

@@ -10,7 +10,7 @@ from scipy.special import logsumexp
 
 from bayesmoe._validation import align_columns, check_X, keywords_checked
 from bayesmoe.diagnostics.mixing import mixing_measure
-from bayesmoe.families import NUMPY, Transform, get_family
+from bayesmoe.families import NUMPY, get_family
 from bayesmoe.measure import SAMPLE_DIMS, _log_gate, _offset, measure_arrays
 from bayesmoe.models.gates import stored_gate
 
@@ -94,7 +94,7 @@ def _mixture(p: dict, X_new: np.ndarray) -> dict:
     fam = get_family(p["family"])
     canon = {k: p[k] for k in fam.canonical_dims}
     with np.errstate(all="ignore"):  # inactive slots may hold anything; they are masked
-        preds = fam.predictors(NUMPY, canon, X_new, Transform.identity(X_new.shape[1]), p)
+        preds = fam.user_predictors(canon, X_new, p)
         mean = fam.mean(*preds)
     mask = on[..., None, :] if fam.has_classes else on
     return {
