@@ -19,8 +19,18 @@ __version__ = "0.1.0"
 from bayesmoe._lazy import lazy_exports
 
 # Imports are lazy (PEP 562): `import bayesmoe` costs milliseconds, and the maximum-likelihood path
-# (bayesmoe.inference.mm, `bayesmoe fit --method mle`) never imports PyMC/PyTensor/ArviZ.
-_SUBMODULES = {"data", "diagnostics", "inference", "measure", "models", "report", "study"}
+# (bayesmoe.inference.mle.mm, `bayesmoe fit --method mle`) never imports PyMC/PyTensor/ArviZ.
+_SUBMODULES = {
+    "data",
+    "diagnostics",
+    "inference",
+    "measure",
+    "models",
+    "prediction",
+    "report",
+    "selection",
+    "study",
+}
 _ATTRS = {
     "ConvergenceWarning": "bayesmoe.diagnostics.convergence",
     "compare_experts": "bayesmoe.inference",

@@ -514,7 +514,7 @@ def _fit_random_k(args, mode, X, y, names, t0, offset=None) -> int:
 
 def _fit_mle(args, X, y, names, t0, offset=None) -> int:
     from bayesmoe._validation import check_y
-    from bayesmoe.inference.mm import fit_mle
+    from bayesmoe.inference.mle.mm import fit_mle
 
     gate = args.gate  # fit_mle takes the gate names of the samplers
     y, classes = check_y(y, args.family, X.shape[0])
@@ -536,7 +536,7 @@ def _fit_mle(args, X, y, names, t0, offset=None) -> int:
 
 def _cmd_select(args) -> int:
     from bayesmoe._validation import check_y
-    from bayesmoe.inference.compare import compare_experts
+    from bayesmoe.selection.compare import compare_experts
 
     if args.min_experts > args.max_experts:
         raise UserError(

@@ -7,9 +7,9 @@ from collections.abc import Callable
 import numpy as np
 import xarray as xr
 
+from bayesmoe import prediction as _pred
 from bayesmoe._validation import check_family, check_int, family_keyword, keywords_checked
-from bayesmoe.inference import prediction as _pred
-from bayesmoe.inference.sampling import (
+from bayesmoe.inference.nuts.sampling import (
     BACKENDS,
     INITS,
     _check_sample_kwargs,

@@ -52,7 +52,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedShuffleSplit
 
 from bayesmoe.inference import predict, sample
-from bayesmoe.inference.mm import fit_mle
+from bayesmoe.inference.mle.mm import fit_mle
 from bayesmoe.measure import conditional_mean
 
 N_REPEATS = 5

@@ -57,8 +57,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mm_speed import em_fit
 
 from bayesmoe.data import load_dataset, simulate
-from bayesmoe.inference import mm_updates as mu
-from bayesmoe.inference.mm import _initial_theta, fit_mle
+from bayesmoe.inference.mle import mm_updates as mu
+from bayesmoe.inference.mle.mm import _initial_theta, fit_mle
 from bayesmoe.scaling import Standardizer
 
 TOL_EM = 1e-8
@@ -166,7 +166,7 @@ def jit_cost() -> dict:
     code = (
         "import time, warnings; warnings.simplefilter('ignore'); t=time.perf_counter();"
         "c=time.process_time(); import numba; t1=time.perf_counter(); c1=time.process_time();"
-        "from bayesmoe.inference.mm import fit_mle; from bayesmoe.data import load_dataset;"
+        "from bayesmoe.inference.mle.mm import fit_mle; from bayesmoe.data import load_dataset;"
         "from sklearn.datasets import load_iris; X,y,_=load_dataset('mcycle');"
         "ir=load_iris(); t2=time.perf_counter(); c2=time.process_time();"
         "fit_mle(X,y,3,random_seed=0); fit_mle(ir.data[:,:2],ir.target,2,family='categorical',"

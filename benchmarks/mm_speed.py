@@ -37,8 +37,8 @@ import warnings
 import numpy as np
 
 from bayesmoe.data import simulate
-from bayesmoe.inference import mm_updates as mu
-from bayesmoe.inference.mm import _initial_theta, _measure_from_theta, fit_mle
+from bayesmoe.inference.mle import mm_updates as mu
+from bayesmoe.inference.mle.mm import _initial_theta, _measure_from_theta, fit_mle
 from bayesmoe.scaling import Standardizer
 
 TOL = 1e-8

@@ -90,7 +90,8 @@ CONFIGS = {  # the must-fail first: it decides whether SBC has power at all
 
 
 def summarise(name: str, folder: Path, plot: bool = True) -> list[str]:
-    from bayesmoe.diagnostics.sbc import plot_sbc, sbc_ranks, sbc_summary
+    from bayesmoe.diagnostics.sbc import plot_sbc, sbc_summary
+    from bayesmoe.study.sbc import sbc_ranks
 
     ranks = sbc_ranks(folder)
     summ = sbc_summary(ranks)

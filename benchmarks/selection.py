@@ -35,8 +35,8 @@ from _common import parser, seed_for, write_results
 
 from bayesmoe.data import simulate
 from bayesmoe.diagnostics import merge_truncate_merge, mixing_measure, num_experts_posterior
-from bayesmoe.diagnostics.mtm import mtm_omega
 from bayesmoe.inference import fit_mle, sample, select_experts
+from bayesmoe.selection.mtm import mtm_omega
 
 K_TRUE, K_MAX = 3, 5
 GRID = [200, 500, 1000, 2000, 4000]

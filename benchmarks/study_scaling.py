@@ -90,7 +90,7 @@ def direct_fit(task: dict) -> float:
             progressbar=False,
         )
     else:
-        from bayesmoe.inference.mm import fit_mle
+        from bayesmoe.inference.mle.mm import fit_mle
 
         fit_mle(X, y, model["n_experts"], n_starts=inf["n_starts"], random_seed=task["fit_seed"])
     return time.perf_counter() - t0

@@ -109,13 +109,13 @@ _MM_GATE = {"softmax": "identity"}
 
 
 def _fit_mle(X, y, family, K, gate, tmp_path):
-    from bayesmoe.inference.mm import fit_mle
+    from bayesmoe.inference.mle.mm import fit_mle
 
     fit_mle(X, y, K, family=family, gate=_MM_GATE.get(gate, gate), n_starts=1, max_iter=2)
 
 
 def _select(X, y, family, K, gate, tmp_path):
-    from bayesmoe.inference.selection import select_experts
+    from bayesmoe.selection.criteria import select_experts
 
     select_experts(X, y, K, family=family, gate=_MM_GATE.get(gate, gate), n_starts=1, max_iter=2)
 

@@ -154,7 +154,7 @@ class Family:
     signature: ClassVar[str]
     #: dtype of y in the PyMC model
     y_dtype: ClassVar[str] = "floatX"
-    #: name of the compiled MM kernel set in :mod:`bayesmoe.inference.mm_numba` (None: numpy)
+    #: name of the compiled MM kernel set in :mod:`bayesmoe.inference.mle.mm_numba` (None: numpy)
     numba_kernel: ClassVar[str | None] = None
 
     def __repr__(self) -> str:

@@ -163,7 +163,7 @@ class Categorical(Family):
         """The constant pieces of the Böhning steps (one-hot y, eigen-decomposition of
         I - 11ᵀ/M).
         """
-        from bayesmoe.inference.mm_updates import boehning_eig
+        from bayesmoe.inference.mle.mm_updates import boehning_eig
 
         prob.Y1 = np.eye(M)[prob.y]
         prob.cls_mu, prob.cls_U = boehning_eig(M)
@@ -172,7 +172,7 @@ class Categorical(Family):
         return np.eye(n_classes)[np.asarray(y, dtype=int)]
 
     def mm_step(self, prob, blocks, tau, newton):
-        from bayesmoe.inference import mm_updates as mu
+        from bayesmoe.inference.mle import mm_updates as mu
 
         V = _pad_reference(np, blocks["V"], -2)
         step = mu.newton_categorical_step if newton >= 2 else mu.categorical_step

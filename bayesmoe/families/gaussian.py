@@ -188,7 +188,7 @@ class Gaussian(Family):
         σ_k² = max(floor, Σ τ r² / Σ τ): each maximises the expected complete-data
         log-likelihood in its block, so neither decreases it.
         """
-        from bayesmoe.inference.mm_updates import JITTER, weighted_gram
+        from bayesmoe.inference.mle.mm_updates import JITTER, weighted_gram
 
         Xt, y = prob.Xt, prob.y
         n, D = Xt.shape

@@ -168,7 +168,7 @@ class Poisson(Family):
         """One Newton (IRLS) step per expert on its weighted Poisson log-likelihood, halved
         until that expert's objective does not decrease (generalised EM: monotone).
         """
-        from bayesmoe.inference.mm_updates import JITTER
+        from bayesmoe.inference.mle.mm_updates import JITTER
 
         Xt, y = prob.Xt, prob.y
         n, D = Xt.shape

@@ -13,7 +13,7 @@ Caution (Miller & Harrison 2013, 2014): under a Dirichlet-process (or Pitman–Y
 posterior of the number of *occupied* experts (experts with at least one observation allocated)
 is inconsistent for the true number K*: it keeps putting mass on extra, tiny experts however
 large n is. :func:`occupied_experts` reports it, as asked for, but select K with
-merge–truncate–merge (:mod:`bayesmoe.diagnostics.mtm`) or the dendrogram of mixing measures
+merge–truncate–merge (:mod:`bayesmoe.selection.mtm`) or the dendrogram of mixing measures
 instead of reading it off this count.
 """
 

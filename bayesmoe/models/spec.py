@@ -3,7 +3,7 @@
 :func:`prepare` (shared by the fixed-K, random-K and DP builders) and :func:`fixed_k_spec` do every
 check :func:`bayesmoe.models.build_model` does before it builds the graph, and
 :func:`trace_layout` gives the coords, dims and constant data the built model would have. The
-compiled-sampler path (:mod:`bayesmoe.inference.jax_nuts`) uses them to sample a model without
+compiled-sampler path (:mod:`bayesmoe.inference.nuts.jax_nuts`) uses them to sample a model without
 importing PyMC; tests/models/test_spec.py checks them against the built PyMC model.
 """
 

@@ -34,6 +34,8 @@ _ATTRS = {
     "load_spec": "bayesmoe.study.spec",
     "parse_spec": "bayesmoe.study.spec",
     "StudyStore": "bayesmoe.study.store",
+    "sbc_ranks": "bayesmoe.study.sbc",
+    "sbc_replicate": "bayesmoe.study.sbc",
 }
 
 
@@ -52,6 +54,8 @@ __all__ = [
     "parse_spec",
     "run_study",
     "run_task",
+    "sbc_ranks",
+    "sbc_replicate",
     "trace_metrics",
     "truth_distances",
 ]

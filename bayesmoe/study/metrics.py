@@ -235,7 +235,7 @@ def mle_metrics(result, *, truth: xr.Dataset | None = None, X=None, n_eval: int 
 
     Parameters
     ----------
-    result : bayesmoe.inference.mm.MMResult
+    result : bayesmoe.inference.mle.mm.MMResult
     truth, X, n_eval
         See :func:`truth_distances`.
 
@@ -248,7 +248,7 @@ def mle_metrics(result, *, truth: xr.Dataset | None = None, X=None, n_eval: int 
     Examples
     --------
     >>> from bayesmoe.data import simulate
-    >>> from bayesmoe.inference.mm import fit_mle
+    >>> from bayesmoe.inference.mle.mm import fit_mle
     >>> from bayesmoe.study.metrics import mle_metrics
     >>> X, y, truth = simulate("S-B", n=300, random_seed=0)
     >>> m = mle_metrics(fit_mle(X, y, 3, n_starts=2, random_seed=0), truth=truth, X=X)

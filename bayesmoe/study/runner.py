@@ -125,7 +125,7 @@ def _fit(task: dict, X, y, truth, names, desc, out_dir: Path) -> tuple[dict, str
         return _fit_sbc(task, X, desc, result_path)
     y_codes, classes = check_y(y, family, X.shape[0])
     if method == "mle":
-        from bayesmoe.inference.mm import fit_mle
+        from bayesmoe.inference.mle.mm import fit_mle
         from bayesmoe.models.gates import GATES
 
         t0 = time.perf_counter()
@@ -168,7 +168,7 @@ def _fit(task: dict, X, y, truth, names, desc, out_dir: Path) -> tuple[dict, str
     y_fit = y if classes is None else np.asarray(classes, dtype=object)[y_codes]
     t0 = time.perf_counter()
     if method == "nuts":
-        from bayesmoe.inference.sampling import sample
+        from bayesmoe.inference.nuts.sampling import sample
 
         trace = sample(
             X,
@@ -202,7 +202,7 @@ def _fit_sbc(task: dict, X, desc: str, result_path: Path) -> tuple[dict, str, di
     """One SBC replicate: prior draw (data seed), NUTS fit (fit seed), ranks as flat metrics."""
     import xarray as xr
 
-    from bayesmoe.diagnostics.sbc import sbc_replicate
+    from bayesmoe.study.sbc import sbc_replicate
 
     model, inf = task["config"]["model"], task["config"]["inference"]
     t0 = time.perf_counter()

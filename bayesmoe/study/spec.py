@@ -29,7 +29,7 @@ Example spec (``examples/contraction_study.toml``)::
     n = [200, 400, 800, 1600]
     replicate = 4              # an int r means replicates 0..r-1
 
-Simulation-based calibration (:mod:`bayesmoe.diagnostics.sbc`) is a study too: ``data.source =
+Simulation-based calibration (:mod:`bayesmoe.study.sbc`) is a study too: ``data.source =
 "prior"`` (a fixed standard-normal X of ``n`` rows and ``d`` features from ``x_seed``; the responses
 are drawn from the model's prior in each task) with ``inference.method = "sbc"``, and a grid over
 ``replicate``::
@@ -706,7 +706,7 @@ def parse_spec(
             raise _err("inference.target_accept", "a number in (0, 1)", ta)
         inf["target_accept"] = float(ta)
     if method == "nuts":
-        from bayesmoe.inference.sampling import BACKENDS, INITS
+        from bayesmoe.inference.nuts.sampling import BACKENDS, INITS
 
         inf["backend"] = _choice("inference.backend", inference["backend"], BACKENDS)
         inf["init"] = _choice("inference.init", inference["init"], INITS)

@@ -13,9 +13,9 @@ import pytest
 
 from bayesmoe.cli import main
 from bayesmoe.data import simulate
-from bayesmoe.inference.mm import count_parameters, fit_mle
-from bayesmoe.inference.selection import select_experts
+from bayesmoe.inference.mle.mm import count_parameters, fit_mle
 from bayesmoe.measure import log_likelihood, make_measure
+from bayesmoe.selection.criteria import select_experts
 
 
 @pytest.fixture(scope="module")

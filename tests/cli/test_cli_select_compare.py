@@ -7,7 +7,7 @@ import pandas as pd
 
 from bayesmoe.cli import main
 from bayesmoe.data import simulate
-from bayesmoe.inference.compare import compare_experts
+from bayesmoe.selection.compare import compare_experts
 
 
 def test_select_rjmcmc_json_extends_the_table(tmp_path, capsys):

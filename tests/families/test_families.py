@@ -7,7 +7,7 @@ from scipy import stats
 from scipy.special import log_softmax
 
 from bayesmoe.families import FAMILIES, NUMPY, Transform, get_family, jax_ops, pytensor_ops
-from bayesmoe.inference import mm_updates as mu
+from bayesmoe.inference.mle import mm_updates as mu
 
 N, D, K, M = 9, 2, 3, 4
 

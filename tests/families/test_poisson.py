@@ -49,7 +49,7 @@ def test_mle_recovers_the_truth_and_dropping_the_offset_fails():
     X, y, offset = _data(4000, 1)
     res = bm.fit_mle(X, y, 2, family="poisson", offset=offset, random_seed=0)
     assert res.measure_.attrs["family"] == "poisson"
-    assert len(bm.inference.mm.monotone_violations(res.loglik_trace_)) == 0
+    assert len(bm.inference.monotone_violations(res.loglik_trace_)) == 0
     assert res.loglik_ >= float(log_likelihood(TRUTH, X, y, offset=offset)) - 1e-6
     G = _aligned(res.measure_)
     err = max(

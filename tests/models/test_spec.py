@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from bayesmoe.inference.flat_model import flat_model, flat_model_from_spec
-from bayesmoe.inference.sampling import layout_from_model
+from bayesmoe.inference.nuts.flat_model import flat_model, flat_model_from_spec
+from bayesmoe.inference.nuts.sampling import layout_from_model
 from bayesmoe.models import build_model
 from bayesmoe.models.spec import fixed_k_spec, trace_layout
 from tests.helpers import flat_data, flat_options

@@ -59,7 +59,7 @@ def test_truth_distances_are_posterior_means_over_thinned_draws():
 
 
 def test_overfitted_measure_uses_d2():
-    from bayesmoe.inference.mm import fit_mle
+    from bayesmoe.inference.mle.mm import fit_mle
 
     X, y, truth = simulate("S-B", n=300, random_seed=0)
     m = mle_metrics(fit_mle(X, y, 4, n_starts=2, random_seed=0), truth=truth, X=X)

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bayesmoe.diagnostics.sbc import PRIMARY, binomial_band, sbc_ranks, sbc_summary
+from bayesmoe.diagnostics.sbc import PRIMARY, binomial_band, sbc_summary
 from bayesmoe.study import parse_spec, run_study
+from bayesmoe.study.sbc import sbc_ranks
 from bayesmoe.study.spec import SpecError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))

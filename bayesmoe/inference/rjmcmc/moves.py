@@ -36,7 +36,7 @@ from scipy.special import gammaln
 
 from bayesmoe.families import Transform, get_family
 from bayesmoe.families.gaussian import weighted_lstsq
-from bayesmoe.inference.mm_updates import SHORT_NUMPY
+from bayesmoe.inference.mle.mm_updates import SHORT_NUMPY
 
 __all__ = [
     "MOVES",

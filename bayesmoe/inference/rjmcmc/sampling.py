@@ -145,7 +145,7 @@ def start_points(
         theta = layout.pack(slot_prior_draw(info, rng, size=K_max))
         if init == "mm" and not info.prior_only:
             if K not in fits:
-                from bayesmoe.inference.mm import fit_mle  # late: optional heavy module
+                from bayesmoe.inference.mle.mm import fit_mle  # late: optional heavy module
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
@@ -227,7 +227,7 @@ def sample_random_k(
     progressbar : bool
     continuous : {"auto", "nuts", "gibbs"}
         Update of the continuous parameters between reversible-jump steps: NUTS, or the exact
-        conjugate Gibbs sweep of :class:`bayesmoe.inference.gibbs.ConjugateGibbs` (only for a
+        conjugate Gibbs sweep of :class:`bayesmoe.inference.rjmcmc.gibbs.ConjugateGibbs` (only for a
         mixture without covariates, X of shape (n, 0), under ``priors="richardson-green"``).
         ``"auto"`` (default) takes Gibbs where it applies, NUTS elsewhere.
     offset : array_like, shape (n_obs,), optional
@@ -268,7 +268,7 @@ def sample_random_k(
     >>> k_posterior(trace)  # doctest: +SKIP
     """
     family = family_keyword(family, experts, "sample_random_k")
-    from bayesmoe.inference.sampling import provenance_attrs
+    from bayesmoe.inference.nuts.sampling import provenance_attrs
 
     _, tune, chains, _ = check_pymc_sampler_call(
         "sample_random_k",
@@ -316,7 +316,7 @@ def sample_random_k(
         random_seed=init_seed,
     )
     t_init = time.perf_counter() - t0
-    from bayesmoe.inference.gibbs import ConjugateGibbs, gibbs_eligible
+    from bayesmoe.inference.rjmcmc.gibbs import ConjugateGibbs, gibbs_eligible
 
     if continuous not in ("auto", "nuts", "gibbs"):
         raise ValueError(f"`continuous` must be 'auto', 'nuts' or 'gibbs'; got {continuous!r}.")

@@ -9,7 +9,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 
 from bayesmoe.data import simulate
-from bayesmoe.inference.mm import (
+from bayesmoe.inference.mle.mm import (
     ROUNDOFF_RTOL,
     MMResult,
     count_parameters,
@@ -323,8 +323,8 @@ def test_squarem_fallback_is_exercised_and_keeps_ascent(family):
     """Kernel level, 6 starts at once: over 60 SQUAREM cycles of an over-fitted model the
     extrapolated point is rejected (objective would drop or be non-finite) many times, and still
     no start's objective drops beyond round-off."""
-    from bayesmoe.inference import mm_updates as mu
-    from bayesmoe.inference.mm import _initial_theta
+    from bayesmoe.inference.mle import mm_updates as mu
+    from bayesmoe.inference.mle.mm import _initial_theta
     from bayesmoe.scaling import Standardizer
 
     X, y, truth = _data(family, 400, 0)
@@ -355,7 +355,7 @@ def test_warns_when_the_best_start_did_not_converge():
     import warnings as _w
 
     from bayesmoe.data import simulate as _sim
-    from bayesmoe.inference.mm import fit_mle as _fit
+    from bayesmoe.inference.mle.mm import fit_mle as _fit
 
     X, y, _ = _sim("S-A", n=400, random_seed=0)
     with _w.catch_warnings(record=True) as caught:
@@ -452,14 +452,14 @@ def test_default_newton_path_reaches_the_em_best_on_classic_data(seed):
 
 
 numba_only = pytest.mark.skipif(
-    not __import__("bayesmoe.inference.mm_numba", fromlist=["available"]).available(),
+    not __import__("bayesmoe.inference.mle.mm_numba", fromlist=["available"]).available(),
     reason="numba not installed",
 )
 
 
 def _kernel_problem(family, ridge, K, gate):
-    from bayesmoe.inference import mm_updates as mu
-    from bayesmoe.inference.mm import _initial_theta
+    from bayesmoe.inference.mle import mm_updates as mu
+    from bayesmoe.inference.mle.mm import _initial_theta
     from bayesmoe.scaling import Standardizer
 
     X, y, _ = _data(family, 300, 0)
@@ -488,8 +488,8 @@ def _kernel_problem(family, ridge, K, gate):
 def test_numba_kernels_equal_the_numpy_reference(family, ridge, K, gate):
     """One E-step + MM map: compiled vs numpy, to 1e-10 (both are the same double-precision
     formulas in a different summation order: differences are ~1e-15 relative)."""
-    from bayesmoe.inference import mm_numba as mn
-    from bayesmoe.inference import mm_updates as mu
+    from bayesmoe.inference.mle import mm_numba as mn
+    from bayesmoe.inference.mle import mm_updates as mu
 
     prob, theta = _kernel_problem(family, ridge, K, gate)
     tau_ref, f_ref = mu.estep(prob, theta)
@@ -520,8 +520,8 @@ def test_numba_iteration_follows_the_numpy_cycles(family, accelerate):
     """20 SQUAREM cycles (or MM maps) of 4 starts: the compiled loop tracks the numpy cycles.
     Round-off differences grow along the iteration (extrapolation amplifies them), so the
     objective is compared to 1e-9 relative, still far below any change of optimum."""
-    from bayesmoe.inference import mm_numba as mn
-    from bayesmoe.inference import mm_updates as mu
+    from bayesmoe.inference.mle import mm_numba as mn
+    from bayesmoe.inference.mle import mm_updates as mu
 
     prob, theta = _kernel_problem(family, 0.5, 3 if family == "gaussian" else 2, "identity")
     S = theta.shape[0]
@@ -589,7 +589,7 @@ def test_newton_steps_equal_the_numerical_hessian_step(ridge):
     of the block's Q (soft-label multinomial log-likelihood minus the ridge), to 1e-5 relative:
     the difference error is O(h²) ~ 1e-8 of the Hessian's entries, amplified by its condition
     number (< 1e3 here)."""
-    from bayesmoe.inference import mm_updates as mu
+    from bayesmoe.inference.mle import mm_updates as mu
 
     prob, theta = _kernel_problem("categorical", ridge, 3, "identity")
     lay = prob.layout
@@ -646,8 +646,8 @@ def test_newton_steps_equal_the_numerical_hessian_step(ridge):
 def test_numba_newton_map_equals_the_numpy_reference(family, ridge, K, gate):
     """The compiled Newton map (Hessians accumulated in the pass) = the numpy Newton map, to
     1e-10 (same formulas, different summation order)."""
-    from bayesmoe.inference import mm_numba as mn
-    from bayesmoe.inference import mm_updates as mu
+    from bayesmoe.inference.mle import mm_numba as mn
+    from bayesmoe.inference.mle import mm_updates as mu
 
     prob, theta = _kernel_problem(family, ridge, K, gate)
     prob.newton = 2
@@ -669,8 +669,8 @@ def test_newton_safeguard_rejects_and_keeps_ascent(family):
     """Kernel level, 6 starts of an over-fitted model far from the optimum: the Newton point is
     rejected (objective would drop or be non-finite) on some maps, the MM map is taken there, and
     no start's objective ever drops beyond round-off, with and without SQUAREM."""
-    from bayesmoe.inference import mm_updates as mu
-    from bayesmoe.inference.mm import _initial_theta
+    from bayesmoe.inference.mle import mm_updates as mu
+    from bayesmoe.inference.mle.mm import _initial_theta
     from bayesmoe.scaling import Standardizer
 
     X, y, truth = _data(family, 400, 0)
@@ -733,7 +733,7 @@ def test_newton_path_reaches_the_mm_optimum(name, family, K, seed):
 def test_measure_back_transform_equals_the_standardizer():
     """fit_mle's numpy back-transform of the fitted point = Standardizer.to_user of the
     standardised measure (then sum-to-zero gate), to 1e-12."""
-    from bayesmoe.inference.mm import _measure_from_theta
+    from bayesmoe.inference.mle.mm import _measure_from_theta
     from bayesmoe.measure import make_measure
     from bayesmoe.scaling import Standardizer
 

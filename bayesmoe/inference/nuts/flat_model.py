@@ -1,6 +1,6 @@
 """The fixed-K MoE's log density on PyMC's unconstrained scale, written once for numpy and JAX.
 
-The compiled-sampler path (:mod:`bayesmoe.inference.jax_nuts`) samples this density instead of
+The compiled-sampler path (:mod:`bayesmoe.inference.nuts.jax_nuts`) samples this density instead of
 compiling the PyMC graph. It is the same density, term by term (docs/math.md §1–2 and the
 transforms PyMC puts on the free variables):
 
@@ -14,7 +14,7 @@ transforms PyMC puts on the free variables):
 - the observed mixture likelihood of y in the user's units: the family's one log density
   (:meth:`bayesmoe.families.Family.component_log_prob`) on numpy or jax.numpy.
 
-tests/inference/test_flat_model.py checks that :meth:`FlatModel.logp` equals PyMC's
+tests/inference/nuts/test_flat_model.py checks that :meth:`FlatModel.logp` equals PyMC's
 ``model.compile_logp()`` at random points (rtol 1e-10) for every supported model option, and that
 the Deterministics and the pointwise log-likelihood equal PyMC's. :func:`flat_model` returns None
 when a model has a variable it does not know (then the caller falls back to PyMC's sampler).

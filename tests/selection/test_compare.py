@@ -13,10 +13,10 @@ import xarray as xr
 
 import bayesmoe as bm
 from bayesmoe.data import simulate
-from bayesmoe.diagnostics.mtm import num_experts_posterior
-from bayesmoe.inference.compare import compare_experts, plot_compare_experts
 from bayesmoe.inference.rjmcmc import k_posterior
-from bayesmoe.inference.selection import select_experts
+from bayesmoe.selection.compare import compare_experts, plot_compare_experts
+from bayesmoe.selection.criteria import select_experts
+from bayesmoe.selection.mtm import num_experts_posterior
 
 matplotlib.use("Agg")
 

@@ -53,7 +53,7 @@ def test_groups_and_dims(sb_trace):
 def test_provenance_attrs(sb_trace):
     attrs = sb_trace.attrs
     # the default backend ("auto") runs the compiled JAX sampler when jax/numpyro are installed
-    # (core dependencies); tests/inference/test_backends.py covers the PyMC fallback
+    # (core dependencies); tests/inference/nuts/test_backends.py covers the PyMC fallback
     assert attrs["sampler"] == "jax" and attrs["backend_requested"] == "auto"
     assert attrs["init"] == "mm" and attrs["random_seed"] == 11
     assert json.loads(attrs["model_options"])["n_experts"] == 3
@@ -198,7 +198,7 @@ def test_near_step_gate_starts_are_pulled_into_the_prior():
     """An MM fit on separable data can have |beta| ~ 1000; NUTS starts at most 3 prior sds out,
     with the zero-sum constraint kept."""
     from bayesmoe.data import simulate
-    from bayesmoe.inference.sampling import _clip_gate
+    from bayesmoe.inference.nuts.sampling import _clip_gate
     from bayesmoe.models.spec import fixed_k_spec
 
     X, y, _ = simulate("S-B", n=120, random_seed=0)

@@ -1,13 +1,13 @@
 """Compiled (Numba) MM / SQUAREM iteration of the MM fitter (docs/math.md §8).
 
-The same maps as :mod:`bayesmoe.inference.mm_updates` (E-step, Böhning gate step, weighted least
+The same maps as :mod:`bayesmoe.inference.mle.mm_updates` (E-step, Böhning gate step, weighted least
 squares or Böhning categorical-expert steps, SQUAREM with the monotone fall-back), written as loops
 over rows so that one call runs every start for a whole block of iterations without returning to
 Python. At small n the numpy version spends most of its time in the Python/numpy call overhead of
 a few dozen tiny array operations per iteration; here an iteration costs a few passes over the data.
 
 Everything works on the standardised scale and on one parameter vector per start, in the packing of
-:class:`bayesmoe.inference.mm_updates.Layout`:
+:class:`bayesmoe.inference.mle.mm_updates.Layout`:
 
 - gate W (D, K-1) at ``theta[d*(K-1) + k]`` (reference expert K-1 pinned to 0);
 - Gaussian: A (D, K) at ``off + d*K + k`` then ``log σ²_k`` at ``off + D*K + k``;
@@ -79,8 +79,8 @@ def gate_operator(prob) -> np.ndarray:
 
 
 def pack_problem(prob) -> tuple:
-    """The :class:`~bayesmoe.inference.mm_updates.Problem` as the tuple the kernels take."""
-    from bayesmoe.inference.mm_updates import JITTER
+    """The :class:`~bayesmoe.inference.mle.mm_updates.Problem` as the tuple the kernels take."""
+    from bayesmoe.inference.mle.mm_updates import JITTER
 
     lay = prob.layout
     n = prob.Xt.shape[0]

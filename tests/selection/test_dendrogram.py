@@ -10,9 +10,9 @@ import pytest
 import xarray as xr
 
 from bayesmoe.data import simulate
-from bayesmoe.diagnostics.dendrogram import dendrogram, merge_atoms, plot_dendrogram, select_dsc
-from bayesmoe.inference.mm import fit_mle
+from bayesmoe.inference.mle.mm import fit_mle
 from bayesmoe.measure import log_likelihood, make_measure, measure_arrays
+from bayesmoe.selection.dendrogram import dendrogram, merge_atoms, plot_dendrogram, select_dsc
 
 matplotlib.use("Agg")
 

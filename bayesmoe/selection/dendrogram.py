@@ -192,7 +192,7 @@ def dendrogram(
     Examples
     --------
     >>> from bayesmoe.data import simulate
-    >>> from bayesmoe.diagnostics.dendrogram import dendrogram
+    >>> from bayesmoe.selection.dendrogram import dendrogram
     >>> X, y, truth = simulate("S-B", n=500, random_seed=0)
     >>> dend = dendrogram(truth, X, y)
     >>> dend.sizes["level"], int(dend["selected"])
@@ -311,7 +311,7 @@ def select_dsc(measure: xr.Dataset, X, y, *, gate: str | Callable | None = None)
     Examples
     --------
     >>> from bayesmoe.data import simulate
-    >>> from bayesmoe.diagnostics.dendrogram import select_dsc
+    >>> from bayesmoe.selection.dendrogram import select_dsc
     >>> X, y, truth = simulate("S-B", n=500, random_seed=0)
     >>> select_dsc(truth, X, y)
     3

@@ -1,8 +1,8 @@
 """Maximum-likelihood fit of a softmax-gated mixture of experts by MM (docs/math.md §8).
 
 :func:`fit_mle` standardises the data (:class:`bayesmoe.scaling.Standardizer`), runs a batch of
-starts as one vectorised iteration (numerical kernels in :mod:`bayesmoe.inference.mm_updates` and,
-compiled, :mod:`bayesmoe.inference.mm_numba`), optionally accelerated by SQUAREM with a monotone
+starts as one vectorised iteration (numerical kernels in :mod:`.mm_updates` and,
+compiled, :mod:`.mm_numba`), optionally accelerated by SQUAREM with a monotone
 fall-back, and returns the best start as a mixing measure in the user's units.
 
 The map of one iteration is the E-step followed by one Newton step of the gate and of every
@@ -25,7 +25,7 @@ import xarray as xr
 
 from bayesmoe._validation import check_class_codes, check_int, check_X, keywords_checked
 from bayesmoe.families import get_family
-from bayesmoe.inference import mm_updates as mu
+from bayesmoe.inference.mle import mm_updates as mu
 from bayesmoe.measure import measure_family, measure_from_arrays
 from bayesmoe.models.gates import GATES, stored_name, transform_of
 from bayesmoe.models.spec import check_offset
@@ -267,8 +267,8 @@ BACKENDS = ("auto", "numba", "numpy")
 
 class _Engine:
     """Runs blocks of MM/SQUAREM iterations on a batch of starts: the compiled kernels of
-    :mod:`bayesmoe.inference.mm_numba` (one call per block, every start and iteration inside) or
-    the numpy kernels of :mod:`bayesmoe.inference.mm_updates` (one vectorised pass over the
+    :mod:`bayesmoe.inference.mle.mm_numba` (one call per block, every start and iteration inside) or
+    the numpy kernels of :mod:`bayesmoe.inference.mle.mm_updates` (one vectorised pass over the
     active starts per iteration).
     """
 
@@ -284,7 +284,7 @@ class _Engine:
                 )
             self.name = "numpy"
             return
-        from bayesmoe.inference import mm_numba
+        from bayesmoe.inference.mle import mm_numba
 
         if backend == "auto":
             backend = "numba" if mm_numba.available() else "numpy"
@@ -573,9 +573,9 @@ def fit_mle(
     offset : array_like, shape (n,), optional
         Per-row log-exposure of families with a log link (``family="poisson"``).
     backend : {"auto", "numba", "numpy"}
-        Iteration engine: the compiled kernels of :mod:`bayesmoe.inference.mm_numba` (every start
+        Iteration engine: the compiled kernels of :mod:`.mm_numba` (every start
         and iteration of a block in one compiled call; "auto" uses them when numba is
-        importable) or the numpy kernels of :mod:`bayesmoe.inference.mm_updates` (one vectorised
+        importable) or the numpy kernels of :mod:`.mm_updates` (one vectorised
         pass over the starts per iteration). Both compute the same maps (equal to round-off).
 
     Returns
@@ -585,7 +585,7 @@ def fit_mle(
     Examples
     --------
     >>> from bayesmoe.data import simulate
-    >>> from bayesmoe.inference.mm import fit_mle
+    >>> from bayesmoe.inference.mle.mm import fit_mle
     >>> X, y, truth = simulate("S-B", n=300, random_seed=0)
     >>> res = fit_mle(X, y, 3, n_starts=3, random_seed=0)
     >>> res.measure_.sizes["expert"], res.n_params_

@@ -2,7 +2,7 @@
 
 The sampler (tree building, adaptation, the iteration loop) runs as compiled XLA programs, chains
 in parallel on CPU devices, so there is no per-draw Python cost and no PyTensor/Numba
-compilation. The density is :class:`bayesmoe.inference.flat_model.FlatModel` (tested equal to the
+compilation. The density is :class:`.flat_model.FlatModel` (tested equal to the
 PyMC model's logp), and the returned DataTree has the same groups, variables, dims and coords as
 PyMC's sampler gives (posterior in user units computed afterwards in numpy, ``log_likelihood``
 pointwise in one XLA program).
@@ -13,7 +13,7 @@ inverse of the observed information -d^2 logp / dx^2 at the MM point on the unco
 (benchmarks/README.md "NUTS speed").
 
 Fixed cost: the programs are exported once to the JAX cache directory
-(:mod:`bayesmoe.inference.jax_programs`) and XLA's executables sit in JAX's persistent cache, so a
+(:mod:`.jax_programs`) and XLA's executables sit in JAX's persistent cache, so a
 later process with a model of the same shape neither traces nor compiles.
 """
 
@@ -202,8 +202,8 @@ def _nuts_programs(
     from jax.sharding import PartitionSpec as P
     from numpyro.infer.hmc import hmc
 
-    from bayesmoe.inference.flat_model import _jax_ops
-    from bayesmoe.inference.jax_programs import cached_program
+    from bayesmoe.inference.nuts.flat_model import _jax_ops
+    from bayesmoe.inference.nuts.jax_programs import cached_program
 
     logp = fm.jax_logp()
     n_dev = _devices_for(chains, jax)
@@ -322,7 +322,7 @@ def _pointwise_program(fm, pointwise_fn, flat_shape, data, cache_dir):
     import jax
     import jax.numpy as jnp
 
-    from bayesmoe.inference.jax_programs import cached_program
+    from bayesmoe.inference.nuts.jax_programs import cached_program
 
     return cached_program(
         "pointwise",
@@ -448,7 +448,7 @@ def sample_flat(
     The chains run in parallel, one per CPU device (several per device, vectorised, when there
     are more chains than devices), in calls of :data:`CHUNK` iterations (the progress bar moves
     per call). The compiled programs (:class:`PreparedRun`) are kept in the JAX cache directory
-    (:mod:`bayesmoe.inference.jax_programs`), so a later process of the same model shape neither
+    (:mod:`.jax_programs`), so a later process of the same model shape neither
     traces nor compiles. ``layout`` holds the model's ``coords``, ``dims`` and ``constant_data``
     (:func:`bayesmoe.models.spec.trace_layout`).
 

@@ -6,8 +6,8 @@ import pytest
 import xarray as xr
 
 from bayesmoe.data import simulate
-from bayesmoe.inference import sampling
-from bayesmoe.inference.jax_nuts import ensure_host_devices, mass_matrix_from_hessian
+from bayesmoe.inference.nuts import sampling
+from bayesmoe.inference.nuts.jax_nuts import ensure_host_devices, mass_matrix_from_hessian
 from bayesmoe.models import build_model
 
 pytest.importorskip("jax")
@@ -105,7 +105,7 @@ def test_pymc_only_keywords_send_auto_to_pymc(small):
 
 def test_compile_message_is_printed(small, capsys, monkeypatch):
     """The message comes before the (compiling) sampler call; the sampler is stopped there."""
-    import bayesmoe.inference.jax_nuts as jn
+    import bayesmoe.inference.nuts.jax_nuts as jn
 
     class Reached(Exception):
         pass
@@ -167,7 +167,7 @@ def test_cached_program_is_reused_without_tracing(tmp_path):
     import jax
     import jax.numpy as jnp
 
-    from bayesmoe.inference.jax_programs import cached_program
+    from bayesmoe.inference.nuts.jax_programs import cached_program
 
     traced = []
 
@@ -195,7 +195,7 @@ def test_cached_program_is_reused_without_tracing(tmp_path):
 def test_program_key_covers_the_source(monkeypatch):
     import jax.numpy as jnp
 
-    from bayesmoe.inference import jax_programs
+    from bayesmoe.inference.nuts import jax_programs
 
     args = (jnp.zeros(3),)
     before = jax_programs.program_key("p", {}, args)
@@ -206,7 +206,7 @@ def test_program_key_covers_the_source(monkeypatch):
 def test_exported_sampler_gives_the_traced_sampler_draws(small, monkeypatch):
     """The stored (exported) programs and freshly traced ones are the same computation: the
     same seed gives identical draws, statistics and log-likelihood."""
-    import bayesmoe.inference.jax_nuts as jn
+    import bayesmoe.inference.nuts.jax_nuts as jn
 
     X, y = small
     kw = dict(n_experts=2, draws=30, tune=30, chains=2, random_seed=11, progressbar=False)
@@ -222,8 +222,8 @@ def test_hessian_by_gradient_differences_equals_jax_hessian(small):
     import jax
     import jax.numpy as jnp
 
-    from bayesmoe.inference.flat_model import flat_model
-    from bayesmoe.inference.jax_nuts import _x64, hessian_fd
+    from bayesmoe.inference.nuts.flat_model import flat_model
+    from bayesmoe.inference.nuts.jax_nuts import _x64, hessian_fd
 
     X, y = small
     fm = flat_model(*build_model(X, y, n_experts=2))

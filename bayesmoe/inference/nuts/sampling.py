@@ -107,7 +107,7 @@ def _resolve_backend(backend: str, model, info, sample_kwargs: dict):
     """
     if backend not in ("auto", "jax"):
         return backend, None, None
-    from bayesmoe.inference.flat_model import flat_model
+    from bayesmoe.inference.nuts.flat_model import flat_model
 
     reason = None
     fm = None
@@ -183,7 +183,7 @@ def start_values(
     elif method == "prior":
         return None, None
     elif method == "mm":
-        from bayesmoe.inference.mm import fit_mle  # imported late: optional heavy module
+        from bayesmoe.inference.mle.mm import fit_mle  # imported late: optional heavy module
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -313,9 +313,9 @@ def _prepare_jax(
     init_mass="hessian",
 ):
     """Start loading/compiling the jax sampler's programs in the background (see
-    :class:`~bayesmoe.inference.jax_nuts.PreparedRun`).
+    :class:`~bayesmoe.inference.nuts.jax_nuts.PreparedRun`).
     """
-    from bayesmoe.inference.jax_nuts import PreparedRun
+    from bayesmoe.inference.nuts.jax_nuts import PreparedRun
 
     if init_mass not in ("hessian", "identity"):
         raise ValueError(f"`init_mass` must be 'hessian' or 'identity'; got {init_mass!r}.")
@@ -347,7 +347,7 @@ def _sample_jax(
     **_,
 ):
     """Starts (flat, unconstrained) and the MM mass point for the compiled sampler, then run it."""
-    from bayesmoe.inference.jax_nuts import sample_flat
+    from bayesmoe.inference.nuts.jax_nuts import sample_flat
 
     fm, chains = run.fm, run.chains
     rng = np.random.default_rng(jitter_seed)
@@ -535,7 +535,7 @@ def sample(
         and not set(sample_kwargs) - _JAX_KWARGS
         and _installed("jax")
     ):
-        from bayesmoe.inference.flat_model import flat_model_from_spec
+        from bayesmoe.inference.nuts.flat_model import flat_model_from_spec
 
         fm = flat_model_from_spec(spec, info)  # the compiled path needs no PyMC model
     if fm is not None:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from bayesmoe.data import simulate
-from bayesmoe.inference.mm import fit_mle
-from bayesmoe.inference.selection import select_experts
+from bayesmoe.inference.mle.mm import fit_mle
+from bayesmoe.selection.criteria import select_experts
 
 pytestmark = pytest.mark.filterwarnings("ignore:No start of the MM fit")
 

@@ -12,7 +12,7 @@ import pymc as pm
 import pytest
 
 from bayesmoe.data import simulate
-from bayesmoe.inference.flat_model import flat_model
+from bayesmoe.inference.nuts.flat_model import flat_model
 from bayesmoe.models import build_model
 from tests.helpers import flat_data, flat_options
 

@@ -1,6 +1,6 @@
 """Choosing the number of experts K by information criteria and by DSC.
 
-:func:`select_experts` fits K = 1..K_max by MM (:func:`bayesmoe.inference.mm.fit_mle`, multi-start)
+:func:`select_experts` fits K = 1..K_max by MM (:func:`bayesmoe.inference.fit_mle`, multi-start)
 and tabulates log-likelihood, parameter count, AIC, BIC and ICL (lower is better for all three),
 together with the dendrogram selection criterion (docs/math.md §7) computed from the K_max fit.
 """
@@ -21,9 +21,9 @@ from bayesmoe._validation import (
     check_y,
     keywords_checked,
 )
-from bayesmoe.diagnostics.dendrogram import dendrogram
 from bayesmoe.families import get_family
-from bayesmoe.inference.mm import count_parameters, fit_mle
+from bayesmoe.inference.mle.mm import count_parameters, fit_mle
+from bayesmoe.selection.dendrogram import dendrogram
 
 __all__ = ["select_experts"]
 
@@ -56,14 +56,14 @@ def select_experts(
     max_experts : int
         Largest K fitted (K_max >= 1); DSC uses the dendrogram of the K_max fit.
     family, gate, ridge, tol, max_iter, accelerate, n_classes, progressbar
-        As in :func:`bayesmoe.inference.mm.fit_mle`.
+        As in :func:`bayesmoe.inference.mle.mm.fit_mle`.
     n_starts : int
         Random starts per K.
     random_seed : int or numpy.random.Generator, optional
         One seed for the whole table; each K gets an independent child stream.
     on_fit : callable, optional
         Called as ``on_fit(K, result)`` after the fit of each K, with the
-        :class:`~bayesmoe.inference.mm.MMResult` (None when the fit failed), e.g. to advance a
+        :class:`~bayesmoe.inference.mle.mm.MMResult` (None when the fit failed), e.g. to advance a
         progress bar or keep the fits.
     offset : array_like, shape (n,), optional
         Per-row log-exposures (families with a log link).
@@ -75,14 +75,14 @@ def select_experts(
         ``bic``, ``icl``, ``converged``, ``iterations``, ``seconds``. ``attrs`` hold
         ``selected_aic``, ``selected_bic``, ``selected_icl`` (argmin of each), ``selected_dsc``
         (DSC on the K_max fit), ``dsc`` (the DSC value of each level κ = K_max..2, a dict),
-        ``family`` and ``n_obs``. Refit one K with :func:`~bayesmoe.inference.mm.fit_mle` (same
+        ``family`` and ``n_obs``. Refit one K with :func:`~bayesmoe.inference.mle.mm.fit_mle` (same
         options) to get its measure.
         A K whose fit raised a numerical error gets a row of NaN and a warning; the others are kept.
 
     Examples
     --------
     >>> from bayesmoe.data import simulate
-    >>> from bayesmoe.inference.selection import select_experts
+    >>> from bayesmoe.selection.criteria import select_experts
     >>> X, y, _ = simulate("S-B", n=400, random_seed=0)
     >>> table = select_experts(X, y, 3, n_starts=2, random_seed=0, max_iter=200)
     >>> list(table.index), table.attrs["selected_bic"] in (1, 2, 3)

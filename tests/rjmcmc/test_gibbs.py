@@ -1,4 +1,4 @@
-"""The conjugate Gibbs sweep of the d = 0 Richardson–Green mixture (bayesmoe.inference.gibbs).
+"""The conjugate Gibbs sweep of the d = 0 Richardson–Green mixture (inference/rjmcmc/gibbs.py).
 
 Exactness by Geweke's (2004) successive-conditional simulator: alternate y ~ p(y | theta) and one
 Gibbs sweep theta ~ p(theta | y). The chain's stationary law is the joint p(theta, y), so the
@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 from bayesmoe.data import load_dataset
-from bayesmoe.inference.gibbs import ConjugateGibbs, gibbs_eligible
+from bayesmoe.inference.rjmcmc.gibbs import ConjugateGibbs, gibbs_eligible
 from bayesmoe.models.random_k import HYPER_VARS, build_random_k_model
 from tests.helpers import ALPHA
 

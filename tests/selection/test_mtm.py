@@ -5,9 +5,9 @@ import pytest
 import xarray as xr
 
 from bayesmoe.data import simulate
-from bayesmoe.diagnostics.mtm import merge_truncate_merge, mtm_omega, num_experts_posterior
 from bayesmoe.diagnostics.voronoi import voronoi_loss
 from bayesmoe.measure import make_measure
+from bayesmoe.selection.mtm import merge_truncate_merge, mtm_omega, num_experts_posterior
 from tests.helpers import jittered_measure, split_expert
 
 _, _, TRUTH = simulate("S-B", n=5, random_seed=0)

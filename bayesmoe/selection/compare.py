@@ -2,14 +2,14 @@
 
 :func:`compare_experts` runs the existing selection tools and lines them up by K:
 
-- **MM** (:func:`bayesmoe.inference.selection.select_experts`): log-likelihood, parameter count,
+- **MM** (:func:`bayesmoe.selection.criteria.select_experts`): log-likelihood, parameter count,
   AIC, BIC, ICL of the multi-start MM fit of every K = 1..max(ks), and the dendrogram selection
   criterion DSC (docs/math.md §7) of the max(ks) fit;
-- **MTM** (:func:`bayesmoe.diagnostics.mtm.num_experts_posterior`, docs/math.md §6): the
+- **MTM** (:func:`bayesmoe.selection.mtm.num_experts_posterior`, docs/math.md §6): the
   posterior of K̃ from the over-fitted NUTS fit at K = max(ks);
 - **reversible jump** (:func:`bayesmoe.inference.rjmcmc.sample_random_k`, docs/math.md §3): p(K | y)
   under the random-K prior on 1..max(ks), when requested;
-- **LOO** (``arviz.compare`` on NUTS fits from :func:`bayesmoe.inference.sampling.sample`), when
+- **LOO** (``arviz.compare`` on NUTS fits from :func:`bayesmoe.inference.sample`), when
   requested.
 
 :func:`plot_compare_experts` draws the table.
@@ -133,10 +133,10 @@ def compare_experts(
     n_starts : int
         MM starts per K.
     mm_kwargs : dict, optional
-        More options of :func:`~bayesmoe.inference.selection.select_experts` (``tol``,
+        More options of :func:`~bayesmoe.selection.criteria.select_experts` (``tol``,
         ``max_iter``, ``ridge``, ``n_classes``).
     nuts : bool or iterable of int
-        NUTS fits (:func:`~bayesmoe.inference.sampling.sample`) for LOO: ``True`` for every K in
+        NUTS fits (:func:`~bayesmoe.inference.sample`) for LOO: ``True`` for every K in
         ``ks``, or the Ks to fit. Default ``False`` (no LOO columns filled).
     nuts_kwargs : dict, optional
         Passed to ``sample`` (e.g. ``draws``, ``tune``, ``chains``, ``cores``). Unless it sets
@@ -146,7 +146,7 @@ def compare_experts(
         computed when that fit exists (``nuts`` includes max(ks)); ``True``: fit it if needed;
         ``False``: skip.
     mtm_kwargs : dict, optional
-        Passed to :func:`~bayesmoe.diagnostics.mtm.num_experts_posterior` (``omega``, ``c``,
+        Passed to :func:`~bayesmoe.selection.mtm.num_experts_posterior` (``omega``, ``c``,
         ``r``, ``omega_scale``).
     rjmcmc : bool or xarray.DataTree
         Also sample the random-K model on 1..max(ks) by reversible jump and report p(K | y);
@@ -193,7 +193,7 @@ def compare_experts(
     family = family_keyword(family, experts, "compare_experts")
     from tqdm.auto import tqdm
 
-    from bayesmoe.inference.selection import select_experts
+    from bayesmoe.selection.criteria import select_experts
 
     family = check_family(family)
     ks = _check_ks(ks)
@@ -289,7 +289,7 @@ def compare_experts(
             raise ValueError(
                 "Pass the seed as `random_seed` of compare_experts, not in `nuts_kwargs`."
             )
-        from bayesmoe.inference.sampling import sample
+        from bayesmoe.inference.nuts.sampling import sample
 
         for i, K in enumerate(fit_ks):
             bar.set_postfix_str(f"NUTS K={K}")
@@ -339,7 +339,7 @@ def compare_experts(
                 methods.append("loo")
 
         if want_mtm:
-            from bayesmoe.diagnostics.mtm import num_experts_posterior
+            from bayesmoe.selection.mtm import num_experts_posterior
 
             bar.set_postfix_str("MTM")
             pmf = num_experts_posterior(
@@ -423,7 +423,7 @@ def plot_compare_experts(table: pd.DataFrame, *, axes=None, figsize=(11, 3.2)):
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from bayesmoe.inference.compare import plot_compare_experts
+    >>> from bayesmoe.selection.compare import plot_compare_experts
     >>> t = pd.DataFrame({"aic": [3.0, 1.0], "bic": [3.0, 2.0], "icl": [3.5, 2.5],
     ...                   "p_mtm": [0.2, 0.8], "p_rjmcmc": np.nan, "elpd_loo": np.nan,
     ...                   "se_loo": np.nan}, index=pd.Index([1, 2], name="n_experts"))

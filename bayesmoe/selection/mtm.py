@@ -66,7 +66,7 @@ def mtm_omega(n: int, r: float, scale: float = 1.0) -> float:
 
     Examples
     --------
-    >>> from bayesmoe.diagnostics.mtm import mtm_omega
+    >>> from bayesmoe.selection.mtm import mtm_omega
     >>> round(mtm_omega(1000, 4.0), 4)
     0.5369
     """
@@ -237,7 +237,7 @@ def merge_truncate_merge(
     --------
     >>> import numpy as np
     >>> from bayesmoe.measure import make_measure
-    >>> from bayesmoe.diagnostics.mtm import merge_truncate_merge
+    >>> from bayesmoe.selection.mtm import merge_truncate_merge
     >>> G = make_measure(np.log([0.3, 0.3, 0.4]), [[1.0, 1.01, -1.0]], [[1.0, 1.0, 2.0]],
     ...                  [0.0, 0.0, 1.0], [1.0, 1.0, 1.0])
     >>> res = merge_truncate_merge(G, omega=0.1, random_seed=0)
@@ -322,7 +322,7 @@ def num_experts_posterior(
     --------
     >>> import numpy as np
     >>> from bayesmoe.measure import make_measure
-    >>> from bayesmoe.diagnostics.mtm import num_experts_posterior
+    >>> from bayesmoe.selection.mtm import num_experts_posterior
     >>> act = np.array([[[True, True, False], [True, True, True]]])
     >>> G = make_measure(np.zeros((1, 2, 3)), np.zeros((1, 2, 1, 3)), np.zeros((1, 2, 1, 3)),
     ...                  np.zeros((1, 2, 3)), np.ones((1, 2, 3)), active=act,

@@ -77,7 +77,7 @@ class ConjugateGibbs(BlockedStep):
     >>> import numpy as np
     >>> from bayesmoe.data import load_dataset
     >>> from bayesmoe.models.random_k import build_random_k_model
-    >>> from bayesmoe.inference.gibbs import ConjugateGibbs
+    >>> from bayesmoe.inference.rjmcmc.gibbs import ConjugateGibbs
     >>> X, y, _ = load_dataset("galaxy")
     >>> model, info = build_random_k_model(X, y, max_experts=5, experts_prior="uniform",
     ...                                    priors="richardson-green")

@@ -7,7 +7,8 @@ import pymc as pm
 import pytest
 import xarray as xr
 
-from bayesmoe.diagnostics import sbc as S
+from bayesmoe.diagnostics.sbc import plot_sbc, sbc_summary
+from bayesmoe.study import sbc as S
 
 
 @pytest.mark.parametrize("family, gate", [("gaussian", "softmax"), ("categorical", "tanh")])
@@ -89,12 +90,12 @@ def test_summary_passes_uniform_ranks_and_flags_skewed_ones():
         },
         attrs={"n_ranked": L},
     )
-    s = S.sbc_summary(ranks)
+    s = sbc_summary(ranks)
     assert s["uniform"].sel(component="loglik_data") and s["uniform"].sel(component="b[0]")
     assert not s["uniform"].sel(component="gate_entropy")
     assert s.attrs["verdict"] == "fail" and s.attrs["n_components"] == 4
     assert int(s["histogram"].sel(component="loglik_data").sum()) == n
-    ok = S.sbc_summary(ranks.drop_vars("gate_entropy"))
+    ok = sbc_summary(ranks.drop_vars("gate_entropy"))
     assert ok.attrs["verdict"] == "pass"
 
 
@@ -110,7 +111,7 @@ def test_plot_has_one_panel_per_component():
         },
         attrs={"n_ranked": 19},
     )
-    fig = S.plot_sbc(ranks, summary=S.sbc_summary(ranks))
+    fig = plot_sbc(ranks, summary=sbc_summary(ranks))
     assert sum(ax.get_visible() for ax in fig.axes) == 4
     assert "p=" in fig.axes[0].get_title()
 
