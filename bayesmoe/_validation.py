@@ -275,11 +275,15 @@ def check_enough_rows(n_obs: int, n_params: int) -> None:
         )
 
 
-def n_parameters(n_experts: int, d: int, family: str, n_classes: int = 0) -> int:
-    """Free parameters of a fixed-K MoE (gate identified by one constraint)."""
+def n_parameters(
+    n_experts: int, d: int, family: str, n_classes: int = 0, d_gate: int | None = None
+) -> int:
+    """Free parameters of a fixed-K MoE (gate identified by one constraint); ``d_gate`` is the
+    gate's number of covariates (default ``d``: the gate sees the experts' covariates).
+    """
     from bayesmoe.families import get_family
 
-    gate = (n_experts - 1) * (d + 1)
+    gate = (n_experts - 1) * ((d if d_gate is None else d_gate) + 1)
     return gate + n_experts * get_family(family).n_params(d, n_classes)
 
 

@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,10 @@ _FAMILY_HELP = "expert family: " + "; ".join(
     f"{name} ({get_family(name).description})" for name in FAMILIES
 )
 _OFFSET_HELP = "column of per-row log-exposures (families with a log link, e.g. poisson)"
+_GATE_FEATURES_HELP = (
+    "comma-separated columns the gate sees (default: the --features); 'none' for constant "
+    "mixing weights (a mixture of regressions)"
+)
 
 
 def _add_sampling(p: argparse.ArgumentParser, draws=1000, tune=None, chains=4) -> None:
@@ -80,6 +85,7 @@ def _parser() -> _Parser:
         help="comma-separated feature columns (default: all others); 'none' for a "
         "mixture without covariates (the gate is then the mixing weights)",
     )
+    fit.add_argument("--gate-features", metavar="COLS", help=_GATE_FEATURES_HELP)
     fit.add_argument("--experts", type=_positive_int, help="number of experts K (fixed-K fits)")
     fit.add_argument(
         "--experts-prior",
@@ -132,6 +138,7 @@ def _parser() -> _Parser:
     sel.add_argument("data", help="CSV file with a header row")
     sel.add_argument("--target", required=True)
     sel.add_argument("--features")
+    sel.add_argument("--gate-features", metavar="COLS", help=_GATE_FEATURES_HELP)
     sel.add_argument("--max-experts", type=_positive_int, required=True)
     sel.add_argument(
         "--min-experts", type=_positive_int, default=1, help="smallest K in the table (default 1)"
@@ -172,9 +179,72 @@ def _parser() -> _Parser:
 
 
 # ----- data ---------------------------------------------------------------------------------------
-def read_csv(path: str, target: str, features: str | None, family: str, offset: str | None = None):
-    """Read (X, y, feature names, offset) from a CSV, with one-line errors for every bad input.
+@dataclass
+class CsvData:
+    """What ``bayesmoe fit``/``select`` read from a CSV file."""
 
+    X: np.ndarray
+    y: np.ndarray
+    names: list
+    offset: np.ndarray | None = None
+    gate_X: np.ndarray | None = None  # None: the gate sees the expert features
+    gate_names: list | None = None
+
+    def gate_kwargs(self) -> dict:
+        """``gate_X`` / ``gate_feature_names`` for the library calls (empty when shared)."""
+        if self.gate_X is None:
+            return {}
+        return {"gate_X": self.gate_X, "gate_feature_names": self.gate_names}
+
+
+def _columns(df, path: str, spec: str | None, target: str, default: list, what: str) -> list:
+    """Column names of a ``--features``/``--gate-features`` value: 'none', a list, or default."""
+    if spec is not None and spec.strip().lower() == "none":
+        return []
+    if not spec:
+        return default
+    names = [c.strip() for c in spec.split(",") if c.strip()]
+    missing = [c for c in names if c not in df.columns]
+    if missing:
+        raise UserError(f"{what} column(s) {missing} not in {path!r}; columns: {list(df.columns)}")
+    if target in names:
+        raise UserError(f"the target {target!r} is also listed as a {what}")
+    return names
+
+
+def _matrix(df, names: list, what: str) -> np.ndarray:
+    """The columns ``names`` as floats: numeric, finite and not constant, or one-line errors."""
+    import pandas as pd
+
+    for c in names:
+        if not pd.api.types.is_numeric_dtype(df[c]):
+            raise UserError(f"{what} column {c!r} is not numeric (e.g. {df[c].iloc[0]!r})")
+    X = df[names].to_numpy(dtype=float)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise UserError(
+            f"{what} column {names[c]!r} has a missing or infinite value at row {r + 2}"
+            " of the file; drop or impute it"
+        )
+    for j, c in enumerate(names):
+        if np.ptp(X[:, j]) == 0:
+            raise UserError(f"{what} column {c!r} is constant; remove it")
+    return X
+
+
+def read_csv(
+    path: str,
+    target: str,
+    features: str | None,
+    family: str,
+    offset: str | None = None,
+    gate_features: str | None = None,
+) -> CsvData:
+    """Read the data of a fit from a CSV, with one-line errors for every bad input.
+
+    ``features`` and ``gate_features`` are comma-separated column names or 'none' (no
+    covariates); by default the experts take every other column and the gate the experts'.
     ``offset`` names a column of per-row log-exposures (families with a log link); it is not a
     feature unless listed in ``features``.
     """
@@ -189,35 +259,12 @@ def read_csv(path: str, target: str, features: str | None, family: str, offset: 
         raise UserError(f"could not read {path!r} as CSV: {err}".splitlines()[0]) from None
     if target not in df.columns:
         raise UserError(f"column {target!r} not in {path!r}; columns: {list(df.columns)}")
-    if features is not None and features.strip().lower() == "none":
-        names = []  # a mixture without covariates
-    elif features:
-        names = [c.strip() for c in features.split(",") if c.strip()]
-        missing = [c for c in names if c not in df.columns]
-        if missing:
-            raise UserError(
-                f"feature column(s) {missing} not in {path!r}; columns: {list(df.columns)}"
-            )
-        if target in names:
-            raise UserError(f"the target {target!r} is also listed as a feature")
-    else:
-        names = [c for c in df.columns if c not in (target, offset)]
-    # no feature columns (--features none, or a CSV of the target alone): a plain mixture, X has
-    # shape (n, 0)
-    for c in names:
-        if not pd.api.types.is_numeric_dtype(df[c]):
-            raise UserError(f"feature column {c!r} is not numeric (e.g. {df[c].iloc[0]!r})")
-    X = df[names].to_numpy(dtype=float)
-    bad = ~np.isfinite(X)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise UserError(
-            f"feature column {names[c]!r} has a missing or infinite value at row {r + 2}"
-            " of the file; drop or impute it"
-        )
-    for j, c in enumerate(names):
-        if np.ptp(X[:, j]) == 0:
-            raise UserError(f"feature column {c!r} is constant; remove it")
+    others = [c for c in df.columns if c not in (target, offset)]
+    # no feature columns (--features none, or a CSV of the target alone): X has shape (n, 0)
+    names = _columns(df, path, features, target, others, "feature")
+    X = _matrix(df, names, "feature")
+    gate_names = _columns(df, path, gate_features, target, names, "gate feature")
+    gate_X = None if gate_names == names else _matrix(df, gate_names, "gate feature")
     y = df[target]
     if y.isna().any():
         raise UserError(
@@ -235,7 +282,8 @@ def read_csv(path: str, target: str, features: str | None, family: str, offset: 
             raise UserError(f"target column {target!r} has an infinite value")
     else:
         y = y.to_numpy()
-    return X, y, names, _read_offset(df, path, offset, fam)
+    off = _read_offset(df, path, offset, fam)
+    return CsvData(X, y, names, off, gate_X, None if gate_X is None else gate_names)
 
 
 def _read_offset(df, path: str, column: str | None, fam):
@@ -407,23 +455,26 @@ def _fit_mode(args) -> str:
 def _cmd_fit(args) -> int:
     t0 = time.perf_counter()
     mode = _fit_mode(args)
-    X, y, names, offset = read_csv(args.data, args.target, args.features, args.family, args.offset)
+    data = read_csv(
+        args.data, args.target, args.features, args.family, args.offset, args.gate_features
+    )
     if mode == "mle":
-        return _fit_mle(args, X, y, names, t0, offset)
+        return _fit_mle(args, data, t0)
     if mode in ("rjmcmc", "dp"):
-        return _fit_random_k(args, mode, X, y, names, t0, offset)
+        return _fit_random_k(args, mode, data, t0)
     from bayesmoe.inference import sample
 
     with _Staging(args.out) as tmp:
         trace = sample(
-            X,
-            y,
+            data.X,
+            data.y,
             n_experts=args.experts,
             family=args.family,
             gate=args.gate,
             priors=args.priors,
-            feature_names=names,
-            offset=offset,
+            feature_names=data.names,
+            offset=data.offset,
+            **data.gate_kwargs(),
             draws=args.draws,
             tune=args.tune,
             chains=args.chains,
@@ -443,9 +494,10 @@ def _cmd_fit(args) -> int:
     return 0
 
 
-def _fit_random_k(args, mode, X, y, names, t0, offset=None) -> int:
+def _fit_random_k(args, mode, data: CsvData, t0) -> int:
     import pandas as pd
 
+    X, y, names, offset = data.X, data.y, data.names, data.offset
     common = dict(
         max_experts=args.max_experts,
         family=args.family,
@@ -462,6 +514,12 @@ def _fit_random_k(args, mode, X, y, names, t0, offset=None) -> int:
         if mode == "dp":
             raise UserError("--offset is not supported with the Dirichlet-process gate (dp:...)")
         common["offset"] = offset
+    if data.gate_X is not None:
+        if mode == "dp":
+            raise UserError(
+                "--gate-features is not supported with the Dirichlet-process gate (dp:...)"
+            )
+        common.update(data.gate_kwargs())
     if mode == "rjmcmc":
         from bayesmoe.inference.rjmcmc import acceptance_summary, k_posterior, sample_random_k
 
@@ -512,16 +570,24 @@ def _fit_random_k(args, mode, X, y, names, t0, offset=None) -> int:
     return 0
 
 
-def _fit_mle(args, X, y, names, t0, offset=None) -> int:
+def _fit_mle(args, data: CsvData, t0) -> int:
     from bayesmoe._validation import check_y
     from bayesmoe.inference.mle.mm import fit_mle
 
-    gate = args.gate  # fit_mle takes the gate names of the samplers
-    y, classes = check_y(y, args.family, X.shape[0])
+    y, classes = check_y(data.y, args.family, data.X.shape[0])
     res = fit_mle(
-        X, y, args.experts, family=args.family, gate=gate, random_seed=args.seed, offset=offset
+        data.X,
+        y,
+        args.experts,
+        family=args.family,
+        gate=args.gate,  # fit_mle takes the gate names of the samplers
+        random_seed=args.seed,
+        offset=data.offset,
+        **data.gate_kwargs(),
     )
-    out = {"features": names, "target": args.target, **res.to_dict()}
+    out = {"features": data.names, "target": args.target, **res.to_dict()}
+    if data.gate_names is not None:
+        out["gate_features"] = data.gate_names
     if classes is not None:
         out["classes"] = [c if isinstance(c, (int, float, str)) else str(c) for c in classes]
     with _Staging(args.out) as tmp:  # written before anything is printed: no partial output
@@ -542,8 +608,11 @@ def _cmd_select(args) -> int:
         raise UserError(
             f"--min-experts {args.min_experts} is above --max-experts {args.max_experts}"
         )
-    X, y, _names, offset = read_csv(args.data, args.target, args.features, args.family, args.offset)
-    y, _ = check_y(y, args.family, X.shape[0])
+    data = read_csv(
+        args.data, args.target, args.features, args.family, args.offset, args.gate_features
+    )
+    X, offset = data.X, data.offset
+    y, _ = check_y(data.y, args.family, X.shape[0])
     mcmc = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "cores": args.cores}
     table = compare_experts(
         X,
@@ -558,6 +627,7 @@ def _cmd_select(args) -> int:
         rjmcmc_kwargs={**mcmc, "experts_prior": args.experts_prior},
         progressbar=args.progress,
         offset=offset,
+        **({"gate_X": data.gate_X} if data.gate_X is not None else {}),
     )
     if args.json:
         print(json.dumps(_jsonable_selection(table)))

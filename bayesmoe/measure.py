@@ -3,7 +3,10 @@
 A mixing measure is an :class:`xarray.Dataset` with variables
 
 - ``beta0[expert]`` gate intercepts,
-- ``beta1[feature, expert]`` gate slopes (on ``M(x)`` when a modified gate is used),
+- ``beta1[gate_feature, expert]`` gate slopes on the gate's covariates z (on ``M(z)`` when a
+  modified gate is used); the gate's covariates are the experts' (``gate_feature`` labels equal to
+  ``feature`` labels) unless the model was given its own (``gate_X``), and may be none (constant
+  mixing weights),
 - the expert family's canonical variables (:mod:`bayesmoe.families`): ``a[feature, expert]``,
   ``b[expert]``, ``sigma2[expert]`` (noise *variances*) for Gaussian experts;
   ``a[feature, class, expert]``, ``b[class, expert]`` for multinomial-logistic experts (the last
@@ -17,7 +20,7 @@ input transform ``M``) and ``temperature``.
 
 The model it describes is (docs/math.md §1)::
 
-    g_k(x)   = softmax_k((beta1_k . M(x) + beta0_k) / temperature)
+    g_k(z)   = softmax_k((beta1_k . M(z) + beta0_k) / temperature)     (z = x by default)
     p(y | x) = sum_k g_k(x) N(y | a_k . x + b_k, sigma2_k)                     (gaussian)
     P(y=s|x) = sum_k g_k(x) softmax_s(a_ks . x + b_ks)                         (categorical)
     p(y | x) = sum_k g_k(x) Poisson(y | exp(a_k . x + b_k + offset))            (poisson)
@@ -44,6 +47,7 @@ __all__ = [
     "SAMPLE_DIMS",
     "conditional_mean",
     "expert_log_prob",
+    "gate_covariates",
     "gate_input",
     "gate_logits",
     "gate_probabilities",
@@ -73,6 +77,25 @@ def _feature_coords(d: int, feature: Sequence | None) -> list:
     return feature
 
 
+def _gate_feature_coords(d_gate: int, gate_feature: Sequence | None, feature: list) -> list:
+    if gate_feature is not None:
+        gate_feature = list(gate_feature)
+        if len(gate_feature) != d_gate:
+            raise ValueError(
+                f"`gate_feature` has {len(gate_feature)} names but the gate slopes have {d_gate}."
+            )
+        return gate_feature
+    return list(feature) if d_gate == len(feature) else [f"z{j}" for j in range(d_gate)]
+
+
+def _expert_d(fam, arrays: dict, ns: int, default: int) -> int:
+    """The experts' number of covariates: the ``feature`` axis of the family's variables."""
+    for name, dims in fam.canonical_dims.items():
+        if "feature" in dims and name in arrays and arrays[name].ndim == ns + len(dims):
+            return arrays[name].shape[ns + dims.index("feature")]
+    return default
+
+
 def make_measure(
     beta0,
     beta1,
@@ -87,13 +110,15 @@ def make_measure(
     classes: Sequence | None = None,
     active=None,
     sample_dims: Sequence[str] = (),
+    gate_feature: Sequence | None = None,
 ) -> xr.Dataset:
     """Build a mixing-measure Dataset from arrays.
 
     Parameters
     ----------
     beta0 : array_like, shape (*S, K)
-    beta1 : array_like, shape (*S, d, K)
+    beta1 : array_like, shape (*S, d_gate, K)
+        Gate slopes; ``d_gate`` is the number of gate covariates (by default the experts' d).
     a : array_like, shape (*S, d, K) (gaussian, poisson) or (*S, d, M, K) (categorical)
     b : array_like, shape (*S, K) (gaussian, poisson) or (*S, M, K) (categorical)
     sigma2 : array_like, shape (*S, K), optional
@@ -111,6 +136,9 @@ def make_measure(
         Active-expert mask for random-K models.
     sample_dims : sequence of str
         Names of the leading dims S (e.g. ``("chain", "draw")``).
+    gate_feature : sequence, optional
+        Labels of the gate covariates. Default: the expert ``feature`` labels when the gate has as
+        many covariates as the experts (the gate sees the experts' covariates), else ``z0, z1, …``.
 
     Examples
     --------
@@ -118,7 +146,10 @@ def make_measure(
     >>> from bayesmoe.measure import make_measure
     >>> G = make_measure([0.3, 0.0], [[1.0, 0.0]], [[1.5, -1.0]], [0.5, 0.0], [0.8, 1.0])
     >>> G.beta1.dims, G.attrs["family"]
-    (('feature', 'expert'), 'gaussian')
+    (('gate_feature', 'expert'), 'gaussian')
+    >>> G = make_measure([0.3, 0.0], np.zeros((0, 2)), [[1.5, -1.0]], [0.5, 0.0], [0.8, 1.0])
+    >>> G.sizes["gate_feature"]  # constant mixing weights: the gate has no covariates
+    0
     """
     if family is None:
         family = "gaussian" if sigma2 is not None else "categorical"
@@ -134,6 +165,7 @@ def make_measure(
         classes=classes,
         active=active,
         sample_dims=sample_dims,
+        gate_feature=gate_feature,
     )
 
 
@@ -149,6 +181,7 @@ def measure_from_arrays(
     classes: Sequence | None = None,
     active=None,
     sample_dims: Sequence[str] = (),
+    gate_feature: Sequence | None = None,
 ) -> xr.Dataset:
     """A mixing-measure Dataset from the gate arrays and the family's canonical variables
     ``params`` (see :func:`make_measure`; any family).
@@ -176,14 +209,17 @@ def measure_from_arrays(
         raise ValueError(f"`beta0` must have shape (*sample, K); got shape {beta0.shape}.")
     K = beta0.shape[-1]
     if beta1.ndim != ns + 2 or beta1.shape[-1] != K:
-        raise ValueError(f"`beta1` must have shape (*sample, d, {K}); got shape {beta1.shape}.")
-    d = beta1.shape[-2]
-    sizes = {"feature": d, "expert": K}
+        raise ValueError(
+            f"`beta1` must have shape (*sample, d_gate, {K}); got shape {beta1.shape}."
+        )
+    d_gate = beta1.shape[-2]
+    d = _expert_d(fam, arrays, ns, d_gate)
+    sizes = {"feature": d, "gate_feature": d_gate, "expert": K}
     if fam.has_classes:
         sizes["class"] = arrays["a"].shape[-2] if arrays["a"].ndim >= 2 else 0
     data_vars = {
         "beta0": (sd + ("expert",), beta0),
-        "beta1": (sd + ("feature", "expert"), beta1),
+        "beta1": (sd + ("gate_feature", "expert"), beta1),
     }
     for name, dims in fam.canonical_dims.items():
         if name not in arrays:
@@ -202,6 +238,7 @@ def measure_from_arrays(
     if "sigma2" in arrays and np.any(arrays["sigma2"] <= 0):
         raise ValueError("`sigma2` (noise variances) must be positive.")
     coords = {"expert": np.arange(K), "feature": _feature_coords(d, feature)}
+    coords["gate_feature"] = _gate_feature_coords(d_gate, gate_feature, coords["feature"])
     if fam.has_classes:
         coords["class"] = list(classes) if classes is not None else list(range(sizes["class"]))
     if active is not None:
@@ -225,19 +262,86 @@ def measure_arrays(measure: xr.Dataset, sample_dims: Sequence[str] | None = None
     """Numpy arrays of a mixing measure, sample dims leading and expert axis last.
 
     Returns a dict with keys beta0, beta1, the family's canonical variables, (active),
-    ``sample_shape`` and ``family``.
+    ``sample_shape``, ``family``, ``gate_feature`` (labels) and ``gate_shared`` (whether the gate
+    sees the experts' covariates).
     """
+    measure = upgrade_measure(measure)
     if sample_dims is None:
         sample_dims = [d for d in measure["beta0"].dims if d != "expert"]
     sample_dims = list(sample_dims)
     fam = get_family(measure_family(measure))
     out = {"sample_shape": tuple(measure.sizes[d] for d in sample_dims), "family": fam.name}
-    order = {"beta0": ("expert",), "beta1": ("feature", "expert"), **fam.canonical_dims}
+    out["gate_shared"] = gate_is_shared(measure)
+    out["gate_feature"] = measure["gate_feature"].values.tolist()
+    order = {"beta0": ("expert",), "beta1": ("gate_feature", "expert"), **fam.canonical_dims}
     order["active"] = ("expert",)
     for name, core in order.items():
         if name in measure:
             out[name] = np.asarray(measure[name].transpose(*sample_dims, *core).values)
     return out
+
+
+def upgrade_measure(measure: xr.Dataset) -> xr.Dataset:
+    """A measure (or posterior) written before the gate had covariates of its own, whose
+    ``beta1`` has dims ``(..., feature, expert)``, with ``beta1`` on ``gate_feature`` instead (the
+    gate then sees the experts' covariates); anything else unchanged.
+    """
+    if "beta1" not in measure or "gate_feature" in measure["beta1"].dims:
+        return measure
+    b1 = measure["beta1"].rename(feature="gate_feature")
+    b1 = b1.assign_coords(gate_feature=measure["feature"].values)
+    return measure.drop_vars("beta1").assign(beta1=b1)
+
+
+def gate_is_shared(measure: xr.Dataset) -> bool:
+    """Whether the measure's gate sees the experts' covariates (same labels, same order)."""
+    g = measure["gate_feature"].values.tolist()
+    f = measure["feature"].values.tolist() if "feature" in measure.coords else []
+    return g == f
+
+
+def gate_covariates(p, X, gate_X=None, *, name: str = "gate_X") -> np.ndarray:
+    """The gate's covariates for the rows of ``X``: ``gate_X`` when given; else ``X`` when the gate
+    sees the experts' covariates; else the gate's columns of a DataFrame ``X``, by name; an empty
+    matrix for a gate without covariates (constant mixing weights).
+
+    ``p`` is a mixing measure (Dataset) or :func:`measure_arrays`' dict. One-line errors when the
+    gate's covariates cannot be found or have the wrong number of columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesmoe.measure import make_measure, gate_covariates
+    >>> G = make_measure([0.0, 0.0], np.zeros((0, 2)), [[1.0, -1.0]], [0.0, 0.0], [1.0, 1.0])
+    >>> gate_covariates(G, np.ones((3, 1))).shape  # constant weights: no gate covariates
+    (3, 0)
+    """
+    from bayesmoe._validation import align_columns, check_X
+
+    if isinstance(p, xr.Dataset):
+        p = {"gate_feature": p["gate_feature"].values.tolist(), "gate_shared": gate_is_shared(p)}
+    names = p.get("gate_feature")  # None: an arrays dict that does not say (taken as given)
+    shared = p.get("gate_shared", True)
+    n = np.shape(X)[0]
+    if gate_X is None:
+        if shared:
+            return np.asarray(X, dtype=float)
+        if not names:
+            return np.zeros((n, 0))
+        if hasattr(X, "columns") and set(names) <= {str(c) for c in X.columns}:
+            return np.asarray(X[[c for c in X.columns if str(c) in names]][names], dtype=float)
+        raise ValueError(
+            f"`{name}` is needed: this model's gate has its own covariates {names}; pass them as "
+            f"`{name}=` (n rows, {len(names)} columns)."
+        )
+    Z = check_X(align_columns(gate_X, names, name), name)
+    names = [f"z{j}" for j in range(Z.shape[1])] if names is None else list(names)
+    if Z.shape[0] != n or Z.shape[1] != len(names):
+        raise ValueError(
+            f"`{name}` must have shape ({n}, {len(names)}) (the gate's covariates {names}); "
+            f"got {Z.shape}."
+        )
+    return Z
 
 
 def gate_input(X: np.ndarray, gate: str | Callable = "identity") -> np.ndarray:
@@ -256,20 +360,22 @@ def gate_input(X: np.ndarray, gate: str | Callable = "identity") -> np.ndarray:
         ) from None
 
 
-def gate_logits(beta0, beta1, X, *, gate="identity", temperature=1.0) -> np.ndarray:
-    """Gate logits (beta1 . M(x) + beta0) / temperature, shape (*S, n, K)."""
-    Z = gate_input(X, gate)
-    eta = np.einsum("nd,...dk->...nk", Z, beta1) + np.asarray(beta0)[..., None, :]
+def gate_logits(beta0, beta1, Z, *, gate="identity", temperature=1.0) -> np.ndarray:
+    """Gate logits (beta1 . M(z) + beta0) / temperature, shape (*S, n, K); ``Z`` holds the
+    gate's covariates (:func:`gate_covariates`).
+    """
+    MZ = gate_input(Z, gate)
+    eta = np.einsum("nd,...dk->...nk", MZ, beta1) + np.asarray(beta0)[..., None, :]
     return eta / temperature
 
 
-def gate_probabilities(beta0, beta1, X, *, gate="identity", temperature=1.0, active=None):
-    """Softmax gate probabilities g_k(x), shape (*S, n, K); inactive experts get 0."""
-    return np.exp(_log_gate(beta0, beta1, X, gate=gate, temperature=temperature, active=active))
+def gate_probabilities(beta0, beta1, Z, *, gate="identity", temperature=1.0, active=None):
+    """Softmax gate probabilities g_k(z), shape (*S, n, K); inactive experts get 0."""
+    return np.exp(_log_gate(beta0, beta1, Z, gate=gate, temperature=temperature, active=active))
 
 
-def _log_gate(beta0, beta1, X, *, gate, temperature, active):
-    eta = gate_logits(beta0, beta1, X, gate=gate, temperature=temperature)
+def _log_gate(beta0, beta1, Z, *, gate, temperature, active):
+    eta = gate_logits(beta0, beta1, Z, gate=gate, temperature=temperature)
     if active is not None:
         eta = np.where(np.asarray(active, dtype=bool)[..., None, :], eta, -np.inf)
     return log_softmax(eta, axis=-1)
@@ -321,7 +427,9 @@ def _coded_response(fam, canon, y):
     return codes
 
 
-def log_likelihood(measure: xr.Dataset | dict, X, y, *, gate=None, pointwise=False, offset=None):
+def log_likelihood(
+    measure: xr.Dataset | dict, X, y, *, gate=None, pointwise=False, offset=None, gate_X=None
+):
     """Log-likelihood of (X, y) under a mixing measure, vectorised over its sample dims.
 
     Parameters
@@ -338,6 +446,8 @@ def log_likelihood(measure: xr.Dataset | dict, X, y, *, gate=None, pointwise=Fal
         If True return shape (*S, n); else the sum over observations, shape S.
     offset : array_like, shape (n,), optional
         Per-row log-exposure of families that take one (Poisson).
+    gate_X : array_like, shape (n, d_gate), optional
+        The gate's covariates, when the model's gate has its own (see :func:`gate_covariates`).
 
     Examples
     --------
@@ -349,20 +459,24 @@ def log_likelihood(measure: xr.Dataset | dict, X, y, *, gate=None, pointwise=Fal
     """
     p = _as_arrays(measure)
     g = gate if gate is not None else p["gate"]
+    Z = gate_covariates(p, X, gate_X)
     log_g = _log_gate(
-        p["beta0"], p["beta1"], X, gate=g, temperature=p["temperature"], active=p.get("active")
+        p["beta0"], p["beta1"], Z, gate=g, temperature=p["temperature"], active=p.get("active")
     )
     lp = logsumexp(log_g + expert_log_prob(p, X, y, offset=offset), axis=-1)
     return lp if pointwise else lp.sum(axis=-1)
 
 
-def conditional_mean(measure: xr.Dataset | dict, X, *, gate=None, offset=None) -> np.ndarray:
+def conditional_mean(
+    measure: xr.Dataset | dict, X, *, gate=None, offset=None, gate_X=None
+) -> np.ndarray:
     """E[y | x], shape (*S, n); for families with classes P(y = s | x), shape (*S, n, M)."""
     p = _as_arrays(measure)
     fam = _family_of(p)
     g = gate if gate is not None else p["gate"]
+    Z = gate_covariates(p, X, gate_X)
     w = gate_probabilities(
-        p["beta0"], p["beta1"], X, gate=g, temperature=p["temperature"], active=p.get("active")
+        p["beta0"], p["beta1"], Z, gate=g, temperature=p["temperature"], active=p.get("active")
     )
     X = np.asarray(X, dtype=float)
     canon = {k: np.asarray(p[k]) for k in fam.canonical_dims}
@@ -374,7 +488,7 @@ def conditional_mean(measure: xr.Dataset | dict, X, *, gate=None, offset=None) -
 
 def _as_arrays(measure) -> dict:
     if isinstance(measure, xr.Dataset):
-        p = measure_arrays(measure)
+        p = measure_arrays(measure)  # upgrades a measure of an older version
         p["gate"] = measure.attrs.get("gate", "identity")
         p["temperature"] = measure.attrs.get("temperature", 1.0)
         return p

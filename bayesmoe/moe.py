@@ -144,12 +144,16 @@ class MoE:
         progressbar: bool = True,
         feature_names=None,
         offset=None,
+        gate_X=None,
         **sample_kwargs,
     ) -> xr.DataTree:
         """Sample the posterior; the relabelled DataTree is returned and kept as ``trace_``.
 
         See :func:`bayesmoe.inference.sample` for the arguments (``offset``: per-row
-        log-exposures of Poisson experts).
+        log-exposures of Poisson experts; ``gate_X``: the gate's own covariates, default the
+        experts' ``X``, zero columns for constant mixing weights). Predictions of a model whose
+        gate has its own covariates take them as ``gate_X=`` too, or as extra columns of a
+        DataFrame ``X_new``.
         """
         if backend not in BACKENDS:
             raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}.")
@@ -176,6 +180,7 @@ class MoE:
             random_seed=random_seed,
             progressbar=progressbar,
             offset=offset,
+            gate_X=gate_X,
             **self._options(),
             **sample_kwargs,
         )

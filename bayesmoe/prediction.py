@@ -11,7 +11,14 @@ from scipy.special import logsumexp
 from bayesmoe._validation import align_columns, check_X, keywords_checked
 from bayesmoe.diagnostics.mixing import mixing_measure
 from bayesmoe.families import NUMPY, get_family
-from bayesmoe.measure import SAMPLE_DIMS, _log_gate, _offset, measure_arrays
+from bayesmoe.measure import (
+    SAMPLE_DIMS,
+    _log_gate,
+    _offset,
+    gate_covariates,
+    gate_is_shared,
+    measure_arrays,
+)
 from bayesmoe.models.gates import stored_gate
 
 __all__ = [
@@ -22,29 +29,28 @@ __all__ = [
 ]
 
 
-def _feature_names(trace) -> list | None:
-    """The fit's feature names: the ``feature`` coordinate of the posterior or measure."""
-    if isinstance(trace, xr.DataTree):
-        for group in ("posterior", "constant_data"):
-            if group in trace.children and "feature" in trace[group].coords:
-                return trace[group]["feature"].values.tolist()
-        return None
-    if isinstance(trace, xr.Dataset) and "feature" in trace.coords:
-        return trace["feature"].values.tolist()
-    return None
+def _design(G, X_new, gate_X):
+    """The experts' rows and the gate's raw rows: a DataFrame ``X_new`` may carry the gate's own
+    covariates as extra columns (picked by name when ``gate_X`` is not given).
+    """
+    feats = [str(f) for f in G["feature"].values]
+    if gate_X is None and hasattr(X_new, "columns") and not gate_is_shared(G):
+        Z = gate_covariates(G, X_new, None)
+        cols = [str(c) for c in X_new.columns]
+        if set(feats) <= set(cols):
+            X_new = X_new[[c for f in feats for c in X_new.columns if str(c) == f]]
+        return align_columns(X_new, feats, "X_new"), Z
+    X_new = align_columns(X_new, feats, "X_new")
+    return X_new, gate_covariates(G, check_X(X_new, "X_new"), gate_X)
 
 
-def _align(trace, X_new):
-    """``X_new`` with a DataFrame's columns put in the fit's order, by name (numpy unchanged)."""
-    return align_columns(X_new, _feature_names(trace), "X_new")
-
-
-def _prepare(trace, X_new, gate, max_draws, offset=None):
+def _prepare(trace, X_new, gate, max_draws, offset=None, gate_X=None):
     # Into memory before thinning: a lazily opened trace.nc (xr.open_datatree without .load())
     # cannot be fancy-indexed on its zero-size variables (no covariates: beta1 and a have
     # feature = 0), h5py raises "Dataspaces don't have hyperslab selections".
     G = mixing_measure(trace).load()
     gate = stored_gate(G.attrs.get("gate"), gate, what="This posterior", fix="pass it as `gate=`")
+    X_new, Z = _design(G, X_new, gate_X)
     X_new = check_X(X_new, "X_new")
     d = G.sizes["feature"]
     if X_new.shape[1] != d:
@@ -58,6 +64,7 @@ def _prepare(trace, X_new, gate, max_draws, offset=None):
         if per_chain < n_draws:
             G = G.isel(draw=np.linspace(0, n_draws - 1, per_chain).round().astype(int))
     p = measure_arrays(G, sample_dims)
+    p["Z"] = Z
     p["gate"] = gate
     p["temperature"] = G.attrs.get("temperature", 1.0)
     fam = get_family(p["family"])
@@ -85,7 +92,7 @@ def _mixture(p: dict, X_new: np.ndarray) -> dict:
     log_w = _log_gate(
         p["beta0"],
         p["beta1"],
-        X_new,
+        p["Z"],
         gate=p["gate"],
         temperature=p["temperature"],
         active=p.get("active"),
@@ -121,7 +128,12 @@ def _draw_expert(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 @keywords_checked
 def gate_probabilities(
-    trace, X_new, *, gate: Callable | None = None, max_draws: int | None = None
+    trace,
+    X_new,
+    *,
+    gate: Callable | None = None,
+    max_draws: int | None = None,
+    gate_X=None,
 ) -> xr.DataArray:
     """Posterior draws of the gate probabilities g_k(x) at new inputs.
 
@@ -130,7 +142,8 @@ def gate_probabilities(
     xarray.DataArray
         dims (chain, draw, obs, expert). Relabel the trace first to compare experts across draws.
         In a random-K trace the inactive (padded) experts of a draw have probability 0 and the
-        active ones sum to 1.
+        active ones sum to 1. For a model whose gate has covariates of its own pass them as
+        ``gate_X`` (n_new rows), or as extra columns of a DataFrame ``X_new``.
 
     Examples
     --------
@@ -140,8 +153,7 @@ def gate_probabilities(
     >>> gate_probabilities(truth, X[:5]).dims
     ('obs', 'expert')
     """
-    X_new = _align(trace, X_new)
-    G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws)
+    G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws, None, gate_X)
     w = _mixture(p, X_new)["w"]
     coords["expert"] = G["expert"].values
     return xr.DataArray(w, dims=(*sdims, "obs", "expert"), coords=coords, name="gate")
@@ -158,6 +170,7 @@ def posterior_predictive(
     extend: bool = False,
     observed=None,
     offset=None,
+    gate_X=None,
 ) -> xr.Dataset | xr.DataTree:
     """Posterior predictive draws at new inputs.
 
@@ -189,6 +202,9 @@ def posterior_predictive(
     offset : array_like (n_new,), optional
         Log-exposures at ``X_new`` for families with a log link (Poisson); default 0
         (exposure 1).
+    gate_X : array_like (n_new, n_gate_features), optional
+        The gate's covariates at the new rows, for a model whose gate has its own (a DataFrame
+        ``X_new`` may carry them as extra columns instead).
 
     Returns
     -------
@@ -220,8 +236,7 @@ def posterior_predictive(
         )
     if observed is not None and not extend:
         raise ValueError("`observed` is only used with `extend=True`; got extend=False.")
-    X_new = _align(trace, X_new)
-    G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws, offset)
+    G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws, offset, gate_X)
     rng = np.random.default_rng(random_seed)
     mix = _mixture(p, X_new)
     w, fam = mix["w"], mix["fam"]
@@ -310,6 +325,7 @@ def predict(
     max_draws: int | None = 2000,
     random_seed: int | np.random.Generator | None = None,
     offset=None,
+    gate_X=None,
 ) -> xr.Dataset:
     """Posterior predictive summary at new inputs.
 
@@ -331,6 +347,9 @@ def predict(
     random_seed : int, optional
     offset : array_like (n_new,), optional
         Log-exposures at ``X_new`` (families with a log link); default 0.
+    gate_X : array_like (n_new, n_gate_features), optional
+        The gate's covariates at the new rows, for a model whose gate has its own (a DataFrame
+        ``X_new`` may carry them as extra columns instead).
 
     Examples
     --------
@@ -340,11 +359,16 @@ def predict(
     >>> list(predict(truth, X[:3], random_seed=0).data_vars)
     ['mean', 'mean_lower', 'mean_upper', 'lower', 'upper']
     """
-    X_new = _align(trace, X_new)
     if not 0 < ci_prob < 1:
         raise ValueError(f"`ci_prob` must be in (0, 1); got {ci_prob!r}.")
     pp = posterior_predictive(
-        trace, X_new, gate=gate, max_draws=max_draws, random_seed=random_seed, offset=offset
+        trace,
+        X_new,
+        gate=gate,
+        max_draws=max_draws,
+        random_seed=random_seed,
+        offset=offset,
+        gate_X=gate_X,
     )
     sdims = [d for d in SAMPLE_DIMS if d in pp.dims]
     q = [(1 - ci_prob) / 2, (1 + ci_prob) / 2]
@@ -356,7 +380,7 @@ def predict(
             yq = pp["y"].quantile(q, dim=sdims).values
         else:  # one measure: E[y|x] is exact; predictive quantiles by inverting the mixture CDF
             mq = xr.concat([ey, ey], "quantile")
-            yq = _mixture_quantiles(trace, X_new, q, gate, offset)
+            yq = _mixture_quantiles(trace, X_new, q, gate, offset, gate_X)
         return xr.Dataset(
             {
                 "mean": ey.mean(sdims) if sdims else ey,
@@ -373,11 +397,13 @@ def predict(
     ).assign_attrs(attrs)
 
 
-def _mixture_quantiles(measure, X_new, q, gate, offset=None, n_bisect: int = 80) -> np.ndarray:
+def _mixture_quantiles(
+    measure, X_new, q, gate, offset=None, gate_X=None, n_bisect: int = 80
+) -> np.ndarray:
     """Quantiles q of the mixture y | x of one measure, by vectorised bisection on the family's
     CDF (for a discrete family: the smallest count whose CDF reaches q).
     """
-    _, p, X_new, _, _ = _prepare(measure, X_new, gate, None, offset)
+    _, p, X_new, _, _ = _prepare(measure, X_new, gate, None, offset, gate_X)
     mix = _mixture(p, X_new)
     w, on, fam, preds = mix["w"], mix["on"], mix["fam"], mix["predictors"]
     lo_k, hi_k = fam.quantile_bounds(*preds)
@@ -405,6 +431,7 @@ def conditional_density(
     gate: Callable | None = None,
     max_draws: int | None = 1000,
     offset=None,
+    gate_X=None,
 ) -> xr.Dataset:
     """The conditional density p(y | x) (regression), pmf (counts, classification) at new inputs.
 
@@ -414,6 +441,9 @@ def conditional_density(
         Values of y at which to evaluate (regression, counts), or class labels (classification).
     offset : array_like (n_new,), optional
         Log-exposures at ``X_new`` (families with a log link); default 0.
+    gate_X : array_like (n_new, n_gate_features), optional
+        The gate's covariates at the new rows, for a model whose gate has its own (a DataFrame
+        ``X_new`` may carry them as extra columns instead).
 
     Returns
     -------
@@ -423,8 +453,7 @@ def conditional_density(
         active experts (random K: inactive, padded slots carry no weight), so it integrates
         (sums over classes) to one.
     """
-    X_new = _align(trace, X_new)
-    G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws, offset)
+    G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws, offset, gate_X)
     y_grid = np.asarray(y_grid)
     if y_grid.ndim != 1 or y_grid.size == 0:
         raise ValueError(f"`y_grid` must be a non-empty 1-D array; got shape {y_grid.shape}.")

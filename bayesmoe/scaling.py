@@ -1,7 +1,8 @@
 """Standardisation of inputs and responses, and the exact map of mixing measures between scales.
 
 Fitting happens on standardised data: experts see x_s = (x - cx) / sx, the gate sees
-z_s = (M(x) - cz) / sz (M the gate input transform applied to the raw input); the expert family
+z_s = (M(z) - cz) / sz (M the gate input transform applied to the gate's raw covariates z, which
+are the experts' x unless the model was given its own ``gate_X``); the expert family
 says what the response's centre and scale are (Gaussian: y_s = (y - cy) / sy; Poisson: the log
 link centred at the overall log rate cy). Because every map is affine in the parameters, a measure
 on the standardised scale converts exactly to the user's units and back
@@ -17,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from bayesmoe.families import Transform, get_family
-from bayesmoe.measure import gate_input, measure_family
+from bayesmoe.measure import gate_input, measure_family, upgrade_measure
 
 __all__ = ["Standardizer"]
 
@@ -58,14 +59,23 @@ class Standardizer:
 
     @classmethod
     def from_data(
-        cls, X, y=None, *, gate: str | Callable = "identity", family=None, offset=None
+        cls,
+        X,
+        y=None,
+        *,
+        gate: str | Callable = "identity",
+        family=None,
+        offset=None,
+        gate_X=None,
     ) -> Standardizer:
         """Estimate centres and scales from data. The response's centre and scale come from the
-        expert ``family`` (without one: a real ``y`` is standardised, ``y=None`` is left alone).
+        expert ``family`` (without one: a real ``y`` is standardised, ``y=None`` is left alone);
+        the gate's from ``gate_X`` (default: ``X``).
         """
         X = np.asarray(X, dtype=float)
+        Z = X if gate_X is None else np.asarray(gate_X, dtype=float)
         cx, sx = _center_scale(X, "Feature")
-        cz, sz = _center_scale(gate_input(X, gate), "Gate-input (M(x))")
+        cz, sz = _center_scale(gate_input(Z, gate), "Gate-input (M(z))")
         if family is None:
             if y is None:
                 return cls(cx, sx, cz, sz, 0.0, 1.0, gate)
@@ -82,9 +92,9 @@ class Standardizer:
         """Standardised expert input x_s."""
         return (np.asarray(X, dtype=float) - self.x_center) / self.x_scale
 
-    def transform_gate(self, X) -> np.ndarray:
-        """Standardised gate input z_s = (M(x) - cz) / sz."""
-        return (gate_input(X, self.gate) - self.z_center) / self.z_scale
+    def transform_gate(self, Z) -> np.ndarray:
+        """Standardised gate input z_s = (M(z) - cz) / sz of the gate's covariates ``Z``."""
+        return (gate_input(Z, self.gate) - self.z_center) / self.z_scale
 
     def transform_y(self, y) -> np.ndarray:
         return (np.asarray(y, dtype=float) - self.y_center) / self.y_scale
@@ -103,19 +113,20 @@ class Standardizer:
     # ----- measures -----------------------------------------------------------------------
     def _vec(self, v: np.ndarray, feature) -> xr.DataArray:
         return xr.DataArray(
-            np.asarray(v, dtype=float), dims=("feature",), coords={"feature": feature}
+            np.asarray(v, dtype=float), dims=("gate_feature",), coords={"gate_feature": feature}
         )
 
     def _map(self, measure: xr.Dataset, to_user: bool) -> xr.Dataset:
-        f = measure["feature"].values
+        measure = upgrade_measure(measure)
+        f = measure["gate_feature"].values
         sz, cz = self._vec(self.z_scale, f), self._vec(self.z_center, f)
         out = measure.copy()
         if to_user:
             out["beta1"] = measure["beta1"] / sz
-            out["beta0"] = measure["beta0"] - (measure["beta1"] * cz / sz).sum("feature")
+            out["beta0"] = measure["beta0"] - (measure["beta1"] * cz / sz).sum("gate_feature")
         else:
             out["beta1"] = measure["beta1"] * sz
-            out["beta0"] = measure["beta0"] + (measure["beta1"] * cz).sum("feature")
+            out["beta0"] = measure["beta0"] + (measure["beta1"] * cz).sum("gate_feature")
         fam = get_family(measure_family(measure))
         sample = [d for d in measure["beta0"].dims if d != "expert"]
         canon = {

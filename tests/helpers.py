@@ -312,7 +312,8 @@ def flat_options() -> list[dict]:
     """Model option sets the flat density covers (every family, with and without covariates,
     both identifiabilities, ordered intercepts, modified and custom gates, offsets).
 
-    ``features=0`` and ``offset=True`` are instructions to :func:`flat_data`, not model options.
+    ``features=0``, ``gate_features`` (0 or "own") and ``offset=True`` are instructions to
+    :func:`flat_data`, not model options.
     """
     import pytensor.tensor as pt
 
@@ -327,13 +328,17 @@ def flat_options() -> list[dict]:
         dict(n_experts=2, family="categorical", features=0, identifiability="reference"),
         dict(n_experts=2, family="poisson", offset=True, ordered=True),
         dict(n_experts=3, family="poisson", gate="tanh", features=0),
+        dict(n_experts=3, gate_features="own"),  # the gate's own covariates
+        dict(n_experts=2, family="poisson", offset=True, gate_features=0),  # constant weights
+        dict(n_experts=2, family="categorical", features=0, gate_features="own"),
     ]
 
 
 def flat_data(opts):
     """(X, y, model options) of a :func:`flat_options` entry: S-B data, n = 120, seed 3; y cut
     into 3 classes for categorical experts, drawn from a two-expert Poisson regression (with a
-    random log-exposure when ``offset``) for Poisson experts; ``features=0`` drops X's columns.
+    random log-exposure when ``offset``) for Poisson experts; ``features=0`` drops X's columns;
+    ``gate_features`` gives the gate none (0) or two of its own ("own").
     """
     from bayesmoe.data import simulate
 
@@ -348,6 +353,13 @@ def flat_data(opts):
         rate = np.where(X[:, 0] > 0, np.exp(1.5 + 0.5 * X[:, 1]), np.exp(0.2 - 0.3 * X[:, 1]))
         y = rng.poisson(rate * np.exp(off))
         opts["offset"] = off if opts.get("offset") else None
+    gate = opts.pop("gate_features", None)
+    if gate == 0:  # constant mixing weights
+        opts["gate_X"] = np.zeros((len(y), 0))
+    elif gate == "own":  # two gate covariates apart from the experts' (one a noisy copy)
+        opts["gate_X"] = np.column_stack(
+            [X[:, 0] + rng.normal(size=len(y)), rng.normal(size=len(y))]
+        )
     if opts.pop("features", None) == 0:
         X = X[:, :0]
     return X, y, opts

@@ -25,7 +25,7 @@ from tests.helpers import synthetic_trace
 
 X, Y, TRUTH = simulate("S-B", n=60, random_seed=3)
 NAMES = ["glu", "bmi"]
-MEASURE = TRUTH.assign_coords(feature=NAMES)  # a measure fitted on columns glu, bmi
+MEASURE = TRUTH.assign_coords(feature=NAMES, gate_feature=NAMES)  # fitted on columns glu, bmi
 DF = pd.DataFrame(X, columns=NAMES)
 
 
@@ -121,7 +121,12 @@ UNKNOWN = {
         "target_acept",
         "target_accept",
     ),
-    "MoE.fit-gate_X": (lambda: bm.MoE(2).fit(X, Y, gate_X=X, **TINY), "fit", "gate_X", None),
+    "MoE.fit-gate_x": (
+        lambda: bm.MoE(2).fit(X, Y, gate_x=X, **TINY),
+        "fit",
+        "gate_x",
+        "gate_X",
+    ),
     "sample": (
         lambda: bm.sample(X, Y, n_experts=2, n_draws=5, **TINY),
         "sample",

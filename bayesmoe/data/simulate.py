@@ -10,7 +10,14 @@ import numpy as np
 import xarray as xr
 
 from bayesmoe.families import get_family
-from bayesmoe.measure import _offset, gate_probabilities, make_measure, measure_family
+from bayesmoe.measure import (
+    _offset,
+    gate_covariates,
+    gate_probabilities,
+    make_measure,
+    measure_family,
+    upgrade_measure,
+)
 from bayesmoe.models.gates import stored_gate
 
 __all__ = ["PRESETS", "preset", "simulate"]
@@ -156,6 +163,7 @@ def simulate(
     X: np.ndarray | None = None,
     random_seed: int | np.random.Generator | None = None,
     offset=None,
+    gate_X=None,
     **preset_kwargs,
 ) -> tuple[np.ndarray, np.ndarray, xr.Dataset]:
     """Draw a data set from a mixing measure or a named literature setting.
@@ -172,6 +180,9 @@ def simulate(
     random_seed : int or numpy.random.Generator, optional
     offset : array_like, shape (n,), optional
         Per-row log-exposures (families with a log link, e.g. a Poisson truth); default 0.
+    gate_X : array_like, shape (n, d_gate), optional
+        The gate's covariates, for a truth whose gate has its own (``gate_feature`` labels other
+        than the experts' ``feature``); not needed when it has none (constant mixing weights).
     **preset_kwargs
         Passed to :func:`preset` (``regime``, ``gate``, ``n_experts``, ``d``, ``separation``).
 
@@ -219,10 +230,11 @@ def simulate(
         what="This truth",
         fix="simulate from a named gate ('identity', 'tanh', 'sigmoid') instead",
     )
+    G = upgrade_measure(G)
     w = gate_probabilities(
         G.beta0.values,
-        G.beta1.transpose("feature", "expert").values,
-        X,
+        G.beta1.transpose("gate_feature", "expert").values,
+        gate_covariates(G, X, gate_X),
         gate=gate,
         temperature=G.attrs.get("temperature", 1.0),
         active=G["active"].values if "active" in G else None,

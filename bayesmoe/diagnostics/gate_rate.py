@@ -26,7 +26,13 @@ from scipy.special import softmax, xlogy
 from bayesmoe.diagnostics.hellinger import _check_X
 from bayesmoe.diagnostics.voronoi import as_measure, sample_dims_of, wrap
 from bayesmoe.families import get_family
-from bayesmoe.measure import expert_log_prob, gate_logits, measure_arrays, measure_family
+from bayesmoe.measure import (
+    expert_log_prob,
+    gate_covariates,
+    gate_logits,
+    measure_arrays,
+    measure_family,
+)
 from bayesmoe.models.gates import stored_gate
 
 __all__ = [
@@ -90,6 +96,7 @@ def gate_information_rate(
     logit_range: float | None = None,
     top_k: int | None = None,
     gate: str | Callable | None = None,
+    gate_X=None,
 ) -> xr.DataArray:
     """Plug-in information rate I(X;T) of the gate, per posterior draw (nats).
 
@@ -109,6 +116,8 @@ def gate_information_rate(
         Route each input only to its k largest logits.
     gate : str or callable, optional
         Gate transform overriding the measure's ``gate`` attribute (needed for "custom").
+    gate_X : array_like, shape (n, d_gate), optional
+        The gate's covariates at the rows of ``X``, for a measure whose gate has its own.
 
     Returns
     -------
@@ -140,7 +149,8 @@ def gate_information_rate(
     arr = measure_arrays(G, sd)
     g_name = stored_gate(G.attrs.get("gate"), gate)
     tau = float(G.attrs.get("temperature", 1.0)) * float(temperature)
-    eta = gate_logits(arr["beta0"], arr["beta1"], X, gate=g_name, temperature=tau)
+    Z = gate_covariates(arr, X, gate_X)
+    eta = gate_logits(arr["beta0"], arr["beta1"], Z, gate=g_name, temperature=tau)
     active = arr.get("active")
     if bits is not None:
         eta = quantize_logits(eta, bits, logit_range, active)

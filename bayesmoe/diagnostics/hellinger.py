@@ -34,7 +34,13 @@ from scipy.special import ndtr
 from bayesmoe._validation import check_X
 from bayesmoe.diagnostics.voronoi import as_measure, check_comparable, sample_dims_of, wrap
 from bayesmoe.families import get_family
-from bayesmoe.measure import conditional_mean, gate_probabilities, measure_arrays, measure_family
+from bayesmoe.measure import (
+    conditional_mean,
+    gate_covariates,
+    gate_probabilities,
+    measure_arrays,
+    measure_family,
+)
 from bayesmoe.models.gates import stored_gate
 
 __all__ = ["expected_hellinger", "expected_total_variation", "gaussian_mixture_distance"]
@@ -162,7 +168,7 @@ def _check_X(X, d: int, name: str = "X") -> np.ndarray:
     return X
 
 
-def _conditionals(ds: xr.Dataset, X: np.ndarray, sd, gate) -> dict:
+def _conditionals(ds: xr.Dataset, X: np.ndarray, sd, gate, gate_X=None) -> dict:
     """Conditional-density parameters with one flattened sample axis: class probabilities
     (S, n, M), or gate weights and the family's predictors (S * n, K).
     """
@@ -172,11 +178,12 @@ def _conditionals(ds: xr.Dataset, X: np.ndarray, sd, gate) -> dict:
     tau = ds.attrs.get("temperature", 1.0)
     fam = get_family(measure_family(ds))
     if fam.has_classes:
-        probs = conditional_mean({**arr, "gate": g, "temperature": tau}, X)
+        probs = conditional_mean({**arr, "gate": g, "temperature": tau}, X, gate_X=gate_X)
         return {"probs": probs.reshape(S, X.shape[0], -1)}
     K = ds.sizes["expert"]
+    Z = gate_covariates(arr, X, gate_X)
     w = gate_probabilities(
-        arr["beta0"], arr["beta1"], X, gate=g, temperature=tau, active=arr.get("active")
+        arr["beta0"], arr["beta1"], Z, gate=g, temperature=tau, active=arr.get("active")
     )
     canon = {k: arr[k] for k in fam.canonical_dims}
     preds = fam.user_predictors(canon, X)
@@ -185,7 +192,7 @@ def _conditionals(ds: xr.Dataset, X: np.ndarray, sd, gate) -> dict:
     return {"w": w.reshape(-1, K), "preds": preds, "rows": (S, X.shape[0])}
 
 
-def _expected_distance(measure, reference, X, kind, n_grid, gate, name):
+def _expected_distance(measure, reference, X, kind, n_grid, gate, name, gate_X=None):
     G = as_measure(measure, "measure")
     R = as_measure(reference, "reference")
     check_comparable(G, R, ("measure", "reference"))
@@ -197,7 +204,7 @@ def _expected_distance(measure, reference, X, kind, n_grid, gate, name):
             f"{[R.sizes[d] for d in sd_ref]} against {sd} with sizes {[G.sizes[d] for d in sd]}."
         )
     X = _check_X(X, G.sizes["feature"])
-    cp, cq = _conditionals(G, X, sd, gate), _conditionals(R, X, sd_ref, gate)
+    cp, cq = _conditionals(G, X, sd, gate, gate_X), _conditionals(R, X, sd_ref, gate, gate_X)
     fam = get_family(measure_family(G))
     if fam.has_classes:
         P, Q = cp["probs"], cq["probs"]
@@ -224,7 +231,13 @@ def _expected_distance(measure, reference, X, kind, n_grid, gate, name):
 
 
 def expected_hellinger(
-    measure, reference, X, *, n_grid: int = 17, gate: str | Callable | None = None
+    measure,
+    reference,
+    X,
+    *,
+    n_grid: int = 17,
+    gate: str | Callable | None = None,
+    gate_X=None,
 ) -> xr.DataArray:
     """Expected Hellinger distance E_X h(p_G(.|X), p_ref(.|X)) per posterior draw.
 
@@ -241,6 +254,8 @@ def expected_hellinger(
         Grid points per mixture component (Gaussian experts; see the module docstring).
     gate : str or callable, optional
         Gate transform overriding the measures' ``gate`` attribute (needed for "custom").
+    gate_X : array_like, shape (n, d_gate), optional
+        The gate's covariates at the rows of ``X``, for measures whose gate has its own.
 
     Returns
     -------
@@ -261,11 +276,17 @@ def expected_hellinger(
     >>> float(expected_hellinger(truth, truth, X))
     0.0
     """
-    return _expected_distance(measure, reference, X, "hellinger", n_grid, gate, "hellinger")
+    return _expected_distance(measure, reference, X, "hellinger", n_grid, gate, "hellinger", gate_X)
 
 
 def expected_total_variation(
-    measure, reference, X, *, n_grid: int = 17, gate: str | Callable | None = None
+    measure,
+    reference,
+    X,
+    *,
+    n_grid: int = 17,
+    gate: str | Callable | None = None,
+    gate_X=None,
 ) -> xr.DataArray:
     """Expected total-variation distance E_X (1/2)∫|p_G(y|X) - p_ref(y|X)| dy per draw.
 
@@ -280,4 +301,4 @@ def expected_total_variation(
     >>> float(expected_total_variation(truth, truth, X))
     0.0
     """
-    return _expected_distance(measure, reference, X, "tv", n_grid, gate, "total_variation")
+    return _expected_distance(measure, reference, X, "tv", n_grid, gate, "total_variation", gate_X)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xarray as xr
 
 from bayesmoe.families import get_family
-from bayesmoe.measure import SAMPLE_DIMS
+from bayesmoe.measure import SAMPLE_DIMS, upgrade_measure
 
 __all__ = ["mixing_measure"]
 
@@ -28,9 +28,9 @@ def mixing_measure(source, *, group: str = "posterior") -> xr.Dataset:
     Returns
     -------
     xarray.Dataset
-        ``beta0[expert]``, ``beta1[feature, expert]``, the family's canonical variables (Gaussian:
-        ``a``, ``b``, ``sigma2[expert]`` variances), ``active[expert]`` when present, with sample
-        dims (chain, draw) leading.
+        ``beta0[expert]``, ``beta1[gate_feature, expert]``, the family's canonical variables
+        (Gaussian: ``a``, ``b``, ``sigma2[expert]`` variances), ``active[expert]`` when present,
+        with sample dims (chain, draw) leading.
 
     Examples
     --------
@@ -77,4 +77,4 @@ def mixing_measure(source, *, group: str = "posterior") -> xr.Dataset:
     out.attrs["family"] = fam.name
     out.attrs.setdefault("gate", "identity")
     out.attrs.setdefault("temperature", 1.0)
-    return out
+    return upgrade_measure(out)

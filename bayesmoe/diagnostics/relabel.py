@@ -34,7 +34,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import log_softmax, softmax
 
 from bayesmoe.diagnostics.mixing import mixing_measure
-from bayesmoe.measure import expert_log_prob, gate_logits, measure_arrays
+from bayesmoe.measure import expert_log_prob, gate_covariates, gate_logits, measure_arrays
 from bayesmoe.models.gates import stored_gate
 
 __all__ = [
@@ -532,6 +532,17 @@ def _offset_from_trace(trace, n: int):
     return None
 
 
+def _gate_from_trace(trace, measure: xr.Dataset, X: np.ndarray) -> np.ndarray:
+    """The gate's covariates of the fit's rows: constant_data.gate_X when the gate has its own,
+    else what :func:`bayesmoe.measure.gate_covariates` finds from X.
+    """
+    if isinstance(trace, xr.DataTree) and "constant_data" in trace.children:
+        Z = trace["constant_data"].to_dataset().get("gate_X")
+        if Z is not None and Z.sizes.get("obs") == X.shape[0]:
+            return np.asarray(Z.transpose("obs", "gate_feature").values, dtype=float)
+    return gate_covariates(measure, X)
+
+
 def _classification_probs(trace, post: xr.Dataset, X, y) -> np.ndarray:
     """P(expert k | x_i, y_i, draw s) for every draw, shape (chain * draw, n, K)."""
     X, y = _data_from_trace(trace, X, y)
@@ -547,13 +558,14 @@ def _classification_probs(trace, post: xr.Dataset, X, y) -> np.ndarray:
         raise ValueError(
             f"`X` must have shape (n, {d}) and `y` shape (n,); got {X.shape} and {y.shape}."
         )
+    Z = _gate_from_trace(trace, measure, X)
     out = []
     for c in range(arr["sample_shape"][0]):  # one chain at a time bounds peak memory
         pc = {k: v[c] if isinstance(v, np.ndarray) else v for k, v in arr.items()}
         eta = gate_logits(
             pc["beta0"],
             pc["beta1"],
-            X,
+            Z,
             gate=measure.attrs["gate"],
             temperature=measure.attrs["temperature"],
         )

@@ -98,11 +98,12 @@ def check_comparable(G: xr.Dataset, ref: xr.Dataset, names=("measure", "truth"))
             f"`{names[0]}` has {fam} experts but `{names[1]}` has {fam_ref} experts; compare "
             "measures of the same family."
         )
-    if G.sizes["feature"] != ref.sizes["feature"]:
-        raise ValueError(
-            f"`{names[0]}` has {G.sizes['feature']} features but `{names[1]}` has "
-            f"{ref.sizes['feature']}; both must be measures on the same inputs."
-        )
+    for dim, what in (("feature", "features"), ("gate_feature", "gate features")):
+        if G.sizes.get(dim, 0) != ref.sizes.get(dim, 0):
+            raise ValueError(
+                f"`{names[0]}` has {G.sizes.get(dim, 0)} {what} but `{names[1]}` has "
+                f"{ref.sizes.get(dim, 0)}; both must be measures on the same inputs."
+            )
     if G.sizes.get("class") != ref.sizes.get("class"):
         raise ValueError(
             f"`{names[0]}` has {G.sizes['class']} classes but `{names[1]}` has "
@@ -236,9 +237,10 @@ def centre_measures(X, *measures):
     """Re-express measures exactly at centred inputs: experts see x - mean(X), the gate
     M(x) - mean(M(X)) (``beta0`` absorbs ``beta1 . c_z``, ``b`` absorbs ``a . c_x``).
     """
-    from bayesmoe.measure import gate_input
+    from bayesmoe.measure import gate_covariates, gate_input, upgrade_measure
     from bayesmoe.scaling import Standardizer
 
+    measures = tuple(upgrade_measure(G) for G in measures)
     G0 = measures[0]
     d = G0.sizes["feature"]
     X = np.asarray(X, dtype=float)
@@ -252,8 +254,9 @@ def centre_measures(X, *measures):
         what="`X` centring needs a named gate transform; this measure",
         fix="centre the inputs yourself before fitting, or omit `X`",
     )
-    cx, cz, one = X.mean(0), gate_input(X, gate).mean(0), np.ones(d)
-    st = Standardizer(cx, one, cz, one, 0.0, 1.0, gate)
+    Z = gate_covariates(G0, X)  # a gate of its own: its centre is that of M(z), not of M(x)
+    cx, cz = X.mean(0), gate_input(Z, gate).mean(0)
+    st = Standardizer(cx, np.ones(d), cz, np.ones(Z.shape[1]), 0.0, 1.0, gate)
     return tuple(st.to_standard(G) for G in measures)
 
 

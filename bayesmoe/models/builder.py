@@ -81,6 +81,8 @@ def build_model(
     classes: Sequence | None = None,
     offset=None,
     experts: str | None = None,
+    gate_X=None,
+    gate_feature_names: Sequence | None = None,
 ) -> tuple[pm.Model, ModelInfo]:
     """Build the PyMC model of a softmax-gated MoE with a fixed number of experts.
 
@@ -118,6 +120,11 @@ def build_model(
         Coordinate labels.
     offset : array_like, shape (n_obs,), optional
         Per-row log-exposure of families with a log link (``family="poisson"``).
+    gate_X : array_like, shape (n_obs, n_gate_features), optional
+        The gate's own covariates (default: ``X``, the experts'). Zero columns give constant
+        mixing weights ``softmax(beta0)`` while the experts keep their covariates.
+    gate_feature_names : sequence, optional
+        Labels of ``gate_X``'s columns (a DataFrame's column names by default, else z0, z1, …).
 
     Notes
     -----
@@ -127,7 +134,8 @@ def build_model(
     Returns
     -------
     model : pymc.Model
-        Coords ``obs``, ``feature``, ``expert`` (and ``class``, ``class_free``).
+        Coords ``obs``, ``feature``, ``gate_feature``, ``expert`` (and ``class``,
+        ``class_free``).
     info : ModelInfo
 
     Examples
@@ -137,7 +145,7 @@ def build_model(
     >>> X, y, _ = simulate("S-B", n=100, random_seed=0)
     >>> model, info = build_model(X, y, n_experts=3)
     >>> sorted(model.coords)
-    ['expert', 'feature', 'obs']
+    ['expert', 'feature', 'gate_feature', 'obs']
     """
     family = family_keyword(family, experts, "build_model")
     s, info = fixed_k_spec(
@@ -153,11 +161,13 @@ def build_model(
         feature_names=feature_names,
         classes=classes,
         offset=offset,
+        gate_X=gate_X,
+        gate_feature_names=gate_feature_names,
     )
     K = info.n_experts
     with pm.Model(coords=s.coords(K)) as model:
         inp = data_inputs(s)
-        beta0_s, beta1_s = _gate_parameters(K, s.d, s.priors, identifiability)
+        beta0_s, beta1_s = _gate_parameters(K, s.d_gate, s.priors, identifiability)
         eta = (pt.dot(inp.Zs, beta1_s) + beta0_s) / s.temperature
         gate_deterministics(beta0_s, beta1_s, inp)
         params = expert_block(s.family, s.priors, inp, K, s.d, ordered=ordered)
@@ -197,9 +207,10 @@ def data_inputs(s: Prepared) -> Inputs:
     X_data = pm.Data("X", s.X, dims=("obs", "feature"))
     cx = pm.Data("x_center", st.x_center, dims="feature")
     sx = pm.Data("x_scale", st.x_scale, dims="feature")
-    cz = pm.Data("gate_input_center", st.z_center, dims="feature")
-    sz = pm.Data("gate_input_scale", st.z_scale, dims="feature")
-    inp = Inputs((X_data - cx) / sx, (s.gate_fn(X_data) - cz) / sz, cx, sx, cz, sz)
+    Z_data = X_data if s.gate_shared else pm.Data("gate_X", s.Z, dims=("obs", "gate_feature"))
+    cz = pm.Data("gate_input_center", st.z_center, dims="gate_feature")
+    sz = pm.Data("gate_input_scale", st.z_scale, dims="gate_feature")
+    inp = Inputs((X_data - cx) / sx, (s.gate_fn(Z_data) - cz) / sz, cx, sx, cz, sz)
     fam = get_family(s.family)
     if fam.transforms_response:
         inp.sy = pm.Data("y_scale", st.y_scale)
@@ -213,7 +224,7 @@ def data_inputs(s: Prepared) -> Inputs:
 def gate_deterministics(beta0_s, beta1_s, inp: Inputs) -> None:
     """User-unit gate parameters (Standardizer.to_user written on tensors)."""
     beta1 = beta1_s / inp.sz[:, None]
-    pm.Deterministic("beta1", beta1, dims=("feature", "expert"))
+    pm.Deterministic("beta1", beta1, dims=("gate_feature", "expert"))
     pm.Deterministic("beta0", beta0_s - pt.dot(inp.cz, beta1), dims="expert")
 
 
@@ -329,9 +340,9 @@ def gate_slopes(K: int, d: int, pri: Priors, identifiability: str):
     if identifiability == "zerosum":
         if d == 0:  # no covariates: the gate is the mixing weights alone (an empty variable,
             # kept so that every model has the same named variables)
-            return pm.Normal("beta1_std", 0.0, pri.gate_slope, dims=("feature", "expert"))
-        return pm.ZeroSumNormal("beta1_std", sigma=pri.gate_slope, dims=("feature", "expert"))
-    b1 = pm.Normal("beta1_std", 0.0, pri.gate_slope, dims=("feature", "expert_free"))
+            return pm.Normal("beta1_std", 0.0, pri.gate_slope, dims=("gate_feature", "expert"))
+        return pm.ZeroSumNormal("beta1_std", sigma=pri.gate_slope, dims=("gate_feature", "expert"))
+    b1 = pm.Normal("beta1_std", 0.0, pri.gate_slope, dims=("gate_feature", "expert_free"))
     return pt.concatenate([b1, pt.zeros((d, 1))], axis=1)
 
 

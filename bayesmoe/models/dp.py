@@ -141,7 +141,7 @@ def build_dp_model(
         log_rest = pt.concatenate([pt.zeros((1,)), pt.cumsum(pt.log1p(-v))])  # log prod_{j<k}
         log_w = pt.concatenate([pt.log(v), pt.zeros((1,))]) + log_rest
         pm.Deterministic("weights", pt.exp(log_w), dims="expert")
-        beta1_s = gate_slopes(K, s.d, s.priors, "zerosum")
+        beta1_s = gate_slopes(K, s.d_gate, s.priors, "zerosum")
         eta = (pt.dot(inp.Zs, beta1_s) + log_w) / s.temperature
         gate_deterministics(log_w, beta1_s, inp)
         observe(s.family, eta, expert_block(s.family, s.priors, inp, K, s.d), s.y)

@@ -104,6 +104,14 @@ class RandomKInfo:
     #: the per-row log-exposures given by the user (families with a log link)
     offset: np.ndarray | None = field(default=None, repr=False)
     prior_constants: dict = field(default_factory=dict)
+    #: labels of the gate's covariates (the experts' feature names unless it has its own)
+    gate_feature_names: list | None = None
+
+    @property
+    def gate_shared(self) -> bool:
+        return self.gate_feature_names is None or list(self.gate_feature_names) == list(
+            self.feature_names
+        )
 
     @property
     def n_features(self) -> int:
@@ -119,6 +127,7 @@ class RandomKInfo:
             "temperature": self.temperature,
             "priors": self.priors.to_dict(),
             "prior_only": self.prior_only,
+            "gate_features": list(map(str, self.gate_feature_names or self.feature_names)),
         }
 
 
@@ -255,6 +264,8 @@ def build_random_k_model(
     classes: Sequence | None = None,
     offset=None,
     experts: str | None = None,
+    gate_X=None,
+    gate_feature_names: Sequence | None = None,
 ) -> tuple[pm.Model, RandomKInfo]:
     """Build the padded random-K softmax-gated MoE (docs/math.md §3).
 
@@ -325,6 +336,8 @@ def build_random_k_model(
         feature_names=feature_names,
         classes=classes,
         offset=offset,
+        gate_X=gate_X,
+        gate_feature_names=gate_feature_names,
     )
     pri, st = s.priors, s.standardizer
     with pm.Model(coords=s.coords(K)) as model:
@@ -339,7 +352,7 @@ def build_random_k_model(
         pm.Deterministic("n_experts", n_active)
         pm.Deterministic("active", active, dims="expert")
         beta0_s = gate_intercepts("beta0_std", pri, "expert")
-        beta1_s = pm.Normal("beta1_std", 0.0, pri.gate_slope, dims=("feature", "expert"))
+        beta1_s = pm.Normal("beta1_std", 0.0, pri.gate_slope, dims=("gate_feature", "expert"))
         eta = (pt.dot(inp.Zs, beta1_s) + beta0_s) / s.temperature
         eta = pt.where(active, eta, -np.inf)  # inactive slots: gate probability exactly 0
 
@@ -372,11 +385,12 @@ def build_random_k_model(
         temperature=s.temperature,
         priors=pri,
         feature_names=s.feature_names,
+        gate_feature_names=s.gate_feature_names,
         classes=s.classes,
         standardizer=st,
         prior_only=bool(prior_only),
         Xs=st.transform_X(s.X),
-        Zs=st.transform_gate(s.X),
+        Zs=st.transform_gate(s.Z),
         ys=ys,
         n_classes=s.n_classes,
         slot_vars=slot_vars,

@@ -48,6 +48,7 @@ class ModelInfo:
     feature_names: list
     classes: list | None
     standardizer: Standardizer
+    gate_feature_names: list = field(default_factory=list)
 
     def initvals(self) -> dict:
         """Valid start values PyMC cannot find itself (ordered intercepts need distinct ones)."""
@@ -74,6 +75,7 @@ class ModelInfo:
             "identifiability": self.identifiability,
             "ordered": self.ordered,
             "priors": self.priors.to_dict(),
+            "gate_features": list(map(str, self.gate_feature_names)),
         }
 
 
@@ -93,6 +95,23 @@ class Prepared:
     feature_names: list
     standardizer: Standardizer
     offset: np.ndarray | None = None  # per-row log-exposure (families that take one)
+    Z: np.ndarray | None = None  # the gate's covariates (None: the experts' X)
+    gate_feature_names: list | None = None
+
+    def __post_init__(self):
+        if self.Z is None:
+            self.Z = self.X
+        if self.gate_feature_names is None:
+            self.gate_feature_names = list(self.feature_names)
+
+    @property
+    def d_gate(self) -> int:
+        return self.Z.shape[1]
+
+    @property
+    def gate_shared(self) -> bool:
+        """Whether the gate sees the experts' covariates (no ``gate_X`` of its own)."""
+        return list(self.gate_feature_names) == list(self.feature_names)
 
     def offset_values(self) -> np.ndarray:
         """The offset, zeros where none was given."""
@@ -111,8 +130,15 @@ class Prepared:
         return len(self.classes) if self.classes is not None else 0
 
     def coords(self, K: int) -> dict:
-        """Model coords: ``obs``, ``feature`` (empty when d = 0), ``expert`` (and classes)."""
-        coords = {"obs": np.arange(self.n), "feature": self.feature_names, "expert": np.arange(K)}
+        """Model coords: ``obs``, ``feature`` and ``gate_feature`` (either may be empty),
+        ``expert`` (and classes).
+        """
+        coords = {
+            "obs": np.arange(self.n),
+            "feature": self.feature_names,
+            "gate_feature": self.gate_feature_names,
+            "expert": np.arange(K),
+        }
         if get_family(self.family).has_classes:
             coords["class"] = self.classes
             coords["class_free"] = self.classes[:-1]
@@ -160,12 +186,24 @@ def check_offset(offset, family: str, n_obs: int) -> np.ndarray | None:
 
 
 def prepare(
-    X, y, *, family, gate, temperature, priors, feature_names, classes, offset=None
+    X,
+    y,
+    *,
+    family,
+    gate,
+    temperature,
+    priors,
+    feature_names,
+    classes,
+    offset=None,
+    gate_X=None,
+    gate_feature_names=None,
 ) -> Prepared:
     """Validate the inputs and options common to every builder and fit the Standardizer.
 
     ``X`` may have zero columns (a mixture without covariates: the gate reduces to mixing
-    weights, the experts to means and variances).
+    weights, the experts to means and variances). ``gate_X`` (default: ``X``) holds the gate's
+    own covariates; with zero columns the mixing weights are constant (a mixture of regressions).
     """
     family = check_family(family)
     fam = get_family(family)
@@ -190,10 +228,11 @@ def prepare(
     )
     if len(feature_names) != d:
         raise ValueError(f"`feature_names` has {len(feature_names)} names for {d} features.")
+    Z, gate_feature_names = check_gate_X(gate_X, gate_feature_names, X, feature_names)
     # named gates: numpy's transform (a tensor callable would be compiled to be evaluated)
     off = check_offset(offset, family, n)
     st = Standardizer.from_data(
-        X, y_arr, gate=transform_of(gate_name, gate_fn), family=fam, offset=off
+        X, y_arr, gate=transform_of(gate_name, gate_fn), family=fam, offset=off, gate_X=Z
     )
     return Prepared(
         X,
@@ -207,7 +246,38 @@ def prepare(
         feature_names,
         st,
         off,
+        X if Z is None else Z,
+        gate_feature_names,
     )
+
+
+def check_gate_X(gate_X, names, X: np.ndarray, feature_names: list):
+    """The gate's own covariates (None: the experts') and their names, checked. Covariates
+    named as the experts' must be the experts' (then the gate shares them: None is returned).
+    """
+    n = X.shape[0]
+    if gate_X is None:
+        if names is not None and list(names) != list(feature_names):
+            raise ValueError("`gate_feature_names` needs `gate_X`; got names without covariates.")
+        return None, list(feature_names)
+    if names is None and hasattr(gate_X, "columns"):
+        names = [str(c) for c in gate_X.columns]
+    Z = check_X(gate_X, "gate_X")
+    if Z.shape[0] != n:
+        raise ValueError(f"`gate_X` must have {n} rows (one per row of X); got {Z.shape[0]}.")
+    names = list(names) if names is not None else [f"z{j}" for j in range(Z.shape[1])]
+    if len(names) != Z.shape[1]:
+        raise ValueError(
+            f"`gate_feature_names` has {len(names)} names for {Z.shape[1]} gate covariates."
+        )
+    if names == list(feature_names):
+        if Z.shape != X.shape or not np.array_equal(Z, X):
+            raise ValueError(
+                "`gate_X` has the experts' feature names but other values; name the gate's "
+                "covariates apart (`gate_feature_names=`) or pass the experts' columns."
+            )
+        return None, names
+    return Z, names
 
 
 def fixed_k_spec(
@@ -225,6 +295,8 @@ def fixed_k_spec(
     classes=None,
     offset=None,
     experts: str | None = None,
+    gate_X=None,
+    gate_feature_names=None,
 ) -> tuple[Prepared, ModelInfo]:
     """Every check of :func:`bayesmoe.models.build_model`, and its ``ModelInfo``, without
     building (or importing) the PyMC model.
@@ -245,8 +317,10 @@ def fixed_k_spec(
         feature_names=feature_names,
         classes=classes,
         offset=offset,
+        gate_X=gate_X,
+        gate_feature_names=gate_feature_names,
     )
-    check_enough_rows(s.n, n_parameters(K, s.d, s.family, s.n_classes))
+    check_enough_rows(s.n, n_parameters(K, s.d, s.family, s.n_classes, s.d_gate))
     info = ModelInfo(
         s.family,
         K,
@@ -259,6 +333,7 @@ def fixed_k_spec(
         s.feature_names,
         s.classes,
         s.standardizer,
+        s.gate_feature_names,
     )
     return s, info
 
@@ -277,17 +352,18 @@ def trace_layout(s: Prepared, info: ModelInfo) -> tuple[dict, dict, dict]:
         free = "expert_free"
     dims = {
         "X": ("obs", "feature"),
+        "gate_X": ("obs", "gate_feature"),
         "x_center": ("feature",),
         "x_scale": ("feature",),
-        "gate_input_center": ("feature",),
-        "gate_input_scale": ("feature",),
-        "beta1": ("feature", "expert"),
+        "gate_input_center": ("gate_feature",),
+        "gate_input_scale": ("gate_feature",),
+        "beta1": ("gate_feature", "expert"),
         "beta0": ("expert",),
         "y_obs": ("obs",),
         "y": ("obs",),
     }
     if K > 1:
-        dims["beta1_std"], dims["beta0_std"] = ("feature", free), (free,)
+        dims["beta1_std"], dims["beta0_std"] = ("gate_feature", free), (free,)
     dims.update({f"{p.name}_std": (*p.dims, "expert") for p in fam.params})
     dims.update(fam.trace_dims)
     st = s.standardizer
@@ -300,6 +376,8 @@ def trace_layout(s: Prepared, info: ModelInfo) -> tuple[dict, dict, dict]:
     }
     if fam.transforms_response:
         const.update(y_scale=np.asarray(st.y_scale), y_center=np.asarray(st.y_center))
+    if not s.gate_shared:  # the gate's own covariates (a shared gate reads X)
+        const["gate_X"] = s.Z
     if fam.takes_offset:
         dims["offset"] = ("obs",)
         const["offset"] = s.offset_values()

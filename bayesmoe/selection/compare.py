@@ -113,6 +113,7 @@ def compare_experts(
     return_fits: bool = False,
     offset=None,
     experts: str | None = None,
+    gate_X=None,
 ):
     """Compare numbers of experts K by BIC, ICL, DSC, MTM, p(K | y) and LOO in one table.
 
@@ -164,6 +165,9 @@ def compare_experts(
         Also return the fits: ``(table, {"nuts": {K: DataTree}, "rjmcmc": DataTree or None})``.
     offset : array_like, shape (n,), optional
         Per-row log-exposures of families with a log link (every fit uses them).
+    gate_X : array_like, shape (n, d_gate), optional
+        The gate's own covariates (default: ``X``; every fit uses them); zero columns give
+        constant mixing weights.
 
     Returns
     -------
@@ -262,6 +266,7 @@ def compare_experts(
             random_seed=random_seed,
             on_fit=on_fit,
             offset=offset,
+            gate_X=gate_X,
             **(mm_kwargs or {}),
         )
         table = mm.loc[
@@ -304,6 +309,7 @@ def compare_experts(
                 gate=sample_gate,
                 random_seed=nuts_seed + i,
                 offset=offset,
+                gate_X=gate_X,
                 **opts,
             )
             bar.update(1)
@@ -373,6 +379,7 @@ def compare_experts(
                     gate=sample_gate,
                     random_seed=rj_seed,
                     offset=offset,
+                    gate_X=gate_X,
                     **rj_opts,
                 )
             )

@@ -46,6 +46,7 @@ def select_experts(
     progressbar: bool = False,
     on_fit: Callable[[int, object], None] | None = None,
     offset=None,
+    gate_X=None,
 ) -> pd.DataFrame:
     """Fit K = 1..max_experts by MM and compare them by AIC, BIC, ICL and DSC.
 
@@ -67,6 +68,8 @@ def select_experts(
         progress bar or keep the fits.
     offset : array_like, shape (n,), optional
         Per-row log-exposures (families with a log link).
+    gate_X : array_like, shape (n, d_gate), optional
+        The gate's own covariates (default: ``X``); zero columns: constant mixing weights.
 
     Returns
     -------
@@ -97,7 +100,8 @@ def select_experts(
         _, M = check_class_codes(y, n, n_classes)
     else:
         check_y(y, family, n)
-    p_max = count_parameters(family, int(max_experts), d, M)
+    dg = None if gate_X is None else check_X(gate_X, "gate_X").shape[1]
+    p_max = count_parameters(family, int(max_experts), d, M, dg)
     if n < p_max:
         raise ValueError(
             f"`max_experts`={max_experts} needs {p_max} parameters but there are only {n} "
@@ -117,6 +121,7 @@ def select_experts(
                 tol=tol,
                 max_iter=max_iter,
                 offset=offset,
+                gate_X=gate_X,
                 n_starts=n_starts,
                 accelerate=accelerate,
                 random_seed=int(seeds[K - 1]),
@@ -131,7 +136,7 @@ def select_experts(
                 {
                     "n_experts": K,
                     "loglik": np.nan,
-                    "n_params": count_parameters(family, K, d, M),
+                    "n_params": count_parameters(family, K, d, M, dg),
                     "aic": np.nan,
                     "bic": np.nan,
                     "icl": np.nan,
@@ -166,7 +171,12 @@ def select_experts(
     Kmax = int(max_experts)
     if Kmax in fits and Kmax > 1:
         dend = dendrogram(
-            fits[Kmax].measure_, X, y, gate=gate if callable(gate) else None, offset=offset
+            fits[Kmax].measure_,
+            X,
+            y,
+            gate=gate if callable(gate) else None,
+            offset=offset,
+            gate_X=gate_X,
         )
         table.attrs["selected_dsc"] = int(dend.attrs["n_experts_selected"])
         table.attrs["dsc"] = {

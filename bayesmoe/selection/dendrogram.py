@@ -31,7 +31,13 @@ import numpy as np
 import xarray as xr
 
 from bayesmoe.families import get_family
-from bayesmoe.measure import log_likelihood, measure_arrays, measure_family
+from bayesmoe.measure import (
+    gate_covariates,
+    log_likelihood,
+    measure_arrays,
+    measure_family,
+    upgrade_measure,
+)
 from bayesmoe.models.gates import stored_gate
 
 __all__ = ["dendrogram", "merge_atoms", "plot_dendrogram", "select_dsc"]
@@ -118,7 +124,7 @@ def _atom_matrix(arr: dict, s: int, fam):
     """Atom vectors (K, q) of draw s — the gate slopes, then the family's canonical variables —
     and the mask of columns in the plain-norm block (``Family.dendrogram_linear``).
     """
-    b1 = arr["beta1"][s]  # (d, K)
+    b1 = arr["beta1"][s]  # (d_gate, K)
     K = b1.shape[-1]
     cols, lin = [b1], [np.zeros(b1.shape[0], bool)]
     for name in fam.canonical_dims:
@@ -162,6 +168,7 @@ def dendrogram(
     *,
     gate: str | Callable | None = None,
     offset=None,
+    gate_X=None,
 ) -> xr.Dataset:
     """Dendrogram of a mixing measure, with the merged measures and DSC at every level.
 
@@ -200,12 +207,14 @@ def dendrogram(
     """
     if not isinstance(measure, xr.Dataset) or "beta0" not in measure:
         raise TypeError("`measure` must be a mixing-measure Dataset (see bayesmoe.measure).")
+    measure = upgrade_measure(measure)
     fam = get_family(measure_family(measure))
     sdims = [dm for dm in measure["beta0"].dims if dm != "expert"]
     arr = measure_arrays(measure, sdims)
     sshape = arr["sample_shape"]
     S = int(np.prod(sshape))
     d, Kbar = measure.sizes["feature"], measure.sizes["expert"]
+    dg = measure.sizes["gate_feature"]
     M = measure.sizes.get("class", 0)
     flat = {
         k: v.reshape((S,) + v.shape[len(sshape) :])
@@ -218,7 +227,7 @@ def dendrogram(
     left = np.full((S, L), -1, dtype=int)
     right = np.full((S, L), -1, dtype=int)
     leaf = np.full((S, Kbar), -1, dtype=int)
-    out = {"beta0": np.zeros((S, L, Kbar)), "beta1": np.zeros((S, L, d, Kbar))}
+    out = {"beta0": np.zeros((S, L, Kbar)), "beta1": np.zeros((S, L, dg, Kbar))}
     for name in fam.canonical_dims:  # padding: 1 for positive variables (variances), else 0
         fill = 1.0 if name in fam.positive_canonical else 0.0
         out[name] = np.full((S, L, *flat[name].shape[1:]), fill)
@@ -251,7 +260,7 @@ def dendrogram(
     level = np.arange(Kbar, 0, -1)
     dims_of = {
         "beta0": ("level", "expert"),
-        "beta1": ("level", "feature", "expert"),
+        "beta1": ("level", "gate_feature", "expert"),
         **{k: ("level", *dims) for k, dims in fam.canonical_dims.items()},
         "active": ("level", "expert"),
     }
@@ -265,7 +274,12 @@ def dendrogram(
     data_vars["merge_left"] = _v(left, ("level",))
     data_vars["merge_right"] = _v(right, ("level",))
     data_vars["leaf_expert"] = _v(leaf, ("expert",))
-    coords = {"level": level, "expert": np.arange(Kbar), "feature": measure["feature"].values}
+    coords = {
+        "level": level,
+        "expert": np.arange(Kbar),
+        "feature": measure["feature"].values,
+        "gate_feature": measure["gate_feature"].values,
+    }
     if fam.has_classes:
         coords["class"] = measure["class"].values
     attrs = {k: measure.attrs[k] for k in ("family", "gate", "temperature") if k in measure.attrs}
@@ -275,6 +289,7 @@ def dendrogram(
         if X is None or y is None:
             raise ValueError("Give both `X` and `y` (or neither) to compute mean_loglik and DSC.")
         X, y = _validate_data(X, y, d)
+        Z = gate_covariates(measure, X, gate_X)
         n = X.shape[0]
         g = stored_gate(measure.attrs.get("gate"), gate)
         mll = np.full((S, L), np.nan)
@@ -285,7 +300,7 @@ def dendrogram(
             pd["temperature"] = measure.attrs.get("temperature", 1.0)
             pd["family"] = fam.name
             with np.errstate(all="ignore"):
-                mll[sl] = log_likelihood(pd, X, y, gate=g, offset=offset) / n
+                mll[sl] = log_likelihood(pd, X, y, gate=g, offset=offset, gate_X=Z) / n
         valid = out["active"].any(-1)
         mll = np.where(valid, mll, np.nan)
         dsc = -(height + np.log(n) * mll)
@@ -305,8 +320,11 @@ def dendrogram(
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
-def select_dsc(measure: xr.Dataset, X, y, *, gate: str | Callable | None = None):
+def select_dsc(
+    measure: xr.Dataset, X, y, *, gate: str | Callable | None = None, offset=None, gate_X=None
+):
     """Number of experts chosen by DSC: an int, or a DataArray over the sample dims.
+    ``offset`` and ``gate_X`` as in :func:`dendrogram`.
 
     Examples
     --------
@@ -316,7 +334,7 @@ def select_dsc(measure: xr.Dataset, X, y, *, gate: str | Callable | None = None)
     >>> select_dsc(truth, X, y)
     3
     """
-    dend = dendrogram(measure, X, y, gate=gate)
+    dend = dendrogram(measure, X, y, gate=gate, offset=offset, gate_X=gate_X)
     sel = dend["selected"]
     if sel.ndim == 0:
         return int(sel)

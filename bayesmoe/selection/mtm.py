@@ -36,7 +36,8 @@ import numpy as np
 import xarray as xr
 
 from bayesmoe.diagnostics.voronoi import as_measure, canonical_atoms, sample_dims_of
-from bayesmoe.measure import gate_probabilities, measure_arrays, measure_family
+from bayesmoe.families import get_family
+from bayesmoe.measure import gate_covariates, gate_probabilities, measure_arrays, measure_family
 
 __all__ = ["MTMResult", "merge_truncate_merge", "mtm_omega", "num_experts_posterior"]
 
@@ -256,7 +257,7 @@ def merge_truncate_merge(
     with np.errstate(divide="ignore"):
         beta0 = np.where(keep, tau * np.log(weight), 0.0)
     new = {"beta0": beta0, "active": keep}
-    for v in ("beta1", "a", "b", "sigma2"):
+    for v in ("beta1", *get_family(arr["family"]).canonical_dims):
         if v in arr:
             x = arr[v].reshape((S,) + arr[v].shape[len(shape) :])
             new[v] = _gather(x, order)
@@ -364,7 +365,7 @@ def _occupied(G: xr.Dataset, X, y, random_seed, offset=None) -> np.ndarray:
     w = gate_probabilities(
         arr["beta0"],
         arr["beta1"],
-        X,
+        gate_covariates(arr, X),
         gate=gate,
         temperature=G.attrs.get("temperature", 1.0),
         active=arr.get("active"),

@@ -108,7 +108,7 @@ def _params(ds: xr.Dataset, family: str) -> dict:
         extra = [d for d in da.dims if d not in dims]
         return da.transpose(*extra, *dims).values.reshape((-1,) + tuple(da.sizes[d] for d in dims))
 
-    out = {"beta0": arr("beta0", ("expert",)), "beta1": arr("beta1", ("feature", "expert"))}
+    out = {"beta0": arr("beta0", ("expert",)), "beta1": arr("beta1", ("gate_feature", "expert"))}
     out.update({k: arr(k, dims) for k, dims in get_family(family).trace_dims.items()})
     return out
 

@@ -52,7 +52,7 @@ def _swap_gate(G: xr.Dataset) -> xr.Dataset:
     """A deliberately wrong truth: the gate rows of the experts in reversed order."""
     W = G.copy(deep=True)
     W["beta0"] = G.beta0.copy(data=G.beta0.values[::-1])
-    W["beta1"] = G.beta1.copy(data=G.beta1.transpose("feature", "expert").values[:, ::-1])
+    W["beta1"] = G.beta1.copy(data=G.beta1.transpose("gate_feature", "expert").values[:, ::-1])
     return W
 
 
@@ -94,7 +94,7 @@ def test_shapes_s_a():
     assert G.attrs["family"] == "gaussian" and G.attrs["preset"] == "S-A"
     # docs/math.md §10: gate (-8, 25), (0, 0); experts (15, -20), (-5, 20); noise sd (0.3, 0.4).
     np.testing.assert_array_equal(G.beta0, [-8.0, 0.0])
-    np.testing.assert_array_equal(G.beta1.sel(feature="x0"), [25.0, 0.0])
+    np.testing.assert_array_equal(G.beta1.sel(gate_feature="x0"), [25.0, 0.0])
     np.testing.assert_array_equal(G.b, [15.0, -5.0])
     np.testing.assert_array_equal(G.a.sel(feature="x0"), [-20.0, 20.0])
     np.testing.assert_allclose(np.sqrt(G.sigma2), [0.3, 0.4])
@@ -108,7 +108,7 @@ def test_shapes_s_b():
     # docs/math.md §10: gate rows (0.3; 1, -1), (0.5; 1, 0.5), 0; noise sd (0.9, 0.5, 1.2).
     np.testing.assert_array_equal(G.beta0, [0.3, 0.5, 0.0])
     np.testing.assert_array_equal(
-        G.beta1.transpose("expert", "feature"), [[1, -1], [1, 0.5], [0, 0]]
+        G.beta1.transpose("expert", "gate_feature"), [[1, -1], [1, 0.5], [0, 0]]
     )
     np.testing.assert_allclose(np.sqrt(G.sigma2), [0.9, 0.5, 1.2])
 
@@ -140,7 +140,9 @@ def test_shapes_s_e(K):
     assert (np.abs(X) <= 1).all()
     assert G.sizes["expert"] == K and G.attrs["family"] == "gaussian"
     # [choice] in simulate.py: gate slopes of norm 4 at the sector centres, noise sd 0.1.
-    np.testing.assert_allclose(np.linalg.norm(G.beta1.transpose("feature", "expert"), axis=0), 4.0)
+    np.testing.assert_allclose(
+        np.linalg.norm(G.beta1.transpose("gate_feature", "expert"), axis=0), 4.0
+    )
     np.testing.assert_allclose(G.sigma2, 0.01)
 
 
@@ -431,8 +433,8 @@ def test_log_likelihood_with_inactive_experts_and_transposed_storage(family):
     )
     np.testing.assert_allclose(log_likelihood(G, X, y, pointwise=True), ref, rtol=1e-10)
     # Variables stored with the expert axis first and sample dims last are read by name.
-    Gt = G.transpose("expert", "feature", ...)
-    assert Gt.beta1.dims == ("expert", "feature", "chain", "draw")
+    Gt = G.transpose("expert", "gate_feature", "feature", ...)
+    assert Gt.beta1.dims == ("expert", "gate_feature", "chain", "draw")
     np.testing.assert_allclose(log_likelihood(Gt, X, y, pointwise=True), ref, rtol=1e-10)
 
 
@@ -543,12 +545,12 @@ GOOD = {
         ({"beta0": [[0.0, 0.0]]}, "`beta0` must have shape"),
         ({"beta1": [[1.0, 0.0, 0.0]]}, "`beta1` must have shape"),
         ({"beta1": [1.0, 0.0]}, "`beta1` must have shape"),
-        ({"a": [[1.0, -1.0], [0.0, 0.0]]}, "gaussian `a` must have shape"),
+        ({"a": [[1.0, -1.0, 0.0]]}, "gaussian `a` must have shape"),  # three experts' slopes
         ({"b": [0.0, 1.0, 2.0]}, "gaussian `b` must have shape"),
         ({"sigma2": [1.0, 2.0, 3.0]}, "gaussian `sigma2` must have shape"),
         ({"sigma2": [1.0, 0.0]}, "must be positive"),
         ({"sigma2": [1.0, -2.0]}, "must be positive"),
-        ({"a": np.zeros((2, 3, 2)), "sigma2": None}, "categorical `a` must have shape"),
+        ({"a": np.zeros((1, 3, 3)), "sigma2": None}, "categorical `a` must have shape"),
         (
             {"a": np.zeros((1, 3, 2)), "b": np.zeros((2, 2)), "sigma2": None},
             "categorical `b` must have shape",

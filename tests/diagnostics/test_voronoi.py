@@ -108,7 +108,10 @@ def test_invariant_to_permutation_and_gate_translation(kind):
     perm = [2, 0, 1]
     Gp = G.isel(expert=perm).assign_coords(expert=[0, 1, 2])
     np.testing.assert_allclose(voronoi_loss(Gp, truth, kind=kind).values, base, rtol=1e-12)
-    t0, t1 = 3.7, xr.DataArray([-2.0, 5.0], dims="feature", coords={"feature": G.feature})
+    t0, t1 = (
+        3.7,
+        xr.DataArray([-2.0, 5.0], dims="gate_feature", coords={"gate_feature": G.gate_feature}),
+    )
     Gt = G.assign(beta0=G.beta0 + t0, beta1=G.beta1 + t1)
     Tt = truth.assign(beta0=truth.beta0 - 1.0, beta1=truth.beta1 - 0.5)
     np.testing.assert_allclose(voronoi_loss(Gt, Tt, kind=kind).values, base, rtol=1e-9)

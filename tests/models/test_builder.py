@@ -124,7 +124,7 @@ def test_ordered_option_orders_intercepts():
 def test_coords_and_observed_variable():
     X, y, _ = simulate("S-D", n=60, random_seed=1)
     model, _ = build_model(X, y, n_experts=2, family="categorical")
-    assert set(model.coords) == {"obs", "feature", "expert", "class", "class_free"}
+    assert set(model.coords) == {"obs", "feature", "gate_feature", "expert", "class", "class_free"}
     assert model["y"] in model.observed_RVs
     assert model.named_vars_to_dims["a"] == ("feature", "class", "expert")
 

@@ -94,7 +94,7 @@ def test_invariant_to_permutation_and_gate_translation():
     perm = merge_truncate_merge(Gp, random_seed=7, **kw)
     xr.testing.assert_allclose(perm.measure, base.measure)
     np.testing.assert_array_equal(perm.n_experts.values, base.n_experts.values)
-    t1 = xr.DataArray([-3.0], dims="feature", coords={"feature": G.feature})
+    t1 = xr.DataArray([-3.0], dims="gate_feature", coords={"gate_feature": G.gate_feature})
     Gt = G.assign(beta0=G.beta0 + 2.5, beta1=G.beta1 + t1)
     tr = merge_truncate_merge(Gt, random_seed=7, **kw)
     np.testing.assert_array_equal(tr.n_experts.values, base.n_experts.values)

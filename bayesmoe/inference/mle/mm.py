@@ -23,12 +23,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from bayesmoe._validation import check_class_codes, check_int, check_X, keywords_checked
+from bayesmoe._validation import (
+    check_class_codes,
+    check_int,
+    check_X,
+    keywords_checked,
+    n_parameters,
+)
 from bayesmoe.families import get_family
 from bayesmoe.inference.mle import mm_updates as mu
-from bayesmoe.measure import measure_family, measure_from_arrays
+from bayesmoe.measure import measure_family, measure_from_arrays, upgrade_measure
 from bayesmoe.models.gates import GATES, stored_name, transform_of
-from bayesmoe.models.spec import check_offset
+from bayesmoe.models.spec import check_gate_X, check_offset
 from bayesmoe.scaling import Standardizer
 
 __all__ = ["MMResult", "count_parameters", "fit_mle", "monotone_violations"]
@@ -122,17 +128,24 @@ class MMResult:
         }
 
 
-def count_parameters(family: str, n_experts: int, n_features: int, n_classes: int = 0) -> int:
-    """Free parameters: gate (K-1)(d+1) plus K times the family's per-expert count (Gaussian
-    d+2, categorical (M-1)(d+1), Poisson d+1).
+def count_parameters(
+    family: str,
+    n_experts: int,
+    n_features: int,
+    n_classes: int = 0,
+    n_gate_features: int | None = None,
+) -> int:
+    """Free parameters: gate (K-1)(d_gate+1) plus K times the family's per-expert count
+    (Gaussian d+2, categorical (M-1)(d+1), Poisson d+1); ``d_gate`` defaults to ``d``.
 
     Examples
     --------
     >>> count_parameters("gaussian", 3, 2)
     18
+    >>> count_parameters("gaussian", 3, 2, n_gate_features=0)  # constant mixing weights
+    14
     """
-    K, d = int(n_experts), int(n_features)
-    return (K - 1) * (d + 1) + K * get_family(family).n_params(d, int(n_classes))
+    return n_parameters(int(n_experts), int(n_features), family, int(n_classes), n_gate_features)
 
 
 def monotone_violations(trace, rtol: float = ROUNDOFF_RTOL) -> np.ndarray:
@@ -225,15 +238,18 @@ def _theta_from_measure(G: xr.Dataset, st: Standardizer, lay: mu.Layout, K: int,
         raise TypeError(
             f"each of `starts` must be a mixing-measure Dataset; got {type(G).__name__}."
         )
-    if measure_family(G) != lay.family or G.sizes.get("expert") != K or G.sizes.get("feature") != d:
+    G = upgrade_measure(G)
+    dg = lay.gate_D - 1
+    sizes = (G.sizes.get("expert"), G.sizes.get("feature"), G.sizes.get("gate_feature"))
+    if measure_family(G) != lay.family or sizes != (K, d, dg):
         raise ValueError(
-            f"each of `starts` must be a {lay.family} measure with {K} experts and {d} features; "
-            f"got {measure_family(G)} with sizes {dict(G.sizes)}."
+            f"each of `starts` must be a {lay.family} measure with {K} experts, {d} features and "
+            f"{dg} gate features; got {measure_family(G)} with sizes {dict(G.sizes)}."
         )
     if G["beta0"].ndim != 1:
         raise ValueError("`starts` measures must not have sample dims; select one draw first.")
     Gs = st.to_standard(G)
-    W = np.vstack([Gs.beta0.values[None], Gs.beta1.transpose("feature", "expert").values])
+    W = np.vstack([Gs.beta0.values[None], Gs.beta1.transpose("gate_feature", "expert").values])
     p = {"W": (W - W[:, -1:])[None]}
     fam = lay.fam
     canon = {k: Gs[k].transpose(*dims).values[None] for k, dims in fam.canonical_dims.items()}
@@ -241,7 +257,7 @@ def _theta_from_measure(G: xr.Dataset, st: Standardizer, lay: mu.Layout, K: int,
     return lay.pack(p)
 
 
-def _measure_from_theta(theta_row, lay, st, gate_name, feature) -> xr.Dataset:
+def _measure_from_theta(theta_row, lay, st, gate_name, feature, gate_feature) -> xr.Dataset:
     """The fitted measure in the user's units: :meth:`Standardizer.to_user`'s affine map done on
     the numpy arrays (one Dataset built at the end: the xarray arithmetic of ``to_user`` cost
     ~10 ms per fit, more than the whole iteration at n = 200), gate in sum-to-zero form.
@@ -256,7 +272,15 @@ def _measure_from_theta(theta_row, lay, st, gate_name, feature) -> xr.Dataset:
     fam = lay.fam
     canon = {k: v[0] for k, v in fam.mm_unpack(lay.experts(p)).items()}
     user = fam.to_user(np, canon, st.transform)
-    return measure_from_arrays(beta0, beta1, user, family=fam.name, gate=gate_name, feature=feature)
+    return measure_from_arrays(
+        beta0,
+        beta1,
+        user,
+        family=fam.name,
+        gate=gate_name,
+        feature=feature,
+        gate_feature=gate_feature,
+    )
 
 
 # ----- the iteration engines ------------------------------------------------------------------
@@ -276,11 +300,17 @@ class _Engine:
         self.name, self.prob, self.nb, self.pb, self.sts = backend, prob, None, None, None
         if backend == "numpy":  # no numba import (~0.3 s): the sampling start's engine
             return
-        if prob.layout.fam.numba_kernel is None:  # a family without compiled kernels
+        lay = prob.layout
+        if lay.fam.numba_kernel is None or lay.gate_D != lay.D:  # no compiled kernels for it
             if backend == "numba":
+                why = (
+                    f"{lay.family} experts"
+                    if lay.fam.numba_kernel is None
+                    else "a gate with covariates of its own (another number of columns)"
+                )
                 raise ValueError(
-                    f"`backend='numba'` has no compiled kernels for {prob.layout.family} "
-                    "experts; use backend='numpy' (or 'auto')."
+                    f"`backend='numba'` has no compiled kernels for {why}; use "
+                    "backend='numpy' (or 'auto')."
                 )
             self.name = "numpy"
             return
@@ -494,6 +524,8 @@ def fit_mle(
     stall_tol: float = 1e-3,
     backend: str = "auto",
     offset=None,
+    gate_X=None,
+    gate_feature_names: Sequence | None = None,
     _step_scale: float = 1.0,
     _newton: int = 2,
     _newton_sub: int = 1,
@@ -572,6 +604,12 @@ def fit_mle(
         initial SQUAREM steplength bound (``inf``: unbounded, the MM path before issue 10).
     offset : array_like, shape (n,), optional
         Per-row log-exposure of families with a log link (``family="poisson"``).
+    gate_X : array_like, shape (n, d_gate), optional
+        The gate's own covariates (default: ``X``); zero columns give constant mixing weights (a
+        mixture of regressions, as flexmix without concomitant variables). The compiled kernels
+        need the gate to see the experts' covariates; other gates run the numpy engine.
+    gate_feature_names : sequence, optional
+        Labels of ``gate_X``'s columns (a DataFrame's column names by default).
     backend : {"auto", "numba", "numpy"}
         Iteration engine: the compiled kernels of :mod:`.mm_numba` (every start
         and iteration of a block in one compiled call; "auto" uses them when numba is
@@ -619,7 +657,10 @@ def fit_mle(
         raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}.")
     if not (np.isfinite(var_floor) and var_floor > 0):
         raise ValueError(f"`var_floor` must be a positive float; got {var_floor!r}.")
-    n_params = count_parameters(family, K, d, M)
+    Z, gate_feature = check_gate_X(
+        gate_X, gate_feature_names, X, feature or [f"x{j}" for j in range(d)]
+    )
+    n_params = count_parameters(family, K, d, M, None if Z is None else Z.shape[1])
     if n < n_params:
         raise ValueError(
             f"{n} rows cannot identify {n_params} free parameters (K={K}, d={d}"
@@ -630,9 +671,9 @@ def fit_mle(
     gate = transform_of(gate_name, gate)
     fam = get_family(family)
     offset = check_offset(offset, fam.name, n)
-    st = Standardizer.from_data(X, y, gate=gate, family=fam, offset=offset)
+    st = Standardizer.from_data(X, y, gate=gate, family=fam, offset=offset, gate_X=Z)
     Xt = np.column_stack([np.ones(n), st.transform_X(X)])
-    Zt = np.column_stack([np.ones(n), st.transform_gate(X)])
+    Zt = np.column_stack([np.ones(n), st.transform_gate(X if Z is None else Z)])
     ys, sdata = fam.standard_data(y, st.transform, offset)
     off_s = sdata.get("offset")
     prob = mu.make_problem(
@@ -742,7 +783,7 @@ def fit_mle(
             UserWarning,
             stacklevel=2,
         )
-    G = _measure_from_theta(theta[best], lay, st, gate_name, feature)
+    G = _measure_from_theta(theta[best], lay, st, gate_name, feature, gate_feature)
     resp = engine.responsibilities(theta[best])
     ll = float(ll_all[best])
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -91,6 +91,11 @@ class Layout:
     D: int
     K: int
     M: int = 0  # number of classes (categorical only)
+    Dg: int | None = None  # gate columns incl. intercept (None: D, the gate sees the experts' x)
+
+    @property
+    def gate_D(self) -> int:
+        return self.D if self.Dg is None else self.Dg
 
     @property
     def fam(self):
@@ -99,7 +104,7 @@ class Layout:
     @cached_property
     def blocks(self) -> dict:
         """Block name -> shape per start: the gate ``W`` then the family's blocks."""
-        return {"W": (self.D, self.K - 1), **self.fam.mm_blocks(self.D, self.K, self.M)}
+        return {"W": (self.gate_D, self.K - 1), **self.fam.mm_blocks(self.D, self.K, self.M)}
 
     @property
     def sizes(self) -> dict:
@@ -117,7 +122,7 @@ class Layout:
             size = int(np.prod(shape, dtype=int))
             out[name] = theta[:, i : i + size].reshape((S, *shape))
             i += size
-        W = np.zeros((S, self.D, self.K))
+        W = np.zeros((S, self.gate_D, self.K))
         W[:, :, : self.K - 1] = out["W"]
         out["W"] = W
         return out
@@ -139,7 +144,7 @@ class Problem:
 
     layout: Layout
     Xt: np.ndarray  # (n, D)
-    Zt: np.ndarray  # (n, D)
+    Zt: np.ndarray  # (n, Dg): the gate's columns (the experts' unless it has its own)
     y: np.ndarray  # (n,) float (gaussian, standardised) or int codes (categorical)
     ridge: float = 0.0
     var_floor: float = 1e-6
@@ -154,10 +159,19 @@ class Problem:
 
     @property
     def P(self) -> np.ndarray:
-        """Ridge mask: penalise slopes (rows 1..d), never intercepts."""
-        P = np.ones(self.layout.D)
-        P[0] = 0.0
-        return np.diag(P)
+        """Ridge mask of the experts: penalise slopes (rows 1..d), never intercepts."""
+        return _ridge_mask(self.layout.D)
+
+    @property
+    def Pg(self) -> np.ndarray:
+        """Ridge mask of the gate (rows 1..d_gate)."""
+        return _ridge_mask(self.layout.gate_D)
+
+
+def _ridge_mask(D: int) -> np.ndarray:
+    P = np.ones(D)
+    P[0] = 0.0
+    return np.diag(P)
 
 
 def boehning_eig(m_plus_1: int) -> tuple[np.ndarray, np.ndarray]:
@@ -186,8 +200,9 @@ def make_problem(
     ``offset`` as the family's standardised-scale density sees them (``Family.standard_data``).
     """
     n, D = Xt.shape
+    Dg = Zt.shape[1]
     fam = get_family(family)
-    lay = Layout(fam.name, D, K, M)
+    lay = Layout(fam.name, D, K, M, None if Dg == D else Dg)
     prob = Problem(
         lay,
         Xt,
@@ -199,11 +214,10 @@ def make_problem(
         newton=int(newton),
         offset=None if offset is None else np.asarray(offset, dtype=float),
     )
-    P = prob.P
     if K > 1:
         mu, U = boehning_eig(K)
         C = Zt.T @ Zt
-        H = 0.5 * mu[:, None, None] * C + ridge * P + JITTER * n * np.eye(D)
+        H = 0.5 * mu[:, None, None] * C + ridge * prob.Pg + JITTER * n * np.eye(Dg)
         prob.gate_hinv = np.linalg.inv(H)
         prob.gate_U = U
     fam.mm_prepare(prob, M)
@@ -267,7 +281,7 @@ def gate_step(prob: Problem, W: np.ndarray, tau: np.ndarray) -> np.ndarray:
     eta = prob.Zt @ W
     Gam = np.exp(log_softmax(eta, axis=-1))
     grad = prob.Zt.T @ (tau - Gam)[..., : K - 1]
-    grad -= prob.ridge * np.einsum("de,sek->sdk", prob.P, W[:, :, : K - 1])
+    grad -= prob.ridge * np.einsum("de,sek->sdk", prob.Pg, W[:, :, : K - 1])
     gh = grad @ prob.gate_U  # (S, D, K-1) in B's eigenbasis
     step = np.einsum("jde,sej->sdj", prob.gate_hinv, gh) @ prob.gate_U.T
     out = W.copy()
@@ -328,11 +342,11 @@ def newton_gate_step(prob: Problem, W: np.ndarray, tau: np.ndarray) -> np.ndarra
     S = W.shape[0]
     Gam = np.exp(log_softmax(Z @ W, axis=-1))[..., :Km]  # (S, n, K-1)
     grad = Z.T @ (tau[..., :Km] - Gam)  # (S, D, K-1)
-    grad -= prob.ridge * np.einsum("de,sek->sdk", prob.P, W[:, :, :Km])
+    grad -= prob.ridge * np.einsum("de,sek->sdk", prob.Pg, W[:, :, :Km])
     H = np.einsum("nd,ne,snk->sdke", Z, Z, Gam)[:, :, :, :, None] * np.eye(Km)[None, None, :, None]
     H = H - np.einsum("nd,ne,snk,snl->sdkel", Z, Z, Gam, Gam)
     H = H.reshape(S, D * Km, D * Km)
-    H = H + np.kron(prob.ridge * prob.P, np.eye(Km)) + JITTER * n * np.eye(D * Km)
+    H = H + np.kron(prob.ridge * prob.Pg, np.eye(Km)) + JITTER * n * np.eye(D * Km)
     sol = _newton_solve(H, grad.reshape(S, D * Km)).reshape(S, D, Km)
     out = gate_step(prob, W, tau)
     ok = np.all(np.isfinite(sol), axis=(1, 2))

@@ -249,11 +249,11 @@ class FlatModel:
         K = info.n_experts
         first = fam.params[0]
         lead = free[f"{first.name}_std"].shape[: -1 - len(first.dims)]
-        d = self.Xs.shape[1]
+        d_gate = self.Zs.shape[1]
         out = {}
         b0, b1 = self._gate_params(np, free)
         if K == 1:
-            b0, b1 = np.zeros(lead + (1,)), np.zeros(lead + (d, 1))
+            b0, b1 = np.zeros(lead + (1,)), np.zeros(lead + (d_gate, 1))
         beta1 = b1 / st.z_scale[:, None]
         out["beta1"] = beta1
         out["beta0"] = b0 - np.einsum("d,...dk->...k", st.z_center, beta1)
@@ -264,21 +264,26 @@ class FlatModel:
         return out
 
 
-def _expected_blocks(info, d: int) -> list[_Block]:
+def _expected_blocks(info, d: int, d_gate: int) -> list[_Block]:
     """The free variables of the built model, in its creation order (gate slopes, gate
-    intercepts, the family's parameters in their declared order).
+    intercepts, the family's parameters in their declared order); ``d`` covariates for the
+    experts and ``d_gate`` for the gate.
     """
     K, pri = info.n_experts, info.priors
     fam = get_family(info.family)
     blocks = []
     if K > 1:
         if info.identifiability == "zerosum":
-            if d == 0:  # an empty plain Normal (ZeroSumNormal does not take an empty axis)
+            if d_gate == 0:  # an empty plain Normal (ZeroSumNormal does not take an empty axis)
                 blocks.append(_Block("beta1_std", "beta1_std", (0, K), "normal", pri.gate_slope))
             else:
                 blocks.append(
                     _Block(
-                        "beta1_std_zerosum__", "beta1_std", (d, K - 1), "zerosum", pri.gate_slope
+                        "beta1_std_zerosum__",
+                        "beta1_std",
+                        (d_gate, K - 1),
+                        "zerosum",
+                        pri.gate_slope,
                     )
                 )
             blocks.append(
@@ -286,7 +291,7 @@ def _expected_blocks(info, d: int) -> list[_Block]:
             )
         else:
             blocks += [
-                _Block("beta1_std", "beta1_std", (d, K - 1), "normal", pri.gate_slope),
+                _Block("beta1_std", "beta1_std", (d_gate, K - 1), "normal", pri.gate_slope),
                 _Block("beta0_std", "beta0_std", (K - 1,), "normal", pri.gate_intercept),
             ]
     sizes = fam.dim_sizes(d, len(info.classes or ()))
@@ -318,10 +323,10 @@ def _supported(info, d: int) -> bool:
     return True
 
 
-def _build(info, blocks, X, y, offset=None) -> FlatModel:
+def _build(info, blocks, X, y, offset=None, Z=None) -> FlatModel:
     st = info.standardizer
     gate = transform_of(info.gate, info.gate_fn)
-    Zs = (gate_input(X, gate) - st.z_center) / st.z_scale
+    Zs = (gate_input(X if Z is None else Z, gate) - st.z_center) / st.z_scale
     fam = get_family(info.family)
     y = np.asarray(y, dtype=np.int64 if fam.y_dtype == "int64" else float)
     return FlatModel(info, blocks, st.transform_X(X), Zs, y, offset)
@@ -333,10 +338,11 @@ def flat_model_from_spec(s, info) -> FlatModel | None:
     or None where :func:`flat_model` would give None. Blocks are in the built model's
     ``value_vars`` order (gate slopes, gate intercepts, experts; tested against it).
     """
-    X = np.asarray(s.X, dtype=float)
+    X, Z = np.asarray(s.X, dtype=float), np.asarray(s.Z, dtype=float)
     if not _supported(info, X.shape[1]):
         return None
-    return _build(info, _expected_blocks(info, X.shape[1]), X, np.asarray(s.y), s.offset)
+    blocks = _expected_blocks(info, X.shape[1], Z.shape[1])
+    return _build(info, blocks, X, np.asarray(s.y), s.offset, Z)
 
 
 def flat_model(model, info) -> FlatModel | None:
@@ -347,10 +353,12 @@ def flat_model(model, info) -> FlatModel | None:
         X = np.asarray(model["X"].get_value(), dtype=float)
     except (KeyError, AttributeError):
         return None
+    Z = model["gate_X"].get_value() if "gate_X" in model.named_vars else X
+    Z = np.asarray(Z, dtype=float)
     d = X.shape[1]
     if not _supported(info, d):
         return None
-    expected = {b.name: b for b in _expected_blocks(info, d)}
+    expected = {b.name: b for b in _expected_blocks(info, d, Z.shape[1])}
     value_vars = [v.name for v in model.value_vars]
     if sorted(value_vars) != sorted(expected) or model.potentials:
         return None
@@ -371,4 +379,4 @@ def flat_model(model, info) -> FlatModel | None:
     if {v.name for v in model.deterministics} != expected_det:
         return None
     offset = model["offset"].get_value() if "offset" in model.named_vars else None
-    return _build(info, blocks, X, np.asarray(model["y_obs"].get_value()), offset)
+    return _build(info, blocks, X, np.asarray(model["y_obs"].get_value()), offset, Z)

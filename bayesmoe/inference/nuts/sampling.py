@@ -139,7 +139,7 @@ def _point_from_measure(measure: xr.Dataset, info: ModelInfo) -> dict[str, np.nd
     G = info.standardizer.to_standard(measure)
     fam = get_family(info.family)
     beta0 = G["beta0"].values
-    beta1 = G["beta1"].transpose("feature", "expert").values
+    beta1 = G["beta1"].transpose("gate_feature", "expert").values
     if info.identifiability == "zerosum":
         beta0 = beta0 - beta0.mean()
         beta1 = beta1 - beta1.mean(-1, keepdims=True)
@@ -165,10 +165,19 @@ def _order_by_intercept(measure: xr.Dataset, info: ModelInfo) -> xr.Dataset:
 
 
 def start_values(
-    info: ModelInfo, X, y, *, method: str = "mm", model=None, random_seed=None, offset=None
+    info: ModelInfo,
+    X,
+    y,
+    *,
+    method: str = "mm",
+    model=None,
+    random_seed=None,
+    offset=None,
+    gate_X=None,
 ) -> tuple[dict | None, xr.Dataset | None]:
     """Point estimate used to start every chain: ("mm") the MM maximum-likelihood fit,
-    ("map") PyMC's MAP, ("prior") none — PyMC's own jittered initial point.
+    ("map") PyMC's MAP, ("prior") none — PyMC's own jittered initial point. ``gate_X``: the
+    gate's own covariates, if any.
 
     Returns the free-variable dict (standardised scale) and the measure in user units.
     """
@@ -195,6 +204,8 @@ def start_values(
                 gate=transform_of(info.gate, info.gate_fn),
                 random_seed=random_seed,
                 offset=offset,
+                gate_X=gate_X,
+                gate_feature_names=None if gate_X is None else info.gate_feature_names,
                 # one fit per process: the numpy engine is as fast as loading the compiled one
                 # and never pays its first-run Numba compile (~140 s wall at load 17; issue 10)
                 backend="numpy" if np.shape(X)[0] <= _NUMPY_MM_MAX_N else "auto",
@@ -259,12 +270,13 @@ def _measure_from_posterior(post: xr.Dataset, info: ModelInfo) -> xr.Dataset:
     }
     return measure_from_arrays(
         post["beta0"].transpose(*sample_dims, "expert").values,
-        post["beta1"].transpose(*sample_dims, "feature", "expert").values,
+        post["beta1"].transpose(*sample_dims, "gate_feature", "expert").values,
         fam.canonical_from_trace(values),
         family=fam.name,
         gate=info.gate,
         temperature=info.temperature,
         feature=info.feature_names,
+        gate_feature=info.gate_feature_names,
         classes=info.classes,
         sample_dims=sample_dims,
     )
@@ -396,6 +408,7 @@ def provenance_attrs(
         "chains": chains,
         "data_transform": json.dumps(info.standardizer.to_dict()),
         "feature_names": json.dumps([str(f) for f in info.feature_names]),
+        "gate_features": json.dumps([str(f) for f in info.gate_feature_names]),
         "classes": json.dumps(None if info.classes is None else [str(c) for c in info.classes]),
         "seconds_init": seconds_init,
         "seconds_sampling": seconds_sampling,
@@ -416,6 +429,8 @@ def sample(
     feature_names=None,
     classes=None,
     offset=None,
+    gate_X=None,
+    gate_feature_names=None,
     draws: int = 1000,
     tune: int | None = None,
     chains: int = 4,
@@ -442,6 +457,11 @@ def sample(
         Names of the columns of ``X`` and of the classes, see :func:`bayesmoe.models.build_model`.
     offset : array_like, shape (n_obs,), optional
         Per-row log-exposure of families with a log link (``family="poisson"``).
+    gate_X : array_like, shape (n_obs, n_gate_features), optional
+        The gate's own covariates (default: ``X``); zero columns give constant mixing weights
+        (a mixture of regressions). See :func:`bayesmoe.models.build_model`.
+    gate_feature_names : sequence, optional
+        Labels of ``gate_X``'s columns.
     draws, chains, cores : int
         Draws per chain, number of chains, and worker processes of the ``pymc`` backend.
     tune : int, optional
@@ -525,6 +545,8 @@ def sample(
         feature_names=feature_names,
         classes=classes,
         offset=offset,
+        gate_X=gate_X,
+        gate_feature_names=gate_feature_names,
     )
     spec, info = fixed_k_spec(X, y, **opts)  # every input check; PyMC is not imported
     requested = backend
@@ -572,6 +594,7 @@ def sample(
             model=model,
             random_seed=init_seed,
             offset=spec.offset,
+            gate_X=None if spec.gate_shared else spec.Z,
         )
         t_init = time.perf_counter() - t0
         if run is not None:

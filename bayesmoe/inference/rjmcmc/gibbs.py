@@ -48,6 +48,7 @@ def gibbs_eligible(info: RandomKInfo) -> bool:
     return (
         get_family(info.family).hierarchical_prior  # the conjugate normal mixture
         and info.Xs.shape[1] == 0
+        and info.Zs.shape[1] == 0  # constant weights: the gate has no covariates either
         and pri.hierarchical
         and pri.dirichlet_weights
         and info.temperature == 1.0

@@ -256,7 +256,7 @@ def _components(theta: np.ndarray, ctx: MoveContext):
     family's one log density on the standardised scale.
     """
     p = ctx.layout.unpack(theta)
-    beta0, beta1 = p["beta0_std"], p["beta1_std"]  # (K,), (d, K)
+    beta0, beta1 = p["beta0_std"], p["beta1_std"]  # (K,), (d_gate, K)
     eta = (ctx.Zs @ beta1 + beta0) / ctx.temperature
     fam = get_family(ctx.family)
     free = {}
@@ -288,7 +288,7 @@ def birth_proposal(theta: np.ndarray, ctx: MoveContext) -> tuple[np.ndarray, np.
     the sandwich standard error of each fit (gate: the prior sd / 3, at least the standard error).
     A deterministic function of ``theta``: the reverse death evaluates the same density.
     """
-    n, d = ctx.Xs.shape
+    n = ctx.Xs.shape[0]
     K = theta.shape[0]
     ll = mixture_log_density(theta, ctx)
     w = np.exp(log_softmax(-0.5 * ll, axis=0))
@@ -302,11 +302,12 @@ def birth_proposal(theta: np.ndarray, ctx: MoveContext) -> tuple[np.ndarray, np.
     A_gate = np.column_stack([np.ones(n), ctx.Zs])
     coef, var = weighted_lstsq(A_gate, target, np.full(n, 1.0 / n))
     resid_var = float(np.mean((target - A_gate @ coef) ** 2))
-    mean[: 1 + d] = coef
+    g = 1 + ctx.Zs.shape[1]  # the gate's columns: intercept and the gate's own covariates
+    mean[:g] = coef
     resid_var = resid_var if resid_var > 1e-6 else 1e-6
-    sd[: 1 + d] = np.maximum(np.sqrt(var * resid_var), ctx.prior_sd[: 1 + d] / 3.0)
+    sd[:g] = np.maximum(np.sqrt(var * resid_var), ctx.prior_sd[:g] / 3.0)
     fam = get_family(ctx.family)
-    mean[1 + d :], sd[1 + d :] = fam.rj_birth_experts(ctx.Xs, ctx.ys, w, ctx.data, ctx.n_classes)
+    mean[g:], sd[g:] = fam.rj_birth_experts(ctx.Xs, ctx.ys, w, ctx.data, ctx.n_classes)
     sd = ctx.birth_scale * np.maximum(sd, 1e-3)
     return mean, sd
 

@@ -94,7 +94,7 @@ def _active_rows_from_measure(measure: xr.Dataset, info: RandomKInfo) -> np.ndar
     G = info.standardizer.to_standard(measure)
     T = info.temperature
     beta0 = G["beta0"].values * T
-    beta1 = G["beta1"].transpose("feature", "expert").values * T
+    beta1 = G["beta1"].transpose("gate_feature", "expert").values * T
     beta0 = beta0 - beta0.mean()
     beta1 = beta1 - beta1.mean(-1, keepdims=True)
     point = {"beta0_std": beta0, "beta1_std": beta1}
@@ -112,11 +112,20 @@ def _active_rows_from_measure(measure: xr.Dataset, info: RandomKInfo) -> np.ndar
 
 
 def start_points(
-    info: RandomKInfo, X, y, *, chains: int, start_experts=None, init: str = "mm", random_seed=None
+    info: RandomKInfo,
+    X,
+    y,
+    *,
+    chains: int,
+    start_experts=None,
+    init: str = "mm",
+    random_seed=None,
+    gate_X=None,
 ) -> list[dict]:
     """One start point per chain (value space): K from ``start_experts`` (an int, or one per
     chain; default spread over 1..K_max across chains), active slots from the MM fit at that K
     (``init="mm"``) or from the prior (``init="prior"``), inactive slots from the prior.
+    ``gate_X``: the gate's own covariates, if it has any.
     """
     if init not in INITS:
         raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
@@ -160,6 +169,8 @@ def start_points(
                             random_seed=int(rng.integers(2**31)),
                             n_classes=info.n_classes or None,
                             offset=info.offset,
+                            gate_X=gate_X,
+                            gate_feature_names=None if gate_X is None else info.gate_feature_names,
                         )
                     except ValueError:  # K too large for an MLE on these data: prior start
                         res = None
@@ -199,6 +210,8 @@ def sample_random_k(
     continuous: str = "auto",
     offset=None,
     experts: str | None = None,
+    gate_X=None,
+    gate_feature_names=None,
     **sample_kwargs,
 ) -> xr.DataTree:
     """Sample the posterior of a softmax-gated MoE with a random number of experts.
@@ -232,6 +245,9 @@ def sample_random_k(
         ``"auto"`` (default) takes Gibbs where it applies, NUTS elsewhere.
     offset : array_like, shape (n_obs,), optional
         Per-row log-exposure of families with a log link (``family="poisson"``).
+    gate_X, gate_feature_names : optional
+        The gate's own covariates and their labels (default: the experts' ``X``); zero columns
+        give constant mixing weights. See :func:`bayesmoe.models.build_model`.
     **sample_kwargs
         Passed to :func:`pymc.sample`; the NUTS step's own keywords (``target_accept``,
         ``max_treedepth``, ..., or ``nuts={...}``) go to the NUTS step of the compound sampler
@@ -300,8 +316,11 @@ def sample_random_k(
         feature_names=feature_names,
         classes=classes,
         offset=offset,
+        gate_X=gate_X,
+        gate_feature_names=gate_feature_names,
     )
     X_arr = model["X"].get_value()
+    Z_arr = None if info.gate_shared else model["gate_X"].get_value()
     y_codes = info.y
     seeds = np.random.SeedSequence(random_seed).spawn(3)
     init_seed, step_seed, pm_seed = (int(s.generate_state(1)[0]) for s in seeds)
@@ -314,6 +333,7 @@ def sample_random_k(
         start_experts=start_experts,
         init=init,
         random_seed=init_seed,
+        gate_X=Z_arr,
     )
     t_init = time.perf_counter() - t0
     from bayesmoe.inference.rjmcmc.gibbs import ConjugateGibbs, gibbs_eligible

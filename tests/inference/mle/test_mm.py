@@ -744,7 +744,7 @@ def test_measure_back_transform_equals_the_standardizer():
         st = Standardizer.from_data(X, y if gauss else None, gate="tanh")
         prob, theta = _kernel_problem(family, 0.0, 3, "identity")
         lay = prob.layout
-        G = _measure_from_theta(theta[0], lay, st, "tanh", None)
+        G = _measure_from_theta(theta[0], lay, st, "tanh", None, None)
         p = lay.unpack(theta[:1])
         W = p["W"][0]
         if gauss:

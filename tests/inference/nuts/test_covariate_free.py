@@ -41,7 +41,7 @@ def test_fit_mle_d0_is_a_normal_mixture():
 
 def test_sample_d0_gate_is_constant_and_prediction_is_the_mixture_mean(trace):
     post = trace["posterior"]
-    assert post["beta1"].sizes["feature"] == 0 and post["a"].sizes["feature"] == 0
+    assert post["beta1"].sizes["gate_feature"] == 0 and post["a"].sizes["feature"] == 0
     g = gate_probabilities(trace, X_NEW)
     assert np.allclose(g.isel(obs=0), g.isel(obs=2))  # no input: one gate for every row
     w = np.exp(post["beta0"] - np.log(np.exp(post["beta0"]).sum("expert")))
@@ -117,13 +117,13 @@ def test_sample_random_k_d0(continuous):
 def test_sample_random_k_default_prior_d0():
     trace = sample_random_k(X, Y, max_experts=4, draws=40, tune=40, chains=1, random_seed=2)
     assert trace.attrs["sampler"] == "reversible_jump+nuts"  # Gibbs only for the RG prior
-    assert trace["posterior"]["beta1"].sizes["feature"] == 0
+    assert trace["posterior"]["beta1"].sizes["gate_feature"] == 0
 
 
 def test_sample_dp_d0():
     trace = sample_dp(X, Y, max_experts=5, draws=80, tune=80, chains=1, random_seed=0)
     post = trace["posterior"]
-    assert post["beta1"].sizes["feature"] == 0
+    assert post["beta1"].sizes["gate_feature"] == 0
     np.testing.assert_allclose(post["weights"].sum("expert"), 1.0, rtol=1e-10)
     assert int(post["n_occupied"].min()) >= 1
 

@@ -43,7 +43,7 @@ def test_groups_and_dims(sb_trace):
         sb_trace.children
     )
     post = sb_trace.posterior
-    assert post["beta1"].dims == ("chain", "draw", "feature", "expert")
+    assert post["beta1"].dims == ("chain", "draw", "gate_feature", "expert")
     assert post["a"].dims == ("chain", "draw", "feature", "expert")
     assert post["sigma"].dims == ("chain", "draw", "expert")
     assert sb_trace.log_likelihood["y"].dims == ("chain", "draw", "obs")
