@@ -563,7 +563,10 @@ def _cmd_select(args) -> int:
         print(json.dumps(_jsonable_selection(table)))
     else:
         _print_table(table.dropna(axis="columns", how="all"))
-        for k, v in getattr(table, "attrs", {}).items():
+        attrs = dict(getattr(table, "attrs", {}))
+        if "recommendation" in attrs:  # the answer first, then the details
+            print(f"recommendation: {attrs.pop('recommendation')}")
+        for k, v in attrs.items():
             print(f"{k}: {v}")
     return 0
 
