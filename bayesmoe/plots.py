@@ -239,6 +239,12 @@ def _y_label(src, y_label):
     return "y"
 
 
+def _held(X: np.ndarray, at) -> str:
+    if X.shape[1] == 1:
+        return ""
+    return " (others at `at`)" if at is not None else " (others at medians)"
+
+
 def _colour(k: int) -> str:
     return f"C{k % 10}"
 
@@ -326,6 +332,7 @@ def plot_experts(
                 ax.fill_between(xs, lo[:, k], hi[:, k], color=_colour(k), alpha=0.2, lw=0)
         ax.set_xlabel(str(names[j]))
         ax.set_ylabel(_y_label(src, y_label))
+        ax.set_title(f"experts over {names[j]}{_held(X, at)}", fontsize=10)
         ax.legend(
             fontsize=8, title="mean of y" + (f", {ci_prob:.0%} band" if lo is not None else "")
         )
@@ -408,12 +415,7 @@ def plot_gate(
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(str(names[j]))
     ax.set_ylabel("gate probability")
-    held = (
-        ""
-        if X.shape[1] == 1
-        else (" (others at `at`)" if at is not None else " (others at medians)")
-    )
-    ax.set_title(f"gate over {names[j]}{held}", fontsize=10)
+    ax.set_title(f"gate over {names[j]}{_held(X, at)}", fontsize=10)
     ax.legend(fontsize=8)
     return ax
 
@@ -571,7 +573,8 @@ def plot_k_posterior(trace, *, ax=None, prior=None, true_k: int | None = None):
         ax.bar(ks - width / 2, prior_p, width=width, color="0.7", label="prior p(K)")
     pos = ks + (width / 2 if prior_p is not None else 0)
     ax.bar(pos, p, width=width, color="C0", label="p(K | y) ± 2 MCSE")
-    ax.errorbar(pos, p, yerr=2 * mcse, fmt="none", color="k", capsize=3)
+    lo, hi = np.clip(p - 2 * mcse, 0, 1), np.clip(p + 2 * mcse, 0, 1)  # within [0, 1]
+    ax.errorbar(pos, p, yerr=[p - lo, hi - p], fmt="none", color="k", capsize=3)
     if true_k is not None:
         ax.axvline(true_k, color="k", ls="--", lw=1)
     ax.set_xticks(ks)
