@@ -262,6 +262,7 @@ def plot_experts(
     n_grid: int = 100,
     y_label: str | None = None,
     max_draws: int | None = _BAND_DRAWS,
+    min_gate: float = 0.05,
 ):
     """The data against one feature with each expert's fitted curve and band.
 
@@ -292,6 +293,9 @@ def plot_experts(
         Label of the response axis (default: the trace's ``target_name`` attr, else "y").
     max_draws : int, optional
         Posterior draws the curves are computed from.
+    min_gate : float
+        Each expert's curve is drawn where its gate probability (posterior mean) is at least
+        this, i.e. where the expert explains data; 0 draws every curve over the whole range.
 
     Returns
     -------
@@ -318,6 +322,10 @@ def plot_experts(
     grid = _grid(X, j, at, names, n_grid)
     mix, n_s = _expert_curves(src, grid, max_draws if posterior else None)
     K = mix["w"].shape[-1]
+    if not 0 <= min_gate < 1:
+        raise ValueError(f"`min_gate` must be in [0, 1); got {min_gate!r}.")
+    gate = _summarise(mix["w"], n_s, ci_prob)[0]  # (n, K), posterior mean
+    shown = gate >= min_gate
     resp = responsibilities(src, X, y, max_draws=max_draws if posterior else None)
     who = resp.argmax(1)
     xs = grid[:, j]
@@ -327,15 +335,18 @@ def plot_experts(
         for k in range(K):
             sel = who == k
             ax.scatter(X[sel, j], np.asarray(y, float)[sel], s=10, alpha=0.6, color=_colour(k))
-            ax.plot(xs, mean[:, k], color=_colour(k), lw=2, label=f"expert {k}")
+            on = shown[:, k]
+            ax.plot(
+                xs, np.where(on, mean[:, k], np.nan), color=_colour(k), lw=2, label=f"expert {k}"
+            )
             if lo is not None:
-                ax.fill_between(xs, lo[:, k], hi[:, k], color=_colour(k), alpha=0.2, lw=0)
+                ax.fill_between(xs, lo[:, k], hi[:, k], where=on, color=_colour(k), alpha=0.2, lw=0)
         ax.set_xlabel(str(names[j]))
         ax.set_ylabel(_y_label(src, y_label))
         ax.set_title(f"experts over {names[j]}{_held(X, at)}", fontsize=10)
-        ax.legend(
-            fontsize=8, title="mean of y" + (f", {ci_prob:.0%} band" if lo is not None else "")
-        )
+        band = f", {ci_prob:.0%} band" if lo is not None else ""
+        gated = f"\nwhere its gate >= {min_gate:g}" if min_gate > 0 else ""
+        ax.legend(fontsize=8, title=f"mean of y{band}{gated}", title_fontsize=8)
         return np.array([ax])
     axes = _new_axes(ax, len(classes))
     if axes.size != len(classes):
@@ -351,9 +362,14 @@ def plot_experts(
         for k in range(K):
             sel = who == k
             axc.scatter(X[sel, j], hit[sel], s=8, alpha=0.5, color=_colour(k))
-            axc.plot(xs, mean[:, c, k], color=_colour(k), lw=2, label=f"expert {k}")
+            on = shown[:, k]
+            axc.plot(
+                xs, np.where(on, mean[:, c, k], np.nan), color=_colour(k), lw=2, label=f"expert {k}"
+            )
             if lo is not None:
-                axc.fill_between(xs, lo[:, c, k], hi[:, c, k], color=_colour(k), alpha=0.2, lw=0)
+                axc.fill_between(
+                    xs, lo[:, c, k], hi[:, c, k], where=on, color=_colour(k), alpha=0.2, lw=0
+                )
         axc.plot(xs, total[:, c], color="k", ls="--", lw=1.5, label="mixture")
         axc.set_ylim(-0.08, 1.08)
         axc.set_xlabel(str(names[j]))

@@ -59,7 +59,7 @@ def poisson_fit():
 
 def test_gaussian_experts_plot_draws_the_expert_means_of_prediction(gaussian_fit):
     res, X, y = gaussian_fit
-    ax = plot_experts(res, X, y, feature=1, y_label="velocity")[0]
+    ax = plot_experts(res, X, y, feature=1, y_label="velocity", min_gate=0)[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "velocity")
     lines = ax.get_lines()
     assert len(lines) == 2  # one mean curve per expert, no band for an MLE
@@ -70,6 +70,26 @@ def test_gaussian_experts_plot_draws_the_expert_means_of_prediction(gaussian_fit
     np.testing.assert_allclose(ys, want, rtol=1e-10, atol=1e-10)
     # every observation is drawn once, coloured by its most probable expert
     assert sum(len(c.get_offsets()) for c in ax.collections) == len(y)
+
+
+def test_expert_curves_are_drawn_where_the_gate_gives_them_weight():
+    """Local experts (mcycle-like): each line only where its gate probability is >= min_gate."""
+    truth = measure_from_arrays(
+        [0.0, 0.0],
+        [[6.0, -6.0]],
+        {"a": [[10.0, -10.0]], "b": [0.0, 0.0], "sigma2": [1.0, 1.0]},
+        family="gaussian",
+    )
+    X = np.linspace(-2, 2, 200)[:, None]
+    _, y, _ = bm.data.simulate(truth, X=X, random_seed=0)
+    ax = plot_experts(truth, X, y)[0]
+    xs, ys = ax.get_lines()[0].get_data()
+    g = bm.gate_probabilities(truth, xs[:, None]).values[:, 0]
+    np.testing.assert_array_equal(np.isfinite(ys), g >= 0.05)
+    assert 0 < np.isfinite(ys).sum() < len(xs)  # drawn on part of the range only
+    # the twin: min_gate=0 draws the whole line
+    full = plot_experts(truth, X, y, min_gate=0)[0].get_lines()[0].get_data()[1]
+    assert np.isfinite(full).all()
 
 
 def test_gaussian_posterior_gets_bands_and_uses_the_stored_data():
@@ -101,7 +121,8 @@ def test_poisson_experts_and_predictive_pmf(poisson_fit):
     res, X, y = poisson_fit
     ax = plot_experts(res, X, y, y_label="count")[0]
     assert len(ax.get_lines()) == 2 and ax.get_ylabel() == "count"
-    assert np.all(ax.get_lines()[0].get_data()[1] > 0)  # rates
+    rates = ax.get_lines()[0].get_data()[1]
+    assert np.all(rates[np.isfinite(rates)] > 0)
     ax = plot_predictive_density(res, {"x0": 0.0, "x1": 0.0})
     heights = np.array([p.get_height() for p in ax.patches])
     grid = np.array([p.get_x() + p.get_width() / 2 for p in ax.patches])
