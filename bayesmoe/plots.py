@@ -625,6 +625,7 @@ def plot_k_choice(table, *, figsize=(12, 6.2)):
     (4, 'K = 2: BIC, AIC and ICL agree.')
     """
     import matplotlib.pyplot as plt
+    import pandas as pd
 
     from bayesmoe.selection.compare import plot_compare_experts
 
@@ -656,7 +657,9 @@ def plot_k_choice(table, *, figsize=(12, 6.2)):
         row = []
         for c in cols:
             v = table.loc[k, c]
-            if isinstance(v, (bool, np.bool_)):
+            if v is None or (np.ndim(v) == 0 and v is pd.NA):
+                row.append("")
+            elif isinstance(v, (bool, np.bool_)):
                 row.append("tie" if v else "")
             elif isinstance(v, (float, np.floating)):
                 row.append("" if np.isnan(v) else f"{v:.4g}")

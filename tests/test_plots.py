@@ -171,6 +171,14 @@ def test_k_choice_figure_has_panels_table_and_recommendation():
     fig = plot_k_choice(table)
     assert len(fig.axes) == 4
     assert fig._suptitle.get_text() == table.attrs["recommendation"]
+    # LOO for some K only: the tie column shows "tie" or nothing, never <NA>
+    table.loc[[2, 3], ["elpd_loo", "elpd_diff", "se_diff"]] = [[-10.0, 0.2, 1.0], [-9.8, 0, 0]]
+    from bayesmoe.selection.recommend import loo_ties
+
+    table["loo_tie"] = loo_ties(table)
+    cells = plot_k_choice(table).axes[-1].tables[0].get_celld().values()
+    texts = {cell.get_text().get_text() for cell in cells}
+    assert "tie" in texts and "<NA>" not in texts
 
 
 def test_bad_arguments_are_named(gaussian_fit):
