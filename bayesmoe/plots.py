@@ -37,6 +37,7 @@ __all__ = [
     "plot_k_choice",
     "plot_k_posterior",
     "plot_predictive_density",
+    "responsibilities",
 ]
 
 _BAND_DRAWS = 300  # posterior draws the curves and bands are computed from (thinned evenly)
@@ -107,7 +108,7 @@ def _measure_info(src) -> tuple[list, object, list | None]:
     from bayesmoe.diagnostics.mixing import mixing_measure
     from bayesmoe.families import get_family
 
-    G = src if isinstance(src, xr.Dataset) else mixing_measure(src)
+    G = mixing_measure(src)  # also a relabel_at_k Dataset or a measure
     fam = get_family(G.attrs["family"])
     classes = G["class"].values.tolist() if fam.has_classes else None
     return G["feature"].values.tolist(), fam, classes

@@ -191,3 +191,15 @@ def test_bad_arguments_are_named(gaussian_fit):
         plot_gate(xr.DataArray([1.0]), X)
     with pytest.raises(ValueError, match="`at`"):
         plot_gate(res, X, at=[1.0])
+
+
+def test_a_posterior_dataset_without_attrs_plots_with_bands():
+    """What relabel_at_k returns for one K of a random-K trace: a posterior Dataset with
+    (chain, draw) and no family attrs; the family is read from its variables."""
+    trace = synthetic_trace("S-B")
+    post = trace["posterior"].to_dataset()
+    X = trace["constant_data"]["X"].values
+    y = trace["observed_data"]["y"].values
+    ax = plot_experts(post, X, y)[0]
+    bands = [c for c in ax.collections if isinstance(c, matplotlib.collections.PolyCollection)]
+    assert len(ax.get_lines()) == 3 and len(bands) == 3
