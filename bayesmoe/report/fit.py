@@ -149,6 +149,21 @@ def _rank_plot(trace, names):
     return pc
 
 
+def _without_reference(trace: xr.DataTree) -> xr.DataTree:
+    """The trace whose posterior leaves out the family's pinned reference entries (categorical:
+    the reference class's zeros), which trace and rank plots would draw as constants.
+    """
+    from bayesmoe.diagnostics.summary import _drop_reference, _family
+
+    post = trace["posterior"].to_dataset()
+    fam = _family(trace, post)
+    if fam is None or not fam.reference_index:
+        return trace
+    view = trace.copy()
+    view["posterior"] = xr.DataTree(_drop_reference(post, fam))
+    return view
+
+
 def _observed(trace):
     X = trace["constant_data"]["X"].transpose("obs", "feature").values
     y = trace["observed_data"]["y"].values
@@ -338,12 +353,13 @@ def write_fit_report(
         if has_data:
             sections.append(_ppc(trace))
         which = " (relabelled draws)" if relabelled else ""
+        view = _without_reference(trace)
         sections.append(_diagnostics(table, "Diagnostics" + which))
         sections.append(
-            _arviz_section("Trace plots" + which, "the trace plot", _trace_plot, trace, names)
+            _arviz_section("Trace plots" + which, "the trace plot", _trace_plot, view, names)
         )
         if post.sizes["chain"] > 1:
-            sections.append(_arviz_section("Rank plots", "the rank plot", _rank_plot, trace, names))
+            sections.append(_arviz_section("Rank plots", "the rank plot", _rank_plot, view, names))
         else:
             sections.append(Section("Rank plots"))
             sections[-1].add_note("Rank plots compare chains; this fit has one chain.")

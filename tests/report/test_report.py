@@ -105,6 +105,16 @@ def test_categorical_fit_report(tmp_path):
     assert "a[x0, v, 0]" not in html  # the reference class's pinned zeros are left out
 
 
+def test_trace_and_rank_plots_leave_out_the_reference_class():
+    from bayesmoe.report.fit import _without_reference
+
+    trace = synthetic_trace("S-D", seed=1)
+    view = _without_reference(trace)
+    assert view["posterior"].sizes["class"] == 2 and trace["posterior"].sizes["class"] == 3
+    gaussian = synthetic_trace()
+    assert _without_reference(gaussian) is gaussian  # Gaussian experts: nothing pinned
+
+
 def test_a_plot_that_fails_is_shown_and_warned(tmp_path):
     """The error box that the other tests look for does appear when a plot cannot be drawn."""
     trace = synthetic_trace(seed=3)
