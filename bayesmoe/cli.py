@@ -328,17 +328,12 @@ class _Staging:
 
 
 def _save_fit(trace, folder: Path) -> object:
-    import xarray as xr
 
     from bayesmoe.diagnostics.summary import summary
 
     user_units = [v for v in ("beta0", "beta1", "a", "b", "sigma") if v in trace.posterior]
-    post = trace.posterior.to_dataset()
-    view = trace
-    if "class" in post.dims:  # the reference class is pinned to 0: nothing to summarise
-        view = trace.copy()
-        view["posterior"] = xr.DataTree(post.isel({"class": slice(0, -1)}))
-    table = summary(view, var_names=[*user_units, "loglik"], relabel=False)  # relabelled already
+    # the summary leaves out the reference class's pinned zeros (the family says which)
+    table = summary(trace, var_names=[*user_units, "loglik"], relabel=False)  # relabelled already
     trace.to_netcdf(folder / "trace.nc", engine="h5netcdf")
     table.to_csv(folder / "summary.csv")
     return table
@@ -633,7 +628,10 @@ def _cmd_select(args) -> int:
         print(json.dumps(_jsonable_selection(table)))
     else:
         _print_table(table.dropna(axis="columns", how="all"))
-        for k, v in getattr(table, "attrs", {}).items():
+        attrs = dict(getattr(table, "attrs", {}))
+        if "recommendation" in attrs:  # the answer first, then the details
+            print(f"recommendation: {attrs.pop('recommendation')}")
+        for k, v in attrs.items():
             print(f"{k}: {v}")
     return 0
 

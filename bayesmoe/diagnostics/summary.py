@@ -23,11 +23,67 @@ from bayesmoe.diagnostics.relabel import (
 )
 from bayesmoe.diagnostics.relabel import relabel as _relabel
 
-__all__ = ["LOGLIK_ROW", "summary", "total_log_likelihood"]
+__all__ = ["LOGLIK_ROW", "describe", "summary", "total_log_likelihood"]
 
 #: Row name of the total log-likelihood per draw (``loglik_total`` if the posterior already has a
 #: variable called ``loglik``).
 LOGLIK_ROW = "loglik"
+
+#: What the variables that are not an expert family's mean (the family's own are in its
+#: ``trace_descriptions``).
+DESCRIPTIONS = {
+    "beta0": "gate intercept: the expert's softmax logit at x = 0 (only differences between "
+    "experts matter)",
+    "beta1": "gate slope: change in the expert's softmax logit per unit of the feature (only "
+    "differences between experts matter)",
+    "n_experts": "number of experts K in the draw (random K)",
+    "active": "expert slot in use in the draw (its mean is P(K > slot))",
+    LOGLIK_ROW: "total log-likelihood of the draw (sum over the observations)",
+    "loglik_total": "total log-likelihood of the draw (sum over the observations)",
+}
+_STD = "_std"
+
+
+def _family(trace, post):
+    from bayesmoe.families import get_family
+
+    name = (getattr(trace, "attrs", {}) or {}).get("family") or post.attrs.get("family")
+    try:
+        return get_family(name) if name else None
+    except (ValueError, KeyError):
+        return None
+
+
+def _legend(names, fam) -> dict:
+    """Variable -> one line saying what it means (user units; ``*_std``: the sampler's scale)."""
+    own = dict(DESCRIPTIONS, **(fam.trace_descriptions if fam is not None else {}))
+    out = {}
+    for n in names:
+        base = n[: -len(_STD)] if n.endswith(_STD) else n
+        if base in own:
+            out[n] = own[base] + (
+                " — on the standardised scale the sampler works on (x, and a real y, centred "
+                "and scaled)"
+                if base != n
+                else ""
+            )
+    return out
+
+
+def describe(table: pd.DataFrame) -> str:
+    """The legend of a :func:`summary` table: one line per variable, what it means.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmoe.diagnostics.summary import describe
+    >>> t = pd.DataFrame(index=["beta0[0]"])
+    >>> t.attrs["legend"] = {"beta0": "gate intercept"}
+    >>> print(describe(t))
+    beta0: gate intercept
+    """
+    legend = table.attrs.get("legend", {})
+    return "\n".join(f"{k}: {v}" for k, v in legend.items())
 
 
 def total_log_likelihood(trace: xr.DataTree) -> xr.DataArray | None:
@@ -62,13 +118,32 @@ def total_log_likelihood(trace: xr.DataTree) -> xr.DataArray | None:
     )
 
 
-def _default_vars(post: xr.Dataset) -> list[str]:
-    """Every posterior variable except per-observation ones (dims containing 'obs')."""
-    return [
+def _default_vars(post: xr.Dataset, fam, standardized: bool) -> list[str]:
+    """Every posterior variable except per-observation ones (dims containing 'obs'), the user-unit
+    parameters first (gate, then the family's), the standardised ``*_std`` copies only when
+    ``standardized``, and last.
+    """
+    names = [
         n
         for n, v in post.data_vars.items()
         if "obs" not in v.dims and n != _DATASET_PERMUTATION_VAR
     ]
+    lead = ["beta0", "beta1", *(fam.trace_dims if fam is not None else ("a", "b", "sigma"))]
+    first = [n for n in lead if n in names]
+    rest = [n for n in names if n not in first and not n.endswith(_STD)]
+    std = [n for n in names if n.endswith(_STD)] if standardized else []
+    return first + rest + std
+
+
+def _drop_reference(data: xr.Dataset, fam) -> xr.Dataset:
+    """Leave out the family's fixed reference entries (categorical: the reference class's 0s)."""
+    if fam is None:
+        return data
+    for dim, index in fam.reference_index.items():
+        if dim in data.dims and data.sizes[dim] > 1:
+            # every variable with this dim is an expert variable pinned at ``index``
+            data = data.isel({dim: np.delete(np.arange(data.sizes[dim]), index)})
+    return data
 
 
 def _inactive_slots(post: xr.Dataset) -> bool:
@@ -89,8 +164,15 @@ def summary(
     ci_kind: str | None = None,
     kind: str = "all",
     round_to: int | None = None,
+    standardized: bool = False,
 ) -> pd.DataFrame:
     """Summary table (mean, sd, interval, ESS, R-hat, MCSE) of a trace on relabelled draws.
+
+    The rows are in the user's units: the gate's intercepts and slopes (``beta0``, ``beta1``),
+    then the experts' parameters (for Gaussian experts ``a``, ``b``, ``sigma``); what each means
+    is in ``df.attrs["legend"]`` (:func:`describe` prints it). The sampler's standardised-scale
+    copies (``*_std``) are left out unless ``standardized=True``, and a categorical fit's
+    reference class (slopes and intercept fixed at 0) is left out.
 
     Parameters
     ----------
@@ -111,6 +193,8 @@ def summary(
         Passed to :func:`arviz.summary` ("all", "stats", "diagnostics", ...).
     round_to : int, optional
         Decimal places to round to; default None keeps raw floats.
+    standardized : bool
+        Also report the standardised-scale variables (``*_std``, after the user-unit rows).
 
     Returns
     -------
@@ -118,7 +202,8 @@ def summary(
         One row per scalar (e.g. ``a[x0, 1]``), plus the row ``loglik`` (total log-likelihood of
         each draw; ``loglik_total`` if the posterior already has a ``loglik`` variable) when the
         trace has a ``log_likelihood`` group. ``df.attrs["relabelled"]`` says whether the draws
-        were relabelled, ``df.attrs["random_k"]`` whether the trace has inactive expert slots.
+        were relabelled, ``df.attrs["random_k"]`` whether the trace has inactive expert slots,
+        ``df.attrs["legend"]`` what each variable means (variable -> one line).
 
     Notes
     -----
@@ -154,6 +239,9 @@ def summary(
         raise ValueError(f"`ci_prob` must be a number in (0, 1), e.g. 0.94; got {ci_prob!r}.")
     if round_to is not None and (isinstance(round_to, bool) or not isinstance(round_to, int)):
         raise TypeError(f"`round_to` must be an int (decimal places) or None; got {round_to!r}.")
+    if not isinstance(standardized, (bool, np.bool_)):
+        raise TypeError(f"`standardized` must be True or False; got {standardized!r}.")
+    fam = _family(trace, post)
     done = False
     random_k = _inactive_slots(post)
     if random_k:
@@ -186,7 +274,7 @@ def summary(
     # ArviZ's interval code subtracts values: booleans (e.g. ``active``) are summarised as 0/1.
     post = post.assign({n: v.astype(float) for n, v in post.data_vars.items() if v.dtype == bool})
     row = "loglik_total" if LOGLIK_ROW in post.data_vars else LOGLIK_ROW
-    available = _default_vars(post) + ([row] if loglik is not None else [])
+    available = _default_vars(post, fam, standardized) + ([row] if loglik is not None else [])
     if var_names is None:
         names = available
     else:
@@ -198,7 +286,7 @@ def summary(
                 f"`var_names` entries {bad or names} are not in the trace; choose from "
                 f"{available} (variables with an 'obs' dim can be named explicitly)."
             )
-    data = post[[n for n in names if n != row]]
+    data = _drop_reference(post[[n for n in names if n != row]], fam)
     if loglik is not None and row in names:
         data = data.assign({row: loglik.reset_coords(drop=True)})
     # One arviz.summary call per variable: ArviZ 1.3 (wide format) labels the rows of a
@@ -215,4 +303,5 @@ def summary(
         df = df.round(round_to)
     df.attrs["relabelled"] = done
     df.attrs["random_k"] = random_k
+    df.attrs["legend"] = _legend(names, fam)
     return df

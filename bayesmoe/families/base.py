@@ -128,6 +128,12 @@ class Family:
     canonical_dims: ClassVar[dict[str, tuple]]
     #: user-unit trace variables (model Deterministics) and their dims
     trace_dims: ClassVar[dict[str, tuple]]
+    #: one line per trace variable saying what it means in the user's units (summary legends)
+    trace_descriptions: ClassVar[dict[str, str]] = {}
+    #: dims of the trace variables that hold a fixed reference entry (dim -> index), e.g. the
+    #: reference class of multinomial-logistic experts, whose slopes and intercept are pinned
+    #: to 0: summaries leave these constants out
+    reference_index: ClassVar[dict[str, int]] = {}
     #: the response is standardised before fitting (real-valued responses)
     standardizes_response: ClassVar[bool] = False
     #: the standardised scale has a response centre/scale (``y_center``, ``y_scale`` data)

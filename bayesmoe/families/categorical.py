@@ -54,6 +54,13 @@ class Categorical(Family):
     )
     canonical_dims: ClassVar[dict] = {"a": ("feature", "class", "expert"), "b": ("class", "expert")}
     trace_dims: ClassVar[dict] = canonical_dims
+    trace_descriptions: ClassVar[dict] = {
+        "a": "expert slope: change in the log-odds of the class against the reference (last) "
+        "class per unit of the feature, within the expert",
+        "b": "expert intercept: log-odds of the class against the reference (last) class at "
+        "x = 0, within the expert",
+    }
+    reference_index: ClassVar[dict] = {"class": -1}
     has_classes = True
     n_event = 1
     signature = "(k),(m,k)->()"

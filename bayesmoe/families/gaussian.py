@@ -64,6 +64,11 @@ class Gaussian(Family):
         "b": ("expert",),
         "sigma": ("expert",),
     }
+    trace_descriptions: ClassVar[dict] = {
+        "a": "expert slope: change in the mean of y per unit of the feature, within the expert",
+        "b": "expert intercept: mean of y at x = 0 within the expert",
+        "sigma": "expert noise sd: standard deviation of y around the expert's line, y's units",
+    }
     standardizes_response = True
     positive_canonical = ("sigma2",)
     voronoi_rbar = True

@@ -48,6 +48,11 @@ class Poisson(Family):
     )
     canonical_dims: ClassVar[dict] = {"a": ("feature", "expert"), "b": ("expert",)}
     trace_dims: ClassVar[dict] = canonical_dims
+    trace_descriptions: ClassVar[dict] = {
+        "a": "expert slope: change in log E[y] per unit of the feature, within the expert "
+        "(e^a is the rate ratio)",
+        "b": "expert intercept: log E[y] at x = 0 and exposure 1, within the expert",
+    }
     takes_offset = True
     transforms_response = True
     signature = "(k),(k)->()"

@@ -1,12 +1,14 @@
-"""The single-fit report page: ArviZ plots of the relabelled posterior, checks and diagnostics.
+"""The single-fit report page: the answer first, then the checks and the diagnostics.
 
-Sections: run information, the diagnostics table (:func:`bayesmoe.diagnostics.summary.summary`, or
-the fit folder's ``summary.csv``), ArviZ trace, rank and forest plots (``arviz.plot_trace_dist``,
-``arviz.plot_rank``, ``arviz.plot_forest``) of the user-unit parameters, a posterior predictive
-check, the gate probabilities over the first feature (posterior mean and 94% band, the other
-features at their medians), and the posterior of K when the posterior has ``n_experts``. A
-maximum-likelihood fit (a mixing measure, ``fit.nc`` of a study task) gets a page with its
-parameters and metrics (:func:`write_measure_report`).
+Fixed K: the fitted model (each expert's curve over the data and the gate probabilities,
+:func:`bayesmoe.plots.plot_fit`) and the user-unit parameters with their legend, then the
+posterior predictive check (observed data in both panels), the diagnostics table
+(:func:`bayesmoe.diagnostics.summary.summary`, or the fit folder's ``summary.csv``), ArviZ trace and
+rank plots (``arviz.plot_trace_dist``, ``arviz.plot_rank``) and a forest plot grouped by parameter
+(one axis scale per group). Random K: p(K | y) beside its prior with Monte Carlo errors first, then
+the predictive check and the label-invariant diagnostics (per-expert parameters are only defined
+given K). A maximum-likelihood fit (a mixing measure, ``fit.nc`` of a study task) gets a page with
+its parameters and metrics (:func:`write_measure_report`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from bayesmoe.report.answer import (
+    fitted_model_section,
+    forest_figure,
+    k_posterior_section,
+    parameters_section,
+)
 from bayesmoe.report.html import (
     Section,
     esc,
@@ -52,7 +60,7 @@ def _arviz_figure(pc):
     return fig.item() if isinstance(fig, xr.DataArray) else fig
 
 
-def _meta(trace: xr.DataTree) -> dict:
+def _meta(trace: xr.DataTree, relabelled: bool) -> dict:
     a = trace.attrs
     post = trace["posterior"]
     meta = {
@@ -64,7 +72,7 @@ def _meta(trace: xr.DataTree) -> dict:
         "chains × draws": f"{post.sizes['chain']} × {post.sizes['draw']}",
         "tune": a.get("tune", "?"),
         "random seed": a.get("random_seed", "?"),
-        "relabelled": bool(a.get("relabelled", False)),
+        "relabelled": relabelled,
     }
     if "seconds_sampling" in a:
         meta["sampling time"] = f"{float(a['seconds_sampling']):.1f} s"
@@ -73,18 +81,33 @@ def _meta(trace: xr.DataTree) -> dict:
     return meta
 
 
-def _diagnostics(trace, names, summary_table) -> Section:
-    sec = Section("Diagnostics (relabelled draws)")
+def _summary_table(trace, names, summary_table, random_k: bool) -> pd.DataFrame:
+    """The diagnostics table: given, or computed (random K: the label-invariant rows)."""
+    from bayesmoe.diagnostics.summary import _family, _legend, summary
+
+    if summary_table is not None and "mean" not in summary_table.columns:
+        summary_table = None  # e.g. a random-K fit folder's summary.csv holds p(K | y)
+    if summary_table is not None:
+        table = summary_table
+        table.attrs.setdefault("relabelled", bool(trace.attrs.get("relabelled", False)))
+    elif random_k:  # the label-invariant rows (not the sampler's internal K index)
+        extra = ["loglik"] if "log_likelihood" in trace.children else []
+        table = summary(trace, var_names=["n_experts", *extra])
+    else:
+        extra = ["loglik"] if "log_likelihood" in trace.children else []
+        table = summary(
+            trace, var_names=[*names, *extra], relabel=not trace.attrs.get("relabelled", False)
+        )
+    if "legend" not in table.attrs:
+        stems = list(dict.fromkeys(str(i).split("[")[0] for i in table.index))
+        table.attrs["legend"] = _legend(stems, _family(trace, trace["posterior"]))
+    return table
+
+
+def _diagnostics(table: pd.DataFrame, title: str) -> Section:
+    sec = Section(title)
 
     def fill(s: Section) -> None:
-        table = summary_table
-        if table is None:
-            from bayesmoe.diagnostics.summary import summary
-
-            extra = ["loglik"] if "log_likelihood" in trace.children else []
-            table = summary(
-                trace, var_names=[*names, *extra], relabel=not trace.attrs.get("relabelled", False)
-            )
         if "r_hat" in table.columns:
             from bayesmoe.diagnostics.convergence import RHAT_MAX
 
@@ -119,13 +142,26 @@ def _trace_plot(trace, names):
 def _rank_plot(trace, names):
     import arviz as az
 
-    return az.plot_rank(trace, var_names=names, backend="matplotlib")
+    from bayesmoe.report.answer import FlatLabeller
+
+    pc = az.plot_rank(trace, var_names=names, backend="matplotlib", labeller=FlatLabeller())
+    _arviz_figure(pc).set_layout_engine("constrained")  # no title over the row above
+    return pc
 
 
-def _forest_plot(trace, names):
-    import arviz as az
+def _without_reference(trace: xr.DataTree) -> xr.DataTree:
+    """The trace whose posterior leaves out the family's pinned reference entries (categorical:
+    the reference class's zeros), which trace and rank plots would draw as constants.
+    """
+    from bayesmoe.diagnostics.summary import _drop_reference, _family
 
-    return az.plot_forest(trace, var_names=names, combined=True, backend="matplotlib")
+    post = trace["posterior"].to_dataset()
+    fam = _family(trace, post)
+    if fam is None or not fam.reference_index:
+        return trace
+    view = trace.copy()
+    view["posterior"] = xr.DataTree(_drop_reference(post, fam))
+    return view
 
 
 def _observed(trace):
@@ -172,8 +208,11 @@ def _ppc(trace) -> Section:
                 ax2.set_xlabel(str(trace["constant_data"]["feature"].values[0]))
             ax2.set_ylabel("y")
         else:
+            from bayesmoe.plots import _class_codes
+
             classes = pp["class"].values
-            obs = np.array([np.mean(y == c) for c in classes])
+            codes = _class_codes(y, classes.tolist())  # observed_data holds class codes
+            obs = np.bincount(codes, minlength=len(classes)) / len(codes)
             pred = np.stack([(draws == c).mean(1) for c in classes], axis=1)
             lo, hi = np.quantile(pred, [(1 - _CI) / 2, (1 + _CI) / 2], axis=0)
             pos = np.arange(len(classes))
@@ -189,86 +228,40 @@ def _ppc(trace) -> Section:
             ax1.set_xticks(pos, [str(c) for c in classes])
             ax1.set_ylabel("class proportion")
             p = pp["probs"].mean(("chain", "draw")).values
-            for j, c in enumerate(classes):
-                ax2.scatter(X[:, 0], p[:, j], s=4, label=f"P(y={c} | x)")
-            ax2.set_xlabel(str(trace["constant_data"]["feature"].values[0]))
+            if X.shape[1] == 0:  # no covariates: one probability per class
+                ax2.set_axis_off()
+            else:
+                # observed class shares in 8 equal-count bins of the first feature
+                edges = np.unique(np.quantile(X[:, 0], np.linspace(0, 1, 9)))
+                b = np.clip(np.searchsorted(edges, X[:, 0], side="right") - 1, 0, len(edges) - 2)
+                mids = np.array([np.median(X[b == i, 0]) for i in range(len(edges) - 1)])
+                for j, c in enumerate(classes):
+                    ax2.scatter(X[:, 0], p[:, j], s=4, color=f"C{j % 10}", label=f"P(y={c} | x)")
+                    share = [np.mean(codes[b == i] == j) for i in range(len(edges) - 1)]
+                    ax2.plot(mids, share, "x", color=f"C{j % 10}", ms=8, mew=2)
+                ax2.plot([], [], "x", color="k", label="observed share (8 bins)")
+                ax2.set_xlabel(str(trace["constant_data"]["feature"].values[0]))
+                ax2.set_ylabel("class probability")
         ax1.legend(fontsize=8)
-        ax2.legend(fontsize=8, markerscale=3)
+        if ax2.axison:
+            ax2.legend(fontsize=8, markerscale=2)
         s.add_image(figure_to_data_uri(fig), "posterior predictive check")
-        s.add_note(
-            "Left: the distribution of y and of replicated data sets drawn from the "
-            "posterior predictive at the observed inputs. Right: data and one replicate "
-            "against the first feature."
-        )
+        if "probs" in pp:
+            right = (
+                "Right: the predicted class probabilities at the observed inputs (posterior "
+                "mean) and the observed class shares in bins of the first feature."
+            )
+            left = "Left: observed class proportions and those of replicated data sets"
+        else:
+            right = (
+                "Right: the observed data and one replicate against the first feature."
+                if X.shape[1]
+                else "Right: sorted replicate against sorted data (quantile plot)."
+            )
+            left = "Left: the distribution of y (red) and of replicated data sets (grey)"
+        s.add_note(f"{left}, drawn from the posterior predictive at the observed inputs. {right}")
 
     guarded(sec, "the posterior predictive check", fill)
-    return sec
-
-
-def _gate_plot(trace) -> Section:
-    sec = Section("Gate probabilities over the first feature")
-
-    def fill(s: Section) -> None:
-        from bayesmoe.inference import gate_probabilities
-        from bayesmoe.models.gates import is_custom
-
-        if is_custom(trace.attrs.get("gate")):
-            s.add_note(
-                "The fit used a custom gate callable, which a trace does not store; "
-                "gate probabilities are not drawn."
-            )
-            return
-        X, _ = _observed(trace)
-        if X.shape[1] == 0:
-            s.add_note(
-                "No covariates: the gate is constant, the mixing weights "
-                "softmax(beta0) (see the summary table)."
-            )
-            return
-        grid = np.repeat(np.median(X, axis=0, keepdims=True), 120, axis=0)
-        grid[:, 0] = np.linspace(X[:, 0].min(), X[:, 0].max(), 120)
-        g = gate_probabilities(trace, grid, max_draws=400)
-        mean = g.mean(("chain", "draw")).values
-        lo, hi = np.quantile(
-            g.stack(s=("chain", "draw")).values, [(1 - _CI) / 2, (1 + _CI) / 2], axis=-1
-        )
-        fig = Figure(figsize=(7, 3.4))
-        ax = fig.subplots()
-        for k, e in enumerate(g["expert"].values):
-            ax.plot(grid[:, 0], mean[:, k], color=f"C{k % 10}", label=f"expert {e}")
-            ax.fill_between(grid[:, 0], lo[:, k], hi[:, k], color=f"C{k % 10}", alpha=0.2)
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel(str(trace["constant_data"]["feature"].values[0]))
-        ax.set_ylabel("gate probability")
-        ax.legend(fontsize=8)
-        s.add_image(figure_to_data_uri(fig), "gate probabilities")
-        note = "Posterior mean and 94% band"
-        if X.shape[1] > 1:
-            note += "; the other features are held at their medians"
-        s.add_note(note + ".")
-
-    guarded(sec, "the gate probabilities", fill)
-    return sec
-
-
-def _k_posterior(trace) -> Section:
-    sec = Section("Posterior of the number of experts K")
-
-    def fill(s: Section) -> None:
-        k = trace["posterior"]["n_experts"].values.ravel().astype(int)
-        vals, counts = np.unique(k, return_counts=True)
-        fig = Figure(figsize=(5, 3))
-        ax = fig.subplots()
-        ax.bar(vals, counts / k.size, color="C0")
-        ax.set_xlabel("K")
-        ax.set_ylabel("posterior probability")
-        ax.set_xticks(vals)
-        s.add_image(figure_to_data_uri(fig), "posterior of K")
-        s.html.append(
-            table_html(pd.DataFrame({"K": vals, "p(K | y)": counts / k.size}), index=False)
-        )
-
-    guarded(sec, "the posterior of K", fill)
     return sec
 
 
@@ -335,28 +328,50 @@ def write_fit_report(
             f"the posterior has none of the user-unit variables {_USER_VARS}; "
             "give a trace from bayesmoe.inference.sample."
         )
-    meta = _meta(trace)
+    random_k = "n_experts" in post
+    table = _summary_table(trace, names, summary_table, random_k)
+    relabelled = bool(trace.attrs.get("relabelled", False) or table.attrs.get("relabelled"))
+    meta = _meta(trace, relabelled)
+    if random_k:
+        meta["relabelled"] = "no: expert labels are defined given K (relabel_at_k)"
     if metrics:
         meta.update({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in metrics.items()})
-    sections = [_diagnostics(trace, names, summary_table)]
-    sections.append(
-        _arviz_section("Trace plots (relabelled)", "the trace plot", _trace_plot, trace, names)
-    )
-    sections.append(_arviz_section("Rank plots", "the rank plot", _rank_plot, trace, names))
-    sections.append(
-        _arviz_section(
-            "Forest plot (94% intervals, chains combined)",
-            "the forest plot",
-            _forest_plot,
-            trace,
-            names,
+    has_data = {"constant_data", "observed_data"} <= set(trace.children)
+    sections = []
+    if random_k:  # the answer: p(K | y) beside its prior
+        sections.append(k_posterior_section(trace))
+        if has_data:
+            sections.append(_ppc(trace))
+        sections.append(_diagnostics(table, "Diagnostics (label-invariant quantities)"))
+        sections.append(
+            _arviz_section("Trace plot of K", "the trace plot", _trace_plot, trace, ["n_experts"])
         )
-    )
-    if {"constant_data", "observed_data"} <= set(trace.children):
-        sections.append(_ppc(trace))
-        sections.append(_gate_plot(trace))
-    if "n_experts" in post:
-        sections.append(_k_posterior(trace))
+    else:  # the answer: the fitted model and its parameters in the user's units
+        if has_data:
+            sections.append(fitted_model_section(trace))
+        sections.append(parameters_section(table))
+        if has_data:
+            sections.append(_ppc(trace))
+        which = " (relabelled draws)" if relabelled else ""
+        view = _without_reference(trace)
+        sections.append(_diagnostics(table, "Diagnostics" + which))
+        sections.append(
+            _arviz_section("Trace plots" + which, "the trace plot", _trace_plot, view, names)
+        )
+        if post.sizes["chain"] > 1:
+            sections.append(_arviz_section("Rank plots", "the rank plot", _rank_plot, view, names))
+        else:
+            sections.append(Section("Rank plots"))
+            sections[-1].add_note("Rank plots compare chains; this fit has one chain.")
+        forest = Section(f"Forest plots ({_CI:.0%} intervals, chains combined), one per parameter")
+        guarded(
+            forest,
+            "the forest plot",
+            lambda s: s.add_image(
+                figure_to_data_uri(forest_figure(table, names), dpi=70), "the forest plot"
+            ),
+        )
+        sections.append(forest)
     html_text = render_page(
         title or f"bayesmoe fit: {trace.attrs.get('data', out.name)}",
         sections,

@@ -176,8 +176,12 @@ def compare_experts(
         ``icl``, ``converged``, ``iterations``, ``seconds`` (MM); ``dsc`` (DSC at level K of the
         dendrogram, NaN where undefined); ``p_mtm`` (MTM posterior of K), ``p_rjmcmc``
         (p(K | y)); ``elpd_loo``,
-        ``se_loo``, ``elpd_diff``, ``loo_weight`` (arviz.compare stacking weights), ``p_loo``
-        (effective parameters). Columns of methods not run are NaN. ``attrs``: ``selected``
+        ``se_loo``, ``elpd_diff``, ``se_diff`` (standard error of the difference to the best),
+        ``loo_weight`` (arviz.compare stacking weights), ``p_loo`` (effective parameters);
+        ``loo_tie`` (True where the LOO difference to the best is within 2 ``se_diff``: LOO
+        does not separate those K). Columns of methods not run are NaN. ``attrs``:
+        ``recommended`` (K) and ``recommendation`` (one line: what and why, see
+        :func:`~bayesmoe.selection.recommend.recommend_k`); ``selected``
         (criterion -> chosen K, None when not run; see :data:`CRITERIA`), ``selected_aic``,
         ``selected_bic``, ``selected_icl``, ``selected_dsc`` (as ``select_experts``), ``dsc``
         (level -> DSC value), ``family``, ``n_obs``, ``ks``, ``methods`` (which ran) and
@@ -274,7 +278,16 @@ def compare_experts(
         ].copy()
         table["dsc"] = [mm.attrs["dsc"].get(k, np.nan) for k in ks]
         methods = ["mm", "dsc"]
-        for col in ("p_mtm", "p_rjmcmc", "elpd_loo", "se_loo", "elpd_diff", "loo_weight", "p_loo"):
+        for col in (
+            "p_mtm",
+            "p_rjmcmc",
+            "elpd_loo",
+            "se_loo",
+            "elpd_diff",
+            "se_diff",
+            "loo_weight",
+            "p_loo",
+        ):
             table[col] = np.nan
         selected = {c: None for c in CRITERIA}
         for c in ("aic", "bic", "icl"):
@@ -336,10 +349,13 @@ def compare_experts(
                     cmp = az.compare({str(K): traces[K] for K in ok}, round_to="none")
             for K in ok:
                 if len(ok) > 1:
-                    row = [cmp.loc[str(K), c] for c in ("elpd", "se", "elpd_diff", "weight", "p")]
+                    cols = ("elpd", "se", "elpd_diff", "dse", "weight", "p")
+                    row = [cmp.loc[str(K), c] for c in cols]
                 else:
-                    row = [loos[K].elpd, loos[K].se, 0.0, 1.0, loos[K].p]
-                table.loc[K, ["elpd_loo", "se_loo", "elpd_diff", "loo_weight", "p_loo"]] = row
+                    row = [loos[K].elpd, loos[K].se, 0.0, 0.0, 1.0, loos[K].p]
+                table.loc[
+                    K, ["elpd_loo", "se_loo", "elpd_diff", "se_diff", "loo_weight", "p_loo"]
+                ] = row
             if ok:
                 selected["loo"] = max(ok, key=lambda K: float(table.loc[K, "elpd_loo"]))
                 methods.append("loo")
@@ -403,6 +419,10 @@ def compare_experts(
         "methods": methods,
         "p_rjmcmc_outside_ks": outside,
     }
+    from bayesmoe.selection.recommend import loo_ties, recommend_k
+
+    table["loo_tie"] = loo_ties(table)
+    table.attrs["recommended"], table.attrs["recommendation"] = recommend_k(table)
     if return_fits:
         return table, {"nuts": {K: traces[K] for K in fit_ks}, "rjmcmc": rj_trace}
     return table

@@ -91,6 +91,9 @@ def test_fit_categorical_with_string_labels(csv_files, tmp_path, capsys):
     tree = xr.open_datatree(out / "trace.nc", engine="h5netcdf")
     assert list(tree.posterior["class"].values) == ["blue", "green", "red"]
     assert tree.attrs["gate"] == "tanh"
+    rows = pd.read_csv(out / "summary.csv", index_col=0).index
+    # the reference class's pinned zeros are left out, once (not a second class as well)
+    assert any("green" in r for r in rows) and not any("red" in r for r in rows)
 
 
 def test_run_default_job(tmp_path, capsys):

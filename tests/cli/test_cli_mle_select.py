@@ -96,6 +96,9 @@ def test_select_readable_output(data, capsys):
     assert rc == 0, err
     for word in ("loglik", "aic", "bic", "icl", "selected_bic:", "selected_dsc:"):
         assert word in stdout
+    # the recommendation with its reason comes first, before the other attributes
+    assert "recommendation: K = " in stdout and "BIC" in stdout
+    assert stdout.index("recommendation: ") < stdout.index("selected_bic:")
     with pytest.raises(json.JSONDecodeError):  # readable, not JSON
         json.loads(stdout)
 

@@ -110,9 +110,10 @@ def test_rows_and_columns(trace, tables):
         "mcse_sd",
     ]
     post = trace["posterior"].to_dataset()
-    names = ["beta0", "beta1", "a", "b", "sigma", "beta0_std", "mu_bar"]  # 'mu' has an obs dim
+    names = ["beta0", "beta1", "a", "b", "sigma", "mu_bar"]  # 'mu' has an obs dim
     assert len(df) == _expected_rows(post, names) + 1
-    assert {"a[x0, 0]", "sigma[2]", "beta0_std[1]", "mu_bar", "loglik"} <= set(df.index)
+    assert {"a[x0, 0]", "sigma[2]", "mu_bar", "loglik"} <= set(df.index)
+    assert "beta0_std[1]" not in df.index  # the standardised scale only when asked for
     assert not any(i.startswith("mu[") for i in df.index)
     assert df.attrs["relabelled"] is True and tables["raw"].attrs["relabelled"] is False
     assert np.issubdtype(df["mean"].dtype, np.floating)
@@ -142,13 +143,14 @@ def test_rows_carry_the_right_labels(trace, tables):
     a[feature, expert] next to beta0[expert]; this test caught that.
     """
     post = relabel(trace)["posterior"]
+    table = summary(trace, standardized=True)
     for name in ("beta1", "a", "beta0_std"):
         means = post[name].mean(("chain", "draw"))
         for idx in np.ndindex(means.shape):
             coords = [means[d].values[i] for d, i in zip(means.dims, idx, strict=True)]
             label = f"{name}[{', '.join(str(c) for c in coords)}]"
             np.testing.assert_allclose(
-                tables["relabelled"].loc[label, "mean"], float(means.values[idx]), rtol=1e-12
+                table.loc[label, "mean"], float(means.values[idx]), rtol=1e-12
             )
 
 
@@ -214,3 +216,55 @@ def test_bad_input(trace):
         summary(trace, relabel="yes")
     with pytest.raises(TypeError, match="`trace` must be"):
         summary(np.zeros((4, 100)))
+
+
+def test_user_units_lead_and_standardised_rows_are_behind_an_option(trace):
+    df = summary(trace, relabel=False)
+    stems = list(dict.fromkeys(i.split("[")[0] for i in df.index))
+    assert stems == ["beta0", "beta1", "a", "b", "sigma", "mu_bar", "loglik"]
+    std = summary(trace, relabel=False, standardized=True)
+    stems = list(dict.fromkeys(i.split("[")[0] for i in std.index))
+    assert stems == ["beta0", "beta1", "a", "b", "sigma", "mu_bar", "beta0_std", "loglik"]
+    with pytest.raises(TypeError, match="`standardized`"):
+        summary(trace, standardized="yes")
+
+
+def test_legend_says_what_every_parameter_means(trace):
+    from bayesmoe.diagnostics.summary import describe
+
+    trace = trace.copy()
+    trace.attrs["family"] = "gaussian"
+    df = summary(trace, relabel=False, standardized=True)
+    legend = df.attrs["legend"]
+    assert set(legend) == {"beta0", "beta1", "a", "b", "sigma", "beta0_std", "loglik"}
+    assert legend["beta1"].startswith("gate slope") and legend["b"].startswith("expert intercept")
+    assert legend["sigma"].startswith("expert noise sd")
+    assert "standardised scale" in legend["beta0_std"]
+    assert describe(df).splitlines()[0].startswith("beta0: gate intercept")
+
+
+def test_every_family_describes_every_trace_variable():
+    from bayesmoe.families import FAMILIES, get_family
+
+    for name in FAMILIES:
+        fam = get_family(name)
+        assert set(fam.trace_descriptions) == set(fam.trace_dims), name
+
+
+def test_categorical_reference_class_zeros_are_left_out():
+    from tests.helpers import synthetic_trace
+
+    trace = synthetic_trace("S-D")
+    post = trace["posterior"]
+    classes = post["class"].values.tolist()
+    df = summary(trace, relabel=False)
+    ref = str(classes[-1])
+    rows = [i for i in df.index if i.startswith(("a[", "b["))]
+    assert rows and not any(f"{ref}," in i.split("[")[1] or i.endswith(f"[{ref}, 0]") for i in rows)
+    n_feat, n_exp = post.sizes["feature"], post.sizes["expert"]
+    assert len(rows) == (n_feat + 1) * (len(classes) - 1) * n_exp
+    # the twin: without the family (no attrs) nothing says which entries are fixed
+    bare = trace.copy()
+    bare.attrs.pop("family")
+    rows = [i for i in summary(bare, relabel=False).index if i.startswith(("a[", "b["))]
+    assert len(rows) == (n_feat + 1) * len(classes) * n_exp

@@ -40,42 +40,79 @@ def test_fit_report_has_every_plot_as_inline_png(fit_report):
     _assert_self_contained(html)
     imgs = _images(html)
     assert set(imgs) == {
+        "the fitted model",
         "the trace plot",
         "the rank plot",
         "the forest plot",
         "posterior predictive check",
-        "gate probabilities",
     }
     for alt, arr in imgs.items():
         assert arr.shape[0] > 50 and arr.shape[1] > 50, alt
         assert arr[..., :3].std() > 0.01, alt  # not a blank canvas
-    for section in (
-        "Diagnostics (relabelled draws)",
-        "Trace plots",
-        "Rank plots",
-        "Forest plot",
+    sections = [
+        "The fitted model",
+        "Parameters (user units)",
         "Posterior predictive check",
-        "Gate probabilities",
-    ):
-        assert section in html
+        "Diagnostics (relabelled draws)",
+        "Trace plots (relabelled draws)",
+        "Rank plots",
+        "Forest plots",
+    ]
+    at = [html.index(f"<h2>{s}") for s in sections]
+    assert at == sorted(at)  # the answer first, then the checks, then the diagnostics
     assert "beta1[x0, 0]" in html and "r_hat" in html
+    assert "<b>sigma</b>: expert noise sd" in html  # the parameters' legend
     assert "Posterior of the number of experts" not in html  # K is fixed here
 
 
-def test_k_posterior_is_shown_when_k_is_random(tmp_path):
+def test_forest_plot_has_one_panel_and_scale_per_parameter():
+    from bayesmoe.diagnostics.summary import summary
+    from bayesmoe.report.answer import forest_figure
+
+    trace = synthetic_trace()
+    names = ["beta0", "beta1", "a", "b", "sigma"]
+    fig = forest_figure(summary(trace, var_names=names), names)
+    assert [ax.get_title(loc="left") for ax in fig.axes] == names
+    widths = [np.diff(ax.get_xlim())[0] for ax in fig.axes]
+    assert widths[-1] < 0.5 * max(widths)  # sigma's panel is not stretched to the slopes' scale
+
+
+def test_k_posterior_is_shown_first_when_k_is_random(tmp_path):
     trace = synthetic_trace("S-A", random_k=True, seed=2)  # K=2, d=1: fewer panels, faster
+    trace.attrs.update(max_experts=4, experts_prior="[0.1, 0.2, 0.3, 0.4]")  # K in 2..4
     html = write_fit_report(trace, tmp_path).read_text()
     _assert_self_contained(html)
     assert "posterior of K" in _images(html)
+    first = html.index("<h2>")
+    assert html.startswith("<h2>Posterior of the number of experts K", first)
     k = trace["posterior"]["n_experts"].values.ravel()
-    for val in (2, 3, 4):  # the table reports p(K | y) = the frequency of each K
+    for val in (2, 3, 4):  # the table reports p(K | y) = the frequency of each K, and the prior
         assert f"<td>{np.mean(k == val):.4g}</td>" in html
+    assert "<th>prior p(K)</th>" in html and "<th>MCSE</th>" in html
+    assert "relabelled</th><td>no: expert labels are defined given K" in html
+    assert "Diagnostics (relabelled" not in html  # no heading claims relabelled draws
 
 
 def test_categorical_fit_report(tmp_path):
-    html = write_fit_report(synthetic_trace("S-D", seed=1), tmp_path).read_text()
-    _assert_self_contained(html)
-    assert {"posterior predictive check", "gate probabilities"} <= set(_images(html))
+    trace = synthetic_trace("S-D", seed=1)
+    post = trace["posterior"].to_dataset()
+    trace["posterior"] = post.assign_coords({"class": ["setosa", "versicolor", "v"]})
+    html = write_fit_report(trace, tmp_path).read_text()
+    _assert_self_contained(html)  # string labels, codes in observed_data: no error box
+    assert {"posterior predictive check", "the fitted model"} <= set(_images(html))
+    assert "observed class shares in bins" in html
+    assert "<td class='l'>a[x0, versicolor, 0]</td>" in html
+    assert "a[x0, v, 0]" not in html  # the reference class's pinned zeros are left out
+
+
+def test_trace_and_rank_plots_leave_out_the_reference_class():
+    from bayesmoe.report.fit import _without_reference
+
+    trace = synthetic_trace("S-D", seed=1)
+    view = _without_reference(trace)
+    assert view["posterior"].sizes["class"] == 2 and trace["posterior"].sizes["class"] == 3
+    gaussian = synthetic_trace()
+    assert _without_reference(gaussian) is gaussian  # Gaussian experts: nothing pinned
 
 
 def test_a_plot_that_fails_is_shown_and_warned(tmp_path):
