@@ -86,6 +86,13 @@ def _materialize(spec_or_formula, data, what: str, *, new: bool = False):
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         cols = list(getattr(data, "columns", []))
         unknown = re.search(r"`([^`]+)` is not present in the dataset", msg)
+        nulls = re.search(r"`([^`]+)` contains null values", msg)
+        if nulls:
+            raise ValueError(
+                f"`{what}` term {nulls.group(1)!r} has missing values on the data (NaN in a "
+                "column, or a transform outside its domain such as log of a negative); drop or "
+                "fix those rows."
+            ) from None
         if unknown:
             raise ValueError(
                 f"`{what}` names {unknown.group(1)!r}, which is not a column of the data "
