@@ -23,6 +23,7 @@ from bayesmoe._lazy import lazy_exports
 _SUBMODULES = {
     "data",
     "diagnostics",
+    "formula",
     "inference",
     "measure",
     "models",
@@ -46,6 +47,7 @@ _ATTRS = {
     "Priors": "bayesmoe.models",
     "build_model": "bayesmoe.models",
     "MoE": "bayesmoe.moe",
+    "design_matrices": "bayesmoe.formula",
 }
 
 
@@ -61,8 +63,10 @@ __all__ = [
     "compare_experts",
     "conditional_density",
     "data",
+    "design_matrices",
     "diagnostics",
     "fit_mle",
+    "formula",
     "gate_probabilities",
     "inference",
     "measure",
