@@ -206,7 +206,7 @@ class CsvData:
     offset: np.ndarray | None = None
     gate_X: np.ndarray | None = None  # None: the gate sees the expert features
     gate_names: list | None = None
-    formulas: dict = field(default_factory=dict)  # formula/gate_formula of a --formula fit
+    formulas: dict = field(default_factory=dict)  # Design.attrs() of a --formula fit
 
     def gate_kwargs(self) -> dict:
         """``gate_X`` / ``gate_feature_names`` for the library calls (empty when shared)."""
@@ -336,7 +336,7 @@ def read_data(args) -> CsvData:
     d = dm.design
     args.target = d.response
     gate_X = None if dm.gate_X is None else dm.gate_X.to_numpy()
-    formulas = {k: v for k, v in d.attrs().items() if k.endswith("formula")}
+    formulas = d.attrs()  # formula, gate_formula and the design (formula_design, JSON)
     return CsvData(
         dm.X.to_numpy(), dm.y, d.feature_names, dm.offset, gate_X, d.gate_feature_names, formulas
     )
@@ -641,7 +641,8 @@ def _fit_mle(args, data: CsvData, t0) -> int:
         offset=data.offset,
         **data.gate_kwargs(),
     )
-    out = {"features": data.names, "target": args.target, **data.formulas, **res.to_dict()}
+    formulas = {k: v for k, v in data.formulas.items() if k.endswith("formula")}
+    out = {"features": data.names, "target": args.target, **formulas, **res.to_dict()}
     if data.gate_names is not None:
         out["gate_features"] = data.gate_names
     if classes is not None:

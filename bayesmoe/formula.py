@@ -21,6 +21,7 @@ is an error rather than a row of zeros.
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -138,6 +139,7 @@ class Design:
         ``offset(...)`` terms. The response need not be in ``data``.
         """
         _check_frame(data, "X_new")
+        data = data.reset_index(drop=True)  # formulaic's poly() indexes rows by position
         mm = _materialize(self.expert_spec, data, "X_new", new=True)
         X = mm[self.feature_names]
         off = _sum_offsets(mm, self.offset_columns)
@@ -148,13 +150,111 @@ class Design:
         return {"X": X, "gate_X": gate_X, "offset": off}
 
     def attrs(self) -> dict:
-        """Strings for a trace's ``attrs``: the formulas and the design columns."""
-        import json
-
-        out = {"formula": self.formula, "feature_names": json.dumps(self.feature_names)}
+        """Strings for a trace's ``attrs``: the formulas and, as JSON in ``formula_design``,
+        what :meth:`from_attrs` needs to rebuild the design (factor levels, transform states,
+        design columns).
+        """
+        state = {
+            "experts": _spec_state(self.expert_spec),
+            "gate": None if self.gate_spec is None else _spec_state(self.gate_spec),
+            "feature_names": self.feature_names,
+            "gate_feature_names": self.gate_feature_names,
+            "offset_columns": self.offset_columns,
+            "response": self.response,
+            "classes": None if self.classes is None else _plain(self.classes),
+        }
+        out = {"formula": self.formula, "formula_design": json.dumps(state)}
         if self.gate_formula is not None:
             out["gate_formula"] = self.gate_formula
         return out
+
+    @classmethod
+    def from_attrs(cls, attrs) -> Design:
+        """The design stored by :meth:`attrs` (e.g. ``trace.attrs`` of a reloaded trace.nc).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from bayesmoe.formula import Design, design_matrices
+        >>> df = pd.DataFrame({"y": [1.0, 3, 2, 5], "g": list("abab"), "x": [1.0, 2, 4, 8]})
+        >>> design = design_matrices(df, "y ~ C(g) + np.log(x)").design
+        >>> again = Design.from_attrs(design.attrs())
+        >>> again.transform(df.iloc[:2])["X"].to_numpy().round(3).tolist()
+        [[0.0, 0.0], [1.0, 0.693]]
+        """
+        if "formula_design" not in attrs:
+            raise ValueError(
+                "These attrs hold no formula design (`formula_design`); the fit was not made "
+                "from a formula."
+            )
+        state = json.loads(attrs["formula_design"])
+        gate_formula = attrs.get("gate_formula")
+        return cls(
+            formula=attrs["formula"],
+            gate_formula=gate_formula,
+            expert_spec=_spec_from_state(_rhs_of(attrs["formula"]), state["experts"]),
+            gate_spec=None
+            if state["gate"] is None
+            else _spec_from_state(gate_formula, state["gate"]),
+            feature_names=state["feature_names"],
+            gate_feature_names=state["gate_feature_names"],
+            offset_columns=state["offset_columns"],
+            response=state["response"],
+            classes=state["classes"],
+        )
+
+
+def _plain(x):
+    """JSON-ready copies of numpy scalars and arrays (recursively)."""
+    if isinstance(x, dict):
+        if all(isinstance(k, str) for k in x):
+            return {k: _plain(v) for k, v in x.items()}
+        return {"__items__": [[_plain(k), _plain(v)] for k, v in x.items()]}  # int keys (poly)
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return {"__array__": x.tolist()}
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def _unplain(x):
+    if isinstance(x, dict):
+        if set(x) == {"__array__"}:
+            return np.asarray(x["__array__"])
+        if set(x) == {"__items__"}:
+            return {k: _unplain(v) for k, v in x["__items__"]}
+        return {k: _unplain(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_unplain(v) for v in x]
+    return x
+
+
+def _spec_state(spec) -> dict:
+    """The levels of the factors and the transform states of a formulaic ModelSpec."""
+    levels = {
+        name: _plain(list(enc[1]["categories"]))
+        for name, enc in spec.encoder_state.items()
+        if enc[0].value == "categorical"
+    }
+    return {"levels": levels, "transform_state": _plain(dict(spec.transform_state))}
+
+
+def _rhs_of(formula: str) -> str:
+    return str(_parse(formula, "formula").rhs)
+
+
+def _spec_from_state(formula: str, state: dict):
+    from formulaic import Formula, ModelSpec
+    from formulaic.parser.types import Factor
+
+    kind = Factor.Kind.CATEGORICAL
+    return ModelSpec(
+        formula=Formula(formula),
+        encoder_state={k: (kind, {"categories": v}) for k, v in state["levels"].items()},
+        transform_state=_unplain(state["transform_state"]),
+    )
 
 
 @dataclass
@@ -294,6 +394,7 @@ def design_matrices(data, formula: str, gate_formula: str | None = None, *, fami
 
     fam = get_family(family, "family")
     _check_frame(data, "data")
+    data = data.reset_index(drop=True)
     parsed = _parse(formula, "formula")
     if not hasattr(parsed, "lhs"):
         raise ValueError(

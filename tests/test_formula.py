@@ -15,9 +15,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import bayesmoe as bm
-from bayesmoe.formula import design_matrices
+from bayesmoe.formula import Design, design_matrices
 from bayesmoe.inference.mle.mm import fit_mle
 
 RTOL = 1e-10  # same fitter, same seed, same numbers: round-off only
@@ -159,7 +160,20 @@ def test_formula_and_matrices_do_not_mix(frame):
         bm.MoE(2).fit(data=frame)
 
 
-def test_moe_formula_fit_predicts_on_new_dataframes(frame):
+def test_design_rebuilt_from_attrs_applies_stateful_transforms(frame):
+    """The JSON in ``attrs`` keeps the levels and the transform states (poly, scale, splines)."""
+    f = "n ~ poly(x1, 2) + scale(z) + C(g):x1 + offset(np.log(hours))"
+    dm = design_matrices(frame, f, "~ C(g) + bs(z, df=4)", family="poisson")
+    again = Design.from_attrs(dm.design.attrs())
+    new = frame.iloc[10:20]
+    for key in ("X", "gate_X", "offset"):
+        got = np.asarray(again.transform(new)[key])
+        np.testing.assert_array_equal(got, np.asarray(dm.__dict__[key])[10:20])
+    with pytest.raises(ValueError, match="not seen in the fit"):
+        again.transform(new.assign(g="zz"))
+
+
+def test_moe_formula_fit_predicts_on_new_dataframes(frame, tmp_path):
     """A short NUTS fit: predictions of a new DataFrame equal those of its hand-built columns."""
     f = "n ~ x1 + C(g) + offset(np.log(hours))"
     model = bm.MoE(n_experts=2, family="poisson")
@@ -191,3 +205,8 @@ def test_moe_formula_fit_predicts_on_new_dataframes(frame):
         bm.gate_probabilities(trace, X_hand, gate_X=Z_hand).values,
         rtol=1e-12,
     )
+    trace.to_netcdf(tmp_path / "trace.nc", engine="h5netcdf")  # the design survives the file
+    reloaded = xr.open_datatree(tmp_path / "trace.nc", engine="h5netcdf").load()
+    rows = Design.from_attrs(reloaded.attrs).transform(new)
+    np.testing.assert_array_equal(rows["X"].to_numpy(), X_hand)
+    np.testing.assert_allclose(rows["offset"], off, rtol=1e-15)
