@@ -94,6 +94,11 @@ def _materialize(spec_or_formula, data, what: str, *, new: bool = False):
                 "column, or a transform outside its domain such as log of a negative); drop or "
                 "fix those rows."
             ) from None
+        if unknown and new:
+            raise ValueError(
+                f"`{what}` has no column {unknown.group(1)!r}, which the fit's formulas use "
+                f"(columns: {cols})."
+            ) from None
         if unknown:
             raise ValueError(
                 f"`{what}` names {unknown.group(1)!r}, which is not a column of the data "
