@@ -86,7 +86,9 @@ def _materialize(spec_or_formula, data, what: str, *, new: bool = False):
     except (FormulaicError, ValueError, TypeError, NameError) as err:
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         cols = list(getattr(data, "columns", []))
-        unknown = re.search(r"`([^`]+)` is not present in the dataset", msg)
+        unknown = re.search(
+            r"`([^`]+)` is not present in the dataset|NameError: name '([^']+)' is not defined", msg
+        )
         nulls = re.search(r"`([^`]+)` contains null values", msg)
         if nulls:
             raise ValueError(
@@ -94,15 +96,14 @@ def _materialize(spec_or_formula, data, what: str, *, new: bool = False):
                 "column, or a transform outside its domain such as log of a negative); drop or "
                 "fix those rows."
             ) from None
+        name = unknown and (unknown.group(1) or unknown.group(2))
         if unknown and new:
             raise ValueError(
-                f"`{what}` has no column {unknown.group(1)!r}, which the fit's formulas use "
-                f"(columns: {cols})."
+                f"`{what}` has no column {name!r}, which the fit's formulas use (columns: {cols})."
             ) from None
         if unknown:
             raise ValueError(
-                f"`{what}` names {unknown.group(1)!r}, which is not a column of the data "
-                f"(columns: {cols})."
+                f"`{what}` names {name!r}, which is not a column of the data (columns: {cols})."
             ) from None
         raise ValueError(
             f"`{what}` could not be evaluated on the data: {msg} (columns: {cols})"

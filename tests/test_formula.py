@@ -132,6 +132,7 @@ def test_new_dataframe_gets_the_same_transforms_and_levels(frame):
     "formula, gate_formula, family, message",
     [
         ("y ~ x1 + nope", None, "gaussian", "names 'nope', which is not a column"),
+        ("y ~ np.log(nope)", None, "gaussian", "names 'nope', which is not a column"),
         ("~ x1", None, "gaussian", "has no response"),
         ("y ~ x1", "y ~ z", "gaussian", "`gate_formula` 'y ~ z' has a response"),
         ("y ~ 0 + x1", None, "gaussian", "removes the intercept"),
