@@ -23,6 +23,7 @@ from bayesmoe._lazy import lazy_exports
 _SUBMODULES = {
     "data",
     "diagnostics",
+    "formula",
     "inference",
     "measure",
     "models",
@@ -47,6 +48,7 @@ _ATTRS = {
     "Priors": "bayesmoe.models",
     "build_model": "bayesmoe.models",
     "MoE": "bayesmoe.moe",
+    "design_matrices": "bayesmoe.formula",
 }
 
 
@@ -62,8 +64,10 @@ __all__ = [
     "compare_experts",
     "conditional_density",
     "data",
+    "design_matrices",
     "diagnostics",
     "fit_mle",
+    "formula",
     "gate_probabilities",
     "inference",
     "measure",

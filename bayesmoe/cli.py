@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +72,21 @@ def _add_sampling(p: argparse.ArgumentParser, draws=1000, tune=None, chains=4) -
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_formulas(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--formula",
+        metavar="'y ~ ...'",
+        help="the response and the experts' covariates as a formula (formulaic, R conventions: "
+        "C(g), a*b, log(x), offset(log(t))); replaces --target/--features/--offset",
+    )
+    p.add_argument(
+        "--gate-formula",
+        metavar="'~ ...'",
+        help="the gate's covariates as a formula without response ('~ 1': constant mixing "
+        "weights; default: the experts' design); needs --formula",
+    )
+
+
 def _parser() -> _Parser:
     parser = _Parser(prog="bayesmoe", description="Bayesian softmax-gated mixtures of experts.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -79,7 +94,8 @@ def _parser() -> _Parser:
     _add_sampling(run)
     fit = sub.add_parser("fit", help="fit a mixture of experts to a CSV file")
     fit.add_argument("data", help="CSV file with a header row")
-    fit.add_argument("--target", required=True, help="name of the response column")
+    fit.add_argument("--target", help="name of the response column (or give --formula)")
+    _add_formulas(fit)
     fit.add_argument(
         "--features",
         help="comma-separated feature columns (default: all others); 'none' for a "
@@ -136,7 +152,8 @@ def _parser() -> _Parser:
         "jump)",
     )
     sel.add_argument("data", help="CSV file with a header row")
-    sel.add_argument("--target", required=True)
+    sel.add_argument("--target", help="name of the response column (or give --formula)")
+    _add_formulas(sel)
     sel.add_argument("--features")
     sel.add_argument("--gate-features", metavar="COLS", help=_GATE_FEATURES_HELP)
     sel.add_argument("--max-experts", type=_positive_int, required=True)
@@ -189,6 +206,7 @@ class CsvData:
     offset: np.ndarray | None = None
     gate_X: np.ndarray | None = None  # None: the gate sees the expert features
     gate_names: list | None = None
+    formulas: dict = field(default_factory=dict)  # Design.attrs() of a --formula fit
 
     def gate_kwargs(self) -> dict:
         """``gate_X`` / ``gate_feature_names`` for the library calls (empty when shared)."""
@@ -250,13 +268,7 @@ def read_csv(
     """
     import pandas as pd
 
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"data file {path!r} does not exist")
-    try:
-        df = pd.read_csv(p)
-    except Exception as err:
-        raise UserError(f"could not read {path!r} as CSV: {err}".splitlines()[0]) from None
+    df = _read_frame(path)
     if target not in df.columns:
         raise UserError(f"column {target!r} not in {path!r}; columns: {list(df.columns)}")
     others = [c for c in df.columns if c not in (target, offset)]
@@ -284,6 +296,50 @@ def read_csv(
         y = y.to_numpy()
     off = _read_offset(df, path, offset, fam)
     return CsvData(X, y, names, off, gate_X, None if gate_X is None else gate_names)
+
+
+def _read_frame(path: str):
+    import pandas as pd
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"data file {path!r} does not exist")
+    try:
+        return pd.read_csv(p)
+    except Exception as err:
+        raise UserError(f"could not read {path!r} as CSV: {err}".splitlines()[0]) from None
+
+
+def read_data(args) -> CsvData:
+    """The data of ``fit``/``select``: by columns (``--target`` ...) or by ``--formula``."""
+    if args.formula is None:
+        if args.target is None:
+            raise UserError("give --target COLUMN (or --formula 'y ~ ...')")
+        if args.gate_formula is not None:
+            raise UserError("--gate-formula needs --formula (or use --gate-features)")
+        return read_csv(
+            args.data, args.target, args.features, args.family, args.offset, args.gate_features
+        )
+    given = {"--target": args.target, "--features": args.features}
+    given.update({"--gate-features": args.gate_features, "--offset": args.offset})
+    clash = [k for k, v in given.items() if v is not None]
+    if clash:
+        raise UserError(
+            f"{clash[0]} cannot be combined with --formula (the formulas name the response, "
+            "the covariates and offset(...) terms)"
+        )
+    from bayesmoe.formula import design_matrices
+
+    dm = design_matrices(
+        _read_frame(args.data), args.formula, args.gate_formula, family=args.family
+    )
+    d = dm.design
+    args.target = d.response
+    gate_X = None if dm.gate_X is None else dm.gate_X.to_numpy()
+    formulas = d.attrs()  # formula, gate_formula and the design (formula_design, JSON)
+    return CsvData(
+        dm.X.to_numpy(), dm.y, d.feature_names, dm.offset, gate_X, d.gate_feature_names, formulas
+    )
 
 
 def _read_offset(df, path: str, column: str | None, fam):
@@ -450,9 +506,7 @@ def _fit_mode(args) -> str:
 def _cmd_fit(args) -> int:
     t0 = time.perf_counter()
     mode = _fit_mode(args)
-    data = read_csv(
-        args.data, args.target, args.features, args.family, args.offset, args.gate_features
-    )
+    data = read_data(args)
     if mode == "mle":
         return _fit_mle(args, data, t0)
     if mode in ("rjmcmc", "dp"):
@@ -479,6 +533,7 @@ def _cmd_fit(args) -> int:
         )
         trace.attrs["data"] = str(Path(args.data).resolve())
         trace.attrs["target"] = args.target
+        trace.attrs.update(data.formulas)
         table = _save_fit(trace, tmp)
         _write_report(trace, tmp, f"bayesmoe fit: {Path(args.data).name}, K = {args.experts}")
     _print_table(table)
@@ -549,6 +604,7 @@ def _fit_random_k(args, mode, data: CsvData, t0) -> int:
     with _Staging(args.out) as tmp:
         trace.attrs["data"] = str(Path(args.data).resolve())
         trace.attrs["target"] = args.target
+        trace.attrs.update(data.formulas)
         trace.to_netcdf(tmp / "trace.nc", engine="h5netcdf")
         table.to_csv(tmp / "summary.csv")
         if extra is not None:
@@ -580,7 +636,8 @@ def _fit_mle(args, data: CsvData, t0) -> int:
         offset=data.offset,
         **data.gate_kwargs(),
     )
-    out = {"features": data.names, "target": args.target, **res.to_dict()}
+    formulas = {k: v for k, v in data.formulas.items() if k.endswith("formula")}
+    out = {"features": data.names, "target": args.target, **formulas, **res.to_dict()}
     if data.gate_names is not None:
         out["gate_features"] = data.gate_names
     if classes is not None:
@@ -603,9 +660,7 @@ def _cmd_select(args) -> int:
         raise UserError(
             f"--min-experts {args.min_experts} is above --max-experts {args.max_experts}"
         )
-    data = read_csv(
-        args.data, args.target, args.features, args.family, args.offset, args.gate_features
-    )
+    data = read_data(args)
     X, offset = data.X, data.offset
     y, _ = check_y(data.y, args.family, X.shape[0])
     mcmc = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "cores": args.cores}

@@ -132,9 +132,12 @@ class MoE:
 
     def fit(
         self,
-        X,
-        y,
+        X=None,
+        y=None,
         *,
+        data=None,
+        formula: str | None = None,
+        gate_formula: str | None = None,
         draws: int = 1000,
         tune: int | None = None,
         chains: int = 4,
@@ -154,7 +157,25 @@ class MoE:
         experts' ``X``, zero columns for constant mixing weights). Predictions of a model whose
         gate has its own covariates take them as ``gate_X=`` too, or as extra columns of a
         DataFrame ``X_new``.
+
+        Formula form: ``fit(data=df, formula="y ~ x1 + C(g)", gate_formula="~ z")`` builds
+        ``X``, ``y``, ``gate_X`` and ``offset`` with :func:`bayesmoe.formula.design_matrices`
+        and keeps the :class:`~bayesmoe.formula.Design` as ``design_``: the prediction methods
+        then take new DataFrames and apply the same columns, contrasts and transforms.
         """
+        classes = sample_kwargs.pop("classes", None)
+        if formula is not None or data is not None:
+            from bayesmoe.formula import formula_inputs
+
+            dm = formula_inputs(
+                X, y, data, formula, gate_formula, self.family, offset=offset, gate_X=gate_X
+            )
+            X, y, offset, gate_X, classes = dm.X, dm.y, dm.offset, dm.gate_X, dm.design.classes
+            self.design_ = dm.design
+        else:
+            self.__dict__.pop("design_", None)
+            if X is None or y is None:
+                raise TypeError("`fit` needs X and y (or data= with formula=).")
         if backend not in BACKENDS:
             raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}.")
         model_options = set(self._options_names())
@@ -181,9 +202,12 @@ class MoE:
             progressbar=progressbar,
             offset=offset,
             gate_X=gate_X,
+            **({} if classes is None else {"classes": classes}),
             **self._options(),
             **sample_kwargs,
         )
+        if getattr(self, "design_", None) is not None:
+            self.trace_.attrs.update(self.design_.attrs())
         return self.trace_
 
     def _trace(self):
@@ -194,22 +218,39 @@ class MoE:
     def _gate_callable(self):
         return self.gate if callable(self.gate) else None
 
+    def _inputs(self, X_new, kwargs: dict, offset: bool = True):
+        """A formula fit's designs applied to a new DataFrame (explicit keywords win)."""
+        design = getattr(self, "design_", None)
+        if design is None or not hasattr(X_new, "columns"):  # matrices: the design's columns
+            return X_new, kwargs
+        new = design.transform(X_new)
+        extra = {"gate_X": new["gate_X"], "offset": new["offset"] if offset else None}
+        kwargs = {**{k: v for k, v in extra.items() if v is not None}, **kwargs}
+        return new["X"], kwargs
+
     def predict(self, X_new, **kwargs) -> xr.Dataset:
-        """Posterior predictive summary at new inputs (:func:`bayesmoe.inference.predict`)."""
+        """Posterior predictive summary at new inputs (:func:`bayesmoe.inference.predict`).
+
+        After a formula fit, ``X_new`` is a DataFrame and gets the fit's designs.
+        """
+        X_new, kwargs = self._inputs(X_new, kwargs)
         return _pred.predict(self._trace(), X_new, gate=self._gate_callable(), **kwargs)
 
     def posterior_predictive(self, X_new, **kwargs) -> xr.Dataset:
         """Posterior predictive draws (:func:`bayesmoe.inference.posterior_predictive`)."""
+        X_new, kwargs = self._inputs(X_new, kwargs)
         return _pred.posterior_predictive(
             self._trace(), X_new, gate=self._gate_callable(), **kwargs
         )
 
     def gate_probabilities(self, X_new, **kwargs) -> xr.DataArray:
         """Posterior gate probabilities per expert (see :func:`bayesmoe.gate_probabilities`)."""
+        X_new, kwargs = self._inputs(X_new, kwargs, offset=False)
         return _pred.gate_probabilities(self._trace(), X_new, gate=self._gate_callable(), **kwargs)
 
     def conditional_density(self, X_new, y_grid, **kwargs) -> xr.Dataset:
         """p(y | x) on a grid (:func:`bayesmoe.inference.conditional_density`)."""
+        X_new, kwargs = self._inputs(X_new, kwargs)
         return _pred.conditional_density(
             self._trace(), X_new, y_grid, gate=self._gate_callable(), **kwargs
         )

@@ -500,9 +500,9 @@ def _iterate(
 # ----- the fitter -----------------------------------------------------------------------------
 @keywords_checked
 def fit_mle(
-    X,
-    y,
-    n_experts: int,
+    X=None,
+    y=None,
+    n_experts: int | None = None,
     *,
     family: str = "gaussian",
     gate: str | Callable = "softmax",
@@ -526,6 +526,9 @@ def fit_mle(
     offset=None,
     gate_X=None,
     gate_feature_names: Sequence | None = None,
+    data=None,
+    formula: str | None = None,
+    gate_formula: str | None = None,
     _step_scale: float = 1.0,
     _newton: int = 2,
     _newton_sub: int = 1,
@@ -610,6 +613,10 @@ def fit_mle(
         need the gate to see the experts' covariates; other gates run the numpy engine.
     gate_feature_names : sequence, optional
         Labels of ``gate_X``'s columns (a DataFrame's column names by default).
+    data, formula, gate_formula : DataFrame, str, str, optional
+        The formula form instead of ``X``, ``y``, ``offset`` and ``gate_X``:
+        :func:`bayesmoe.formula.design_matrices` builds them; the measure's ``attrs`` keep the
+        formulas.
     backend : {"auto", "numba", "numpy"}
         Iteration engine: the compiled kernels of :mod:`.mm_numba` (every start
         and iteration of a block in one compiled call; "auto" uses them when numba is
@@ -630,6 +637,14 @@ def fit_mle(
     (3, 18)
     """
     t0 = time.perf_counter()
+    design = None
+    if formula is not None or data is not None:  # the formula form (bayesmoe.formula)
+        from bayesmoe.formula import formula_inputs
+
+        dm = formula_inputs(X, y, data, formula, gate_formula, family, offset=offset, gate_X=gate_X)
+        X, offset, gate_X, design = dm.X, dm.offset, dm.gate_X, dm.design
+        y = dm.y if design.classes is None else dm.codes()
+        n_classes = n_classes or (None if design.classes is None else len(design.classes))
     X, y, K, M, feature = _validate(X, y, n_experts, family, gate, n_classes)
     n, d = X.shape
     n_starts = _check_int("n_starts", n_starts, 0)
@@ -789,6 +804,8 @@ def fit_mle(
     with np.errstate(divide="ignore", invalid="ignore"):
         ent = float(-np.sum(np.where(resp > 0, resp * np.log(resp), 0.0)))
     bic = -2 * ll + n_params * np.log(n)
+    if design is not None:
+        G.attrs.update(design.attrs())
     return MMResult(
         measure_=G,
         loglik_=ll,
