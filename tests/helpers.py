@@ -310,7 +310,8 @@ def permute_last_axis(values: np.ndarray, q: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 def flat_options() -> list[dict]:
     """Model option sets the flat density covers (every family, with and without covariates,
-    both identifiabilities, ordered intercepts, modified and custom gates, offsets).
+    both identifiabilities, ordered intercepts, modified and custom gates, offsets, both prior
+    sets and ``dirichlet_weights`` alone).
 
     ``features=0``, ``gate_features`` (0 or "own") and ``offset=True`` are instructions to
     :func:`flat_data`, not model options.
@@ -331,6 +332,13 @@ def flat_options() -> list[dict]:
         dict(n_experts=3, gate_features="own"),  # the gate's own covariates
         dict(n_experts=2, family="poisson", offset=True, gate_features=0),  # constant weights
         dict(n_experts=2, family="categorical", features=0, gate_features="own"),
+        # the Richardson–Green prior set (Dirichlet weights, hierarchical means and precisions)
+        dict(n_experts=3, features=0, priors="richardson-green"),
+        dict(n_experts=3, priors="richardson-green"),  # with covariates
+        dict(n_experts=3, priors="richardson-green", identifiability="reference", ordered=True),
+        dict(n_experts=2, priors="richardson-green", gate_features="own"),
+        dict(n_experts=1, priors={"scheme": "richardson-green", "precision_shape": 3.0}),
+        dict(n_experts=3, family="poisson", priors={"dirichlet_weights": True}),
     ]
 
 
