@@ -25,14 +25,19 @@ pytest.importorskip("numpyro")
 RUN = dict(n_experts=3, draws=1000, chains=2, random_seed=1, progressbar=False)
 
 
-def _run(backend: str, priors) -> tuple[str, dict]:
+def _run(backend: str, priors) -> tuple[str, dict, dict]:
     X, y, _ = bm.data.load_dataset("galaxy")
     tr = bm.inference.sample(X, y, priors=priors, backend=backend, **RUN)
     b = np.sort(tr.posterior["b"].values, axis=-1)
     q = {"loglik": tr.log_likelihood["y"].sum("obs").values}
     q.update({f"b_sorted{k}": b[..., k] for k in range(b.shape[-1])})
     q["log_noise_rate"] = np.log(tr.posterior["noise_rate"].values)
-    return tr.attrs["sampler"], {k: (float(v.mean()), float(az.mcse(v))) for k, v in q.items()}
+    layout = {
+        g: {k: tr[g][k].dims for k in tr[g].data_vars}
+        for g in ("posterior", "log_likelihood", "constant_data")
+    }
+    est = {k: (float(v.mean()), float(az.mcse(v))) for k, v in q.items()}
+    return tr.attrs["sampler"], est, layout
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +50,17 @@ def _z(a: dict, b: dict) -> np.ndarray:
 
 
 def test_rg_runs_on_jax_and_matches_pymc(pymc_run):
-    sampler, jax_q = _run("auto", "richardson-green")
+    sampler, jax_q, layout = _run("auto", "richardson-green")
     assert sampler == "jax"
     assert pymc_run[0] == "pymc"
+    assert layout == pymc_run[2]  # same variables (incl. noise_rate, prior_*) and dims
     z = _z(jax_q, pymc_run[1])
     assert z.max() < bonferroni_z(z.size, ALPHA), json.dumps({"z": z.tolist(), "jax": jax_q})
 
 
 def test_must_fail_twin_other_rg_hyperparameter(pymc_run):
     priors = {"scheme": "richardson-green", "precision_shape": 6.0}
-    sampler, jax_q = _run("jax", priors)
+    sampler, jax_q, _ = _run("jax", priors)
     assert sampler == "jax"
     z = _z(jax_q, pymc_run[1])
     assert z.max() >= bonferroni_z(z.size, ALPHA), z
