@@ -141,16 +141,14 @@ def _point_from_measure(measure: xr.Dataset, info: ModelInfo) -> dict[str, np.nd
     pri, K = info.priors, info.n_experts
     beta0 = G["beta0"].values
     beta1 = G["beta1"].transpose("gate_feature", "expert").values
-    if pri.dirichlet_weights:  # K intercepts log g_j: log weights shifted to E sum g = K delta
-        beta0 = beta0 - np.logaddexp.reduce(beta0) + np.log(K * pri.weights_concentration)
-    elif info.identifiability == "zerosum":
-        beta0 = beta0 - beta0.mean()
-    else:
-        beta0 = (beta0 - beta0[-1])[:-1]
     if info.identifiability == "zerosum":
+        beta0 = beta0 - beta0.mean()
         beta1 = beta1 - beta1.mean(-1, keepdims=True)
     else:
-        beta1 = (beta1 - beta1[:, -1:])[:, :-1]
+        beta0, beta1 = (beta0 - beta0[-1])[:-1], (beta1 - beta1[:, -1:])[:, :-1]
+    if pri.dirichlet_weights:  # K intercepts log g_j: log weights shifted to E sum g = K delta
+        beta0 = G["beta0"].values
+        beta0 = beta0 - np.logaddexp.reduce(beta0) + np.log(K * pri.weights_concentration)
     point = {}
     if K > 1:
         point = {"beta0_std": beta0, "beta1_std": beta1}
