@@ -31,20 +31,21 @@ ALPHA = 1e-3
 passes or fails deterministically; ALPHA is the chance that a *correct* sampler or simulator with
 an unlucky seed would have been flagged).
 
-Shared by 19 checks in the default tier: chi-square of the ESS-thinned K chain (tests/rjmcmc:
+Shared by 20 checks in the default tier: chi-square of the ESS-thinned K chain (tests/rjmcmc:
 test_prior_recovery 3 (one of them Poisson experts), test_prior_recovery_rg 1, test_categorical 1,
 test_sampling 1 — ALPHA / 2 per chain over two chains), Kolmogorov–Smirnov of ESS-thinned Gibbs
 marginals (tests/inference/test_gibbs 4), KS of prior draws (tests/models/test_priors 3), and
-Bonferroni z-tests of simulated expert frequencies at family-wise ALPHA (tests/data/test_simulate
-6: 3 gates x 2 temperatures). The slow tier (``-m slow``) adds 3 more (the second pmf of two prior-
-recovery tests, tests/rjmcmc/test_evidence). With the 2 default checks at ``ALPHA_RECOVERY`` below,
-the family-wise false-alarm probability of the default tier is at most 19 * 1e-3 + 2 * 1e-2 = 0.039
-(union bound). Checks with their own stated per-check threshold are outside this count
-(tests/data/test_simulate's 4-SE moment checks, 6.3e-5 each; the 4.5-SE importance-ratio checks of
-tests/rjmcmc/test_categorical; the 4.5-SE draw checks of tests/families/test_families, below 1e-4
-each after Bonferroni; the recovery bounds of tests/families/test_poisson). The must-fail twins
-assert ``p < ALPHA``: the same threshold, so a twin that fails as required shows power at this
-budget.
+Bonferroni z-tests of simulated expert frequencies at family-wise ALPHA (tests/data/test_simulate 6:
+3 gates x 2 temperatures), and the Bonferroni z-test of the Richardson–Green posterior on the JAX
+path against PyMC's (tests/inference/nuts/test_rg_jax 1). The slow tier (``-m slow``) adds 3 more
+(the second pmf of two prior-recovery tests, tests/rjmcmc/test_evidence). With the 2 default checks
+at ``ALPHA_RECOVERY`` below, the family-wise false-alarm probability of the default tier is at most
+20 * 1e-3 + 2 * 1e-2 = 0.040 (union bound). Checks with their own stated per-check threshold are
+outside this count (tests/data/test_simulate's 4-SE moment checks, 6.3e-5 each; the 4.5-SE
+importance-ratio checks of tests/rjmcmc/test_categorical; the 4.5-SE draw checks of
+tests/families/test_families, below 1e-4 each after Bonferroni; the recovery bounds of
+tests/families/test_poisson). The must-fail twins assert ``p < ALPHA``: the same threshold, so a
+twin that fails as required shows power at this budget.
 """
 
 ALPHA_RECOVERY = 1e-2
@@ -310,7 +311,8 @@ def permute_last_axis(values: np.ndarray, q: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 def flat_options() -> list[dict]:
     """Model option sets the flat density covers (every family, with and without covariates,
-    both identifiabilities, ordered intercepts, modified and custom gates, offsets).
+    both identifiabilities, ordered intercepts, modified and custom gates, offsets, both prior
+    sets and ``dirichlet_weights`` alone).
 
     ``features=0``, ``gate_features`` (0 or "own") and ``offset=True`` are instructions to
     :func:`flat_data`, not model options.
@@ -331,6 +333,13 @@ def flat_options() -> list[dict]:
         dict(n_experts=3, gate_features="own"),  # the gate's own covariates
         dict(n_experts=2, family="poisson", offset=True, gate_features=0),  # constant weights
         dict(n_experts=2, family="categorical", features=0, gate_features="own"),
+        # the Richardson–Green prior set (Dirichlet weights, hierarchical means and precisions)
+        dict(n_experts=3, features=0, priors="richardson-green"),
+        dict(n_experts=3, priors="richardson-green"),  # with covariates
+        dict(n_experts=3, priors="richardson-green", identifiability="reference", ordered=True),
+        dict(n_experts=2, priors="richardson-green", gate_features="own"),
+        dict(n_experts=1, priors={"scheme": "richardson-green", "precision_shape": 3.0}),
+        dict(n_experts=3, family="poisson", priors={"dirichlet_weights": True}),
     ]
 
 

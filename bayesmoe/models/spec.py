@@ -339,7 +339,7 @@ def fixed_k_spec(
 
 
 def trace_layout(s: Prepared, info: ModelInfo) -> tuple[dict, dict, dict]:
-    """``(coords, dims, constant_data)`` of the built fixed-K model (default prior set): the
+    """``(coords, dims, constant_data)`` of the built fixed-K model (either prior set): the
     model's coords, ``named_vars_to_dims`` and its ``pm.Data`` values other than ``y_obs``,
     derived from the family's declarations as the builder's variables are.
     """
@@ -362,8 +362,9 @@ def trace_layout(s: Prepared, info: ModelInfo) -> tuple[dict, dict, dict]:
         "y_obs": ("obs",),
         "y": ("obs",),
     }
-    if K > 1:
-        dims["beta1_std"], dims["beta0_std"] = ("gate_feature", free), (free,)
+    if K > 1:  # Dirichlet weights: K gate intercepts whatever the identifiability
+        b0 = "expert" if info.priors.dirichlet_weights else free
+        dims["beta1_std"], dims["beta0_std"] = ("gate_feature", free), (b0,)
     dims.update({f"{p.name}_std": (*p.dims, "expert") for p in fam.params})
     dims.update(fam.trace_dims)
     st = s.standardizer

@@ -72,10 +72,21 @@ def test_spec_rejects_what_build_model_rejects():
         assert str(spec.value) == str(built.value)
 
 
-def test_other_priors_are_left_to_the_pymc_model():
+def test_richardson_green_constants_are_data_of_the_flat_model():
+    """The RG constants (midpoint and range of y) enter the JAX program as data: two data sets
+    of one shape share a program signature but not the constants.
+    """
     X, y, _ = flat_data({})
-    s, info = fixed_k_spec(X, y, n_experts=2, priors="richardson-green")
-    assert flat_model_from_spec(s, info) is None
+    fms = []
+    for yy in (y, 2.0 * y + 1.0 + np.sin(y)):
+        s, info = fixed_k_spec(X, yy, n_experts=2, priors="richardson-green")
+        fm = flat_model_from_spec(s, info)
+        data = fm.data()
+        for k, v in s.prior_constants().items():
+            assert data[f"prior_{k}"] == pytest.approx(v, rel=1e-15), k
+        fms.append(fm)
+    assert fms[0].signature() == fms[1].signature()
+    assert fms[0].data()["prior_mean_center"] != fms[1].data()["prior_mean_center"]
 
 
 def test_the_jax_path_imports_neither_pymc_nor_arviz():

@@ -11,6 +11,11 @@ transforms PyMC puts on the free variables):
 - the expert family's free parameters as it declares them (:class:`bayesmoe.families.Param`):
   ``Normal``, or ``HalfNormal`` with the log transform (log-Jacobian ``sum(log sigma)``), or
   ``ordered`` intercepts: ``cumsum([x_0, exp(x_1), ...])``, log-Jacobian ``sum(x_1:)``;
+- the Richardson–Green prior set (docs/math.md §2.2) and ``dirichlet_weights``: gate intercepts
+  ``log Gamma(delta, 1)`` on the real line (K of them whatever the identifiability), intercepts
+  ``N(xi, 1/sqrt(kappa))`` with xi and kappa data (the model's ``prior_*`` constants), the noise
+  sd ``sigma = tau^(-1/2)``, ``tau ~ Gamma(alpha, beta)`` with the log transform and the shared
+  rate ``beta ~ Gamma(g, h)`` (``noise_rate_std``, log transform) just before it;
 - the observed mixture likelihood of y in the user's units: the family's one log density
   (:meth:`bayesmoe.families.Family.component_log_prob`) on numpy or jax.numpy.
 
@@ -22,7 +27,8 @@ when a model has a variable it does not know (then the caller falls back to PyMC
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,8 +46,8 @@ class _Block:
     name: str  # PyMC value-variable name
     rv: str  # free random variable name (constrained)
     shape: tuple
-    kind: str  # zerosum / normal / halfnormal_log / normal_ordered
-    scale: float
+    kind: str  # see _DISTS; a "_log" / "_ordered" suffix names the transform
+    scale: float  # sd, or the shape (log_gamma: delta; gamma_log, inv_sqrt_gamma_log: alpha)
 
     @property
     def size(self) -> int:
@@ -87,6 +93,7 @@ class FlatModel:
     Zs: np.ndarray
     y: np.ndarray  # y as the family codes it, in the user's units
     offset: np.ndarray | None = None  # per-row log-exposure (families that take one)
+    prior: dict = field(default_factory=dict)  # the model's prior_* constants (RG set)
 
     @property
     def family(self):
@@ -128,9 +135,9 @@ class FlatModel:
             v = np.asarray(point[b.rv], dtype=float)
             if b.kind == "zerosum":
                 v = _reduce_zerosum(v - v.mean(-1, keepdims=True))
-            elif b.kind == "halfnormal_log":
+            elif b.kind.endswith("_log"):
                 v = np.log(v)
-            elif b.kind == "normal_ordered":
+            elif b.kind.endswith("_ordered"):
                 v = np.concatenate([v[..., :1], np.log(np.diff(v, axis=-1))], axis=-1)
             vals[b.name] = v
         return self.flatten(vals)
@@ -143,22 +150,24 @@ class FlatModel:
             v = vals[b.name]
             if b.kind == "zerosum":
                 v = _extend_zerosum(xp, v)
-            elif b.kind == "halfnormal_log":
+            elif b.kind.endswith("_log"):
                 log_jac = log_jac + v.sum(axis=tuple(range(-len(b.shape), 0)))
                 v = xp.exp(v)
-            elif b.kind == "normal_ordered":
+            elif b.kind.endswith("_ordered"):
                 log_jac = log_jac + v[..., 1:].sum(axis=tuple(range(-len(b.shape), 0)))
                 v = xp.cumsum(xp.concatenate([v[..., :1], xp.exp(v[..., 1:])], axis=-1), axis=-1)
             out[b.rv] = v
         return out, log_jac
 
     # ----- density -------------------------------------------------------------------------------
-    def _log_prior(self, xp, free: dict):
+    def _log_prior(self, xp, free: dict, data: dict):
         total = 0.0
         for b in self.blocks:
             v, s = free[b.rv], b.scale
             axes = tuple(range(-len(b.shape), 0))
-            if b.kind == "zerosum":
+            if b.kind in _RG_KINDS:
+                total = total + _rg_log_prior(xp, b, v, free, data).sum(axis=axes)
+            elif b.kind == "zerosum":
                 K = b.shape[-1] + 1
                 n_events = b.size // b.shape[-1]
                 total = total + (
@@ -179,7 +188,8 @@ class FlatModel:
             return None, None
         b0, b1 = free["beta0_std"], free["beta1_std"]
         if info.identifiability == "reference":
-            b0 = xp.concatenate([b0, xp.zeros(b0.shape[:-1] + (1,))], axis=-1)
+            if not info.priors.dirichlet_weights:  # (Dirichlet weights: K intercepts)
+                b0 = xp.concatenate([b0, xp.zeros(b0.shape[:-1] + (1,))], axis=-1)
             b1 = xp.concatenate([b1, xp.zeros(b1.shape[:-1] + (1,))], axis=-1)
         return b0, b1
 
@@ -203,6 +213,7 @@ class FlatModel:
             out["y_scale"] = np.asarray(st.y_scale, dtype=float)
         if self.family.takes_offset:
             out["offset"] = np.zeros(len(self.y)) if self.offset is None else self.offset
+        out.update({f"prior_{k}": np.asarray(v, dtype=float) for k, v in self.prior.items()})
         return out
 
     def pointwise(self, free: dict, ops=None, data: dict | None = None):
@@ -232,8 +243,9 @@ class FlatModel:
     def logp(self, flat, ops=None, data: dict | None = None):
         """Log density of the unconstrained parameters (PyMC's ``model.logp()``), jacobians in."""
         xp = (ops or _np_ops()).xp
+        data = self.data() if data is None else data
         free, log_jac = self.constrain(flat, xp)
-        return self._log_prior(xp, free) + log_jac + self.pointwise(free, ops, data).sum(-1)
+        return self._log_prior(xp, free, data) + log_jac + self.pointwise(free, ops, data).sum(-1)
 
     def jax_logp(self):
         """``logp(flat, data)`` as a JAX function (float64 under ``jax.enable_x64``); ``data``
@@ -244,7 +256,9 @@ class FlatModel:
 
     # ----- Deterministics (user units) -----------------------------------------------------------
     def deterministics(self, free: dict) -> dict:
-        """The model's Deterministics (``beta0, beta1`` and the family's trace variables)."""
+        """The model's Deterministics (``beta0, beta1``, the family's trace variables and, under
+        the Richardson–Green set, ``noise_rate`` in units of y^2).
+        """
         info, st, fam = self.info, self.info.standardizer, self.family
         K = info.n_experts
         first = fam.params[0]
@@ -261,6 +275,8 @@ class FlatModel:
             NUMPY, {f"{p.name}_std": free[f"{p.name}_std"] for p in fam.params}
         )
         out.update(fam.trace_from_canonical(np, fam.to_user(np, canon, self.transform())))
+        if "noise_rate_std" in free:
+            out["noise_rate"] = free["noise_rate_std"] * st.y_scale**2
         return out
 
 
@@ -273,6 +289,8 @@ def _expected_blocks(info, d: int, d_gate: int) -> list[_Block]:
     fam = get_family(info.family)
     blocks = []
     if K > 1:
+        if pri.dirichlet_weights:  # K log-Gamma intercepts whatever the identifiability
+            b0 = _Block("beta0_std", "beta0_std", (K,), "log_gamma", pri.weights_concentration)
         if info.identifiability == "zerosum":
             if d_gate == 0:  # an empty plain Normal (ZeroSumNormal does not take an empty axis)
                 blocks.append(_Block("beta1_std", "beta1_std", (0, K), "normal", pri.gate_slope))
@@ -286,50 +304,105 @@ def _expected_blocks(info, d: int, d_gate: int) -> list[_Block]:
                         pri.gate_slope,
                     )
                 )
-            blocks.append(
-                _Block("beta0_std_zerosum__", "beta0_std", (K - 1,), "zerosum", pri.gate_intercept)
-            )
+            if not pri.dirichlet_weights:
+                b0 = _Block(
+                    "beta0_std_zerosum__", "beta0_std", (K - 1,), "zerosum", pri.gate_intercept
+                )
         else:
-            blocks += [
-                _Block("beta1_std", "beta1_std", (d_gate, K - 1), "normal", pri.gate_slope),
-                _Block("beta0_std", "beta0_std", (K - 1,), "normal", pri.gate_intercept),
-            ]
+            blocks.append(
+                _Block("beta1_std", "beta1_std", (d_gate, K - 1), "normal", pri.gate_slope)
+            )
+            if not pri.dirichlet_weights:
+                b0 = _Block("beta0_std", "beta0_std", (K - 1,), "normal", pri.gate_intercept)
+        blocks.append(b0)
     sizes = fam.dim_sizes(d, len(info.classes or ()))
     for p in fam.params:
         rv = f"{p.name}_std"
         shape = (*(sizes[x] for x in p.dims), K)
         scale = getattr(pri, p.prior)
-        if p.positive:
+        normal = "normal"
+        if pri.hierarchical and p.intercept:  # N(xi, R / sqrt(factor)): xi, R are prior_* data
+            normal, scale = "normal_centered", pri.mean_precision_factor
+        if pri.hierarchical and p.positive:  # the shared rate is created just before
+            a = pri.rate_shape
+            blocks.append(_Block("noise_rate_std_log__", "noise_rate_std", (), "gamma_log", a))
+            blocks.append(
+                _Block(f"{rv}_log__", rv, shape, "inv_sqrt_gamma_log", pri.precision_shape)
+            )
+        elif p.positive:
             blocks.append(_Block(f"{rv}_log__", rv, shape, "halfnormal_log", scale))
         elif p.intercept and info.ordered and K > 1:
-            blocks.append(_Block(f"{rv}_ordered__", rv, shape, "normal_ordered", scale))
+            blocks.append(_Block(f"{rv}_ordered__", rv, shape, f"{normal}_ordered", scale))
         else:
-            blocks.append(_Block(rv, rv, shape, "normal", scale))
+            blocks.append(_Block(rv, rv, shape, normal, scale))
     return blocks
 
 
+#: block kinds of the Richardson–Green set and dirichlet_weights (see :func:`_rg_log_prior`)
+_RG_KINDS = (
+    "log_gamma",
+    "normal_centered",
+    "normal_centered_ordered",
+    "gamma_log",
+    "inv_sqrt_gamma_log",
+)
+
+
+def _rg_log_prior(xp, b: _Block, v, free: dict, data: dict):
+    """Elementwise log density of a Richardson–Green block at its constrained values ``v``
+    (PyMC's Normal and Gamma logp, the builder's CustomDist logps).
+    """
+    if b.kind == "log_gamma":  # log g, g ~ Gamma(delta, 1)
+        return b.scale * v - xp.exp(v) - math.lgamma(b.scale)
+    if b.kind.startswith("normal_centered"):
+        mu, sd = data["prior_mean_center"], data["prior_mean_sd"]
+        z = (v - mu) / sd
+        return -0.5 * z * z - xp.log(sd) - _LOG_SQRT_2PI
+    if b.kind == "gamma_log":  # beta ~ Gamma(g, rate h)
+        alpha, rate = b.scale, data["prior_rate_rate"]
+        return alpha * xp.log(rate) - math.lgamma(alpha) + (alpha - 1.0) * xp.log(v) - rate * v
+    # inv_sqrt_gamma_log: sigma = tau^(-1/2), tau ~ Gamma(alpha, beta), beta the shared rate
+    alpha = b.scale
+    rate = xp.reshape(free["noise_rate_std"], free["noise_rate_std"].shape + (1,) * len(b.shape))
+    tau = v**-2
+    return (
+        alpha * xp.log(rate)
+        - math.lgamma(alpha)
+        + (alpha - 1.0) * xp.log(tau)
+        - rate * tau
+        + np.log(2.0)
+        - 3.0 * xp.log(v)
+    )
+
+
+#: the PyMC op of each block kind's random variable
 _DISTS = {
-    "zerosum": "ZeroSumNormal",
-    "normal": "Normal",
-    "normal_ordered": "Normal",
-    "halfnormal_log": "HalfNormal",
+    "zerosum": "ZeroSumNormalRV",
+    "normal": "NormalRV",
+    "normal_ordered": "NormalRV",
+    "halfnormal_log": "HalfNormalRV",
+    "log_gamma": "CustomDist_{rv}",
+    "normal_centered": "NormalRV",
+    "normal_centered_ordered": "NormalRV",
+    "gamma_log": "GammaRV",
+    "inv_sqrt_gamma_log": "CustomDist_{rv}",
 }
 
 
 def _supported(info, d: int) -> bool:
     pri = info.priors
-    if getattr(pri, "scheme", "default") != "default" or getattr(pri, "dirichlet_weights", False):
-        return False  # only the default prior set is written here
-    return True
+    if pri.scheme not in ("default", "richardson-green"):
+        return False
+    return not (pri.hierarchical and not get_family(info.family).hierarchical_prior)
 
 
-def _build(info, blocks, X, y, offset=None, Z=None) -> FlatModel:
+def _build(info, blocks, X, y, offset=None, Z=None, prior=None) -> FlatModel:
     st = info.standardizer
     gate = transform_of(info.gate, info.gate_fn)
     Zs = (gate_input(X if Z is None else Z, gate) - st.z_center) / st.z_scale
     fam = get_family(info.family)
     y = np.asarray(y, dtype=np.int64 if fam.y_dtype == "int64" else float)
-    return FlatModel(info, blocks, st.transform_X(X), Zs, y, offset)
+    return FlatModel(info, blocks, st.transform_X(X), Zs, y, offset, dict(prior or {}))
 
 
 def flat_model_from_spec(s, info) -> FlatModel | None:
@@ -342,7 +415,7 @@ def flat_model_from_spec(s, info) -> FlatModel | None:
     if not _supported(info, X.shape[1]):
         return None
     blocks = _expected_blocks(info, X.shape[1], Z.shape[1])
-    return _build(info, blocks, X, np.asarray(s.y), s.offset, Z)
+    return _build(info, blocks, X, np.asarray(s.y), s.offset, Z, s.prior_constants())
 
 
 def flat_model(model, info) -> FlatModel | None:
@@ -365,8 +438,8 @@ def flat_model(model, info) -> FlatModel | None:
     blocks = [expected[name] for name in value_vars]  # the model's own order
     for b in blocks:  # shapes from the dims' coords: no graph compilation on this path
         op_name = type(model[b.rv].owner.op).__name__
-        dims = model.named_vars_to_dims.get(b.rv)
-        if dims is None or op_name != _DISTS[b.kind] + "RV":
+        dims = model.named_vars_to_dims.get(b.rv, () if b.shape == () else None)
+        if dims is None or op_name != _DISTS[b.kind].format(rv=b.rv):
             return None
         shape = tuple(len(model.coords[dim]) for dim in dims)
         if b.kind == "zerosum":
@@ -376,7 +449,15 @@ def flat_model(model, info) -> FlatModel | None:
     if [v.name for v in model.observed_RVs] != ["y"]:
         return None
     expected_det = {"beta0", "beta1"} | set(get_family(info.family).trace_dims)
+    if info.priors.hierarchical:
+        expected_det.add("noise_rate")
     if {v.name for v in model.deterministics} != expected_det:
         return None
     offset = model["offset"].get_value() if "offset" in model.named_vars else None
-    return _build(info, blocks, X, np.asarray(model["y_obs"].get_value()), offset, Z)
+    prior = {
+        v.name.removeprefix("prior_"): float(v.get_value())
+        for v in model.data_vars
+        if v.name.startswith("prior_")
+    }
+    y = np.asarray(model["y_obs"].get_value())
+    return _build(info, blocks, X, y, offset, Z, prior)

@@ -545,7 +545,7 @@ def _to_datatree(
     coords = {k: np.asarray(v) for k, v in layout["coords"].items() if v is not None}
     rv_order = [b.rv for b in fm.blocks]
     posterior = {k: free[k] for k in rv_order}
-    posterior.update({k: det[k] for k in ("beta1", "beta0", *fm.family.trace_dims)})
+    posterior.update(det)  # the model's Deterministics (FlatModel.deterministics)
     groups = {
         "posterior": posterior,
         "sample_stats": stats,

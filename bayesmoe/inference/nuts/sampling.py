@@ -138,6 +138,7 @@ def _point_from_measure(measure: xr.Dataset, info: ModelInfo) -> dict[str, np.nd
     """Free-variable values (standardised scale) of the model at a user-units measure."""
     G = info.standardizer.to_standard(measure)
     fam = get_family(info.family)
+    pri, K = info.priors, info.n_experts
     beta0 = G["beta0"].values
     beta1 = G["beta1"].transpose("gate_feature", "expert").values
     if info.identifiability == "zerosum":
@@ -145,12 +146,29 @@ def _point_from_measure(measure: xr.Dataset, info: ModelInfo) -> dict[str, np.nd
         beta1 = beta1 - beta1.mean(-1, keepdims=True)
     else:
         beta0, beta1 = (beta0 - beta0[-1])[:-1], (beta1 - beta1[:, -1:])[:, :-1]
+    if pri.dirichlet_weights:  # K intercepts log g_j: log weights shifted to E sum g = K delta
+        beta0 = G["beta0"].values
+        beta0 = beta0 - np.logaddexp.reduce(beta0) + np.log(K * pri.weights_concentration)
     point = {}
-    if info.n_experts > 1:
+    if K > 1:
         point = {"beta0_std": beta0, "beta1_std": beta1}
     canon = {k: G[k].transpose(*dims).values for k, dims in fam.canonical_dims.items()}
     point.update(fam.free_from_canonical(canon))
     return point
+
+
+def _rate_start(point: dict, info: ModelInfo, y) -> dict:
+    """The Richardson–Green shared rate ``noise_rate_std`` (beta) at its conditional mean given
+    the start's precisions: ``beta | tau ~ Gamma(g + K alpha, h + sum tau)`` (docs/math.md §2.2).
+    """
+    pri = info.priors
+    if not pri.hierarchical or "sigma_std" not in point:
+        return point
+    tau = np.asarray(point["sigma_std"], dtype=float) ** -2.0
+    ys = info.standardizer.transform_y(np.asarray(y, dtype=float))
+    h = pri.rate_rate_factor / float(np.ptp(ys)) ** 2
+    rate = (pri.rate_shape + tau.size * pri.precision_shape) / (h + tau.sum())
+    return {**point, "noise_rate_std": np.asarray(rate)}
 
 
 def _order_by_intercept(measure: xr.Dataset, info: ModelInfo) -> xr.Dataset:
@@ -240,7 +258,7 @@ def start_values(
         raise ValueError(f"`init` must be one of {INITS}; got {method!r}.")
     if info.ordered and info.n_experts > 1:
         G = _order_by_intercept(G, info)
-    return _clip_gate(_point_from_measure(G, info), info), G
+    return _rate_start(_clip_gate(_point_from_measure(G, info), info), info, y), G
 
 
 #: NUTS starts keep standardised gate parameters within this many prior sds
@@ -259,6 +277,11 @@ def _clip_gate(point: dict, info: ModelInfo) -> dict:
             if info.identifiability == "zerosum":
                 v = v - v.mean(-1, keepdims=True)
             point[k] = v
+    if pri.dirichlet_weights and "beta0_std" in point:  # log g_j, g_j ~ Gamma(delta, 1): at
+        # most _GATE_START_SDS sds below log(delta) (sd^2 = trigamma(delta), series in 1/delta)
+        d = pri.weights_concentration
+        sd = np.sqrt(1.0 / d + 0.5 / d**2 + 1.0 / (6.0 * d**3))
+        point["beta0_std"] = np.maximum(point["beta0_std"], np.log(d) - _GATE_START_SDS * sd)
     return point
 
 
@@ -284,7 +307,7 @@ def _measure_from_posterior(post: xr.Dataset, info: ModelInfo) -> xr.Dataset:
 
 def _jitter(point: dict, info: ModelInfo, rng: np.random.Generator, scale: float) -> dict:
     fam = get_family(info.family)
-    positive = {f"{p.name}_std" for p in fam.params if p.positive}
+    positive = {f"{p.name}_std" for p in fam.params if p.positive} | {"noise_rate_std"}
     ordered = {f"{p.name}_std" for p in fam.params if p.intercept} if info.ordered else set()
     out = {}
     for k, v in point.items():

@@ -89,7 +89,12 @@ def test_unknown_model_is_not_flattened():
 
 
 def test_models_outside_the_flat_density_fall_back():
-    """Other prior sets are left to PyMC (flat_model returns None, "auto" -> pymc)."""
+    """A model whose variables are not the ones its options imply (here: built with one prior
+    set, read with the other's info) is left to PyMC (flat_model returns None, "auto" -> pymc).
+    """
     X, y, _ = simulate("S-B", n=80, random_seed=0)
-    model, info = build_model(X, y, n_experts=2, priors="richardson-green")
-    assert flat_model(model, info) is None
+    model_rg, info_rg = build_model(X, y, n_experts=2, priors="richardson-green")
+    model, info = build_model(X, y, n_experts=2)
+    assert flat_model(model_rg, info_rg) is not None and flat_model(model, info) is not None
+    assert flat_model(model_rg, info) is None
+    assert flat_model(model, info_rg) is None
