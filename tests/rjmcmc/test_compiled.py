@@ -131,3 +131,28 @@ def test_compiled_dropped_split_jacobian_fails():
     ks, pmf, _ = _prior_chain(p_birth_death=0.0, drop_split_jacobian=True)
     p, _ = chi_square_pvalue(ks[0], pmf)
     assert p < ALPHA
+
+
+RG_TABLE1_3_8 = {3: 0.061, 4: 0.128, 5: 0.182, 6: 0.199, 7: 0.160, 8: 0.109}
+
+
+def test_compiled_galaxy_matches_richardson_green():
+    """p(k | y) for k = 3..8 on the galaxy data within Monte Carlo error of Richardson & Green's
+    Table 1 (k ~ U{1..30}). Tolerance as in tests/rjmcmc/test_galaxy_rg.py:
+    |p_k - p_RG,k| <= z sqrt(2) se_k + 0.0005, se_k = sqrt(p_k (1 - p_k) / ESS_k) from the ESS of
+    the indicator 1{k = j} (RG's error taken as large as ours, 0.0005 their rounding),
+    z = Bonferroni over the 6 values at family-wise ALPHA_RECOVERY.
+    """
+    import arviz as az
+
+    from tests.helpers import ALPHA_RECOVERY, bonferroni_z
+
+    trace = _rg(draws=3000, tune=500, random_seed=4, start_experts=[2, 12])
+    k = trace["posterior"]["n_experts"].values
+    assert az.ess(k.astype(float)) > 200  # else the band below is too wide to mean anything
+    z = bonferroni_z(len(RG_TABLE1_3_8), ALPHA_RECOVERY)
+    for j, p_rg in RG_TABLE1_3_8.items():
+        ind = (k == j).astype(float)
+        p, ess = ind.mean(), float(az.ess(ind))
+        se = np.sqrt(p * (1 - p) / ess)
+        assert abs(p - p_rg) <= z * np.sqrt(2) * se + 0.0005, (j, p, p_rg, se)
