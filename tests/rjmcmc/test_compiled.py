@@ -7,7 +7,8 @@
   sweeps, which then draw from the prior, and the moves) must reproduce k ~ U{1..30}: chi-square
   on the chain thinned to about one draw per effective sample (tests/helpers.py), false-alarm
   rate ALPHA. Must-fail twin: split/merge only, with the Jacobian 1 / (u (1 - u)) dropped
-  (measured p-value 0 — the chain runs away from the prior — against ALPHA = 1e-3).
+  (measured p-value 0: the chain collapses onto k = 1, 2, against ALPHA = 1e-3; the passing
+  chains gave p = 0.20 and 0.053 at thinning 2 and 3).
   These runs share one program shape with the galaxy runs (n = 82, k_max = 30, 2 chains),
   so the suite compiles it once (and reuses it from the persistent cache afterwards).
 """
@@ -16,8 +17,7 @@ import numpy as np
 import pytest
 
 from bayesmoe.data import load_dataset
-from bayesmoe.inference.rjmcmc import acceptance_summary, k_posterior, relabel_at_k
-from bayesmoe.inference.rjmcmc import sample_random_k
+from bayesmoe.inference.rjmcmc import acceptance_summary, k_posterior, relabel_at_k, sample_random_k
 from bayesmoe.inference.rjmcmc.compiled import CompiledSettings, run_compiled
 from bayesmoe.inference.rjmcmc.sampling import start_points
 from bayesmoe.models.random_k import build_random_k_model
@@ -25,7 +25,7 @@ from tests.helpers import ALPHA, chi_square_pvalue
 
 X, Y, _ = load_dataset("galaxy")
 K_MAX = 30
-PRIOR_DRAWS = 3000
+PRIOR_DRAWS = 2000
 
 
 def _rg(**kwargs):
@@ -75,7 +75,7 @@ def test_compiled_trace_has_the_step_method_schema():
 
 
 def test_auto_takes_compiled_only_where_it_applies():
-    model, info = build_random_k_model(
+    _, info = build_random_k_model(
         X, Y, max_experts=4, experts_prior="uniform", priors="richardson-green"
     )
     from bayesmoe.inference.rjmcmc.compiled_sampling import use_compiled

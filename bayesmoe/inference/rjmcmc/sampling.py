@@ -238,8 +238,8 @@ def sample_random_k(
         (:mod:`bayesmoe.inference.rjmcmc.compiled`; only the models of the conjugate Gibbs sweep:
         d = 0, Gaussian experts, ``priors="richardson-green"``; chains start from the prior,
         ``init`` and ``progressbar`` do not apply, ``step_kwargs`` takes
-        ``moves_per_step`` (default 10), ``sweeps_per_step`` (Gibbs sweeps per draw, each followed
-        by ``moves_per_step`` moves; default 5), ``p_birth_death``, ``split_sd``,
+        ``moves_per_step`` (default 5), ``sweeps_per_step`` (Gibbs sweeps per draw, each followed
+        by ``moves_per_step`` moves; default 10), ``p_birth_death``, ``split_sd``,
         ``split_beta``, ``tune``). "step": PyMC's sampler with the step methods. "auto"
         (default): "compiled" where it applies and no option of the step method is given.
     **sample_kwargs
