@@ -156,3 +156,17 @@ def test_compiled_galaxy_matches_richardson_green():
         p, ess = ind.mean(), float(az.ess(ind))
         se = np.sqrt(p * (1 - p) / ess)
         assert abs(p - p_rg) <= z * np.sqrt(2) * se + 0.0005, (j, p, p_rg, se)
+
+
+def test_step_gibbs_ignores_the_data_when_prior_only():
+    """The step method's Gibbs sweep with the likelihood off draws from the prior (it used the
+    data before: with ``prior_only=True`` it sampled a posterior the RJ step did not target)."""
+    from bayesmoe.inference.rjmcmc.gibbs import ConjugateGibbs
+
+    model, info = build_random_k_model(
+        X, Y, max_experts=5, experts_prior="uniform", priors="richardson-green", prior_only=True
+    )
+    step = ConjugateGibbs(info=info, model=model, rng=0)
+    point, stats = step.step(model.initial_point())
+    assert stats[0]["occupied"] == 0  # no observation allocated
+    assert np.isfinite(point["b_std"]).all()
