@@ -35,16 +35,16 @@ Shared by 20 checks in the default tier: chi-square of the ESS-thinned K chain (
 test_prior_recovery 3 (one of them Poisson experts), test_prior_recovery_rg 1, test_categorical 1,
 test_sampling 1, test_compiled 1 — ALPHA / 2 per chain over two chains), Kolmogorov–Smirnov of
 ESS-thinned Gibbs marginals (tests/inference/test_gibbs 4), KS of prior draws
-(tests/models/test_priors 3), and Bonferroni z-tests of simulated expert frequencies at family-wise ALPHA (tests/data/test_simulate
-6: 3 gates x 2 temperatures). The slow tier (``-m slow``) adds 3 more (the second pmf of two prior-
-recovery tests, tests/rjmcmc/test_evidence). With the 3 default checks at ``ALPHA_RECOVERY`` below,
-the family-wise false-alarm probability of the default tier is at most 20 * 1e-3 + 3 * 1e-2 = 0.050
-(union bound). Checks with their own stated per-check threshold are outside this count
-(tests/data/test_simulate's 4-SE moment checks, 6.3e-5 each; the 4.5-SE importance-ratio checks of
-tests/rjmcmc/test_categorical; the 4.5-SE draw checks of tests/families/test_families, below 1e-4
-each after Bonferroni; the recovery bounds of tests/families/test_poisson). The must-fail twins
-assert ``p < ALPHA``: the same threshold, so a twin that fails as required shows power at this
-budget.
+(tests/models/test_priors 3), and Bonferroni z-tests of simulated expert frequencies at family-wise
+ALPHA (tests/data/test_simulate 6: 3 gates x 2 temperatures). The slow tier (``-m slow``) adds 3
+more (the second pmf of two prior- recovery tests, tests/rjmcmc/test_evidence). With the 3 default
+checks at ``ALPHA_RECOVERY`` below, the family-wise false-alarm probability of the default tier is
+at most 20 * 1e-3 + 3 * 1e-2 = 0.050 (union bound). Checks with their own stated per-check threshold
+are outside this count (tests/data/test_simulate's 4-SE moment checks, 6.3e-5 each; the 4.5-SE
+importance-ratio checks of tests/rjmcmc/test_categorical; the 4.5-SE draw checks of
+tests/families/test_families, below 1e-4 each after Bonferroni; the recovery bounds of
+tests/families/test_poisson). The must-fail twins assert ``p < ALPHA``: the same threshold, so a
+twin that fails as required shows power at this budget.
 """
 
 ALPHA_RECOVERY = 1e-2
