@@ -37,7 +37,7 @@ test_sampling 1, test_compiled 1 — ALPHA / 2 per chain over two chains), Kolmo
 ESS-thinned Gibbs marginals (tests/inference/test_gibbs 4), KS of prior draws
 (tests/models/test_priors 3), and Bonferroni z-tests of simulated expert frequencies at family-wise
 ALPHA (tests/data/test_simulate 6: 3 gates x 2 temperatures). The slow tier (``-m slow``) adds 3
-more (the second pmf of two prior- recovery tests, tests/rjmcmc/test_evidence). With the 3 default
+more (the second pmf of two prior-recovery tests, tests/rjmcmc/test_evidence). With the 3 default
 checks at ``ALPHA_RECOVERY`` below, the family-wise false-alarm probability of the default tier is
 at most 20 * 1e-3 + 3 * 1e-2 = 0.050 (union bound). Checks with their own stated per-check threshold
 are outside this count (tests/data/test_simulate's 4-SE moment checks, 6.3e-5 each; the 4.5-SE
