@@ -142,6 +142,13 @@ def _parser() -> _Parser:
         "(random K; the default when --experts-prior is given)",
     )
     fit.add_argument(
+        "--rj-sampler",
+        choices=("auto", "compiled", "step"),
+        default="auto",
+        help="rjmcmc: the compiled (JAX) sampler or PyMC's step methods (default auto: "
+        "compiled for a mixture without features under --priors richardson-green)",
+    )
+    fit.add_argument(
         "--json", action="store_true", help="print one JSON object (with --method mle)"
     )
     _add_sampling(fit)
@@ -580,6 +587,7 @@ def _fit_random_k(args, mode, data: CsvData, t0) -> int:
             experts_prior=spec,
             prior_only=args.prior_only,
             init="prior" if args.prior_only else "mm",
+            sampler=args.rj_sampler,
             **common,
         )
         pmf = k_posterior(trace)

@@ -9,6 +9,16 @@ fits for K = 1..8. Results: ``benchmarks/results/galaxy.json`` and the k chains 
 ``galaxy_k.npz``. A statistical study, not a speed measurement: run it under ``nice``.
 
     nice -n 15 python benchmarks/galaxy.py [--chains 4 --draws 25000 --tune 2000] [--quick]
+
+``--cli`` instead times the whole ``bayesmoe fit`` process of issue 23 (galaxy, RG prior,
+k_max 30, 2 chains x (1000 + 5000), seed 4) for the compiled sampler and the step method side by
+side, each a fresh process run one after the other (``--samplers``; ``--cold`` empties the JAX
+caches first): wall and CPU time of the process (CPU: user + system of the child, the fair
+measure on a shared machine), sampling seconds, ESS and R-hat of k, p(k | y) for
+k = 3..8 against Table 1, acceptance per move, the 1-minute load before and after. Results:
+``benchmarks/results/galaxy_cli.json``.
+
+    python benchmarks/galaxy.py --cli [--samplers compiled step] [--cold]
 """
 
 from __future__ import annotations
@@ -184,6 +194,112 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def run_cli(sampler: str, workdir: Path, *, cold: bool = False, seed: int = 4) -> dict:
+    """One ``bayesmoe fit`` process (issue 23's command) with ``--rj-sampler sampler``."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import xarray as xr
+
+    _, y, _ = load_dataset("galaxy")
+    csv = workdir / "galaxy.csv"
+    csv.write_text("velocity\n" + "\n".join(repr(float(v)) for v in y) + "\n")
+    out = workdir / f"out_{sampler}"
+    shutil.rmtree(out, ignore_errors=True)
+    env = dict(os.environ)
+    if cold:
+        cache = workdir / "jaxcache_cold"
+        shutil.rmtree(cache, ignore_errors=True)
+        env["BAYESMOE_JAX_CACHE"] = str(cache)
+    cmd = [
+        sys.executable,
+        "-c",
+        "from bayesmoe.cli import main; main()",
+        "fit",
+        str(csv),
+        "--target",
+        "velocity",
+        "--features",
+        "none",
+        "--priors",
+        "richardson-green",
+        "--experts-prior",
+        "uniform:30",
+        "--chains",
+        "2",
+        "--draws",
+        "5000",
+        "--tune",
+        "1000",
+        "--seed",
+        str(seed),
+        "--rj-sampler",
+        sampler,
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    import resource
+
+    load_before = os.getloadavg()[0]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    if proc.returncode:
+        raise RuntimeError(f"{sampler}: bayesmoe fit failed\n{proc.stderr[-2000:]}")
+    trace = xr.open_datatree(out / "trace.nc", engine="h5netcdf")
+    k = np.asarray(trace["posterior"]["n_experts"].values, dtype=int)
+    summary = k_summary(k, 30)
+    acc = acceptance_summary(trace)
+    return {
+        "sampler": sampler,
+        "rj_sampler": str(trace.attrs.get("rj_sampler", "step")),
+        "cold": cold,
+        "process_s": wall,
+        "process_cpu_s": cpu,
+        "sampling_s": float(trace.attrs["seconds_sampling"]),
+        "init_s": float(trace.attrs["seconds_init"]),
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+        "ess_k": summary["ess_k_bulk"],
+        "rhat_k": summary["rhat_k"],
+        "ess_k_per_s": summary["ess_k_bulk"] / wall,
+        "ess_k_per_cpu_s": summary["ess_k_bulk"] / cpu,
+        "p": summary["p"],
+        "se": summary["se"],
+        "changed": [float(np.mean(np.diff(c) != 0)) for c in k],
+        "acceptance": {
+            str(m): float(acc["acceptance_rate"].sel(move=m)) for m in acc["move"].values
+        },
+    }
+
+
+def cli_rows(rows: list[dict]) -> str:
+    """README rows of the ``--cli`` comparison (ratios against the step method's row)."""
+    ref = next((r for r in rows if r["sampler"] == "step"), None)
+    lines = [
+        "| sampler | caches | process s (wall) | process CPU s | sampling s | ESS of k | R-hat k "
+        "| ESS/s | ESS/CPU s | x step (CPU) | p(k given y), k = 3..8 | load before/after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ratio = r["ess_k_per_cpu_s"] / ref["ess_k_per_cpu_s"] if ref else float("nan")
+        pk = ", ".join(f"{p:.3f}" for p in r["p"][2:8])
+        lines.append(
+            f"| {r['rj_sampler']} | {'cold' if r['cold'] else 'warm'} | {r['process_s']:.1f} "
+            f"| {r['process_cpu_s']:.1f} | {r['sampling_s']:.1f} | {r['ess_k']:.0f} "
+            f"| {r['rhat_k']:.3f} | {r['ess_k_per_s']:.1f} | {r['ess_k_per_cpu_s']:.1f} "
+            f"| {ratio:.1f} | {pk} "
+            f"| {r['load_before']:.1f} / {r['load_after']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def main():
     import argparse
 
@@ -197,7 +313,30 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a short run: checks the script works")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--table", type=Path, help="print the README rows of a results JSON and exit")
+    ap.add_argument("--cli", action="store_true", help="time whole `bayesmoe fit` processes")
+    ap.add_argument("--samplers", nargs="+", default=["compiled", "step"])
+    ap.add_argument("--cold", action="store_true", help="--cli: empty JAX caches first")
     a = ap.parse_args()
+    if a.cli:
+        import tempfile
+
+        a.out.mkdir(parents=True, exist_ok=True)
+        rows = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for sampler in a.samplers:
+                rows.append(run_cli(sampler, Path(tmp), cold=a.cold))
+                print(json.dumps({k: v for k, v in rows[-1].items() if k not in ("p", "se")}))
+        meta = {
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
+            "python": platform.python_version(),
+            "bayesmoe": bayesmoe.__version__,
+            "jax": __import__("jax").__version__,
+        }
+        name = "galaxy_cli_cold" if a.cold else "galaxy_cli"
+        (a.out / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+        print(cli_rows(rows))
+        return
     if a.table is not None:
         print(markdown(json.loads(a.table.read_text())))
         return

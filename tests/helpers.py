@@ -31,17 +31,18 @@ ALPHA = 1e-3
 passes or fails deterministically; ALPHA is the chance that a *correct* sampler or simulator with
 an unlucky seed would have been flagged).
 
-Shared by 20 checks in the default tier: chi-square of the ESS-thinned K chain (tests/rjmcmc:
+Shared by 21 checks in the default tier: chi-square of the ESS-thinned K chain (tests/rjmcmc:
 test_prior_recovery 3 (one of them Poisson experts), test_prior_recovery_rg 1, test_categorical 1,
-test_sampling 1 — ALPHA / 2 per chain over two chains), Kolmogorov–Smirnov of ESS-thinned Gibbs
-marginals (tests/inference/test_gibbs 4), KS of prior draws (tests/models/test_priors 3), and
-Bonferroni z-tests of simulated expert frequencies at family-wise ALPHA (tests/data/test_simulate 6:
-3 gates x 2 temperatures), and the Bonferroni z-test of the Richardson–Green posterior on the JAX
-path against PyMC's (tests/inference/nuts/test_rg_jax 1). The slow tier (``-m slow``) adds 3 more
-(the second pmf of two prior-recovery tests, tests/rjmcmc/test_evidence). With the 2 default checks
-at ``ALPHA_RECOVERY`` below, the family-wise false-alarm probability of the default tier is at most
-20 * 1e-3 + 2 * 1e-2 = 0.040 (union bound). Checks with their own stated per-check threshold are
-outside this count (tests/data/test_simulate's 4-SE moment checks, 6.3e-5 each; the 4.5-SE
+test_sampling 1, test_compiled 1 — ALPHA / 2 per chain over two chains), Kolmogorov–Smirnov of
+ESS-thinned Gibbs marginals (tests/inference/test_gibbs 4), KS of prior draws
+(tests/models/test_priors 3), Bonferroni z-tests of simulated expert frequencies at family-wise
+ALPHA (tests/data/test_simulate 6: 3 gates x 2 temperatures), and the Bonferroni z-test of the
+Richardson–Green posterior on the JAX path against PyMC's (tests/inference/nuts/test_rg_jax 1).
+The slow tier (``-m slow``) adds 3 more (the second pmf of two prior-recovery tests,
+tests/rjmcmc/test_evidence). With the 3 default checks at ``ALPHA_RECOVERY`` below, the
+family-wise false-alarm probability of the default tier is at most 21 * 1e-3 + 3 * 1e-2 = 0.051
+(union bound). Checks with their own stated per-check threshold are outside this count
+(tests/data/test_simulate's 4-SE moment checks, 6.3e-5 each; the 4.5-SE
 importance-ratio checks of tests/rjmcmc/test_categorical; the 4.5-SE draw checks of
 tests/families/test_families, below 1e-4 each after Bonferroni; the recovery bounds of
 tests/families/test_poisson). The must-fail twins assert ``p < ALPHA``: the same threshold, so a
@@ -52,8 +53,9 @@ ALPHA_RECOVERY = 1e-2
 """Family-wise false-alarm rate of a posterior-recovery z-test (posterior means against a known
 truth, Bonferroni over all the scalars compared). Looser than ``ALPHA`` because the normal
 reference is an approximation (Bernstein–von Mises, or iid jitter with an estimated MCSE), not an
-exact null. Used by 2 default checks (tests/inference/test_sampling::test_recovers_sb_truth,
-tests/diagnostics/test_relabel::test_relabelled_means_match_truth_within_mcse) and the slow
+exact null. Used by 3 default checks (tests/inference/test_sampling::test_recovers_sb_truth,
+tests/diagnostics/test_relabel::test_relabelled_means_match_truth_within_mcse,
+tests/rjmcmc/test_compiled::test_compiled_galaxy_matches_richardson_green) and the slow
 tests/rjmcmc/test_galaxy_rg.py.
 """
 

@@ -346,6 +346,10 @@ def write_fit_report(
         sections.append(
             _arviz_section("Trace plot of K", "the trace plot", _trace_plot, trace, ["n_experts"])
         )
+        if post.sizes["chain"] > 1:  # K's ranks are the mixing check (padded slots say nothing)
+            sections.append(
+                _arviz_section("Rank plot of K", "the rank plot", _rank_plot, trace, ["n_experts"])
+            )
     else:  # the answer: the fitted model and its parameters in the user's units
         if has_data:
             sections.append(fitted_model_section(trace))

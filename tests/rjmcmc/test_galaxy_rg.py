@@ -45,7 +45,8 @@ Z = bonferroni_z(RG_TABLE1.size, ALPHA_RECOVERY)
 
 
 @pytest.mark.slow
-def test_galaxy_k_posterior_matches_richardson_green():
+@pytest.mark.parametrize("sampler", ["compiled", "step"])
+def test_galaxy_k_posterior_matches_richardson_green(sampler):
     X, y, _ = load_dataset("galaxy")
     trace = sample_random_k(
         X,
@@ -60,6 +61,7 @@ def test_galaxy_k_posterior_matches_richardson_green():
         start_experts=[2, 12],
         random_seed=20,
         step_kwargs={"moves_per_step": 5},
+        sampler=sampler,
     )
     k = np.asarray(trace["posterior"]["n_experts"].values, dtype=int)
     assert az.ess(k.astype(float)) > 100  # else the band below is too wide to mean anything

@@ -122,7 +122,9 @@ class ConjugateGibbs(BlockedStep):
         self.xi, self.kappa = c["mean_center"], 1.0 / c["mean_sd"] ** 2
         self.h, self.g = c["rate_rate"], pri.rate_shape
         self.alpha, self.delta = pri.precision_shape, pri.weights_concentration
-        self.y = np.asarray(info.ys, dtype=float)
+        # prior_only: the model has no likelihood, so neither have the full conditionals (with
+        # no observations every update below is a draw from the prior)
+        self.y = np.zeros(0) if info.prior_only else np.asarray(info.ys, dtype=float)
         self.rng = get_random_generator(rng)
 
     def step(self, point: dict):

@@ -212,6 +212,7 @@ def sample_random_k(
     experts: str | None = None,
     gate_X=None,
     gate_feature_names=None,
+    sampler: str = "auto",
     **sample_kwargs,
 ) -> xr.DataTree:
     """Sample the posterior of a softmax-gated MoE with a random number of experts.
@@ -248,6 +249,15 @@ def sample_random_k(
     gate_X, gate_feature_names : optional
         The gate's own covariates and their labels (default: the experts' ``X``); zero columns
         give constant mixing weights. See :func:`bayesmoe.models.build_model`.
+    sampler : {"auto", "compiled", "step"}
+        "compiled": the whole chain (Gibbs sweeps and reversible-jump moves) in one JAX program
+        (:mod:`bayesmoe.inference.rjmcmc.compiled`; only the models of the conjugate Gibbs sweep:
+        d = 0, Gaussian experts, ``priors="richardson-green"``; chains start from the prior,
+        ``init`` and ``progressbar`` do not apply, ``step_kwargs`` takes
+        ``moves_per_step`` (default 5), ``sweeps_per_step`` (Gibbs sweeps per draw, each followed
+        by ``moves_per_step`` moves; default 10), ``p_birth_death``, ``split_sd``,
+        ``split_beta``, ``tune``). "step": PyMC's sampler with the step methods. "auto"
+        (default): "compiled" where it applies and no option of the step method is given.
     **sample_kwargs
         Passed to :func:`pymc.sample`; the NUTS step's own keywords (``target_accept``,
         ``max_treedepth``, ..., or ``nuts={...}``) go to the NUTS step of the compound sampler
@@ -319,6 +329,25 @@ def sample_random_k(
         gate_X=gate_X,
         gate_feature_names=gate_feature_names,
     )
+    from bayesmoe.inference.rjmcmc.compiled_sampling import use_compiled
+
+    if use_compiled(sampler, info, continuous, step_kwargs, sample_kwargs):
+        from bayesmoe.inference.rjmcmc.compiled_sampling import sample_compiled
+
+        trace = sample_compiled(
+            model,
+            info,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            start_experts=start_experts,
+            step_kwargs=step_kwargs,
+            random_seed=random_seed,
+        )
+        from bayesmoe.diagnostics.convergence import check_random_k
+
+        check_random_k(trace)
+        return trace
     X_arr = model["X"].get_value()
     Z_arr = None if info.gate_shared else model["gate_X"].get_value()
     y_codes = info.y

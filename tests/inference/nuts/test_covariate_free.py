@@ -104,6 +104,7 @@ def test_sample_random_k_d0(continuous):
         random_seed=1,
         continuous=continuous,
         start_experts=3,
+        sampler="step",  # the compiled sampler (auto here) has tests/rjmcmc/test_compiled.py
     )
     assert trace.attrs["sampler"] == f"reversible_jump+{continuous}"
     pk = k_posterior(trace)
