@@ -33,13 +33,13 @@ def compiled_trace(model, info, values: dict, stats: dict, *, tune: int, seconds
     K_max = info.max_experts
     coords, dims = coords_and_dims_for_inferencedata(model)
     coords = {**coords, "chain": np.arange(chains), "draw": np.arange(draws)}
-    empty = np.zeros((chains, draws, info.n_features, K_max))
+    empty = np.zeros((chains, draws, 0, K_max))  # d = 0: no expert nor gate covariates
     cd, cde = ("chain", "draw"), ("chain", "draw", "expert")
-    cdfe = ("chain", "draw", "feature", "expert")
+    cdfe, cdge = ("chain", "draw", "feature", "expert"), ("chain", "draw", "gate_feature", "expert")
     free = {
         "n_experts_index": (cd, values["n_experts_index"].astype(np.int64)),
         "beta0_std": (cde, values["beta0_std"]),
-        "beta1_std": (cdfe, empty),
+        "beta1_std": (cdge, empty),
         "a_std": (cdfe, empty),
         "b_std": (cde, values["b_std"]),
         "noise_rate_std": (cd, np.exp(values["noise_rate_std_log__"])),
@@ -50,7 +50,7 @@ def compiled_trace(model, info, values: dict, stats: dict, *, tune: int, seconds
         raise RuntimeError(f"compiled sampler: the model's free variables {want} are not {free}.")
     post = xr.Dataset(
         {k: free[k] for k in want},
-        coords={k: coords[k] for k in ("chain", "draw", "expert", "feature")},
+        coords={k: coords[k] for k in ("chain", "draw", "expert", "feature", "gate_feature")},
     )
     post = pm.compute_deterministics(post, model=model, extend_dataset=True, progressbar=False)
     lib = {
@@ -90,7 +90,8 @@ def compiled_trace(model, info, values: dict, stats: dict, *, tune: int, seconds
     for name, value in find_constants(model).items():
         d = dims.get(name, [])
         const[name] = (tuple(d), np.asarray(value))
-    constant = xr.Dataset(const, coords={k: coords[k] for k in ("obs", "feature")})
+    keep = ("obs", "feature", "gate_feature")
+    constant = xr.Dataset(const, coords={k: coords[k] for k in keep if k in coords})
     groups["constant_data"] = constant
     return xr.DataTree.from_dict(groups)
 
