@@ -145,12 +145,14 @@ class MoE:
         feature_names=None,
         offset=None,
         gate_X=None,
+        trials=None,
         **sample_kwargs,
     ) -> xr.DataTree:
         """Sample the posterior; the relabelled DataTree is returned and kept as ``trace_``.
 
         See :func:`bayesmoe.inference.sample` for the arguments (``offset``: per-row
-        log-exposures of Poisson experts; ``gate_X``: the gate's own covariates, default the
+        log-exposures of Poisson experts; ``trials``: per-row numbers of trials of binomial
+        experts; ``gate_X``: the gate's own covariates, default the
         experts' ``X``, zero columns for constant mixing weights). Predictions of a model whose
         gate has its own covariates take them as ``gate_X=`` too, or as extra columns of a
         DataFrame ``X_new``.
@@ -181,6 +183,7 @@ class MoE:
             progressbar=progressbar,
             offset=offset,
             gate_X=gate_X,
+            trials=trials,
             **self._options(),
             **sample_kwargs,
         )

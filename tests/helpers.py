@@ -331,6 +331,7 @@ def flat_options() -> list[dict]:
         dict(n_experts=3, gate_features="own"),  # the gate's own covariates
         dict(n_experts=2, family="poisson", offset=True, gate_features=0),  # constant weights
         dict(n_experts=2, family="categorical", features=0, gate_features="own"),
+        dict(n_experts=2, family="binomial", trials=True, gate_features="own"),
     ]
 
 
@@ -353,6 +354,11 @@ def flat_data(opts):
         rate = np.where(X[:, 0] > 0, np.exp(1.5 + 0.5 * X[:, 1]), np.exp(0.2 - 0.3 * X[:, 1]))
         y = rng.poisson(rate * np.exp(off))
         opts["offset"] = off if opts.get("offset") else None
+    elif family == "binomial":  # successes of 1..9 trials (all 1 without ``trials``)
+        t = rng.integers(1, 10, size=len(y)) if opts.get("trials") else np.ones(len(y), int)
+        logit = np.where(X[:, 0] > 0, 1.0 + 0.8 * X[:, 1], -0.5 - 0.6 * X[:, 1])
+        y = rng.binomial(t, 1.0 / (1.0 + np.exp(-logit)))
+        opts["trials"] = t if opts.get("trials") else None
     gate = opts.pop("gate_features", None)
     if gate == 0:  # constant mixing weights
         opts["gate_X"] = np.zeros((len(y), 0))

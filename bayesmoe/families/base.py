@@ -138,6 +138,9 @@ class Family:
     has_classes: ClassVar[bool] = False
     #: the family reads a per-row offset (log-exposure) from the data
     takes_offset: ClassVar[bool] = False
+    #: the per-row data the family's density reads besides X and y (``"offset"``, ``"trials"``);
+    #: every entry point accepts them as keywords of the same names
+    row_data: ClassVar[tuple[str, ...]] = ()
     #: canonical variables that are positive (variances): compared on the log scale
     positive_canonical: ClassVar[tuple[str, ...]] = ()
     #: over-fitted Voronoi cells use the r̄(m) exponents of Gaussian experts (docs/math.md §4.3);

@@ -49,6 +49,7 @@ class Poisson(Family):
     canonical_dims: ClassVar[dict] = {"a": ("feature", "expert"), "b": ("expert",)}
     trace_dims: ClassVar[dict] = canonical_dims
     takes_offset = True
+    row_data = ("offset",)
     transforms_response = True
     signature = "(k),(k)->()"
     y_dtype = "int64"

@@ -34,7 +34,7 @@ from bayesmoe.families import get_family
 from bayesmoe.inference.mle import mm_updates as mu
 from bayesmoe.measure import measure_family, measure_from_arrays, upgrade_measure
 from bayesmoe.models.gates import GATES, stored_name, transform_of
-from bayesmoe.models.spec import check_gate_X, check_offset
+from bayesmoe.models.spec import check_gate_X, check_offset, check_trials
 from bayesmoe.scaling import Standardizer
 
 __all__ = ["MMResult", "count_parameters", "fit_mle", "monotone_violations"]
@@ -526,6 +526,7 @@ def fit_mle(
     offset=None,
     gate_X=None,
     gate_feature_names: Sequence | None = None,
+    trials=None,
     _step_scale: float = 1.0,
     _newton: int = 2,
     _newton_sub: int = 1,
@@ -610,6 +611,8 @@ def fit_mle(
         need the gate to see the experts' covariates; other gates run the numpy engine.
     gate_feature_names : sequence, optional
         Labels of ``gate_X``'s columns (a DataFrame's column names by default).
+    trials : array_like, shape (n,), optional
+        Per-row numbers of trials of binomial experts (default 1: Bernoulli rows).
     backend : {"auto", "numba", "numpy"}
         Iteration engine: the compiled kernels of :mod:`.mm_numba` (every start
         and iteration of a block in one compiled call; "auto" uses them when numba is
@@ -671,6 +674,7 @@ def fit_mle(
     gate = transform_of(gate_name, gate)
     fam = get_family(family)
     offset = check_offset(offset, fam.name, n)
+    trials = check_trials(trials, y, fam.name, n)
     st = Standardizer.from_data(X, y, gate=gate, family=fam, offset=offset, gate_X=Z)
     Xt = np.column_stack([np.ones(n), st.transform_X(X)])
     Zt = np.column_stack([np.ones(n), st.transform_gate(X if Z is None else Z)])
@@ -688,6 +692,7 @@ def fit_mle(
         step_scale=_step_scale,
         newton=_newton,
         offset=off_s,
+        trials=trials,
     )
     lay = prob.layout
     engine = _Engine(prob, backend)
@@ -710,6 +715,7 @@ def fit_mle(
             step_scale=_step_scale,
             newton=_newton_sub,
             offset=None if off_s is None else off_s[rows],
+            trials=None if trials is None else trials[rows],
         )
         engine_s = _Engine(prob_s, engine.name)
     else:

@@ -87,6 +87,7 @@ class FlatModel:
     Zs: np.ndarray
     y: np.ndarray  # y as the family codes it, in the user's units
     offset: np.ndarray | None = None  # per-row log-exposure (families that take one)
+    trials: np.ndarray | None = None  # per-row numbers of trials (binomial)
 
     @property
     def family(self):
@@ -203,6 +204,8 @@ class FlatModel:
             out["y_scale"] = np.asarray(st.y_scale, dtype=float)
         if self.family.takes_offset:
             out["offset"] = np.zeros(len(self.y)) if self.offset is None else self.offset
+        if "trials" in self.family.row_data:
+            out["trials"] = np.ones(len(self.y)) if self.trials is None else self.trials
         return out
 
     def pointwise(self, free: dict, ops=None, data: dict | None = None):
@@ -323,13 +326,13 @@ def _supported(info, d: int) -> bool:
     return True
 
 
-def _build(info, blocks, X, y, offset=None, Z=None) -> FlatModel:
+def _build(info, blocks, X, y, offset=None, Z=None, trials=None) -> FlatModel:
     st = info.standardizer
     gate = transform_of(info.gate, info.gate_fn)
     Zs = (gate_input(X if Z is None else Z, gate) - st.z_center) / st.z_scale
     fam = get_family(info.family)
     y = np.asarray(y, dtype=np.int64 if fam.y_dtype == "int64" else float)
-    return FlatModel(info, blocks, st.transform_X(X), Zs, y, offset)
+    return FlatModel(info, blocks, st.transform_X(X), Zs, y, offset, trials)
 
 
 def flat_model_from_spec(s, info) -> FlatModel | None:
@@ -342,7 +345,7 @@ def flat_model_from_spec(s, info) -> FlatModel | None:
     if not _supported(info, X.shape[1]):
         return None
     blocks = _expected_blocks(info, X.shape[1], Z.shape[1])
-    return _build(info, blocks, X, np.asarray(s.y), s.offset, Z)
+    return _build(info, blocks, X, np.asarray(s.y), s.offset, Z, s.trials)
 
 
 def flat_model(model, info) -> FlatModel | None:
@@ -379,4 +382,5 @@ def flat_model(model, info) -> FlatModel | None:
     if {v.name for v in model.deterministics} != expected_det:
         return None
     offset = model["offset"].get_value() if "offset" in model.named_vars else None
-    return _build(info, blocks, X, np.asarray(model["y_obs"].get_value()), offset, Z)
+    trials = model["trials"].get_value() if "trials" in model.named_vars else None
+    return _build(info, blocks, X, np.asarray(model["y_obs"].get_value()), offset, Z, trials)

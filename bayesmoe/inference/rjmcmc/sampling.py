@@ -169,6 +169,7 @@ def start_points(
                             random_seed=int(rng.integers(2**31)),
                             n_classes=info.n_classes or None,
                             offset=info.offset,
+                            trials=info.trials,
                             gate_X=gate_X,
                             gate_feature_names=None if gate_X is None else info.gate_feature_names,
                         )
@@ -212,6 +213,7 @@ def sample_random_k(
     experts: str | None = None,
     gate_X=None,
     gate_feature_names=None,
+    trials=None,
     **sample_kwargs,
 ) -> xr.DataTree:
     """Sample the posterior of a softmax-gated MoE with a random number of experts.
@@ -245,6 +247,8 @@ def sample_random_k(
         ``"auto"`` (default) takes Gibbs where it applies, NUTS elsewhere.
     offset : array_like, shape (n_obs,), optional
         Per-row log-exposure of families with a log link (``family="poisson"``).
+    trials : array_like, shape (n_obs,), optional
+        Per-row numbers of trials of binomial experts (default 1: Bernoulli rows).
     gate_X, gate_feature_names : optional
         The gate's own covariates and their labels (default: the experts' ``X``); zero columns
         give constant mixing weights. See :func:`bayesmoe.models.build_model`.
@@ -318,6 +322,7 @@ def sample_random_k(
         offset=offset,
         gate_X=gate_X,
         gate_feature_names=gate_feature_names,
+        trials=trials,
     )
     X_arr = model["X"].get_value()
     Z_arr = None if info.gate_shared else model["gate_X"].get_value()
