@@ -362,3 +362,9 @@ class Family:
     def mm_init_features(self, y, n_classes: int) -> np.ndarray:
         """Columns of the response the k-means initialiser clusters on (with x)."""
         return np.asarray(y, dtype=float)[:, None]
+
+    def mm_init_columns(self, prob) -> np.ndarray:
+        """:meth:`mm_init_features` of the MM problem's response (a family whose per-row data
+        change what the response means, e.g. binomial trials, overrides this).
+        """
+        return self.mm_init_features(prob.y, prob.layout.M)

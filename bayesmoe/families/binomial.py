@@ -174,6 +174,14 @@ class Binomial(Family):
     def mm_init_features(self, y, n_classes):
         return np.asarray(y, dtype=float)[:, None]
 
+    def mm_init_columns(self, prob):
+        """The empirical logit ``log((y + 1/2) / (trials - y + 1/2))``: successes of rows with
+        different numbers of trials are clustered as proportions.
+        """
+        t = np.ones(len(prob.y)) if prob.trials is None else prob.trials
+        y = np.asarray(prob.y, dtype=float)
+        return np.log((y + 0.5) / (t - y + 0.5))[:, None]
+
     def _q(self, prob, A, tau):
         """Each expert's penalised expected complete-data log-likelihood, shape (S, K)."""
         eta = prob.Xt @ A

@@ -192,10 +192,18 @@ def check_offset(offset, family: str, n_obs: int) -> np.ndarray | None:
 
 
 def check_trials(trials, y, family: str, n_obs: int) -> np.ndarray | None:
-    """Per-row numbers of trials for a family that takes them (whole numbers >= 1, >= y)."""
-    if trials is None:
-        return None
+    """Per-row numbers of trials for a family that takes them (whole numbers >= 1, >= y);
+    without them every row is one trial, so y must be 0 or 1.
+    """
     fam = get_family(family)
+    if trials is None:
+        if "trials" in fam.row_data and np.any(np.asarray(y, dtype=float) > 1):
+            i = int(np.flatnonzero(np.asarray(y, dtype=float) > 1)[0])
+            raise ValueError(
+                f"`y` holds {float(y[i]):g} successes at row {i} but no `trials` were given "
+                f"(one trial per row); pass the numbers of trials as `trials=`."
+            )
+        return None
     if "trials" not in fam.row_data:
         raise ValueError(
             f"`trials` applies to binomial experts; {fam.name} experts take none. Drop `trials`."

@@ -218,7 +218,7 @@ def _initial_theta(prob: mu.Problem, S: int, rng, n_inner: int = 5, engine=None)
     if K == 1 or S == 0:
         z = np.zeros((S, n), dtype=int)
     else:
-        F = np.column_stack([prob.Xt[:, 1:], lay.fam.mm_init_features(prob.y, lay.M)])
+        F = np.column_stack([prob.Xt[:, 1:], lay.fam.mm_init_columns(prob)])
         n_km = int(np.ceil(2 * S / 3))
         z = np.concatenate(
             [_kmeans_labels(F, K, n_km, rng), rng.integers(K, size=(S - n_km, n))], axis=0
