@@ -174,8 +174,19 @@ def run_prior_chain(
         X, y, _ = simulate("S-D", n=40, random_seed=seed)
     if family == "poisson":  # counts on the same inputs (the likelihood is off anyway)
         y = np.random.default_rng(seed).poisson(np.exp(0.5 + 0.5 * X[:, 0]))
+    extra = {}
+    if family == "binomial":  # successes of 1..5 trials (the birth proposal reads the trials)
+        rng = np.random.default_rng(seed)
+        extra["trials"] = rng.integers(1, 6, size=len(y))
+        y = rng.binomial(extra["trials"], 1.0 / (1.0 + np.exp(-0.5 * X[:, 0])))
     model, info = build_random_k_model(
-        X, y, max_experts=max_experts, family=family, experts_prior=experts_prior, prior_only=True
+        X,
+        y,
+        max_experts=max_experts,
+        family=family,
+        experts_prior=experts_prior,
+        prior_only=True,
+        **extra,
     )
     step = ReversibleJump(info=info, model=model, rng=seed + 1, p_birth_death=p_birth_death)
     step.setup_chain(np.random.default_rng(seed + 2), N_TUNE, n_draws)
