@@ -140,6 +140,26 @@ def test_prediction_with_trials(nuts_fit, tmp_path):
     assert write_fit_report(trace, tmp_path, title="successes").exists()
 
 
+def test_relabel_stephens_and_mtm_occupied_use_the_trials(nuts_fit):
+    """Stephens' relabelling reads constant_data.trials: its classification probabilities equal
+    the ones computed by hand with the trials; the "occupied" count of K takes them too."""
+    from bayesmoe.diagnostics.relabel import _classification_probs
+    from bayesmoe.measure import expert_log_prob, gate_probabilities, measure_arrays
+    from bayesmoe.selection.mtm import num_experts_posterior
+
+    _, trace, X, y, trials = nuts_fit
+    post = trace.posterior.to_dataset().isel(draw=slice(0, 3))
+    probs = _classification_probs(trace, post, None, None)  # (chain * 3, n, K)
+    G = bm.diagnostics.mixing_measure(post.assign_attrs(trace.attrs))
+    arr = measure_arrays(G, ["chain", "draw"])
+    w = gate_probabilities(arr["beta0"], arr["beta1"], X)
+    joint = np.log(w) + expert_log_prob(arr, X, y, trials=trials)
+    want = np.exp(joint - np.logaddexp.reduce(joint, axis=-1, keepdims=True))
+    np.testing.assert_allclose(probs, want.reshape(probs.shape), rtol=1e-10)
+    pmf = num_experts_posterior(G, method="occupied", X=X, y=y, trials=trials, random_seed=0)
+    assert float(pmf.sel(n_experts=2)) > 0.9  # two well-separated experts, each with many rows
+
+
 def test_sample_random_k_runs_with_trials():
     X, y, trials = _data(300, 5)
     from bayesmoe.inference.rjmcmc import sample_random_k
