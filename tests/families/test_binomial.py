@@ -228,6 +228,13 @@ def test_cli_fit_mle_and_bad_input(tmp_path, capsys):
     gaussian = ["fit", str(path), "--target", "successes", "--experts", "2", "--trials", "n"]
     assert main(gaussian + ["--method", "mle", "--out", str(tmp_path / "g")]) == 2
     assert "--trials applies to binomial" in capsys.readouterr().err
+    # select: the MM table with the trials (the trials column is not a feature)
+    sel = ["select", str(path), "--target", "successes", "--family", "binomial"]
+    assert main(sel + ["--trials", "n", "--max-experts", "3", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert len(rec["table"]) == 3 and rec["selected_bic"] == 2
+    assert main(sel + ["--max-experts", "2"]) == 2  # successes above 1 without --trials
+    assert "no `trials` were given" in capsys.readouterr().err
 
 
 def test_study_spec_and_runner_fit_binomial_experts(tmp_path):
