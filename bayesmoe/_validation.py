@@ -180,6 +180,54 @@ def check_count_response(y, n_obs: int, *, family: str = "poisson") -> np.ndarra
     return yf.astype(np.int64)
 
 
+def check_binomial_response(y, n_obs: int, *, family: str = "binomial") -> np.ndarray:
+    """Successes of binomial experts as int64: counts >= 0, booleans, or a two-level response
+    coded 0/1 in sorted order (the second level is the success; Bernoulli rows).
+    """
+    arr = _response_1d(y, n_obs)
+    if arr.dtype.kind == "b":
+        return arr.astype(np.int64)
+    if arr.dtype.kind not in "iuf":
+        levels = sorted(set(arr.tolist()), key=str)
+        if len(levels) != 2:
+            raise ValueError(
+                f"`y` of {family} experts must be counts or a two-level response; got "
+                f"{len(levels)} levels {levels[:5]}."
+            )
+        return (arr == levels[1]).astype(np.int64)
+    return check_count_response(arr, n_obs, family=family)
+
+
+def check_trials(trials, y: np.ndarray, n_obs: int, *, family: str = "binomial") -> np.ndarray:
+    """Per-row numbers of trials of binomial experts (whole numbers >= 1, at least ``y``)."""
+    t = np.asarray(trials)
+    if t.ndim == 2 and t.shape[1] == 1:
+        t = t[:, 0]
+    if t.shape != (n_obs,):
+        raise ValueError(f"`trials` must have {n_obs} entries (one per row); got shape {t.shape}.")
+    try:
+        t = t.astype(float)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`trials` must be numeric (whole numbers >= 1); got dtype {t.dtype}."
+        ) from None
+    bad = ~np.isfinite(t) | (t < 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"`trials` must be whole numbers >= 1; got {t[i]:g} at row {i}.")
+    if np.any(t != np.round(t)):
+        i = int(np.flatnonzero(t != np.round(t))[0])
+        raise ValueError(f"`trials` must be whole numbers >= 1; got {t[i]:g} at row {i}.")
+    over = np.asarray(y, dtype=float) > t
+    if over.any():
+        i = int(np.flatnonzero(over)[0])
+        raise ValueError(
+            f"`y` must not exceed `trials` for {family} experts; got {float(y[i]):g} successes "
+            f"of {t[i]:g} trials at row {i}."
+        )
+    return t
+
+
 def check_class_response(y, n_obs: int, classes=None) -> tuple[np.ndarray, list]:
     """Class labels coded 0..M-1 in sorted order (or the order of ``classes``)."""
     y = _response_1d(y, n_obs)

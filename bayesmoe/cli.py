@@ -46,6 +46,7 @@ _FAMILY_HELP = "expert family: " + "; ".join(
     f"{name} ({get_family(name).description})" for name in FAMILIES
 )
 _OFFSET_HELP = "column of per-row log-exposures (families with a log link, e.g. poisson)"
+_TRIALS_HELP = "column of per-row numbers of trials (binomial; default 1: 0/1 responses)"
 _GATE_FEATURES_HELP = (
     "comma-separated columns the gate sees (default: the --features); 'none' for constant "
     "mixing weights (a mixture of regressions)"
@@ -133,6 +134,7 @@ def _parser() -> _Parser:
     )
     fit.add_argument("--family", choices=FAMILIES, default="gaussian", help=_FAMILY_HELP)
     fit.add_argument("--offset", metavar="COL", help=_OFFSET_HELP)
+    fit.add_argument("--trials", metavar="COL", help=_TRIALS_HELP)
     fit.add_argument("--gate", choices=("softmax", "tanh", "sigmoid"), default="softmax")
     fit.add_argument(
         "--method",
@@ -169,6 +171,7 @@ def _parser() -> _Parser:
     )
     sel.add_argument("--family", choices=FAMILIES, default="gaussian", help=_FAMILY_HELP)
     sel.add_argument("--offset", metavar="COL", help=_OFFSET_HELP)
+    sel.add_argument("--trials", metavar="COL", help=_TRIALS_HELP)
     sel.add_argument("--gate", choices=("softmax", "tanh", "sigmoid"), default="softmax")
     sel.add_argument("--seed", type=_nonneg_int, default=1)
     sel.add_argument(
@@ -213,13 +216,17 @@ class CsvData:
     offset: np.ndarray | None = None
     gate_X: np.ndarray | None = None  # None: the gate sees the expert features
     gate_names: list | None = None
+    trials: np.ndarray | None = None  # per-row numbers of trials (binomial)
     formulas: dict = field(default_factory=dict)  # Design.attrs() of a --formula fit
 
     def gate_kwargs(self) -> dict:
-        """``gate_X`` / ``gate_feature_names`` for the library calls (empty when shared)."""
+        """``gate_X`` / ``gate_feature_names`` for the library calls (empty when shared), and
+        ``trials`` when a column was given.
+        """
+        out = {} if self.trials is None else {"trials": self.trials}
         if self.gate_X is None:
-            return {}
-        return {"gate_X": self.gate_X, "gate_feature_names": self.gate_names}
+            return out
+        return {**out, "gate_X": self.gate_X, "gate_feature_names": self.gate_names}
 
 
 def _columns(df, path: str, spec: str | None, target: str, default: list, what: str) -> list:
@@ -265,20 +272,22 @@ def read_csv(
     family: str,
     offset: str | None = None,
     gate_features: str | None = None,
+    trials: str | None = None,
 ) -> CsvData:
     """Read the data of a fit from a CSV, with one-line errors for every bad input.
 
     ``features`` and ``gate_features`` are comma-separated column names or 'none' (no
     covariates); by default the experts take every other column and the gate the experts'.
     ``offset`` names a column of per-row log-exposures (families with a log link); it is not a
-    feature unless listed in ``features``.
+    feature unless listed in ``features``; ``trials`` names a column of per-row numbers of
+    trials (binomial), never a feature.
     """
     import pandas as pd
 
     df = _read_frame(path)
     if target not in df.columns:
         raise UserError(f"column {target!r} not in {path!r}; columns: {list(df.columns)}")
-    others = [c for c in df.columns if c not in (target, offset)]
+    others = [c for c in df.columns if c not in (target, offset, trials)]
     # no feature columns (--features none, or a CSV of the target alone): X has shape (n, 0)
     names = _columns(df, path, features, target, others, "feature")
     X = _matrix(df, names, "feature")
@@ -291,7 +300,8 @@ def read_csv(
             f"{int(np.flatnonzero(y.isna())[0]) + 2} of the file"
         )
     fam = get_family(family)
-    if not fam.has_classes:
+    two_level = "trials" in fam.row_data and y.nunique() == 2  # binomial: 0/1 or two labels
+    if not fam.has_classes and not (two_level and not pd.api.types.is_numeric_dtype(y)):
         if not pd.api.types.is_numeric_dtype(y):
             raise UserError(
                 f"target {target!r} is not numeric; use --family categorical for labels"
@@ -302,7 +312,31 @@ def read_csv(
     else:
         y = y.to_numpy()
     off = _read_offset(df, path, offset, fam)
-    return CsvData(X, y, names, off, gate_X, None if gate_X is None else gate_names)
+    tri = _read_trials(df, path, trials, fam, y)
+    gate_names = None if gate_X is None else gate_names
+    return CsvData(X, y, names, off, gate_X, gate_names, trials=tri)
+
+
+def _read_trials(df, path: str, column: str | None, fam, y):
+    """The ``--trials`` column as floats (whole numbers >= 1, at least the target), or None."""
+    import pandas as pd
+
+    if column is None:
+        return None
+    if "trials" not in fam.row_data:
+        raise UserError(f"--trials applies to binomial experts; {fam.name} takes none")
+    if column not in df.columns:
+        raise UserError(f"trials column {column!r} not in {path!r}; columns: {list(df.columns)}")
+    t = df[column]
+    if not pd.api.types.is_numeric_dtype(t) or t.isna().any():
+        raise UserError(f"trials column {column!r} must hold whole numbers >= 1")
+    from bayesmoe._validation import check_trials
+
+    try:
+        yy = np.asarray(y, dtype=float) if y.dtype.kind in "iuf" else np.zeros(len(t))
+        return check_trials(t.to_numpy(dtype=float), yy, len(t), family=fam.name)
+    except ValueError as err:
+        raise UserError(f"trials column {column!r}: {err}".rstrip(".")) from None
 
 
 def _read_frame(path: str):
@@ -325,7 +359,13 @@ def read_data(args) -> CsvData:
         if args.gate_formula is not None:
             raise UserError("--gate-formula needs --formula (or use --gate-features)")
         return read_csv(
-            args.data, args.target, args.features, args.family, args.offset, args.gate_features
+            args.data,
+            args.target,
+            args.features,
+            args.family,
+            args.offset,
+            args.gate_features,
+            args.trials,
         )
     given = {"--target": args.target, "--features": args.features}
     given.update({"--gate-features": args.gate_features, "--offset": args.offset})
@@ -337,15 +377,21 @@ def read_data(args) -> CsvData:
         )
     from bayesmoe.formula import design_matrices
 
-    dm = design_matrices(
-        _read_frame(args.data), args.formula, args.gate_formula, family=args.family
-    )
+    frame = _read_frame(args.data)
+    dm = design_matrices(frame, args.formula, args.gate_formula, family=args.family)
     d = dm.design
     args.target = d.response
     gate_X = None if dm.gate_X is None else dm.gate_X.to_numpy()
-    formulas = d.attrs()  # formula, gate_formula and the design (formula_design, JSON)
+    trials = _read_trials(frame, args.data, args.trials, get_family(args.family), np.asarray(dm.y))
     return CsvData(
-        dm.X.to_numpy(), dm.y, d.feature_names, dm.offset, gate_X, d.gate_feature_names, formulas
+        dm.X.to_numpy(),
+        dm.y,
+        d.feature_names,
+        dm.offset,
+        gate_X,
+        d.gate_feature_names,
+        trials=trials,
+        formulas=d.attrs(),  # formula, gate_formula and the design (formula_design, JSON)
     )
 
 
@@ -571,6 +617,10 @@ def _fit_random_k(args, mode, data: CsvData, t0) -> int:
         if mode == "dp":
             raise UserError("--offset is not supported with the Dirichlet-process gate (dp:...)")
         common["offset"] = offset
+    if data.trials is not None:
+        if mode == "dp":
+            raise UserError("--trials is not supported with the Dirichlet-process gate (dp:...)")
+        common["trials"] = data.trials
     if data.gate_X is not None:
         if mode == "dp":
             raise UserError(
@@ -686,6 +736,7 @@ def _cmd_select(args) -> int:
         progressbar=args.progress,
         offset=offset,
         **({"gate_X": data.gate_X} if data.gate_X is not None else {}),
+        **({"trials": data.trials} if data.trials is not None else {}),
     )
     if args.json:
         print(json.dumps(_jsonable_selection(table)))

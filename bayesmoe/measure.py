@@ -398,7 +398,23 @@ def _offset(offset, n: int):
     return off
 
 
-def expert_log_prob(params: dict, X, y, *, offset=None) -> np.ndarray:
+def _trials(trials, n: int):
+    if trials is None:
+        return None
+    t = np.asarray(trials, dtype=float).reshape(-1)
+    if t.shape[0] != n or not np.all(np.isfinite(t) & (t >= 1)):
+        raise ValueError(
+            f"`trials` must be {n} whole numbers >= 1 (one per row); got shape {t.shape}."
+        )
+    return t
+
+
+def row_data(n: int, offset=None, trials=None) -> dict:
+    """The per-row data dict the families' densities read (``Family.row_data``), checked."""
+    return {"offset": _offset(offset, n), "trials": _trials(trials, n)}
+
+
+def expert_log_prob(params: dict, X, y, *, offset=None, trials=None) -> np.ndarray:
     """Log p_k(y_i | x_i) for each expert, shape (*S, n, K).
 
     ``params`` holds the family's canonical variables in the user's units (and ``family``; without
@@ -409,7 +425,7 @@ def expert_log_prob(params: dict, X, y, *, offset=None) -> np.ndarray:
     X = np.asarray(X, dtype=float)
     canon = {k: np.asarray(params[k]) for k in fam.canonical_dims}
     y = _coded_response(fam, canon, y)
-    return fam.log_prob(canon, X, y, data={"offset": _offset(offset, X.shape[0])})
+    return fam.log_prob(canon, X, y, data=row_data(X.shape[0], offset, trials))
 
 
 def _coded_response(fam, canon, y):
@@ -428,7 +444,15 @@ def _coded_response(fam, canon, y):
 
 
 def log_likelihood(
-    measure: xr.Dataset | dict, X, y, *, gate=None, pointwise=False, offset=None, gate_X=None
+    measure: xr.Dataset | dict,
+    X,
+    y,
+    *,
+    gate=None,
+    pointwise=False,
+    offset=None,
+    gate_X=None,
+    trials=None,
 ):
     """Log-likelihood of (X, y) under a mixing measure, vectorised over its sample dims.
 
@@ -448,6 +472,8 @@ def log_likelihood(
         Per-row log-exposure of families that take one (Poisson).
     gate_X : array_like, shape (n, d_gate), optional
         The gate's covariates, when the model's gate has its own (see :func:`gate_covariates`).
+    trials : array_like, shape (n,), optional
+        Per-row numbers of trials of binomial experts (default 1: Bernoulli rows).
 
     Examples
     --------
@@ -463,12 +489,12 @@ def log_likelihood(
     log_g = _log_gate(
         p["beta0"], p["beta1"], Z, gate=g, temperature=p["temperature"], active=p.get("active")
     )
-    lp = logsumexp(log_g + expert_log_prob(p, X, y, offset=offset), axis=-1)
+    lp = logsumexp(log_g + expert_log_prob(p, X, y, offset=offset, trials=trials), axis=-1)
     return lp if pointwise else lp.sum(axis=-1)
 
 
 def conditional_mean(
-    measure: xr.Dataset | dict, X, *, gate=None, offset=None, gate_X=None
+    measure: xr.Dataset | dict, X, *, gate=None, offset=None, gate_X=None, trials=None
 ) -> np.ndarray:
     """E[y | x], shape (*S, n); for families with classes P(y = s | x), shape (*S, n, M)."""
     p = _as_arrays(measure)
@@ -480,7 +506,7 @@ def conditional_mean(
     )
     X = np.asarray(X, dtype=float)
     canon = {k: np.asarray(p[k]) for k in fam.canonical_dims}
-    means = fam.mean(*fam.user_predictors(canon, X, {"offset": _offset(offset, X.shape[0])}))
+    means = fam.mean(*fam.user_predictors(canon, X, row_data(X.shape[0], offset, trials)))
     if fam.has_classes:
         return np.einsum("...nk,...nmk->...nm", w, means)
     return (w * means).sum(-1)

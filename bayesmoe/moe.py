@@ -148,12 +148,14 @@ class MoE:
         feature_names=None,
         offset=None,
         gate_X=None,
+        trials=None,
         **sample_kwargs,
     ) -> xr.DataTree:
         """Sample the posterior; the relabelled DataTree is returned and kept as ``trace_``.
 
         See :func:`bayesmoe.inference.sample` for the arguments (``offset``: per-row
-        log-exposures of Poisson experts; ``gate_X``: the gate's own covariates, default the
+        log-exposures of Poisson experts; ``trials``: per-row numbers of trials of binomial
+        experts; ``gate_X``: the gate's own covariates, default the
         experts' ``X``, zero columns for constant mixing weights). Predictions of a model whose
         gate has its own covariates take them as ``gate_X=`` too, or as extra columns of a
         DataFrame ``X_new``.
@@ -174,7 +176,7 @@ class MoE:
             self.design_ = dm.design
         else:
             self.__dict__.pop("design_", None)
-            if X is None or y is None:
+            if X is None and y is None:  # a missing X alone gets the shared check's message
                 raise TypeError("`fit` needs X and y (or data= with formula=).")
         if backend not in BACKENDS:
             raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}.")
@@ -203,6 +205,7 @@ class MoE:
             offset=offset,
             gate_X=gate_X,
             **({} if classes is None else {"classes": classes}),
+            trials=trials,
             **self._options(),
             **sample_kwargs,
         )

@@ -15,6 +15,7 @@ from bayesmoe.measure import (
     SAMPLE_DIMS,
     _log_gate,
     _offset,
+    _trials,
     gate_covariates,
     gate_is_shared,
     measure_arrays,
@@ -44,7 +45,7 @@ def _design(G, X_new, gate_X):
     return X_new, gate_covariates(G, check_X(X_new, "X_new"), gate_X)
 
 
-def _prepare(trace, X_new, gate, max_draws, offset=None, gate_X=None):
+def _prepare(trace, X_new, gate, max_draws, offset=None, gate_X=None, trials=None):
     # Into memory before thinning: a lazily opened trace.nc (xr.open_datatree without .load())
     # cannot be fancy-indexed on its zero-size variables (no covariates: beta1 and a have
     # feature = 0), h5py raises "Dataspaces don't have hyperslab selections".
@@ -71,6 +72,9 @@ def _prepare(trace, X_new, gate, max_draws, offset=None, gate_X=None):
     if offset is not None and not fam.takes_offset:
         raise ValueError(f"`offset` applies to families with a log link; {fam.name} takes none.")
     p["offset"] = _offset(offset, X_new.shape[0])
+    if trials is not None and "trials" not in fam.row_data:
+        raise ValueError(f"`trials` applies to binomial experts; {fam.name} takes none.")
+    p["trials"] = _trials(trials, X_new.shape[0])
     coords = {s: G[s].values for s in sample_dims}
     coords["obs"] = np.arange(X_new.shape[0])
     return G, p, X_new, sample_dims, coords
@@ -171,6 +175,7 @@ def posterior_predictive(
     observed=None,
     offset=None,
     gate_X=None,
+    trials=None,
 ) -> xr.Dataset | xr.DataTree:
     """Posterior predictive draws at new inputs.
 
@@ -202,6 +207,8 @@ def posterior_predictive(
     offset : array_like (n_new,), optional
         Log-exposures at ``X_new`` for families with a log link (Poisson); default 0
         (exposure 1).
+    trials : array_like (n_new,), optional
+        Numbers of trials at ``X_new`` of binomial experts; default 1 (Bernoulli rows).
     gate_X : array_like (n_new, n_gate_features), optional
         The gate's covariates at the new rows, for a model whose gate has its own (a DataFrame
         ``X_new`` may carry them as extra columns instead).
@@ -236,7 +243,7 @@ def posterior_predictive(
         )
     if observed is not None and not extend:
         raise ValueError("`observed` is only used with `extend=True`; got extend=False.")
-    G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws, offset, gate_X)
+    G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws, offset, gate_X, trials)
     rng = np.random.default_rng(random_seed)
     mix = _mixture(p, X_new)
     w, fam = mix["w"], mix["fam"]
@@ -326,6 +333,7 @@ def predict(
     random_seed: int | np.random.Generator | None = None,
     offset=None,
     gate_X=None,
+    trials=None,
 ) -> xr.Dataset:
     """Posterior predictive summary at new inputs.
 
@@ -347,6 +355,8 @@ def predict(
     random_seed : int, optional
     offset : array_like (n_new,), optional
         Log-exposures at ``X_new`` (families with a log link); default 0.
+    trials : array_like (n_new,), optional
+        Numbers of trials at ``X_new`` of binomial experts; default 1 (Bernoulli rows).
     gate_X : array_like (n_new, n_gate_features), optional
         The gate's covariates at the new rows, for a model whose gate has its own (a DataFrame
         ``X_new`` may carry them as extra columns instead).
@@ -369,6 +379,7 @@ def predict(
         random_seed=random_seed,
         offset=offset,
         gate_X=gate_X,
+        trials=trials,
     )
     sdims = [d for d in SAMPLE_DIMS if d in pp.dims]
     q = [(1 - ci_prob) / 2, (1 + ci_prob) / 2]
@@ -380,7 +391,7 @@ def predict(
             yq = pp["y"].quantile(q, dim=sdims).values
         else:  # one measure: E[y|x] is exact; predictive quantiles by inverting the mixture CDF
             mq = xr.concat([ey, ey], "quantile")
-            yq = _mixture_quantiles(trace, X_new, q, gate, offset, gate_X)
+            yq = _mixture_quantiles(trace, X_new, q, gate, offset, gate_X, trials)
         return xr.Dataset(
             {
                 "mean": ey.mean(sdims) if sdims else ey,
@@ -398,12 +409,12 @@ def predict(
 
 
 def _mixture_quantiles(
-    measure, X_new, q, gate, offset=None, gate_X=None, n_bisect: int = 80
+    measure, X_new, q, gate, offset=None, gate_X=None, trials=None, n_bisect: int = 80
 ) -> np.ndarray:
     """Quantiles q of the mixture y | x of one measure, by vectorised bisection on the family's
     CDF (for a discrete family: the smallest count whose CDF reaches q).
     """
-    _, p, X_new, _, _ = _prepare(measure, X_new, gate, None, offset, gate_X)
+    _, p, X_new, _, _ = _prepare(measure, X_new, gate, None, offset, gate_X, trials)
     mix = _mixture(p, X_new)
     w, on, fam, preds = mix["w"], mix["on"], mix["fam"], mix["predictors"]
     lo_k, hi_k = fam.quantile_bounds(*preds)
@@ -432,6 +443,7 @@ def conditional_density(
     max_draws: int | None = 1000,
     offset=None,
     gate_X=None,
+    trials=None,
 ) -> xr.Dataset:
     """The conditional density p(y | x) (regression), pmf (counts, classification) at new inputs.
 
@@ -441,6 +453,8 @@ def conditional_density(
         Values of y at which to evaluate (regression, counts), or class labels (classification).
     offset : array_like (n_new,), optional
         Log-exposures at ``X_new`` (families with a log link); default 0.
+    trials : array_like (n_new,), optional
+        Numbers of trials at ``X_new`` of binomial experts; default 1 (Bernoulli rows).
     gate_X : array_like (n_new, n_gate_features), optional
         The gate's covariates at the new rows, for a model whose gate has its own (a DataFrame
         ``X_new`` may carry them as extra columns instead).
@@ -453,7 +467,7 @@ def conditional_density(
         active experts (random K: inactive, padded slots carry no weight), so it integrates
         (sums over classes) to one.
     """
-    G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws, offset, gate_X)
+    G, p, X_new, sdims, coords = _prepare(trace, X_new, gate, max_draws, offset, gate_X, trials)
     y_grid = np.asarray(y_grid)
     if y_grid.ndim != 1 or y_grid.size == 0:
         raise ValueError(f"`y_grid` must be a non-empty 1-D array; got shape {y_grid.shape}.")

@@ -177,8 +177,19 @@ def run_prior_chain(
         X, y, _ = simulate("S-D", n=40, random_seed=seed)
     if family == "poisson":  # counts on the same inputs (the likelihood is off anyway)
         y = np.random.default_rng(seed).poisson(np.exp(0.5 + 0.5 * X[:, 0]))
+    extra = {}
+    if family == "binomial":  # successes of 1..5 trials (the birth proposal reads the trials)
+        rng = np.random.default_rng(seed)
+        extra["trials"] = rng.integers(1, 6, size=len(y))
+        y = rng.binomial(extra["trials"], 1.0 / (1.0 + np.exp(-0.5 * X[:, 0])))
     model, info = build_random_k_model(
-        X, y, max_experts=max_experts, family=family, experts_prior=experts_prior, prior_only=True
+        X,
+        y,
+        max_experts=max_experts,
+        family=family,
+        experts_prior=experts_prior,
+        prior_only=True,
+        **extra,
     )
     step = ReversibleJump(info=info, model=model, rng=seed + 1, p_birth_death=p_birth_death)
     step.setup_chain(np.random.default_rng(seed + 2), N_TUNE, n_draws)
@@ -342,6 +353,7 @@ def flat_options() -> list[dict]:
         dict(n_experts=2, priors="richardson-green", gate_features="own"),
         dict(n_experts=1, priors={"scheme": "richardson-green", "precision_shape": 3.0}),
         dict(n_experts=3, family="poisson", priors={"dirichlet_weights": True}),
+        dict(n_experts=2, family="binomial", trials=True, gate_features="own"),
     ]
 
 
@@ -364,6 +376,11 @@ def flat_data(opts):
         rate = np.where(X[:, 0] > 0, np.exp(1.5 + 0.5 * X[:, 1]), np.exp(0.2 - 0.3 * X[:, 1]))
         y = rng.poisson(rate * np.exp(off))
         opts["offset"] = off if opts.get("offset") else None
+    elif family == "binomial":  # successes of 1..9 trials (all 1 without ``trials``)
+        t = rng.integers(1, 10, size=len(y)) if opts.get("trials") else np.ones(len(y), int)
+        logit = np.where(X[:, 0] > 0, 1.0 + 0.8 * X[:, 1], -0.5 - 0.6 * X[:, 1])
+        y = rng.binomial(t, 1.0 / (1.0 + np.exp(-logit)))
+        opts["trials"] = t if opts.get("trials") else None
     gate = opts.pop("gate_features", None)
     if gate == 0:  # constant mixing weights
         opts["gate_X"] = np.zeros((len(y), 0))

@@ -12,6 +12,7 @@ import xarray as xr
 from bayesmoe.families import get_family
 from bayesmoe.measure import (
     _offset,
+    _trials,
     gate_covariates,
     gate_probabilities,
     make_measure,
@@ -164,6 +165,7 @@ def simulate(
     random_seed: int | np.random.Generator | None = None,
     offset=None,
     gate_X=None,
+    trials=None,
     **preset_kwargs,
 ) -> tuple[np.ndarray, np.ndarray, xr.Dataset]:
     """Draw a data set from a mixing measure or a named literature setting.
@@ -183,6 +185,8 @@ def simulate(
     gate_X : array_like, shape (n, d_gate), optional
         The gate's covariates, for a truth whose gate has its own (``gate_feature`` labels other
         than the experts' ``feature``); not needed when it has none (constant mixing weights).
+    trials : array_like, shape (n,), optional
+        Per-row numbers of trials of a binomial truth; default 1 (Bernoulli rows).
     **preset_kwargs
         Passed to :func:`preset` (``regime``, ``gate``, ``n_experts``, ``d``, ``separation``).
 
@@ -191,7 +195,7 @@ def simulate(
     X : ndarray (n, d)
     y : ndarray (n,)
         Drawn as the truth's family says: floats (gaussian), class codes (categorical),
-        counts (poisson).
+        counts (poisson), successes (binomial).
     truth : xarray.Dataset
         The true mixing measure (``attrs["preset"]`` names the preset when one was used).
 
@@ -243,7 +247,9 @@ def simulate(
     z = np.minimum(z, w.shape[1] - 1)
     fam = get_family(measure_family(G))
     canon = {k: G[k].transpose(*dims).values for k, dims in fam.canonical_dims.items()}
-    data = {"offset": _offset(offset, X.shape[0])}
+    data = {"offset": _offset(offset, X.shape[0]), "trials": _trials(trials, X.shape[0])}
+    if trials is not None and "trials" not in fam.row_data:
+        raise ValueError(f"`trials` applies to binomial experts; {fam.name} takes none.")
     if offset is not None and not fam.takes_offset:
         raise ValueError(f"`offset` applies to families with a log link; {fam.name} takes none.")
     preds = fam.user_predictors(canon, X, data)

@@ -521,12 +521,12 @@ def _data_from_trace(trace, X, y) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(X, dtype=float), np.asarray(y.values if isinstance(y, xr.DataArray) else y)
 
 
-def _offset_from_trace(trace, n: int):
-    """The fit's per-row offsets (constant_data.offset, families with a log link) for data of
-    the fit's n rows; None otherwise.
+def _offset_from_trace(trace, n: int, name: str = "offset"):
+    """The fit's per-row offsets (constant_data.offset, families with a log link; or another
+    per-row datum of the family, ``name="trials"``) for data of the fit's n rows; None otherwise.
     """
     if isinstance(trace, xr.DataTree) and "constant_data" in trace.children:
-        off = trace["constant_data"].to_dataset().get("offset")
+        off = trace["constant_data"].to_dataset().get(name)
         if off is not None and off.size == n:
             return np.asarray(off.values, dtype=float)
     return None
@@ -571,7 +571,14 @@ def _classification_probs(trace, post: xr.Dataset, X, y) -> np.ndarray:
         )
         if "active" in pc:
             eta = np.where(pc["active"][:, None, :], eta, -np.inf)
-        lp = expert_log_prob(pc, X, y, offset=_offset_from_trace(trace, X.shape[0]))
+        n = X.shape[0]
+        lp = expert_log_prob(
+            pc,
+            X,
+            y,
+            offset=_offset_from_trace(trace, n),
+            trials=_offset_from_trace(trace, n, "trials"),
+        )
         out.append(softmax(log_softmax(eta, axis=-1) + lp, axis=-1))
     return np.concatenate(out, axis=0)
 

@@ -2,7 +2,7 @@
 
 >>> from bayesmoe.families import get_family, FAMILIES
 >>> FAMILIES
-('gaussian', 'categorical', 'poisson')
+('gaussian', 'categorical', 'poisson', 'binomial')
 >>> get_family("poisson").canonical_dims
 {'a': ('feature', 'expert'), 'b': ('expert',)}
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bayesmoe.families._ops import NUMPY, Ops, jax_ops, pytensor_ops
 from bayesmoe.families.base import Family, Param, Transform
+from bayesmoe.families.binomial import BINOMIAL
 from bayesmoe.families.categorical import CATEGORICAL
 from bayesmoe.families.gaussian import GAUSSIAN
 from bayesmoe.families.poisson import POISSON
@@ -27,7 +28,7 @@ __all__ = [
     "pytensor_ops",
 ]
 
-_REGISTRY: dict[str, Family] = {f.name: f for f in (GAUSSIAN, CATEGORICAL, POISSON)}
+_REGISTRY: dict[str, Family] = {f.name: f for f in (GAUSSIAN, CATEGORICAL, POISSON, BINOMIAL)}
 #: names of the built-in families (the Python API, the CLI's --family and the study spec)
 FAMILIES = tuple(_REGISTRY)
 

@@ -144,6 +144,9 @@ class Family:
     has_classes: ClassVar[bool] = False
     #: the family reads a per-row offset (log-exposure) from the data
     takes_offset: ClassVar[bool] = False
+    #: the per-row data the family's density reads besides X and y (``"offset"``, ``"trials"``);
+    #: every entry point accepts them as keywords of the same names
+    row_data: ClassVar[tuple[str, ...]] = ()
     #: canonical variables that are positive (variances): compared on the log scale
     positive_canonical: ClassVar[tuple[str, ...]] = ()
     #: over-fitted Voronoi cells use the r̄(m) exponents of Gaussian experts (docs/math.md §4.3);
@@ -365,3 +368,9 @@ class Family:
     def mm_init_features(self, y, n_classes: int) -> np.ndarray:
         """Columns of the response the k-means initialiser clusters on (with x)."""
         return np.asarray(y, dtype=float)[:, None]
+
+    def mm_init_columns(self, prob) -> np.ndarray:
+        """:meth:`mm_init_features` of the MM problem's response (a family whose per-row data
+        change what the response means, e.g. binomial trials, overrides this).
+        """
+        return self.mm_init_features(prob.y, prob.layout.M)

@@ -54,6 +54,7 @@ class Poisson(Family):
         "b": "expert intercept: log E[y] at x = 0 and exposure 1, within the expert",
     }
     takes_offset = True
+    row_data = ("offset",)
     transforms_response = True
     signature = "(k),(k)->()"
     y_dtype = "int64"

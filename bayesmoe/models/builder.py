@@ -83,6 +83,7 @@ def build_model(
     experts: str | None = None,
     gate_X=None,
     gate_feature_names: Sequence | None = None,
+    trials=None,
 ) -> tuple[pm.Model, ModelInfo]:
     """Build the PyMC model of a softmax-gated MoE with a fixed number of experts.
 
@@ -125,6 +126,8 @@ def build_model(
         mixing weights ``softmax(beta0)`` while the experts keep their covariates.
     gate_feature_names : sequence, optional
         Labels of ``gate_X``'s columns (a DataFrame's column names by default, else z0, z1, …).
+    trials : array_like, shape (n_obs,), optional
+        Per-row numbers of trials of binomial experts (default 1: Bernoulli rows).
 
     Notes
     -----
@@ -163,6 +166,7 @@ def build_model(
         offset=offset,
         gate_X=gate_X,
         gate_feature_names=gate_feature_names,
+        trials=trials,
     )
     K = info.n_experts
     with pm.Model(coords=s.coords(K)) as model:
@@ -189,6 +193,7 @@ class Inputs:
     cy: object = 0.0
     sy: object = 1.0
     offset: object = None
+    trials: object = None
     prior: dict = field(default_factory=dict)
 
     @property
@@ -217,6 +222,8 @@ def data_inputs(s: Prepared) -> Inputs:
         inp.cy = pm.Data("y_center", st.y_center)
     if fam.takes_offset:
         inp.offset = pm.Data("offset", s.offset_values(), dims="obs")
+    if "trials" in fam.row_data:
+        inp.trials = pm.Data("trials", s.trials_values(), dims="obs")
     inp.prior = {k: pm.Data(f"prior_{k}", v) for k, v in s.prior_constants().items()}
     return inp
 
@@ -256,7 +263,7 @@ def expert_block(
     user = fam.trace_from_canonical(pt, fam.to_user(pt, canon, tr))
     for name, dims in fam.trace_dims.items():
         pm.Deterministic(name, user[name], dims=dims)
-    return fam.predictors(ops, canon, inp.Xs, tr, {"offset": inp.offset})
+    return fam.predictors(ops, canon, inp.Xs, tr, {"offset": inp.offset, "trials": inp.trials})
 
 
 def _hierarchical_precision(name: str, pri: Priors, inp: Inputs, dims):

@@ -103,6 +103,8 @@ class RandomKInfo:
     y: np.ndarray | None = field(default=None, repr=False)
     #: the per-row log-exposures given by the user (families with a log link)
     offset: np.ndarray | None = field(default=None, repr=False)
+    #: the per-row numbers of trials given by the user (binomial experts)
+    trials: np.ndarray | None = field(default=None, repr=False)
     prior_constants: dict = field(default_factory=dict)
     #: labels of the gate's covariates (the experts' feature names unless it has its own)
     gate_feature_names: list | None = None
@@ -266,6 +268,7 @@ def build_random_k_model(
     experts: str | None = None,
     gate_X=None,
     gate_feature_names: Sequence | None = None,
+    trials=None,
 ) -> tuple[pm.Model, RandomKInfo]:
     """Build the padded random-K softmax-gated MoE (docs/math.md §3).
 
@@ -299,6 +302,8 @@ def build_random_k_model(
     feature_names, classes : sequence, optional
     offset : array_like, shape (n_obs,), optional
         Per-row log-exposure of families with a log link (``family="poisson"``).
+    trials : array_like, shape (n_obs,), optional
+        Per-row numbers of trials of binomial experts (default 1: Bernoulli rows).
 
     Returns
     -------
@@ -338,6 +343,7 @@ def build_random_k_model(
         offset=offset,
         gate_X=gate_X,
         gate_feature_names=gate_feature_names,
+        trials=trials,
     )
     pri, st = s.priors, s.standardizer
     with pm.Model(coords=s.coords(K)) as model:
@@ -376,6 +382,7 @@ def build_random_k_model(
         slot_vars.append((value.name, shape))
         slot_groups.append(group)
     ys, data = fam.standard_data(s.y, st.transform, s.offset)
+    data["trials"] = s.trials  # counts of trials are not rescaled
     info = RandomKInfo(
         family=s.family,
         max_experts=K,
@@ -398,6 +405,7 @@ def build_random_k_model(
         data=data,
         y=s.y,
         offset=s.offset,
+        trials=s.trials,
         prior_constants=s.prior_constants(),
     )
     return model, info

@@ -23,6 +23,7 @@ from bayesmoe._validation import (
     family_keyword,
     n_parameters,
 )
+from bayesmoe._validation import check_trials as _check_trials
 from bayesmoe.families import get_family
 from bayesmoe.models.gates import resolve_gate, transform_of
 from bayesmoe.models.priors import Priors, resolve_priors
@@ -97,6 +98,7 @@ class Prepared:
     offset: np.ndarray | None = None  # per-row log-exposure (families that take one)
     Z: np.ndarray | None = None  # the gate's covariates (None: the experts' X)
     gate_feature_names: list | None = None
+    trials: np.ndarray | None = None  # per-row numbers of trials (binomial experts)
 
     def __post_init__(self):
         if self.Z is None:
@@ -112,6 +114,10 @@ class Prepared:
     def gate_shared(self) -> bool:
         """Whether the gate sees the experts' covariates (no ``gate_X`` of its own)."""
         return list(self.gate_feature_names) == list(self.feature_names)
+
+    def trials_values(self) -> np.ndarray:
+        """The numbers of trials, ones where none were given."""
+        return np.ones(self.n) if self.trials is None else self.trials
 
     def offset_values(self) -> np.ndarray:
         """The offset, zeros where none was given."""
@@ -185,6 +191,26 @@ def check_offset(offset, family: str, n_obs: int) -> np.ndarray | None:
     return off
 
 
+def check_trials(trials, y, family: str, n_obs: int) -> np.ndarray | None:
+    """Per-row numbers of trials for a family that takes them (whole numbers >= 1, >= y);
+    without them every row is one trial, so y must be 0 or 1.
+    """
+    fam = get_family(family)
+    if trials is None:
+        if "trials" in fam.row_data and np.any(np.asarray(y, dtype=float) > 1):
+            i = int(np.flatnonzero(np.asarray(y, dtype=float) > 1)[0])
+            raise ValueError(
+                f"`y` holds {float(y[i]):g} successes at row {i} but no `trials` were given "
+                f"(one trial per row); pass the numbers of trials as `trials=`."
+            )
+        return None
+    if "trials" not in fam.row_data:
+        raise ValueError(
+            f"`trials` applies to binomial experts; {fam.name} experts take none. Drop `trials`."
+        )
+    return _check_trials(trials, np.asarray(y), n_obs, family=fam.name)
+
+
 def prepare(
     X,
     y,
@@ -198,6 +224,7 @@ def prepare(
     offset=None,
     gate_X=None,
     gate_feature_names=None,
+    trials=None,
 ) -> Prepared:
     """Validate the inputs and options common to every builder and fit the Standardizer.
 
@@ -231,6 +258,7 @@ def prepare(
     Z, gate_feature_names = check_gate_X(gate_X, gate_feature_names, X, feature_names)
     # named gates: numpy's transform (a tensor callable would be compiled to be evaluated)
     off = check_offset(offset, family, n)
+    tri = check_trials(trials, y_arr, family, n)
     st = Standardizer.from_data(
         X, y_arr, gate=transform_of(gate_name, gate_fn), family=fam, offset=off, gate_X=Z
     )
@@ -248,6 +276,7 @@ def prepare(
         off,
         X if Z is None else Z,
         gate_feature_names,
+        tri,
     )
 
 
@@ -297,6 +326,7 @@ def fixed_k_spec(
     experts: str | None = None,
     gate_X=None,
     gate_feature_names=None,
+    trials=None,
 ) -> tuple[Prepared, ModelInfo]:
     """Every check of :func:`bayesmoe.models.build_model`, and its ``ModelInfo``, without
     building (or importing) the PyMC model.
@@ -319,6 +349,7 @@ def fixed_k_spec(
         offset=offset,
         gate_X=gate_X,
         gate_feature_names=gate_feature_names,
+        trials=trials,
     )
     check_enough_rows(s.n, n_parameters(K, s.d, s.family, s.n_classes, s.d_gate))
     info = ModelInfo(
@@ -382,5 +413,8 @@ def trace_layout(s: Prepared, info: ModelInfo) -> tuple[dict, dict, dict]:
     if fam.takes_offset:
         dims["offset"] = ("obs",)
         const["offset"] = s.offset_values()
+    if "trials" in fam.row_data:
+        dims["trials"] = ("obs",)
+        const["trials"] = s.trials_values()
     const.update({f"prior_{k}": np.asarray(v) for k, v in s.prior_constants().items()})
     return coords, dims, {k: np.asarray(v) for k, v in const.items()}

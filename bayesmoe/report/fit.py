@@ -179,7 +179,10 @@ def _ppc(trace) -> Section:
         X, y = _observed(trace)
         cd = trace["constant_data"]
         offset = cd["offset"].values if "offset" in cd else None  # log-exposures of the fit
-        pp = posterior_predictive(trace, X, max_draws=60, random_seed=0, offset=offset)
+        trials = cd["trials"].values if "trials" in cd else None  # binomial trials of the fit
+        pp = posterior_predictive(
+            trace, X, max_draws=60, random_seed=0, offset=offset, trials=trials
+        )
         draws = pp["y"].stack(sample=("chain", "draw")).transpose("sample", "obs").values
         fig = Figure(figsize=(10, 3.4))
         ax1, ax2 = fig.subplots(1, 2)

@@ -114,6 +114,7 @@ def compare_experts(
     offset=None,
     experts: str | None = None,
     gate_X=None,
+    trials=None,
 ):
     """Compare numbers of experts K by BIC, ICL, DSC, MTM, p(K | y) and LOO in one table.
 
@@ -165,6 +166,8 @@ def compare_experts(
         Also return the fits: ``(table, {"nuts": {K: DataTree}, "rjmcmc": DataTree or None})``.
     offset : array_like, shape (n,), optional
         Per-row log-exposures of families with a log link (every fit uses them).
+    trials : array_like, shape (n,), optional
+        Per-row numbers of trials of binomial experts (every fit uses them; default 1).
     gate_X : array_like, shape (n, d_gate), optional
         The gate's own covariates (default: ``X``; every fit uses them); zero columns give
         constant mixing weights.
@@ -271,6 +274,7 @@ def compare_experts(
             on_fit=on_fit,
             offset=offset,
             gate_X=gate_X,
+            trials=trials,
             **(mm_kwargs or {}),
         )
         table = mm.loc[
@@ -323,6 +327,7 @@ def compare_experts(
                 random_seed=nuts_seed + i,
                 offset=offset,
                 gate_X=gate_X,
+                trials=trials,
                 **opts,
             )
             bar.update(1)
@@ -396,6 +401,7 @@ def compare_experts(
                     random_seed=rj_seed,
                     offset=offset,
                     gate_X=gate_X,
+                    trials=trials,
                     **rj_opts,
                 )
             )

@@ -47,6 +47,7 @@ def select_experts(
     on_fit: Callable[[int, object], None] | None = None,
     offset=None,
     gate_X=None,
+    trials=None,
 ) -> pd.DataFrame:
     """Fit K = 1..max_experts by MM and compare them by AIC, BIC, ICL and DSC.
 
@@ -70,6 +71,8 @@ def select_experts(
         Per-row log-exposures (families with a log link).
     gate_X : array_like, shape (n, d_gate), optional
         The gate's own covariates (default: ``X``); zero columns: constant mixing weights.
+    trials : array_like, shape (n,), optional
+        Per-row numbers of trials of binomial experts (default 1).
 
     Returns
     -------
@@ -122,6 +125,7 @@ def select_experts(
                 max_iter=max_iter,
                 offset=offset,
                 gate_X=gate_X,
+                trials=trials,
                 n_starts=n_starts,
                 accelerate=accelerate,
                 random_seed=int(seeds[K - 1]),
@@ -177,6 +181,7 @@ def select_experts(
             gate=gate if callable(gate) else None,
             offset=offset,
             gate_X=gate_X,
+            trials=trials,
         )
         table.attrs["selected_dsc"] = int(dend.attrs["n_experts_selected"])
         table.attrs["dsc"] = {

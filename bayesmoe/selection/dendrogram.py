@@ -169,6 +169,7 @@ def dendrogram(
     gate: str | Callable | None = None,
     offset=None,
     gate_X=None,
+    trials=None,
 ) -> xr.Dataset:
     """Dendrogram of a mixing measure, with the merged measures and DSC at every level.
 
@@ -183,6 +184,8 @@ def dendrogram(
         Gate transform, needed when the measure's gate is "custom".
     offset : array_like, shape (n,), optional
         Per-row log-exposures of families with a log link (for ℓ̄_n).
+    trials : array_like, shape (n,), optional
+        Per-row numbers of trials of binomial experts (for ℓ̄_n).
 
     Returns
     -------
@@ -300,7 +303,9 @@ def dendrogram(
             pd["temperature"] = measure.attrs.get("temperature", 1.0)
             pd["family"] = fam.name
             with np.errstate(all="ignore"):
-                mll[sl] = log_likelihood(pd, X, y, gate=g, offset=offset, gate_X=Z) / n
+                mll[sl] = (
+                    log_likelihood(pd, X, y, gate=g, offset=offset, gate_X=Z, trials=trials) / n
+                )
         valid = out["active"].any(-1)
         mll = np.where(valid, mll, np.nan)
         dsc = -(height + np.log(n) * mll)

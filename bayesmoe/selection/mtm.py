@@ -295,6 +295,7 @@ def num_experts_posterior(
     y=None,
     random_seed: int | np.random.Generator | None = None,
     offset=None,
+    trials=None,
 ) -> xr.DataArray:
     """Posterior pmf of the number of experts, pooled over all draws.
 
@@ -313,6 +314,8 @@ def num_experts_posterior(
         Inputs (and responses) for "occupied".
     offset : array_like, optional
         Per-row log-exposures at `X` for "occupied" with `y` (families with a log link).
+    trials : array_like, optional
+        Per-row numbers of trials at `X` for "occupied" with `y` (binomial experts).
 
     Returns
     -------
@@ -351,10 +354,10 @@ def num_experts_posterior(
         return _pmf(res.n_experts.values, K, "mtm", attrs)
     if X is None:
         raise ValueError("method='occupied' needs the inputs `X` (and optionally `y`).")
-    return _pmf(_occupied(G, X, y, random_seed, offset), K, "occupied")
+    return _pmf(_occupied(G, X, y, random_seed, offset, trials), K, "occupied")
 
 
-def _occupied(G: xr.Dataset, X, y, random_seed, offset=None) -> np.ndarray:
+def _occupied(G: xr.Dataset, X, y, random_seed, offset=None, trials=None) -> np.ndarray:
     from bayesmoe.diagnostics.hellinger import _check_X
     from bayesmoe.measure import expert_log_prob
 
@@ -375,7 +378,7 @@ def _occupied(G: xr.Dataset, X, y, random_seed, offset=None) -> np.ndarray:
         if y.shape != (X.shape[0],):
             raise ValueError(f"`y` must have shape ({X.shape[0]},) like X's rows; got {y.shape}.")
         with np.errstate(divide="ignore"):
-            logr = np.log(w) + expert_log_prob(arr, X, y, offset=offset)
+            logr = np.log(w) + expert_log_prob(arr, X, y, offset=offset, trials=trials)
         logr -= logr.max(axis=-1, keepdims=True)
         w = np.exp(logr)
         w /= w.sum(axis=-1, keepdims=True)

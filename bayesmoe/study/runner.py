@@ -53,17 +53,20 @@ def _read_csv_data(data: dict, family: str):
         raise ValueError(
             f"column {target!r} (data.target) not in {p.name}; columns: {list(df.columns)}."
         )
-    names = data.get("features") or [c for c in df.columns if c != target]
+    tcol = data.get("trials")
+    names = data.get("features") or [c for c in df.columns if c not in (target, tcol)]
     missing = [c for c in names if c not in df.columns]
     if missing:
         raise ValueError(f"feature columns {missing} (data.features) not in {p.name}.")
     X = df[names].to_numpy(dtype=float)
     y = df[target].to_numpy()  # coded by the family's check where it is fitted
-    return X, y, names
+    trials = None if tcol is None else df[tcol].to_numpy(dtype=float)
+    return X, y, names, trials
 
 
-def load_task_data(task: dict):
-    """The data set of a task: ``(X, y, truth or None, feature names, description)``.
+def load_task_data(task: dict, with_trials: bool = False):
+    """The data set of a task: ``(X, y, truth or None, feature names, description)``, and the
+    per-row numbers of trials (``data.trials``, binomial; None without) last if ``with_trials``.
 
     Simulated data are drawn with the task's data seed; a CSV is read whole, or subsampled to
     ``n`` rows without replacement with the data seed when the grid sets ``n``.
@@ -87,7 +90,8 @@ def load_task_data(task: dict):
             f"X ~ N(0, 1) of shape ({data['n']}, {data['d']}) with seed {data['x_seed']}; "
             "y from the model's prior predictive"
         )
-        return X, None, None, [f"x{j}" for j in range(data["d"])], desc
+        out = X, None, None, [f"x{j}" for j in range(data["d"])], desc
+        return (*out, None) if with_trials else out
     if data["source"] == "simulate":
         from bayesmoe.data.simulate import simulate
 
@@ -97,8 +101,9 @@ def load_task_data(task: dict):
             + "".join(f", {k}={v!r}" for k, v in data["options"].items())
             + ")"
         )
-        return X, y, truth, [str(f) for f in truth["feature"].values], desc
-    X, y, names = _read_csv_data(data, family)
+        out = X, y, truth, [str(f) for f in truth["feature"].values], desc
+        return (*out, None) if with_trials else out
+    X, y, names, trials = _read_csv_data(data, family)
     n = data.get("n")
     desc = str(data["path"])
     if n is not None:
@@ -109,11 +114,14 @@ def load_task_data(task: dict):
             )
         rows = np.sort(np.random.default_rng(seed).choice(X.shape[0], size=n, replace=False))
         X, y = X[rows], y[rows]
+        trials = None if trials is None else trials[rows]
         desc += f" (subsample of n={n} rows, seed {seed})"
-    return X, y, None, names, desc
+    return (X, y, None, names, desc, trials) if with_trials else (X, y, None, names, desc)
 
 
-def _fit(task: dict, X, y, truth, names, desc, out_dir: Path) -> tuple[dict, str, dict]:
+def _fit(
+    task: dict, X, y, truth, names, desc, out_dir: Path, trials=None
+) -> tuple[dict, str, dict]:
     """Fit, compute the metrics, write the result file; return (metrics, file name, timings)."""
     from bayesmoe._validation import check_y
     from bayesmoe.study import metrics as M
@@ -137,6 +145,7 @@ def _fit(task: dict, X, y, truth, names, desc, out_dir: Path) -> tuple[dict, str
             gate=GATES[model["gate"]],
             n_starts=inf["n_starts"],
             random_seed=task["fit_seed"],
+            trials=trials,
         )
         t1 = time.perf_counter()
         metrics = M.mle_metrics(res, truth=truth, X=X)
@@ -164,6 +173,7 @@ def _fit(task: dict, X, y, truth, names, desc, out_dir: Path) -> tuple[dict, str
         random_seed=task["fit_seed"],
         progressbar=False,
         target_accept=inf["target_accept"],
+        trials=trials,
     )
     y_fit = y if classes is None else np.asarray(classes, dtype=object)[y_codes]
     t0 = time.perf_counter()
@@ -291,8 +301,8 @@ def run_task(task: dict, out_dir: str, attempt: int = 1) -> dict:
             return {**previous, "reused": True}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            X, y, truth, names, desc = load_task_data(task)
-            metrics, result_file, timings = _fit(task, X, y, truth, names, desc, folder)
+            X, y, truth, names, desc, trials = load_task_data(task, with_trials=True)
+            metrics, result_file, timings = _fit(task, X, y, truth, names, desc, folder, trials)
         messages = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
         t_end = time.time()
         record = {

@@ -108,6 +108,7 @@ _KEYS: dict[str, dict[str, str]] = {
         "path": "CSV file (csv)",
         "target": "response column (csv)",
         "features": "list of feature columns (csv)",
+        "trials": "column of per-row numbers of trials (csv, family = 'binomial')",
         "d": "number of features of the fixed standard-normal X (prior)",
         "x_seed": "seed of the fixed X (prior); the same X for every replicate",
     },
@@ -419,7 +420,10 @@ def _check_csv_data(d: dict, m: dict, g: dict) -> None:
     target = d["target"]
     if target not in df.columns:
         raise _err("data.target", f"a column of {Path(d['path']).name} {list(df.columns)}", target)
-    names = d["features"] or [c for c in df.columns if c != target]
+    tcol = d.get("trials")
+    if tcol is not None and tcol not in df.columns:
+        raise _err("data.trials", f"a column of {Path(d['path']).name} {list(df.columns)}", tcol)
+    names = d["features"] or [c for c in df.columns if c not in (target, tcol)]
     missing = [c for c in names if c not in df.columns]
     if missing:
         raise _err("data.features", f"columns of {Path(d['path']).name}", missing)
@@ -428,6 +432,9 @@ def _check_csv_data(d: dict, m: dict, g: dict) -> None:
     try:
         X = check_X(df[names], "X (the feature columns)")
         y, classes = check_y(df[target].to_numpy(), family, X.shape[0])
+        from bayesmoe.models.spec import check_trials
+
+        check_trials(None if tcol is None else df[tcol].to_numpy(), y, family, X.shape[0])
         Standardizer.from_data(X, y, family=family)
         n = min(g["n"]) if "n" in g else (d.get("n") or X.shape[0])
         K = max(g.get("n_experts", [m.get("n_experts") or m.get("k_max") or 1]))
@@ -611,6 +618,10 @@ def parse_spec(
         ):
             raise _err("data.features", "a non-empty list of column names", feats)
         d.update(path=str(path.resolve()), target=data["target"], features=feats)
+        if data.get("trials") is not None:  # only when given: other specs keep their fingerprints
+            if not isinstance(data["trials"], str) or not data["trials"]:
+                raise _err("data.trials", "a column name", data["trials"])
+            d["trials"] = data["trials"]
     if "n" in data:
         if "n" in g:
             raise SpecError("study spec: `data.n` and `grid.n` are both given; keep one.")

@@ -25,6 +25,10 @@ def _case(name, rng):
     if name == "categorical":
         canon = {"a": rng.normal(size=(D, M, K)), "b": rng.normal(size=(M, K))}
         return canon, X, rng.integers(M, size=N), {}
+    if name == "binomial":
+        canon = {"a": rng.normal(size=(D, K)), "b": rng.normal(size=K)}
+        trials = rng.integers(1, 12, size=N).astype(float)
+        return canon, X, rng.binomial(trials.astype(int), 0.4), {"trials": trials}
     canon = {"a": 0.3 * rng.normal(size=(D, K)), "b": rng.normal(size=K)}
     return canon, X, rng.poisson(3.0, size=N), {"offset": 0.2 * rng.normal(size=N)}
 
@@ -39,6 +43,9 @@ def _scipy_log_prob(name, canon, X, y, data):
             elif name == "categorical":
                 logits = X[i] @ canon["a"][:, :, k] + canon["b"][:, k]
                 out[i, k] = log_softmax(logits)[y[i]]
+            elif name == "binomial":
+                p = 1.0 / (1.0 + np.exp(-(X[i] @ canon["a"][:, k] + canon["b"][k])))
+                out[i, k] = stats.binom(int(data["trials"][i]), p).logpmf(y[i])
             else:
                 rate = np.exp(X[i] @ canon["a"][:, k] + canon["b"][k] + data["offset"][i])
                 out[i, k] = stats.poisson(rate).logpmf(y[i])
@@ -99,7 +106,7 @@ def test_free_parameters_round_trip(name):
     assert fam.n_params(D, M) == sum(np.size(v) for v in free.values()) // K
 
 
-@pytest.mark.parametrize("name", ["gaussian", "poisson"])
+@pytest.mark.parametrize("name", ["gaussian", "poisson", "binomial"])
 def test_draws_have_the_family_mean(name):
     """Mean of 20000 draws per (obs, expert) within 4.5 Monte Carlo standard errors of the
     family's mean (sd from the draws; Bonferroni over the N*K cells keeps the false-alarm
@@ -144,9 +151,13 @@ def test_m_step_does_not_decrease_the_expected_complete_data_loglik(name):
         y = rng.normal(size=n)
     elif name == "categorical":
         y = rng.integers(M, size=n)
+    elif name == "binomial":
+        trials = rng.integers(1, 8, size=n)
+        y = rng.binomial(trials, 1.0 / (1.0 + np.exp(-X[:, 0])))
     else:
         y = rng.poisson(np.exp(0.5 + X[:, 0]))
-    prob = mu.make_problem(name, Xt, Xt.copy(), y, K, M=M if fam.has_classes else 0)
+    kw = {"trials": trials} if name == "binomial" else {}
+    prob = mu.make_problem(name, Xt, Xt.copy(), y, K, M=M if fam.has_classes else 0, **kw)
     lay = prob.layout
     S = 4
     theta = 0.3 * rng.normal(size=(S, lay.size))
@@ -156,6 +167,9 @@ def test_m_step_does_not_decrease_the_expected_complete_data_loglik(name):
         q0 = (tau * mu.log_joint(prob, p)).sum((1, 2))
         p.update(fam.mm_step(prob, lay.experts(p), tau, newton))
         q1 = (tau * mu.log_joint(prob, p)).sum((1, 2))
-        if newton == 0 or name == "poisson":  # the MM and the halved Newton steps are monotone
+        if newton == 0 or name in (
+            "poisson",
+            "binomial",
+        ):  # the MM and the halved Newton steps are monotone
             assert np.all(q1 >= q0 - 1e-9 * np.abs(q0)), (q0, q1)
         assert np.all(np.isfinite(q1))

@@ -34,7 +34,7 @@ from bayesmoe.families import get_family
 from bayesmoe.inference.mle import mm_updates as mu
 from bayesmoe.measure import measure_family, measure_from_arrays, upgrade_measure
 from bayesmoe.models.gates import GATES, stored_name, transform_of
-from bayesmoe.models.spec import check_gate_X, check_offset
+from bayesmoe.models.spec import check_gate_X, check_offset, check_trials
 from bayesmoe.scaling import Standardizer
 
 __all__ = ["MMResult", "count_parameters", "fit_mle", "monotone_violations"]
@@ -218,7 +218,7 @@ def _initial_theta(prob: mu.Problem, S: int, rng, n_inner: int = 5, engine=None)
     if K == 1 or S == 0:
         z = np.zeros((S, n), dtype=int)
     else:
-        F = np.column_stack([prob.Xt[:, 1:], lay.fam.mm_init_features(prob.y, lay.M)])
+        F = np.column_stack([prob.Xt[:, 1:], lay.fam.mm_init_columns(prob)])
         n_km = int(np.ceil(2 * S / 3))
         z = np.concatenate(
             [_kmeans_labels(F, K, n_km, rng), rng.integers(K, size=(S - n_km, n))], axis=0
@@ -529,6 +529,7 @@ def fit_mle(
     data=None,
     formula: str | None = None,
     gate_formula: str | None = None,
+    trials=None,
     _step_scale: float = 1.0,
     _newton: int = 2,
     _newton_sub: int = 1,
@@ -617,6 +618,8 @@ def fit_mle(
         The formula form instead of ``X``, ``y``, ``offset`` and ``gate_X``:
         :func:`bayesmoe.formula.design_matrices` builds them; the measure's ``attrs`` keep the
         formulas.
+    trials : array_like, shape (n,), optional
+        Per-row numbers of trials of binomial experts (default 1: Bernoulli rows).
     backend : {"auto", "numba", "numpy"}
         Iteration engine: the compiled kernels of :mod:`.mm_numba` (every start
         and iteration of a block in one compiled call; "auto" uses them when numba is
@@ -686,6 +689,7 @@ def fit_mle(
     gate = transform_of(gate_name, gate)
     fam = get_family(family)
     offset = check_offset(offset, fam.name, n)
+    trials = check_trials(trials, y, fam.name, n)
     st = Standardizer.from_data(X, y, gate=gate, family=fam, offset=offset, gate_X=Z)
     Xt = np.column_stack([np.ones(n), st.transform_X(X)])
     Zt = np.column_stack([np.ones(n), st.transform_gate(X if Z is None else Z)])
@@ -703,6 +707,7 @@ def fit_mle(
         step_scale=_step_scale,
         newton=_newton,
         offset=off_s,
+        trials=trials,
     )
     lay = prob.layout
     engine = _Engine(prob, backend)
@@ -725,6 +730,7 @@ def fit_mle(
             step_scale=_step_scale,
             newton=_newton_sub,
             offset=None if off_s is None else off_s[rows],
+            trials=None if trials is None else trials[rows],
         )
         engine_s = _Engine(prob_s, engine.name)
     else:

@@ -156,6 +156,7 @@ class Problem:
     step_scale: float = 1.0  # 1 for the MM; != 1 only to test that the ascent checker bites
     newton: int = 0  # safeguarded Newton steps: 1 the gate, 2 also the categorical experts
     offset: np.ndarray | None = None  # per-row offset of the standardised density (Poisson)
+    trials: np.ndarray | None = None  # per-row numbers of trials (binomial)
 
     @property
     def P(self) -> np.ndarray:
@@ -195,6 +196,7 @@ def make_problem(
     step_scale=1.0,
     newton=False,
     offset=None,
+    trials=None,
 ):
     """Assemble a :class:`Problem`, factoring the constant gate curvature once. ``y`` and
     ``offset`` as the family's standardised-scale density sees them (``Family.standard_data``).
@@ -213,6 +215,7 @@ def make_problem(
         step_scale=float(step_scale),
         newton=int(newton),
         offset=None if offset is None else np.asarray(offset, dtype=float),
+        trials=None if trials is None else np.asarray(trials, dtype=float),
     )
     if K > 1:
         mu, U = boehning_eig(K)
@@ -233,7 +236,12 @@ def log_joint(prob: Problem, p: dict) -> np.ndarray:
     canon = fam.mm_unpack(prob.layout.experts(p))
     tr = Transform.identity(prob.Xt.shape[1] - 1)
     lp = fam.log_prob(
-        canon, prob.Xt[:, 1:], prob.y, tr=tr, ops=SHORT_NUMPY, data={"offset": prob.offset}
+        canon,
+        prob.Xt[:, 1:],
+        prob.y,
+        tr=tr,
+        ops=SHORT_NUMPY,
+        data={"offset": prob.offset, "trials": prob.trials},
     )
     return log_g + lp
 

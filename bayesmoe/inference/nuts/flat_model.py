@@ -94,6 +94,7 @@ class FlatModel:
     y: np.ndarray  # y as the family codes it, in the user's units
     offset: np.ndarray | None = None  # per-row log-exposure (families that take one)
     prior: dict = field(default_factory=dict)  # the model's prior_* constants (RG set)
+    trials: np.ndarray | None = None  # per-row numbers of trials (binomial)
 
     @property
     def family(self):
@@ -214,6 +215,8 @@ class FlatModel:
         if self.family.takes_offset:
             out["offset"] = np.zeros(len(self.y)) if self.offset is None else self.offset
         out.update({f"prior_{k}": np.asarray(v, dtype=float) for k, v in self.prior.items()})
+        if "trials" in self.family.row_data:
+            out["trials"] = np.ones(len(self.y)) if self.trials is None else self.trials
         return out
 
     def pointwise(self, free: dict, ops=None, data: dict | None = None):
@@ -396,13 +399,13 @@ def _supported(info, d: int) -> bool:
     return not (pri.hierarchical and not get_family(info.family).hierarchical_prior)
 
 
-def _build(info, blocks, X, y, offset=None, Z=None, prior=None) -> FlatModel:
+def _build(info, blocks, X, y, offset=None, Z=None, prior=None, trials=None) -> FlatModel:
     st = info.standardizer
     gate = transform_of(info.gate, info.gate_fn)
     Zs = (gate_input(X if Z is None else Z, gate) - st.z_center) / st.z_scale
     fam = get_family(info.family)
     y = np.asarray(y, dtype=np.int64 if fam.y_dtype == "int64" else float)
-    return FlatModel(info, blocks, st.transform_X(X), Zs, y, offset, dict(prior or {}))
+    return FlatModel(info, blocks, st.transform_X(X), Zs, y, offset, dict(prior or {}), trials)
 
 
 def flat_model_from_spec(s, info) -> FlatModel | None:
@@ -415,7 +418,7 @@ def flat_model_from_spec(s, info) -> FlatModel | None:
     if not _supported(info, X.shape[1]):
         return None
     blocks = _expected_blocks(info, X.shape[1], Z.shape[1])
-    return _build(info, blocks, X, np.asarray(s.y), s.offset, Z, s.prior_constants())
+    return _build(info, blocks, X, np.asarray(s.y), s.offset, Z, s.prior_constants(), s.trials)
 
 
 def flat_model(model, info) -> FlatModel | None:
@@ -459,5 +462,6 @@ def flat_model(model, info) -> FlatModel | None:
         for v in model.data_vars
         if v.name.startswith("prior_")
     }
+    trials = model["trials"].get_value() if "trials" in model.named_vars else None
     y = np.asarray(model["y_obs"].get_value())
-    return _build(info, blocks, X, y, offset, Z, prior)
+    return _build(info, blocks, X, y, offset, Z, prior, trials)

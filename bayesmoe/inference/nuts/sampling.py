@@ -192,6 +192,7 @@ def start_values(
     random_seed=None,
     offset=None,
     gate_X=None,
+    trials=None,
 ) -> tuple[dict | None, xr.Dataset | None]:
     """Point estimate used to start every chain: ("mm") the MM maximum-likelihood fit,
     ("map") PyMC's MAP, ("prior") none — PyMC's own jittered initial point. ``gate_X``: the
@@ -224,6 +225,7 @@ def start_values(
                 offset=offset,
                 gate_X=gate_X,
                 gate_feature_names=None if gate_X is None else info.gate_feature_names,
+                trials=trials,
                 # one fit per process: the numpy engine is as fast as loading the compiled one
                 # and never pays its first-run Numba compile (~140 s wall at load 17; issue 10)
                 backend="numpy" if np.shape(X)[0] <= _NUMPY_MM_MAX_N else "auto",
@@ -454,6 +456,7 @@ def sample(
     offset=None,
     gate_X=None,
     gate_feature_names=None,
+    trials=None,
     draws: int = 1000,
     tune: int | None = None,
     chains: int = 4,
@@ -485,6 +488,8 @@ def sample(
         (a mixture of regressions). See :func:`bayesmoe.models.build_model`.
     gate_feature_names : sequence, optional
         Labels of ``gate_X``'s columns.
+    trials : array_like, shape (n_obs,), optional
+        Per-row numbers of trials of binomial experts (default 1: Bernoulli rows).
     draws, chains, cores : int
         Draws per chain, number of chains, and worker processes of the ``pymc`` backend.
     tune : int, optional
@@ -570,6 +575,7 @@ def sample(
         offset=offset,
         gate_X=gate_X,
         gate_feature_names=gate_feature_names,
+        trials=trials,
     )
     spec, info = fixed_k_spec(X, y, **opts)  # every input check; PyMC is not imported
     requested = backend
@@ -618,6 +624,7 @@ def sample(
             random_seed=init_seed,
             offset=spec.offset,
             gate_X=None if spec.gate_shared else spec.Z,
+            trials=spec.trials,
         )
         t_init = time.perf_counter() - t0
         if run is not None:

@@ -169,6 +169,7 @@ def start_points(
                             random_seed=int(rng.integers(2**31)),
                             n_classes=info.n_classes or None,
                             offset=info.offset,
+                            trials=info.trials,
                             gate_X=gate_X,
                             gate_feature_names=None if gate_X is None else info.gate_feature_names,
                         )
@@ -213,6 +214,7 @@ def sample_random_k(
     gate_X=None,
     gate_feature_names=None,
     sampler: str = "auto",
+    trials=None,
     **sample_kwargs,
 ) -> xr.DataTree:
     """Sample the posterior of a softmax-gated MoE with a random number of experts.
@@ -246,6 +248,8 @@ def sample_random_k(
         ``"auto"`` (default) takes Gibbs where it applies, NUTS elsewhere.
     offset : array_like, shape (n_obs,), optional
         Per-row log-exposure of families with a log link (``family="poisson"``).
+    trials : array_like, shape (n_obs,), optional
+        Per-row numbers of trials of binomial experts (default 1: Bernoulli rows).
     gate_X, gate_feature_names : optional
         The gate's own covariates and their labels (default: the experts' ``X``); zero columns
         give constant mixing weights. See :func:`bayesmoe.models.build_model`.
@@ -328,6 +332,7 @@ def sample_random_k(
         offset=offset,
         gate_X=gate_X,
         gate_feature_names=gate_feature_names,
+        trials=trials,
     )
     from bayesmoe.inference.rjmcmc.compiled_sampling import use_compiled
 
