@@ -155,6 +155,7 @@ def start_points(
         if init == "mm" and not info.prior_only:
             if K not in fits:
                 from bayesmoe.inference.mle.mm import fit_mle  # late: optional heavy module
+                from bayesmoe.inference.mle.mm_warmup import fixed_backend
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
@@ -171,6 +172,7 @@ def start_points(
                             offset=info.offset,
                             gate_X=gate_X,
                             gate_feature_names=None if gate_X is None else info.gate_feature_names,
+                            backend=fixed_backend(np.shape(X)[0]),  # not chosen by timing
                         )
                     except ValueError:  # K too large for an MLE on these data: prior start
                         res = None
