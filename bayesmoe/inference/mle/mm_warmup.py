@@ -18,7 +18,8 @@ while the caller does other things (and a process that ends at once loses nothin
 When the cache holds no machine code for the kernels, a one-line message on stderr says that
 they are being compiled, and the process waits for the compilation before it exits (an atexit
 hook), so that the next process finds them in the cache; a process that stops a warm load early
-loses nothing.
+loses nothing. A fork (``multiprocessing``, PyMC's chains) waits for a running load, so that no
+child inherits its locks.
 
 ``BAYESMOE_MM_BACKGROUND=0`` in the environment restores the blocking behaviour: ``"auto"`` then
 loads (or compiles) the kernels in the calling thread and always runs them, so that every fit of
@@ -196,6 +197,19 @@ def _finish_compile() -> None:  # a cold compile finishes, so that later process
     t = _thread
     if _compiling and t is not None and t.is_alive():
         t.join()
+
+
+def _before_fork() -> None:
+    """No fork while the load runs: a child would inherit its locks held (Numba's compiler lock,
+    import locks) by a thread that does not exist there, and hang on its first compile.
+    """
+    t = _thread
+    if t is not None and t.is_alive() and t is not threading.current_thread():
+        t.join()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork)
 
 
 def fixed_backend(n_rows: int) -> str:

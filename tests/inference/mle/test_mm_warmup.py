@@ -104,3 +104,16 @@ def test_seeded_starts_do_not_take_an_engine_chosen_by_timing(monkeypatch):
     # above the threshold the kernels are loaded first, so "auto" always runs them
     assert mm_warmup.fixed_backend(mm_warmup.NUMPY_MAX_N + 1) == "auto" and mm_warmup.ready()
     assert mm_warmup.auto_backend() == "numba"
+
+
+@numba_only
+def test_fork_waits_for_a_running_load(monkeypatch):
+    import threading
+
+    release = threading.Event()
+    t = threading.Thread(target=release.wait, daemon=True)  # stands in for a running load
+    t.start()
+    monkeypatch.setattr(mm_warmup, "_thread", t)
+    threading.Timer(0.3, release.set).start()
+    mm_warmup._before_fork()
+    assert not t.is_alive()  # twin: without the join the stand-in would still be waiting
