@@ -53,6 +53,7 @@ _thread: threading.Thread | None = None
 #: "idle" (nothing started), "loading", "ready", "failed" (numba missing or the warm-up raised)
 _state = "idle"
 _compiling = False  # the running load compiles (the cache was cold): join it at exit
+_checked = threading.Event()  # the running load has read the cache index (warm or cold known)
 _told = False  # the compile message was printed (or the cache was found warm)
 
 
@@ -132,9 +133,11 @@ def _warm_up() -> None:
 def _run() -> None:
     global _state, _compiling
     try:
-        if cache_is_warm() is False:
-            _compiling = True
-            tell_if_cold("fits run on the numpy engine meanwhile")
+        cold = cache_is_warm() is False
+        _compiling = cold
+        _checked.set()
+        if cold:
+            tell_if_cold("fits run on the numpy engine meanwhile; the process waits for it at exit")
         from bayesmoe.inference.mle import mm_numba
 
         if not mm_numba.available():
@@ -146,6 +149,7 @@ def _run() -> None:
         _state = "failed"
     finally:
         _compiling = False
+        _checked.set()
 
 
 def start() -> None:
@@ -193,9 +197,15 @@ def auto_backend() -> str:
 
 
 @atexit.register
-def _finish_compile() -> None:  # a cold compile finishes, so that later processes find it cached
+def _finish_compile() -> None:
+    """At exit, a cold compile finishes (so that later processes find the kernels cached); a warm
+    load is dropped once it is known to be one (the wait is at most numba's import).
+    """
     t = _thread
-    if _compiling and t is not None and t.is_alive():
+    if t is None or not t.is_alive():
+        return
+    _checked.wait()
+    if _compiling:
         t.join()
 
 

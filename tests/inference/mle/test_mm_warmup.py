@@ -117,3 +117,23 @@ def test_fork_waits_for_a_running_load(monkeypatch):
     threading.Timer(0.3, release.set).start()
     mm_warmup._before_fork()
     assert not t.is_alive()  # twin: without the join the stand-in would still be waiting
+
+
+@pytest.mark.parametrize("compiling", [True, False])
+def test_exit_waits_for_a_cold_compile_only(monkeypatch, compiling):
+    import threading
+
+    release = threading.Event()
+    t = threading.Thread(target=release.wait, daemon=True)  # stands in for a running load
+    t.start()
+    checked = threading.Event()
+    checked.set()
+    monkeypatch.setattr(mm_warmup, "_thread", t)
+    monkeypatch.setattr(mm_warmup, "_checked", checked)
+    monkeypatch.setattr(mm_warmup, "_compiling", compiling)
+    timer = threading.Timer(0.3, release.set)
+    timer.start()
+    mm_warmup._finish_compile()
+    assert t.is_alive() is (not compiling)  # a warm load is dropped, a compile is finished
+    release.set()
+    t.join()
