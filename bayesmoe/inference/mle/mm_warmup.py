@@ -90,8 +90,8 @@ def tell_if_cold(meanwhile: str) -> None:
     _told = True
     if cache_is_warm() is False:
         print(
-            "bayesmoe: compiling the MM fitter's Numba kernels (once per installation, about "
-            f"20-90 s; cached for later processes); {meanwhile}.",
+            "bayesmoe: compiling the MM fitter's Numba kernels (once per installation; about "
+            f"20-90 s on an idle machine); {meanwhile}.",
             file=sys.stderr,
             flush=True,
         )
