@@ -222,13 +222,14 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork)
 
 
-def fixed_backend(n_rows: int) -> str:
+def fixed_backend(n_rows: int, family: str = "gaussian", own_gate: bool = False) -> str:
     """The engine of an MM fit whose result must not depend on timing (a seeded sampler's start:
     round-off differences between the engines grow into different chains).
 
     ``"numpy"`` up to :data:`NUMPY_MAX_N` rows (one fit: as fast as loading the compiled kernels,
-    and never a first compile), else ``"auto"`` after waiting for the compiled kernels (``"auto"``
-    then runs them, or numpy wherever they cannot run).
+    and never a first compile) and wherever the compiled kernels cannot run (a ``family`` without
+    them, a gate with covariates of its own: ``own_gate``), else ``"auto"`` after waiting for the
+    compiled kernels (``"auto"`` then runs them).
 
     Examples
     --------
@@ -236,7 +237,9 @@ def fixed_backend(n_rows: int) -> str:
     >>> mm_warmup.fixed_backend(500)
     'numpy'
     """
-    if n_rows <= NUMPY_MAX_N:
+    from bayesmoe.families import get_family
+
+    if n_rows <= NUMPY_MAX_N or own_gate or get_family(family).numba_kernel is None:
         return "numpy"
     start()
     wait()

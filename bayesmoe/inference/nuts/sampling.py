@@ -208,7 +208,7 @@ def start_values(
                 # one fit per process: the numpy engine is as fast as loading the compiled one
                 # and never pays its first-run Numba compile (~140 s wall at load 17; issue 10);
                 # never an engine chosen by timing (round-off would grow into other chains)
-                backend=fixed_backend(np.shape(X)[0]),
+                backend=fixed_backend(np.shape(X)[0], info.family, gate_X is not None),
             )
         # the MM gate has temperature 1; the model's logits are eta / temperature
         G = res.measure_.assign(

@@ -172,7 +172,8 @@ def start_points(
                             offset=info.offset,
                             gate_X=gate_X,
                             gate_feature_names=None if gate_X is None else info.gate_feature_names,
-                            backend=fixed_backend(np.shape(X)[0]),  # not chosen by timing
+                            # an engine not chosen by timing
+                            backend=fixed_backend(np.shape(X)[0], info.family, gate_X is not None),
                         )
                     except ValueError:  # K too large for an MLE on these data: prior start
                         res = None

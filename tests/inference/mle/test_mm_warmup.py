@@ -99,8 +99,11 @@ def test_cache_is_warm_sees_an_empty_cache(tmp_path):
 def test_seeded_starts_do_not_take_an_engine_chosen_by_timing(monkeypatch):
     monkeypatch.setattr(mm_warmup, "_state", "idle")
     monkeypatch.setattr(mm_warmup, "_thread", None)
+    big = mm_warmup.NUMPY_MAX_N + 1
     assert mm_warmup.fixed_backend(mm_warmup.NUMPY_MAX_N) == "numpy"
-    assert mm_warmup._state == "idle"  # numpy start: nothing loaded
+    assert mm_warmup.fixed_backend(big, "poisson") == "numpy"  # no compiled kernels
+    assert mm_warmup.fixed_backend(big, "gaussian", own_gate=True) == "numpy"
+    assert mm_warmup._state == "idle"  # numpy starts: nothing loaded
     # above the threshold the kernels are loaded first, so "auto" always runs them
     assert mm_warmup.fixed_backend(mm_warmup.NUMPY_MAX_N + 1) == "auto" and mm_warmup.ready()
     assert mm_warmup.auto_backend() == "numba"
