@@ -298,6 +298,7 @@ class _Engine:
 
     def __init__(self, prob: mu.Problem, backend: str):
         self.name, self.prob, self.nb, self.pb, self.sts = backend, prob, None, None, None
+        self.load_after = False  # "auto" ran numpy because the kernels are not loaded yet
         if backend == "numpy":  # no numba import (~0.3 s): the sampling start's engine
             return
         lay = prob.layout
@@ -314,14 +315,20 @@ class _Engine:
                 )
             self.name = "numpy"
             return
+        from bayesmoe.inference.mle import mm_warmup
+
+        if backend == "auto":  # the compiled kernels once loaded; numpy while they load
+            backend = mm_warmup.auto_backend()
+            if backend == "numpy":
+                self.name, self.load_after = "numpy", True
+                return
         from bayesmoe.inference.mle import mm_numba
 
-        if backend == "auto":
-            backend = "numba" if mm_numba.available() else "numpy"
         if backend == "numba" and not mm_numba.available():
             raise ValueError(
                 "`backend='numba'` needs the numba package; install it or use backend='numpy'."
             )
+        mm_warmup.tell_if_cold("the fit waits for them")
         self.name = backend
         self.prob = prob
         self.nb = mm_numba if backend == "numba" else None
@@ -622,9 +629,13 @@ def fit_mle(
         Per-row numbers of trials of binomial experts (default 1: Bernoulli rows).
     backend : {"auto", "numba", "numpy"}
         Iteration engine: the compiled kernels of :mod:`.mm_numba` (every start
-        and iteration of a block in one compiled call; "auto" uses them when numba is
-        importable) or the numpy kernels of :mod:`.mm_updates` (one vectorised
-        pass over the starts per iteration). Both compute the same maps (equal to round-off).
+        and iteration of a block in one compiled call) or the numpy kernels of
+        :mod:`.mm_updates` (one vectorised pass over the starts per iteration). Both compute the
+        same maps (equal to round-off). "auto" runs the compiled kernels once they are loaded in
+        this process; until then it runs the numpy engine and loads them in a background thread
+        (:mod:`.mm_warmup`: a fresh process's first fit does not wait ~0.5 s for numba, nor
+        minutes for a first compile, which is announced on stderr); ``backend_`` says which ran.
+        ``BAYESMOE_MM_BACKGROUND=0`` makes "auto" wait for the compiled kernels instead.
 
     Returns
     -------
@@ -812,6 +823,10 @@ def fit_mle(
     bic = -2 * ll + n_params * np.log(n)
     if design is not None:
         G.attrs.update(design.attrs())
+    if engine.load_after:  # later fits of this process: the compiled kernels (mm_warmup)
+        from bayesmoe.inference.mle import mm_warmup
+
+        mm_warmup.start()
     return MMResult(
         measure_=G,
         loglik_=ll,

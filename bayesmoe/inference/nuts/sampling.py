@@ -41,8 +41,6 @@ _BACKEND_MODULES = {
 DEFAULT_TUNE = {"jax": 300}
 #: pm.sample keywords the jax backend understands (others send backend="auto" to PyMC)
 _JAX_KWARGS = {"target_accept", "max_treedepth", "dense_mass", "adapt_mass_matrix", "init_mass"}
-#: up to this many rows the MM start uses fit_mle's numpy engine (see start_values)
-_NUMPY_MM_MAX_N = 20_000
 
 
 def sample_parameters() -> set[str]:
@@ -212,6 +210,7 @@ def start_values(
         return None, None
     elif method == "mm":
         from bayesmoe.inference.mle.mm import fit_mle  # imported late: optional heavy module
+        from bayesmoe.inference.mle.mm_warmup import fixed_backend
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -227,8 +226,9 @@ def start_values(
                 gate_feature_names=None if gate_X is None else info.gate_feature_names,
                 trials=trials,
                 # one fit per process: the numpy engine is as fast as loading the compiled one
-                # and never pays its first-run Numba compile (~140 s wall at load 17; issue 10)
-                backend="numpy" if np.shape(X)[0] <= _NUMPY_MM_MAX_N else "auto",
+                # and never pays its first-run Numba compile (~140 s wall at load 17; issue 10);
+                # never an engine chosen by timing (round-off would grow into other chains)
+                backend=fixed_backend(np.shape(X)[0], info.family, gate_X is not None),
             )
         # the MM gate has temperature 1; the model's logits are eta / temperature
         G = res.measure_.assign(

@@ -155,6 +155,7 @@ def start_points(
         if init == "mm" and not info.prior_only:
             if K not in fits:
                 from bayesmoe.inference.mle.mm import fit_mle  # late: optional heavy module
+                from bayesmoe.inference.mle.mm_warmup import fixed_backend
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
@@ -172,6 +173,8 @@ def start_points(
                             trials=info.trials,
                             gate_X=gate_X,
                             gate_feature_names=None if gate_X is None else info.gate_feature_names,
+                            # an engine not chosen by timing
+                            backend=fixed_backend(np.shape(X)[0], info.family, gate_X is not None),
                         )
                     except ValueError:  # K too large for an MLE on these data: prior start
                         res = None

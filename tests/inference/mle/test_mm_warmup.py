@@ -1,0 +1,142 @@
+"""backend="auto" does not wait for the compiled kernels (bayesmoe.inference.mle.mm_warmup)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bayesmoe.inference.mle import mm_numba, mm_warmup
+
+numba_only = pytest.mark.skipif(not mm_numba.available(), reason="numba not installed")
+ROOT = Path(__file__).resolve().parents[3]
+
+# A fresh process: the first "auto" fit runs numpy, the load starts after it; once loaded, fits of
+# both families run the compiled kernels without compiling a specialisation the warm-up missed.
+FRESH = r"""
+import json, warnings
+import numpy as np
+from bayesmoe.data import simulate
+from bayesmoe.inference.mle import mm_numba, mm_warmup
+from bayesmoe.inference.mle.mm import fit_mle
+warnings.simplefilter("ignore")
+X, y, _ = simulate("S-B", n=300, random_seed=0)
+Xc, yc, _ = simulate("S-D", n=300, random_seed=6)
+first = fit_mle(X, y, 2, n_starts=3, random_seed=1)
+started = mm_warmup._state
+ok = mm_warmup.wait(600)
+disp = {k: v for k, v in vars(mm_numba).items() if hasattr(v, "signatures")}
+before = {k: len(v.signatures) for k, v in disp.items()}
+second = fit_mle(X, y, 2, n_starts=3, random_seed=1)
+cat = fit_mle(Xc, yc, 2, family="categorical", n_starts=3, random_seed=1, max_iter=200)
+big = fit_mle(X, y, 2, n_starts=6, random_seed=1, prune_rows=100)  # subsampled short runs
+after = {k: len(v.signatures) for k, v in disp.items()}
+print(json.dumps(dict(first=first.backend_, started=started, ok=ok, second=second.backend_,
+      cat=cat.backend_, big=big.backend_, ll=[first.loglik_, second.loglik_],
+      new={k: after[k] - before[k] for k in after if after[k] != before[k]})))
+"""
+
+
+@numba_only
+def test_fresh_process_fits_numpy_first_then_the_loaded_kernels():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop(mm_warmup.ENV, None)
+    r = subprocess.run(
+        [sys.executable, "-c", FRESH], capture_output=True, text=True, env=env, timeout=900
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["first"] == "numpy" and out["started"] in ("loading", "ready")
+    assert out["ok"] and out["second"] == out["cat"] == out["big"] == "numba"
+    assert out["new"] == {}, "the warm-up missed specialisations a fit compiles"
+    # same start, same maps: the two engines reach the same optimum (round-off apart)
+    assert out["ll"][0] == pytest.approx(out["ll"][1], rel=1e-8)
+
+
+@numba_only
+def test_blocking_switch_waits_for_the_kernels(monkeypatch):
+    monkeypatch.setenv(mm_warmup.ENV, "0")
+    monkeypatch.setattr(mm_warmup, "_state", "idle")
+    monkeypatch.setattr(mm_warmup, "_thread", None)
+    assert mm_warmup.auto_backend() == "numba" and mm_warmup.ready()
+    monkeypatch.setenv(mm_warmup.ENV, "1")  # twin: the default does not wait
+    monkeypatch.setattr(mm_warmup, "_state", "idle")
+    assert mm_warmup.auto_backend() == "numpy" and mm_warmup._state == "idle"
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_cold_cache_is_announced_once_on_stderr(monkeypatch, capsys, warm):
+    monkeypatch.setattr(mm_warmup, "cache_is_warm", lambda: warm)
+    monkeypatch.setattr(mm_warmup, "_told", False)
+    monkeypatch.setattr(mm_warmup, "_state", "idle")
+    mm_warmup.tell_if_cold("the fit waits for them")
+    mm_warmup.tell_if_cold("the fit waits for them")
+    err = capsys.readouterr().err
+    assert err.count("compiling the MM fitter's Numba kernels") == (0 if warm else 1)
+    if not warm:
+        assert err.startswith("bayesmoe:") and err.count("\n") == 1
+        assert "the fit waits for them" in err
+
+
+@numba_only
+def test_cache_is_warm_sees_an_empty_cache(tmp_path):
+    code = "from bayesmoe.inference.mle import mm_warmup; print(mm_warmup.cache_is_warm())"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NUMBA_CACHE_DIR": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "False"
+    # twin: once the kernels have been loaded (or compiled and written), the cache is warm
+    mm_warmup.start()
+    assert mm_warmup.wait(600)
+    assert mm_warmup.cache_is_warm() is True
+
+
+@numba_only
+def test_seeded_starts_do_not_take_an_engine_chosen_by_timing(monkeypatch):
+    monkeypatch.setattr(mm_warmup, "_state", "idle")
+    monkeypatch.setattr(mm_warmup, "_thread", None)
+    big = mm_warmup.NUMPY_MAX_N + 1
+    assert mm_warmup.fixed_backend(mm_warmup.NUMPY_MAX_N) == "numpy"
+    assert mm_warmup.fixed_backend(big, "poisson") == "numpy"  # no compiled kernels
+    assert mm_warmup.fixed_backend(big, "gaussian", own_gate=True) == "numpy"
+    assert mm_warmup._state == "idle"  # numpy starts: nothing loaded
+    # above the threshold the kernels are loaded first, so "auto" always runs them
+    assert mm_warmup.fixed_backend(mm_warmup.NUMPY_MAX_N + 1) == "auto" and mm_warmup.ready()
+    assert mm_warmup.auto_backend() == "numba"
+
+
+@numba_only
+def test_fork_waits_for_a_running_load(monkeypatch):
+    import threading
+
+    release = threading.Event()
+    t = threading.Thread(target=release.wait, daemon=True)  # stands in for a running load
+    t.start()
+    monkeypatch.setattr(mm_warmup, "_thread", t)
+    threading.Timer(0.3, release.set).start()
+    mm_warmup._before_fork()
+    assert not t.is_alive()  # twin: without the join the stand-in would still be waiting
+
+
+@pytest.mark.parametrize("compiling", [True, False])
+def test_exit_waits_for_a_cold_compile_only(monkeypatch, compiling):
+    import threading
+
+    release = threading.Event()
+    t = threading.Thread(target=release.wait, daemon=True)  # stands in for a running load
+    t.start()
+    checked = threading.Event()
+    checked.set()
+    monkeypatch.setattr(mm_warmup, "_thread", t)
+    monkeypatch.setattr(mm_warmup, "_checked", checked)
+    monkeypatch.setattr(mm_warmup, "_compiling", compiling)
+    timer = threading.Timer(0.3, release.set)
+    timer.start()
+    mm_warmup._finish_compile()
+    assert t.is_alive() is (not compiling)  # a warm load is dropped, a compile is finished
+    release.set()
+    t.join()
