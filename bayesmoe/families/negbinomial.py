@@ -116,8 +116,13 @@ class NegBinomial(Poisson):
         return np.where(y < 0, 0.0, betainc(phi, yy + 1.0, p))
 
     def quantile_bounds(self, log_mu, alpha):
-        mu = np.exp(log_mu)
-        return np.zeros_like(mu), mu + 10.0 * np.sqrt(mu + alpha * mu * mu) + 10.0
+        """0 and the Poisson experts' bound at the rate ``mu g``, ``g`` the Gamma multiplier's
+        upper 1e-13 quantile (the mass above is below 1e-12).
+        """
+        from scipy.special import gammainccinv
+
+        top = np.exp(log_mu) * gammainccinv(1.0 / alpha, 1e-13) * alpha
+        return np.zeros_like(top), top + 10.0 * np.sqrt(top) + 10.0
 
     # ----- reversible jump ----------------------------------------------------------------------
     def rj_birth_experts(self, Xs, y, w, data, n_classes=0):
