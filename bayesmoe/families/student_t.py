@@ -266,12 +266,13 @@ class StudentT(Gaussian):
             v = (wt * r * r).sum(1) / nk
         s2_new = np.where(nk > 1e-12, np.maximum(v, prob.var_floor), s2)
         out = {"A": A_new, "log_s2": np.log(s2_new)}
-        if self.df is None:
+        if self.df is None:  # from within the bounds (an extrapolated start may lie outside)
+            lo, hi = np.log(NU_MIN), np.log(NU_MAX)
             out["log_nu"] = newton_1d(
                 lambda t: self._q(prob, A_new, s2_new, np.exp(t), tau),
-                np.log(nu),
-                np.log(NU_MIN),
-                np.log(NU_MAX),
+                np.clip(np.log(nu), lo, hi),
+                lo,
+                hi,
             )
         return out
 
