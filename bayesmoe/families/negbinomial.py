@@ -40,7 +40,7 @@ from bayesmoe.families.poisson import Poisson
 __all__ = ["NEGBINOMIAL", "NegBinomial"]
 
 #: bounds of the overdispersion in the MM fitter (the Poisson limit is alpha -> 0)
-ALPHA_MIN, ALPHA_MAX = 1e-8, 1e4
+ALPHA_MIN, ALPHA_MAX = 1e-12, 1e4
 
 
 class NegBinomial(Poisson):
@@ -190,7 +190,8 @@ class NegBinomial(Poisson):
         step = np.where(np.isfinite(step), step, 0.0)
         step = prob.step_scale * np.moveaxis(step, 1, -1)  # (S, D, K)
         A = halved_step(lambda a: self._q(prob, a, la, tau), A, step)
-        la = newton_1d(lambda t: self._q(prob, A, t, tau), la, np.log(ALPHA_MIN), np.log(ALPHA_MAX))
+        lo, hi = np.log(ALPHA_MIN), np.log(ALPHA_MAX)  # from within the bounds (see StudentT)
+        la = newton_1d(lambda t: self._q(prob, A, t, tau), np.clip(la, lo, hi), lo, hi)
         return {"A": A, "log_alpha": la}
 
 
