@@ -104,8 +104,11 @@ def test_nuts_runs_the_compiled_path_and_covers_the_truth(nuts_fit):
         assert np.abs(z).max() < 4.5, name
 
 
-def test_prediction_with_exposures(nuts_fit):
+def test_prediction_with_exposures_and_report(nuts_fit, tmp_path):
+    from bayesmoe.report import write_fit_report
+
     model, trace, X, _y, offset = nuts_fit
+    assert write_fit_report(trace, tmp_path, title="overdispersed counts").exists()
     pred = model.predict(X[:4], offset=offset[:4], random_seed=0)
     assert set(pred.data_vars) >= {"mean", "lower", "upper"}
     assert np.all(pred["lower"].values == np.round(pred["lower"].values))  # counts

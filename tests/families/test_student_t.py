@@ -117,8 +117,11 @@ def test_nuts_runs_the_compiled_path_and_covers_the_truth(nuts_fit):
     assert abs(z) < 4.5
 
 
-def test_prediction_and_predictive_checks(nuts_fit):
+def test_prediction_predictive_checks_and_report(nuts_fit, tmp_path):
+    from bayesmoe.report import write_fit_report
+
     model, trace, X, _y = nuts_fit
+    assert write_fit_report(trace, tmp_path, title="heavy tails").exists()
     pred = model.predict(X[:4], random_seed=0)
     assert np.all(pred["lower"].values < pred["mean"].values)
     assert np.all(pred["mean"].values < pred["upper"].values)
