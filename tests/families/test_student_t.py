@@ -194,12 +194,21 @@ def test_cli_and_study_spec(tmp_path, capsys):
     args += ["--method", "mle", "--json", "--out", str(tmp_path / "fit"), "--seed", "1"]
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["family"] == "student-t"
+    fixed = [a.replace("student-t", "student-t(df=4)").replace("/fit", "/fixed") for a in args]
+    assert main(fixed) == 0
+    assert json.loads(capsys.readouterr().out)["family"] == "student-t(df=4)"
+    for bad in ("weibull", "student-t(df=0)"):
+        assert main([a.replace("student-t", bad).replace("/fit", "/bad") for a in args]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "student-t(df=NU)" in err[0]
+        assert not (tmp_path / "bad").exists()
     raw = {
         "study": {"seed": 1},
         "data": {"source": "csv", "path": str(path), "target": "y"},
         "model": {"family": "student-t", "n_experts": 2},
         "inference": {"method": "mle", "n_starts": 3},
     }
+    assert parse_spec({**raw, "model": {"family": "student-t(df=4)", "n_experts": 2}})
     task = parse_spec(raw).tasks()[0].to_dict()
     StudyStore(tmp_path / "out")
     out = run_task(task, str(tmp_path / "out"))
