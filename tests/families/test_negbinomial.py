@@ -209,3 +209,15 @@ def test_study_spec_and_runner_fit_negbinomial_experts(tmp_path):
     bad.to_csv(tmp_path / "c.csv", index=False)
     with pytest.raises(Exception, match="count"):
         parse_spec(raw)
+
+
+def test_halving_keeps_even_an_overshooting_step_monotone():
+    """The coefficient step scaled x3 overshoots, but the halving safeguard takes it back until
+    Q_k does not decrease: plain MM stays monotone (over-fitted K = 4 with a ridge as well)."""
+    X, y, offset = _data(400, 9)
+    kw = dict(family="negbinomial", offset=offset, n_starts=1, random_seed=0, accelerate=False)
+    for res in (
+        bm.fit_mle(X, y, 2, _step_scale=3.0, max_iter=60, tol=1e-12, **kw),
+        bm.fit_mle(X, y, 4, ridge=2.0, max_iter=150, tol=1e-12, **kw),
+    ):
+        assert len(bm.inference.monotone_violations(res.loglik_trace_)) == 0

@@ -214,3 +214,15 @@ def test_cli_and_study_spec(tmp_path, capsys):
     out = run_task(task, str(tmp_path / "out"))
     assert out["status"] == "done", out.get("error")
     assert np.isfinite(out["metrics"]["loglik"])
+
+
+def test_ecme_is_monotone_and_a_broken_step_is_caught():
+    """Plain ECME (no acceleration), over-fitted K = 4 with a ridge, and the same with the
+    coefficient step scaled x3 (it overshoots the weighted least-squares maximiser and is not
+    halved): the checker that passes the first must flag the second."""
+    X, y = _data(400, 9)
+    kw = dict(family="student-t", n_starts=1, random_seed=0, accelerate=False, tol=1e-12)
+    good = bm.fit_mle(X, y, 4, ridge=2.0, max_iter=150, **kw)
+    assert len(bm.inference.monotone_violations(good.loglik_trace_)) == 0
+    bad = bm.fit_mle(X, y, 2, _step_scale=3.0, max_iter=60, **kw)
+    assert len(bm.inference.monotone_violations(bad.loglik_trace_)) > 0
