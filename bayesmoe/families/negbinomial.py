@@ -44,7 +44,18 @@ ALPHA_MIN, ALPHA_MAX = 1e-12, 1e4
 
 
 class NegBinomial(Poisson):
-    """Negative binomial (NB2) log-link regression experts (see the module docstring)."""
+    """Negative binomial (NB2) log-link regression experts (see the module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesmoe.families import get_family
+    >>> fam = get_family("negbinomial")
+    >>> canon = {"a": np.zeros((1, 2)), "b": np.log([2.0, 5.0]), "alpha": np.array([1e-12, 0.5])}
+    >>> lp = fam.log_prob(canon, np.zeros((1, 1)), np.array([3]))  # alpha -> 0: the Poisson pmf
+    >>> bool(np.isclose(np.exp(lp[0, 0]), 2.0**3 * np.exp(-2.0) / 6))
+    True
+    """
 
     name = "negbinomial"
     description = "negative binomial regression experts, log link, optional offset (counts)"
