@@ -42,9 +42,21 @@ _nonneg_int = nonneg_int
 
 
 #: --family help: the families' names and what each models
-_FAMILY_HELP = "expert family: " + "; ".join(
-    f"{name} ({get_family(name).description})" for name in FAMILIES
+_FAMILY_HELP = (
+    "expert family: "
+    + "; ".join(f"{name} ({get_family(name).description})" for name in FAMILIES)
+    + "; or student-t(df=NU) (Student-t experts with NU degrees of freedom, fixed)"
 )
+
+
+def _family_arg(value: str) -> str:
+    """--family: a family name (FAMILIES, or student-t(df=NU))."""
+    try:
+        return get_family(value).name
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).replace("`family` must", "must")) from None
+
+
 _OFFSET_HELP = "column of per-row log-exposures (families with a log link, e.g. poisson)"
 _TRIALS_HELP = "column of per-row numbers of trials (binomial; default 1: 0/1 responses)"
 _GATE_FEATURES_HELP = (
@@ -132,7 +144,7 @@ def _parser() -> _Parser:
         action="store_true",
         help="random K: sample with the likelihood switched off",
     )
-    fit.add_argument("--family", choices=FAMILIES, default="gaussian", help=_FAMILY_HELP)
+    fit.add_argument("--family", type=_family_arg, default="gaussian", help=_FAMILY_HELP)
     fit.add_argument("--offset", metavar="COL", help=_OFFSET_HELP)
     fit.add_argument("--trials", metavar="COL", help=_TRIALS_HELP)
     fit.add_argument("--gate", choices=("softmax", "tanh", "sigmoid"), default="softmax")
@@ -169,7 +181,7 @@ def _parser() -> _Parser:
     sel.add_argument(
         "--min-experts", type=_positive_int, default=1, help="smallest K in the table (default 1)"
     )
-    sel.add_argument("--family", choices=FAMILIES, default="gaussian", help=_FAMILY_HELP)
+    sel.add_argument("--family", type=_family_arg, default="gaussian", help=_FAMILY_HELP)
     sel.add_argument("--offset", metavar="COL", help=_OFFSET_HELP)
     sel.add_argument("--trials", metavar="COL", help=_TRIALS_HELP)
     sel.add_argument("--gate", choices=("softmax", "tanh", "sigmoid"), default="softmax")

@@ -41,10 +41,11 @@ class MoE:
     ----------
     n_experts : int
         Number of experts K >= 1.
-    family : {"gaussian", "categorical", "poisson"}
+    family : {"gaussian", "categorical", "poisson", "negbinomial", "student-t"}
         The expert family (:data:`bayesmoe.families.FAMILIES`): linear-Gaussian regression,
-        multinomial-logistic classification, or log-link Poisson regression (counts; pass the
-        log-exposures as ``fit(..., offset=...)``).
+        multinomial-logistic classification, log-link Poisson or negative binomial regression
+        (counts; pass the log-exposures as ``fit(..., offset=...)``), or Student-t regression
+        (heavy tails; ``"student-t(df=NU)"`` fixes the degrees of freedom at NU).
     experts : str, optional
         Deprecated alias of ``family`` (kept one release; a ``FutureWarning`` says so).
     gate : {"softmax", "tanh", "sigmoid"} or callable

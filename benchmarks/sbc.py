@@ -12,7 +12,8 @@ Not a speed benchmark: run it under ``nice -n 15`` in the background, e.g.
 Configurations: Gaussian experts with the softmax gate (the pass check), the same fit with the
 gate prior scales 10x too small (must fail), categorical experts with the tanh gate (pass), Poisson
 experts with the softmax gate (pass) and the same fit with its likelihood tempered to the power
-0.5 (must fail).
+0.5 (must fail); negative binomial and Student-t experts (pass) and the same fits with the
+dispersion / tail prior 10x too small (must fail).
 """
 
 from __future__ import annotations
@@ -86,6 +87,16 @@ CONFIGS = {  # the must-fail first: it decides whether SBC has power at all
         family="poisson", gate="softmax", replicates=24, likelihood_power=0.5
     ),
     "poisson-softmax-K2": dict(family="poisson", gate="softmax", replicates=40),
+    # negative binomial and Student-t experts (issue 21): the broken fits shrink the family's own
+    # parameter 10x too hard towards the Poisson / Gaussian expert (prior scale / 10)
+    "negbinomial-softmax-K2-dispersion-prior-10x-too-small": dict(
+        family="negbinomial", gate="softmax", replicates=24, fit_priors={"dispersion": 0.1}
+    ),
+    "negbinomial-softmax-K2": dict(family="negbinomial", gate="softmax", replicates=40),
+    "student-t-softmax-K2-tail-prior-10x-too-small": dict(
+        family="student-t", gate="softmax", replicates=24, fit_priors={"tail": 0.05}
+    ),
+    "student-t-softmax-K2": dict(family="student-t", gate="softmax", replicates=40),
 }
 
 

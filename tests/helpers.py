@@ -175,8 +175,10 @@ def run_prior_chain(
         X, y, _ = simulate("S-B", n=40, random_seed=seed)
     else:
         X, y, _ = simulate("S-D", n=40, random_seed=seed)
-    if family == "poisson":  # counts on the same inputs (the likelihood is off anyway)
+    if family in ("poisson", "negbinomial"):  # counts on the same inputs (likelihood off)
         y = np.random.default_rng(seed).poisson(np.exp(0.5 + 0.5 * X[:, 0]))
+    elif family.startswith("student-t"):  # a real response on the same inputs
+        y = np.random.default_rng(seed).standard_t(3.0, size=X.shape[0]) + X[:, 0]
     extra = {}
     if family == "binomial":  # successes of 1..5 trials (the birth proposal reads the trials)
         rng = np.random.default_rng(seed)
@@ -354,14 +356,17 @@ def flat_options() -> list[dict]:
         dict(n_experts=1, priors={"scheme": "richardson-green", "precision_shape": 3.0}),
         dict(n_experts=3, family="poisson", priors={"dirichlet_weights": True}),
         dict(n_experts=2, family="binomial", trials=True, gate_features="own"),
+        dict(n_experts=2, family="negbinomial", offset=True, priors={"dispersion": 0.7}),
+        dict(n_experts=3, family="student-t", ordered=True, priors={"tail": 0.8}),
+        dict(n_experts=2, family="student-t(df=4)"),
     ]
 
 
 def flat_data(opts):
     """(X, y, model options) of a :func:`flat_options` entry: S-B data, n = 120, seed 3; y cut
     into 3 classes for categorical experts, drawn from a two-expert Poisson regression (with a
-    random log-exposure when ``offset``) for Poisson experts; ``features=0`` drops X's columns;
-    ``gate_features`` gives the gate none (0) or two of its own ("own").
+    random log-exposure when ``offset``) for Poisson and negative binomial experts; ``features=0``
+    drops X's columns; ``gate_features`` gives the gate none (0) or two of its own ("own").
     """
     from bayesmoe.data import simulate
 
@@ -371,7 +376,7 @@ def flat_data(opts):
     family = opts.get("family", "gaussian")
     if family == "categorical":
         y = np.digitize(y, np.quantile(y, [0.4, 0.8]))
-    elif family == "poisson":
+    elif family in ("poisson", "negbinomial"):
         off = rng.normal(scale=0.3, size=len(y)) if opts.get("offset") else np.zeros(len(y))
         rate = np.where(X[:, 0] > 0, np.exp(1.5 + 0.5 * X[:, 1]), np.exp(0.2 - 0.3 * X[:, 1]))
         y = rng.poisson(rate * np.exp(off))

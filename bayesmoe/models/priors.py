@@ -6,7 +6,10 @@ Two named sets, selectable by name (``priors="default"`` or ``priors="richardson
 ``"default"`` [choice]
     Weakly informative Normal priors on the standardised scale: gate intercepts and slopes
     ``N(0, 3)`` (ZeroSumNormal over experts in the fixed-K model), expert slopes and intercepts
-    ``N(0, 2)``, noise sd ``sigma ~ HalfNormal(1)`` (units of sd(y)).
+    ``N(0, 2)``, noise sd ``sigma ~ HalfNormal(1)`` (units of sd(y)); negative binomial experts'
+    ``1 / sqrt(size) ~ HalfNormal(1)``, Student-t experts' ``sqrt(2 / nu) ~ HalfNormal(0.5)``
+    (both the coefficient of variation of the experts' latent Gamma variable; 0 is the Poisson
+    or Gaussian expert).
 
 ``"richardson-green"`` [paper: Richardson & Green 1997, JRSS-B 59:731–792, §2.1 and §5.1]
     The hierarchical prior of the univariate normal mixture: mixing weights
@@ -43,6 +46,8 @@ _FLOAT_FIELDS = (
     "expert_slope",
     "expert_intercept",
     "noise",
+    "dispersion",
+    "tail",
     "weights_concentration",
     "precision_shape",
     "rate_shape",
@@ -71,6 +76,14 @@ class Priors:
     noise : float
         scale of ``sigma ~ HalfNormal`` (noise sd of Gaussian experts, in units of sd(y)).
         Default 1 (``"default"`` set only).
+    dispersion : float
+        scale of ``kappa ~ HalfNormal`` for negative binomial experts, ``kappa = sqrt(alpha)``
+        with ``Var(y) = mu + alpha mu²`` (the CV of the Gamma rate multiplier; 0 is Poisson).
+        Default 1, the Stan prior-choice recommendation for ``1 / sqrt(phi)`` [paper-cited].
+    tail : float
+        scale of ``sqrt(2 / nu) ~ HalfNormal`` for Student-t experts with nu degrees of freedom
+        (the CV of the latent Gamma precision; 0 is Gaussian). Default 0.5 [choice]: median
+        nu 17.6, ``P(nu < 4) = 0.16``, ``P(nu < 2) = 0.046``.
     scheme : {"default", "richardson-green"}
         The prior set (see the module docstring).
     dirichlet_weights : bool
@@ -100,6 +113,8 @@ class Priors:
     expert_slope: float = 2.0
     expert_intercept: float = 2.0
     noise: float = 1.0
+    dispersion: float = 1.0
+    tail: float = 0.5
     scheme: str = "default"
     dirichlet_weights: bool = False
     weights_concentration: float = 1.0

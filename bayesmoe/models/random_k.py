@@ -451,10 +451,10 @@ def _group_prior(info: RandomKInfo, group: str, hyper: dict):
         return "log_gamma", (pri.weights_concentration,)
     if group == "expert_intercept" and pri.hierarchical:
         return "normal", (c["mean_center"], c["mean_sd"])
-    if group == "noise":
-        if pri.hierarchical:
-            return "log_inverse_sqrt_gamma", (pri.precision_shape, hyper["noise_rate"])
-        return "log_halfnormal", (pri.noise,)
+    if group == "noise" and pri.hierarchical:
+        return "log_inverse_sqrt_gamma", (pri.precision_shape, hyper["noise_rate"])
+    if group in {p.prior for p in get_family(info.family).params if p.positive}:
+        return "log_halfnormal", (getattr(pri, group),)  # noise, dispersion, tail
     return "normal", (0.0, getattr(pri, group))
 
 

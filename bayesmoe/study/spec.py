@@ -175,6 +175,14 @@ def _int(key: str, v: Any, lo: int, hi: int | None = None) -> int:
     return int(v)
 
 
+def _family(v: Any) -> str:
+    """model.family: a name of FAMILIES, or 'student-t(df=NU)'."""
+    try:
+        return get_family(v).name
+    except (TypeError, ValueError):
+        raise _err("model.family", f"one of {FAMILIES} or 'student-t(df=NU)'", v) from None
+
+
 def _choice(key: str, v: Any, choices) -> str:
     if v not in choices:
         raise _err(key, f"one of {tuple(choices)}", v)
@@ -633,7 +641,7 @@ def parse_spec(
 
     # ---- model --------------------------------------------------------------------------------
     m: dict[str, Any] = {
-        "family": _choice("model.family", model["family"], FAMILIES),
+        "family": _family(model["family"]),
         "gate": _choice("model.gate", model["gate"], ("softmax", "tanh", "sigmoid")),
     }
     raw_model = raw["model"] if isinstance(raw["model"], Mapping) else {}

@@ -83,3 +83,16 @@ def test_prior_recovery_poisson_experts():
     assert p > ALPHA, (np.bincount(ks, minlength=4)[1:] / ks.size, pmf)
     for code in range(4):
         assert accepted[moves == code].mean() > 0.02
+
+
+@pytest.mark.parametrize("family", ["negbinomial", "student-t"])
+def test_prior_recovery_negbinomial_and_student_t_experts(family):
+    """Negative binomial and Student-t experts: the births (weighted fits plus the moment
+    estimates of the dispersion / tail) and their densities agree, and split/merge of the
+    log-scale dispersion / tail columns keep p(K) (same chi-square test and thinning as above)."""
+    ks, pmf, moves, accepted = run_prior_chain("poisson:1.0", family=family, max_experts=3)
+    p, thin = chi_square_pvalue(ks, pmf)
+    assert ks[::thin].size > 600
+    assert p > ALPHA, (np.bincount(ks, minlength=4)[1:] / ks.size, pmf)
+    for code in range(4):
+        assert accepted[moves == code].mean() > 0.02

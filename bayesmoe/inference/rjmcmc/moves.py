@@ -138,7 +138,9 @@ class MoveContext:
     split_sd: np.ndarray
     birth_scale: float = 1.0
     split_beta: float = 2.0
-    log_sigma_column: int | None = None
+    #: the value-space columns of positive parameters (``log sigma``, and e.g. ``log kappa``):
+    #: HalfNormal priors with their Jacobians
+    log_sigma_column: int | tuple | None = None
     prior_mix: float = 0.5
     #: per-row data of the family's standardised density (``Family.standard_data``: offsets)
     data: dict = field(default_factory=dict, repr=False)
@@ -223,19 +225,19 @@ def _split_aux_logpdf(u: float, delta: np.ndarray, ctx: MoveContext) -> float:
 
 def slot_prior_logpdf(row: np.ndarray, ctx: MoveContext) -> float:
     """Prior log density of one slot row in value space: Normal coordinates, and for the
-    ``log sigma`` column the HalfNormal density of sigma times the Jacobian ``sigma``
+    ``log sigma`` columns the HalfNormal density of sigma times the Jacobian ``sigma``
     (``ctx.prior_logpdf`` instead, when set: other prior sets).
     """
     row = np.asarray(row, dtype=float)
     if ctx.prior_logpdf is not None:
         return float(ctx.prior_logpdf(row))
-    j = ctx.log_sigma_column
-    if j is None:
+    if ctx.log_sigma_column is None:
         return _norm_logpdf(row, 0.0, ctx.prior_sd)
-    keep = np.arange(row.shape[0]) != j
+    j = np.atleast_1d(ctx.log_sigma_column)
+    keep = ~np.isin(np.arange(row.shape[0]), j)
     v, s = row[j], ctx.prior_sd[j]
     log_halfnormal = 0.5 * np.log(2.0 / np.pi) - np.log(s) - 0.5 * np.exp(2.0 * v) / s**2
-    return _norm_logpdf(row[keep], 0.0, ctx.prior_sd[keep]) + float(log_halfnormal + v)
+    return _norm_logpdf(row[keep], 0.0, ctx.prior_sd[keep]) + float(np.sum(log_halfnormal + v))
 
 
 def birth_log_density(u: np.ndarray, mean: np.ndarray, sd: np.ndarray, ctx: MoveContext) -> float:

@@ -55,6 +55,8 @@ DEFAULT_SPLIT_SD = {
     "expert_slope": 0.5,
     "expert_intercept": 0.5,
     "noise": 0.3,
+    "dispersion": 0.3,  # log kappa of negative binomial experts
+    "tail": 0.3,  # log sqrt(2 / nu) of Student-t experts
 }
 #: Multipliers of the proposal scales tried during tuning (one grid per move family).
 SCALE_GRID = 2.0 ** np.arange(-3, 4)
@@ -227,7 +229,8 @@ class ReversibleJump(BlockedStep):
         positive = [f"{p.name}_std_log__" for p in fam.params if p.positive]
         starts = np.cumsum([0, *self.layout.sizes])
         names = [name for name, _ in info.slot_vars]
-        self._log_sigma_column = int(starts[names.index(positive[0])]) if positive else None
+        cols = tuple(int(starts[names.index(name)]) for name in positive)
+        self._log_sigma_column = (cols[0] if len(cols) == 1 else cols) if cols else None
         if birth not in ("auto", "normal", "anchors"):
             raise ValueError(f"`birth` must be 'auto', 'normal' or 'anchors'; got {birth!r}.")
         if birth == "auto":
