@@ -70,6 +70,13 @@ class NegBinomial(Poisson):
         "alpha": ("expert",),
     }
     trace_dims: ClassVar[dict] = canonical_dims
+    trace_descriptions: ClassVar[dict] = {
+        "a": "expert slope: change in log E[y] per unit of the feature, within the expert "
+        "(e^a is the rate ratio)",
+        "b": "expert intercept: log E[y] at x = 0 and exposure 1, within the expert",
+        "alpha": "expert overdispersion: Var[y] = E[y] + alpha E[y]^2 within the expert "
+        "(0 is Poisson)",
+    }
     positive_canonical = ("alpha",)
     signature = "(k),(k),(k)->()"
 

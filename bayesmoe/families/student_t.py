@@ -79,6 +79,12 @@ class StudentT(Gaussian):
         "sigma": ("expert",),
         "nu": ("expert",),
     }
+    trace_descriptions: ClassVar[dict] = {
+        "a": "expert slope: change in the centre of y per unit of the feature, within the expert",
+        "b": "expert intercept: centre of y at x = 0 within the expert",
+        "sigma": "expert scale: the t distribution's scale around the expert's line, y's units",
+        "nu": "expert degrees of freedom: tail weight (small: heavy tails; large: Gaussian)",
+    }
     positive_canonical = ("sigma2", "nu")
     voronoi_rbar = False
     hierarchical_prior = False

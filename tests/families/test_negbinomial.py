@@ -30,7 +30,7 @@ def _data(n, seed):
 
 def _aligned(G):
     """Experts ordered as the truth's (by the sign of the x0 gate slope)."""
-    order = np.argsort(-G["beta1"].sel(feature="x0").values)
+    order = np.argsort(-G["beta1"].sel(gate_feature="x0").values)
     return G.isel(expert=order)
 
 
@@ -94,7 +94,7 @@ def test_nuts_runs_the_compiled_path_and_covers_the_truth(nuts_fit):
     _, trace, *_ = nuts_fit
     assert trace.attrs["sampler"] == "jax" and trace.attrs["family"] == "negbinomial"
     post = trace.posterior
-    order = np.argsort(-post["beta1"].sel(feature="x0").mean(("chain", "draw")).values)
+    order = np.argsort(-post["beta1"].sel(gate_feature="x0").mean(("chain", "draw")).values)
     for name in ("a", "b", "alpha"):
         da = post[name].isel(expert=order)
         truth = TRUTH[name].values

@@ -33,7 +33,7 @@ def _data(n, seed):
 
 
 def _aligned(G):
-    order = np.argsort(-G["beta1"].sel(feature="x0").values)
+    order = np.argsort(-G["beta1"].sel(gate_feature="x0").values)
     return G.isel(expert=order)
 
 
@@ -102,7 +102,7 @@ def test_nuts_runs_the_compiled_path_and_covers_the_truth(nuts_fit):
     _, trace, *_ = nuts_fit
     assert trace.attrs["sampler"] == "jax" and trace.attrs["family"] == "student-t"
     post = trace.posterior
-    order = np.argsort(-post["beta1"].sel(feature="x0").mean(("chain", "draw")).values)
+    order = np.argsort(-post["beta1"].sel(gate_feature="x0").mean(("chain", "draw")).values)
     checks = {
         "a": (post["a"], TRUTH["a"].values),
         "b": (post["b"], TRUTH["b"].values),
