@@ -110,6 +110,12 @@ def select_experts(
             f"`max_experts`={max_experts} needs {p_max} parameters but there are only {n} "
             "rows; lower `max_experts`."
         )
+    from bayesmoe.inference.mle import mm_warmup
+
+    # every K on one engine: with the compiled kernels loaded first, the table never depends on
+    # when a background load finished (the engines agree only to round-off)
+    mm_warmup.start()
+    mm_warmup.wait()
     seeds = np.random.default_rng(random_seed).integers(0, 2**63 - 1, size=int(max_experts))
     rows, fits = [], {}
     for K in range(1, int(max_experts) + 1):

@@ -137,6 +137,12 @@ def _fit(
         from bayesmoe.models.gates import GATES
 
         t0 = time.perf_counter()
+        from bayesmoe.inference.mle import mm_warmup
+
+        # the compiled kernels loaded before the fit: a task's result never depends on whether
+        # its worker had loaded them yet (the engines agree only to round-off)
+        mm_warmup.start()
+        mm_warmup.wait()
         res = fit_mle(
             X,
             y_codes,
