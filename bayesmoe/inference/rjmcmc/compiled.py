@@ -87,7 +87,8 @@ def compiled_eligible(info) -> bool:
     """
     from bayesmoe.inference.rjmcmc.gibbs import gibbs_eligible
 
-    return info.prior_pmf is not None and info.family == "gaussian" and gibbs_eligible(info)
+    # gibbs_eligible asks the family (hierarchical_prior: the conjugate normal mixture)
+    return info.prior_pmf is not None and gibbs_eligible(info)
 
 
 class _State(NamedTuple):
