@@ -139,10 +139,8 @@ def _fit(
         t0 = time.perf_counter()
         from bayesmoe.inference.mle import mm_warmup
 
-        # the compiled kernels loaded before the fit: a task's result never depends on whether
-        # its worker had loaded them yet (the engines agree only to round-off)
-        mm_warmup.start()
-        mm_warmup.wait()
+        # one engine whatever the worker had loaded: a task's result never depends on timing
+        # (the engines agree only to round-off)
         res = fit_mle(
             X,
             y_codes,
@@ -152,6 +150,7 @@ def _fit(
             n_starts=inf["n_starts"],
             random_seed=task["fit_seed"],
             trials=trials,
+            backend=mm_warmup.steady_backend(family),
         )
         t1 = time.perf_counter()
         metrics = M.mle_metrics(res, truth=truth, X=X)

@@ -88,6 +88,7 @@ def nuts_fit():
     return model, trace, X, y, offset
 
 
+@pytest.mark.slow  # a NUTS fit (~55 s); the flat density equal to PyMC's guards it by default
 def test_nuts_runs_the_compiled_path_and_covers_the_truth(nuts_fit):
     """Relabelled posterior means within 4.5 posterior sds of the truth per parameter (alpha on
     the log scale; n = 600: the posterior sd is the estimation error's scale)."""
@@ -104,6 +105,7 @@ def test_nuts_runs_the_compiled_path_and_covers_the_truth(nuts_fit):
         assert np.abs(z).max() < 4.5, name
 
 
+@pytest.mark.slow  # a NUTS fit (~55 s); the flat density equal to PyMC's guards it by default
 def test_prediction_with_exposures_and_report(nuts_fit, tmp_path):
     from bayesmoe.report import write_fit_report
 

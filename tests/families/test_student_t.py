@@ -96,6 +96,7 @@ def nuts_fit():
     return model, trace, X, y
 
 
+@pytest.mark.slow  # a NUTS fit (~55 s); the flat density equal to PyMC's guards it by default
 def test_nuts_runs_the_compiled_path_and_covers_the_truth(nuts_fit):
     """Relabelled posterior means within 4.5 posterior sds of the truth (sigma and nu on the
     log scale; the light expert's nu is barely identified at n = 600 and is left out)."""
@@ -117,6 +118,7 @@ def test_nuts_runs_the_compiled_path_and_covers_the_truth(nuts_fit):
     assert abs(z) < 4.5
 
 
+@pytest.mark.slow  # a NUTS fit (~55 s); the flat density equal to PyMC's guards it by default
 def test_prediction_predictive_checks_and_report(nuts_fit, tmp_path):
     from bayesmoe.report import write_fit_report
 

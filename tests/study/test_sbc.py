@@ -61,6 +61,7 @@ def test_sbc_spec_is_validated():
         )
 
 
+@pytest.mark.slow  # ~60 s; tests/study/test_sbc_replicate.py guards the replicate by default
 def test_fast_sbc_through_the_runner(tmp_path, client2):
     """10 replicates, ranks among L = 19 draws, Gaussian experts, K = 2, n = 100.
 

@@ -222,6 +222,31 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork)
 
 
+def steady_backend(family: str = "gaussian", own_gate: bool = False) -> str:
+    """One engine for a batch of fits whose results must not depend on when a background load
+    finished (``select_experts``' K = 1..K_max, a study's tasks): the compiled kernels when they
+    are loaded or load quickly (a warm Numba cache: waited for, ~0.5 s), else ``"numpy"`` (a cold
+    cache would make the batch wait for a compile; the kernels are then compiled by the next
+    ``"auto"`` fit, as usual).
+
+    Examples
+    --------
+    >>> from bayesmoe.inference.mle import mm_warmup
+    >>> mm_warmup.steady_backend("poisson")  # no compiled kernels for Poisson experts
+    'numpy'
+    """
+    from bayesmoe.families import get_family
+
+    if own_gate or get_family(family).numba_kernel is None:
+        return "numpy"
+    if not ready():
+        if cache_is_warm() is not True:
+            return "numpy"
+        start()
+        wait()
+    return "auto" if ready() else "numpy"
+
+
 def fixed_backend(n_rows: int, family: str = "gaussian", own_gate: bool = False) -> str:
     """The engine of an MM fit whose result must not depend on timing (a seeded sampler's start:
     round-off differences between the engines grow into different chains).
