@@ -10,10 +10,32 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MAX_HALVINGS", "halved_step", "newton_1d"]
+__all__ = ["MAX_HALVINGS", "glm_newton_step", "halved_step", "newton_1d"]
 
 #: step halvings tried before an expert keeps its value (the step is then 2⁻³⁰ of the proposal)
 MAX_HALVINGS = 30
+
+
+def glm_newton_step(prob, A, resid_w, curv_w):
+    """The Newton (IRLS) step of every expert's weighted GLM log-likelihood with a canonical link,
+    shape (S, D, K) like ``A``: gradient ``Xᵀ resid_w``, curvature ``Xᵀ diag(curv_w) X``, both
+    with the problem's ridge on the slopes; a start whose system is singular gets no step.
+
+    ``resid_w`` is τ·(y minus the expert's mean) and ``curv_w`` τ times its variance function
+    (Poisson: τ(y − rate) and τ·rate; binomial: τ(y − t·p) and τ·t·p(1 − p)), each (S, n, K).
+    """
+    from bayesmoe.inference.mle.mm_updates import JITTER
+
+    Xt = prob.Xt
+    n, D = Xt.shape
+    with np.errstate(over="ignore", invalid="ignore"):
+        grad = np.einsum("nd,snk->skd", Xt, resid_w)
+        grad -= prob.ridge * np.einsum("de,sek->skd", prob.P, A)
+        H = np.einsum("nd,ne,snk->skde", Xt, Xt, curv_w, optimize=True)
+        H = H + prob.ridge * prob.P + JITTER * n * np.eye(D)
+        step = np.linalg.solve(H, grad[..., None])[..., 0]  # (S, K, D)
+    step = np.where(np.isfinite(step), step, 0.0)
+    return prob.step_scale * np.moveaxis(step, 1, -1)
 
 
 def halved_step(q, x, step, q0=None, lo=None, hi=None):

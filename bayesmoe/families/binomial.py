@@ -32,6 +32,7 @@ from typing import ClassVar
 import numpy as np
 
 from bayesmoe._validation import check_binomial_response
+from bayesmoe.families._ascent import glm_newton_step, halved_step
 from bayesmoe.families._ops import Ops
 from bayesmoe.families.base import (
     Family,
@@ -44,9 +45,6 @@ from bayesmoe.families.base import (
 from bayesmoe.families.gaussian import pick
 
 __all__ = ["BINOMIAL", "Binomial"]
-
-#: step halvings tried before an expert keeps its value (the step is then 2⁻³⁰ of Newton's)
-MAX_HALVINGS = 30
 
 
 def _trials_like(xp, data, eta):
@@ -199,36 +197,13 @@ class Binomial(Family):
         """One Newton (IRLS) step per expert on its weighted binomial log-likelihood, halved
         until that expert's objective does not decrease (generalised EM: monotone).
         """
-        from bayesmoe.inference.mle.mm_updates import JITTER
-
-        Xt, y, t = prob.Xt, prob.y, prob.trials
-        n, D = Xt.shape
-        A = blocks["A"]
+        A, t = blocks["A"], prob.trials[None, :, None]
         with np.errstate(over="ignore", invalid="ignore"):
-            p = _expit(Xt @ A)  # (S, n, K)
-            mean = t[None, :, None] * p
-            grad = np.einsum("nd,snk->skd", Xt, tau * (y[None, :, None] - mean))
-            grad -= prob.ridge * np.einsum("de,sek->skd", prob.P, A)
-            H = np.einsum("nd,ne,snk->skde", Xt, Xt, tau * mean * (1.0 - p), optimize=True)
-            H = H + prob.ridge * prob.P + JITTER * n * np.eye(D)
-            step = np.linalg.solve(H, grad[..., None])[..., 0]  # (S, K, D)
-        step = np.where(np.isfinite(step), step, 0.0)
-        step = prob.step_scale * np.moveaxis(step, 1, -1)  # (S, D, K)
-        q0 = self._q(prob, A, tau)
-        out = A.copy()
-        todo = np.ones(q0.shape, dtype=bool)
-        scale = 1.0
-        for _ in range(MAX_HALVINGS):
-            with np.errstate(over="ignore", invalid="ignore"):
-                cand = A + scale * step
-                q1 = self._q(prob, cand, tau)
-            ok = todo & np.isfinite(q1) & (q1 >= q0)
-            out = np.where(ok[:, None, :], cand, out)
-            todo &= ~ok
-            if not todo.any():
-                break
-            scale *= 0.5
-        return {"A": out}
+            p = _expit(prob.Xt @ A)  # (S, n, K)
+            mean = t * p
+            resid_w, curv_w = tau * (prob.y[None, :, None] - mean), tau * mean * (1.0 - p)
+        step = glm_newton_step(prob, A, resid_w, curv_w)
+        return {"A": halved_step(lambda a: self._q(prob, a, tau), A, step)}
 
 
 BINOMIAL = Binomial()
