@@ -156,7 +156,7 @@ def run_setting(name, n, seed=0):
     ys = st.transform_y(y) if family == "gaussian" else y
     prob = mu.make_problem(family, Xt, Xt.copy(), ys, K, M=M)
     theta0 = _initial_theta(prob, 1, np.random.default_rng(seed))
-    G0 = _measure_from_theta(theta0[0], prob.layout, st, "identity", None, prob.var_floor)
+    G0 = _measure_from_theta(theta0[0], prob.layout, st, "identity", None, None)
     log_sy = np.log(st.y_scale) if family == "gaussian" else 0.0
     caps = CAPS_LARGE if n >= 100_000 else CAPS
     rows = []
