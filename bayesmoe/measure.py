@@ -37,10 +37,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import xarray as xr
-from scipy.special import expit, log_softmax, logsumexp
+from scipy.special import logsumexp
 
 from bayesmoe.families import get_family
-from bayesmoe.models.gates import is_custom
+from bayesmoe.gates import GATES, canonical_name, get_gate, is_custom
 
 __all__ = [
     "GATE_TRANSFORMS",
@@ -51,6 +51,7 @@ __all__ = [
     "gate_input",
     "gate_logits",
     "gate_probabilities",
+    "log_gate_probabilities",
     "log_likelihood",
     "make_measure",
     "measure_arrays",
@@ -60,11 +61,10 @@ __all__ = [
 
 SAMPLE_DIMS = ("chain", "draw")
 
-#: numpy versions of the named gate input transforms M (docs/math.md §1.3).
+#: the stored gate names and their numpy input transforms M (docs/math.md §1.3; the gates
+#: are the modules of :mod:`bayesmoe.gates`: this map is read off them, kept for old imports)
 GATE_TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "identity": lambda x: x,
-    "tanh": np.tanh,
-    "sigmoid": expit,
+    name: get_gate(name).transform for name in (*GATES, "identity")
 }
 
 
@@ -104,7 +104,7 @@ def make_measure(
     sigma2=None,
     *,
     family: str | None = None,
-    gate: str = "identity",
+    gate: str = "softmax",
     temperature: float = 1.0,
     feature: Sequence | None = None,
     classes: Sequence | None = None,
@@ -127,7 +127,8 @@ def make_measure(
         The expert family (:data:`bayesmoe.families.FAMILIES`). Default: "gaussian" when
         ``sigma2`` is given, else "categorical" (pass ``family="poisson"`` for Poisson experts).
     gate : str
-        Name of the gate input transform ("identity", "tanh", "sigmoid" or "custom").
+        The gate's stored name ("softmax", "tanh", "sigmoid" or "custom"; "identity", the old name
+        of "softmax", is read as it).
     temperature : float
         Gate temperature tau in softmax(eta / tau).
     feature, classes : sequence, optional
@@ -175,7 +176,7 @@ def measure_from_arrays(
     params: dict,
     *,
     family: str,
-    gate: str = "identity",
+    gate: str = "softmax",
     temperature: float = 1.0,
     feature: Sequence | None = None,
     classes: Sequence | None = None,
@@ -244,10 +245,8 @@ def measure_from_arrays(
     if active is not None:
         data_vars["active"] = (sd + ("expert",), np.asarray(active, dtype=bool))
     if gate not in GATE_TRANSFORMS and not is_custom(gate):
-        raise ValueError(
-            f"`gate` must be one of {sorted(GATE_TRANSFORMS)} or 'custom'; got {gate!r}."
-        )
-    attrs = {"family": fam.name, "gate": gate, "temperature": float(temperature)}
+        raise ValueError(f"`gate` must be one of {sorted(GATES)} or 'custom'; got {gate!r}.")
+    attrs = {"family": fam.name, "gate": canonical_name(gate), "temperature": float(temperature)}
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
@@ -344,23 +343,16 @@ def gate_covariates(p, X, gate_X=None, *, name: str = "gate_X") -> np.ndarray:
     return Z
 
 
-def gate_input(X: np.ndarray, gate: str | Callable = "identity") -> np.ndarray:
-    """Apply the gate input transform M elementwise to X (numpy)."""
+def gate_input(X: np.ndarray, gate: str | Callable = "softmax") -> np.ndarray:
+    """Apply the gate input transform M elementwise to X (numpy): the gate module's
+    :meth:`~bayesmoe.gates.base.Gate.transform` of a gate name or callable.
+    """
     if callable(gate):
-        out = gate(X)
-        if hasattr(out, "eval"):  # a PyTensor expression from a tensor callable
-            out = out.eval()
-        return np.asarray(out, dtype=float)
-    try:
-        return GATE_TRANSFORMS[gate](np.asarray(X, dtype=float))
-    except KeyError:
-        raise ValueError(
-            f"Unknown gate transform {gate!r}; expected one of {sorted(GATE_TRANSFORMS)} or a "
-            "callable. For a measure with gate='custom' pass the callable as `gate=`."
-        ) from None
+        return get_gate(gate).transform(X)
+    return get_gate(gate).transform(np.asarray(X, dtype=float))
 
 
-def gate_logits(beta0, beta1, Z, *, gate="identity", temperature=1.0) -> np.ndarray:
+def gate_logits(beta0, beta1, Z, *, gate="softmax", temperature=1.0) -> np.ndarray:
     """Gate logits (beta1 . M(z) + beta0) / temperature, shape (*S, n, K); ``Z`` holds the
     gate's covariates (:func:`gate_covariates`).
     """
@@ -369,16 +361,23 @@ def gate_logits(beta0, beta1, Z, *, gate="identity", temperature=1.0) -> np.ndar
     return eta / temperature
 
 
-def gate_probabilities(beta0, beta1, Z, *, gate="identity", temperature=1.0, active=None):
+def gate_probabilities(beta0, beta1, Z, *, gate="softmax", temperature=1.0, active=None):
     """Softmax gate probabilities g_k(z), shape (*S, n, K); inactive experts get 0."""
     return np.exp(_log_gate(beta0, beta1, Z, gate=gate, temperature=temperature, active=active))
+
+
+def log_gate_probabilities(beta0, beta1, Z, *, gate="softmax", temperature=1.0, active=None):
+    """Log gate probabilities log g_k(z), shape (*S, n, K) (the gate module's log weights);
+    inactive experts get -inf.
+    """
+    return _log_gate(beta0, beta1, Z, gate=gate, temperature=temperature, active=active)
 
 
 def _log_gate(beta0, beta1, Z, *, gate, temperature, active):
     eta = gate_logits(beta0, beta1, Z, gate=gate, temperature=temperature)
     if active is not None:
         eta = np.where(np.asarray(active, dtype=bool)[..., None, :], eta, -np.inf)
-    return log_softmax(eta, axis=-1)
+    return get_gate(gate).log_weights(eta)
 
 
 def _family_of(params: dict):
@@ -515,10 +514,10 @@ def conditional_mean(
 def _as_arrays(measure) -> dict:
     if isinstance(measure, xr.Dataset):
         p = measure_arrays(measure)  # upgrades a measure of an older version
-        p["gate"] = measure.attrs.get("gate", "identity")
+        p["gate"] = canonical_name(measure.attrs.get("gate", "softmax"))
         p["temperature"] = measure.attrs.get("temperature", 1.0)
         return p
     p = dict(measure)
-    p.setdefault("gate", "identity")
+    p.setdefault("gate", "softmax")
     p.setdefault("temperature", 1.0)
     return p

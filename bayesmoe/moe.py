@@ -9,6 +9,7 @@ import xarray as xr
 
 from bayesmoe import prediction as _pred
 from bayesmoe._validation import check_family, check_int, family_keyword, keywords_checked
+from bayesmoe.gates import resolve_gate
 from bayesmoe.inference.nuts.sampling import (
     BACKENDS,
     INITS,
@@ -16,7 +17,6 @@ from bayesmoe.inference.nuts.sampling import (
     sample,
 )
 from bayesmoe.models.builder import IDENTIFIABILITY, build_model
-from bayesmoe.models.gates import resolve_gate
 from bayesmoe.models.priors import resolve_priors
 
 __all__ = ["MoE"]
@@ -125,7 +125,7 @@ class MoE:
         }
 
     def build_model(self, X, y, *, feature_names=None):
-        """The PyMC model (and its :class:`~bayesmoe.models.ModelInfo`) for data (X, y)."""
+        """The PyMC model (and its :class:`~bayesmoe.models.ModelSpec`) for data (X, y)."""
         names, X = _names_and_array(X)
         return build_model(
             X, np.asarray(y), feature_names=feature_names or names, **self._options()

@@ -11,6 +11,7 @@ from scipy.special import logsumexp
 from bayesmoe._validation import align_columns, check_X, keywords_checked
 from bayesmoe.diagnostics.mixing import mixing_measure
 from bayesmoe.families import NUMPY, get_family
+from bayesmoe.gates import stored_gate
 from bayesmoe.measure import (
     SAMPLE_DIMS,
     _log_gate,
@@ -20,7 +21,6 @@ from bayesmoe.measure import (
     gate_is_shared,
     measure_arrays,
 )
-from bayesmoe.models.gates import stored_gate
 
 __all__ = [
     "conditional_density",

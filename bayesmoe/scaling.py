@@ -55,7 +55,7 @@ class Standardizer:
     z_scale: np.ndarray
     y_center: float = 0.0
     y_scale: float = 1.0
-    gate: str | Callable = "identity"
+    gate: str | Callable = "softmax"
 
     @classmethod
     def from_data(
@@ -63,7 +63,7 @@ class Standardizer:
         X,
         y=None,
         *,
-        gate: str | Callable = "identity",
+        gate: str | Callable = "softmax",
         family=None,
         offset=None,
         gate_X=None,

@@ -84,9 +84,9 @@ def test_fit_records_dataframe_column_names():
     """The model spec (used by sample, MoE.fit, random K and DP) keeps a DataFrame's columns."""
     from bayesmoe.models.spec import fixed_k_spec
 
-    _, info = fixed_k_spec(DF, Y, n_experts=2)
+    info = fixed_k_spec(DF, Y, n_experts=2)
     assert list(info.feature_names) == NAMES
-    _, info = fixed_k_spec(X, Y, n_experts=2)
+    info = fixed_k_spec(X, Y, n_experts=2)
     assert list(info.feature_names) == ["x0", "x1"]
 
 

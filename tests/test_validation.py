@@ -105,19 +105,16 @@ def _sample(X, y, family, K, gate, tmp_path):
     )
 
 
-_MM_GATE = {"softmax": "identity"}
-
-
 def _fit_mle(X, y, family, K, gate, tmp_path):
     from bayesmoe.inference.mle.mm import fit_mle
 
-    fit_mle(X, y, K, family=family, gate=_MM_GATE.get(gate, gate), n_starts=1, max_iter=2)
+    fit_mle(X, y, K, family=family, gate=gate, n_starts=1, max_iter=2)
 
 
 def _select(X, y, family, K, gate, tmp_path):
     from bayesmoe.selection.criteria import select_experts
 
-    select_experts(X, y, K, family=family, gate=_MM_GATE.get(gate, gate), n_starts=1, max_iter=2)
+    select_experts(X, y, K, family=family, gate=gate, n_starts=1, max_iter=2)
 
 
 def _random_k(X, y, family, K, gate, tmp_path):

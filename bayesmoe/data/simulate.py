@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 from bayesmoe.families import get_family
+from bayesmoe.gates import stored_gate
 from bayesmoe.measure import (
     _offset,
     _trials,
@@ -19,7 +20,6 @@ from bayesmoe.measure import (
     measure_family,
     upgrade_measure,
 )
-from bayesmoe.models.gates import stored_gate
 
 __all__ = ["PRESETS", "preset", "simulate"]
 
@@ -30,7 +30,7 @@ def preset(
     name: str,
     *,
     regime: str = "A",
-    gate: str = "identity",
+    gate: str = "softmax",
     n_experts: int = 4,
     d: int = 2,
     separation: float = 1.0,
@@ -43,7 +43,7 @@ def preset(
     regime : {"A", "B"}
         S-D only: "A" has every expert slope non-zero, "B" sets expert 2's slopes to zero.
     gate : str
-        S-D only: gate input transform of the truth ("identity" or "tanh").
+        S-D only: the truth's gate ("softmax" or "tanh"; "identity" is read as "softmax").
     n_experts : int
         S-E only: number of sector experts (2, 4 or 8 in the literature).
     d : int
@@ -120,7 +120,7 @@ _PRESET_OPTIONS = {
     "S-D": {"regime", "gate", "d", "separation"},
     "S-E": {"n_experts"},
 }
-_OPTION_DEFAULTS = {"regime": "A", "gate": "identity", "n_experts": 4, "d": 2, "separation": 1.0}
+_OPTION_DEFAULTS = {"regime": "A", "gate": "softmax", "n_experts": 4, "d": 2, "separation": 1.0}
 
 
 def _check_preset_options(name: str, **options) -> None:
@@ -232,7 +232,7 @@ def simulate(
     gate = stored_gate(
         G.attrs.get("gate"),
         what="This truth",
-        fix="simulate from a named gate ('identity', 'tanh', 'sigmoid') instead",
+        fix="simulate from a named gate ('softmax', 'tanh', 'sigmoid') instead",
     )
     G = upgrade_measure(G)
     w = gate_probabilities(

@@ -26,6 +26,7 @@ from scipy.special import softmax, xlogy
 from bayesmoe.diagnostics.hellinger import _check_X
 from bayesmoe.diagnostics.voronoi import as_measure, sample_dims_of, wrap
 from bayesmoe.families import get_family
+from bayesmoe.gates import stored_gate
 from bayesmoe.measure import (
     expert_log_prob,
     gate_covariates,
@@ -33,7 +34,6 @@ from bayesmoe.measure import (
     measure_arrays,
     measure_family,
 )
-from bayesmoe.models.gates import stored_gate
 
 __all__ = [
     "distortion_rate",

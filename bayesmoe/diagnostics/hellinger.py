@@ -34,6 +34,7 @@ from scipy.special import ndtr
 from bayesmoe._validation import check_X
 from bayesmoe.diagnostics.voronoi import as_measure, check_comparable, sample_dims_of, wrap
 from bayesmoe.families import get_family
+from bayesmoe.gates import stored_gate
 from bayesmoe.measure import (
     conditional_mean,
     gate_covariates,
@@ -41,7 +42,6 @@ from bayesmoe.measure import (
     measure_arrays,
     measure_family,
 )
-from bayesmoe.models.gates import stored_gate
 
 __all__ = ["expected_hellinger", "expected_total_variation", "gaussian_mixture_distance"]
 

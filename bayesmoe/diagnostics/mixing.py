@@ -75,6 +75,6 @@ def mixing_measure(source, *, group: str = "posterior") -> xr.Dataset:
     out = out.transpose(*sample, ...)
     out.attrs = {k: ds.attrs[k] for k in _GATE_ATTRS if k in ds.attrs}
     out.attrs["family"] = fam.name
-    out.attrs.setdefault("gate", "identity")
+    out.attrs.setdefault("gate", "softmax")
     out.attrs.setdefault("temperature", 1.0)
     return upgrade_measure(out)

@@ -34,8 +34,8 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import log_softmax, softmax
 
 from bayesmoe.diagnostics.mixing import mixing_measure
+from bayesmoe.gates import stored_gate
 from bayesmoe.measure import expert_log_prob, gate_covariates, gate_logits, measure_arrays
-from bayesmoe.models.gates import stored_gate
 
 __all__ = [
     "DEFAULT_ATOM_VARS",

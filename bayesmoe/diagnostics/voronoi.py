@@ -46,8 +46,8 @@ from scipy.special import softmax
 
 from bayesmoe.diagnostics.mixing import mixing_measure
 from bayesmoe.families import get_family
+from bayesmoe.gates import canonical_name, stored_gate
 from bayesmoe.measure import measure_arrays, measure_family
-from bayesmoe.models.gates import stored_gate
 
 __all__ = ["R_BAR", "voronoi_cells", "voronoi_loss"]
 
@@ -109,7 +109,7 @@ def check_comparable(G: xr.Dataset, ref: xr.Dataset, names=("measure", "truth"))
             f"`{names[0]}` has {G.sizes['class']} classes but `{names[1]}` has "
             f"{ref.sizes['class']}; both must model the same response."
         )
-    g1, g2 = G.attrs.get("gate", "identity"), ref.attrs.get("gate", "identity")
+    g1, g2 = (canonical_name(m.attrs.get("gate", "softmax")) for m in (G, ref))
     if g1 != g2:
         raise ValueError(
             f"`{names[0]}` uses gate transform {g1!r} but `{names[1]}` uses {g2!r}; gate "

@@ -31,6 +31,7 @@ class Ops:
     log_softmax: Any  # log_softmax(x, axis)
     gammaln: Any
     one_hot: Any  # one_hot(codes, n_classes) -> float array (..., n_classes)
+    expit: Any = special.expit  # the logistic sigmoid, elementwise
 
 
 def _np_one_hot(codes, n_classes):
@@ -52,6 +53,7 @@ def jax_ops() -> Ops:
         jax.nn.log_softmax,
         jax.scipy.special.gammaln,
         lambda codes, m: (codes[..., None] == jnp.arange(m)).astype(jnp.float64),
+        jax.nn.sigmoid,
     )
 
 
@@ -67,6 +69,7 @@ def pytensor_ops() -> Ops:
         lambda x, axis: log_softmax(x, axis=axis),
         pt.gammaln,
         lambda codes, m: pt.eq(codes[..., None], pt.arange(m)),
+        pt.sigmoid,
     )
 
 

@@ -13,11 +13,10 @@ import xarray as xr
 
 from bayesmoe._validation import (
     check_pymc_sampler_call,
-    check_y,
     family_keyword,
 )
+from bayesmoe.gates import is_custom, transform_of
 from bayesmoe.models.dp import build_dp_model, check_truncation, occupied_experts
-from bayesmoe.models.gates import is_custom, transform_of
 
 __all__ = ["sample_dp"]
 
@@ -104,8 +103,7 @@ def sample_dp(
         feature_names=feature_names,
         classes=classes,
     )
-    X_arr = model["X"].get_value()
-    y_arr, _ = check_y(y, info["family"], X_arr.shape[0], info["classes"])
+    X_arr, y_arr = info.X, info.y  # validated once, by the builder
     seeds = np.random.SeedSequence(random_seed).spawn(2)
     pm_seed, occ_seed = (int(s.generate_state(1)[0]) for s in seeds)
     t0 = time.perf_counter()
@@ -124,15 +122,15 @@ def sample_dp(
     trace.attrs.update(
         {
             "bayesmoe_version": __version__,
-            "family": info["family"],
-            "gate": info["gate"],
-            "temperature": info["temperature"],
-            "max_experts": info["max_experts"],
-            "alpha": "gamma" if info["alpha"] is None else info["alpha"],
-            "alpha_prior": json.dumps(info["alpha_prior"]),
+            "family": info.family,
+            "gate": info.gate,
+            "temperature": info.temperature,
+            "max_experts": info.max_experts,
+            "alpha": "gamma" if info.alpha is None else info.alpha,
+            "alpha_prior": json.dumps(info.alpha_prior),
             "sampler": "nuts",
             "random_seed": "none" if random_seed is None else int(random_seed),
-            "data_transform": json.dumps(info["standardizer"].to_dict()),
+            "data_transform": json.dumps(info.standardizer.to_dict()),
             "seconds_sampling": seconds,
         }
     )
@@ -141,7 +139,7 @@ def sample_dp(
         X_arr,
         y_arr,
         random_seed=occ_seed,
-        gate=transform_of(info["gate"], info["gate_fn"]) if is_custom(info["gate"]) else None,
+        gate=transform_of(info.gate, info.gate_fn) if is_custom(info.gate) else None,
     )
     trace["posterior"]["n_occupied"] = occ
     trace.attrs["last_stick_weight"] = check_truncation(trace, tol=truncation_tol)

@@ -14,35 +14,37 @@ from dataclasses import dataclass, field
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from pytensor.tensor.special import log_softmax
 
 from bayesmoe._validation import family_keyword
 from bayesmoe.families import Transform, get_family, pytensor_ops
 from bayesmoe.families.categorical import sample_classes
+from bayesmoe.gates import SOFTMAX, Gate
 from bayesmoe.models.priors import Priors
 from bayesmoe.models.spec import (  # noqa: F401 - re-exported (the builders' shared checks)
     IDENTIFIABILITY,
     ModelInfo,
+    ModelSpec,
     Prepared,
     fixed_k_spec,
     prepare,
 )
 
-__all__ = ["IDENTIFIABILITY", "ModelInfo", "build_model"]
+__all__ = ["IDENTIFIABILITY", "ModelInfo", "ModelSpec", "build_model", "model_from_spec"]
 _LOG_2PI = float(np.log(2 * np.pi))
 
 
 # ----- the observed mixture, derived from the family (pure tensor functions) ---------------------
-def mixture_logp(family):
-    """The CustomDist logp ``(value, eta, *predictors) -> log sum_k softmax(eta)_k p_k(value)``
-    of an expert family, from its one definition (:meth:`Family.component_log_prob`).
+def mixture_logp(family, gate: Gate = SOFTMAX):
+    """The CustomDist logp ``(value, eta, *predictors) -> log sum_k g_k p_k(value)`` of an
+    expert family and a gate, from their one definitions (:meth:`Family.component_log_prob`,
+    :meth:`Gate.log_weights <bayesmoe.gates.base.Gate.log_weights>`).
     """
     fam = get_family(family)
     ops = pytensor_ops()
 
     def logp(value, eta, *predictors):
         comp = fam.component_log_prob(ops, value, *predictors)
-        return pt.logsumexp(log_softmax(eta, axis=-1) + comp, axis=-1)
+        return pt.logsumexp(gate.log_weights(eta, ops) + comp, axis=-1)
 
     return logp
 
@@ -84,7 +86,7 @@ def build_model(
     gate_X=None,
     gate_feature_names: Sequence | None = None,
     trials=None,
-) -> tuple[pm.Model, ModelInfo]:
+) -> tuple[pm.Model, ModelSpec]:
     """Build the PyMC model of a softmax-gated MoE with a fixed number of experts.
 
     Parameters
@@ -139,7 +141,8 @@ def build_model(
     model : pymc.Model
         Coords ``obs``, ``feature``, ``gate_feature``, ``expert`` (and ``class``,
         ``class_free``).
-    info : ModelInfo
+    spec : ModelSpec
+        The validated data and options (:func:`bayesmoe.models.spec.fixed_k_spec`).
 
     Examples
     --------
@@ -151,7 +154,7 @@ def build_model(
     ['expert', 'feature', 'gate_feature', 'obs']
     """
     family = family_keyword(family, experts, "build_model")
-    s, info = fixed_k_spec(
+    spec = fixed_k_spec(
         X,
         y,
         n_experts=n_experts,
@@ -168,15 +171,31 @@ def build_model(
         gate_feature_names=gate_feature_names,
         trials=trials,
     )
-    K = info.n_experts
+    return model_from_spec(spec), spec
+
+
+def model_from_spec(s: ModelSpec) -> pm.Model:
+    """The PyMC model of a fixed-K :class:`ModelSpec` (no check repeated: the spec is valid).
+
+    Examples
+    --------
+    >>> from bayesmoe.data import simulate
+    >>> from bayesmoe.models.builder import model_from_spec
+    >>> from bayesmoe.models.spec import fixed_k_spec
+    >>> X, y, _ = simulate("S-B", n=100, random_seed=0)
+    >>> model = model_from_spec(fixed_k_spec(X, y, n_experts=2))
+    >>> model["beta0"].eval().shape
+    (2,)
+    """
+    K = s.n_experts
     with pm.Model(coords=s.coords(K)) as model:
         inp = data_inputs(s)
-        beta0_s, beta1_s = _gate_parameters(K, s.d_gate, s.priors, identifiability)
+        beta0_s, beta1_s = _gate_parameters(K, s.d_gate, s.priors, s.identifiability)
         eta = (pt.dot(inp.Zs, beta1_s) + beta0_s) / s.temperature
         gate_deterministics(beta0_s, beta1_s, inp)
-        params = expert_block(s.family, s.priors, inp, K, s.d, ordered=ordered)
-        observe(s.family, eta, params, s.y)
-    return model, info
+        params = expert_block(s.family, s.priors, inp, K, s.d, ordered=s.ordered)
+        observe(s.family, eta, params, s.y, s.gate_module)
+    return model
 
 
 # ----- blocks shared by the fixed-K, random-K and DP builders (call inside a model context) -----
@@ -201,7 +220,7 @@ class Inputs:
         return Transform(self.cx, self.sx, self.cy, self.sy)
 
 
-def data_inputs(s: Prepared) -> Inputs:
+def data_inputs(s: ModelSpec) -> Inputs:
     """Register X and the transform constants as pm.Data and return the standardised inputs.
 
     pm.Data makes them graph inputs, not constants, so models of the same shape share one
@@ -215,7 +234,8 @@ def data_inputs(s: Prepared) -> Inputs:
     Z_data = X_data if s.gate_shared else pm.Data("gate_X", s.Z, dims=("obs", "gate_feature"))
     cz = pm.Data("gate_input_center", st.z_center, dims="gate_feature")
     sz = pm.Data("gate_input_scale", st.z_scale, dims="gate_feature")
-    inp = Inputs((X_data - cx) / sx, (s.gate_fn(Z_data) - cz) / sz, cx, sx, cz, sz)
+    MZ = s.gate_module.transform(Z_data, pytensor_ops())  # the gate's input transform M
+    inp = Inputs((X_data - cx) / sx, (MZ - cz) / sz, cx, sx, cz, sz)
     fam = get_family(s.family)
     if fam.transforms_response:
         inp.sy = pm.Data("y_scale", st.y_scale)
@@ -224,7 +244,7 @@ def data_inputs(s: Prepared) -> Inputs:
         inp.offset = pm.Data("offset", s.offset_values(), dims="obs")
     if "trials" in fam.row_data:
         inp.trials = pm.Data("trials", s.trials_values(), dims="obs")
-    inp.prior = {k: pm.Data(f"prior_{k}", v) for k, v in s.prior_constants().items()}
+    inp.prior = {k: pm.Data(f"prior_{k}", v) for k, v in s.prior_constants.items()}
     return inp
 
 
@@ -246,7 +266,7 @@ def expert_block(
     for p in fam.params:
         name, dims = f"{p.name}_std", (*p.dims, "expert")
         kw = {}
-        if ordered and p.intercept and K > 1:  # starts: ModelInfo.initvals (initval= breaks
+        if ordered and p.intercept and K > 1:  # starts: ModelSpec.initvals (initval= breaks
             kw = {"transform": pm.distributions.transforms.ordered}  # log-lik evaluation)
         if pri.hierarchical and p.intercept:  # Richardson & Green (1997): mu ~ N(xi, 1/kappa)
             c = inp.prior
@@ -282,7 +302,7 @@ def _hierarchical_precision(name: str, pri: Priors, inp: Inputs, dims):
     )
 
 
-def observe(family, eta, params: tuple, y_arr) -> None:
+def observe(family, eta, params: tuple, y_arr, gate: Gate = SOFTMAX) -> None:
     """The observed mixture likelihood ``y`` (user units of y), data as pm.Data."""
     fam = get_family(family)
     y_obs = pm.Data("y_obs", y_arr, dims="obs")
@@ -290,7 +310,7 @@ def observe(family, eta, params: tuple, y_arr) -> None:
         "y",
         eta,
         *params,
-        logp=mixture_logp(fam),
+        logp=mixture_logp(fam, gate),
         random=mixture_random(fam),
         signature=fam.signature,
         dtype=fam.y_dtype,

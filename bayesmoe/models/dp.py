@@ -29,6 +29,8 @@ import xarray as xr
 
 from bayesmoe._lazy import lazy_exports
 from bayesmoe._validation import check_int, check_X, family_keyword
+from bayesmoe.families import pytensor_ops
+from bayesmoe.gates import STICK_BREAKING
 from bayesmoe.measure import expert_log_prob, gate_probabilities, measure_arrays
 from bayesmoe.models.builder import (
     data_inputs,
@@ -107,9 +109,8 @@ def build_dp_model(
         Free ``sticks`` (v, dim ``stick``), ``beta1_std``, ``a_std``, ``b_std`` (``sigma_std``),
         (``alpha``); Deterministics ``weights[expert]`` and the user-units measure
         ``beta0, beta1, a, b`` (``sigma``).
-    info : dict
-        ``standardizer``, ``family``, ``gate``, ``gate_fn``, ``temperature``, ``max_experts``,
-        ``alpha``, ``alpha_prior``, ``feature_names``, ``classes``.
+    spec : bayesmoe.models.spec.ModelSpec
+        The validated data and options (``kind="dp"``, with ``alpha`` and ``alpha_prior``).
 
     Examples
     --------
@@ -138,27 +139,15 @@ def build_dp_model(
         inp = data_inputs(s)
         a_conc = pm.Gamma("alpha", alpha_prior[0], alpha_prior[1]) if alpha_prior else alpha
         v = pm.Beta("sticks", 1.0, a_conc, dims="stick")
-        log_rest = pt.concatenate([pt.zeros((1,)), pt.cumsum(pt.log1p(-v))])  # log prod_{j<k}
-        log_w = pt.concatenate([pt.log(v), pt.zeros((1,))]) + log_rest
+        log_w = STICK_BREAKING.log_intercepts(v, pytensor_ops())
         pm.Deterministic("weights", pt.exp(log_w), dims="expert")
         beta1_s = gate_slopes(K, s.d_gate, s.priors, "zerosum")
         eta = (pt.dot(inp.Zs, beta1_s) + log_w) / s.temperature
         gate_deterministics(log_w, beta1_s, inp)
-        observe(s.family, eta, expert_block(s.family, s.priors, inp, K, s.d), s.y)
-    st, family, gate_name, gate_fn = s.standardizer, s.family, s.gate_name, s.gate_fn
-    feature_names, class_labels = s.feature_names, s.classes
-    info = {
-        "standardizer": st,
-        "family": family,
-        "gate": gate_name,
-        "gate_fn": gate_fn,
-        "temperature": float(temperature),
-        "max_experts": K,
-        "alpha": alpha,
-        "alpha_prior": alpha_prior,
-        "feature_names": feature_names,
-        "classes": class_labels,
-    }
+        params = expert_block(s.family, s.priors, inp, K, s.d)
+        observe(s.family, eta, params, s.y, STICK_BREAKING)
+    s.n_experts, s.kind, s.alpha, s.alpha_prior = K, "dp", alpha, alpha_prior
+    info = s
     return model, info
 
 
@@ -210,7 +199,7 @@ def occupied_experts(
     p = measure_arrays(G, ["chain", "draw"])
     X = check_X(X)
     rng = np.random.default_rng(random_seed)
-    g = gate if gate is not None else G.attrs.get("gate", "identity")
+    g = gate if gate is not None else G.attrs.get("gate", "softmax")
     C, D = p["sample_shape"]
     out = np.zeros((C, D), dtype=np.int64)
     K = p["beta0"].shape[-1]

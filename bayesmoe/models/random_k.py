@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import pymc as pm
@@ -51,7 +50,7 @@ from bayesmoe.models.builder import (
     prepare,
 )
 from bayesmoe.models.priors import Priors
-from bayesmoe.scaling import Standardizer
+from bayesmoe.models.spec import ModelSpec
 
 __all__ = [
     "K_VAR",
@@ -60,6 +59,8 @@ __all__ = [
     "experts_prior_pmf",
     "hyper_prior_draw",
     "parse_experts_prior",
+    "random_k_model_from_spec",
+    "random_k_spec",
     "slot_prior_draw",
     "slot_prior_logpdf",
 ]
@@ -70,67 +71,8 @@ _LOG_2PI = float(np.log(2.0 * np.pi))
 K_VAR = "n_experts_index"
 
 
-@dataclass
-class RandomKInfo:
-    """What the reversible-jump steps and the post-processing need to read a random-K model.
-
-    ``slot_vars`` lists the free (value) variables that carry one block per expert slot, with the
-    block shape (the expert axis is always last); ``slot_groups`` names the prior group of each
-    (used to scale proposals). ``Xs``, ``Zs``, ``ys`` are the standardised expert input, gate input
-    and (Gaussian) response; ``y_codes`` the class codes (categorical).
-    """
-
-    family: str
-    max_experts: int
-    prior_pmf: np.ndarray | None  # None: a fixed-K model (all slots active)
-    gate: str
-    gate_fn: Callable = field(repr=False)
-    temperature: float
-    priors: Priors
-    feature_names: list
-    classes: list | None
-    standardizer: Standardizer
-    prior_only: bool
-    Xs: np.ndarray = field(repr=False)
-    Zs: np.ndarray = field(repr=False)
-    ys: np.ndarray = field(repr=False)
-    n_classes: int
-    slot_vars: list = field(default_factory=list)
-    slot_groups: list = field(default_factory=list)
-    #: per-row data of the family's standardised density (offsets; ``Family.standard_data``)
-    data: dict = field(default_factory=dict, repr=False)
-    #: the response as the family codes it, user units (class codes, counts, reals)
-    y: np.ndarray | None = field(default=None, repr=False)
-    #: the per-row log-exposures given by the user (families with a log link)
-    offset: np.ndarray | None = field(default=None, repr=False)
-    #: the per-row numbers of trials given by the user (binomial experts)
-    trials: np.ndarray | None = field(default=None, repr=False)
-    prior_constants: dict = field(default_factory=dict)
-    #: labels of the gate's covariates (the experts' feature names unless it has its own)
-    gate_feature_names: list | None = None
-
-    @property
-    def gate_shared(self) -> bool:
-        return self.gate_feature_names is None or list(self.gate_feature_names) == list(
-            self.feature_names
-        )
-
-    @property
-    def n_features(self) -> int:
-        return self.Xs.shape[1]
-
-    def options(self) -> dict:
-        """JSON-ready record of the model options (for provenance attrs)."""
-        return {
-            "family": self.family,
-            "max_experts": self.max_experts,
-            "experts_prior": None if self.prior_pmf is None else self.prior_pmf.tolist(),
-            "gate": self.gate,
-            "temperature": self.temperature,
-            "priors": self.priors.to_dict(),
-            "prior_only": self.prior_only,
-            "gate_features": list(map(str, self.gate_feature_names or self.feature_names)),
-        }
+#: the record of a random-K model is the one model specification (``kind="slots"``)
+RandomKInfo = ModelSpec
 
 
 # ----- the prior on K ---------------------------------------------------------------------------
@@ -269,7 +211,7 @@ def build_random_k_model(
     gate_X=None,
     gate_feature_names: Sequence | None = None,
     trials=None,
-) -> tuple[pm.Model, RandomKInfo]:
+) -> tuple[pm.Model, ModelSpec]:
     """Build the padded random-K softmax-gated MoE (docs/math.md §3).
 
     Parameters
@@ -311,7 +253,7 @@ def build_random_k_model(
         Free variables ``n_experts_index`` (K − 1; absent when ``fixed_experts``), ``beta0_std``,
         ``beta1_std``, ``a_std``, ``b_std`` (and ``sigma_std``); Deterministics ``n_experts``,
         ``active[expert]`` and the user-units measure ``beta0, beta1, a, b`` (``sigma``).
-    info : RandomKInfo
+    info : ModelSpec
 
     Examples
     --------
@@ -323,6 +265,49 @@ def build_random_k_model(
     ((4,), True)
     """
     family = family_keyword(family, experts, "build_random_k_model")
+    spec = random_k_spec(
+        X,
+        y,
+        max_experts=max_experts,
+        experts_prior=experts_prior,
+        family=family,
+        gate=gate,
+        temperature=temperature,
+        priors=priors,
+        prior_only=prior_only,
+        fixed_experts=fixed_experts,
+        feature_names=feature_names,
+        classes=classes,
+        offset=offset,
+        gate_X=gate_X,
+        gate_feature_names=gate_feature_names,
+        trials=trials,
+    )
+    return random_k_model_from_spec(spec), spec
+
+
+def random_k_spec(
+    X,
+    y,
+    *,
+    max_experts: int,
+    experts_prior="poisson:1.0",
+    family: str = "gaussian",
+    gate: str | Callable = "softmax",
+    temperature: float = 1.0,
+    priors: Priors | dict | None = None,
+    prior_only: bool = False,
+    fixed_experts: int | None = None,
+    feature_names: Sequence | None = None,
+    classes: Sequence | None = None,
+    offset=None,
+    gate_X=None,
+    gate_feature_names: Sequence | None = None,
+    trials=None,
+) -> ModelSpec:
+    """The :class:`~bayesmoe.models.spec.ModelSpec` of :func:`build_random_k_model`
+    (``kind="slots"``): every check, without building (or importing) the PyMC model.
+    """
     if fixed_experts is not None:
         K = check_int(fixed_experts, "fixed_experts")
         pmf = None
@@ -345,7 +330,15 @@ def build_random_k_model(
         gate_feature_names=gate_feature_names,
         trials=trials,
     )
-    pri, st = s.priors, s.standardizer
+    s.n_experts, s.prior_pmf, s.kind, s.prior_only = K, pmf, "slots", bool(prior_only)
+    return s
+
+
+def random_k_model_from_spec(s: ModelSpec) -> pm.Model:
+    """The padded random-K PyMC model of a ``kind="slots"`` spec; records the slot variables
+    (``s.slot_vars``, ``s.slot_groups``) on the spec for the reversible-jump moves.
+    """
+    K, pmf, pri = s.n_experts, s.prior_pmf, s.priors
     with pm.Model(coords=s.coords(K)) as model:
         inp = data_inputs(s)
         if pmf is None:
@@ -364,8 +357,8 @@ def build_random_k_model(
 
         gate_deterministics(beta0_s, beta1_s, inp)
         params = expert_block(s.family, pri, inp, K, s.d)
-        if not prior_only:
-            observe(s.family, eta, params, s.y)
+        if not s.prior_only:
+            observe(s.family, eta, params, s.y, s.gate_module)
 
     slot_vars, slot_groups = [], []
     fam = get_family(s.family)
@@ -378,37 +371,11 @@ def build_random_k_model(
             continue
         rv = model[rv_name]
         value = model.rvs_to_values[rv]
-        shape = tuple(int(s) for s in model.initial_point()[value.name].shape[:-1])
+        shape = tuple(int(d) for d in model.initial_point()[value.name].shape[:-1])
         slot_vars.append((value.name, shape))
         slot_groups.append(group)
-    ys, data = fam.standard_data(s.y, st.transform, s.offset)
-    data["trials"] = s.trials  # counts of trials are not rescaled
-    info = RandomKInfo(
-        family=s.family,
-        max_experts=K,
-        prior_pmf=pmf,
-        gate=s.gate_name,
-        gate_fn=s.gate_fn,
-        temperature=s.temperature,
-        priors=pri,
-        feature_names=s.feature_names,
-        gate_feature_names=s.gate_feature_names,
-        classes=s.classes,
-        standardizer=st,
-        prior_only=bool(prior_only),
-        Xs=st.transform_X(s.X),
-        Zs=st.transform_gate(s.Z),
-        ys=ys,
-        n_classes=s.n_classes,
-        slot_vars=slot_vars,
-        slot_groups=slot_groups,
-        data=data,
-        y=s.y,
-        offset=s.offset,
-        trials=s.trials,
-        prior_constants=s.prior_constants(),
-    )
-    return model, info
+    s.slot_vars, s.slot_groups = slot_vars, slot_groups
+    return model
 
 
 # ----- the slot prior, in value space (draws and densities for the reversible-jump moves) -------
@@ -416,7 +383,7 @@ def build_random_k_model(
 HYPER_VARS = ("noise_rate_std_log__",)
 
 
-def hyper_values(info: RandomKInfo, point: dict | None = None) -> dict:
+def hyper_values(info: ModelSpec, point: dict | None = None) -> dict:
     """Hyperparameters of the slot prior on their natural scale (``{"noise_rate": beta}`` on the
     standardised scale for Richardson–Green; empty for the default set). Taken from ``point``
     (value space) or, without one, at the prior mean ``g / h``.
@@ -428,7 +395,7 @@ def hyper_values(info: RandomKInfo, point: dict | None = None) -> dict:
     return {"noise_rate": info.priors.rate_shape / info.prior_constants["rate_rate"]}
 
 
-def hyper_prior_draw(info: RandomKInfo, rng: np.random.Generator) -> dict:
+def hyper_prior_draw(info: ModelSpec, rng: np.random.Generator) -> dict:
     """One prior draw of the hyperparameters, as value-space entries of a point (empty for the
     default set).
     """
@@ -438,13 +405,13 @@ def hyper_prior_draw(info: RandomKInfo, rng: np.random.Generator) -> dict:
     return {HYPER_VARS[0]: np.asarray(np.log(beta))}
 
 
-def hyper_start(info: RandomKInfo) -> dict:
+def hyper_start(info: ModelSpec) -> dict:
     """Start values of the hyperparameters (value space): the prior mean of beta."""
     h = hyper_values(info)
     return {HYPER_VARS[0]: np.asarray(np.log(h["noise_rate"]))} if h else {}
 
 
-def _group_prior(info: RandomKInfo, group: str, hyper: dict):
+def _group_prior(info: ModelSpec, group: str, hyper: dict):
     """(kind, parameters) of the prior of one slot block, in value space."""
     pri, c = info.priors, info.prior_constants
     if group == "gate_intercept" and pri.dirichlet_weights:
@@ -459,7 +426,7 @@ def _group_prior(info: RandomKInfo, group: str, hyper: dict):
 
 
 def slot_prior_draw(
-    info: RandomKInfo, rng: np.random.Generator, size: int = 1, point: dict | None = None
+    info: ModelSpec, rng: np.random.Generator, size: int = 1, point: dict | None = None
 ) -> dict:
     """Draw ``size`` slot atoms from the prior, as value-space blocks (expert axis last).
 
@@ -485,7 +452,7 @@ def slot_prior_draw(
     return out
 
 
-def slot_prior_logpdf(info: RandomKInfo, blocks: dict, point: dict | None = None) -> np.ndarray:
+def slot_prior_logpdf(info: ModelSpec, blocks: dict, point: dict | None = None) -> np.ndarray:
     """Prior log density (value space, Jacobians included) of each slot in ``blocks`` (value
     name -> block_shape + (m,)), shape (m,): the density :func:`slot_prior_draw` samples from.
     """

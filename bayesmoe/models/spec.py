@@ -1,8 +1,9 @@
-"""What a fixed-K model is, without PyMC: validated data, options, labels and the data transform.
+"""The model specification, built once: validated data, options, labels and the data transform.
 
-:func:`prepare` (shared by the fixed-K, random-K and DP builders) and :func:`fixed_k_spec` do every
-check :func:`bayesmoe.models.build_model` does before it builds the graph, and
-:func:`trace_layout` gives the coords, dims and constant data the built model would have. The
+:class:`ModelSpec` is the one record every backend reads. :func:`prepare` (shared by the fixed-K,
+random-K and DP builders) validates the data and options once; :func:`fixed_k_spec` adds the
+fixed-K checks :func:`bayesmoe.models.build_model` would make, and :func:`trace_layout` gives the
+coords, dims and constant data the built model would have. The
 compiled-sampler path (:mod:`bayesmoe.inference.nuts.jax_nuts`) uses them to sample a model without
 importing PyMC; tests/models/test_spec.py checks them against the built PyMC model.
 """
@@ -10,7 +11,8 @@ importing PyMC; tests/models/test_spec.py checks them against the built PyMC mod
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -25,71 +27,52 @@ from bayesmoe._validation import (
 )
 from bayesmoe._validation import check_trials as _check_trials
 from bayesmoe.families import get_family
-from bayesmoe.models.gates import resolve_gate, transform_of
+from bayesmoe.gates import CONSTANT, Gate, get_gate, resolve_gate, transform_of
 from bayesmoe.models.priors import Priors, resolve_priors
 from bayesmoe.scaling import Standardizer
 
-__all__ = ["IDENTIFIABILITY", "ModelInfo", "Prepared", "fixed_k_spec", "prepare", "trace_layout"]
+__all__ = [
+    "IDENTIFIABILITY",
+    "ModelInfo",
+    "ModelSpec",
+    "Prepared",
+    "fixed_k_spec",
+    "prepare",
+    "trace_layout",
+]
 
 IDENTIFIABILITY = ("zerosum", "reference")
 
 
-@dataclass
-class ModelInfo:
-    """What a built model needs to be read back: options, labels and the data transform."""
+@dataclass(eq=False)
+class ModelSpec:
+    """One model, built once from (data, options) and read by every backend.
 
-    family: str
-    n_experts: int
-    gate: str  # measure name: identity / tanh / sigmoid / custom
-    gate_fn: Callable = field(repr=False)
-    temperature: float
-    identifiability: str
-    ordered: bool
-    priors: Priors
-    feature_names: list
-    classes: list | None
-    standardizer: Standardizer
-    gate_feature_names: list = field(default_factory=list)
+    The validated data (``X`` for the experts, ``Z`` for the gate, either may have zero columns;
+    ``y`` as the family codes it; per-row ``offset`` and ``trials``), their fitted
+    :class:`~bayesmoe.scaling.Standardizer`, the family, the gate, the priors and the number of
+    experts: ``n_experts`` slots, with a prior on the number of active ones (``prior_pmf``) for a
+    random-K model or a truncation for the Dirichlet-process gate (``kind``). MM, NUTS (JAX and
+    PyMC), reversible jump, the DP gate and prediction read it; nothing downstream validates the
+    data again. Built by :func:`fixed_k_spec` (fixed K), by
+    :func:`bayesmoe.models.random_k.build_random_k_model` (``kind="slots"``) and
+    :func:`bayesmoe.models.dp.build_dp_model` (``kind="dp"``).
 
-    def initvals(self) -> dict:
-        """Valid start values PyMC cannot find itself (ordered intercepts need distinct ones)."""
-        if not (self.ordered and self.n_experts > 1):
-            return {}
-        fam = get_family(self.family)
-        sizes = fam.dim_sizes(self.standardizer.x_center.shape[0], len(self.classes or ()))
-        out = {}
-        for p in fam.params:
-            if p.intercept:
-                shape = tuple(sizes[d] for d in p.dims)
-                out[f"{p.name}_std"] = np.broadcast_to(
-                    np.linspace(-1.0, 1.0, self.n_experts), (*shape, self.n_experts)
-                ).copy()
-        return out
-
-    def options(self) -> dict:
-        """JSON-ready record of the model options (for provenance attrs)."""
-        return {
-            "family": self.family,
-            "n_experts": self.n_experts,
-            "gate": self.gate,
-            "temperature": self.temperature,
-            "identifiability": self.identifiability,
-            "ordered": self.ordered,
-            "priors": self.priors.to_dict(),
-            "gate_features": list(map(str, self.gate_feature_names)),
-        }
-
-
-# ----- the checks and transform shared by the fixed-K, random-K and DP builders ---------------
-@dataclass
-class Prepared:
-    """Validated data and options of a model build (see :func:`prepare`)."""
+    Examples
+    --------
+    >>> from bayesmoe.data import simulate
+    >>> from bayesmoe.models.spec import fixed_k_spec
+    >>> X, y, _ = simulate("S-B", n=100, random_seed=0)
+    >>> spec = fixed_k_spec(X, y, n_experts=3)
+    >>> spec.n, spec.d, spec.d_gate, spec.n_experts, spec.family, spec.gate
+    (100, 2, 2, 3, 'gaussian', 'identity')
+    """
 
     X: np.ndarray
-    y: np.ndarray  # floats (Gaussian) or class codes
+    y: np.ndarray  # the response as the family codes it, user units (reals, counts, class codes)
     family: str
     classes: list | None
-    gate_name: str
+    gate: str  # stored name: identity / tanh / sigmoid / custom
     gate_fn: Callable = field(repr=False)
     temperature: float
     priors: Priors
@@ -99,6 +82,19 @@ class Prepared:
     Z: np.ndarray | None = None  # the gate's covariates (None: the experts' X)
     gate_feature_names: list | None = None
     trials: np.ndarray | None = None  # per-row numbers of trials (binomial experts)
+    #: expert slots: K for a fixed-K model, K_max under a prior on K or a DP truncation
+    n_experts: int | None = None
+    prior_pmf: np.ndarray | None = None  # p(K = 1..K_max) of a random-K model
+    identifiability: str = "zerosum"
+    ordered: bool = False
+    prior_only: bool = False
+    #: "fixed" (build_model), "slots" (i.i.d. slots, build_random_k_model), "dp" (stick-breaking)
+    kind: str = "fixed"
+    alpha: float | None = None  # DP concentration (None: a Gamma prior, ``alpha_prior``)
+    alpha_prior: tuple | None = None
+    #: value variables with one block per expert slot (reversible jump), and their prior groups
+    slot_vars: list = field(default_factory=list)
+    slot_groups: list = field(default_factory=list)
 
     def __post_init__(self):
         if self.Z is None:
@@ -106,14 +102,48 @@ class Prepared:
         if self.gate_feature_names is None:
             self.gate_feature_names = list(self.feature_names)
 
+    # ----- sizes and shared views -----
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.X.shape[1]
+
+    n_features = d
+
     @property
     def d_gate(self) -> int:
         return self.Z.shape[1]
 
     @property
+    def n_classes(self) -> int:
+        return len(self.classes) if self.classes is not None else 0
+
+    @property
+    def max_experts(self) -> int:
+        """The number of expert slots (K_max of a random-K or DP model)."""
+        return self.n_experts
+
+    @property
+    def gate_name(self) -> str:
+        return self.gate
+
+    @property
     def gate_shared(self) -> bool:
         """Whether the gate sees the experts' covariates (no ``gate_X`` of its own)."""
         return list(self.gate_feature_names) == list(self.feature_names)
+
+    @property
+    def gate_module(self) -> Gate:
+        """The gate (:mod:`bayesmoe.gates`): constant weights when the gate reads no covariates."""
+        return CONSTANT if self.d_gate == 0 else get_gate(self.gate, self.gate_fn)
+
+    @property
+    def gate_X(self) -> np.ndarray | None:
+        """The gate's own covariates, None when it shares the experts'."""
+        return None if self.gate_shared else self.Z
 
     def trials_values(self) -> np.ndarray:
         """The numbers of trials, ones where none were given."""
@@ -123,33 +153,36 @@ class Prepared:
         """The offset, zeros where none was given."""
         return np.zeros(self.n) if self.offset is None else self.offset
 
-    @property
-    def n(self) -> int:
-        return self.X.shape[0]
+    # ----- the standardised data every backend reads -----
+    @cached_property
+    def Xs(self) -> np.ndarray:
+        """Standardised expert covariates."""
+        return self.standardizer.transform_X(self.X)
+
+    @cached_property
+    def Zs(self) -> np.ndarray:
+        """Standardised gate input M(z)."""
+        return self.standardizer.transform_gate(self.Z)
+
+    @cached_property
+    def _standard(self) -> tuple:
+        ys, data = get_family(self.family).standard_data(
+            self.y, self.standardizer.transform, self.offset
+        )
+        data["trials"] = self.trials  # counts of trials are not rescaled
+        return ys, data
 
     @property
-    def d(self) -> int:
-        return self.X.shape[1]
+    def ys(self) -> np.ndarray:
+        """The response on the standardised scale (reals) or as coded (counts, classes)."""
+        return self._standard[0]
 
     @property
-    def n_classes(self) -> int:
-        return len(self.classes) if self.classes is not None else 0
+    def data(self) -> dict:
+        """Per-row data of the family's standardised density (offsets, trials)."""
+        return self._standard[1]
 
-    def coords(self, K: int) -> dict:
-        """Model coords: ``obs``, ``feature`` and ``gate_feature`` (either may be empty),
-        ``expert`` (and classes).
-        """
-        coords = {
-            "obs": np.arange(self.n),
-            "feature": self.feature_names,
-            "gate_feature": self.gate_feature_names,
-            "expert": np.arange(K),
-        }
-        if get_family(self.family).has_classes:
-            coords["class"] = self.classes
-            coords["class_free"] = self.classes[:-1]
-        return coords
-
+    @cached_property
     def prior_constants(self) -> dict:
         """Standardised-scale constants of the Richardson–Green prior (empty for the default
         set): ``mean_center`` xi (midpoint of y), ``mean_sd`` 1/sqrt(kappa), ``rate_rate`` h.
@@ -166,7 +199,67 @@ class Prepared:
             "rate_rate": pri.rate_rate_factor / R**2,
         }
 
+    # ----- what a built model records -----
+    def coords(self, K: int | None = None) -> dict:
+        """Model coords: ``obs``, ``feature`` and ``gate_feature`` (either may be empty),
+        ``expert`` (and classes).
+        """
+        K = self.n_experts if K is None else K
+        coords = {
+            "obs": np.arange(self.n),
+            "feature": self.feature_names,
+            "gate_feature": self.gate_feature_names,
+            "expert": np.arange(K),
+        }
+        if get_family(self.family).has_classes:
+            coords["class"] = self.classes
+            coords["class_free"] = self.classes[:-1]
+        return coords
 
+    def initvals(self) -> dict:
+        """Valid start values PyMC cannot find itself (ordered intercepts need distinct ones)."""
+        if not (self.ordered and self.n_experts > 1):
+            return {}
+        fam = get_family(self.family)
+        sizes = fam.dim_sizes(self.d, self.n_classes)
+        out = {}
+        for p in fam.params:
+            if p.intercept:
+                shape = tuple(sizes[d] for d in p.dims)
+                out[f"{p.name}_std"] = np.broadcast_to(
+                    np.linspace(-1.0, 1.0, self.n_experts), (*shape, self.n_experts)
+                ).copy()
+        return out
+
+    def options(self) -> dict:
+        """JSON-ready record of the model options (for provenance attrs)."""
+        out = {"family": self.family}
+        if self.kind == "slots":
+            out.update(
+                max_experts=self.n_experts,
+                experts_prior=None if self.prior_pmf is None else self.prior_pmf.tolist(),
+            )
+        else:
+            out["n_experts"] = self.n_experts
+        out.update(gate=self.gate, temperature=self.temperature)
+        if self.kind == "fixed":
+            out.update(identifiability=self.identifiability, ordered=self.ordered)
+        out["priors"] = self.priors.to_dict()
+        if self.kind == "slots":
+            out["prior_only"] = self.prior_only
+        out["gate_features"] = list(map(str, self.gate_feature_names))
+        return out
+
+    def with_experts(self, n_experts: int, **changes) -> ModelSpec:
+        """The same data and options with another number of experts (no new validation)."""
+        return replace(self, n_experts=int(n_experts), **changes)
+
+
+#: the names of the three records this one replaced (kept: the public API exported them)
+ModelInfo = Prepared = ModelSpec
+
+
+# ----- the checks and transform shared by the fixed-K, random-K and DP builders ---------------
 def check_offset(offset, family: str, n_obs: int) -> np.ndarray | None:
     """A per-row offset for a family that takes one (finite floats, one per row)."""
     if offset is None:
@@ -225,8 +318,9 @@ def prepare(
     gate_X=None,
     gate_feature_names=None,
     trials=None,
-) -> Prepared:
-    """Validate the inputs and options common to every builder and fit the Standardizer.
+) -> ModelSpec:
+    """Validate the inputs and options common to every builder and fit the Standardizer (the
+    returned spec has no number of experts yet: the builders set it).
 
     ``X`` may have zero columns (a mixture without covariates: the gate reduces to mixing
     weights, the experts to means and variances). ``gate_X`` (default: ``X``) holds the gate's
@@ -262,7 +356,7 @@ def prepare(
     st = Standardizer.from_data(
         X, y_arr, gate=transform_of(gate_name, gate_fn), family=fam, offset=off, gate_X=Z
     )
-    return Prepared(
+    return ModelSpec(
         X,
         y_arr,
         family,
@@ -327,9 +421,9 @@ def fixed_k_spec(
     gate_X=None,
     gate_feature_names=None,
     trials=None,
-) -> tuple[Prepared, ModelInfo]:
-    """Every check of :func:`bayesmoe.models.build_model`, and its ``ModelInfo``, without
-    building (or importing) the PyMC model.
+) -> ModelSpec:
+    """The fixed-K model's :class:`ModelSpec`: every check of
+    :func:`bayesmoe.models.build_model`, without building (or importing) the PyMC model.
     """
     family = family_keyword(family, experts, "fixed_k_spec")
     K = check_int(n_experts, "n_experts")
@@ -352,30 +446,17 @@ def fixed_k_spec(
         trials=trials,
     )
     check_enough_rows(s.n, n_parameters(K, s.d, s.family, s.n_classes, s.d_gate))
-    info = ModelInfo(
-        s.family,
-        K,
-        s.gate_name,
-        s.gate_fn,
-        s.temperature,
-        identifiability,
-        bool(ordered),
-        s.priors,
-        s.feature_names,
-        s.classes,
-        s.standardizer,
-        s.gate_feature_names,
-    )
-    return s, info
+    s.n_experts, s.identifiability, s.ordered = K, identifiability, bool(ordered)
+    return s
 
 
-def trace_layout(s: Prepared, info: ModelInfo) -> tuple[dict, dict, dict]:
+def trace_layout(s: ModelSpec) -> tuple[dict, dict, dict]:
     """``(coords, dims, constant_data)`` of the built fixed-K model (either prior set): the
     model's coords, ``named_vars_to_dims`` and its ``pm.Data`` values other than ``y_obs``,
     derived from the family's declarations as the builder's variables are.
     """
-    K = info.n_experts
-    fam = get_family(info.family)
+    K, info = s.n_experts, s
+    fam = get_family(s.family)
     coords = s.coords(K)
     free = "expert"
     if K > 1 and info.identifiability == "reference":
@@ -416,5 +497,5 @@ def trace_layout(s: Prepared, info: ModelInfo) -> tuple[dict, dict, dict]:
     if "trials" in fam.row_data:
         dims["trials"] = ("obs",)
         const["trials"] = s.trials_values()
-    const.update({f"prior_{k}": np.asarray(v) for k, v in s.prior_constants().items()})
+    const.update({f"prior_{k}": np.asarray(v) for k, v in s.prior_constants.items()})
     return coords, dims, {k: np.asarray(v) for k, v in const.items()}

@@ -41,7 +41,7 @@ def fitted_model_section(trace) -> Section:
     sec = Section("The fitted model")
 
     def fill(s: Section) -> None:
-        from bayesmoe.models.gates import is_custom
+        from bayesmoe.gates import is_custom
         from bayesmoe.plots import plot_fit
 
         if is_custom(trace.attrs.get("gate")):

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from bayesmoe._validation import check_family, family_keyword, keywords_checked
-from bayesmoe.models.gates import GATES
+from bayesmoe.gates import check_gate
 
 __all__ = ["CRITERIA", "compare_experts", "plot_compare_experts"]
 
@@ -84,12 +84,7 @@ def _requested(option, ks: list[int], name: str) -> list[int]:
 
 def _check_gate(gate):
     """A gate spec the samplers and the MM fitter both take (the same names)."""
-    if not (callable(gate) or (isinstance(gate, str) and gate in GATES)):
-        raise ValueError(
-            f"`gate` must be one of {sorted(set(GATES) - {'identity'})} or a "
-            f"callable; got {gate!r}."
-        )
-    return gate
+    return check_gate(gate)
 
 
 @keywords_checked

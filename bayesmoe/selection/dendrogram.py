@@ -31,6 +31,7 @@ import numpy as np
 import xarray as xr
 
 from bayesmoe.families import get_family
+from bayesmoe.gates import stored_gate
 from bayesmoe.measure import (
     gate_covariates,
     log_likelihood,
@@ -38,7 +39,6 @@ from bayesmoe.measure import (
     measure_family,
     upgrade_measure,
 )
-from bayesmoe.models.gates import stored_gate
 
 __all__ = ["dendrogram", "merge_atoms", "plot_dendrogram", "select_dsc"]
 

@@ -364,7 +364,7 @@ def _occupied(G: xr.Dataset, X, y, random_seed, offset=None, trials=None) -> np.
     X = _check_X(X, G.sizes["feature"])
     sd = sample_dims_of(G)
     arr = measure_arrays(G, sd)
-    gate = G.attrs.get("gate", "identity")
+    gate = G.attrs.get("gate", "softmax")
     w = gate_probabilities(
         arr["beta0"],
         arr["beta1"],

@@ -134,7 +134,6 @@ def _fit(
     y_codes, classes = check_y(y, family, X.shape[0])
     if method == "mle":
         from bayesmoe.inference.mle.mm import fit_mle
-        from bayesmoe.models.gates import GATES
 
         t0 = time.perf_counter()
         from bayesmoe.inference.mle import mm_warmup
@@ -146,7 +145,7 @@ def _fit(
             y_codes,
             model["n_experts"],
             family=family,
-            gate=GATES[model["gate"]],
+            gate=model["gate"],
             n_starts=inf["n_starts"],
             random_seed=task["fit_seed"],
             trials=trials,

@@ -53,9 +53,9 @@ from scipy.optimize import linear_sum_assignment
 
 from bayesmoe._validation import check_family, check_int, check_X, family_keyword
 from bayesmoe.families import NUMPY, get_family
-from bayesmoe.measure import gate_input
+from bayesmoe.gates import resolve_gate
+from bayesmoe.measure import log_gate_probabilities
 from bayesmoe.models.builder import build_model
-from bayesmoe.models.gates import resolve_gate
 
 __all__ = ["match_to_truth", "sbc_ranks", "sbc_replicate"]
 
@@ -88,16 +88,6 @@ def _model(X, family, n_experts, gate, n_classes, priors, likelihood_power):
     return model, info
 
 
-def _softmax(eta: np.ndarray) -> np.ndarray:
-    e = np.exp(eta - eta.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
-
-def _log_softmax(eta: np.ndarray, axis: int = -1) -> np.ndarray:
-    m = eta.max(axis, keepdims=True)
-    return eta - m - np.log(np.exp(eta - m).sum(axis, keepdims=True))
-
-
 def _params(ds: xr.Dataset, family: str) -> dict:
     """User-unit parameters with a leading sample axis S: gate (S,K), (S,d,K); the family's
     trace variables.
@@ -113,10 +103,9 @@ def _params(ds: xr.Dataset, family: str) -> dict:
     return out
 
 
-def _log_gate(p: dict, Z: np.ndarray) -> np.ndarray:
-    """Log gate probabilities, shape (S, n, K), from the gate input Z = M(X) (n, d)."""
-    eta = np.einsum("nd,sdk->snk", Z, p["beta1"]) + p["beta0"][:, None, :]
-    return _log_softmax(eta)
+def _log_gate(p: dict, X: np.ndarray, gate_name: str) -> np.ndarray:
+    """Log gate probabilities, shape (S, n, K), of the gate covariates X (the gate module's)."""
+    return log_gate_probabilities(p["beta0"], p["beta1"], X, gate=gate_name)
 
 
 def _predictors(p: dict, family: str, X: np.ndarray):
@@ -133,11 +122,11 @@ def _log_components(p: dict, family: str, X: np.ndarray, y: np.ndarray) -> np.nd
 
 def _quantities(p: dict, family: str, gate_name: str, X, y, x_test, y_test) -> dict:
     """Label-invariant test quantities per sample: name -> (S,) or (S, n_test)."""
-    lg = _log_gate(p, gate_input(X, gate_name))
+    lg = _log_gate(p, X, gate_name)
     ll = np.logaddexp.reduce(lg + _log_components(p, family, X, y), axis=-1)
     g = np.exp(lg)
     entropy = -(g * lg).sum(-1).mean(-1)
-    lg_t = _log_gate(p, gate_input(x_test, gate_name))
+    lg_t = _log_gate(p, x_test, gate_name)
     ll_t = np.logaddexp.reduce(lg_t + _log_components(p, family, x_test, y_test), axis=-1)
     fam, preds = _predictors(p, family, x_test)
     mean = fam.mean(*preds)  # E[y | x, k]; with classes P(y = first class | x, k)
@@ -371,7 +360,7 @@ def sbc_replicate(
         r_true = _relabelled(p_true, family, np.arange(K)[None, :])
         r_draw = _relabelled(p_draw, family, perm)
         ranks.update({k: _rank(r_true[k][0], r_draw[k], rng) for k in r_true})
-    g_true = np.exp(_log_gate(p_true, gate_input(X, gate_name)))[0]
+    g_true = np.exp(_log_gate(p_true, X, gate_name))[0]
     ll_all = _quantities(p_all, family, gate_name, X, y_sim, x_test, y_test)["loglik_data"]
     ess = float(az.ess(ll_all.reshape(chains, -1)))
     divergences = int(trace["sample_stats"]["diverging"].values.sum())

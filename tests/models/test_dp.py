@@ -29,14 +29,14 @@ def test_weights_are_stick_breaking_and_the_gate_intercepts_their_logs():
     expected = [0.5, 0.5 * 0.2, 0.5 * 0.8 * 0.9, 0.5 * 0.8 * 0.1]
     np.testing.assert_allclose(w, expected, rtol=1e-12)
     # user-units intercepts: log w at the standardised origin, shifted by the gate centre
-    st = info["standardizer"]
+    st = info.standardizer
     np.testing.assert_allclose(beta0 + st.z_center @ beta1, np.log(expected), rtol=1e-10)
 
 
 def test_alpha_options_and_errors():
     X, y, _ = simulate("S-B", n=40, random_seed=0)
     model, info = build_dp_model(X, y, max_experts=3, alpha=None, alpha_prior=(2.0, 1.0))
-    assert "alpha" in model.named_vars and info["alpha"] is None
+    assert "alpha" in model.named_vars and info.alpha is None
     with pytest.raises(ValueError, match="alpha"):
         build_dp_model(X, y, max_experts=3, alpha=-1.0)
     with pytest.raises(ValueError, match="alpha_prior"):

@@ -26,9 +26,9 @@ OPTIONS = flat_options()
 def test_spec_matches_the_built_model(options):
     X, y, opts = flat_data(options)
     model, info = build_model(X, y, **opts)
-    s, info_s = fixed_k_spec(X, y, **opts)
+    s = info_s = fixed_k_spec(X, y, **opts)
     assert fm_signature(info_s) == fm_signature(info)
-    fm, fm_s = flat_model(model, info), flat_model_from_spec(s, info_s)
+    fm, fm_s = flat_model(model, info), flat_model_from_spec(s)
     assert fm_s.blocks == fm.blocks  # names, kinds, shapes, scales and order
     for k in ("Xs", "Zs", "y", "offset"):
         a, b = getattr(fm_s, k), getattr(fm, k)
@@ -40,7 +40,7 @@ def test_spec_matches_the_built_model(options):
     point = np.random.default_rng(0).normal(size=fm.ndim)
     assert fm_s.logp(point) == pytest.approx(fm.logp(point), rel=1e-14)
 
-    coords, dims, const = trace_layout(s, info_s)
+    coords, dims, const = trace_layout(s)
     ref = layout_from_model(model)
     assert set(coords) == set(ref["coords"])
     for k, v in ref["coords"].items():
@@ -79,10 +79,10 @@ def test_richardson_green_constants_are_data_of_the_flat_model():
     X, y, _ = flat_data({})
     fms = []
     for yy in (y, 2.0 * y + 1.0 + np.sin(y)):
-        s, info = fixed_k_spec(X, yy, n_experts=2, priors="richardson-green")
-        fm = flat_model_from_spec(s, info)
+        s = fixed_k_spec(X, yy, n_experts=2, priors="richardson-green")
+        fm = flat_model_from_spec(s)
         data = fm.data()
-        for k, v in s.prior_constants().items():
+        for k, v in s.prior_constants.items():
             assert data[f"prior_{k}"] == pytest.approx(v, rel=1e-15), k
         fms.append(fm)
     assert fms[0].signature() == fms[1].signature()

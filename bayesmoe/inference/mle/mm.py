@@ -31,13 +31,13 @@ from bayesmoe._validation import (
     n_parameters,
 )
 from bayesmoe.families import get_family
+from bayesmoe.gates import check_gate, stored_name, transform_of
 from bayesmoe.inference.mle import mm_updates as mu
 from bayesmoe.inference.mle.mm_starts import (
     _initial_theta,
     _measure_from_theta,
     _theta_from_measure,
 )
-from bayesmoe.models.gates import GATES, stored_name, transform_of
 from bayesmoe.models.spec import check_gate_X, check_offset, check_trials
 from bayesmoe.scaling import Standardizer
 
@@ -180,11 +180,7 @@ def _validate(X, y, n_experts, family, gate, n_classes):
     X = check_X(X)
     K = check_int(n_experts, "n_experts")
     fam = get_family(family, "family")
-    if not (callable(gate) or (isinstance(gate, str) and gate in GATES)):
-        raise ValueError(
-            f"`gate` must be one of {sorted(set(GATES) - {'identity'})} or a callable; "
-            f"got {gate!r}."
-        )
+    check_gate(gate)
     if fam.has_classes:  # fit_mle takes class codes (MoE and the CLI code labels)
         y, M = check_class_codes(y, X.shape[0], n_classes)
     else:
@@ -446,6 +442,7 @@ def fit_mle(
     formula: str | None = None,
     gate_formula: str | None = None,
     trials=None,
+    spec=None,
     _step_scale: float = 1.0,
     _newton: int = 2,
     _newton_sub: int = 1,
@@ -536,6 +533,10 @@ def fit_mle(
         formulas.
     trials : array_like, shape (n,), optional
         Per-row numbers of trials of binomial experts (default 1: Bernoulli rows).
+    spec : bayesmoe.models.spec.ModelSpec, optional
+        A model specification validated already (e.g. by a sampler fitting its start) in place
+        of ``X``, ``y``, ``family``, ``gate``, ``offset``, ``gate_X`` and ``trials``: nothing is
+        validated again, and the spec's data transform is used.
     backend : {"auto", "numba", "numpy"}
         Iteration engine: the compiled kernels of :mod:`.mm_numba` (every start
         and iteration of a block in one compiled call) or the numpy kernels of
@@ -568,7 +569,13 @@ def fit_mle(
         X, offset, gate_X, design = dm.X, dm.offset, dm.gate_X, dm.design
         y = dm.y if design.classes is None else dm.codes()
         n_classes = n_classes or (None if design.classes is None else len(design.classes))
-    X, y, K, M, feature = _validate(X, y, n_experts, family, gate, n_classes)
+    if spec is not None:
+        if X is not None or y is not None or formula is not None:
+            raise ValueError("Pass either `spec` or the data (`X`, `y` or a formula); got both.")
+        X, y, M, feature, family = spec.X, spec.y, spec.n_classes, spec.feature_names, spec.family
+        K = check_int(spec.n_experts if n_experts is None else n_experts, "n_experts")
+    else:
+        X, y, K, M, feature = _validate(X, y, n_experts, family, gate, n_classes)
     n, d = X.shape
     n_starts = _check_int("n_starts", n_starts, 0)
     max_iter = _check_int("max_iter", max_iter, 1)
@@ -595,9 +602,12 @@ def fit_mle(
         raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}.")
     if not (np.isfinite(var_floor) and var_floor > 0):
         raise ValueError(f"`var_floor` must be a positive float; got {var_floor!r}.")
-    Z, gate_feature = check_gate_X(
-        gate_X, gate_feature_names, X, feature or [f"x{j}" for j in range(d)]
-    )
+    if spec is not None:
+        Z, gate_feature = spec.gate_X, spec.gate_feature_names
+    else:
+        Z, gate_feature = check_gate_X(
+            gate_X, gate_feature_names, X, feature or [f"x{j}" for j in range(d)]
+        )
     n_params = count_parameters(family, K, d, M, None if Z is None else Z.shape[1])
     if n < n_params:
         raise ValueError(
@@ -605,12 +615,15 @@ def fit_mle(
             f"{f', M={M}' if M else ''}); use fewer experts or more data."
         )
     rng = np.random.default_rng(random_seed)
-    gate_name = stored_name(gate)  # the measure records the gate input transform M
-    gate = transform_of(gate_name, gate)
     fam = get_family(family)
-    offset = check_offset(offset, fam.name, n)
-    trials = check_trials(trials, y, fam.name, n)
-    st = Standardizer.from_data(X, y, gate=gate, family=fam, offset=offset, gate_X=Z)
+    if spec is not None:
+        gate_name, offset, trials, st = spec.gate, spec.offset, spec.trials, spec.standardizer
+    else:
+        gate_name = stored_name(gate)  # the measure records the gate input transform M
+        gate = transform_of(gate_name, gate)
+        offset = check_offset(offset, fam.name, n)
+        trials = check_trials(trials, y, fam.name, n)
+        st = Standardizer.from_data(X, y, gate=gate, family=fam, offset=offset, gate_X=Z)
     Xt = np.column_stack([np.ones(n), st.transform_X(X)])
     Zt = np.column_stack([np.ones(n), st.transform_gate(X if Z is None else Z)])
     ys, sdata = fam.standard_data(y, st.transform, offset)

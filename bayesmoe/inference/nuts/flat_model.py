@@ -33,8 +33,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bayesmoe.families import NUMPY, get_family, jax_ops
-from bayesmoe.measure import gate_input
-from bayesmoe.models.gates import transform_of
 
 __all__ = ["FlatModel", "flat_model", "flat_model_from_spec"]
 
@@ -241,7 +239,7 @@ class FlatModel:
             return comp[..., 0]
         b0, b1 = self._gate_params(xp, free)
         eta = (xp.einsum("nd,...dk->...nk", data["Zs"], b1) + b0[..., None, :]) / info.temperature
-        return ops.logsumexp(ops.log_softmax(eta, -1) + comp, -1)
+        return ops.logsumexp(info.gate_module.log_weights(eta, ops) + comp, -1)
 
     def logp(self, flat, ops=None, data: dict | None = None):
         """Log density of the unconstrained parameters (PyMC's ``model.logp()``), jacobians in."""
@@ -401,24 +399,24 @@ def _supported(info, d: int) -> bool:
 
 def _build(info, blocks, X, y, offset=None, Z=None, prior=None, trials=None) -> FlatModel:
     st = info.standardizer
-    gate = transform_of(info.gate, info.gate_fn)
-    Zs = (gate_input(X if Z is None else Z, gate) - st.z_center) / st.z_scale
+    Zs = (info.gate_module.transform(X if Z is None else Z) - st.z_center) / st.z_scale
     fam = get_family(info.family)
     y = np.asarray(y, dtype=np.int64 if fam.y_dtype == "int64" else float)
     return FlatModel(info, blocks, st.transform_X(X), Zs, y, offset, dict(prior or {}), trials)
 
 
-def flat_model_from_spec(s, info) -> FlatModel | None:
+def flat_model_from_spec(s) -> FlatModel | None:
     """The :class:`FlatModel` of the model :func:`bayesmoe.models.build_model` would build from
-    ``(s, info) = bayesmoe.models.spec.fixed_k_spec(...)``, without building it (no PyMC import),
+    the :class:`~bayesmoe.models.spec.ModelSpec` ``s = fixed_k_spec(...)``, without building it
+    (no PyMC import),
     or None where :func:`flat_model` would give None. Blocks are in the built model's
     ``value_vars`` order (gate slopes, gate intercepts, experts; tested against it).
     """
     X, Z = np.asarray(s.X, dtype=float), np.asarray(s.Z, dtype=float)
-    if not _supported(info, X.shape[1]):
+    if not _supported(s, X.shape[1]):
         return None
-    blocks = _expected_blocks(info, X.shape[1], Z.shape[1])
-    return _build(info, blocks, X, np.asarray(s.y), s.offset, Z, s.prior_constants(), s.trials)
+    blocks = _expected_blocks(s, X.shape[1], Z.shape[1])
+    return _build(s, blocks, X, np.asarray(s.y), s.offset, Z, s.prior_constants, s.trials)
 
 
 def flat_model(model, info) -> FlatModel | None:

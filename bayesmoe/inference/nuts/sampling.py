@@ -22,8 +22,7 @@ from bayesmoe._validation import (
 )
 from bayesmoe.families import get_family
 from bayesmoe.measure import measure_from_arrays
-from bayesmoe.models.gates import transform_of
-from bayesmoe.models.spec import ModelInfo, fixed_k_spec, trace_layout
+from bayesmoe.models.spec import ModelSpec, fixed_k_spec, trace_layout
 
 __all__ = ["BACKENDS", "INITS", "provenance_attrs", "sample", "start_values"]
 
@@ -132,7 +131,7 @@ def _say(msg: str, progressbar: bool) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def _point_from_measure(measure: xr.Dataset, info: ModelInfo) -> dict[str, np.ndarray]:
+def _point_from_measure(measure: xr.Dataset, info: ModelSpec) -> dict[str, np.ndarray]:
     """Free-variable values (standardised scale) of the model at a user-units measure."""
     G = info.standardizer.to_standard(measure)
     fam = get_family(info.family)
@@ -155,7 +154,7 @@ def _point_from_measure(measure: xr.Dataset, info: ModelInfo) -> dict[str, np.nd
     return point
 
 
-def _rate_start(point: dict, info: ModelInfo, y) -> dict:
+def _rate_start(point: dict, info: ModelSpec, y) -> dict:
     """The Richardson–Green shared rate ``noise_rate_std`` (beta) at its conditional mean given
     the start's precisions: ``beta | tau ~ Gamma(g + K alpha, h + sum tau)`` (docs/math.md §2.2).
     """
@@ -169,7 +168,7 @@ def _rate_start(point: dict, info: ModelInfo, y) -> dict:
     return {**point, "noise_rate_std": np.asarray(rate)}
 
 
-def _order_by_intercept(measure: xr.Dataset, info: ModelInfo) -> xr.Dataset:
+def _order_by_intercept(measure: xr.Dataset, info: ModelSpec) -> xr.Dataset:
     """Experts sorted by the intercept ``ordered=True`` constrains (its first entry)."""
     fam = get_family(info.family)
     name = next(p.name for p in fam.params if p.intercept)
@@ -181,20 +180,16 @@ def _order_by_intercept(measure: xr.Dataset, info: ModelInfo) -> xr.Dataset:
 
 
 def start_values(
-    info: ModelInfo,
-    X,
-    y,
+    info: ModelSpec,
     *,
     method: str = "mm",
     model=None,
     random_seed=None,
-    offset=None,
-    gate_X=None,
-    trials=None,
 ) -> tuple[dict | None, xr.Dataset | None]:
-    """Point estimate used to start every chain: ("mm") the MM maximum-likelihood fit,
-    ("map") PyMC's MAP, ("prior") none — PyMC's own jittered initial point. ``gate_X``: the
-    gate's own covariates, if any.
+    """Point estimate used to start every chain: ("mm") the MM maximum-likelihood fit of the
+    model's own :class:`~bayesmoe.models.spec.ModelSpec` (its data, gate covariates, offsets and
+    trials; nothing validated again), ("map") PyMC's MAP, ("prior") none — PyMC's own jittered
+    initial point.
 
     Returns the free-variable dict (standardised scale) and the measure in user units.
     """
@@ -215,20 +210,12 @@ def start_values(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             res = fit_mle(
-                X,
-                y,
-                info.n_experts,
-                family=info.family,
-                gate=transform_of(info.gate, info.gate_fn),
+                spec=info,
                 random_seed=random_seed,
-                offset=offset,
-                gate_X=gate_X,
-                gate_feature_names=None if gate_X is None else info.gate_feature_names,
-                trials=trials,
                 # one fit per process: the numpy engine is as fast as loading the compiled one
                 # and never pays its first-run Numba compile (~140 s wall at load 17; issue 10);
                 # never an engine chosen by timing (round-off would grow into other chains)
-                backend=fixed_backend(np.shape(X)[0], info.family, gate_X is not None),
+                backend=fixed_backend(info.n, info.family, not info.gate_shared),
             )
         # the MM gate has temperature 1; the model's logits are eta / temperature
         G = res.measure_.assign(
@@ -260,14 +247,14 @@ def start_values(
         raise ValueError(f"`init` must be one of {INITS}; got {method!r}.")
     if info.ordered and info.n_experts > 1:
         G = _order_by_intercept(G, info)
-    return _rate_start(_clip_gate(_point_from_measure(G, info), info), info, y), G
+    return _rate_start(_clip_gate(_point_from_measure(G, info), info), info, info.y), G
 
 
 #: NUTS starts keep standardised gate parameters within this many prior sds
 _GATE_START_SDS = 3.0
 
 
-def _clip_gate(point: dict, info: ModelInfo) -> dict:
+def _clip_gate(point: dict, info: ModelSpec) -> dict:
     """Pull near-step gates of an MM fit (|beta| ~ 1000 on separable data) to within
     ``_GATE_START_SDS`` prior sds: the posterior lives there, and a start out in the prior's far
     tail leaves NUTS with huge gradients and a collapsed step size (chains that never move).
@@ -287,7 +274,7 @@ def _clip_gate(point: dict, info: ModelInfo) -> dict:
     return point
 
 
-def _measure_from_posterior(post: xr.Dataset, info: ModelInfo) -> xr.Dataset:
+def _measure_from_posterior(post: xr.Dataset, info: ModelSpec) -> xr.Dataset:
     sample_dims = tuple(d for d in ("chain", "draw") if d in post.dims)
     fam = get_family(info.family)
     values = {
@@ -307,7 +294,7 @@ def _measure_from_posterior(post: xr.Dataset, info: ModelInfo) -> xr.Dataset:
     )
 
 
-def _jitter(point: dict, info: ModelInfo, rng: np.random.Generator, scale: float) -> dict:
+def _jitter(point: dict, info: ModelSpec, rng: np.random.Generator, scale: float) -> dict:
     fam = get_family(info.family)
     positive = {f"{p.name}_std" for p in fam.params if p.positive} | {"noise_rate_std"}
     ordered = {f"{p.name}_std" for p in fam.params if p.intercept} if info.ordered else set()
@@ -393,7 +380,7 @@ def _sample_jax(
         mass_point = fm.unconstrain(point) if init_mass == "hessian" else None
     else:  # PyMC's default: its initial point, jittered by U(-1, 1) on the unconstrained scale
         ip = dict(model.initial_point())
-        if info.initvals():  # distinct ordered intercepts (ModelInfo.initvals)
+        if info.initvals():  # distinct ordered intercepts (ModelSpec.initvals)
             b = info.initvals()["b_std"]
             ip["b_std_ordered__"] = np.concatenate([b[..., :1], np.log(np.diff(b, axis=-1))], -1)
         starts = [fm.flatten(ip) + rng.uniform(-1, 1, fm.ndim) for _ in range(chains)]
@@ -577,7 +564,7 @@ def sample(
         gate_feature_names=gate_feature_names,
         trials=trials,
     )
-    spec, info = fixed_k_spec(X, y, **opts)  # every input check; PyMC is not imported
+    spec = info = fixed_k_spec(X, y, **opts)  # every input check; PyMC is not imported
     requested = backend
     model, fm, fallback = None, None, None
     if (
@@ -588,19 +575,18 @@ def sample(
     ):
         from bayesmoe.inference.nuts.flat_model import flat_model_from_spec
 
-        fm = flat_model_from_spec(spec, info)  # the compiled path needs no PyMC model
+        fm = flat_model_from_spec(spec)  # the compiled path needs no PyMC model
     if fm is not None:
-        backend, layout = "jax", trace_layout(spec, info)
+        backend, layout = "jax", trace_layout(spec)
         layout = dict(zip(("coords", "dims", "constant_data"), layout, strict=True))
     else:
-        from bayesmoe.models.builder import build_model
+        from bayesmoe.models.builder import model_from_spec
 
-        model, info = build_model(X, y, **opts)
+        model = model_from_spec(spec)  # the same spec: nothing is validated again
         backend, fm, fallback = _resolve_backend(backend, model, info, sample_kwargs)
         layout = layout_from_model(model) if fm is not None else None
     if tune is None:
         tune = DEFAULT_TUNE.get(backend, 1000) if init == "mm" or fitted_start else 1000
-    X_arr, y_arr = spec.X, spec.y
     seed_seq = np.random.SeedSequence(random_seed)
     init_seed, jitter_seed, pm_seed = (int(s.generate_state(1)[0]) for s in seed_seq.spawn(3))
     run = None
@@ -615,17 +601,7 @@ def sample(
         )
     try:
         t0 = time.perf_counter()
-        point, _start_measure = start_values(
-            info,
-            X_arr,
-            y_arr,
-            method=init,
-            model=model,
-            random_seed=init_seed,
-            offset=spec.offset,
-            gate_X=None if spec.gate_shared else spec.Z,
-            trials=spec.trials,
-        )
+        point, _start_measure = start_values(spec, method=init, model=model, random_seed=init_seed)
         t_init = time.perf_counter() - t0
         if run is not None:
             trace, meta = _sample_jax(

@@ -33,14 +33,15 @@ from pymc.step_methods.compound import BlockedStep, Competence
 from pymc.util import get_random_generator, get_value_vars_from_user_vars
 
 from bayesmoe.families import get_family
-from bayesmoe.models.random_k import HYPER_VARS, K_VAR, RandomKInfo
+from bayesmoe.models.random_k import HYPER_VARS, K_VAR
+from bayesmoe.models.spec import ModelSpec
 
 __all__ = ["ConjugateGibbs", "gibbs_eligible"]
 
 _VARS = ("beta0_std", "beta1_std", "a_std", "b_std", "sigma_std_log__", HYPER_VARS[0])
 
 
-def gibbs_eligible(info: RandomKInfo) -> bool:
+def gibbs_eligible(info: ModelSpec) -> bool:
     """True for the models :class:`ConjugateGibbs` updates exactly: no covariates, Gaussian
     experts, the Richardson–Green prior set (Dirichlet weights, hierarchical precisions).
     """
@@ -62,7 +63,7 @@ class ConjugateGibbs(BlockedStep):
     ----------
     vars : list, optional
         Default (and required): every continuous free variable of the model.
-    info : RandomKInfo
+    info : ModelSpec
         From :func:`bayesmoe.models.random_k.build_random_k_model` (random K, or
         ``fixed_experts=K`` for all slots active). :func:`gibbs_eligible` must hold.
     model : pymc.Model, optional
@@ -92,10 +93,13 @@ class ConjugateGibbs(BlockedStep):
     default_blocked = True
     stats_dtypes_shapes: ClassVar[dict] = {"occupied": (np.int64, [])}
 
-    def __init__(self, vars=None, *, info: RandomKInfo, model=None, rng=None, blocked=True):
+    def __init__(self, vars=None, *, info: ModelSpec, model=None, rng=None, blocked=True):
         model = modelcontext(model)
-        if not isinstance(info, RandomKInfo):
-            raise TypeError(f"`info` must be a RandomKInfo; got {type(info).__name__}.")
+        if not (isinstance(info, ModelSpec) and info.kind == "slots"):
+            raise TypeError(
+                "`info` must be the ModelSpec returned by build_random_k_model; got "
+                f"{getattr(info, 'kind', type(info).__name__)!r}."
+            )
         if not gibbs_eligible(info):
             raise ValueError(
                 "ConjugateGibbs needs a model without covariates (X of shape (n, 0)), Gaussian "

@@ -36,6 +36,7 @@ from scipy.special import gammaln
 
 from bayesmoe.families import Transform, get_family
 from bayesmoe.families.gaussian import weighted_lstsq
+from bayesmoe.gates import SOFTMAX
 from bayesmoe.inference.mle.mm_updates import SHORT_NUMPY
 
 __all__ = [
@@ -274,7 +275,7 @@ def _components(theta: np.ndarray, ctx: MoveContext):
 def mixture_log_density(theta: np.ndarray, ctx: MoveContext) -> np.ndarray:
     """Pointwise log p(y_i | x_i) (standardised scale) of the experts in ``theta`` (K, D)."""
     eta, comp = _components(theta, ctx)
-    return logsumexp(log_softmax(eta, axis=1) + comp, axis=1)
+    return logsumexp(SOFTMAX.log_weights(eta, SHORT_NUMPY) + comp, axis=1)
 
 
 def birth_proposal(theta: np.ndarray, ctx: MoveContext) -> tuple[np.ndarray, np.ndarray]:

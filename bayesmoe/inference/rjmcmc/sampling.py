@@ -15,11 +15,8 @@ import xarray as xr
 
 from bayesmoe._validation import (
     check_enough_rows,
-    check_family,
     check_int,
     check_pymc_sampler_call,
-    check_X,
-    check_y,
     family_keyword,
     n_parameters,
     nuts_step_keywords,
@@ -28,14 +25,14 @@ from bayesmoe._validation import (
 from bayesmoe.families import get_family
 from bayesmoe.inference.rjmcmc.moves import MOVES, SlotLayout
 from bayesmoe.inference.rjmcmc.step import ReversibleJump
-from bayesmoe.models.gates import transform_of
 from bayesmoe.models.random_k import (
     K_VAR,
-    RandomKInfo,
-    build_random_k_model,
     hyper_start,
+    random_k_model_from_spec,
+    random_k_spec,
     slot_prior_draw,
 )
+from bayesmoe.models.spec import ModelSpec
 
 __all__ = [
     "INITS",
@@ -89,7 +86,7 @@ def parse_gate_prior(spec: str) -> dict:
 
 
 # ----- start values -------------------------------------------------------------------------------
-def _active_rows_from_measure(measure: xr.Dataset, info: RandomKInfo) -> np.ndarray:
+def _active_rows_from_measure(measure: xr.Dataset, info: ModelSpec) -> np.ndarray:
     """Slot rows (K, D) in value space of a user-units measure with K experts (temperature 1)."""
     G = info.standardizer.to_standard(measure)
     T = info.temperature
@@ -112,9 +109,9 @@ def _active_rows_from_measure(measure: xr.Dataset, info: RandomKInfo) -> np.ndar
 
 
 def start_points(
-    info: RandomKInfo,
-    X,
-    y,
+    info: ModelSpec,
+    X=None,
+    y=None,
     *,
     chains: int,
     start_experts=None,
@@ -125,7 +122,8 @@ def start_points(
     """One start point per chain (value space): K from ``start_experts`` (an int, or one per
     chain; default spread over 1..K_max across chains), active slots from the MM fit at that K
     (``init="mm"``) or from the prior (``init="prior"``), inactive slots from the prior.
-    ``gate_X``: the gate's own covariates, if it has any.
+    The MM fits read the spec's own data (validated once); ``X``, ``y`` and ``gate_X`` are
+    unused, kept for callers of earlier versions.
     """
     if init not in INITS:
         raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
@@ -161,20 +159,12 @@ def start_points(
                     warnings.simplefilter("ignore", UserWarning)
                     try:
                         res = fit_mle(
-                            X,
-                            y,
-                            K,
-                            family=info.family,
-                            gate=transform_of(info.gate, info.gate_fn),
+                            spec=info,
+                            n_experts=K,
                             n_starts=4,
                             random_seed=int(rng.integers(2**31)),
-                            n_classes=info.n_classes or None,
-                            offset=info.offset,
-                            trials=info.trials,
-                            gate_X=gate_X,
-                            gate_feature_names=None if gate_X is None else info.gate_feature_names,
                             # an engine not chosen by timing
-                            backend=fixed_backend(np.shape(X)[0], info.family, gate_X is not None),
+                            backend=fixed_backend(info.n, info.family, not info.gate_shared),
                         )
                     except ValueError:  # K too large for an MLE on these data: prior start
                         res = None
@@ -312,15 +302,7 @@ def sample_random_k(
         chains=chains,
         cores=cores,
     )
-    if not prior_only:  # before the model is built (and compiled): the rows must at least fit
-        # K = 1, the smallest model of the prior's support; K_max may exceed what n could fit
-        # alone (e.g. Richardson & Green's k_max = 30 for the 82 galaxy velocities).
-        check_int(max_experts, "max_experts")
-        X_chk = check_X(X)
-        family = check_family(family)
-        _, cls = check_y(y, family, X_chk.shape[0], classes)
-        check_enough_rows(X_chk.shape[0], n_parameters(1, X_chk.shape[1], family, len(cls or [])))
-    model, info = build_random_k_model(
+    info = random_k_spec(
         X,
         y,
         max_experts=max_experts,
@@ -337,6 +319,11 @@ def sample_random_k(
         gate_feature_names=gate_feature_names,
         trials=trials,
     )
+    if not prior_only:  # before the model is built (and compiled): the rows must at least fit
+        # K = 1, the smallest model of the prior's support; K_max may exceed what n could fit
+        # alone (e.g. Richardson & Green's k_max = 30 for the 82 galaxy velocities).
+        check_enough_rows(info.n, n_parameters(1, info.d, info.family, info.n_classes))
+    model = random_k_model_from_spec(info)
     from bayesmoe.inference.rjmcmc.compiled_sampling import use_compiled
 
     if use_compiled(sampler, info, continuous, step_kwargs, sample_kwargs):
@@ -356,21 +343,15 @@ def sample_random_k(
 
         check_random_k(trace)
         return trace
-    X_arr = model["X"].get_value()
-    Z_arr = None if info.gate_shared else model["gate_X"].get_value()
-    y_codes = info.y
     seeds = np.random.SeedSequence(random_seed).spawn(3)
     init_seed, step_seed, pm_seed = (int(s.generate_state(1)[0]) for s in seeds)
     t0 = time.perf_counter()
     initvals = start_points(
         info,
-        X_arr,
-        y_codes,
         chains=chains,
         start_experts=start_experts,
         init=init,
         random_seed=init_seed,
-        gate_X=Z_arr,
     )
     t_init = time.perf_counter() - t0
     from bayesmoe.inference.rjmcmc.gibbs import ConjugateGibbs, gibbs_eligible

@@ -44,7 +44,8 @@ from bayesmoe.inference.rjmcmc.moves import (
     propose_permutation,
     propose_split,
 )
-from bayesmoe.models.random_k import K_VAR, RandomKInfo, slot_prior_draw, slot_prior_logpdf
+from bayesmoe.models.random_k import K_VAR, slot_prior_draw, slot_prior_logpdf
+from bayesmoe.models.spec import ModelSpec
 
 __all__ = ["DEFAULT_SPLIT_SD", "SCALE_GRID", "ReversibleJump"]
 
@@ -72,7 +73,7 @@ class ReversibleJump(BlockedStep):
     vars : list, optional
         Variables the step updates; default (and required): the discrete ``n_experts_index`` and
         every slot variable of the model.
-    info : RandomKInfo
+    info : ModelSpec
         The second return of :func:`bayesmoe.models.random_k.build_random_k_model`.
     p_birth_death : float
         Probability of a birth/death move (else split/merge), default 0.5.
@@ -153,7 +154,7 @@ class ReversibleJump(BlockedStep):
         self,
         vars=None,
         *,
-        info: RandomKInfo,
+        info: ModelSpec,
         p_birth_death: float = 0.5,
         split_sd: dict | None = None,
         split_beta: float = 2.0,
@@ -169,10 +170,10 @@ class ReversibleJump(BlockedStep):
         blocked: bool = True,
     ):
         model = modelcontext(model)
-        if not isinstance(info, RandomKInfo):
+        if not (isinstance(info, ModelSpec) and info.kind == "slots"):
             raise TypeError(
-                "`info` must be the RandomKInfo returned by build_random_k_model; got "
-                f"{type(info).__name__}."
+                "`info` must be the ModelSpec returned by build_random_k_model; got "
+                f"{getattr(info, 'kind', type(info).__name__)!r}."
             )
         if info.prior_pmf is None:
             raise ValueError(

@@ -764,13 +764,14 @@ def test_measure_back_transform_equals_the_standardizer():
 
 
 def test_gate_names_are_the_samplers():
-    """fit_mle takes the samplers' gate names ("softmax" the default; "identity" the same gate):
-    one vocabulary across the API."""
+    """fit_mle takes the samplers' gate names ("softmax" the default; "identity", its old name,
+    with a DeprecationWarning): one vocabulary across the API and the stored measure."""
     from bayesmoe.data import simulate
 
     X, y, _ = simulate("S-B", n=200, random_seed=0)
     a = fit_mle(X, y, 2, gate="softmax", n_starts=2, random_seed=0)
-    b = fit_mle(X, y, 2, gate="identity", n_starts=2, random_seed=0)
+    with pytest.warns(DeprecationWarning, match="gate='softmax'"):
+        b = fit_mle(X, y, 2, gate="identity", n_starts=2, random_seed=0)
     c = fit_mle(X, y, 2, n_starts=2, random_seed=0)
     assert a.loglik_ == b.loglik_ == c.loglik_
-    assert a.measure_.attrs["gate"] == "identity"  # the measure records M, the gate's input map
+    assert a.measure_.attrs["gate"] == b.measure_.attrs["gate"] == "softmax"

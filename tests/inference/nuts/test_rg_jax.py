@@ -86,8 +86,7 @@ def test_mm_start_is_a_point_of_the_rg_model(options):
 
     X, y, opts = flat_data(options)
     model, info = build_model(X, y, **opts)
-    gate_X = opts.get("gate_X")
-    point, _ = start_values(info, X, y, method="mm", random_seed=0, gate_X=gate_X)
+    point, _ = start_values(info, method="mm", random_seed=0)
     assert set(point) == {v.name for v in model.free_RVs}
     assert point["beta0_std"].shape == (3,) and float(point["noise_rate_std"]) > 0
     # softmax(beta0_std) keeps the MM weights at the centre; sum exp = K delta (the prior mean)

@@ -202,7 +202,7 @@ def test_near_step_gate_starts_are_pulled_into_the_prior():
     from bayesmoe.models.spec import fixed_k_spec
 
     X, y, _ = simulate("S-B", n=120, random_seed=0)
-    _, info = fixed_k_spec(X, y, n_experts=3)
+    info = fixed_k_spec(X, y, n_experts=3)
     point = {
         "beta0_std": np.array([900.0, -1000.0, 100.0]),
         "beta1_std": np.array([[1.0, -0.5, -0.5], [2000.0, -1000.0, -1000.0]]),
@@ -213,3 +213,48 @@ def test_near_step_gate_starts_are_pulled_into_the_prior():
     np.testing.assert_allclose(out["beta1_std"][0], point["beta1_std"][0])  # inside: unchanged
     for k in out:
         np.testing.assert_allclose(out[k].sum(-1), 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["jax", "pymc"])
+def test_sample_validates_the_data_once(backend, monkeypatch):
+    """One ModelSpec per call (issue 20): the MM start and the PyMC fallback read it; X is
+    checked once whichever backend samples. The MM start of the spec equals a separate
+    fit_mle on the same data (the spec's Standardizer is the one fit_mle would fit).
+    """
+    import bayesmoe._validation as val
+    from bayesmoe.data import simulate
+    from bayesmoe.inference import sample
+    from bayesmoe.inference.mle import mm
+    from bayesmoe.models import spec as spec_mod
+
+    if backend == "jax":
+        pytest.importorskip("numpyro")
+    X, y, _ = simulate("S-B", n=150, random_seed=0)
+    calls = []
+
+    def counting(X, *args, **kwargs):
+        calls.append(1)
+        return val.check_X(X, *args, **kwargs)
+
+    for mod in (spec_mod, mm):
+        monkeypatch.setattr(mod, "check_X", counting)
+    trace = sample(
+        X,
+        y,
+        n_experts=2,
+        draws=5,
+        tune=5,
+        chains=1,
+        random_seed=0,
+        progressbar=False,
+        backend=backend,
+    )
+    assert trace.attrs["sampler"] == backend and len(calls) == 1
+    monkeypatch.undo()
+    spec = spec_mod.fixed_k_spec(X, y, n_experts=2)
+    a = mm.fit_mle(spec=spec, random_seed=3, backend="numpy")
+    b = mm.fit_mle(X, y, 2, random_seed=3, backend="numpy")
+    assert a.loglik_ == b.loglik_
+    xr.testing.assert_identical(a.measure_, b.measure_)
+    with pytest.raises(ValueError, match="either `spec` or the data"):
+        mm.fit_mle(X, y, spec=spec)
