@@ -2,14 +2,14 @@
 
 Every row is a new Python process (``subprocess``) that imports ``bayesmoe``, builds one case's data
 and runs the default ``fit_mle`` twice with the same seed; it reports the import, the first fit
-and the second fit, wall and CPU seconds, and which engine ran (``backend_``). The parent times the
+and the second fit, wall and CPU seconds, and which engine ran (``engine_``). The parent times the
 whole process (interpreter start to exit, including an exit that waits for a compile). Modes:
 
 - ``auto`` - the default: the numpy engine while the compiled (Numba) kernels are not loaded,
   their load started after the fit (``bayesmoe.inference.mle.mm_warmup``);
 - ``blocking`` - ``BAYESMOE_MM_BACKGROUND=0``: "auto" waits for the compiled kernels, as every
   fit did before issue 24;
-- ``numpy`` - ``backend="numpy"``: numba never imported;
+- ``numpy`` - ``engine="numpy"``: numba never imported;
 - ``auto, no dask`` - ``auto`` in a process where ``import dask`` fails: xarray's first ``Dataset``
   imports ``dask.array`` when dask is installed (~0.2 CPU s of the first fit); dask is not a
   bayesmoe dependency (it is in this environment for the study runner's cluster).
@@ -73,9 +73,9 @@ out = dict(import_wall=t1 - t0, import_cpu=c1 - c0)
 warnings.simplefilter("ignore")
 for i in (1, 2):
     t, c = time.perf_counter(), time.process_time()
-    r = fit_mle(X, y, K, family=fam, random_seed=0, backend=backend)
+    r = fit_mle(X, y, K, family=fam, random_seed=0, engine=backend)
     out[f"fit{i}_wall"], out[f"fit{i}_cpu"] = time.perf_counter() - t, time.process_time() - c
-    out[f"fit{i}_engine"], out[f"fit{i}_ll"] = r.backend_, r.loglik_
+    out[f"fit{i}_engine"], out[f"fit{i}_ll"] = r.engine_, r.loglik_
 print(json.dumps(out))
 """
 

@@ -39,7 +39,7 @@ import numpy as np
 from bayesmoe.data import simulate
 from bayesmoe.inference.mle import mm_updates as mu
 from bayesmoe.inference.mle import mm_warmup
-from bayesmoe.inference.mle.mm import _initial_theta, _measure_from_theta, fit_mle
+from bayesmoe.inference.mle.mm import _initial_theta, _measure_from_theta, fit_mle, tuning
 from bayesmoe.scaling import Standardizer
 
 TOL = 1e-8
@@ -156,18 +156,18 @@ def run_setting(name, n, seed=0):
     ys = st.transform_y(y) if family == "gaussian" else y
     prob = mu.make_problem(family, Xt, Xt.copy(), ys, K, M=M)
     theta0 = _initial_theta(prob, 1, np.random.default_rng(seed))
-    G0 = _measure_from_theta(theta0[0], prob.layout, st, "identity", None, None)
+    G0 = _measure_from_theta(theta0[0], prob.layout, st, "softmax", None, None)
     log_sy = np.log(st.y_scale) if family == "gaussian" else 0.0
     caps = CAPS_LARGE if n >= 100_000 else CAPS
     rows = []
-    old = dict(_newton=0, _cap0=np.inf)  # the MM maps only, unbounded SQUAREM: before issue 10
+    old = dict(newton=0, cap0=np.inf)  # the MM maps only, unbounded SQUAREM: before issue 10
     for method, acc, kw in (
         ("MM (SQUAREM, Newton steps)", True, {}),
         ("MM (plain, Newton steps)", False, {}),
         ("MM (SQUAREM, MM maps only)", True, old),
     ):
         cap = caps["squarem" if acc else "mm"]
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), tuning(**kw):
             warnings.simplefilter("ignore", UserWarning)
             t0, c0 = time.perf_counter(), time.process_time()
             res = fit_mle(
@@ -181,7 +181,6 @@ def run_setting(name, n, seed=0):
                 tol=TOL,
                 max_iter=cap,
                 stall_window=None,
-                **kw,
             )
             sec, cpu = time.perf_counter() - t0, time.process_time() - c0
         rows.append(

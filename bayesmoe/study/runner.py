@@ -149,7 +149,7 @@ def _fit(
             n_starts=inf["n_starts"],
             random_seed=task["fit_seed"],
             trials=trials,
-            backend=mm_warmup.steady_backend(family),
+            engine=mm_warmup.steady_engine(family),
         )
         t1 = time.perf_counter()
         metrics = M.mle_metrics(res, truth=truth, X=X)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import bayesmoe as bm
+from bayesmoe.inference.mle.mm import tuning
 from bayesmoe.measure import log_likelihood, measure_from_arrays
 
 #: truth: a gate switching on x0, two log-linear experts with overdispersion 0.5 and 0.1
@@ -218,8 +219,7 @@ def test_halving_keeps_even_an_overshooting_step_monotone():
     Q_k does not decrease: plain MM stays monotone (over-fitted K = 4 with a ridge as well)."""
     X, y, offset = _data(400, 9)
     kw = dict(family="negbinomial", offset=offset, n_starts=1, random_seed=0, accelerate=False)
-    for res in (
-        bm.fit_mle(X, y, 2, _step_scale=3.0, max_iter=60, tol=1e-12, **kw),
-        bm.fit_mle(X, y, 4, ridge=2.0, max_iter=150, tol=1e-12, **kw),
-    ):
+    with tuning(step_scale=3.0):
+        stretched = bm.fit_mle(X, y, 2, max_iter=60, tol=1e-12, **kw)
+    for res in (stretched, bm.fit_mle(X, y, 4, ridge=2.0, max_iter=150, tol=1e-12, **kw)):
         assert len(bm.inference.monotone_violations(res.loglik_trace_)) == 0

@@ -10,6 +10,7 @@ import pytest
 
 import bayesmoe as bm
 from bayesmoe.families import get_family
+from bayesmoe.inference.mle.mm import tuning
 from bayesmoe.measure import log_likelihood, measure_from_arrays
 
 #: truth: a gate switching on x0, a heavy-tailed expert (nu = 3) and a near-Gaussian one (nu = 30)
@@ -226,5 +227,6 @@ def test_ecme_is_monotone_and_a_broken_step_is_caught():
     kw = dict(family="student-t", n_starts=1, random_seed=0, accelerate=False, tol=1e-12)
     good = bm.fit_mle(X, y, 4, ridge=2.0, max_iter=150, **kw)
     assert len(bm.inference.monotone_violations(good.loglik_trace_)) == 0
-    bad = bm.fit_mle(X, y, 2, _step_scale=3.0, max_iter=60, **kw)
+    with tuning(step_scale=3.0):
+        bad = bm.fit_mle(X, y, 2, max_iter=60, **kw)
     assert len(bm.inference.monotone_violations(bad.loglik_trace_)) > 0

@@ -80,12 +80,12 @@ def test_gate_covariates_on_both_engines():
     X, y, Z = _patent()
     y = np.log1p(y)  # Gaussian experts: the family with compiled kernels
     fits = {
-        b: fit_mle(X, y, 2, gate_X=Z, n_starts=3, random_seed=0, backend=b)
+        b: fit_mle(X, y, 2, gate_X=Z, n_starts=3, random_seed=0, engine=b)
         for b in ("numpy", "numba")
     }
-    assert fits["numba"].backend_ == "numba"
+    assert fits["numba"].engine_ == "numba"
     np.testing.assert_allclose(fits["numba"].loglik_, fits["numpy"].loglik_, rtol=1e-8)
     const = np.zeros((len(y), 0))
-    assert fit_mle(X, y, 2, gate_X=const, n_starts=3, random_seed=0).backend_ == "numpy"
+    assert fit_mle(X, y, 2, gate_X=const, n_starts=3, random_seed=0).engine_ == "numpy"
     with pytest.raises(ValueError, match="gate with covariates of its own"):
-        fit_mle(X, y, 2, gate_X=const, n_starts=3, random_seed=0, backend="numba")
+        fit_mle(X, y, 2, gate_X=const, n_starts=3, random_seed=0, engine="numba")

@@ -18,7 +18,9 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import xarray as xr
@@ -51,6 +53,46 @@ ROUNDOFF_RTOL = 1e-10
 SQUAREM_CAP0 = 1.0
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """Developer settings of the fitter, not options of :func:`fit_mle` (changed only through
+    :func:`tuning`, by tests' must-fail twins and the benchmarks' "before" rows).
+
+    ``newton`` and ``newton_sub``: Newton level of the full-data and of the subsample iteration
+    (0 MM maps only, 1 Newton gate steps, 2 also categorical experts; the subsample uses 1: on
+    S-D, n = 16000, Newton expert steps on 2000 rows overfit them and led the survivors to a lower
+    optimum); ``cap0``: the initial SQUAREM steplength bound (``inf``: unbounded, the MM path
+    before issue 10); ``step_scale``: a factor on the M-steps' moves (1; other values break the
+    monotone ascent on purpose).
+    """
+
+    step_scale: float = 1.0
+    newton: int = 2
+    newton_sub: int = 1
+    cap0: float = SQUAREM_CAP0
+
+
+_TUNING: ContextVar[Tuning] = ContextVar("mm_tuning", default=Tuning())  # noqa: B039 - frozen
+
+
+@contextmanager
+def tuning(**changes):
+    """Run the fits inside the block with other :class:`Tuning` settings.
+
+    Examples
+    --------
+    >>> from bayesmoe.inference.mle import mm
+    >>> with mm.tuning(newton=0):
+    ...     mm._TUNING.get().newton
+    0
+    """
+    token = _TUNING.set(replace(_TUNING.get(), **changes))
+    try:
+        yield
+    finally:
+        _TUNING.reset(token)
+
+
 @dataclass
 class MMResult:
     """Result of :func:`fit_mle`. Information criteria follow "lower is better".
@@ -81,8 +123,8 @@ class MMResult:
         Starts stopped early by pruning (``prune_after``) or by ``drop_after``.
     n_survivors_ : int
         Starts that were not pruned (ran until they converged or reached ``max_iter``).
-    backend_ : str
-        The iteration engine used ("numba" or "numpy").
+    engine_ : str
+        The iteration engine used ("numba" or "numpy"); ``backend_`` is its old name.
     """
 
     measure_: xr.Dataset
@@ -100,7 +142,12 @@ class MMResult:
     all_starts_converged_: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     all_starts_pruned_: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     n_survivors_: int = 0
-    backend_: str = "numpy"
+    engine_: str = "numpy"
+
+    @property
+    def backend_(self) -> str:
+        """The old name of :attr:`engine_` (the samplers' ``backend`` is another concept)."""
+        return self.engine_
 
     def __repr__(self) -> str:
         G = self.measure_
@@ -191,7 +238,8 @@ def _validate(X, y, n_experts, family, gate, n_classes):
 # ----- the iteration engines ------------------------------------------------------------------
 #: iterations per call of the compiled engine when a progress bar is shown
 _CHUNK = 100
-BACKENDS = ("auto", "numba", "numpy")
+#: the MM iteration engines (``fit_mle(engine=...)``; the samplers' backends are another list)
+ENGINES = ("auto", "numba", "numpy")
 
 
 class _Engine:
@@ -201,42 +249,42 @@ class _Engine:
     active starts per iteration).
     """
 
-    def __init__(self, prob: mu.Problem, backend: str):
-        self.name, self.prob, self.nb, self.pb, self.sts = backend, prob, None, None, None
+    def __init__(self, prob: mu.Problem, engine: str):
+        self.name, self.prob, self.nb, self.pb, self.sts = engine, prob, None, None, None
         self.load_after = False  # "auto" ran numpy because the kernels are not loaded yet
-        if backend == "numpy":  # no numba import (~0.3 s): the sampling start's engine
+        if engine == "numpy":  # no numba import (~0.3 s): the sampling start's engine
             return
         lay = prob.layout
         if lay.fam.numba_kernel is None or lay.gate_D != lay.D:  # no compiled kernels for it
-            if backend == "numba":
+            if engine == "numba":
                 why = (
                     f"{lay.family} experts"
                     if lay.fam.numba_kernel is None
                     else "a gate with covariates of its own (another number of columns)"
                 )
                 raise ValueError(
-                    f"`backend='numba'` has no compiled kernels for {why}; use "
-                    "backend='numpy' (or 'auto')."
+                    f"`engine='numba'` has no compiled kernels for {why}; use "
+                    "engine='numpy' (or 'auto')."
                 )
             self.name = "numpy"
             return
         from bayesmoe.inference.mle import mm_warmup
 
-        if backend == "auto":  # the compiled kernels once loaded; numpy while they load
-            backend = mm_warmup.auto_backend()
-            if backend == "numpy":
+        if engine == "auto":  # the compiled kernels once loaded; numpy while they load
+            engine = mm_warmup.auto_engine()
+            if engine == "numpy":
                 self.name, self.load_after = "numpy", True
                 return
         from bayesmoe.inference.mle import mm_numba
 
-        if backend == "numba" and not mm_numba.available():
+        if engine == "numba" and not mm_numba.available():
             raise ValueError(
-                "`backend='numba'` needs the numba package; install it or use backend='numpy'."
+                "`engine='numba'` needs the numba package; install it or use engine='numpy'."
             )
         mm_warmup.tell_if_cold("the fit waits for them")
-        self.name = backend
+        self.name = engine
         self.prob = prob
-        self.nb = mm_numba if backend == "numba" else None
+        self.nb = mm_numba if engine == "numba" else None
         self.pb = mm_numba.pack_problem(prob) if self.nb else None
         self.sts = tuple(mm_numba.new_stats(self.pb) for _ in range(3)) if self.nb else None
 
@@ -434,7 +482,7 @@ def fit_mle(
     prune_rows: int | None = 2000,
     stall_window: int | None = 100,
     stall_tol: float = 1e-3,
-    backend: str = "auto",
+    engine: str = "auto",
     offset=None,
     gate_X=None,
     gate_feature_names: Sequence | None = None,
@@ -443,10 +491,7 @@ def fit_mle(
     gate_formula: str | None = None,
     trials=None,
     spec=None,
-    _step_scale: float = 1.0,
-    _newton: int = 2,
-    _newton_sub: int = 1,
-    _cap0: float = SQUAREM_CAP0,
+    backend: str | None = None,
 ) -> MMResult:
     """Fit a softmax-gated mixture of experts by maximum likelihood with the MM algorithm.
 
@@ -514,11 +559,6 @@ def fit_mle(
         towards a step (docs/math.md §8) no start converges by the relative rule, and this
         keeps the fit from spending ``max_iter`` iterations on gains of 1e-5 nats per iteration.
         ``None`` turns it off.
-    _newton, _newton_sub, _cap0 : private
-        Newton level of the full-data and of the subsample iteration (0 MM maps only, 1 Newton
-        gate steps, 2 also categorical experts; the subsample uses 1: on S-D, n = 16000, Newton
-        expert steps on 2000 rows overfit them and led the survivors to a lower optimum) and the
-        initial SQUAREM steplength bound (``inf``: unbounded, the MM path before issue 10).
     offset : array_like, shape (n,), optional
         Per-row log-exposure of families with a log link (``family="poisson"``).
     gate_X : array_like, shape (n, d_gate), optional
@@ -537,15 +577,17 @@ def fit_mle(
         A model specification validated already (e.g. by a sampler fitting its start) in place
         of ``X``, ``y``, ``family``, ``gate``, ``offset``, ``gate_X`` and ``trials``: nothing is
         validated again, and the spec's data transform is used.
-    backend : {"auto", "numba", "numpy"}
+    engine : {"auto", "numba", "numpy"}
         Iteration engine: the compiled kernels of :mod:`.mm_numba` (every start
         and iteration of a block in one compiled call) or the numpy kernels of
         :mod:`.mm_updates` (one vectorised pass over the starts per iteration). Both compute the
         same maps (equal to round-off). "auto" runs the compiled kernels once they are loaded in
         this process; until then it runs the numpy engine and loads them in a background thread
         (:mod:`.mm_warmup`: a fresh process's first fit does not wait ~0.5 s for numba, nor
-        minutes for a first compile, which is announced on stderr); ``backend_`` says which ran.
+        minutes for a first compile, which is announced on stderr); ``engine_`` says which ran.
         ``BAYESMOE_MM_BACKGROUND=0`` makes "auto" wait for the compiled kernels instead.
+    backend : str, optional
+        The old name of ``engine`` (a DeprecationWarning; ``backend`` names the samplers').
 
     Returns
     -------
@@ -561,6 +603,7 @@ def fit_mle(
     (3, 18)
     """
     t0 = time.perf_counter()
+    tune = _TUNING.get()
     design = None
     if formula is not None or data is not None:  # the formula form (bayesmoe.formula)
         from bayesmoe.formula import formula_inputs
@@ -598,8 +641,16 @@ def fit_mle(
         stall_window = _check_int("stall_window", stall_window, 1)
     if not (np.isfinite(stall_tol) and stall_tol >= 0):
         raise ValueError(f"`stall_tol` must be a finite float >= 0 (nats); got {stall_tol!r}.")
-    if backend not in BACKENDS:
-        raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}.")
+    if backend is not None:
+        warnings.warn(
+            "fit_mle(backend=...) is now fit_mle(engine=...): the samplers' `backend` is "
+            "another list.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        engine = backend
+    if engine not in ENGINES:
+        raise ValueError(f"`engine` must be one of {ENGINES}; got {engine!r}.")
     if not (np.isfinite(var_floor) and var_floor > 0):
         raise ValueError(f"`var_floor` must be a positive float; got {var_floor!r}.")
     if spec is not None:
@@ -637,13 +688,13 @@ def fit_mle(
         M=M,
         ridge=ridge,
         var_floor=var_floor,
-        step_scale=_step_scale,
-        newton=_newton,
+        step_scale=tune.step_scale,
+        newton=tune.newton,
         offset=off_s,
         trials=trials,
     )
     lay = prob.layout
-    engine = _Engine(prob, backend)
+    engine = _Engine(prob, engine)
     S = n_starts + len(starts)
     n_keep = max(min(S, 2), int(np.ceil(prune_keep * S)))
     # Short runs of every start on a subsample when the data are large (docs/math.md §8): ranking
@@ -660,8 +711,8 @@ def fit_mle(
             M=M,
             ridge=ridge * prune_rows / n,
             var_floor=var_floor,
-            step_scale=_step_scale,
-            newton=_newton_sub,
+            step_scale=tune.step_scale,
+            newton=tune.newton_sub,
             offset=None if off_s is None else off_s[rows],
             trials=None if trials is None else trials[rows],
         )
@@ -687,7 +738,7 @@ def fit_mle(
         stall_window=stall_window,
         stall_tol=stall_tol,
         bar=bar,
-        cap0=_cap0,
+        cap0=tune.cap0,
     )
     if sub:
         short = _iterate(engine_s, theta, prune_after, **loop)
@@ -765,5 +816,5 @@ def fit_mle(
         all_starts_converged_=converged,
         all_starts_pruned_=pruned,
         n_survivors_=int(S - pruned.sum()),
-        backend_=engine.name,
+        engine_=engine.name,
     )

@@ -3,10 +3,10 @@
 A fresh process's first call of the compiled kernels of :mod:`bayesmoe.inference.mle.mm_numba`
 pays for importing numba and loading their machine code from the cache (~0.5 s), or, on a new
 machine or after an upgrade (an empty or stale cache), for compiling them (20-90 s). Most MM fits
-at small n take a few hundredths of a second, so ``fit_mle(..., backend="auto")`` does not wait:
+at small n take a few hundredths of a second, so ``fit_mle(..., engine="auto")`` does not wait:
 
-- when the kernels are loaded in this process, the fit runs them (``backend_ == "numba"``);
-- otherwise it runs on the numpy engine (``backend_ == "numpy"``) and, when it has finished,
+- when the kernels are loaded in this process, the fit runs them (``engine_ == "numba"``);
+- otherwise it runs on the numpy engine (``engine_ == "numpy"``) and, when it has finished,
   calls :func:`start` (once per process: a daemon thread that imports numba and runs every kernel
   once on a small problem, loading or compiling the exact specialisations the fits use). Both
   engines compute the same maps, equal to round-off (tests/inference/mle/test_mm.py).
@@ -34,18 +34,18 @@ import sys
 import threading
 
 __all__ = [
-    "auto_backend",
+    "auto_engine",
     "cache_is_warm",
-    "fixed_backend",
+    "fixed_engine",
     "ready",
     "start",
     "tell_if_cold",
     "wait",
 ]
 
-#: environment variable; "0" makes ``backend="auto"`` wait for the compiled kernels
+#: environment variable; "0" makes ``engine="auto"`` wait for the compiled kernels
 ENV = "BAYESMOE_MM_BACKGROUND"
-#: up to this many rows a seeded sampler's MM start runs the numpy engine (:func:`fixed_backend`)
+#: up to this many rows a seeded sampler's MM start runs the numpy engine (:func:`fixed_engine`)
 NUMPY_MAX_N = 20_000
 
 _lock = threading.Lock()
@@ -145,7 +145,7 @@ def _run() -> None:
             return
         _warm_up()
         _state = "ready"
-    except Exception:  # the numpy engine stays in use; backend="numba" shows the error
+    except Exception:  # the numpy engine stays in use; engine="numba" shows the error
         _state = "failed"
     finally:
         _compiling = False
@@ -179,8 +179,8 @@ def wait(timeout: float | None = None) -> bool:
     return ready()
 
 
-def auto_backend() -> str:
-    """The engine ``backend="auto"`` runs now.
+def auto_engine() -> str:
+    """The engine ``engine="auto"`` runs now.
 
     ``"numba"`` when the kernels are loaded, else ``"numpy"`` (the fit calls :func:`start` when it
     has finished); with ``BAYESMOE_MM_BACKGROUND=0``, ``"numba"`` after loading them here
@@ -222,7 +222,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork)
 
 
-def steady_backend(family: str = "gaussian", own_gate: bool = False) -> str:
+def steady_engine(family: str = "gaussian", own_gate: bool = False) -> str:
     """One engine for a batch of fits whose results must not depend on when a background load
     finished (``select_experts``' K = 1..K_max, a study's tasks): the compiled kernels when they
     are loaded or load quickly (a warm Numba cache: waited for, ~0.5 s), else ``"numpy"`` (a cold
@@ -232,7 +232,7 @@ def steady_backend(family: str = "gaussian", own_gate: bool = False) -> str:
     Examples
     --------
     >>> from bayesmoe.inference.mle import mm_warmup
-    >>> mm_warmup.steady_backend("poisson")  # no compiled kernels for Poisson experts
+    >>> mm_warmup.steady_engine("poisson")  # no compiled kernels for Poisson experts
     'numpy'
     """
     from bayesmoe.families import get_family
@@ -247,7 +247,7 @@ def steady_backend(family: str = "gaussian", own_gate: bool = False) -> str:
     return "auto" if ready() else "numpy"
 
 
-def fixed_backend(n_rows: int, family: str = "gaussian", own_gate: bool = False) -> str:
+def fixed_engine(n_rows: int, family: str = "gaussian", own_gate: bool = False) -> str:
     """The engine of an MM fit whose result must not depend on timing (a seeded sampler's start:
     round-off differences between the engines grow into different chains).
 
@@ -259,7 +259,7 @@ def fixed_backend(n_rows: int, family: str = "gaussian", own_gate: bool = False)
     Examples
     --------
     >>> from bayesmoe.inference.mle import mm_warmup
-    >>> mm_warmup.fixed_backend(500)
+    >>> mm_warmup.fixed_engine(500)
     'numpy'
     """
     from bayesmoe.families import get_family
@@ -269,3 +269,7 @@ def fixed_backend(n_rows: int, family: str = "gaussian", own_gate: bool = False)
     start()
     wait()
     return "auto"
+
+
+#: the names before the MM engines got their own word (kept for code written against them)
+auto_backend, steady_backend, fixed_backend = auto_engine, steady_engine, fixed_engine

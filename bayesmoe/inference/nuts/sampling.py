@@ -205,7 +205,7 @@ def start_values(
         return None, None
     elif method == "mm":
         from bayesmoe.inference.mle.mm import fit_mle  # imported late: optional heavy module
-        from bayesmoe.inference.mle.mm_warmup import fixed_backend
+        from bayesmoe.inference.mle.mm_warmup import fixed_engine
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -215,7 +215,7 @@ def start_values(
                 # one fit per process: the numpy engine is as fast as loading the compiled one
                 # and never pays its first-run Numba compile (~140 s wall at load 17; issue 10);
                 # never an engine chosen by timing (round-off would grow into other chains)
-                backend=fixed_backend(info.n, info.family, not info.gate_shared),
+                engine=fixed_engine(info.n, info.family, not info.gate_shared),
             )
         # the MM gate has temperature 1; the model's logits are eta / temperature
         G = res.measure_.assign(

@@ -153,7 +153,7 @@ def start_points(
         if init == "mm" and not info.prior_only:
             if K not in fits:
                 from bayesmoe.inference.mle.mm import fit_mle  # late: optional heavy module
-                from bayesmoe.inference.mle.mm_warmup import fixed_backend
+                from bayesmoe.inference.mle.mm_warmup import fixed_engine
 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
@@ -164,7 +164,7 @@ def start_points(
                             n_starts=4,
                             random_seed=int(rng.integers(2**31)),
                             # an engine not chosen by timing
-                            backend=fixed_backend(info.n, info.family, not info.gate_shared),
+                            engine=fixed_engine(info.n, info.family, not info.gate_shared),
                         )
                     except ValueError:  # K too large for an MLE on these data: prior start
                         res = None

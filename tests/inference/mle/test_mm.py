@@ -15,6 +15,7 @@ from bayesmoe.inference.mle.mm import (
     count_parameters,
     fit_mle,
     monotone_violations,
+    tuning,
 )
 from bayesmoe.measure import log_likelihood, measure_arrays
 
@@ -106,7 +107,8 @@ def test_broken_update_is_caught_by_the_checker(family):
     X, y, truth = _data(family, 400, 0)
     K = truth.sizes["expert"]
     kw = dict(family=family, n_starts=1, random_seed=0, accelerate=False, max_iter=60, tol=1e-12)
-    bad = fit_mle(X, y, K, _step_scale=3.0, **kw)
+    with tuning(step_scale=3.0):
+        bad = fit_mle(X, y, K, **kw)
     assert monotone_violations(bad.loglik_trace_).size > 0
     good = fit_mle(X, y, K, **{**kw, "max_iter": 60})
     assert monotone_violations(good.loglik_trace_).size == 0
@@ -420,10 +422,8 @@ def test_flat_ridge_stops_early_keeps_the_lead_and_warns():
     # the pure MM path as before the Newton lever (no Newton steps, unbounded SQUAREM steps,
     # 20-cycle pruning): the one that climbs
     # the ridge; the default Newton path converges at the EM's optimum (next test)
-    with pytest.warns(UserWarning, match="flat ridge"):
-        res = fit_mle(
-            X, y, 3, random_seed=0, _newton=0, _newton_sub=0, prune_after=20, _cap0=np.inf
-        )
+    with pytest.warns(UserWarning, match="flat ridge"), tuning(newton=0, newton_sub=0, cap0=np.inf):
+        res = fit_mle(X, y, 3, random_seed=0, prune_after=20)
     assert not res.converged_ and res.n_iter_ < 2000
     assert res.loglik_ > -580.5171
     assert monotone_violations(res.loglik_trace_).size == 0
@@ -562,9 +562,9 @@ def test_numba_iteration_follows_the_numpy_cycles(family, accelerate):
 def test_backends_give_the_same_fit(family):
     X, y, truth = _data(family, 400, 6)
     kw = dict(family=family, n_starts=4, random_seed=3, max_iter=300)
-    a = fit_mle(X, y, truth.sizes["expert"], backend="numba", **kw)
-    b = fit_mle(X, y, truth.sizes["expert"], backend="numpy", **kw)
-    assert a.backend_ == "numba" and b.backend_ == "numpy"
+    a = fit_mle(X, y, truth.sizes["expert"], engine="numba", **kw)
+    b = fit_mle(X, y, truth.sizes["expert"], engine="numpy", **kw)
+    assert a.engine_ == "numba" and b.engine_ == "numpy"
     assert a.loglik_ == pytest.approx(b.loglik_, rel=1e-8)
     np.testing.assert_array_equal(a.all_starts_pruned_, b.all_starts_pruned_)
 
@@ -723,7 +723,8 @@ def test_newton_path_reaches_the_mm_optimum(name, family, K, seed):
     )
     kw = dict(family=family, random_seed=seed, stall_window=None, max_iter=5000)
     new = fit_mle(X, y, K, **kw)
-    old = fit_mle(X, y, K, _newton=0, _newton_sub=0, _cap0=np.inf, prune_after=20, **kw)
+    with tuning(newton=0, newton_sub=0, cap0=np.inf):
+        old = fit_mle(X, y, K, prune_after=20, **kw)
     assert new.converged_ and old.converged_
     assert old.loglik_ - 1e-6 <= new.loglik_ <= old.loglik_ + 1e-5
     assert new.n_iter_ <= old.n_iter_

@@ -1,4 +1,4 @@
-"""backend="auto" does not wait for the compiled kernels (bayesmoe.inference.mle.mm_warmup)."""
+"""engine="auto" does not wait for the compiled kernels (bayesmoe.inference.mle.mm_warmup)."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ second = fit_mle(X, y, 2, n_starts=3, random_seed=1)
 cat = fit_mle(Xc, yc, 2, family="categorical", n_starts=3, random_seed=1, max_iter=200)
 big = fit_mle(X, y, 2, n_starts=6, random_seed=1, prune_rows=100)  # subsampled short runs
 after = {k: len(v.signatures) for k, v in disp.items()}
-print(json.dumps(dict(first=first.backend_, started=started, ok=ok, second=second.backend_,
-      cat=cat.backend_, big=big.backend_, ll=[first.loglik_, second.loglik_],
+print(json.dumps(dict(first=first.engine_, started=started, ok=ok, second=second.engine_,
+      cat=cat.engine_, big=big.engine_, ll=[first.loglik_, second.loglik_],
       new={k: after[k] - before[k] for k in after if after[k] != before[k]})))
 """
 
@@ -62,10 +62,10 @@ def test_blocking_switch_waits_for_the_kernels(monkeypatch):
     monkeypatch.setenv(mm_warmup.ENV, "0")
     monkeypatch.setattr(mm_warmup, "_state", "idle")
     monkeypatch.setattr(mm_warmup, "_thread", None)
-    assert mm_warmup.auto_backend() == "numba" and mm_warmup.ready()
+    assert mm_warmup.auto_engine() == "numba" and mm_warmup.ready()
     monkeypatch.setenv(mm_warmup.ENV, "1")  # twin: the default does not wait
     monkeypatch.setattr(mm_warmup, "_state", "idle")
-    assert mm_warmup.auto_backend() == "numpy" and mm_warmup._state == "idle"
+    assert mm_warmup.auto_engine() == "numpy" and mm_warmup._state == "idle"
 
 
 @pytest.mark.parametrize("warm", [False, True])
@@ -100,13 +100,13 @@ def test_seeded_starts_do_not_take_an_engine_chosen_by_timing(monkeypatch):
     monkeypatch.setattr(mm_warmup, "_state", "idle")
     monkeypatch.setattr(mm_warmup, "_thread", None)
     big = mm_warmup.NUMPY_MAX_N + 1
-    assert mm_warmup.fixed_backend(mm_warmup.NUMPY_MAX_N) == "numpy"
-    assert mm_warmup.fixed_backend(big, "poisson") == "numpy"  # no compiled kernels
-    assert mm_warmup.fixed_backend(big, "gaussian", own_gate=True) == "numpy"
+    assert mm_warmup.fixed_engine(mm_warmup.NUMPY_MAX_N) == "numpy"
+    assert mm_warmup.fixed_engine(big, "poisson") == "numpy"  # no compiled kernels
+    assert mm_warmup.fixed_engine(big, "gaussian", own_gate=True) == "numpy"
     assert mm_warmup._state == "idle"  # numpy starts: nothing loaded
     # above the threshold the kernels are loaded first, so "auto" always runs them
-    assert mm_warmup.fixed_backend(mm_warmup.NUMPY_MAX_N + 1) == "auto" and mm_warmup.ready()
-    assert mm_warmup.auto_backend() == "numba"
+    assert mm_warmup.fixed_engine(mm_warmup.NUMPY_MAX_N + 1) == "auto" and mm_warmup.ready()
+    assert mm_warmup.auto_engine() == "numba"
 
 
 @numba_only

@@ -252,8 +252,8 @@ def test_sample_validates_the_data_once(backend, monkeypatch):
     assert trace.attrs["sampler"] == backend and len(calls) == 1
     monkeypatch.undo()
     spec = spec_mod.fixed_k_spec(X, y, n_experts=2)
-    a = mm.fit_mle(spec=spec, random_seed=3, backend="numpy")
-    b = mm.fit_mle(X, y, 2, random_seed=3, backend="numpy")
+    a = mm.fit_mle(spec=spec, random_seed=3, engine="numpy")
+    b = mm.fit_mle(X, y, 2, random_seed=3, engine="numpy")
     assert a.loglik_ == b.loglik_
     xr.testing.assert_identical(a.measure_, b.measure_)
     with pytest.raises(ValueError, match="either `spec` or the data"):
