@@ -57,7 +57,7 @@ NOCONV = pytest.mark.filterwarnings("ignore:No start of the MM fit")
 # ----- monotone ascent: the contract ----------------------------------------------------------
 @NOCONV
 @pytest.mark.parametrize("family", ["gaussian", "categorical"])
-@pytest.mark.parametrize("gate", ["identity", "tanh"])
+@pytest.mark.parametrize("gate", ["softmax", "tanh"])
 @pytest.mark.parametrize("accelerate", [False, True])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_monotone_ascent_every_iteration(family, gate, accelerate, seed):
@@ -127,9 +127,9 @@ def test_monotone_violations_checker():
 @pytest.mark.parametrize(
     "family,gate",
     [
-        ("gaussian", "identity"),
+        ("gaussian", "softmax"),
         ("gaussian", "tanh"),
-        ("categorical", "identity"),
+        ("categorical", "softmax"),
         ("categorical", "sigmoid"),
     ],
 )
@@ -479,9 +479,9 @@ def _kernel_problem(family, ridge, K, gate):
 @pytest.mark.parametrize(
     "family,ridge,K,gate",
     [
-        ("gaussian", 0.0, 3, "identity"),
+        ("gaussian", 0.0, 3, "softmax"),
         ("gaussian", 1.5, 2, "tanh"),
-        ("categorical", 0.0, 2, "identity"),
+        ("categorical", 0.0, 2, "softmax"),
         ("categorical", 0.7, 3, "tanh"),
     ],
 )
@@ -523,7 +523,7 @@ def test_numba_iteration_follows_the_numpy_cycles(family, accelerate):
     from bayesmoe.inference.mle import mm_numba as mn
     from bayesmoe.inference.mle import mm_updates as mu
 
-    prob, theta = _kernel_problem(family, 0.5, 3 if family == "gaussian" else 2, "identity")
+    prob, theta = _kernel_problem(family, 0.5, 3 if family == "gaussian" else 2, "softmax")
     S = theta.shape[0]
     pb = mn.pack_problem(prob)
     th, f = theta.copy(), np.zeros(S)
@@ -591,7 +591,7 @@ def test_newton_steps_equal_the_numerical_hessian_step(ridge):
     number (< 1e3 here)."""
     from bayesmoe.inference.mle import mm_updates as mu
 
-    prob, theta = _kernel_problem("categorical", ridge, 3, "identity")
+    prob, theta = _kernel_problem("categorical", ridge, 3, "softmax")
     lay = prob.layout
     D, K, M = lay.D, lay.K, lay.M
     tau, _ = mu.estep(prob, theta)
@@ -638,8 +638,8 @@ def test_newton_steps_equal_the_numerical_hessian_step(ridge):
 @pytest.mark.parametrize(
     "family,ridge,K,gate",
     [
-        ("gaussian", 0.0, 3, "identity"),
-        ("categorical", 0.0, 2, "identity"),
+        ("gaussian", 0.0, 3, "softmax"),
+        ("categorical", 0.0, 2, "softmax"),
         ("categorical", 0.7, 3, "tanh"),
     ],
 )
@@ -743,7 +743,7 @@ def test_measure_back_transform_equals_the_standardizer():
         X = 2.5 * X - 1.0
         gauss = family == "gaussian"
         st = Standardizer.from_data(X, y if gauss else None, gate="tanh")
-        prob, theta = _kernel_problem(family, 0.0, 3, "identity")
+        prob, theta = _kernel_problem(family, 0.0, 3, "softmax")
         lay = prob.layout
         G = _measure_from_theta(theta[0], lay, st, "tanh", None, None)
         p = lay.unpack(theta[:1])
