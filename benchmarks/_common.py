@@ -58,7 +58,7 @@ def centre_inputs(measure: xr.Dataset, center) -> xr.Dataset:
     """
     c = np.asarray(center, dtype=float)
     one = np.ones_like(c)
-    st = Standardizer(c, one, c, one, 0.0, 1.0, measure.attrs.get("gate", "identity"))
+    st = Standardizer(c, one, c, one, 0.0, 1.0, measure.attrs.get("gate", "softmax"))
     return st.to_standard(measure)
 
 

@@ -129,7 +129,7 @@ def _quantities(s, X, y, t):
 
     from bayesmoe.measure import conditional_mean, log_likelihood
 
-    p = {**s, "family": "binomial", "gate": "identity", "temperature": 1.0}
+    p = {**s, "family": "binomial", "gate": "softmax", "temperature": 1.0}
     ll = log_likelihood(p, X, y, trials=t)
     mean = conditional_mean(p, X[:5], trials=t[:5])
     return np.concatenate([ll[..., None], mean], axis=-1)

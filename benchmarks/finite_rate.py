@@ -61,7 +61,7 @@ def evaluate(G, X, y, taus):
             arr["beta0"],
             arr["beta1"],
             X,
-            gate=G.attrs.get("gate", "identity"),
+            gate=G.attrs.get("gate", "softmax"),
             temperature=float(tau),
         )
         rows.append(

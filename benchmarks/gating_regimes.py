@@ -51,7 +51,7 @@ from bayesmoe.data import simulate
 from bayesmoe.diagnostics import voronoi_cells, voronoi_loss
 from bayesmoe.measure import log_likelihood
 
-CASES = {"A": ("A", "identity"), "B": ("B", "identity"), "B-tanh": ("B", "tanh")}
+CASES = {"A": ("A", "softmax"), "B": ("B", "softmax"), "B-tanh": ("B", "tanh")}
 GRID = [500, 1000, 2000, 4000, 8000, 16000]
 REPLICATES = 2
 THEORY = {"D1": -0.5, "D2": -0.5, "cell_error": -0.25}

@@ -32,9 +32,9 @@ Z_MAX = 4.0  # 4 standard errors: P(|N(0, 1)| > 4) = 6.3e-5 per check under a co
 CONFIGS = [
     ("S-A", {}),
     ("S-B", {}),
-    ("S-D", {"regime": "A", "gate": "identity"}),
+    ("S-D", {"regime": "A", "gate": "softmax"}),
     ("S-D", {"regime": "A", "gate": "tanh"}),
-    ("S-D", {"regime": "B", "gate": "identity"}),
+    ("S-D", {"regime": "B", "gate": "softmax"}),
     ("S-D", {"regime": "B", "gate": "tanh"}),
     ("S-E", {"n_experts": 2}),
     ("S-E", {"n_experts": 4}),
@@ -114,7 +114,7 @@ def test_shapes_s_b():
 
 
 @pytest.mark.parametrize("regime", ["A", "B"])
-@pytest.mark.parametrize("gate", ["identity", "tanh"])
+@pytest.mark.parametrize("gate", ["softmax", "tanh"])
 @pytest.mark.parametrize("d", [1, 2, 3])
 def test_shapes_s_d(regime, gate, d):
     X, y, G = simulate("S-D", n=400, random_seed=0, regime=regime, gate=gate, d=d)
@@ -234,7 +234,7 @@ def _class_frequency_z(X, y, G) -> np.ndarray:
 
 
 @pytest.mark.parametrize("regime", ["A", "B"])
-@pytest.mark.parametrize("gate", ["identity", "tanh"])
+@pytest.mark.parametrize("gate", ["softmax", "tanh"])
 def test_s_d_class_frequencies_match_the_model(regime, gate):
     X, y, G = simulate("S-D", n=20000, random_seed=5, regime=regime, gate=gate)
     z = _class_frequency_z(X, y, G)
@@ -281,7 +281,7 @@ def _expert_frequency_max_z(z_hat: np.ndarray, X: np.ndarray, g: np.ndarray) -> 
     return worst, used
 
 
-@pytest.mark.parametrize("gate", ["identity", "tanh", "sigmoid"])
+@pytest.mark.parametrize("gate", ["softmax", "tanh", "sigmoid"])
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
 def test_latent_expert_frequencies_follow_the_gate(gate, temperature):
     # Expert means -10, 0, 10 with sd 0.5: thresholds at +-5 misassign with probability
@@ -297,7 +297,7 @@ def test_latent_expert_frequencies_follow_the_gate(gate, temperature):
     assert worst < bonferroni_z(used), (worst, used)
     # A simulator that ignored the gate transform or the temperature fails the same check.
     wrong = [
-        ("identity" if gate != "identity" else "tanh", temperature),
+        ("softmax" if gate != "softmax" else "tanh", temperature),
         (gate, 1.0 if temperature != 1.0 else 0.5),
     ]
     for wgate, wtemp in wrong:
@@ -311,7 +311,7 @@ def test_latent_expert_frequencies_follow_the_gate(gate, temperature):
 # --------------------------------------------------------------------------------------------
 
 SCALAR_GATES = {
-    "identity": lambda t: t,
+    "softmax": lambda t: t,
     "tanh": math.tanh,
     "sigmoid": lambda t: 1.0 / (1.0 + math.exp(-t)),
 }
@@ -400,7 +400,7 @@ def _data(rng, family, n=9, d=2, M=3):
 
 
 @pytest.mark.parametrize("family", ["gaussian", "categorical"])
-@pytest.mark.parametrize("gate", ["identity", "tanh", "sigmoid"])
+@pytest.mark.parametrize("gate", ["softmax", "tanh", "sigmoid"])
 @pytest.mark.parametrize("S", [(), (4,), (2, 3)], ids=["no-sample-dims", "draw", "chain-draw"])
 def test_log_likelihood_equals_scipy_loop(family, gate, S):
     rng = np.random.default_rng(zlib.crc32(f"{family}-{gate}-{S}".encode()))
@@ -461,7 +461,7 @@ def test_reference_comparison_catches_wrong_likelihoods():
     )
     wrong_sd = G.assign(sigma2=np.sqrt(G.sigma2))
     wrong_temp = G.assign_attrs(temperature=1.0)
-    wrong_gate = G.assign_attrs(gate="identity")
+    wrong_gate = G.assign_attrs(gate="softmax")
     for W in (wrong_sd, wrong_temp, wrong_gate):
         assert not np.allclose(log_likelihood(W, X, y, pointwise=True), ref, rtol=1e-6)
 

@@ -99,7 +99,7 @@ def _trace(
             ),
         }
     )
-    tree.attrs.update({"family": family, "gate": "identity", "temperature": 1.0})
+    tree.attrs.update({"family": family, "gate": "softmax", "temperature": 1.0})
     return tree
 
 
