@@ -122,7 +122,7 @@ def test_new_dataframe_gets_the_same_transforms_and_levels(frame):
     new = new[new["g"] != "a"]
     out = design.transform(new)
     np.testing.assert_array_equal(out["X"].to_numpy(), _hand(new))
-    with pytest.raises(ValueError, match=r"factor level\(s\) \{'d'\} not seen in the fit"):
+    with pytest.raises(ValueError, match=r"column 'g' has level 'd', not seen in the fit"):
         design.transform(new.assign(g="d"))
     with pytest.raises(ValueError, match="`X_new` has no column 'x2', which the fit's formulas"):
         design.transform(new.drop(columns="x2"))
