@@ -222,3 +222,46 @@ def test_formula_and_matrix_keywords_do_not_mix(frame, entry):
         ENTRY_POINTS[entry](frame, formula="y ~ x1", gate_X=frame[["z"]].to_numpy())
     with pytest.raises(TypeError, match="without `data`"):
         ENTRY_POINTS[entry](None, formula="y ~ x1")
+
+
+def test_factor_response_at_sample_and_compare_experts(frame):
+    """A label response: ``sample`` gets the labels with the design's classes, ``compare_experts``
+    the codes 0..M-1 in that order; both equal their matrix twins.
+    """
+    df = frame.assign(cls=np.where(frame["x1"] + frame["z"] > 0, "hi", "lo"))
+    labels = df["cls"].to_numpy()
+    trace = _nuts(data=df, formula="cls ~ x1", gate_formula="~ z", family="categorical")
+    twin = _nuts(
+        X=df[["x1"]].to_numpy(), y=labels, gate_X=df[["z"]].to_numpy(), family="categorical"
+    )
+    np.testing.assert_allclose(trace.posterior["a"].values, twin.posterior["a"].values, rtol=RTOL)
+    assert list(trace.posterior["class"].values) == ["hi", "lo"]
+    probs = bm.posterior_predictive(trace, df.iloc[:4].drop(columns="cls"), random_seed=0)
+    assert probs["probs"].sizes["class"] == 2
+    opts = dict(ks=[1, 2], n_starts=2, random_seed=0, progressbar=False, family="categorical")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        table = bm.compare_experts(data=df, formula="cls ~ x1", **opts)
+        matrix = bm.compare_experts(df[["x1"]].to_numpy(), (labels == "lo").astype(int), **opts)
+    # rtol 1e-9: the MM engines may differ between the two tables (see above)
+    np.testing.assert_allclose(table["loglik"], matrix["loglik"], rtol=1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::bayesmoe.ConvergenceWarning")  # a few draws
+def test_sample_random_k_step_method_formula_equals_the_matrix_sample(frame):
+    """PyMC's reversible-jump step method with covariates and a gate formula: same draws.
+
+    Slow tier (two PyMC compiles, 40 s at load 19): the default tier's
+    test_sample_random_k_formula_equals_the_matrix_sample guards the same formula routing
+    (shared by both samplers), and tests/study/test_formula_spec.py's rjmcmc task the gate's
+    covariates through the step method.
+    """
+    df = frame.iloc[:120]
+    opts = dict(max_experts=2, draws=5, tune=5, chains=1, cores=1, random_seed=3, sampler="step")
+    trace = sample_random_k(data=df, formula=FORMULA, gate_formula="~ z", **opts)
+    twin = sample_random_k(_hand(df), df["y"].to_numpy(), gate_X=df[["z"]].to_numpy(), **opts)
+    for v in ("n_experts", "beta0", "beta1", "a", "b"):
+        np.testing.assert_allclose(trace.posterior[v].values, twin.posterior[v].values, rtol=RTOL)
+    assert list(trace.posterior["gate_feature"].values) == ["z"]
+    assert trace.attrs["gate_formula"] == "~ z"

@@ -161,3 +161,23 @@ def test_formula_keys_apply_to_csv_only():
     }
     with pytest.raises(ValueError, match=r"`data.formula` applies to source = 'csv' only"):
         parse_spec(raw)
+
+
+@pytest.mark.filterwarnings("ignore::bayesmoe.ConvergenceWarning")  # a few draws
+def test_rjmcmc_formula_task_gives_the_gate_its_own_covariates(tmp_path):
+    """The runner passes a formula's gate design to the sampler (reversible jump, step method):
+    the trace's gate slopes are on the gate formula's column, the formulas in its attrs.
+    """
+    _frame(6, 80).to_csv(tmp_path / "raw.csv", index=False)
+    raw = {
+        "study": {"name": "rj-formula", "seed": 3},
+        "data": {"source": "csv", "path": str(tmp_path / "raw.csv")},
+        "model": {"k_max": 2, "k_prior": {"kind": "poisson", "rate": 1.0}},
+        "inference": {"method": "rjmcmc", "draws": 10, "tune": 10, "chains": 1},
+    }
+    raw["data"].update(formula="y ~ x1 + C(g)", gate_formula="~ z")
+    _run(parse_spec(raw), tmp_path / "out")  # asserts the task is done
+    tree = xr.open_datatree(tmp_path / "out" / "tasks" / "fit" / "trace.nc", engine="h5netcdf")
+    assert list(tree.posterior["gate_feature"].values) == ["z"]
+    assert list(tree.posterior["feature"].values) == ["x1", "C(g)[T.b]", "C(g)[T.c]"]
+    assert tree.attrs["formula"] == "y ~ x1 + C(g)" and tree.attrs["gate_formula"] == "~ z"
