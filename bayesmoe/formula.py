@@ -12,7 +12,9 @@ formulas keep R's intercept (factors get full-rank contrasts) and the intercept 
 from the design; ``"~ 1"`` as the gate formula gives zero gate columns (constant mixing weights,
 flexmix's mixture of regressions) and ``"y ~ 1"`` a mixture without covariates. ``offset(...)``
 terms (summed, as in R) give the log-exposures of families with a log link. A factor response
-(strings, or ``C(y)``) gives the classes of categorical experts, in the factor's level order.
+(strings, or ``C(y)``) gives the classes of categorical experts, in the factor's level order,
+and a two-level factor the 0/1 successes of binomial experts (R's convention: the second level
+is the success; ``C(y, levels=[...])`` reorders).
 
 The returned :class:`Design` keeps formulaic's model specs, so new DataFrames get the same
 columns, contrasts and transforms (:meth:`Design.transform`); a factor level not seen in the fit
@@ -378,15 +380,21 @@ def _response(mm, fam):
     kinds = {k: v[0].value for k, v in spec.encoder_state.items()}
     factor = any(v == "categorical" for v in kinds.values())
     if factor:
-        if not fam.has_classes:
-            raise ValueError(
-                f"`formula` response {name!r} is a factor; {fam.name} experts need numbers "
-                "(use family='categorical' for labels)."
-            )
         (state,) = [v[1] for v in spec.encoder_state.values()]
         classes = list(state["categories"])
         onehot = lhs.to_numpy(dtype=float)
-        return np.asarray(classes, dtype=object)[onehot.argmax(axis=1)], classes
+        labels = np.asarray(classes, dtype=object)[onehot.argmax(axis=1)]
+        if fam.has_classes:
+            return labels, classes
+        try:  # a family that takes a two-level response (binomial: Bernoulli rows)
+            fam.check_response(labels, labels.shape[0])
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"`formula` response {name!r} is a factor with {len(classes)} levels; "
+                f"{fam.name} experts need numbers (use family='categorical' for labels)."
+            ) from None
+        # R's convention: the second level (in the factor's order) is the success
+        return (onehot.argmax(axis=1) == 1).astype(np.int64), None
     if lhs.shape[1] != 1:
         raise ValueError(f"`formula` response {name!r} must be one column; got {lhs.shape[1]}.")
     y = lhs.iloc[:, 0].to_numpy()
