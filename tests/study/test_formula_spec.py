@@ -152,6 +152,17 @@ def test_bad_formula_specs_are_one_line(tmp_path, data, message):
     assert "\n" not in str(err.value) and str(err.value).startswith("study spec:")
 
 
+def test_the_example_formula_study_is_valid():
+    from pathlib import Path
+
+    from bayesmoe.study.spec import load_spec
+
+    root = Path(__file__).parents[2] / "examples"
+    spec = load_spec(root / "patent_formula_study.toml")
+    assert spec.data["formula"] == "Patents ~ lgRD" and spec.data["gate_formula"] == "~ RDS"
+    assert [t.id for t in spec.tasks()] == ["K1", "K2", "K3", "K4"]
+
+
 def test_formula_keys_apply_to_csv_only():
     raw = {
         "study": {"seed": 1},
