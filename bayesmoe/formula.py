@@ -557,7 +557,8 @@ def stored_design(source) -> Design | None:
 def new_rows(source, X_new, offset=None, gate_X=None):
     """``(X_new, offset, gate_X)`` for prediction: a new DataFrame gets the designs a formula fit
     stored (its columns, contrasts, transforms and offsets; explicit ``offset``/``gate_X``
-    win); matrices, and the inputs of fits from matrices, come back as they are.
+    win); matrices, the inputs of fits from matrices, and a DataFrame of the design's columns
+    that the design cannot read (e.g. :meth:`Design.transform`'s ``X``) come back as they are.
 
     Examples
     --------
@@ -575,7 +576,12 @@ def new_rows(source, X_new, offset=None, gate_X=None):
     design = stored_design(source)
     if design is None:
         return X_new, offset, gate_X
-    new = design.transform(X_new)
+    try:
+        new = design.transform(X_new)
+    except ValueError:
+        if set(design.feature_names) <= {str(c) for c in X_new.columns}:
+            return X_new, offset, gate_X  # the design's columns already (Design.transform's X)
+        raise
     return (
         new["X"],
         new["offset"] if offset is None else offset,

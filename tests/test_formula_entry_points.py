@@ -147,6 +147,10 @@ def test_matrix_inputs_of_a_formula_trace_are_unchanged(formula_trace, held_out)
     X_hand, Z_hand = _hand(held_out), held_out[["z"]].to_numpy()
     g = bm.gate_probabilities(formula_trace, X_hand, gate_X=Z_hand)
     assert g.sizes["obs"] == len(held_out)
+    design = bm.formula.Design.from_attrs(formula_trace.attrs)
+    rows = design.transform(held_out)  # a frame of the design's columns is the matrix form
+    again = bm.gate_probabilities(formula_trace, rows["X"], gate_X=rows["gate_X"])
+    np.testing.assert_allclose(again.values, g.values, rtol=RTOL)
 
 
 def test_compare_experts_formula_equals_the_matrix_table(frame):
