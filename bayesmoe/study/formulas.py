@@ -138,8 +138,9 @@ def read_formula_csv(df, data: dict, family: str, rows=None):
     """The arrays of a task of a formula data set: ``(X, y, feature names, row data)``.
 
     ``rows``: the task's row indices (a subsample; None: every row), taken before the design is
-    built. The row data hold ``trials``, ``offset``, ``gate_X``, ``gate_feature_names`` and
-    ``formulas`` (:meth:`bayesmoe.formula.Design.attrs`, for the result file's ``attrs``).
+    built. The row data hold ``trials``, ``offset``, ``gate_X``, ``gate_feature_names``,
+    ``formulas`` (:meth:`bayesmoe.formula.Design.attrs`, for the result file's ``attrs``) and
+    ``classes`` (a factor response's levels in the factor's order, else None).
     """
     if rows is not None:
         df = df.iloc[rows].reset_index(drop=True)
@@ -151,6 +152,7 @@ def read_formula_csv(df, data: dict, family: str, rows=None):
         "gate_X": None if dm.gate_X is None else np.ascontiguousarray(dm.gate_X, dtype=float),
         "gate_feature_names": dm.design.gate_feature_names,
         "formulas": dm.design.attrs(),
+        "classes": dm.design.classes,  # a factor response's level order
     }
     X = np.ascontiguousarray(dm.X.to_numpy(dtype=float))
     return X, np.asarray(dm.y), list(dm.design.feature_names), extra

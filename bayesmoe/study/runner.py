@@ -155,7 +155,7 @@ def _fit(
     result_path = out_dir / RESULT_FILES[method]
     if method == "sbc":
         return _fit_sbc(task, X, desc, result_path)
-    y_codes, classes = check_y(y, family, X.shape[0])
+    y_codes, classes = check_y(y, family, X.shape[0], rows.get("classes"))
     if method == "mle":
         from bayesmoe.inference.mle.mm import fit_mle
         from bayesmoe.models.gates import GATES
