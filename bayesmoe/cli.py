@@ -750,6 +750,7 @@ def _cmd_select(args) -> int:
         **({"gate_X": data.gate_X} if data.gate_X is not None else {}),
         **({"trials": data.trials} if data.trials is not None else {}),
     )
+    table.attrs.update({k: v for k, v in data.formulas.items() if k.endswith("formula")})
     if args.json:
         print(json.dumps(_jsonable_selection(table)))
     else:

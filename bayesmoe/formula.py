@@ -12,7 +12,9 @@ formulas keep R's intercept (factors get full-rank contrasts) and the intercept 
 from the design; ``"~ 1"`` as the gate formula gives zero gate columns (constant mixing weights,
 flexmix's mixture of regressions) and ``"y ~ 1"`` a mixture without covariates. ``offset(...)``
 terms (summed, as in R) give the log-exposures of families with a log link. A factor response
-(strings, or ``C(y)``) gives the classes of categorical experts, in the factor's level order.
+(strings, or ``C(y)``) gives the classes of categorical experts, in the factor's level order,
+and a two-level factor the 0/1 successes of binomial experts (R's convention: the second level
+is the success; ``C(y, levels=[...])`` reorders).
 
 The returned :class:`Design` keeps formulaic's model specs, so new DataFrames get the same
 columns, contrasts and transforms (:meth:`Design.transform`); a factor level not seen in the fit
@@ -28,7 +30,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Design", "DesignMatrices", "design_matrices"]
+__all__ = [
+    "Design",
+    "DesignMatrices",
+    "design_matrices",
+    "entry_inputs",
+    "new_rows",
+    "stored_design",
+]
 
 
 def _offset_term(x):
@@ -78,6 +87,13 @@ def _materialize(spec_or_formula, data, what: str, *, new: bool = False):
                 return spec_or_formula.get_model_matrix(data, context=CONTEXT, na_action="raise")
             return model_matrix(spec_or_formula, data, context=CONTEXT, na_action="raise")
     except DataMismatchWarning as err:
+        owner = _unseen_level(spec_or_formula, data) if new else None
+        if owner is not None:
+            col, level, known = owner
+            raise ValueError(
+                f"`{what}` column {col!r} has level {level!r}, not seen in the fit (levels "
+                f"{known}); the design only codes the levels of the data it was fitted on."
+            ) from None
         levels = str(err).split(":", 1)[-1].split(". They")[0].strip()
         raise ValueError(
             f"`{what}` has factor level(s) {levels} not seen in the fit; the design only codes "
@@ -108,6 +124,24 @@ def _materialize(spec_or_formula, data, what: str, *, new: bool = False):
         raise ValueError(
             f"`{what}` could not be evaluated on the data: {msg} (columns: {cols})"
         ) from None
+
+
+def _unseen_level(spec, data):
+    """(column, level, fitted levels) of the first factor level of ``data`` that the spec's
+    factors (``g`` or ``C(g, ...)`` of a column) did not see in the fit, or None.
+    """
+    for name, enc in spec.encoder_state.items():
+        if enc[0].value != "categorical":
+            continue
+        m = re.fullmatch(r"C\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(,.*)?\)", name)
+        col = m.group(1) if m else name
+        if col not in getattr(data, "columns", ()):
+            continue
+        known = list(enc[1]["categories"])
+        for v in data[col].unique().tolist():
+            if v not in known:
+                return col, v, _plain(known)
+    return None
 
 
 @dataclass(frozen=True)
@@ -346,15 +380,21 @@ def _response(mm, fam):
     kinds = {k: v[0].value for k, v in spec.encoder_state.items()}
     factor = any(v == "categorical" for v in kinds.values())
     if factor:
-        if not fam.has_classes:
-            raise ValueError(
-                f"`formula` response {name!r} is a factor; {fam.name} experts need numbers "
-                "(use family='categorical' for labels)."
-            )
         (state,) = [v[1] for v in spec.encoder_state.values()]
         classes = list(state["categories"])
         onehot = lhs.to_numpy(dtype=float)
-        return np.asarray(classes, dtype=object)[onehot.argmax(axis=1)], classes
+        labels = np.asarray(classes, dtype=object)[onehot.argmax(axis=1)]
+        if fam.has_classes:
+            return labels, classes
+        try:  # a family that takes a two-level response (binomial: Bernoulli rows)
+            fam.check_response(labels, labels.shape[0])
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"`formula` response {name!r} is a factor with {len(classes)} levels; "
+                f"{fam.name} experts need numbers (use family='categorical' for labels)."
+            ) from None
+        # R's convention: the second level (in the factor's order) is the success
+        return (onehot.argmax(axis=1) == 1).astype(np.int64), None
     if lhs.shape[1] != 1:
         raise ValueError(f"`formula` response {name!r} must be one column; got {lhs.shape[1]}.")
     y = lhs.iloc[:, 0].to_numpy()
@@ -467,3 +507,83 @@ def formula_inputs(X, y, data, formula, gate_formula, family, **given):
             "gate_formula=); do not pass it too."
         )
     return design_matrices(data, formula, gate_formula, family=family)
+
+
+def entry_inputs(X, y, data, formula, gate_formula, family, *, codes=False, **given):
+    """The matrix keywords of a sampler's formula form (``sample``, ``sample_random_k``).
+
+    ``given`` holds the matrix keywords the caller also received (``offset``, ``gate_X``,
+    ``feature_names``, ``gate_feature_names``, ``classes``): they come from the formulas, so
+    they must be unset. Returns ``(X, y, keywords, design)`` with ``X`` and ``gate_X`` as arrays
+    named by ``feature_names``/``gate_feature_names``, ``y`` as labels with ``classes`` (or as
+    class codes 0..M-1 with ``codes=True``, ``n_classes`` then in the keywords).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmoe.formula import entry_inputs
+    >>> df = pd.DataFrame({"y": [1.0, 3, 2, 5], "x": [1.0, 2, 4, 8], "z": [0.0, 1, 0, 2]})
+    >>> X, y, kw, design = entry_inputs(None, None, df, "y ~ np.log(x)", "~ z", "gaussian")
+    >>> X.shape, kw["feature_names"], kw["gate_feature_names"]
+    ((4, 1), ['np.log(x)'], ['z'])
+    """
+    dm = formula_inputs(X, y, data, formula, gate_formula, family, **given)
+    design = dm.design
+    kw = {
+        "feature_names": list(design.feature_names),
+        "offset": dm.offset,
+        "gate_X": None if dm.gate_X is None else np.ascontiguousarray(dm.gate_X, dtype=float),
+        "gate_feature_names": design.gate_feature_names,
+    }
+    y = dm.y
+    if design.classes is not None:
+        if codes:
+            y = dm.codes()
+            kw["n_classes"] = len(design.classes)
+        else:
+            kw["classes"] = list(design.classes)
+    # C order, as hand-built matrices usually are: a fit's last bits depend on the layout
+    return np.ascontiguousarray(dm.X.to_numpy(dtype=float)), y, kw, design
+
+
+def stored_design(source) -> Design | None:
+    """The :class:`Design` a formula fit stored in its ``attrs`` (a trace, a measure or an MM
+    result), or None for a fit from matrices.
+    """
+    attrs = getattr(getattr(source, "measure_", source), "attrs", None) or {}
+    return Design.from_attrs(attrs) if "formula_design" in attrs else None
+
+
+def new_rows(source, X_new, offset=None, gate_X=None):
+    """``(X_new, offset, gate_X)`` for prediction: a new DataFrame gets the designs a formula fit
+    stored (its columns, contrasts, transforms and offsets; explicit ``offset``/``gate_X``
+    win); matrices, the inputs of fits from matrices, and a DataFrame of the design's columns
+    that the design cannot read (e.g. :meth:`Design.transform`'s ``X``) come back as they are.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayesmoe.formula import design_matrices, new_rows
+    >>> df = pd.DataFrame({"y": [1.0, 3, 2, 5], "g": list("abab"), "x": [1.0, 2, 4, 8]})
+    >>> class Fit:  # anything with the design in its attrs: a trace, a measure
+    ...     attrs = design_matrices(df, "y ~ C(g) + x").design.attrs()
+    >>> X, offset, gate_X = new_rows(Fit(), pd.DataFrame({"g": ["b"], "x": [3.0]}))
+    >>> X.columns.tolist(), X.to_numpy().tolist(), offset, gate_X
+    (['C(g)[T.b]', 'x'], [[1.0, 3.0]], None, None)
+    """
+    if not hasattr(X_new, "columns"):
+        return X_new, offset, gate_X
+    design = stored_design(source)
+    if design is None:
+        return X_new, offset, gate_X
+    try:
+        new = design.transform(X_new)
+    except ValueError:
+        if set(design.feature_names) <= {str(c) for c in X_new.columns}:
+            return X_new, offset, gate_X  # the design's columns already (Design.transform's X)
+        raise
+    return (
+        new["X"],
+        new["offset"] if offset is None else offset,
+        new["gate_X"] if gate_X is None else gate_X,
+    )

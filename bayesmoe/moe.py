@@ -222,39 +222,25 @@ class MoE:
     def _gate_callable(self):
         return self.gate if callable(self.gate) else None
 
-    def _inputs(self, X_new, kwargs: dict, offset: bool = True):
-        """A formula fit's designs applied to a new DataFrame (explicit keywords win)."""
-        design = getattr(self, "design_", None)
-        if design is None or not hasattr(X_new, "columns"):  # matrices: the design's columns
-            return X_new, kwargs
-        new = design.transform(X_new)
-        extra = {"gate_X": new["gate_X"], "offset": new["offset"] if offset else None}
-        kwargs = {**{k: v for k, v in extra.items() if v is not None}, **kwargs}
-        return new["X"], kwargs
-
     def predict(self, X_new, **kwargs) -> xr.Dataset:
         """Posterior predictive summary at new inputs (:func:`bayesmoe.inference.predict`).
 
         After a formula fit, ``X_new`` is a DataFrame and gets the fit's designs.
         """
-        X_new, kwargs = self._inputs(X_new, kwargs)
         return _pred.predict(self._trace(), X_new, gate=self._gate_callable(), **kwargs)
 
     def posterior_predictive(self, X_new, **kwargs) -> xr.Dataset:
         """Posterior predictive draws (:func:`bayesmoe.inference.posterior_predictive`)."""
-        X_new, kwargs = self._inputs(X_new, kwargs)
         return _pred.posterior_predictive(
             self._trace(), X_new, gate=self._gate_callable(), **kwargs
         )
 
     def gate_probabilities(self, X_new, **kwargs) -> xr.DataArray:
         """Posterior gate probabilities per expert (see :func:`bayesmoe.gate_probabilities`)."""
-        X_new, kwargs = self._inputs(X_new, kwargs, offset=False)
         return _pred.gate_probabilities(self._trace(), X_new, gate=self._gate_callable(), **kwargs)
 
     def conditional_density(self, X_new, y_grid, **kwargs) -> xr.Dataset:
         """p(y | x) on a grid (:func:`bayesmoe.inference.conditional_density`)."""
-        X_new, kwargs = self._inputs(X_new, kwargs)
         return _pred.conditional_density(
             self._trace(), X_new, y_grid, gate=self._gate_callable(), **kwargs
         )

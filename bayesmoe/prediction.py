@@ -11,6 +11,7 @@ from scipy.special import logsumexp
 from bayesmoe._validation import align_columns, check_X, keywords_checked
 from bayesmoe.diagnostics.mixing import mixing_measure
 from bayesmoe.families import NUMPY, get_family
+from bayesmoe.formula import new_rows
 from bayesmoe.gates import stored_gate
 from bayesmoe.measure import (
     SAMPLE_DIMS,
@@ -50,6 +51,7 @@ def _prepare(trace, X_new, gate, max_draws, offset=None, gate_X=None, trials=Non
     # cannot be fancy-indexed on its zero-size variables (no covariates: beta1 and a have
     # feature = 0), h5py raises "Dataspaces don't have hyperslab selections".
     G = mixing_measure(trace).load()
+    X_new, offset, gate_X = new_rows(trace, X_new, offset, gate_X)  # a formula fit's designs
     gate = stored_gate(G.attrs.get("gate"), gate, what="This posterior", fix="pass it as `gate=`")
     X_new, Z = _design(G, X_new, gate_X)
     X_new = check_X(X_new, "X_new")

@@ -116,13 +116,28 @@ def test_factor_response_gives_the_classes(frame):
     np.testing.assert_allclose(res.loglik_, twin.loglik_, rtol=RTOL)
 
 
+def test_two_level_factor_response_of_binomial_experts(frame):
+    """R's convention: the factor's second level is the success (``C(y, levels=...)`` flips)."""
+    X = frame[["x1", "z"]].to_numpy()
+    for formula, success in (
+        ("cls ~ x1 + z", "lo"),
+        ("C(cls, levels=['lo', 'hi']) ~ x1 + z", "hi"),
+    ):
+        dm = design_matrices(frame, formula, family="binomial")
+        np.testing.assert_array_equal(dm.y, (frame["cls"] == success).to_numpy(int))
+        assert dm.design.classes is None
+        res = _mle(data=frame, formula=formula, n_experts=2, family="binomial")
+        twin = _mle(X, (frame["cls"] == success).to_numpy(int), 2, family="binomial")
+        np.testing.assert_allclose(res.loglik_, twin.loglik_, rtol=RTOL)
+
+
 def test_new_dataframe_gets_the_same_transforms_and_levels(frame):
     design = design_matrices(frame, FORMULA, "~ z").design
     new = frame.iloc[[5, 0, 7]].drop(columns="y")  # no response needed; one level absent
     new = new[new["g"] != "a"]
     out = design.transform(new)
     np.testing.assert_array_equal(out["X"].to_numpy(), _hand(new))
-    with pytest.raises(ValueError, match=r"factor level\(s\) \{'d'\} not seen in the fit"):
+    with pytest.raises(ValueError, match=r"column 'g' has level 'd', not seen in the fit"):
         design.transform(new.assign(g="d"))
     with pytest.raises(ValueError, match="`X_new` has no column 'x2', which the fit's formulas"):
         design.transform(new.drop(columns="x2"))
@@ -138,7 +153,8 @@ def test_new_dataframe_gets_the_same_transforms_and_levels(frame):
         ("y ~ 0 + x1", None, "gaussian", "removes the intercept"),
         ("y ~ x1 + I(x1 * 0)", None, "gaussian", "'I(x1 * 0)' is constant"),
         ("y ~ x1 + offset(np.log(hours))", None, "gaussian", "gaussian takes none"),
-        ("cls ~ x1", None, "poisson", "is a factor; poisson experts need numbers"),
+        ("cls ~ x1", None, "poisson", "is a factor with 2 levels; poisson experts need"),
+        ("g ~ x1", None, "binomial", "is a factor with 3 levels; binomial experts need"),
         ("y ~ x1 +", None, "gaussian", "is not a valid formula"),
         ("y ~ x1", "~ z + offset(hours)", "gaussian", "offsets belong to the experts"),
         ("n ~ np.log(x1)", None, "poisson", "term 'np.log(x1)' has missing values"),

@@ -89,8 +89,8 @@ def _check_gate(gate):
 
 @keywords_checked
 def compare_experts(
-    X,
-    y,
+    X=None,
+    y=None,
     ks: Iterable[int] = range(1, 6),
     *,
     family: str = "gaussian",
@@ -110,6 +110,9 @@ def compare_experts(
     experts: str | None = None,
     gate_X=None,
     trials=None,
+    data=None,
+    formula: str | None = None,
+    gate_formula: str | None = None,
 ):
     """Compare numbers of experts K by BIC, ICL, DSC, MTM, p(K | y) and LOO in one table.
 
@@ -166,6 +169,11 @@ def compare_experts(
     gate_X : array_like, shape (n, d_gate), optional
         The gate's own covariates (default: ``X``; every fit uses them); zero columns give
         constant mixing weights.
+    data, formula, gate_formula : DataFrame, str, str, optional
+        The formula form instead of ``X``, ``y``, ``offset`` and ``gate_X``
+        (:func:`bayesmoe.formula.design_matrices`; class labels become codes 0..M-1 in the
+        order of the design's classes); the table's ``attrs`` and the returned fits keep the
+        formulas and the design.
 
     Returns
     -------
@@ -202,6 +210,15 @@ def compare_experts(
     from bayesmoe.selection.criteria import select_experts
 
     family = check_family(family)
+    design = None
+    if formula is not None or data is not None:  # the formula form (bayesmoe.formula)
+        from bayesmoe.formula import formula_inputs
+
+        dm = formula_inputs(X, y, data, formula, gate_formula, family, offset=offset, gate_X=gate_X)
+        X, offset, gate_X, design = dm.X, dm.offset, dm.gate_X, dm.design
+        y = dm.y if design.classes is None else dm.codes()
+        if design.classes is not None and isinstance(mm_kwargs, (dict, type(None))):
+            mm_kwargs = {"n_classes": len(design.classes), **(mm_kwargs or {})}
     ks = _check_ks(ks)
     K_top = ks[-1]
     sample_gate = mm_gate = _check_gate(gate)
@@ -424,6 +441,11 @@ def compare_experts(
 
     table["loo_tie"] = loo_ties(table)
     table.attrs["recommended"], table.attrs["recommendation"] = recommend_k(table)
+    if design is not None:  # the formulas; the fits keep the design for predictions
+        table.attrs.update(design.attrs())
+        for fit in (*traces.values(), rj_trace if given_rj is None else None):
+            if fit is not None:
+                fit.attrs.update(design.attrs())
     if return_fits:
         return table, {"nuts": {K: traces[K] for K in fit_ks}, "rjmcmc": rj_trace}
     return table

@@ -43,11 +43,16 @@ RESULT_FILES = {"mle": "fit.nc", "nuts": "trace.nc", "rjmcmc": "trace.nc", "sbc"
 # ------------------------------------------------------------------------------------------------
 # Worker side
 # ------------------------------------------------------------------------------------------------
-def _read_csv_data(data: dict, family: str):
+def _read_frame(data: dict):
     p = Path(data["path"])
     if not p.is_file():
         raise ValueError(f"data file {str(p)!r} is not visible on worker {socket.gethostname()}.")
-    df = pd.read_csv(p)
+    return pd.read_csv(p)
+
+
+def _read_csv_data(data: dict, family: str):
+    p = Path(data["path"])
+    df = _read_frame(data)
     target = data["target"]
     if target not in df.columns:
         raise ValueError(
@@ -64,9 +69,11 @@ def _read_csv_data(data: dict, family: str):
     return X, y, names, trials
 
 
-def load_task_data(task: dict, with_trials: bool = False):
+def load_task_data(task: dict, with_trials: bool = False, with_rows: bool = False):
     """The data set of a task: ``(X, y, truth or None, feature names, description)``, and the
-    per-row numbers of trials (``data.trials``, binomial; None without) last if ``with_trials``.
+    per-row numbers of trials (``data.trials``, binomial; None without) last if ``with_trials``,
+    or a dict of the per-row data (``trials``; with ``data.formula`` also ``offset``, ``gate_X``,
+    ``gate_feature_names`` and the ``formulas`` for the result's attrs) if ``with_rows``.
 
     Simulated data are drawn with the task's data seed; a CSV is read whole, or subsampled to
     ``n`` rows without replacement with the data seed when the grid sets ``n``.
@@ -91,7 +98,7 @@ def load_task_data(task: dict, with_trials: bool = False):
             "y from the model's prior predictive"
         )
         out = X, None, None, [f"x{j}" for j in range(data["d"])], desc
-        return (*out, None) if with_trials else out
+        return (*out, {"trials": None}) if with_rows else (*out, None) if with_trials else out
     if data["source"] == "simulate":
         from bayesmoe.data.simulate import simulate
 
@@ -102,7 +109,14 @@ def load_task_data(task: dict, with_trials: bool = False):
             + ")"
         )
         out = X, y, truth, [str(f) for f in truth["feature"].values], desc
-        return (*out, None) if with_trials else out
+        return (*out, {"trials": None}) if with_rows else (*out, None) if with_trials else out
+    if data.get("formula") is not None:  # the design is built on the task's rows
+        from bayesmoe.study.formulas import formula_task_data
+
+        *out, extra = formula_task_data(_read_frame(data), data, family, seed)
+        return (
+            (*out, extra) if with_rows else (*out, extra["trials"]) if with_trials else tuple(out)
+        )
     X, y, names, trials = _read_csv_data(data, family)
     n = data.get("n")
     desc = str(data["path"])
@@ -116,13 +130,23 @@ def load_task_data(task: dict, with_trials: bool = False):
         X, y = X[rows], y[rows]
         trials = None if trials is None else trials[rows]
         desc += f" (subsample of n={n} rows, seed {seed})"
-    return (X, y, None, names, desc, trials) if with_trials else (X, y, None, names, desc)
+    out = X, y, None, names, desc
+    return (*out, {"trials": trials}) if with_rows else (*out, trials) if with_trials else out
 
 
 def _fit(
-    task: dict, X, y, truth, names, desc, out_dir: Path, trials=None
+    task: dict, X, y, truth, names, desc, out_dir: Path, trials=None, rows=None
 ) -> tuple[dict, str, dict]:
-    """Fit, compute the metrics, write the result file; return (metrics, file name, timings)."""
+    """Fit, compute the metrics, write the result file; return (metrics, file name, timings).
+
+    ``rows``: the per-row data of :func:`load_task_data` (``with_rows``): offsets, the gate's
+    covariates and the formulas of a formula data set.
+    """
+    rows = rows or {}
+    formulas = rows.get("formulas") or {}
+    gate_kw = {
+        k: rows[k] for k in ("offset", "gate_X", "gate_feature_names") if rows.get(k) is not None
+    }
     from bayesmoe._validation import check_y
     from bayesmoe.study import metrics as M
 
@@ -131,7 +155,7 @@ def _fit(
     result_path = out_dir / RESULT_FILES[method]
     if method == "sbc":
         return _fit_sbc(task, X, desc, result_path)
-    y_codes, classes = check_y(y, family, X.shape[0])
+    y_codes, classes = check_y(y, family, X.shape[0], rows.get("classes"))
     if method == "mle":
         from bayesmoe.inference.mle.mm import fit_mle
 
@@ -141,7 +165,7 @@ def _fit(
         # one engine whatever the worker had loaded: a task's result never depends on timing
         # (the engines agree only to round-off)
         res = fit_mle(
-            X,
+            pd.DataFrame(X, columns=names) if formulas else X,  # a formula's column names
             y_codes,
             model["n_experts"],
             family=family,
@@ -150,6 +174,7 @@ def _fit(
             random_seed=task["fit_seed"],
             trials=trials,
             engine=mm_warmup.steady_engine(family),
+            **gate_kw,
         )
         t1 = time.perf_counter()
         metrics = M.mle_metrics(res, truth=truth, X=X)
@@ -161,6 +186,7 @@ def _fit(
                 "data": desc,
                 "loglik": float(res.loglik_),
                 "random_seed": int(task["fit_seed"]),
+                **formulas,
             }
         )
         atomic_write_with(result_path, lambda tmp: measure.to_netcdf(tmp, engine="h5netcdf"))
@@ -178,6 +204,7 @@ def _fit(
         progressbar=False,
         target_accept=inf["target_accept"],
         trials=trials,
+        **gate_kw,
     )
     y_fit = y if classes is None else np.asarray(classes, dtype=object)[y_codes]
     t0 = time.perf_counter()
@@ -205,7 +232,7 @@ def _fit(
             **common,
         )
     t1 = time.perf_counter()
-    trace.attrs.update({"data": desc, "task": task["id"]})
+    trace.attrs.update({"data": desc, "task": task["id"], **formulas})
     metrics = M.trace_metrics(trace, truth=truth, X=X, max_draws=inf["max_draws"])
     t2 = time.perf_counter()
     atomic_write_with(result_path, lambda tmp: trace.to_netcdf(tmp, engine="h5netcdf"))
@@ -305,8 +332,10 @@ def run_task(task: dict, out_dir: str, attempt: int = 1) -> dict:
             return {**previous, "reused": True}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            X, y, truth, names, desc, trials = load_task_data(task, with_trials=True)
-            metrics, result_file, timings = _fit(task, X, y, truth, names, desc, folder, trials)
+            X, y, truth, names, desc, rows = load_task_data(task, with_rows=True)
+            metrics, result_file, timings = _fit(
+                task, X, y, truth, names, desc, folder, rows["trials"], rows
+            )
         messages = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
         t_end = time.time()
         record = {

@@ -13,7 +13,8 @@ Example spec (``examples/contraction_study.toml``)::
     retries = 1                # extra attempts after a failed attempt
 
     [data]
-    source = "simulate"        # or "csv" (keys path, target, features)
+    source = "simulate"        # or "csv" (keys path, target, features; or path, formula,
+                               # gate_formula: bayesmoe.study.formulas)
     preset = "S-B"
     options = {}               # preset options (regime, gate, n_experts, d)
 
@@ -75,6 +76,7 @@ from typing import Any
 import numpy as np
 
 from bayesmoe.families import FAMILIES, get_family
+from bayesmoe.study.formulas import FORMULA_KEYS, check_formula_csv, formula_keys
 
 __all__ = [
     "GRID_KEYS",
@@ -109,6 +111,7 @@ _KEYS: dict[str, dict[str, str]] = {
         "target": "response column (csv)",
         "features": "list of feature columns (csv)",
         "trials": "column of per-row numbers of trials (csv, family = 'binomial')",
+        **FORMULA_KEYS,
         "d": "number of features of the fixed standard-normal X (prior)",
         "x_seed": "seed of the fixed X (prior); the same X for every replicate",
     },
@@ -426,11 +429,13 @@ def _check_csv_data(d: dict, m: dict, g: dict) -> None:
             f"study spec: `data.path` {d['path']!r} cannot be read as CSV: {err}".splitlines()[0]
         ) from None
     target = d["target"]
-    if target not in df.columns:
+    if target is not None and target not in df.columns:
         raise _err("data.target", f"a column of {Path(d['path']).name} {list(df.columns)}", target)
     tcol = d.get("trials")
     if tcol is not None and tcol not in df.columns:
         raise _err("data.trials", f"a column of {Path(d['path']).name} {list(df.columns)}", tcol)
+    if "formula" in d:
+        return check_formula_csv(df, d, m, g)
     names = d["features"] or [c for c in df.columns if c not in (target, tcol)]
     missing = [c for c in names if c not in df.columns]
     if missing:
@@ -566,7 +571,7 @@ def parse_spec(
             if k in raw_data:
                 raise SpecError(f"study spec: `data.{k}` applies to source = 'prior' only.")
     if source == "prior":
-        for k in ("preset", "path", "target", "features"):
+        for k in ("preset", "path", "target", "features", *FORMULA_KEYS):
             if data.get(k) is not None:
                 raise SpecError(
                     f"study spec: `data.{k}` does not apply to source = 'prior' "
@@ -578,7 +583,7 @@ def parse_spec(
     elif source == "simulate":
         from bayesmoe.data.simulate import _OPTION_DEFAULTS, PRESETS, _check_preset_options
 
-        for k in ("path", "target", "features"):
+        for k in ("path", "target", "features", *FORMULA_KEYS):
             if data.get(k) is not None:
                 raise SpecError(
                     f"study spec: `data.{k}` applies to source = 'csv' only; "
@@ -607,13 +612,14 @@ def parse_spec(
                 raise SpecError(f"study spec: `data.{k}` applies to source = 'simulate' only.")
         if data.get("options"):
             raise SpecError("study spec: `data.options` applies to source = 'simulate' only.")
-        for k in ("path", "target"):
+        formulas = formula_keys(data)  # formula (and gate_formula) instead of target/features
+        for k in ("path",) if formulas else ("path", "target"):
             if not isinstance(data.get(k), str) or not data.get(k):
                 raise _err(
                     f"data.{k}",
                     "a non-empty string",
                     data.get(k),
-                    "source = 'csv' needs `path` and `target`",
+                    "source = 'csv' needs `path` and `target` (or `formula`)",
                 )
         path = Path(data["path"])
         if not path.is_absolute() and base_dir is not None:
@@ -625,7 +631,8 @@ def parse_spec(
             not isinstance(feats, list) or not feats or not all(isinstance(f, str) for f in feats)
         ):
             raise _err("data.features", "a non-empty list of column names", feats)
-        d.update(path=str(path.resolve()), target=data["target"], features=feats)
+        d.update(path=str(path.resolve()), target=data.get("target"), features=feats)
+        d.update(formulas)  # only when given: other specs keep their fingerprints
         if data.get("trials") is not None:  # only when given: other specs keep their fingerprints
             if not isinstance(data["trials"], str) or not data["trials"]:
                 raise _err("data.trials", "a column name", data["trials"])

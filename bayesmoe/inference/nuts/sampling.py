@@ -428,8 +428,8 @@ def provenance_attrs(
 
 
 def sample(
-    X,
-    y,
+    X=None,
+    y=None,
     *,
     n_experts: int,
     family: str = "gaussian",
@@ -456,6 +456,9 @@ def sample(
     random_seed: int | None = None,
     progressbar: bool = True,
     experts: str | None = None,
+    data=None,
+    formula: str | None = None,
+    gate_formula: str | None = None,
     **sample_kwargs,
 ) -> xr.DataTree:
     """Sample the posterior of a fixed-K softmax-gated MoE with NUTS.
@@ -477,6 +480,10 @@ def sample(
         Labels of ``gate_X``'s columns.
     trials : array_like, shape (n_obs,), optional
         Per-row numbers of trials of binomial experts (default 1: Bernoulli rows).
+    data, formula, gate_formula : DataFrame, str, str, optional
+        The formula form instead of ``X``, ``y``, ``offset``, ``gate_X`` and the names:
+        :func:`bayesmoe.formula.design_matrices` builds them, and the trace's ``attrs`` keep the
+        design, so the prediction functions take new DataFrames (:mod:`bayesmoe.formula`).
     draws, chains, cores : int
         Draws per chain, number of chains, and worker processes of the ``pymc`` backend.
     tune : int, optional
@@ -537,6 +544,25 @@ def sample(
     {'chain': 1, 'draw': 20, 'expert': 3}
     """
     family = family_keyword(family, experts, "sample")
+    design = None
+    if formula is not None or data is not None:  # the formula form (bayesmoe.formula)
+        from bayesmoe.formula import entry_inputs
+
+        X, y, kw, design = entry_inputs(
+            X,
+            y,
+            data,
+            formula,
+            gate_formula,
+            family,
+            offset=offset,
+            gate_X=gate_X,
+            feature_names=feature_names,
+            gate_feature_names=gate_feature_names,
+            classes=classes,
+        )
+        feature_names, gate_feature_names = kw["feature_names"], kw["gate_feature_names"]
+        offset, gate_X, classes = kw["offset"], kw["gate_X"], kw.get("classes")
     _check_backend(backend)
     _check_sample_kwargs("sample", sample_kwargs, backend)
     _, tune, _, _ = check_sampler_args(
@@ -680,5 +706,7 @@ def sample(
         trace = _relabel(trace)
     from bayesmoe.diagnostics.convergence import check_fixed_k
 
+    if design is not None:  # the formulas and the design, for predictions on new DataFrames
+        trace.attrs.update(design.attrs())
     check_fixed_k(trace)
     return trace

@@ -180,8 +180,8 @@ def start_points(
 
 # ----- sampling -----------------------------------------------------------------------------------
 def sample_random_k(
-    X,
-    y,
+    X=None,
+    y=None,
     *,
     max_experts: int,
     experts_prior="poisson:1.0",
@@ -208,6 +208,9 @@ def sample_random_k(
     gate_feature_names=None,
     sampler: str = "auto",
     trials=None,
+    data=None,
+    formula: str | None = None,
+    gate_formula: str | None = None,
     **sample_kwargs,
 ) -> xr.DataTree:
     """Sample the posterior of a softmax-gated MoE with a random number of experts.
@@ -246,6 +249,9 @@ def sample_random_k(
     gate_X, gate_feature_names : optional
         The gate's own covariates and their labels (default: the experts' ``X``); zero columns
         give constant mixing weights. See :func:`bayesmoe.models.build_model`.
+    data, formula, gate_formula : DataFrame, str, str, optional
+        The formula form instead of ``X``, ``y``, ``offset``, ``gate_X`` and the names, as in
+        :func:`bayesmoe.inference.sample`; the trace's ``attrs`` keep the design.
     sampler : {"auto", "compiled", "step"}
         "compiled": the whole chain (Gibbs sweeps and reversible-jump moves) in one JAX program
         (:mod:`bayesmoe.inference.rjmcmc.compiled`; only the models of the conjugate Gibbs sweep:
@@ -291,6 +297,25 @@ def sample_random_k(
     >>> k_posterior(trace)  # doctest: +SKIP
     """
     family = family_keyword(family, experts, "sample_random_k")
+    design = None
+    if formula is not None or data is not None:  # the formula form (bayesmoe.formula)
+        from bayesmoe.formula import entry_inputs
+
+        X, y, kw, design = entry_inputs(
+            X,
+            y,
+            data,
+            formula,
+            gate_formula,
+            family,
+            offset=offset,
+            gate_X=gate_X,
+            feature_names=feature_names,
+            gate_feature_names=gate_feature_names,
+            classes=classes,
+        )
+        feature_names, gate_feature_names = kw["feature_names"], kw["gate_feature_names"]
+        offset, gate_X, classes = kw["offset"], kw["gate_X"], kw.get("classes")
     from bayesmoe.inference.nuts.sampling import provenance_attrs
 
     _, tune, chains, _ = check_pymc_sampler_call(
@@ -339,6 +364,8 @@ def sample_random_k(
             step_kwargs=step_kwargs,
             random_seed=random_seed,
         )
+        if design is not None:  # the formulas and the design, for predictions on new data
+            trace.attrs.update(design.attrs())
         from bayesmoe.diagnostics.convergence import check_random_k
 
         check_random_k(trace)
@@ -413,6 +440,8 @@ def sample_random_k(
             "start_experts": json.dumps([int(p[K_VAR]) + 1 for p in initvals]),
         }
     )
+    if design is not None:
+        trace.attrs.update(design.attrs())
     from bayesmoe.diagnostics.convergence import check_random_k
 
     check_random_k(trace)
