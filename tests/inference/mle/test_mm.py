@@ -282,7 +282,7 @@ def sb():
         ({"prune_rows": 10}, "prune_rows"),
         ({"stall_window": 0}, "stall_window"),
         ({"stall_tol": -1.0}, "stall_tol"),
-        ({"backend": "cuda"}, "backend"),
+        ({"engine": "cuda"}, "engine"),
     ],
 )
 def test_bad_options(sb, kwargs, match):
@@ -559,7 +559,7 @@ def test_numba_iteration_follows_the_numpy_cycles(family, accelerate):
 @NOCONV
 @numba_only
 @pytest.mark.parametrize("family", ["gaussian", "categorical"])
-def test_backends_give_the_same_fit(family):
+def test_engines_give_the_same_fit(family):
     X, y, truth = _data(family, 400, 6)
     kw = dict(family=family, n_starts=4, random_seed=3, max_iter=300)
     a = fit_mle(X, y, truth.sizes["expert"], engine="numba", **kw)
