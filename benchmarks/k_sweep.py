@@ -160,6 +160,7 @@ def _select(X, y, seed: int, outdir: str, kind: str) -> dict:
             tr.attrs["seconds_sampling"]
         )
         out[f"steps{K}"] = float(tr.sample_stats["n_steps"].mean())
+        out[f"wait{K}"] = float(tr.attrs.get("seconds_compile_wait", 0.0))
     out["selected"] = {k: v for k, v in table.attrs["selected"].items() if v is not None}
     out["mm_seconds"] = float(table["seconds"].sum())
     return out
@@ -200,7 +201,7 @@ def main() -> None:
         "--configs",
         nargs="+",
         default=["numpyro-fast", "bayesmoe", "bayesmoe-select"],
-        help="configurations to run, the first is the reference of the ratio column",
+        help="configurations to run, in this order (ratios against numpyro-fast, else the first)",
     )
     parser.add_argument("--ref-src", help="checkout whose bayesmoe runs bayesmoe-select-ref")
     parser.add_argument("--json", default=str(HERE / "results" / "k_sweep.json"))
@@ -259,6 +260,7 @@ def main() -> None:
                     row[key] = per_k[key]
             if "steps1" in per_k:
                 row["mean_steps_per_k"] = {K: per_k[f"steps{K}"] for K in KS}
+                row["compile_wait_per_k"] = {K: per_k[f"wait{K}"] for K in KS}
             for K in KS:
                 npz = f"{wd}/{kind}-K{K}.npz"
                 row["divergences_per_k"][K] = int(np.load(npz)["divergences"])
@@ -270,7 +272,7 @@ def main() -> None:
                 + (f"  selected {row['selected']}" if "selected" in row else ""),
                 flush=True,
             )
-    ref = rows[0]["process_seconds"]
+    ref = next((r for r in rows if r["name"] == "numpyro-fast"), rows[0])["process_seconds"]
     print(
         "\n| configuration | total s | × numpyro-fast time | s per K (K = 1..5) "
         "| min ESS per K | divergences | load |"

@@ -26,7 +26,13 @@ import pandas as pd
 from bayesmoe._validation import check_family, family_keyword, keywords_checked
 from bayesmoe.models.gates import GATES
 
-__all__ = ["CRITERIA", "compare_experts", "plot_compare_experts"]
+__all__ = ["CRITERIA", "OVERFIT_TREE_DEPTH", "compare_experts", "plot_compare_experts"]
+
+#: NUTS tree depth at an over-fitted K (BIC above a smaller K's) unless ``nuts_kwargs`` sets
+#: ``max_treedepth``: a surplus expert's posterior is a funnel (nearly empty, noise sd from a
+#: data point's width to the prior's) where trees hit depth 10 (1023 steps) and one K cost most
+#: of the sweep; 7 bounds it at 127 steps per draw (benchmarks/README.md "K-sweep")
+OVERFIT_TREE_DEPTH = 7
 
 #: The criteria of the table and how each chooses K (``attrs["selected"]`` keys).
 CRITERIA = {
@@ -146,9 +152,11 @@ def compare_experts(
         a K whose BIC is above the best BIC of fewer experts (over-fitted) starts instead from
         the start of K - 1 with its heaviest expert split off as a light extra expert
         (:func:`~bayesmoe.selection.overfit.split_start`) when the model's log density is
-        higher there than at the MM fit. When the chains of such a K disagree
-        (:func:`~bayesmoe.selection.overfit.chains_disagree`), a ``ConvergenceWarning`` says so
-        and points to the MTM posterior and p(K | y).
+        higher there than at the MM fit, and its trees are capped at depth
+        :data:`OVERFIT_TREE_DEPTH` unless ``max_treedepth`` is given (its surplus experts'
+        parameters then get fewer effective draws; the ESS warnings say so). When the chains
+        of such a K disagree (:func:`~bayesmoe.selection.overfit.chains_disagree`), a
+        ``ConvergenceWarning`` says so and points to the MTM posterior and p(K | y).
     mtm : bool, optional
         MTM posterior of K from the NUTS fit at K = max(ks) (over-fitted). ``None`` (default):
         computed when that fit exists (``nuts`` includes max(ks)); ``True``: fit it if needed;
@@ -352,6 +360,12 @@ def compare_experts(
             opts = dict(nuts_opts)
             if "init" not in opts and starts.get(K) is not None:
                 opts["init"] = starts[K]
+            if (
+                K in overfitted
+                and "max_treedepth" not in opts
+                and opts.get("backend", "auto") in ("auto", "jax", "pymc")
+            ):
+                opts["max_treedepth"] = OVERFIT_TREE_DEPTH
             traces[K] = sample(
                 X,
                 y,
