@@ -118,3 +118,41 @@ def test_disagreement_warning_fires_on_split_chains_and_not_on_mixed_ones():
     assert found is not None and found["spread_sds"] > 3
     with pytest.warns(ConvergenceWarning, match=r"over-fitted K = 5 disagree.*MTM.*p\(K \| y\)"):
         assert warn_overfit_disagreement(_trace(ll), 5) is True
+
+
+def test_compare_experts_gives_overfitted_k_its_start_and_depth_cap(monkeypatch):
+    """What compare_experts hands to ``sample`` per K (the sampler is stopped at the last K)."""
+    import bayesmoe.inference.nuts.sampling as sampling
+    from bayesmoe.selection.compare import OVERFIT_TREE_DEPTH, compare_experts
+
+    class Reached(Exception):
+        pass
+
+    seen = {}
+
+    def fake_sample(X, y, *, n_experts, **opts):
+        seen[n_experts] = opts
+        if n_experts == 3:
+            raise Reached
+        return None
+
+    monkeypatch.setattr(sampling, "sample", fake_sample)
+    X, y, _ = simulate("S-A", n=400, random_seed=3)  # two experts: K = 3 is over-fitted by BIC
+    with pytest.raises(Reached):
+        compare_experts(X, y, ks=[2, 3], n_starts=3, random_seed=5, nuts=True, progressbar=False)
+    assert "max_treedepth" not in seen[2] and hasattr(seen[2]["init"], "measure_")
+    assert seen[3]["max_treedepth"] == OVERFIT_TREE_DEPTH
+    # the user's setting wins
+    seen.clear()
+    with pytest.raises(Reached):
+        compare_experts(
+            X,
+            y,
+            ks=[2, 3],
+            n_starts=3,
+            random_seed=5,
+            nuts=True,
+            nuts_kwargs={"max_treedepth": 10},
+            progressbar=False,
+        )
+    assert seen[3]["max_treedepth"] == 10
