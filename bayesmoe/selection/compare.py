@@ -26,7 +26,13 @@ import pandas as pd
 from bayesmoe._validation import check_family, family_keyword, keywords_checked
 from bayesmoe.gates import check_gate
 
-__all__ = ["CRITERIA", "compare_experts", "plot_compare_experts"]
+__all__ = ["CRITERIA", "OVERFIT_TREE_DEPTH", "compare_experts", "plot_compare_experts"]
+
+#: NUTS tree depth at an over-fitted K (BIC above a smaller K's) unless ``nuts_kwargs`` sets
+#: ``max_treedepth``: a surplus expert's posterior is a funnel (nearly empty, noise sd from a
+#: data point's width to the prior's) where trees hit depth 10 (1023 steps) and one K cost most
+#: of the sweep; 7 bounds it at 127 steps per draw (benchmarks/README.md "K-sweep")
+OVERFIT_TREE_DEPTH = 7
 
 #: The criteria of the table and how each chooses K (``attrs["selected"]`` keys).
 CRITERIA = {
@@ -140,7 +146,15 @@ def compare_experts(
         ``ks``, or the Ks to fit. Default ``False`` (no LOO columns filled).
     nuts_kwargs : dict, optional
         Passed to ``sample`` (e.g. ``draws``, ``tune``, ``chains``, ``cores``). Unless it sets
-        ``init``, each chain starts at the MM fit of that K from the table (no second MM run).
+        ``init``, each chain starts at the MM fit of that K from the table (no second MM run);
+        a K whose BIC is above the best BIC of fewer experts (over-fitted) starts instead from
+        the start of K - 1 with its heaviest expert split off as a light extra expert
+        (:func:`~bayesmoe.selection.overfit.split_start`) when the model's log density is
+        higher there than at the MM fit, and its trees are capped at depth
+        :data:`OVERFIT_TREE_DEPTH` unless ``max_treedepth`` is given (its surplus experts'
+        parameters then get fewer effective draws; the ESS warnings say so). When the chains
+        of such a K disagree (:func:`~bayesmoe.selection.overfit.chains_disagree`), a
+        ``ConvergenceWarning`` says so and points to the MTM posterior and p(K | y).
     mtm : bool, optional
         MTM posterior of K from the NUTS fit at K = max(ks) (over-fitted). ``None`` (default):
         computed when that fit exists (``nuts`` includes max(ks)); ``True``: fit it if needed;
@@ -324,12 +338,46 @@ def compare_experts(
                 "Pass the seed as `random_seed` of compare_experts, not in `nuts_kwargs`."
             )
         from bayesmoe.inference.nuts.sampling import sample
+        from bayesmoe.selection.overfit import (
+            is_overfitted,
+            start_log_density,
+            sweep_starts,
+            warn_overfit_disagreement,
+        )
 
+        # the MM fit of each K from the table (no refit); a K the table's BIC calls over-fitted
+        # starts from the fewer-expert start with a light extra expert (selection/overfit.py)
+        model_keys = ("temperature", "identifiability", "ordered", "priors")
+        score = start_log_density(
+            X,
+            y,
+            family=family,
+            gate=sample_gate,
+            offset=offset,
+            gate_X=gate_X,
+            trials=trials,
+            **{k: nuts_opts[k] for k in model_keys if k in nuts_opts},
+        )
+        starts, _ = sweep_starts(
+            mm,
+            mm_fits,
+            X,
+            gate_X=gate_X,
+            gate=mm_gate if callable(mm_gate) else None,
+            score=score,
+        )
+        overfitted = {K for K in fit_ks if is_overfitted(mm, K)}
         for i, K in enumerate(fit_ks):
             bar.set_postfix_str(f"NUTS K={K}")
             opts = dict(nuts_opts)
-            if "init" not in opts and mm_fits.get(K) is not None:
-                opts["init"] = mm_fits[K]  # start at the MM fit of the table: no refit
+            if "init" not in opts and starts.get(K) is not None:
+                opts["init"] = starts[K]
+            if (
+                K in overfitted
+                and "max_treedepth" not in opts
+                and opts.get("backend", "auto") in ("auto", "jax", "pymc")
+            ):
+                opts["max_treedepth"] = OVERFIT_TREE_DEPTH
             traces[K] = sample(
                 X,
                 y,
@@ -342,6 +390,8 @@ def compare_experts(
                 trials=trials,
                 **opts,
             )
+            if K in overfitted:
+                warn_overfit_disagreement(traces[K], K)
             bar.update(1)
 
         if nuts_ks:

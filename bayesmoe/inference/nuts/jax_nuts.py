@@ -90,18 +90,25 @@ def compile_cache() -> str | None:
     return where
 
 
+#: smallest precision of a direction of the Hessian mass matrix: 1 / the widest default prior
+#: variance on the standardised scale (gate sd 3), so no direction starts wider than the prior
+MIN_PRECISION = 1.0 / 9.0
+
+
 def mass_matrix_from_hessian(hess: np.ndarray, *, dense: bool = True) -> np.ndarray:
     """Inverse mass matrix from the Hessian of logp at a mode (unconstrained scale).
 
-    The observed information H = -hess is made positive definite by flooring its eigenvalues at
-    1e-8 times the largest (a saddle or a flat direction of the MM optimum must not give an
-    infinite or negative variance); the result is H^-1 (dense) or its diagonal.
+    The observed information H = -hess is made positive definite eigenvalue by eigenvalue: a
+    saddle direction (negative curvature, e.g. an over-fitted model's duplicated experts) takes
+    its absolute value, and every eigenvalue is floored at :data:`MIN_PRECISION` (and 1e-8 times
+    the largest), so a flat or saddle direction gets a prior-sized variance, not an infinite one;
+    the result is H^-1 (dense) or its diagonal.
     """
     H = -0.5 * (hess + hess.T)
     w, V = np.linalg.eigh(H)
     if not np.all(np.isfinite(w)) or w.max() <= 0:
         return np.eye(H.shape[0]) if dense else np.ones(H.shape[0])
-    w = np.maximum(w, 1e-8 * w.max())
+    w = np.maximum(np.abs(w), max(MIN_PRECISION, 1e-8 * w.max()))
     inv = (V / w) @ V.T
     return 0.5 * (inv + inv.T) if dense else np.diag(inv).copy()
 

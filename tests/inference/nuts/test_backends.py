@@ -135,6 +135,9 @@ def test_mass_matrix_from_hessian():
     saddle = np.diag([4.0, 1.0, -1.0, 0.0])
     inv = mass_matrix_from_hessian(-saddle)
     assert np.all(np.linalg.eigvalsh(inv) > 0) and np.isclose(inv[0, 0], 0.25)
+    # the saddle direction takes |curvature| (variance 1), the flat one the prior-sized cap 9
+    # (MIN_PRECISION), not 1e8 times the smallest variance
+    np.testing.assert_allclose(np.diag(inv), [0.25, 1.0, 1.0, 9.0], rtol=1e-12)
 
 
 def test_host_device_flag_respects_the_user(monkeypatch):
