@@ -107,7 +107,7 @@ def split_start(measure: xr.Dataset, X, *, gate_X=None, gate=None, weight=None) 
         b0,
         b1,
         Z,
-        gate=G.attrs.get("gate", "identity") if gate is None else gate,
+        gate=G.attrs.get("gate", "softmax") if gate is None else gate,
         temperature=G.attrs.get("temperature", 1.0),
     )
     h = int(np.argmax(probs.mean(0)))
@@ -197,19 +197,11 @@ def start_log_density(X, y, **model_options):
     from bayesmoe.models.spec import fixed_k_spec
 
     def score(K, start):
-        spec, info = fixed_k_spec(X, y, n_experts=K, **model_options)
-        fm = flat_model_from_spec(spec, info)
+        spec = fixed_k_spec(X, y, n_experts=K, **model_options)
+        fm = flat_model_from_spec(spec)
         if fm is None:
             return -np.inf
-        point, _ = start_values(
-            info,
-            spec.X,
-            spec.y,
-            method=start,
-            offset=spec.offset,
-            gate_X=None if spec.gate_shared else spec.Z,
-            trials=spec.trials,
-        )
+        point, _ = start_values(spec, method=start)
         return float(fm.logp(fm.unconstrain(point)))
 
     return score

@@ -42,9 +42,9 @@ def sb300():
 
 def _start_loglik(G, X, y, K):
     """Log-likelihood and log density at the point NUTS starts from (gates clipped)."""
-    spec, info = fixed_k_spec(X, y, n_experts=K)
-    fm = flat_model_from_spec(spec, info)
-    point, _ = start_values(info, X, y, method=G)
+    spec = fixed_k_spec(X, y, n_experts=K)
+    fm = flat_model_from_spec(spec)
+    point, _ = start_values(spec, method=G)
     flat = fm.unconstrain(point)
     return float(np.sum(fm.pointwise(fm.constrain(flat)[0]))), float(fm.logp(flat))
 
