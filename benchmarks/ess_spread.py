@@ -11,9 +11,9 @@ gate as sum-to-zero vectors, relabelled, min bulk ESS over all scalars). One pro
 is about ESS; whole-process times are nuts_speed.py's job). Reported per fit: min ESS, max R-hat,
 divergences, sampling seconds (in-process, loaded machine).
 
-Variants are keyword sets of :func:`bayesmoe.inference.sample` (``VARIANTS``) and settings of
-:mod:`bayesmoe.inference.nuts.jax_nuts` (``PATCHES``: the weight of the Hessian start in the
-adapted mass matrices, ``HESSIAN_PRIOR_DRAWS``).
+Variants are keyword sets of :func:`bayesmoe.inference.sample` (``VARIANTS``). The shrinkage of
+the adapted mass matrices towards the Hessian start was measured with commit 1aad980's version of
+this script and of ``jax_nuts`` (benchmarks/README.md) and did not win.
 
 Usage::
 
@@ -34,6 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from nuts_speed import CHAINS, DRAWS, N_OBS, PARAMS, K, _summarise
+from stan_compare import quantities
 
 #: name -> keyword arguments of sample() (besides data, K, draws, chains, seed)
 VARIANTS = {
@@ -43,27 +44,15 @@ VARIANTS = {
     "fixed-hessian": {"adapt_mass_matrix": False},
     "diag": {"dense_mass": False},
     "accept90": {"target_accept": 0.9},
-    "no-shrink": {},
-    "shrink1": {},
-    "shrink3": {},
-}
-#: name -> module constants of bayesmoe.inference.nuts.jax_nuts set in the worker
-PATCHES = {
-    "no-shrink": {"HESSIAN_PRIOR_DRAWS": 0.0},
-    "shrink1": {"HESSIAN_PRIOR_DRAWS": 1.0},
-    "shrink3": {"HESSIAN_PRIOR_DRAWS": 3.0},
 }
 
 
 def _worker(variant: str, data_seed: int, seeds: list[int], out: str) -> None:
+    import arviz as az
     import numpy as np
 
-    import bayesmoe.inference.nuts.jax_nuts as jn
     from bayesmoe.data import simulate
     from bayesmoe.inference import sample
-
-    for name, value in PATCHES.get(variant, {}).items():
-        setattr(jn, name, value)
 
     X, y, _ = simulate("S-B", n=N_OBS, random_seed=data_seed)
     kw = dict(VARIANTS[variant])
@@ -87,6 +76,12 @@ def _worker(variant: str, data_seed: int, seeds: list[int], out: str) -> None:
         npz = f"{out}-{seed}.npz"
         np.savez(npz, **{k: post[k].values for k in PARAMS})
         s = _summarise(npz)
+        # the same ESS over label-invariant quantities (no relabelling), as stan_compare.py
+        std = {k.removesuffix("_std"): post[k].values for k in PARAMS}
+        q = quantities(std, X, y)
+        s["min_ess_invariant"] = float(
+            min(az.ess({"v": v}, method="bulk")["v"].min() for v in q.values())
+        )
         rows.append(
             dict(
                 s,
@@ -130,6 +125,7 @@ def main() -> None:
                     raise RuntimeError(f"{variant} data seed {ds} failed:\n{r.stderr[-3000:]}")
                 rows = json.loads(Path(out).read_text())
                 ess = np.array([row["min_ess_bulk"] for row in rows])
+                inv = np.array([row["min_ess_invariant"] for row in rows])
                 res = dict(
                     variant=variant,
                     data_seed=ds,
@@ -138,6 +134,7 @@ def main() -> None:
                     median=float(np.median(ess)),
                     min=float(ess.min()),
                     min_over_median=float(ess.min() / np.median(ess)),
+                    invariant_min_over_median=float(inv.min() / np.median(inv)),
                     mean_sampling_seconds=float(np.mean([w["seconds_sampling"] for w in rows])),
                 )
                 results.append(res)
@@ -145,7 +142,9 @@ def main() -> None:
                     f"{variant:<14} data {ds}: ESS {' '.join(f'{e:5.0f}' for e in ess)}  "
                     f"median {res['median']:5.0f}  min/median {res['min_over_median']:.2f}  "
                     f"max R-hat {max(w['max_rhat'] for w in rows):.3f}  "
-                    f"div {sum(w['divergences'] for w in rows)}  "
+                    f"div {sum(w['divergences'] for w in rows)}  invariant ESS "
+                    f"{' '.join(f'{e:5.0f}' for e in inv)}  min/median "
+                    f"{res['invariant_min_over_median']:.2f}  "
                     f"sampling {res['mean_sampling_seconds']:.2f} s  load {load:.1f}",
                     flush=True,
                 )

@@ -123,39 +123,6 @@ def hessian_fd(grad, x: np.ndarray, data, *, rel_step: float = 1e-5) -> np.ndarr
 
 #: iterations per call of the compiled sampler (the progress bar moves once per call)
 CHUNK = 100
-#: weight, in draws per dimension, of the Hessian start in each adapted dense mass matrix (0: off)
-HESSIAN_PRIOR_DRAWS = 0.0
-
-
-def _window_ends(tune: int) -> list[int]:
-    """Last iterations of NumPyro's middle (mass-matrix) adaptation windows for ``tune`` steps."""
-    from numpyro.infer.hmc_util import build_adaptation_schedule
-
-    return [int(w.end) for w in build_adaptation_schedule(tune)[1:-1]]
-
-
-def _shrink_to_hessian(leaves: list, inv_mass: np.ndarray, weight: int) -> list:
-    """Add ``weight`` pseudo-draws with covariance ``inv_mass`` to the sampler state's Welford
-    accumulator, just before a window closes: the adapted dense inverse mass matrix becomes
-    (sum of squares of the window's draws + weight * inv_mass) / (draws + weight - 1), the
-    window's covariance shrunk towards the Hessian start instead of replacing it.
-
-    The accumulator (NumPyro's ``welford_covariance`` state: mean, m2, n) is found by shape:
-    m2 is the fourth (chains, ndim, ndim) leaf after the inverse mass matrix and its two square
-    roots, and n the leaf after it.
-    """
-    nd = inv_mass.shape[-1]
-    square = [i for i, v in enumerate(leaves) if np.shape(v)[1:] == (nd, nd)]
-    if len(square) != 4 or np.ndim(leaves[square[3] + 1]) != 1:
-        return leaves  # not the state layout this was written for: leave it alone
-    i = square[3]
-    out = list(leaves)
-    out[i] = np.asarray(leaves[i]) + weight * inv_mass
-    n = np.asarray(leaves[i + 1])
-    out[i + 1] = (n + weight).astype(n.dtype)
-    return out
-
-
 #: per-iteration records kept from the sampler state (the trace's sample_stats come from them)
 _RECORDS = ("z", "diverging", "energy", "num_steps", "accept_prob", "potential_energy", "step_size")
 
@@ -403,7 +370,7 @@ class PreparedRun:
 
         self.t0 = time.perf_counter()
         self.fm, self.chains, self.draws, self.tune = fm, chains, draws, tune
-        self.dense_mass, self.adapt_mass_matrix = dense_mass, adapt_mass_matrix
+        self.dense_mass = dense_mass
         self._jax = jax
         self._x64_before = bool(jax.config.jax_enable_x64)
         jax.config.update("jax_enable_x64", True)
@@ -509,15 +476,10 @@ def sample_flat(
     keys = np.random.SeedSequence(int(random_seed)).generate_state(2 * chains, np.uint32)
     leaves = init(keys.reshape(chains, 2), starts, np.stack([inv_mass] * chains), data)
     total, done, chunks = tune + draws, 0, []
-    hessian_start = run.dense_mass and run.adapt_mass_matrix and mass_point is not None
-    weight = round(HESSIAN_PRIOR_DRAWS * fm.ndim) if hessian_start else 0
-    stops = _window_ends(tune) if weight > 0 else []
     bar = _progress(total, chains, progressbar)
     while done < total:
-        n = min([CHUNK, total - done] + [e - done for e in stops if e > done])
+        n = min(CHUNK, total - done)
         leaves, rec = advance(leaves, data, np.int32(n))
-        if done + n in stops:  # the window closes at the next iteration
-            leaves = _shrink_to_hessian(leaves, inv_mass, weight)
         rec = {k: np.asarray(v)[:, :n] for k, v in rec.items()}  # waits for the chunk
         chunks.append(rec)
         done += n
