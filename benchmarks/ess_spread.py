@@ -44,6 +44,7 @@ VARIANTS = {
     "fixed-hessian": {"adapt_mass_matrix": False},
     "diag": {"dense_mass": False},
     "accept90": {"target_accept": 0.9},
+    "accept95": {"target_accept": 0.95},
 }
 
 
