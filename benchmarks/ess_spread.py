@@ -1,0 +1,157 @@
+"""Min-ESS spread of the default NUTS fit over sampler seeds, on several S-B data sets.
+
+Issue 24's warm-up target: on each of 3 S-B data seeds (n = 1000, K = 3, 2 chains x 1000 draws,
+as benchmarks/nuts_speed.py), the minimum over 6 sampler seeds of the min bulk ESS is at least
+0.8x their median. A wide spread means the warm-up sometimes leaves a slow direction (a gate
+slope) badly scaled.
+
+ESS is computed as in nuts_speed.py (its ``_summarise``: the standardised-scale parameters, the
+gate as sum-to-zero vectors, relabelled, min bulk ESS over all scalars). One process per
+(variant, data seed) runs the 6 sampler seeds in turn after one untimed warm-up fit (the spread
+is about ESS; whole-process times are nuts_speed.py's job). Reported per fit: min ESS, max R-hat,
+divergences, sampling seconds (in-process, loaded machine).
+
+Variants are keyword sets of :func:`bayesmoe.inference.sample` (``VARIANTS``). The shrinkage of
+the adapted mass matrices towards the Hessian start was measured with commit 1aad980's version of
+this script and of ``jax_nuts`` (benchmarks/README.md) and did not win.
+
+Usage::
+
+    python benchmarks/ess_spread.py --variants default fixed-hessian --data-seeds 1 2 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from nuts_speed import CHAINS, DRAWS, N_OBS, PARAMS, K, _summarise
+from stan_compare import quantities
+
+#: name -> keyword arguments of sample() (besides data, K, draws, chains, seed)
+VARIANTS = {
+    "default": {},
+    "tune600": {"tune": 600},
+    "tune1000": {"tune": 1000},
+    "fixed-hessian": {"adapt_mass_matrix": False},
+    "diag": {"dense_mass": False},
+    "accept90": {"target_accept": 0.9},
+    "accept95": {"target_accept": 0.95},
+}
+
+
+def _worker(variant: str, data_seed: int, seeds: list[int], out: str) -> None:
+    import arviz as az
+    import numpy as np
+
+    from bayesmoe.data import simulate
+    from bayesmoe.inference import sample
+
+    X, y, _ = simulate("S-B", n=N_OBS, random_seed=data_seed)
+    kw = dict(VARIANTS[variant])
+    rows = []
+    for seed in [None, *seeds]:  # the first fit warms the caches (not reported)
+        t0 = time.perf_counter()
+        trace = sample(
+            X,
+            y,
+            n_experts=K,
+            draws=DRAWS,
+            chains=CHAINS,
+            random_seed=0 if seed is None else seed,
+            progressbar=False,
+            **kw,
+        )
+        wall = time.perf_counter() - t0
+        if seed is None:
+            continue
+        post = trace.posterior
+        npz = f"{out}-{seed}.npz"
+        np.savez(npz, **{k: post[k].values for k in PARAMS})
+        s = _summarise(npz)
+        # the same ESS over label-invariant quantities (no relabelling), as stan_compare.py
+        std = {k.removesuffix("_std"): post[k].values for k in PARAMS}
+        q = quantities(std, X, y)
+        s["min_ess_invariant"] = float(
+            min(az.ess({"v": v}, method="bulk")["v"].min() for v in q.values())
+        )
+        rows.append(
+            dict(
+                s,
+                seed=seed,
+                divergences=int(trace.sample_stats["diverging"].sum()),
+                fit_seconds=wall,
+                seconds_sampling=float(trace.attrs.get("seconds_sampling", np.nan)),
+                tune=int(trace.attrs.get("tune", -1)),
+            )
+        )
+    Path(out).write_text(json.dumps(rows))
+
+
+def main() -> None:
+    import numpy as np
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--worker")
+    p.add_argument("--out")
+    p.add_argument("--variants", nargs="+", default=["default"], choices=list(VARIANTS))
+    p.add_argument("--data-seeds", type=int, nargs="+", default=[1, 2, 3])
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6])
+    p.add_argument("--json", default=str(HERE / "results" / "ess_spread.json"))
+    args = p.parse_args()
+    if args.worker:
+        _worker(args.worker, args.data_seeds[0], args.seeds, args.out)
+        return
+    print(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), flush=True)
+    env = dict(os.environ)
+    env.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ess-spread-") as wd:
+        for variant in args.variants:
+            for ds in args.data_seeds:
+                out = str(Path(wd) / f"{variant}-{ds}.json")
+                load = os.getloadavg()[0]
+                cmd = [sys.executable, __file__, "--worker", variant, "--out", out]
+                cmd += ["--data-seeds", str(ds), "--seeds", *map(str, args.seeds)]
+                r = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+                if r.returncode != 0:
+                    raise RuntimeError(f"{variant} data seed {ds} failed:\n{r.stderr[-3000:]}")
+                rows = json.loads(Path(out).read_text())
+                ess = np.array([row["min_ess_bulk"] for row in rows])
+                inv = np.array([row["min_ess_invariant"] for row in rows])
+                res = dict(
+                    variant=variant,
+                    data_seed=ds,
+                    load_1min=load,
+                    rows=rows,
+                    median=float(np.median(ess)),
+                    min=float(ess.min()),
+                    min_over_median=float(ess.min() / np.median(ess)),
+                    invariant_min_over_median=float(inv.min() / np.median(inv)),
+                    mean_sampling_seconds=float(np.mean([w["seconds_sampling"] for w in rows])),
+                )
+                results.append(res)
+                print(
+                    f"{variant:<14} data {ds}: ESS {' '.join(f'{e:5.0f}' for e in ess)}  "
+                    f"median {res['median']:5.0f}  min/median {res['min_over_median']:.2f}  "
+                    f"max R-hat {max(w['max_rhat'] for w in rows):.3f}  "
+                    f"div {sum(w['divergences'] for w in rows)}  invariant ESS "
+                    f"{' '.join(f'{e:5.0f}' for e in inv)}  min/median "
+                    f"{res['invariant_min_over_median']:.2f}  "
+                    f"sampling {res['mean_sampling_seconds']:.2f} s  load {load:.1f}",
+                    flush=True,
+                )
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
