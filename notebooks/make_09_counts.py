@@ -90,7 +90,7 @@ cells = [
         "\n"
         "\n"
         "def frequencies(counts):\n"
-        "    \"\"\"Companies per count bin; counts (..., n) -> (..., bins).\"\"\"\n"
+        '    """Companies per count bin; counts (..., n) -> (..., bins)."""\n'
         "    idx = np.searchsorted(EDGES, counts, side='right') - 1\n"
         "    return np.stack([(idx == b).sum(-1) for b in range(len(LABELS))], axis=-1)\n"
         "\n"
