@@ -13,7 +13,8 @@ Configurations: Gaussian experts with the softmax gate (the pass check), the sam
 gate prior scales 10x too small (must fail), categorical experts with the tanh gate (pass), Poisson
 experts with the softmax gate (pass) and the same fit with its likelihood tempered to the power
 0.5 (must fail); negative binomial and Student-t experts (pass) and the same fits with the
-dispersion / tail prior 10x too small (must fail).
+dispersion / tail prior 10x too small (must fail); binomial (Bernoulli) experts (pass) and the same
+fit with the expert coefficients' prior 10x too small (must fail).
 """
 
 from __future__ import annotations
@@ -97,6 +98,15 @@ CONFIGS = {  # the must-fail first: it decides whether SBC has power at all
         family="student-t", gate="softmax", replicates=24, fit_priors={"tail": 0.05}
     ),
     "student-t-softmax-K2": dict(family="student-t", gate="softmax", replicates=40),
+    # binomial experts (Bernoulli rows: the prior-predictive data have one trial per row): the
+    # broken fit shrinks the experts' logit coefficients 10x too hard towards p = 1/2
+    "binomial-softmax-K2-expert-prior-10x-too-small": dict(
+        family="binomial",
+        gate="softmax",
+        replicates=24,
+        fit_priors={"expert_slope": 0.2, "expert_intercept": 0.2},
+    ),
+    "binomial-softmax-K2": dict(family="binomial", gate="softmax", replicates=40),
 }
 
 

@@ -11,7 +11,14 @@ from bayesmoe.diagnostics.sbc import plot_sbc, sbc_summary
 from bayesmoe.study import sbc as S
 
 
-@pytest.mark.parametrize("family, gate", [("gaussian", "softmax"), ("categorical", "tanh")])
+@pytest.mark.parametrize(
+    "family, gate",
+    [
+        ("gaussian", "softmax"),
+        ("categorical", "tanh"),
+        ("binomial", "softmax"),
+    ],
+)
 def test_loglik_quantity_is_the_models_log_likelihood(family, gate):
     """The numpy test quantities read the parameters exactly as the PyMC model does."""
     X = np.random.default_rng(0).standard_normal((40, 1))
