@@ -120,6 +120,18 @@ def covariates_eligible(info) -> bool:
     """True for the models this sampler covers: a random K, at least one expert covariate, the
     default prior set (Normal and HalfNormal slot atoms, no hyperparameters), experts of
     :data:`COVARIATE_FAMILIES`.
+
+    Examples
+    --------
+    >>> from bayesmoe.data import simulate
+    >>> from bayesmoe.models.random_k import build_random_k_model
+    >>> from bayesmoe.inference.rjmcmc.compiled_covariates import covariates_eligible
+    >>> X, y, _ = simulate("S-B", n=30, random_seed=0)
+    >>> covariates_eligible(build_random_k_model(X, y, max_experts=3)[1])
+    True
+    >>> covariates_eligible(build_random_k_model(X, y, max_experts=3,
+    ...                                          priors="richardson-green")[1])
+    False
     """
     pri = info.priors
     return (
@@ -512,6 +524,21 @@ def soften_starts(starts: list[dict], info, limit: float = 3.0) -> list[dict]:
     K = 6), and categorical experts on separable classes near-infinite logits, where the log
     density's curvature leaves HMC no usable step size. Any start is valid; scaling a block of
     logits keeps which expert (class) wins at every x.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bayesmoe.data import simulate
+    >>> from bayesmoe.models.random_k import build_random_k_model
+    >>> from bayesmoe.inference.rjmcmc.sampling import start_points
+    >>> from bayesmoe.inference.rjmcmc.compiled_covariates import soften_starts
+    >>> X, y, _ = simulate("S-B", n=30, random_seed=0)
+    >>> _, info = build_random_k_model(X, y, max_experts=3)
+    >>> start = start_points(info, None, None, chains=1, init="prior", random_seed=0)[0]
+    >>> start["beta1_std"] = start["beta1_std"] * 0 + 1000.0   # a near-hard gate
+    >>> soft = soften_starts([start], info)[0]
+    >>> bool(np.abs(soft["beta1_std"]).max() <= 3 * info.priors.gate_slope + 1e-9)
+    True
     """
     from bayesmoe.families import get_family
 
