@@ -123,6 +123,25 @@ def test_compiled_covariates_trace_has_the_step_method_schema():
     np.testing.assert_array_equal(again["posterior"]["b"].values, post["b"].values)
 
 
+@pytest.mark.filterwarnings("ignore::bayesmoe.ConvergenceWarning")  # the 4-draw step run
+def test_compiled_covariates_categorical_trace_matches_the_step_method():
+    Xc, yc, _ = simulate("S-D", n=40, random_seed=0)
+    kw = dict(max_experts=K_MAX, experts_prior=PRIOR, chains=2, family="categorical")
+    compiled = sample_random_k(Xc, yc, draws=200, tune=100, random_seed=1, sampler="compiled", **kw)
+    step = sample_random_k(
+        Xc, yc, draws=4, tune=2, random_seed=1, sampler="step", cores=1, init="prior", **kw
+    )
+    a, b = compiled["posterior"].to_dataset(), step["posterior"].to_dataset()
+    assert set(a.data_vars) == set(b.data_vars)
+    for name in b.data_vars:
+        assert a[name].dims == b[name].dims, name
+    pk = k_posterior(compiled)
+    K = int(pk.idxmax())
+    assert relabel_at_k(compiled, K)["a"].sizes["expert"] == K
+    # the reference class's logits are pinned to 0 in every draw
+    assert float(np.abs(a["b"].isel({"class": -1})).max()) < 1e-12
+
+
 def test_compiled_takes_the_covariate_sampler_only_where_it_applies():
     from bayesmoe.inference.rjmcmc.compiled_sampling import use_compiled
 
