@@ -69,20 +69,28 @@ def load_data(name: str, n: int, seed: int):
     if name == "S-B":
         X, y, _ = simulate("S-B", n=n, random_seed=seed)
         return X, y, "gaussian", None, f"simulated S-B, n={n}, seed {seed}"
+    if name == "mcycle":
+        from bayesmoe.data import load_dataset
+
+        X, y, _ = load_dataset("mcycle")
+        return X, y, "gaussian", None, "bundled mcycle (MASS; n=133, d=1)"
     if name == "S-D":
         X, y, _ = simulate("S-D", n=n, random_seed=seed)
         return X, y, "categorical", None, f"simulated S-D (regime A), n={n}, seed {seed}"
     from sklearn import datasets
 
-    loader = {"iris": datasets.load_iris, "wine": datasets.load_wine}[name]
+    base = "iris" if name == "iris2" else name
+    loader = {"iris": datasets.load_iris, "wine": datasets.load_wine}[base]
     bunch = loader()
+    cols = slice(0, 2) if name == "iris2" else slice(None)  # iris2: sepal length and width
+    X = np.asarray(bunch.data, dtype=float)[:, cols]
     return (
-        np.asarray(bunch.data, dtype=float),
+        X,
         np.asarray(bunch.target, dtype=int),
         "categorical",
-        list(bunch.feature_names),
-        f"scikit-learn bundled {name} (n={bunch.data.shape[0]}, "
-        f"d={bunch.data.shape[1]}, {len(bunch.target_names)} classes)",
+        list(bunch.feature_names)[cols],
+        f"scikit-learn bundled {base} (n={X.shape[0]}, "
+        f"d={X.shape[1]}, {len(bunch.target_names)} classes)",
     )
 
 
@@ -97,14 +105,15 @@ def k_change_rate(k: np.ndarray) -> float:
     return float(np.mean(k[:, 1:] != k[:, :-1]))
 
 
-def run(name, X, y, args, step_kwargs):
+def run(name, X, y, args, step_kwargs, sampler="step"):
     """Sample with one step configuration and summarise the mixing of K."""
     t0 = time.perf_counter()
     trace = sample_random_k(
         X,
         y,
         max_experts=args.max_experts,
-        experts_prior="poisson:1.0",
+        experts_prior=args.experts_prior,
+        sampler=sampler,
         draws=args.draws,
         tune=args.tune,
         chains=args.chains,
@@ -124,6 +133,8 @@ def run(name, X, y, args, step_kwargs):
     visited_ok = all(all(pc[j] > 0 for j in np.flatnonzero(pk >= 0.05)) for pc in per_chain)
     return {
         "sampler": name,
+        "ess_k_per_second": None if np.isnan(ess) else round(ess / wall, 3),
+        "k_change_rate_per_chain": [round(k_change_rate(c[None, :]), 4) for c in k],
         "wall_seconds": round(wall, 1),
         "sampling_seconds": round(float(trace.attrs["seconds_sampling"]), 1),
         "acceptance_per_move": {
@@ -161,8 +172,18 @@ def main(argv=None):
         default=0.5,
         help="weight of the prior in bayesmoe's defensive birth proposal",
     )
-    ap.add_argument("--data", choices=["S-B", "S-D", "iris", "wine"], default="S-B")
-    ap.add_argument("--only", choices=["bayesmoe", "bayesmoe-normal-birth", "naive"], default=None)
+    ap.add_argument(
+        "--data", choices=["S-B", "S-D", "iris", "iris2", "wine", "mcycle"], default="S-B"
+    )
+    ap.add_argument("--experts-prior", default="poisson:1.0")
+    ap.add_argument(
+        "--only",
+        choices=["bayesmoe", "bayesmoe-normal-birth", "naive", "compiled"],
+        default=None,
+    )
+    ap.add_argument(
+        "--compiled-moves", type=int, default=5, help="moves per sweep of the compiled sampler"
+    )
     ap.add_argument("--out", default=None, help="also write the results as JSON here")
     args = ap.parse_args(argv)
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -193,6 +214,18 @@ def main(argv=None):
                     "birth": "normal",
                     "birth_prior_mix": args.birth_prior_mix,
                 },
+            )
+        )
+        print(json.dumps(results[-1]), flush=True)
+    if args.only in (None, "compiled"):
+        results.append(
+            run(
+                "compiled (JAX: HMC within K, prior birth/death, split/merge)",
+                X,
+                y,
+                args,
+                {"moves_per_step": args.compiled_moves},
+                sampler="compiled",
             )
         )
         print(json.dumps(results[-1]), flush=True)

@@ -259,8 +259,15 @@ def sample_random_k(
         ``init`` and ``progressbar`` do not apply, ``step_kwargs`` takes
         ``moves_per_step`` (default 5), ``sweeps_per_step`` (Gibbs sweeps per draw, each followed
         by ``moves_per_step`` moves; default 10), ``p_birth_death``, ``split_sd``,
-        ``split_beta``, ``tune``). "step": PyMC's sampler with the step methods. "auto"
-        (default): "compiled" where it applies and no option of the step method is given.
+        ``split_beta``, ``tune``). For experts with covariates (Gaussian or categorical
+        experts, the default prior set) the compiled program is
+        :mod:`bayesmoe.inference.rjmcmc.compiled_covariates` (within-K sweeps: allocations,
+        the gate by HMC, the experts conjugate or by HMC; prior birth/death and split/merge;
+        ``step_kwargs`` takes ``moves_per_step`` (default 5), ``sweeps_per_step`` (default 4),
+        ``leapfrog_steps`` (default 6), ``p_birth_death``, ``split_sd``, ``split_beta``;
+        chains start from ``init``; opt-in: "auto" does not take it yet). "step": PyMC's
+        sampler with the step methods. "auto" (default): "compiled" for the d = 0
+        Richardson–Green mixtures where no option of the step method is given, else "step".
     **sample_kwargs
         Passed to :func:`pymc.sample`; the NUTS step's own keywords (``target_accept``,
         ``max_treedepth``, ..., or ``nuts={...}``) go to the NUTS step of the compound sampler
@@ -363,6 +370,10 @@ def sample_random_k(
             start_experts=start_experts,
             step_kwargs=step_kwargs,
             random_seed=random_seed,
+            init=init,
+            X=model["X"].get_value(),
+            y=info.y,
+            gate_X=None if info.gate_shared else model["gate_X"].get_value(),
         )
         if design is not None:  # the formulas and the design, for predictions on new data
             trace.attrs.update(design.attrs())
