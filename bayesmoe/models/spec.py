@@ -65,7 +65,7 @@ class ModelSpec:
     >>> X, y, _ = simulate("S-B", n=100, random_seed=0)
     >>> spec = fixed_k_spec(X, y, n_experts=3)
     >>> spec.n, spec.d, spec.d_gate, spec.n_experts, spec.family, spec.gate
-    (100, 2, 2, 3, 'gaussian', 'identity')
+    (100, 2, 2, 3, 'gaussian', 'softmax')
     """
 
     X: np.ndarray
