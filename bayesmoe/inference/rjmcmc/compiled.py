@@ -366,6 +366,16 @@ def _make_program(settings: CompiledSettings, mesh=None):
         (s, sums, counts), out = jax.lax.scan(body, init, start + jnp.arange(CHUNK))
         return {**s._asdict(), "sums": sums, "counts": counts}, out
 
+    return sharded_chains(chain, mesh)
+
+
+def sharded_chains(chain, mesh=None):
+    """The compiled program of ``chain(carry, key, start, n_tune, constants)`` over a batch of
+    chains: vmapped, and with a ``mesh`` sharded over its ``chain`` axis (one CPU device per
+    chain); the start, tuning length and constants are shared.
+    """
+    import jax
+
     def local(carry, keys, start, n_tune, c):
         return jax.vmap(chain, in_axes=(0, 0, None, None, None))(carry, keys, start, n_tune, c)
 

@@ -512,29 +512,16 @@ def _make_program(settings: CovariateSettings, layout, family, n_gate, mesh=None
         names = ("theta", "K", "log_eps", "log_eps_bar", "h_bar", "mu")
         return dict(zip(names, out_carry, strict=True)), out
 
-    def local(carry, keys, start, n_tune, c):
-        return jax.vmap(chain, in_axes=(0, 0, None, None, None))(carry, keys, start, n_tune, c)
+    from bayesmoe.inference.rjmcmc.compiled import sharded_chains
 
-    if mesh is None:
-        return jax.jit(local)
-    from jax.sharding import NamedSharding
-    from jax.sharding import PartitionSpec as P
-
-    ch, rep = NamedSharding(mesh, P("chain")), NamedSharding(mesh, P())
-    sm = jax.shard_map(
-        local,
-        mesh=mesh,
-        in_specs=(P("chain"), P("chain"), P(), P(), P()),
-        out_specs=P("chain"),
-        check_vma=False,
-    )
-    return jax.jit(sm, in_shardings=(ch, ch, rep, rep, rep), out_shardings=ch)
+    return sharded_chains(chain, mesh)
 
 
 def _source_digest() -> str:
     here = Path(__file__).resolve()
     h = hashlib.sha256()
-    for path in (here, here.parent / "moves.py", here.parents[2] / "families" / "_ops.py"):
+    shared = (here.parent / "moves.py", here.parent / "compiled.py")
+    for path in (here, *shared, here.parents[2] / "families" / "_ops.py"):
         h.update(path.read_bytes())
     return h.hexdigest()
 

@@ -158,10 +158,13 @@ def use_compiled(sampler: str, info, continuous: str, step_kwargs, sample_kwargs
     return False
 
 
-def _settings(info, step_kwargs: dict | None) -> CompiledSettings:
+def _common_settings(info, step_kwargs: dict | None, counts: tuple) -> tuple[dict, dict, dict]:
+    """The options both compiled samplers take, checked: ``(opts, out, split_sd)``: the counts
+    (ints >= 1), ``p_birth_death``, ``split_beta`` and the ``split_sd`` groups.
+    """
     opts = dict(step_kwargs or {})
     out = {"k_max": info.max_experts}
-    for name in ("moves_per_step", "sweeps_per_step"):
+    for name in counts:
         if name in opts:
             v = opts[name]
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -183,6 +186,11 @@ def _settings(info, step_kwargs: dict | None) -> CompiledSettings:
             f"Unknown `split_sd` groups {sorted(unknown)}; expected among "
             f"{sorted(DEFAULT_SPLIT_SD)}."
         )
+    return opts, out, sds
+
+
+def _settings(info, step_kwargs: dict | None) -> CompiledSettings:
+    opts, out, sds = _common_settings(info, step_kwargs, ("moves_per_step", "sweeps_per_step"))
     if "expert_intercept" in sds:
         out["split_sd_mean"] = float(sds["expert_intercept"])
     if "noise" in sds:
@@ -193,30 +201,8 @@ def _settings(info, step_kwargs: dict | None) -> CompiledSettings:
 
 
 def _covariate_settings(info, step_kwargs: dict | None) -> CovariateSettings:
-    opts = dict(step_kwargs or {})
-    out = {"k_max": info.max_experts}
-    for name in ("moves_per_step", "hmc_per_step", "leapfrog_steps"):
-        if name in opts:
-            v = opts[name]
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"`{name}` must be an int >= 1; got {v!r}.")
-            out[name] = int(v)
-    if "p_birth_death" in opts:
-        p = float(opts["p_birth_death"])
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"`p_birth_death` must be in [0, 1]; got {opts['p_birth_death']!r}.")
-        out["p_birth_death"] = p
-    if "split_beta" in opts:
-        if not float(opts["split_beta"]) > 0:
-            raise ValueError(f"`split_beta` must be positive; got {opts['split_beta']!r}.")
-        out["split_beta"] = float(opts["split_beta"])
-    sds = dict(opts.get("split_sd") or {})
-    unknown = set(sds) - set(DEFAULT_SPLIT_SD)
-    if unknown:
-        raise ValueError(
-            f"Unknown `split_sd` groups {sorted(unknown)}; expected among "
-            f"{sorted(DEFAULT_SPLIT_SD)}."
-        )
+    counts = ("moves_per_step", "hmc_per_step", "leapfrog_steps")
+    _, out, sds = _common_settings(info, step_kwargs, counts)
     out["split_sd"] = tuple(sorted((g, float(v)) for g, v in sds.items()))
     return CovariateSettings(**out)
 
