@@ -11,7 +11,7 @@ importing PyMC; tests/models/test_spec.py checks them against the built PyMC mod
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -249,10 +249,6 @@ class ModelSpec:
             out["prior_only"] = self.prior_only
         out["gate_features"] = list(map(str, self.gate_feature_names))
         return out
-
-    def with_experts(self, n_experts: int, **changes) -> ModelSpec:
-        """The same data and options with another number of experts (no new validation)."""
-        return replace(self, n_experts=int(n_experts), **changes)
 
 
 #: the names of the three records this one replaced (kept: the public API exported them)
