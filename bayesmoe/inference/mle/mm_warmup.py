@@ -104,7 +104,8 @@ def _warm_up() -> None:
     import numpy as np
 
     from bayesmoe.inference.mle import mm_updates as mu
-    from bayesmoe.inference.mle.mm import SQUAREM_CAP0, _Engine, _initial_theta, _iterate
+    from bayesmoe.inference.mle.mm import SQUAREM_CAP0, _initial_theta
+    from bayesmoe.inference.mle.mm_engine import _Engine, _iterate
 
     rng = np.random.default_rng(0)
     n = 60
