@@ -28,7 +28,16 @@ import numpy as np
 
 from bayesmoe.families._ops import NUMPY, Ops
 
-__all__ = ["Family", "Param", "Transform", "linear_eta", "linear_to_standard", "linear_to_user"]
+__all__ = [
+    "Family",
+    "Param",
+    "Transform",
+    "linear_eta",
+    "linear_pack",
+    "linear_to_standard",
+    "linear_to_user",
+    "linear_unpack",
+]
 
 
 @dataclass(frozen=True)
@@ -374,3 +383,15 @@ class Family:
         change what the response means, e.g. binomial trials, overrides this).
         """
         return self.mm_init_features(prob.y, prob.layout.M)
+
+
+def linear_unpack(A: np.ndarray) -> dict:
+    """The MM fitter's coefficient block ``A`` (start axis first, rows: intercept, slopes) as
+    the canonical ``{"a": slopes, "b": intercepts}`` of a linear predictor.
+    """
+    return {"a": A[:, 1:], "b": A[:, 0]}
+
+
+def linear_pack(canon: dict) -> np.ndarray:
+    """Inverse of :func:`linear_unpack`."""
+    return np.concatenate([np.asarray(canon["b"])[:, None], np.asarray(canon["a"])], axis=1)

@@ -39,8 +39,10 @@ from bayesmoe.families.base import (
     Param,
     Transform,
     linear_eta,
+    linear_pack,
     linear_to_standard,
     linear_to_user,
+    linear_unpack,
 )
 from bayesmoe.families.gaussian import pick
 
@@ -163,12 +165,10 @@ class Binomial(Family):
         return {"A": (D, K)}
 
     def mm_unpack(self, blocks):
-        A = blocks["A"]
-        return {"a": A[:, 1:], "b": A[:, 0]}
+        return linear_unpack(blocks["A"])
 
     def mm_pack(self, canon):
-        A = np.concatenate([np.asarray(canon["b"])[:, None], np.asarray(canon["a"])], axis=1)
-        return {"A": A}
+        return {"A": linear_pack(canon)}
 
     def mm_prepare(self, prob, M: int) -> None:
         if getattr(prob, "trials", None) is None:

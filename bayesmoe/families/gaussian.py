@@ -20,8 +20,10 @@ from bayesmoe.families.base import (
     Param,
     Transform,
     linear_eta,
+    linear_pack,
     linear_to_standard,
     linear_to_user,
+    linear_unpack,
 )
 
 __all__ = ["GAUSSIAN", "Gaussian"]
@@ -178,12 +180,10 @@ class Gaussian(Family):
         return {"A": (D, K), "log_s2": (K,)}
 
     def mm_unpack(self, blocks):
-        A = blocks["A"]
-        return {"a": A[:, 1:], "b": A[:, 0], "sigma2": np.exp(blocks["log_s2"])}
+        return {**linear_unpack(blocks["A"]), "sigma2": np.exp(blocks["log_s2"])}
 
     def mm_pack(self, canon):
-        A = np.concatenate([np.asarray(canon["b"])[:, None], np.asarray(canon["a"])], axis=1)
-        return {"A": A, "log_s2": np.log(canon["sigma2"])}
+        return {"A": linear_pack(canon), "log_s2": np.log(canon["sigma2"])}
 
     def mm_project(self, blocks, prob):
         return {**blocks, "log_s2": np.maximum(blocks["log_s2"], np.log(prob.var_floor))}

@@ -33,7 +33,14 @@ import numpy as np
 
 from bayesmoe.families._ascent import halved_step, newton_1d
 from bayesmoe.families._ops import NUMPY, Ops, log_rising_scaled
-from bayesmoe.families.base import Param, Transform, linear_to_standard, linear_to_user
+from bayesmoe.families.base import (
+    Param,
+    Transform,
+    linear_pack,
+    linear_to_standard,
+    linear_to_user,
+    linear_unpack,
+)
 from bayesmoe.families.gaussian import pick
 from bayesmoe.families.poisson import Poisson
 
@@ -164,12 +171,10 @@ class NegBinomial(Poisson):
         return {"A": (D, K), "log_alpha": (K,)}
 
     def mm_unpack(self, blocks):
-        A = blocks["A"]
-        return {"a": A[:, 1:], "b": A[:, 0], "alpha": np.exp(blocks["log_alpha"])}
+        return {**linear_unpack(blocks["A"]), "alpha": np.exp(blocks["log_alpha"])}
 
     def mm_pack(self, canon):
-        A = np.concatenate([np.asarray(canon["b"])[:, None], np.asarray(canon["a"])], axis=1)
-        return {"A": A, "log_alpha": np.log(canon["alpha"])}
+        return {"A": linear_pack(canon), "log_alpha": np.log(canon["alpha"])}
 
     def mm_project(self, blocks, prob):
         la = np.clip(blocks["log_alpha"], np.log(ALPHA_MIN), np.log(ALPHA_MAX))
