@@ -103,7 +103,7 @@ def _prior_chain(**settings):
         priors="richardson-green",
         prior_only=True,
     )
-    starts = start_points(info, None, None, chains=2, init="prior", random_seed=0)
+    starts = start_points(info, chains=2, init="prior", random_seed=0)
     values, stats = run_compiled(
         info,
         starts,

@@ -44,7 +44,7 @@ def _prior_chain(family="gaussian", seed=3, draws=PRIOR_DRAWS, **settings):
     _, info = build_random_k_model(
         X_, y_, max_experts=K_MAX, experts_prior=PRIOR, family=family, prior_only=True
     )
-    starts = start_points(info, None, None, chains=2, init="prior", random_seed=0)
+    starts = start_points(info, chains=2, init="prior", random_seed=0)
     values, stats = run_covariates(
         info,
         starts,

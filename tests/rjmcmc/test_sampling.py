@@ -82,10 +82,10 @@ def test_k_posterior_and_summary_errors():
 def test_start_points_from_mm_fits():
     X, y, _ = simulate("S-B", n=200, random_seed=0)
     _model, info = build_random_k_model(X, y, max_experts=4)
-    pts = start_points(info, X, y, chains=3, random_seed=0)
+    pts = start_points(info, chains=3, random_seed=0)
     assert [int(p["n_experts_index"]) + 1 for p in pts] == [1, 3, 4]  # spread over 1..K_max
     with pytest.raises(ValueError, match="start_experts"):
-        start_points(info, X, y, chains=2, start_experts=[1, 5])
+        start_points(info, chains=2, start_experts=[1, 5])
 
 
 def test_relabel_at_k_selects_active_slots_and_aligns_labels(prior_trace):

@@ -450,7 +450,7 @@ def run_compiled(
     >>> X, y, _ = load_dataset("galaxy")
     >>> _, info = build_random_k_model(X, y, max_experts=5, experts_prior="uniform",
     ...                                priors="richardson-green")
-    >>> starts = start_points(info, X, y, chains=2, init="prior", random_seed=0)
+    >>> starts = start_points(info, chains=2, init="prior", random_seed=0)
     >>> values, stats = run_compiled(info, starts, draws=5, tune=5, seed=0,
     ...                                 settings=CompiledSettings(k_max=5, moves_per_step=2))
     ... # doctest: +SKIP

@@ -545,7 +545,7 @@ def soften_starts(starts: list[dict], info, limit: float = 3.0) -> list[dict]:
     >>> from bayesmoe.inference.rjmcmc.compiled_covariates import soften_starts
     >>> X, y, _ = simulate("S-B", n=30, random_seed=0)
     >>> _, info = build_random_k_model(X, y, max_experts=3)
-    >>> start = start_points(info, None, None, chains=1, init="prior", random_seed=0)[0]
+    >>> start = start_points(info, chains=1, init="prior", random_seed=0)[0]
     >>> start["beta1_std"] = start["beta1_std"] * 0 + 1000.0   # a near-hard gate
     >>> soft = soften_starts([start], info)[0]
     >>> bool(np.abs(soft["beta1_std"]).max() <= 3 * info.priors.gate_slope + 1e-9)
@@ -623,7 +623,7 @@ def run_covariates(
     ...                                                            run_covariates)
     >>> X, y, _ = simulate("S-B", n=50, random_seed=0)
     >>> _, info = build_random_k_model(X, y, max_experts=3)
-    >>> starts = start_points(info, X, y, chains=2, init="prior", random_seed=0)
+    >>> starts = start_points(info, chains=2, init="prior", random_seed=0)
     >>> values, stats = run_covariates(info, starts, draws=5, tune=5, seed=0,
     ...                                settings=CovariateSettings(k_max=3))  # doctest: +SKIP
     >>> values["a_std"].shape, stats["proposed_birth"].shape  # doctest: +SKIP

@@ -218,9 +218,6 @@ def sample_compiled(
     step_kwargs,
     random_seed,
     init: str = "prior",
-    X=None,
-    y=None,
-    gate_X=None,
 ):
     """The compiled branch of :func:`~bayesmoe.inference.rjmcmc.sample_random_k`: start points
     (K spread over the prior's support as there), the compiled run, the DataTree and its
@@ -248,13 +245,10 @@ def sample_compiled(
     init = "prior" if gibbs else init
     starts = start_points(
         info,
-        X,
-        y,
         chains=chains,
         start_experts=start_experts,
         init=init,
         random_seed=init_seed,
-        gate_X=gate_X,
     )
     if not gibbs:  # near-hard MM gates and logits leave HMC no step size
         starts = soften_starts(starts, info)

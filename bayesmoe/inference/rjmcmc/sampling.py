@@ -110,20 +110,16 @@ def _active_rows_from_measure(measure: xr.Dataset, info: ModelSpec) -> np.ndarra
 
 def start_points(
     info: ModelSpec,
-    X=None,
-    y=None,
     *,
     chains: int,
     start_experts=None,
     init: str = "mm",
     random_seed=None,
-    gate_X=None,
 ) -> list[dict]:
     """One start point per chain (value space): K from ``start_experts`` (an int, or one per
     chain; default spread over 1..K_max across chains), active slots from the MM fit at that K
     (``init="mm"``) or from the prior (``init="prior"``), inactive slots from the prior.
-    The MM fits read the spec's own data (validated once); ``X``, ``y`` and ``gate_X`` are
-    unused, kept for callers of earlier versions.
+    The MM fits read the spec's own data (validated once).
     """
     if init not in INITS:
         raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
@@ -371,9 +367,6 @@ def sample_random_k(
             step_kwargs=step_kwargs,
             random_seed=random_seed,
             init=init,
-            X=model["X"].get_value(),
-            y=info.y,
-            gate_X=None if info.gate_shared else model["gate_X"].get_value(),
         )
         if design is not None:  # the formulas and the design, for predictions on new data
             trace.attrs.update(design.attrs())
