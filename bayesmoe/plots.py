@@ -86,10 +86,20 @@ def _relabelled(src):
     return src
 
 
-def _data(src, X, y, need_y: bool):
-    """The data: ``X``/``y`` given, else the trace's constant_data and observed_data."""
-    if X is None and isinstance(src, xr.DataTree) and "constant_data" in src.children:
-        X = src["constant_data"]["X"].transpose("obs", "feature").values
+def _data(src, G, X, y, need_y: bool, gate_X=None):
+    """``(X, y, gate_X)``: as given, else the trace's constant_data and observed_data.
+
+    ``gate_X`` stays None where the gate reads the experts' covariates or none; a DataFrame ``X``
+    may carry the gate's own covariates as extra columns (picked by name).
+    """
+    from bayesmoe.measure import gate_covariates, gate_is_shared
+
+    has = isinstance(src, xr.DataTree) and "constant_data" in src.children
+    stored = src["constant_data"].to_dataset() if has else None
+    if X is None and stored is not None:
+        X = stored["X"].transpose("obs", "feature").values
+        if gate_X is None and "gate_X" in stored.data_vars:
+            gate_X = stored["gate_X"].values
     if y is None and isinstance(src, xr.DataTree) and "observed_data" in src.children:
         y = next(iter(src["observed_data"].data_vars.values())).values
     if X is None or (need_y and y is None):
@@ -97,18 +107,46 @@ def _data(src, X, y, need_y: bool):
             "Pass the data as `X=` and `y=`: a maximum-likelihood fit (and a trace without "
             "constant_data/observed_data) does not store them."
         )
+    if not gate_is_shared(G) and G.sizes["gate_feature"]:
+        gate_X = gate_covariates(G, X, gate_X)
+        if hasattr(X, "columns"):
+            feats = [str(f) for f in G["feature"].values]
+            X = X[[c for f in feats for c in X.columns if str(c) == f]]
+    else:
+        gate_X = None
     X = np.asarray(getattr(X, "values", X), dtype=float)
     if X.ndim != 2:
         raise ValueError(f"`X` must be 2-D (n, n_features); got shape {X.shape}.")
-    return X, (None if y is None else np.asarray(getattr(y, "values", y)))
+    return X, (None if y is None else np.asarray(getattr(y, "values", y))), gate_X
 
 
-def _measure_info(src) -> tuple[list, object, list | None]:
-    """(feature names, family, class labels or None)."""
+def _measure(src):
     from bayesmoe.diagnostics.mixing import mixing_measure
+
+    return mixing_measure(src)  # also a relabel_at_k Dataset or a measure
+
+
+def _panel(G, X: np.ndarray, gate_X):
+    """The columns a plot can run along: the experts' features, then the gate's own covariates
+    (those not among the features), as one matrix ``A`` with its names, and ``split(rows)`` that
+    turns rows of ``A`` back into ``(X_new, gate_X_new)``.
+    """
+    names = [str(f) for f in G["feature"].values]
+    if gate_X is None:
+        return X, names, lambda rows: (rows, None)
+    gate_names = [str(g) for g in G["gate_feature"].values]
+    extra = [g for g in gate_names if g not in names]
+    Z = np.asarray(gate_X, dtype=float)
+    A = np.column_stack([X] + [Z[:, [gate_names.index(g)]] for g in extra])
+    every = names + extra
+    pick = [every.index(g) for g in gate_names]
+    return A, every, lambda rows: (rows[:, : len(names)], rows[:, pick])
+
+
+def _measure_info(G) -> tuple[list, object, list | None]:
+    """(feature names, family, class labels or None) of a mixing measure."""
     from bayesmoe.families import get_family
 
-    G = mixing_measure(src)  # also a relabel_at_k Dataset or a measure
     fam = get_family(G.attrs["family"])
     classes = G["class"].values.tolist() if fam.has_classes else None
     return G["feature"].values.tolist(), fam, classes
@@ -164,13 +202,13 @@ def _class_codes(y, classes: list) -> np.ndarray:
         raise ValueError(f"`y` holds values that are not classes of the fit {classes}.") from None
 
 
-def _expert_curves(src, X_new, max_draws):
+def _expert_curves(src, X_new, max_draws, gate_X=None):
     """Each expert's mean (*S, n, K) or class probabilities (*S, n, M, K) at X_new, the family,
     and the sample dims' count (0 for one measure).
     """
     from bayesmoe.prediction import _mixture, _prepare
 
-    _, p, X_new, sdims, _ = _prepare(src, X_new, None, max_draws)
+    _, p, X_new, sdims, _ = _prepare(src, X_new, None, max_draws, gate_X=gate_X)
     mix = _mixture(p, X_new)
     return mix, len(sdims)
 
@@ -184,11 +222,15 @@ def _summarise(values: np.ndarray, n_sample_dims: int, ci_prob: float):
     return flat.mean(0), lo, hi
 
 
-def responsibilities(fit, X=None, y=None, *, max_draws: int | None = _BAND_DRAWS) -> np.ndarray:
+def responsibilities(
+    fit, X=None, y=None, *, gate_X=None, max_draws: int | None = _BAND_DRAWS
+) -> np.ndarray:
     """Posterior probability that each observation came from each expert, (n, K).
 
     ``p(k | x_i, y_i) = g_k(x_i) p_k(y_i | x_i) / sum_j g_j(x_i) p_j(y_i | x_i)``, averaged over
-    the (relabelled) posterior draws; for a maximum-likelihood fit, at the estimate.
+    the (relabelled) posterior draws; for a maximum-likelihood fit, at the estimate. ``gate_X``:
+    the gate's own covariates of the rows, when it has them (default: the trace's
+    ``constant_data.gate_X``, or extra columns of a DataFrame ``X``).
 
     Examples
     --------
@@ -205,10 +247,11 @@ def responsibilities(fit, X=None, y=None, *, max_draws: int | None = _BAND_DRAWS
     src, _ = _source(fit)
     _check_fixed_k(src)
     src = _relabelled(src)
-    X, y = _data(src, X, y, need_y=True)
-    _, fam, classes = _measure_info(src)
+    G = _measure(src)
+    X, y, gate_X = _data(src, G, X, y, need_y=True, gate_X=gate_X)
+    _, fam, classes = _measure_info(G)
     values = _class_codes(y, classes) if fam.has_classes else np.asarray(y, dtype=float)
-    _, p, X, sdims, _ = _prepare(src, X, None, max_draws)
+    _, p, X, sdims, _ = _prepare(src, X, None, max_draws, gate_X=gate_X)
     mix = _mixture(p, X)
     with np.errstate(all="ignore"):
         log_pk = fam.component_log_prob(NUMPY, values, *mix["predictors"])
@@ -258,6 +301,7 @@ def plot_experts(
     *,
     feature=0,
     at=None,
+    gate_X=None,
     ax=None,
     ci_prob: float = 0.94,
     n_grid: int = 100,
@@ -281,9 +325,14 @@ def plot_experts(
         The data (default: the trace's ``constant_data.X`` and ``observed_data``; required for
         an ``MMResult``).
     feature : int or str
-        The feature on the x axis (index or name).
+        The feature on the x axis (index or name): one of the experts' features or, when the
+        gate has its own covariates, one of those (after the features, in index order).
     at : array_like or dict, optional
-        Values of the other features along the curves (default: their medians).
+        Values of the other features (and gate covariates) along the curves (default: their
+        medians).
+    gate_X : array_like (n, n_gate_features), optional
+        The gate's own covariates of the rows, when it has them (default: the trace's
+        ``constant_data.gate_X``, or extra columns of a DataFrame ``X``).
     ax : matplotlib Axes or sequence of Axes, optional
         One Axes (regression) or one per class (classification).
     ci_prob : float
@@ -317,17 +366,20 @@ def plot_experts(
     src, posterior = _source(fit)
     _check_fixed_k(src)
     src = _relabelled(src)
-    X, y = _data(src, X, y, need_y=True)
-    names, fam, classes = _measure_info(src)
+    G = _measure(src)
+    X, y, gate_X = _data(src, G, X, y, need_y=True, gate_X=gate_X)
+    _, fam, classes = _measure_info(G)
+    A, names, split = _panel(G, X, gate_X)
     j = _feature_index(feature, names)
-    grid = _grid(X, j, at, names, n_grid)
-    mix, n_s = _expert_curves(src, grid, max_draws if posterior else None)
+    grid = _grid(A, j, at, names, n_grid)
+    grid_X, grid_Z = split(grid)
+    mix, n_s = _expert_curves(src, grid_X, max_draws if posterior else None, grid_Z)
     K = mix["w"].shape[-1]
     if not 0 <= min_gate < 1:
         raise ValueError(f"`min_gate` must be in [0, 1); got {min_gate!r}.")
     gate = _summarise(mix["w"], n_s, ci_prob)[0]  # (n, K), posterior mean
     shown = gate >= min_gate
-    resp = responsibilities(src, X, y, max_draws=max_draws if posterior else None)
+    resp = responsibilities(src, X, y, gate_X=gate_X, max_draws=max_draws if posterior else None)
     who = resp.argmax(1)
     xs = grid[:, j]
     if not fam.has_classes:
@@ -335,7 +387,7 @@ def plot_experts(
         mean, lo, hi = _summarise(mix["mean"], n_s, ci_prob)
         for k in range(K):
             sel = who == k
-            ax.scatter(X[sel, j], np.asarray(y, float)[sel], s=10, alpha=0.6, color=_colour(k))
+            ax.scatter(A[sel, j], np.asarray(y, float)[sel], s=10, alpha=0.6, color=_colour(k))
             on = shown[:, k]
             ax.plot(
                 xs, np.where(on, mean[:, k], np.nan), color=_colour(k), lw=2, label=f"expert {k}"
@@ -344,7 +396,7 @@ def plot_experts(
                 ax.fill_between(xs, lo[:, k], hi[:, k], where=on, color=_colour(k), alpha=0.2, lw=0)
         ax.set_xlabel(str(names[j]))
         ax.set_ylabel(_y_label(src, y_label))
-        ax.set_title(f"experts over {names[j]}{_held(X, at)}", fontsize=10)
+        ax.set_title(f"experts over {names[j]}{_held(A, at)}", fontsize=10)
         band = f", {ci_prob:.0%} band" if lo is not None else ""
         gated = f"\nwhere its gate >= {min_gate:g}" if min_gate > 0 else ""
         ax.legend(fontsize=8, title=f"mean of y{band}{gated}", title_fontsize=8)
@@ -362,7 +414,7 @@ def plot_experts(
         hit = (codes == c).astype(float) + rng.uniform(-0.03, 0.03, codes.size)
         for k in range(K):
             sel = who == k
-            axc.scatter(X[sel, j], hit[sel], s=8, alpha=0.5, color=_colour(k))
+            axc.scatter(A[sel, j], hit[sel], s=8, alpha=0.5, color=_colour(k))
             on = shown[:, k]
             axc.plot(
                 xs, np.where(on, mean[:, c, k], np.nan), color=_colour(k), lw=2, label=f"expert {k}"
@@ -386,15 +438,16 @@ def plot_gate(
     *,
     feature=0,
     at=None,
+    gate_X=None,
     ax=None,
     ci_prob: float = 0.94,
     n_grid: int = 100,
     max_draws: int | None = _BAND_DRAWS,
 ):
-    """Gate probabilities g_k(x) of every expert against one feature.
+    """Gate probabilities g_k(x) of every expert against one feature (or gate covariate).
 
-    Parameters are those of :func:`plot_experts` (``X`` only sets the range of the feature and
-    the medians of the others).
+    Parameters are those of :func:`plot_experts` (``X`` and ``gate_X`` only set the range of the
+    plotted column and the medians of the others).
 
     Returns
     -------
@@ -416,11 +469,13 @@ def plot_gate(
     src, posterior = _source(fit)
     _check_fixed_k(src)
     src = _relabelled(src)
-    X, _ = _data(src, X, None, need_y=False)
-    names, _, _ = _measure_info(src)
+    G = _measure(src)
+    X, _, gate_X = _data(src, G, X, None, need_y=False, gate_X=gate_X)
+    A, names, split = _panel(G, X, gate_X)
     j = _feature_index(feature, names)
-    grid = _grid(X, j, at, names, n_grid)
-    g = gate_probabilities(src, grid, max_draws=max_draws if posterior else None)
+    grid = _grid(A, j, at, names, n_grid)
+    grid_X, grid_Z = split(grid)
+    g = gate_probabilities(src, grid_X, gate_X=grid_Z, max_draws=max_draws if posterior else None)
     sdims = [d for d in ("chain", "draw") if d in g.dims]
     values = g.transpose(*sdims, "obs", "expert").values
     mean, lo, hi = _summarise(values, len(sdims), ci_prob)
@@ -432,7 +487,7 @@ def plot_gate(
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel(str(names[j]))
     ax.set_ylabel("gate probability")
-    ax.set_title(f"gate over {names[j]}{_held(X, at)}", fontsize=10)
+    ax.set_title(f"gate over {names[j]}{_held(A, at)}", fontsize=10)
     ax.legend(fontsize=8)
     return ax
 
@@ -454,7 +509,9 @@ def plot_predictive_density(
     fit : DataTree, MMResult or mixing measure
         Fixed or random K (the mixture is defined either way).
     x : array_like (n_features,) or dict
-        The input row in the user's units (a dict by feature name).
+        The input row in the user's units (a dict by feature name). When the gate has its own
+        covariates, the row continues with those not among the features (or the dict names
+        them too).
     y_grid : array_like, optional
         Where to evaluate: default 200 points over the 0.1%–99.9% predictive range
         (real responses), the counts up to its 99.9% quantile, or every class.
@@ -474,36 +531,42 @@ def plot_predictive_density(
     >>> ax.get_ylabel()
     'p(y | x)'
     """
+    from bayesmoe.measure import gate_is_shared
     from bayesmoe.prediction import conditional_density, predict
 
     src, posterior = _source(fit)
-    names, fam, classes = _measure_info(src)
+    G = _measure(src)
+    _, fam, classes = _measure_info(G)
+    own = not gate_is_shared(G) and G.sizes["gate_feature"] > 0  # the gate's own covariates
+    Z0 = np.zeros((1, G.sizes["gate_feature"])) if own else None
+    _, names, split = _panel(G, np.zeros((1, G.sizes["feature"])), Z0)
     if isinstance(x, dict):
         missing = [n for n in names if n not in x]
         if missing:
             raise ValueError(f"`x` as a dict must give every feature; missing {missing}.")
         x = [x[n] for n in names]
-    row = np.asarray(getattr(x, "values", x), dtype=float).reshape(1, -1)
-    if row.shape[1] != len(names):
-        raise ValueError(f"`x` must hold {len(names)} feature values {names}; got {row.shape[1]}.")
+    full = np.asarray(getattr(x, "values", x), dtype=float).reshape(1, -1)
+    if full.shape[1] != len(names):
+        raise ValueError(f"`x` must hold {len(names)} feature values {names}; got {full.shape[1]}.")
+    row, gate_row = split(full)
     draws = max_draws if posterior else None
     if y_grid is None:
         if fam.has_classes:
             y_grid = np.asarray(classes)
         else:
-            q = predict(src, row, ci_prob=0.998, max_draws=draws, random_seed=0)
+            q = predict(src, row, gate_X=gate_row, ci_prob=0.998, max_draws=draws, random_seed=0)
             lo, hi = float(q["lower"][0]), float(q["upper"][0])
             if fam.discrete:
                 y_grid = np.arange(max(0, int(np.floor(lo))), int(np.ceil(hi)) + 1)
             else:
                 pad = 0.05 * (hi - lo)
                 y_grid = np.linspace(lo - pad, hi + pad, 200)
-    d = conditional_density(src, row, y_grid, ci_prob=ci_prob, max_draws=draws)
+    d = conditional_density(src, row, y_grid, gate_X=gate_row, ci_prob=ci_prob, max_draws=draws)
     dens = d["density"].values[0]
     band = ("lower" in d) and (d["lower"].values[0], d["upper"].values[0])
     ax = _new_axes(ax)[0]
     yl = _y_label(src, y_label)
-    where = ", ".join(f"{n}={v:.3g}" for n, v in zip(names, row[0], strict=True))
+    where = ", ".join(f"{n}={v:.3g}" for n, v in zip(names, full[0], strict=True))
     if fam.has_classes or fam.discrete:
         pos = np.arange(len(y_grid)) if fam.has_classes else np.asarray(y_grid, float)
         ax.bar(pos, dens, color="C0", alpha=0.7, label="posterior mean" if band else "fit")
@@ -678,8 +741,10 @@ def plot_k_choice(table, *, figsize=(12, 6.2)):
     return fig
 
 
-def plot_fit(fit, X=None, y=None, *, feature=0, at=None, y_label=None, figsize=None):
+def plot_fit(fit, X=None, y=None, *, feature=0, at=None, gate_X=None, y_label=None, figsize=None):
     """The fitted model at a glance: :func:`plot_experts` beside :func:`plot_gate`.
+
+    Parameters are those of :func:`plot_experts`.
 
     Returns
     -------
@@ -701,9 +766,10 @@ def plot_fit(fit, X=None, y=None, *, feature=0, at=None, y_label=None, figsize=N
     src, _ = _source(fit)
     _check_fixed_k(src)
     src = _relabelled(src)  # once for both panels
-    _, fam, classes = _measure_info(src)
+    _, fam, classes = _measure_info(_measure(src))
     n = (len(classes) if fam.has_classes else 1) + 1
     fig, axes = plt.subplots(1, n, figsize=figsize or (4.6 * n, 3.6), constrained_layout=True)
-    plot_experts(src, X, y, feature=feature, at=at, ax=axes[:-1], y_label=y_label)
-    plot_gate(src, X, feature=feature, at=at, ax=axes[-1])
+    where = {"feature": feature, "at": at, "gate_X": gate_X}
+    plot_experts(src, X, y, **where, ax=axes[:-1], y_label=y_label)
+    plot_gate(src, X, **where, ax=axes[-1])
     return fig

@@ -203,3 +203,59 @@ def test_a_posterior_dataset_without_attrs_plots_with_bands():
     ax = plot_experts(post, X, y)[0]
     bands = [c for c in ax.collections if isinstance(c, matplotlib.collections.PolyCollection)]
     assert len(ax.get_lines()) == 3 and len(bands) == 3
+
+
+@pytest.fixture(scope="module")
+def own_gate_fit():
+    """A gate on its own covariate w (not an expert feature): the experts see x only."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=200), rng.normal(size=200)
+    y = np.where(w > 0, 2 + x, -2 - x) + 0.3 * rng.normal(size=200)
+    X, Z = pd.DataFrame({"x": x}), pd.DataFrame({"w": w})
+    return bm.fit_mle(X, y, n_experts=2, gate_X=Z, random_seed=0), X, Z, y
+
+
+def test_plots_run_along_the_gates_own_covariate(own_gate_fit):
+    from bayesmoe.prediction import gate_probabilities
+
+    res, X, Z, y = own_gate_fit
+    ax = plot_gate(res, X, gate_X=Z, feature="w", at={"x": 0.0})
+    w_grid, g0 = ax.get_lines()[0].get_data()
+    assert ax.get_xlabel() == "w"
+    expected = gate_probabilities(res, np.zeros((w_grid.size, 1)), gate_X=w_grid[:, None])
+    np.testing.assert_allclose(g0, expected.isel(expert=0).values, atol=1e-12)
+    assert g0[0] < 0.05 < 0.95 < g0[-1] or g0[-1] < 0.05 < 0.95 < g0[0]  # the gate follows w
+    axes = plot_experts(res, X, y, gate_X=Z, feature="w", min_gate=0)
+    means = [line.get_data()[1] for line in axes[0].get_lines()]
+    assert all(np.ptp(m) < 1e-12 for m in means)  # experts do not read w: flat along it
+
+
+def test_plots_take_the_gates_covariates_from_a_dataframe_or_the_trace(own_gate_fit):
+    import pandas as pd
+
+    res, X, Z, y = own_gate_fit
+    both = pd.concat([Z, X], axis=1)  # gate column first: picked by name
+    fig = plot_fit(res, both, y, feature="w")
+    assert [a.get_xlabel() for a in fig.axes] == ["w", "w"]
+    np.testing.assert_allclose(
+        responsibilities(res, X, y, gate_X=Z), res.responsibilities_, atol=1e-6
+    )
+    post = res.measure_.expand_dims(chain=[0], draw=np.arange(2))
+    trace = xr.DataTree.from_dict(
+        {
+            "posterior": post,
+            "constant_data": xr.Dataset(
+                {"X": (("obs", "feature"), X.values), "gate_X": (("obs", "gate_feature"), Z.values)}
+            ),
+            "observed_data": xr.Dataset({"y": ("obs", y)}),
+        }
+    )
+    ax = plot_gate(trace, feature="w")
+    assert ax.get_xlabel() == "w" and len(ax.get_lines()) == 2
+    ax = plot_predictive_density(res, {"x": 0.5, "w": 1.0})
+    xs, ys = ax.get_lines()[0].get_data()
+    assert "w=1" in ax.get_title() and abs(np.trapezoid(ys, xs) - 1) < 0.01
+    with pytest.raises(ValueError, match="gate_X"):
+        plot_fit(res, X, y)
