@@ -285,9 +285,9 @@ def fit_mle(
         The expert family (:data:`bayesmoe.families.FAMILIES`).
     gate : {"softmax", "tanh", "sigmoid"} or callable
         The standard softmax gate, or a modified softmax gate on M(x) (docs/math.md §1.3), the
-        same names as :func:`bayesmoe.inference.sample` (``"identity"`` is accepted for
-        ``"softmax"``). The measure records M's name (``"identity"`` for the standard gate; a
-        callable as ``"custom"``).
+        same names as :func:`bayesmoe.inference.sample` (``"identity"``, the old name, is read
+        as ``"softmax"`` with a DeprecationWarning). The measure records the gate's name
+        (``"softmax"`` for the standard gate; a callable as ``"custom"``).
     ridge : float
         λ >= 0: the objective is ℓ - (λ/2)(‖gate slopes‖² + ‖expert slopes‖²) on the standardised
         scale (intercepts and variances are not penalised; the gate's reference expert is the last).
