@@ -35,7 +35,7 @@ import numpy as np
 
 from bayesmoe._validation import check_real_response
 from bayesmoe.families._ascent import newton_1d
-from bayesmoe.families._ops import NUMPY, Ops, log_gamma_ratio
+from bayesmoe.families._ops import NUMPY, Ops, log_gamma_ratio, materialized
 from bayesmoe.families.base import Param, Transform
 from bayesmoe.families.gaussian import Gaussian, pick, weighted_lstsq
 
@@ -139,14 +139,39 @@ class StudentT(Gaussian):
 
     # ----- density --------------------------------------------------------------------------
     def predictors(self, ops: Ops, canon, X, tr: Transform, data=None):
-        """(location, scale, nu), all (..., n, K), in the user's units of y."""
+        """(location, scale, nu) in the user's units of y: location and scale (..., n, K), nu
+        (..., 1, K), broadcasting against the rows.
+
+        nu is per expert, not per row: kept at one row, the density's ``gammaln`` terms (and
+        their gradients) are evaluated K times instead of n K times. That matters most in the
+        compiled sampler, whose cached programs (``jax.export``) carry ``lgamma``/``digamma``
+        expanded into elementwise polynomials that cost several times XLA's own per element
+        (benchmarks/README.md, Student-t NUTS speed). :meth:`user_predictors` broadcasts nu to
+        (..., n, K) for prediction, simulation and the diagnostics.
+        """
         mu, sigma = super().predictors(ops, canon, X, tr, data)
-        return mu, sigma, ops.xp.zeros_like(mu) + canon["nu"][..., None, :]
+        return mu, sigma, canon["nu"][..., None, :]
+
+    def user_predictors(self, canon, X, data=None):
+        """:meth:`predictors` in the user's units with nu broadcast to (..., n, K).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from bayesmoe.families import get_family
+        >>> canon = {"a": np.zeros((1, 2)), "b": np.zeros(2), "sigma2": np.ones(2),
+        ...          "nu": np.array([3.0, 30.0])}
+        >>> [p.shape for p in get_family("student-t").user_predictors(canon, np.zeros((4, 1)))]
+        [(4, 2), (4, 2), (4, 2)]
+        """
+        mu, sigma, nu = super().user_predictors(canon, X, data)
+        return mu, sigma, np.broadcast_to(nu, np.shape(mu)).copy()
 
     def component_log_prob(self, ops: Ops, y, mu, sigma, nu):
         xp = ops.xp
         z = (y[..., None] - mu) / sigma
-        return log_gamma_ratio(ops, nu) - xp.log(sigma) - 0.5 * (nu + 1.0) * xp.log1p(z * z / nu)
+        const = materialized(ops, log_gamma_ratio(ops, nu))  # per expert: computed once
+        return const - xp.log(sigma) - 0.5 * (nu + 1.0) * xp.log1p(z * z / nu)
 
     def draw(self, rng, k, mu, sigma, nu):
         return pick(mu, k) + pick(sigma, k) * rng.standard_t(pick(nu, k))

@@ -89,6 +89,59 @@ def test_student_t_is_at_least_gaussian_on_mcycle():
     assert len(bm.inference.monotone_violations(st.loglik_trace_)) == 0
 
 
+def _special_function_sizes(jaxpr) -> list[tuple[str, int]]:
+    """(primitive, input size) of every lgamma/digamma in a jaxpr, sub-jaxprs included, and
+    ("optimization_barrier", 0) for each barrier."""
+    out = []
+    for eqn in jaxpr.eqns:
+        name = eqn.primitive.name
+        if name in ("lgamma", "digamma"):
+            out.append((name, int(np.prod(eqn.invars[0].aval.shape))))
+        elif name == "optimization_barrier":
+            out.append((name, 0))
+        for v in eqn.params.values():
+            for sub in v if isinstance(v, (tuple, list)) else (v,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    out.extend(_special_function_sizes(inner))
+    return out
+
+
+def test_compiled_density_evaluates_the_constant_once_per_expert(monkeypatch):
+    """The compiled sampler's density and its gradient take gammaln/digamma of the K degrees of
+    freedom only (not of nu broadcast to the n x K rows), behind an optimization barrier, so that
+    XLA neither evaluates nor fuses them per row: in the stored (jax.export) programs these
+    functions are expanded into elementwise code, and per row they made a gradient ~60 times
+    dearer (5 ms instead of 0.08 ms at n = 1000; benchmarks/README.md). Must-fail twin: nu
+    broadcast to the rows, as before, puts n K = 120 x 3 elements through them."""
+    jax = pytest.importorskip("jax")
+    from bayesmoe.families.gaussian import Gaussian
+    from bayesmoe.families.student_t import StudentT
+    from bayesmoe.inference.nuts.flat_model import flat_model_from_spec
+    from bayesmoe.inference.nuts.jax_nuts import _x64
+    from bayesmoe.models.spec import fixed_k_spec
+
+    X, y = _data(120, 0)
+    fm = flat_model_from_spec(fixed_k_spec(X, y, n_experts=3, family="student-t"))
+    logp, data = fm.jax_logp(), fm.data()
+    x = np.zeros(fm.ndim)
+
+    def sizes():
+        with _x64(jax):
+            return _special_function_sizes(jax.make_jaxpr(jax.grad(logp))(x, data).jaxpr)
+
+    got = sizes()
+    assert {n for n, _ in got} == {"lgamma", "digamma", "optimization_barrier"}
+    assert max(size for _, size in got) == 3
+
+    def per_row(self, ops, canon, X, tr, data=None):
+        mu, sigma = Gaussian.predictors(self, ops, canon, X, tr, data)
+        return mu, sigma, ops.xp.zeros_like(mu) + canon["nu"][..., None, :]
+
+    monkeypatch.setattr(StudentT, "predictors", per_row)
+    assert max(size for _, size in sizes()) == 120 * 3
+
+
 @pytest.fixture(scope="module")
 def nuts_fit():
     X, y = _data(600, 3)

@@ -36,14 +36,20 @@ def _versions() -> dict:
     return out
 
 
-def _source_digest() -> str:
-    """Digest of the modules that define the programs: the sampler's and every expert family's
-    (the density is written there).
+def _source_files() -> list[Path]:
+    """The modules that define the programs: the sampler's, and every expert family's and
+    gate's (the density is written there: bayesmoe/families, bayesmoe/gates).
     """
     here = Path(__file__).resolve().parent
-    families = sorted((here.parent / "families").glob("*.py"))
+    package = here.parents[1]  # bayesmoe/ (this module is bayesmoe/inference/nuts/)
+    density = sorted(package.glob("families/*.py")) + sorted(package.glob("gates/*.py"))
+    return [here / name for name in _SOURCES] + density
+
+
+def _source_digest() -> str:
+    """Digest of :func:`_source_files`."""
     h = hashlib.sha256()
-    for path in [here / name for name in _SOURCES] + families:
+    for path in _source_files():
         h.update(path.read_bytes())
     return h.hexdigest()
 

@@ -206,6 +206,17 @@ def test_program_key_covers_the_source(monkeypatch):
     assert jax_programs.program_key("p", {}, args) != before
 
 
+def test_program_key_covers_the_family_and_gate_modules():
+    """An edited expert density or gate must not reuse a stored program (the families' glob
+    once pointed at bayesmoe/inference/families, which does not exist, and hashed nothing)."""
+    from bayesmoe.inference.nuts import jax_programs
+
+    names = {(p.parent.name, p.name) for p in jax_programs._source_files()}
+    assert {("families", "student_t.py"), ("families", "gaussian.py")} <= names
+    assert {("gates", "softmax.py"), ("nuts", "flat_model.py")} <= names
+    assert all(p.is_file() for p in jax_programs._source_files())
+
+
 def test_exported_sampler_gives_the_traced_sampler_draws(small, monkeypatch):
     """The stored (exported) programs and freshly traced ones are the same computation: the
     same seed gives identical draws, statistics and log-likelihood."""
