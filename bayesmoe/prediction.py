@@ -390,7 +390,10 @@ def predict(
         ey = pp["expected_y"]
         if sdims:
             mq = ey.quantile(q, dim=sdims)
-            yq = pp["y"].quantile(q, dim=sdims).values
+            # counts: the draws' own values (the smallest whose share reaches q), not a value
+            # interpolated between two counts
+            method = "inverted_cdf" if pp["y"].dtype.kind in "iu" else "linear"
+            yq = pp["y"].quantile(q, dim=sdims, method=method).values
         else:  # one measure: E[y|x] is exact; predictive quantiles by inverting the mixture CDF
             mq = xr.concat([ey, ey], "quantile")
             yq = _mixture_quantiles(trace, X_new, q, gate, offset, gate_X, trials)

@@ -98,3 +98,25 @@ def test_bad_new_inputs():
     with pytest.raises(RuntimeError, match="not fitted"):
         MoE(2).predict(np.zeros((1, 2)))
     assert isinstance(gate_probabilities(truth, np.zeros((2, 2))), xr.DataArray)
+
+
+def test_count_prediction_intervals_are_counts():
+    """predict's lower/upper for count experts from posterior draws are counts drawn, not values
+    interpolated between two counts (xarray's default 'linear' quantile gave e.g. 9.97)."""
+    from bayesmoe.measure import measure_from_arrays
+
+    G = measure_from_arrays(
+        [0.0, 0.0],
+        [[2.0, -2.0]],
+        {"a": [[0.3, -0.2]], "b": [1.5, 2.5]},
+        family="poisson",
+    )
+    rng = np.random.default_rng(0)
+    post = G.expand_dims(chain=[0, 1], draw=np.arange(25)).copy(deep=True)
+    post["b"] = post["b"] + 0.05 * rng.standard_normal(post["b"].shape)
+    trace = xr.DataTree.from_dict({"posterior": post})
+    X = np.linspace(-1, 1, 7)[:, None]
+    pred = predict(trace, X, ci_prob=0.83, random_seed=0)
+    for bound in ("lower", "upper"):
+        v = pred[bound].values
+        np.testing.assert_array_equal(v, np.round(v))
