@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 
 from bayesmoe.inference.mle import mm_updates as mu
-from bayesmoe.measure import measure_family, measure_from_arrays, upgrade_measure
+from bayesmoe.measure import MeasureParts, measure_family, measure_parts, upgrade_measure
 from bayesmoe.scaling import Standardizer
 
 
@@ -81,9 +81,15 @@ def _theta_from_measure(G: xr.Dataset, st: Standardizer, lay: mu.Layout, K: int,
 
 
 def _measure_from_theta(theta_row, lay, st, gate_name, feature, gate_feature) -> xr.Dataset:
+    """The fitted measure in the user's units (the Dataset of :func:`_parts_from_theta`)."""
+    return _parts_from_theta(theta_row, lay, st, gate_name, feature, gate_feature).dataset()
+
+
+def _parts_from_theta(theta_row, lay, st, gate_name, feature, gate_feature) -> MeasureParts:
     """The fitted measure in the user's units: :meth:`Standardizer.to_user`'s affine map done on
-    the numpy arrays (one Dataset built at the end: the xarray arithmetic of ``to_user`` cost
-    ~10 ms per fit, more than the whole iteration at n = 200), gate in sum-to-zero form.
+    the numpy arrays (the xarray arithmetic of ``to_user`` cost ~10 ms per fit, more than the
+    whole iteration at n = 200), gate in sum-to-zero form; checked, but not yet a Dataset
+    (:class:`~bayesmoe.measure.MeasureParts`: ``MMResult.measure_`` makes it on first access).
     """
     p = lay.unpack(theta_row[None])
     W = p["W"][0]
@@ -95,7 +101,7 @@ def _measure_from_theta(theta_row, lay, st, gate_name, feature, gate_feature) ->
     fam = lay.fam
     canon = {k: v[0] for k, v in fam.mm_unpack(lay.experts(p)).items()}
     user = fam.to_user(np, canon, st.transform)
-    return measure_from_arrays(
+    return measure_parts(
         beta0,
         beta1,
         user,
