@@ -130,7 +130,9 @@ class MMResult:
     ----------
     measure_ : xarray.Dataset
         Fitted mixing measure in the user's units (no sample dims; gate in sum-to-zero form:
-        the mean over experts of ``beta0`` and of ``beta1`` is zero).
+        the mean over experts of ``beta0`` and of ``beta1`` is zero). Built on first access
+        (a process's first xarray object costs ~0.3 s when dask is installed; the fit does not
+        pay it); ``repr`` and :meth:`to_dict` do not build it.
     loglik_ : float
         Log-likelihood of the original (X, y) at ``measure_`` (unpenalised, user units).
     loglik_trace_ : ndarray
