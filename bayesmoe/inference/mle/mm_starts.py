@@ -12,23 +12,20 @@ from bayesmoe.measure import MeasureParts, measure_family, measure_parts, upgrad
 from bayesmoe.scaling import Standardizer
 
 
-def _sq_dist(F: np.ndarray, Ft: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Squared distances (S, n) of the rows of F (n, q; ``Ft`` its contiguous transpose) to one
-    centre per start ``c`` (S, q): the floats of ``((F - c) ** 2).sum(-1)``. Below 8 columns
-    numpy sums them one after another, so they are summed column by column here, without the
-    (S, n, q) temporaries; from 8 on, numpy's blocked summation order is kept by calling it.
+def _sq_dist(F: np.ndarray, Ft: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Squared distances (S, K, n) of the rows of F (n, q; ``Ft`` its contiguous transpose) to
+    the centres ``C`` (S, K, q): the floats of ``((F - c) ** 2).sum(-1)``. Below 8 columns numpy
+    sums them one after another, so they are summed column by column here, without the
+    (S, K, n, q) temporary; from 8 on, numpy's blocked summation order is kept by calling it.
     """
     if Ft.shape[0] >= 8:
-        return ((F[None] - c[:, None, :]) ** 2).sum(-1)
-    out = (Ft[0][None] - c[:, 0:1]) ** 2
+        return ((F[None, None] - C[:, :, None, :]) ** 2).sum(-1)
+    out = Ft[0][None, None] - C[:, :, 0:1]
+    np.square(out, out=out)
     for j in range(1, Ft.shape[0]):
-        out += (Ft[j][None] - c[:, j : j + 1]) ** 2
+        t = Ft[j][None, None] - C[:, :, j : j + 1]
+        out += np.square(t, out=t)
     return out
-
-
-def _nearest(F: np.ndarray, Ft: np.ndarray, C: np.ndarray) -> np.ndarray:
-    """Index of the nearest of the K centres ``C`` (S, K, q) for every row: labels (S, n)."""
-    return np.stack([_sq_dist(F, Ft, C[:, k]) for k in range(C.shape[1])], axis=-1).argmin(-1)
 
 
 def _kmeans_labels(F: np.ndarray, K: int, S: int, rng, n_lloyd: int = 5) -> np.ndarray:
@@ -37,25 +34,25 @@ def _kmeans_labels(F: np.ndarray, K: int, S: int, rng, n_lloyd: int = 5) -> np.n
     Ft = np.ascontiguousarray(F.T)
     idx = rng.integers(n, size=S)
     C = F[idx][:, None, :]  # (S, 1, q)
-    d2 = _sq_dist(F, Ft, C[:, 0])  # (S, n)
+    d2 = _sq_dist(F, Ft, C)[:, 0]  # (S, n)
     for _ in range(1, K):
         cum = np.cumsum(d2, axis=1)
         u = rng.uniform(size=(S, 1)) * cum[:, -1:]
         pick = np.minimum((cum < u).sum(1), n - 1)
-        newc = F[pick]
-        C = np.concatenate([C, newc[:, None, :]], axis=1)
-        d2 = np.minimum(d2, _sq_dist(F, Ft, newc))
-    eye, z_old = np.eye(K), None
+        newc = F[pick][:, None, :]
+        C = np.concatenate([C, newc], axis=1)
+        d2 = np.minimum(d2, _sq_dist(F, Ft, newc)[:, 0])
+    ks, base, z_old = np.arange(K), K * np.arange(S)[:, None], None
     for _ in range(n_lloyd):
-        z = _nearest(F, Ft, C)
+        z = _sq_dist(F, Ft, C).argmin(1)  # (S, n): the nearest centre, first on ties
         if z_old is not None and np.array_equal(z, z_old):
             return z  # the same labels give the same centres: every later step repeats this one
-        oh = eye[z]  # (S, n, K)
-        cnt = oh.sum(1)
+        oh = (z[..., None] == ks).astype(float)  # (S, n, K) one-hot
+        cnt = np.bincount((z + base).ravel(), minlength=S * K).reshape(S, K).astype(float)
         newC = np.einsum("snk,nq->skq", oh, F) / np.maximum(cnt, 1)[..., None]
         C = np.where(cnt[..., None] > 0, newC, C)
         z_old = z
-    return _nearest(F, Ft, C)
+    return _sq_dist(F, Ft, C).argmin(1)
 
 
 def _initial_theta(prob: mu.Problem, S: int, rng, n_inner: int = 5, engine=None) -> np.ndarray:

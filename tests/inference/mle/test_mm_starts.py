@@ -48,9 +48,9 @@ def test_distances_are_the_floats_of_numpys_sum():
     gen = np.random.default_rng(0)
     for q in (2, 7, 9):
         F = gen.standard_normal((500, q)) * 1e3
-        c = gen.standard_normal((4, q))
-        ref = ((F[None] - c[:, None, :]) ** 2).sum(-1)
-        np.testing.assert_array_equal(_sq_dist(F, np.ascontiguousarray(F.T), c), ref)
+        C = gen.standard_normal((4, 3, q))  # 4 starts, 3 centres
+        ref = ((F[None, None] - C[:, :, None, :]) ** 2).sum(-1)
+        np.testing.assert_array_equal(_sq_dist(F, np.ascontiguousarray(F.T), C), ref)
     # twin: from 8 columns on, numpy's blocked sum orders the terms otherwise; a plain
     # column-by-column sum gives other floats (the reason _sq_dist calls numpy there)
     F = gen.standard_normal((500, 9)) * 1e3
