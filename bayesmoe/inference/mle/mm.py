@@ -38,9 +38,11 @@ from bayesmoe.inference.mle import mm_updates as mu
 from bayesmoe.inference.mle.mm_engine import ENGINES, _Engine, _iterate
 from bayesmoe.inference.mle.mm_starts import (
     _initial_theta,
-    _measure_from_theta,
+    _measure_from_theta,  # noqa: F401 - imported from here by tests and benchmarks/mm_speed.py
+    _parts_from_theta,
     _theta_from_measure,
 )
+from bayesmoe.measure import MeasureParts
 from bayesmoe.models.spec import check_gate_X, check_offset, check_trials
 from bayesmoe.scaling import Standardizer
 
@@ -94,6 +96,32 @@ def tuning(**changes):
         _TUNING.reset(token)
 
 
+class _LazyMeasure:
+    """``MMResult.measure_``: holds a Dataset or the :class:`~bayesmoe.measure.MeasureParts` of
+    one, made into the Dataset on first access (a process's first xarray object costs ~0.3 s
+    when dask is installed: xarray imports ``dask.array``; a small fit takes ~0.01 s).
+    """
+
+    def __set_name__(self, owner, name):
+        self.slot = "_" + name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:  # dataclasses ask for a default: there is none
+            raise AttributeError(self.slot[1:])
+        value = obj.__dict__[self.slot]
+        if isinstance(value, MeasureParts):
+            value = obj.__dict__[self.slot] = value.dataset()
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.slot] = value
+
+    @staticmethod
+    def peek(obj):
+        """The stored value (Dataset or parts), without building: ``.attrs`` and ``.sizes``."""
+        return obj.__dict__["_measure_"]
+
+
 @dataclass
 class MMResult:
     """Result of :func:`fit_mle`. Information criteria follow "lower is better".
@@ -102,7 +130,9 @@ class MMResult:
     ----------
     measure_ : xarray.Dataset
         Fitted mixing measure in the user's units (no sample dims; gate in sum-to-zero form:
-        the mean over experts of ``beta0`` and of ``beta1`` is zero).
+        the mean over experts of ``beta0`` and of ``beta1`` is zero). Built on first access
+        (a process's first xarray object costs ~0.3 s when dask is installed; the fit does not
+        pay it); ``repr`` and :meth:`to_dict` do not build it.
     loglik_ : float
         Log-likelihood of the original (X, y) at ``measure_`` (unpenalised, user units).
     loglik_trace_ : ndarray
@@ -128,7 +158,7 @@ class MMResult:
         The iteration engine used ("numba" or "numpy"); ``backend_`` is its old name.
     """
 
-    measure_: xr.Dataset
+    measure_: xr.Dataset = _LazyMeasure()  # type: ignore[assignment]  # built on first access
     loglik_: float
     loglik_trace_: np.ndarray
     converged_: bool
@@ -151,7 +181,7 @@ class MMResult:
         return self.engine_
 
     def __repr__(self) -> str:
-        G = self.measure_
+        G = _LazyMeasure.peek(self)  # no Dataset built for a repr
         return (
             f"MMResult(family={G.attrs['family']!r}, gate={G.attrs['gate']!r}, "
             f"n_experts={G.sizes['expert']}, loglik={self.loglik_:.4f}, "
@@ -163,6 +193,11 @@ class MMResult:
 
     def to_dict(self) -> dict:
         """JSON-ready summary (floats, ints, bools and nested lists only)."""
+        G = _LazyMeasure.peek(self)
+        if isinstance(G, MeasureParts):
+            params = {k: np.asarray(v[1]).tolist() for k, v in G.data_vars.items()}
+        else:
+            params = {k: G[k].values.tolist() for k in G.data_vars}
         return {
             "loglik": float(self.loglik_),
             "n_params": int(self.n_params_),
@@ -174,9 +209,9 @@ class MMResult:
             "seconds": float(self.seconds_),
             "starts": len(self.all_starts_loglik_),
             "survivors": int(self.n_survivors_),
-            "family": self.measure_.attrs["family"],
-            "gate": self.measure_.attrs["gate"],
-            "parameters": {k: self.measure_[k].values.tolist() for k in self.measure_.data_vars},
+            "family": G.attrs["family"],
+            "gate": G.attrs["gate"],
+            "parameters": params,
         }
 
 
@@ -567,7 +602,7 @@ def fit_mle(
             UserWarning,
             stacklevel=2,
         )
-    G = _measure_from_theta(theta[best], lay, st, gate_name, feature, gate_feature)
+    G = _parts_from_theta(theta[best], lay, st, gate_name, feature, gate_feature)
     resp = engine.responsibilities(theta[best])
     ll = float(ll_all[best])
     with np.errstate(divide="ignore", invalid="ignore"):
