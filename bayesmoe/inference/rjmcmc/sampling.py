@@ -115,11 +115,13 @@ def start_points(
     start_experts=None,
     init: str = "mm",
     random_seed=None,
+    mm_max_iter: int = 2000,
 ) -> list[dict]:
     """One start point per chain (value space): K from ``start_experts`` (an int, or one per
     chain; default spread over 1..K_max across chains), active slots from the MM fit at that K
-    (``init="mm"``) or from the prior (``init="prior"``), inactive slots from the prior.
-    The MM fits read the spec's own data (validated once).
+    (``init="mm"``, at most ``mm_max_iter`` SQUAREM cycles per start) or from the prior
+    (``init="prior"``), inactive slots from the prior. The MM fits read the spec's own data
+    (validated once).
     """
     if init not in INITS:
         raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
@@ -158,6 +160,7 @@ def start_points(
                             spec=info,
                             n_experts=K,
                             n_starts=4,
+                            max_iter=mm_max_iter,
                             random_seed=int(rng.integers(2**31)),
                             # an engine not chosen by timing
                             engine=fixed_engine(info.n, info.family, not info.gate_shared),
