@@ -191,6 +191,12 @@ def main(argv=None):
         default=None,
         help="birth kernel of the compiled sampler (default: its own default)",
     )
+    ap.add_argument(
+        "--compiled-p-birth-death",
+        type=float,
+        default=None,
+        help="share of birth/death among the compiled sampler's moves (default: its own, 0.5)",
+    )
     ap.add_argument("--out", default=None, help="also write the results as JSON here")
     args = ap.parse_args(argv)
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -234,6 +240,11 @@ def main(argv=None):
                 {
                     "moves_per_step": args.compiled_moves,
                     **({"birth": args.compiled_birth} if args.compiled_birth else {}),
+                    **(
+                        {"p_birth_death": args.compiled_p_birth_death}
+                        if args.compiled_p_birth_death is not None
+                        else {}
+                    ),
                 },
                 sampler="compiled",
             )

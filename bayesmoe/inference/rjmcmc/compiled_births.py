@@ -52,12 +52,13 @@ __all__ = [
 
 #: birth kernels of the compiled covariate sampler (``step_kwargs={"birth": ...}``)
 BIRTHS = ("prior", "anchors")
-#: anchors (k-means cells; fewer when a cell would hold < 5 observations), as the step method
-DEFAULT_ANCHORS = 8
+#: the anchor levels: k-means with each of these numbers of centres (fewer when a cell would
+#: hold < 5 observations), the cells of all levels pooled (the step method's kernel: (8,))
+DEFAULT_ANCHORS = (8,)
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def anchor_constants(info, prior_sd: np.ndarray, n_anchors: int = DEFAULT_ANCHORS) -> dict:
+def anchor_constants(info, prior_sd: np.ndarray, levels: tuple = DEFAULT_ANCHORS) -> dict:
     """The data-only constants of the anchor birth (numpy): per anchor the expert part's means
     and sds, the cell membership, the gate's least-squares map and the share logits.
 
@@ -82,9 +83,13 @@ def anchor_constants(info, prior_sd: np.ndarray, n_anchors: int = DEFAULT_ANCHOR
     ys = np.asarray(info.ys, dtype=int)
     n, d = Xs.shape
     M = int(info.n_classes)
-    m = int(max(1, min(n_anchors, n // 5)))
-    _, labels = kmeans_anchors(Zs, m)
-    m = int(labels.max()) + 1
+    # the cells of every level (k-means with that many centres), stacked: (n, m) membership
+    cells = []
+    for level in levels:
+        _, labels = kmeans_anchors(Zs, int(max(1, min(level, n // 5))))
+        cells.append(labels[:, None] == np.arange(int(labels.max()) + 1))
+    cells = np.concatenate(cells, axis=1)
+    m = cells.shape[1]
     Y = np.eye(M)[ys]
     A = np.column_stack([Xs, np.ones(n)])
     g = 1 + Zs.shape[1]
@@ -93,18 +98,19 @@ def anchor_constants(info, prior_sd: np.ndarray, n_anchors: int = DEFAULT_ANCHOR
     mean = np.zeros((m, ps.size))
     sd = np.zeros((m, ps.size))
     for c in range(m):
-        cell = labels == c
+        cell = cells[:, c]
         counts = np.bincount(ys[cell], minlength=M) + 0.5
         V, S = _cell_logistic(A[cell], Y[cell], ridge, np.log(counts[:-1] / counts[-1]))
         mean[c] = np.r_[V[:d].reshape(-1), V[d]]
         sd[c] = np.r_[S[:d].reshape(-1), S[d]]
     A_gate = np.column_stack([np.ones(n), Zs])
     G = A_gate.T @ A_gate / n + 1e-8 * np.eye(g)
-    share = np.where(labels[None, :] == np.arange(m)[:, None], SHARE_IN, SHARE_OUT)
+    share = np.where(cells.T, SHARE_IN, SHARE_OUT)
     return {
         "anchor_expert_mean": mean,
         "anchor_expert_sd": np.maximum(sd, 0.05),
-        "anchor_cells": (labels[:, None] == np.arange(m)).astype(np.float64),  # (n, m)
+        # (n, m) membership over the levels: each row's badness counts once in pi
+        "anchor_cells": cells.astype(np.float64) / len(levels),
         "anchor_gate_design": A_gate,
         "anchor_gate_solve": np.linalg.inv(G) @ A_gate.T / n,  # (g, n) least squares
         "anchor_gate_var": np.diag(np.linalg.inv(G)) / n,

@@ -263,9 +263,11 @@ def sample_random_k(
         :mod:`bayesmoe.inference.rjmcmc.compiled_covariates` (within-K sweeps: allocations,
         the gate by HMC, the experts conjugate or by HMC; prior birth/death and split/merge;
         ``step_kwargs`` takes ``moves_per_step`` (default 5), ``sweeps_per_step`` (default 4),
-        ``leapfrog_steps`` (default 6), ``p_birth_death``, ``split_sd``, ``split_beta``;
-        chains start from ``init``; opt-in: "auto" does not take it yet). "step": PyMC's
-        sampler with the step methods. "auto" (default): "compiled" for the d = 0
+        ``leapfrog_steps`` (default 6), ``p_birth_death``, ``split_sd``, ``split_beta``,
+        ``birth`` ("prior", default, or "anchors": the anchor-cell birth of categorical
+        experts, :mod:`bayesmoe.inference.rjmcmc.compiled_births`), ``birth_prior_mix``
+        (default 0.5); chains start from ``init``; opt-in: "auto" does not take it yet).
+        "step": PyMC's sampler with the step methods. "auto" (default): "compiled" for the d = 0
         Richardson–Green mixtures where no option of the step method is given, else "step".
     **sample_kwargs
         Passed to :func:`pymc.sample`; the NUTS step's own keywords (``target_accept``,
