@@ -172,7 +172,7 @@ def test_compiled_covariates_categorical_trace_matches_the_step_method():
 
 
 def test_compiled_takes_the_covariate_sampler_only_where_it_applies():
-    from bayesmoe.inference.rjmcmc.compiled_sampling import use_compiled
+    from bayesmoe.inference.rjmcmc.compiled_sampling import _covariate_settings, use_compiled
 
     _, info = build_random_k_model(X, Y, max_experts=K_MAX)
     assert use_compiled("compiled", info, "auto", None, {})
@@ -180,8 +180,10 @@ def test_compiled_takes_the_covariate_sampler_only_where_it_applies():
     assert not use_compiled("auto", info, "auto", None, {})  # opt-in for now
     with pytest.raises(ValueError, match="HMC, not 'nuts'"):
         use_compiled("compiled", info, "nuts", None, {})
-    with pytest.raises(ValueError, match="birth_prior_mix"):
-        use_compiled("compiled", info, "auto", {"birth_prior_mix": 0.2}, {})
+    with pytest.raises(ValueError, match="tune"):  # a step-method option
+        use_compiled("compiled", info, "auto", {"tune": False}, {})
+    with pytest.raises(ValueError, match="categorical experts"):
+        _covariate_settings(info, {"birth": "anchors"})
     _, rg = build_random_k_model(X, Y, max_experts=K_MAX, priors="richardson-green")
     with pytest.raises(ValueError, match="default prior set"):  # hyperparameters: step method
         use_compiled("compiled", rg, "auto", None, {})

@@ -51,8 +51,8 @@ of 0.1-0.3, and slot labels permute, so no fixed metric fits), the chains disagr
 and the ESS of K was 7-16 per 4000 draws. Conditioning on z gives each block a metric of its
 own scale and the Gaussian experts an exact draw; ESS of K 1600 per 4000 draws.
 
-[choice] Prior births, not the step method's data-informed proposal: a jump costs one
-likelihood evaluation (microseconds here), so many cheap jumps per draw replace few good ones.
+[choice] Prior births by default: a jump costs one likelihood evaluation, so many cheap jumps
+replace few good ones (``birth="anchors"``, :mod:`.compiled_births`: no faster on iris2).
 
 Chains run one block per CPU device (``shard_map``; ``vmap`` within a block); iteration i uses
 the key ``fold_in(chain key, i)``, so a fixed seed reproduces the draws whatever the chunking.
@@ -67,7 +67,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from bayesmoe.inference.rjmcmc.compiled_births import anchor_constants, anchor_randoms, birth_death
+from bayesmoe.inference.rjmcmc import compiled_births as cb
 from bayesmoe.inference.rjmcmc.moves import MOVES, SlotLayout
 from bayesmoe.inference.rjmcmc.step import DEFAULT_SPLIT_SD
 
@@ -127,6 +127,7 @@ class CovariateSettings(NamedTuple):
             "sweeps_per_step": self.sweeps_per_step,
             "leapfrog_steps": self.leapfrog_steps,
             "birth": self.birth,
+            "beta_order": int(a) if (a := float(self.split_beta)).is_integer() and a <= 16 else 0,
         }
 
 
@@ -370,7 +371,7 @@ def _kernel(settings: CovariateSettings, layout: SlotLayout, family: str, n_gate
         return lb + jnp.sum(-0.5 * _LOG_2PI - jnp.log(sd) - 0.5 * zz * zz)
 
     anchored = settings.birth == "anchors"
-    birth, death = birth_death(anchored, slot_logp, prior_row, gate_eta, components)
+    birth, death = cb.birth_death(anchored, slot_logp, prior_row, gate_eta, components)
 
     def split(theta, K, r, c):
         j = jnp.minimum(jnp.floor(r["u"] * K).astype(K.dtype), K - 1)
@@ -406,11 +407,11 @@ def _kernel(settings: CovariateSettings, layout: SlotLayout, family: str, n_gate
         r = {
             "z_prior": jax.random.normal(kz, (D,)),
             "z_split": jax.random.normal(ks, (D - 1,)),
-            "lg": jax.random.loggamma(kg, jnp.full(2, c["split_beta"])),
+            "lg": cb.beta_pair(kg, settings._static()["beta_order"], c["split_beta"]),
             "u": jax.random.uniform(ku),
         }
         if anchored:
-            r.update(anchor_randoms(jax.random.fold_in(key, 1), D))
+            r.update(cb.anchor_randoms(jax.random.fold_in(key, 1), D))
         order = jnp.where(idx < K, jax.random.uniform(kp, (K_max,)), 2.0 + idx)
         theta = theta[jnp.argsort(order)]
         probs = move_probs(K, c)
@@ -606,7 +607,7 @@ def _constants(info, prior_only: bool, settings: CovariateSettings) -> dict:
         "jacobian": np.float64(0.0 if settings.drop_split_jacobian else 1.0),
         "birth_density": np.float64(0.0 if settings.drop_birth_density else 1.0),
         "birth_prior_mix": np.float64(settings.birth_prior_mix),
-        **(anchor_constants(info, prior_sd) if settings.birth == "anchors" else {}),
+        **(cb.anchor_constants(info, prior_sd) if settings.birth == "anchors" else {}),
     }
 
 
