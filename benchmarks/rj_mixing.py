@@ -136,6 +136,7 @@ def run(name, X, y, args, step_kwargs, sampler="step"):
         "ess_k_per_second": None if np.isnan(ess) else round(ess / wall, 3),
         "k_change_rate_per_chain": [round(k_change_rate(c[None, :]), 4) for c in k],
         "wall_seconds": round(wall, 1),
+        "init_seconds": round(float(trace.attrs["seconds_init"]), 1),  # the MM starts
         "sampling_seconds": round(float(trace.attrs["seconds_sampling"]), 1),
         "acceptance_per_move": {
             m: (None if np.isnan(v) else round(float(v), 4))
@@ -184,6 +185,18 @@ def main(argv=None):
     ap.add_argument(
         "--compiled-moves", type=int, default=5, help="moves per sweep of the compiled sampler"
     )
+    ap.add_argument(
+        "--compiled-birth",
+        choices=["prior", "anchors"],
+        default=None,
+        help="birth kernel of the compiled sampler (default: its own default)",
+    )
+    ap.add_argument(
+        "--compiled-p-birth-death",
+        type=float,
+        default=None,
+        help="share of birth/death among the compiled sampler's moves (default: its own, 0.5)",
+    )
     ap.add_argument("--out", default=None, help="also write the results as JSON here")
     args = ap.parse_args(argv)
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -224,7 +237,15 @@ def main(argv=None):
                 X,
                 y,
                 args,
-                {"moves_per_step": args.compiled_moves},
+                {
+                    "moves_per_step": args.compiled_moves,
+                    **({"birth": args.compiled_birth} if args.compiled_birth else {}),
+                    **(
+                        {"p_birth_death": args.compiled_p_birth_death}
+                        if args.compiled_p_birth_death is not None
+                        else {}
+                    ),
+                },
                 sampler="compiled",
             )
         )

@@ -7,7 +7,9 @@
   error of about 1000+ near-independent draws and nothing else, so an error in an acceptance
   ratio of the size of a missing density term shows. Must-fail twins: the birth/death without
   the proposal density of the newborn slot (birth/death only), and split/merge without the
-  Jacobian 1 / (u (1 - u)) (split/merge only); each must give p < ALPHA.
+  Jacobian 1 / (u (1 - u)) (split/merge only); each must give p < ALPHA. The anchor-cell birth
+  of categorical experts (:mod:`bayesmoe.inference.rjmcmc.compiled_births`) has its own
+  recovery test and dropped-density twin.
 - Schema: ``sample_random_k(sampler="compiled")`` on experts with covariates returns the step
   method's posterior variables and dims and its reversible-jump sample stats, so
   ``k_posterior``, ``acceptance_summary`` and ``relabel_at_k`` work unchanged; fixed seeds
@@ -73,6 +75,33 @@ def test_compiled_covariates_prior_recovery(family):
 def test_compiled_covariates_dropped_birth_density_fails():
     """Must-fail: birth/death whose ratio omits the newborn slot's proposal density."""
     ks, pmf, _ = _prior_chain(p_birth_death=1.0, drop_birth_density=True, draws=2000)
+    p, _ = chi_square_pvalue(ks[0], pmf)
+    assert p < ALPHA
+
+
+@pytest.mark.parametrize("mix", [0.0, 0.5])
+def test_compiled_covariates_anchor_birth_prior_recovery(mix):
+    """The anchor-cell birth of categorical experts (birth/death only, so every jump uses its
+    density; ``mix`` the prior's weight in it: 0 checks the anchor mixture alone).
+    """
+    # the anchor Normals alone are accepted less often under the prior (about one effective
+    # draw per 5 against 4): 6000 draws keep > 1000 near-independent ones
+    draws = PRIOR_DRAWS if mix else 6000
+    ks, pmf, stats = _prior_chain(
+        "categorical", draws=draws, birth="anchors", birth_prior_mix=mix, p_birth_death=1.0
+    )
+    for chain in ks:
+        p, thin = chi_square_pvalue(chain, pmf)
+        assert chain[::thin].size > 1000
+        assert p > ALPHA / 2, (np.bincount(chain, minlength=K_MAX + 1)[1:] / chain.size, p)
+    assert stats["accepted_birth"].sum() > 1000
+
+
+def test_compiled_covariates_anchor_birth_dropped_density_fails():
+    """Must-fail: the anchor birth/death whose ratio omits the newborn's proposal density."""
+    ks, pmf, _ = _prior_chain(
+        "categorical", birth="anchors", p_birth_death=1.0, drop_birth_density=True, draws=2000
+    )
     p, _ = chi_square_pvalue(ks[0], pmf)
     assert p < ALPHA
 
@@ -143,7 +172,7 @@ def test_compiled_covariates_categorical_trace_matches_the_step_method():
 
 
 def test_compiled_takes_the_covariate_sampler_only_where_it_applies():
-    from bayesmoe.inference.rjmcmc.compiled_sampling import use_compiled
+    from bayesmoe.inference.rjmcmc.compiled_sampling import _covariate_settings, use_compiled
 
     _, info = build_random_k_model(X, Y, max_experts=K_MAX)
     assert use_compiled("compiled", info, "auto", None, {})
@@ -151,8 +180,10 @@ def test_compiled_takes_the_covariate_sampler_only_where_it_applies():
     assert not use_compiled("auto", info, "auto", None, {})  # opt-in for now
     with pytest.raises(ValueError, match="HMC, not 'nuts'"):
         use_compiled("compiled", info, "nuts", None, {})
-    with pytest.raises(ValueError, match="birth_prior_mix"):
-        use_compiled("compiled", info, "auto", {"birth_prior_mix": 0.2}, {})
+    with pytest.raises(ValueError, match="tune"):  # a step-method option
+        use_compiled("compiled", info, "auto", {"tune": False}, {})
+    with pytest.raises(ValueError, match="categorical experts"):
+        _covariate_settings(info, {"birth": "anchors"})
     _, rg = build_random_k_model(X, Y, max_experts=K_MAX, priors="richardson-green")
     with pytest.raises(ValueError, match="default prior set"):  # hyperparameters: step method
         use_compiled("compiled", rg, "auto", None, {})

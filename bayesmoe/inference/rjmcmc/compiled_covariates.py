@@ -51,8 +51,8 @@ of 0.1-0.3, and slot labels permute, so no fixed metric fits), the chains disagr
 and the ESS of K was 7-16 per 4000 draws. Conditioning on z gives each block a metric of its
 own scale and the Gaussian experts an exact draw; ESS of K 1600 per 4000 draws.
 
-[choice] Prior births, not the step method's data-informed proposal: a jump costs one
-likelihood evaluation (microseconds here), so many cheap jumps per draw replace few good ones.
+[choice] Prior births by default: a jump costs one likelihood evaluation, so many cheap jumps
+replace few good ones (``birth="anchors"``, :mod:`.compiled_births`: no faster on iris2).
 
 Chains run one block per CPU device (``shard_map``; ``vmap`` within a block); iteration i uses
 the key ``fold_in(chain key, i)``, so a fixed seed reproduces the draws whatever the chunking.
@@ -67,6 +67,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from bayesmoe.inference.rjmcmc import compiled_births as cb
 from bayesmoe.inference.rjmcmc.moves import MOVES, SlotLayout
 from bayesmoe.inference.rjmcmc.step import DEFAULT_SPLIT_SD
 
@@ -91,6 +92,8 @@ COVARIATE_OPTIONS = (
     "p_birth_death",
     "split_sd",
     "split_beta",
+    "birth",
+    "birth_prior_mix",
 )
 #: iterations per call of the compiled program
 CHUNK = 100
@@ -108,6 +111,10 @@ class CovariateSettings(NamedTuple):
     p_birth_death: float = 0.5
     split_beta: float = 2.0
     split_sd: tuple = ()  # per prior group overrides of DEFAULT_SPLIT_SD, as (group, sd) pairs
+    #: the birth kernel (:data:`~bayesmoe.inference.rjmcmc.compiled_births.BIRTHS`): the slot
+    #: prior, or the anchor-cell mixture of categorical experts with this weight on the prior
+    birth: str = "prior"
+    birth_prior_mix: float = 0.5
     #: test hooks (must-fail twins), never set in use: drop the split/merge Jacobian, or the
     #: birth/death proposal density
     drop_split_jacobian: bool = False
@@ -119,6 +126,8 @@ class CovariateSettings(NamedTuple):
             "moves_per_step": self.moves_per_step,
             "sweeps_per_step": self.sweeps_per_step,
             "leapfrog_steps": self.leapfrog_steps,
+            "birth": self.birth,
+            "beta_order": int(a) if (a := float(self.split_beta)).is_integer() and a <= 16 else 0,
         }
 
 
@@ -202,9 +211,13 @@ def _kernel(settings: CovariateSettings, layout: SlotLayout, family: str, n_gate
         tr = Transform.identity(c["Xs"].shape[1])
         return fam.log_prob(canon, c["Xs"], c["ys"], tr=tr, ops=ops, data=c["data"])
 
-    def loglik(theta, K, c):
+    def gate_eta(theta, c):
+        """The tempered gate logits of every slot, (n, K_max)."""
         p = layout.unpack(theta)
-        eta = (c["Zs"] @ p["beta1_std"] + p["beta0_std"]) / c["temperature"]
+        return (c["Zs"] @ p["beta1_std"] + p["beta0_std"]) / c["temperature"]
+
+    def loglik(theta, K, c):
+        eta = gate_eta(theta, c)
         mask = idx < K
         lw = jnp.where(mask, eta, -jnp.inf)
         lw = lw - logsumexp(lw, axis=1, keepdims=True)
@@ -357,15 +370,8 @@ def _kernel(settings: CovariateSettings, layout: SlotLayout, family: str, n_gate
         zz = delta / sd
         return lb + jnp.sum(-0.5 * _LOG_2PI - jnp.log(sd) - 0.5 * zz * zz)
 
-    def birth(theta, K, r, c):
-        row = prior_row(r["z_prior"], c)
-        log_q = -slot_logp(row, c) * c["birth_density"]
-        return theta.at[K].set(row), K + 1, log_q, 0.0
-
-    def death(theta, K, r, c):
-        j = K - 1
-        log_q = slot_logp(theta[j], c) * c["birth_density"]
-        return theta.at[j].set(prior_row(r["z_prior"], c)), K - 1, log_q, 0.0
+    anchored = settings.birth == "anchors"
+    birth, death = cb.birth_death(anchored, slot_logp, prior_row, gate_eta, components)
 
     def split(theta, K, r, c):
         j = jnp.minimum(jnp.floor(r["u"] * K).astype(K.dtype), K - 1)
@@ -401,9 +407,11 @@ def _kernel(settings: CovariateSettings, layout: SlotLayout, family: str, n_gate
         r = {
             "z_prior": jax.random.normal(kz, (D,)),
             "z_split": jax.random.normal(ks, (D - 1,)),
-            "lg": jax.random.loggamma(kg, jnp.full(2, c["split_beta"])),
+            "lg": cb.beta_pair(kg, settings._static()["beta_order"], c["split_beta"]),
             "u": jax.random.uniform(ku),
         }
+        if anchored:
+            r.update(cb.anchor_randoms(jax.random.fold_in(key, 1), D))
         order = jnp.where(idx < K, jax.random.uniform(kp, (K_max,)), 2.0 + idx)
         theta = theta[jnp.argsort(order)]
         probs = move_probs(K, c)
@@ -520,7 +528,11 @@ def _make_program(settings: CovariateSettings, layout, family, n_gate, mesh=None
 def _source_digest() -> str:
     here = Path(__file__).resolve()
     h = hashlib.sha256()
-    shared = (here.parent / "moves.py", here.parent / "compiled.py")
+    shared = (
+        here.parent / "moves.py",
+        here.parent / "compiled.py",
+        here.parent / "compiled_births.py",
+    )
     for path in (here, *shared, here.parents[2] / "families" / "_ops.py"):
         h.update(path.read_bytes())
     return h.hexdigest()
@@ -594,6 +606,8 @@ def _constants(info, prior_only: bool, settings: CovariateSettings) -> dict:
         "p_birth_death": np.float64(settings.p_birth_death),
         "jacobian": np.float64(0.0 if settings.drop_split_jacobian else 1.0),
         "birth_density": np.float64(0.0 if settings.drop_birth_density else 1.0),
+        "birth_prior_mix": np.float64(settings.birth_prior_mix),
+        **(cb.anchor_constants(info, prior_sd) if settings.birth == "anchors" else {}),
     }
 
 

@@ -115,11 +115,13 @@ def start_points(
     start_experts=None,
     init: str = "mm",
     random_seed=None,
+    mm_max_iter: int = 2000,
 ) -> list[dict]:
     """One start point per chain (value space): K from ``start_experts`` (an int, or one per
     chain; default spread over 1..K_max across chains), active slots from the MM fit at that K
-    (``init="mm"``) or from the prior (``init="prior"``), inactive slots from the prior.
-    The MM fits read the spec's own data (validated once).
+    (``init="mm"``, at most ``mm_max_iter`` SQUAREM cycles per start) or from the prior
+    (``init="prior"``), inactive slots from the prior. The MM fits read the spec's own data
+    (validated once).
     """
     if init not in INITS:
         raise ValueError(f"`init` must be one of {INITS}; got {init!r}.")
@@ -158,6 +160,7 @@ def start_points(
                             spec=info,
                             n_experts=K,
                             n_starts=4,
+                            max_iter=mm_max_iter,
                             random_seed=int(rng.integers(2**31)),
                             # an engine not chosen by timing
                             engine=fixed_engine(info.n, info.family, not info.gate_shared),
@@ -260,9 +263,11 @@ def sample_random_k(
         :mod:`bayesmoe.inference.rjmcmc.compiled_covariates` (within-K sweeps: allocations,
         the gate by HMC, the experts conjugate or by HMC; prior birth/death and split/merge;
         ``step_kwargs`` takes ``moves_per_step`` (default 5), ``sweeps_per_step`` (default 4),
-        ``leapfrog_steps`` (default 6), ``p_birth_death``, ``split_sd``, ``split_beta``;
-        chains start from ``init``; opt-in: "auto" does not take it yet). "step": PyMC's
-        sampler with the step methods. "auto" (default): "compiled" for the d = 0
+        ``leapfrog_steps`` (default 6), ``p_birth_death``, ``split_sd``, ``split_beta``,
+        ``birth`` ("prior", default, or "anchors": the anchor-cell birth of categorical
+        experts, :mod:`bayesmoe.inference.rjmcmc.compiled_births`), ``birth_prior_mix``
+        (default 0.5); chains start from ``init``; opt-in: "auto" does not take it yet).
+        "step": PyMC's sampler with the step methods. "auto" (default): "compiled" for the d = 0
         Richardson–Green mixtures where no option of the step method is given, else "step".
     **sample_kwargs
         Passed to :func:`pymc.sample`; the NUTS step's own keywords (``target_accept``,
