@@ -261,9 +261,13 @@ def sample_random_k(
         the gate by HMC, the experts conjugate or by HMC; prior birth/death and split/merge;
         ``step_kwargs`` takes ``moves_per_step`` (default 5), ``sweeps_per_step`` (default 4),
         ``leapfrog_steps`` (default 6), ``p_birth_death``, ``split_sd``, ``split_beta``;
-        chains start from ``init``; opt-in: "auto" does not take it yet). "step": PyMC's
-        sampler with the step methods. "auto" (default): "compiled" for the d = 0
-        Richardson–Green mixtures where no option of the step method is given, else "step".
+        chains start from ``init``). "step": PyMC's sampler with the step methods (NUTS for
+        the continuous parameters). "auto" (default): "compiled" for every model it covers
+        (the d = 0 Richardson–Green mixtures; Gaussian and categorical experts with covariates
+        under the default prior set) when no option of the step method or of
+        :func:`pymc.sample` is given, else "step". On S-B (n = 40, K_max = 4) the compiled
+        p(K | y) matches an independent evidence computation, where the step method's chains
+        disagree (benchmarks/README.md, "Reference p(K | y) on S-B n = 40").
     **sample_kwargs
         Passed to :func:`pymc.sample`; the NUTS step's own keywords (``target_accept``,
         ``max_treedepth``, ..., or ``nuts={...}``) go to the NUTS step of the compound sampler
