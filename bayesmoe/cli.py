@@ -160,8 +160,8 @@ def _parser() -> _Parser:
         choices=("auto", "compiled", "step"),
         default="auto",
         help="rjmcmc: the compiled (JAX) sampler or PyMC's step methods (default auto: "
-        "compiled for a mixture without features under --priors richardson-green; "
-        "'compiled' also runs Gaussian and categorical experts with features)",
+        "compiled for a mixture without features under --priors richardson-green and for "
+        "Gaussian and categorical experts with features under the default priors; else step)",
     )
     fit.add_argument(
         "--json", action="store_true", help="print one JSON object (with --method mle)"

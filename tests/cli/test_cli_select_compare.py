@@ -10,7 +10,18 @@ from bayesmoe.data import simulate
 from bayesmoe.selection.compare import compare_experts
 
 
-def test_select_rjmcmc_json_extends_the_table(tmp_path, capsys):
+def test_select_rjmcmc_json_extends_the_table(tmp_path, capsys, monkeypatch):
+    from bayesmoe.inference.rjmcmc import compiled_sampling
+
+    samplers = []  # which reversible jump ran: the compiled one is the default here
+    original = compiled_sampling.sample_compiled
+
+    def spy(*args, **kwargs):
+        trace = original(*args, **kwargs)
+        samplers.append(trace.attrs["rj_sampler"])
+        return trace
+
+    monkeypatch.setattr(compiled_sampling, "sample_compiled", spy)
     # seed 3: with seed 2 the MM K = 2 fit hits a singular matrix (the row would be NaN)
     X, y, _ = simulate("S-A", n=120, random_seed=3)
     pd.DataFrame({"u": X[:, 0], "resp": y}).to_csv(tmp_path / "d.csv", index=False)
@@ -33,6 +44,7 @@ def test_select_rjmcmc_json_extends_the_table(tmp_path, capsys):
         "--json",
     ]
     assert main(argv) == 0
+    assert samplers == ["compiled"]
     out, _err = capsys.readouterr()
     rec = json.loads(out, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
     for key in (
@@ -62,6 +74,7 @@ def test_select_rjmcmc_json_extends_the_table(tmp_path, capsys):
         progressbar=False,
         rjmcmc_kwargs={"draws": 40, "tune": 30, "chains": 1, "cores": 1},
     )
+    assert samplers == ["compiled", "compiled"]
     np.testing.assert_allclose(p, lib["p_rjmcmc"].values)
     np.testing.assert_allclose([r["bic"] for r in rec["table"]], lib["bic"].values, rtol=1e-10)
 

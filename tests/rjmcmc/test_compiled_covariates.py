@@ -177,7 +177,10 @@ def test_compiled_takes_the_covariate_sampler_only_where_it_applies():
     _, info = build_random_k_model(X, Y, max_experts=K_MAX)
     assert use_compiled("compiled", info, "auto", None, {})
     assert use_compiled("compiled", info, "auto", {"moves_per_step": 3}, {})
-    assert not use_compiled("auto", info, "auto", None, {})  # opt-in for now
+    assert use_compiled("auto", info, "auto", None, {})  # the default where it applies
+    assert not use_compiled("step", info, "auto", None, {})
+    assert not use_compiled("auto", info, "nuts", None, {})  # a step-method option: step
+    assert not use_compiled("auto", info, "auto", {"birth_prior_mix": 0.2}, {})
     with pytest.raises(ValueError, match="HMC, not 'nuts'"):
         use_compiled("compiled", info, "nuts", None, {})
     with pytest.raises(ValueError, match="tune"):  # a step-method option

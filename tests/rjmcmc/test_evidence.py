@@ -96,6 +96,7 @@ def test_rj_posterior_of_k_matches_smc_evidence():
         cores=2,
         random_seed=0,
         step_kwargs={"moves_per_step": 5},
+        sampler="step",  # the compiled sampler is checked against it in test_compiled_covariates
     )
     p_rj = k_posterior(trace).values
     k = trace["posterior"]["n_experts"].values

@@ -31,6 +31,7 @@ def prior_trace():
         cores=1,
         random_seed=4,
         step_kwargs={"moves_per_step": 3},
+        sampler="step",  # this module tests PyMC's sampler with the step methods
     )
 
 

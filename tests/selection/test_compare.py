@@ -84,6 +84,9 @@ def test_nuts_mtm_and_rjmcmc_columns_match_their_tools():
     seed = int(np.random.SeedSequence(0).spawn(3)[2].generate_state(1)[0])
     pmf = num_experts_posterior(fits["nuts"][2], method="mtm", random_seed=seed)
     np.testing.assert_allclose(table["p_mtm"].values, pmf.values)
+    # the p(K | y) column comes from the compiled reversible jump (the "auto" default for
+    # Gaussian experts with covariates; benchmarks/README.md "Reference p(K | y) on S-B n = 40")
+    assert fits["rjmcmc"].attrs["rj_sampler"] == "compiled"
     pk = k_posterior(fits["rjmcmc"], max_experts=2)
     np.testing.assert_allclose(table["p_rjmcmc"].values, pk.values)
     assert table["p_rjmcmc"].sum() == pytest.approx(1.0)

@@ -266,9 +266,13 @@ def sample_random_k(
         ``leapfrog_steps`` (default 6), ``p_birth_death``, ``split_sd``, ``split_beta``,
         ``birth`` ("prior", default, or "anchors": the anchor-cell birth of categorical
         experts, :mod:`bayesmoe.inference.rjmcmc.compiled_births`), ``birth_prior_mix``
-        (default 0.5); chains start from ``init``; opt-in: "auto" does not take it yet).
-        "step": PyMC's sampler with the step methods. "auto" (default): "compiled" for the d = 0
-        Richardson–Green mixtures where no option of the step method is given, else "step".
+        (default 0.5); chains start from ``init``). "step": PyMC's sampler with the step methods
+        (NUTS for the continuous parameters). "auto" (default): "compiled" for every model it
+        covers (the d = 0 Richardson–Green mixtures; Gaussian and categorical experts with
+        covariates under the default prior set) when no option of the step method or of
+        :func:`pymc.sample` is given, else "step". On S-B (n = 40, K_max = 4) the compiled
+        p(K | y) matches an independent evidence computation, where the step method's chains
+        disagree (benchmarks/README.md, "Reference p(K | y) on S-B n = 40").
     **sample_kwargs
         Passed to :func:`pymc.sample`; the NUTS step's own keywords (``target_accept``,
         ``max_treedepth``, ..., or ``nuts={...}``) go to the NUTS step of the compound sampler
