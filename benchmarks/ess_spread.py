@@ -36,7 +36,8 @@ sys.path.insert(0, str(HERE))
 from nuts_speed import CHAINS, DRAWS, N_OBS, PARAMS, K, _summarise
 from stan_compare import quantities
 
-#: name -> keyword arguments of sample() (besides data, K, draws, chains, seed)
+#: name -> keyword arguments of sample() (besides data, K, seed; draws and chains default to
+#: nuts_speed.py's DRAWS and CHAINS)
 VARIANTS = {
     "default": {},
     "tune600": {"tune": 600},
@@ -45,6 +46,12 @@ VARIANTS = {
     "diag": {"dense_mass": False},
     "accept90": {"target_accept": 0.9},
     "accept95": {"target_accept": 0.95},
+    "tune1000-accept90": {"tune": 1000, "target_accept": 0.9},
+    # more chains: the chains run in parallel on the CPU devices (2 here)
+    "chains4-500": {"chains": 4, "draws": 500},
+    "chains4": {"chains": 4},
+    # expert parameters scaled by their expert's gate mass (bayesmoe/inference/nuts/reparam.py)
+    "gate-scaled": {"reparam": "gate-scaled"},
 }
 
 
@@ -57,6 +64,8 @@ def _worker(variant: str, data_seed: int, seeds: list[int], out: str) -> None:
 
     X, y, _ = simulate("S-B", n=N_OBS, random_seed=data_seed)
     kw = dict(VARIANTS[variant])
+    kw.setdefault("draws", DRAWS)
+    kw.setdefault("chains", CHAINS)
     rows = []
     for seed in [None, *seeds]:  # the first fit warms the caches (not reported)
         t0 = time.perf_counter()
@@ -64,8 +73,6 @@ def _worker(variant: str, data_seed: int, seeds: list[int], out: str) -> None:
             X,
             y,
             n_experts=K,
-            draws=DRAWS,
-            chains=CHAINS,
             random_seed=0 if seed is None else seed,
             progressbar=False,
             **kw,

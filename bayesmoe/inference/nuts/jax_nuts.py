@@ -196,6 +196,7 @@ def _nuts_programs(
     max_tree_depth,
     example,
     cache_dir,
+    reparam=None,
 ):
     """The compiled programs of one run: (mesh, gradient, init, advance, pointwise).
 
@@ -212,7 +213,8 @@ def _nuts_programs(
     from bayesmoe.inference.nuts.flat_model import _jax_ops
     from bayesmoe.inference.nuts.jax_programs import cached_program
 
-    logp = fm.jax_logp()
+    logp = fm.jax_logp() if reparam is None else reparam.jax_logp()
+    rp_name = None if reparam is None else "gate-scaled"
     n_dev = _devices_for(chains, jax)
     mesh = Mesh(np.array(jax.devices()[:n_dev]), ("chain",))
     per_dev = chains // n_dev
@@ -226,6 +228,7 @@ def _nuts_programs(
         "max_tree_depth": max_tree_depth,
         "chains": chains,
         "devices": n_dev,
+        "reparam": rp_name,
     }
     init_kernel, sample_kernel = hmc(
         potential_fn_gen=lambda data: lambda x: -logp(x, data), algo="NUTS"
@@ -315,7 +318,7 @@ def _nuts_programs(
             "grad",
             lambda: jax.jit(jax.vmap(jax.grad(logp), in_axes=(0, None))),
             (jax.ShapeDtypeStruct((2 * fm.ndim, fm.ndim), jnp.float64), data),
-            settings={"model": fm.signature()},
+            settings={"model": fm.signature(), "reparam": rp_name},
             cache_dir=cache_dir,
         )
 
@@ -369,6 +372,7 @@ class PreparedRun:
         target_accept: float = 0.8,
         max_tree_depth: int = 10,
         log_likelihood: bool = True,
+        reparam: str | None = None,
     ):
         from concurrent.futures import ThreadPoolExecutor
 
@@ -385,6 +389,15 @@ class PreparedRun:
         self.programs_dir = os.path.join(self.cache, "programs") if self.cache else None
         # numpy arguments throughout: jnp.asarray would run (and cache-load) a program per array
         self.data = {k: np.asarray(v, float) for k, v in fm.data().items()}
+        self.reparam = None
+        if reparam == "gate-scaled":
+            from bayesmoe.inference.nuts.reparam import gate_scaled
+
+            self.reparam = gate_scaled(fm)
+        elif reparam is not None:
+            raise ValueError(f"`reparam` must be None or 'gate-scaled'; got {reparam!r}.")
+        if self.reparam is not None:  # its constants are data (switched off until the MM point)
+            self.data.update(self.reparam.off())
         sds = jax.ShapeDtypeStruct
         mass_shape = (chains, fm.ndim, fm.ndim) if dense_mass else (chains, fm.ndim)
         example = (
@@ -403,7 +416,12 @@ class PreparedRun:
             max_tree_depth=max_tree_depth,
         )
         built = self._pool.submit(
-            _nuts_programs, fm, example=example, cache_dir=self.programs_dir, **settings
+            _nuts_programs,
+            fm,
+            example=example,
+            cache_dir=self.programs_dir,
+            reparam=self.reparam,
+            **settings,
         )
 
         def init_and_advance():
@@ -476,8 +494,14 @@ def sample_flat(
     t0 = time.perf_counter()
     ident = np.eye(fm.ndim) if run.dense_mass else np.ones(fm.ndim)
     inv_mass = ident
+    rp = run.reparam if mass_point is not None else None
     if mass_point is not None:
-        hess = hessian_fd(grad, np.asarray(mass_point, float), data)
+        mass_point = np.asarray(mass_point, float)
+        hess = hessian_fd(grad, mass_point, data)
+        if rp is not None:  # sample z (module reparam): its constants from the MM point
+            data = {**data, **rp.fit(mass_point, -np.diag(hess), data)}
+            hess = hessian_fd(grad, rp.inverse(mass_point, data), data)
+            starts = rp.inverse(starts, data)
         inv_mass = mass_matrix_from_hessian(hess, dense=run.dense_mass)
     # one raw threefry key (uint32[2]) per chain, from the seed
     keys = np.random.SeedSequence(int(random_seed)).generate_state(2 * chains, np.uint32)
@@ -496,6 +520,9 @@ def sample_flat(
     bar.close()
     rec = {k: np.concatenate([c[k] for c in chunks], axis=1)[:, tune:] for k in _RECORDS}
     flat = rec.pop("z")
+    if rp is not None:  # back to the model's coordinates; lp is the model's log density
+        flat, log_det = rp.forward(flat, data)
+        rec["potential_energy"] = rec["potential_energy"] + log_det
     t_sample = time.perf_counter() - t0
     loglik = None if pointwise is None else np.asarray(pointwise(flat, data))
     t_loglik = time.perf_counter() - t0 - t_sample

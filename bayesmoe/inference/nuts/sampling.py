@@ -39,7 +39,14 @@ _BACKEND_MODULES = {
 #: fit's observed information and needs fewer (benchmarks/README.md "NUTS speed")
 DEFAULT_TUNE = {"jax": 300}
 #: pm.sample keywords the jax backend understands (others send backend="auto" to PyMC)
-_JAX_KWARGS = {"target_accept", "max_treedepth", "dense_mass", "adapt_mass_matrix", "init_mass"}
+_JAX_KWARGS = {
+    "target_accept",
+    "max_treedepth",
+    "dense_mass",
+    "adapt_mass_matrix",
+    "init_mass",
+    "reparam",
+}
 
 
 def sample_parameters() -> set[str]:
@@ -335,6 +342,7 @@ def _prepare_jax(
     dense_mass=True,
     adapt_mass_matrix=True,
     init_mass="hessian",
+    reparam=None,
 ):
     """Start loading/compiling the jax sampler's programs in the background (see
     :class:`~bayesmoe.inference.nuts.jax_nuts.PreparedRun`).
@@ -353,6 +361,7 @@ def _prepare_jax(
         target_accept=target_accept,
         max_tree_depth=max_treedepth,
         log_likelihood=log_likelihood,
+        reparam=reparam,
     )
 
 
@@ -515,7 +524,9 @@ def sample(
         Passed through to :func:`pymc.sample` (e.g. ``target_accept``). The ``jax`` backend
         takes ``target_accept``, ``max_treedepth``, ``dense_mass`` (default True),
         ``adapt_mass_matrix`` (default True) and ``init_mass`` (``"hessian"``, default: the
-        inverse observed information at the MM start; ``"identity"``); any other keyword makes
+        inverse observed information at the MM start; ``"identity"``) and ``reparam``
+        (``"gate-scaled"``: sample expert parameters scaled by their expert's gate mass,
+        :mod:`bayesmoe.inference.nuts.reparam`; default None); any other keyword makes
         ``"auto"`` use PyMC, with a warning. A keyword neither function takes raises TypeError
         naming the nearest valid one; ``model``, ``step``, ``initvals`` and ``nuts_sampler``
         are set by bayesmoe and refused.
