@@ -52,6 +52,10 @@ VARIANTS = {
     "chains4": {"chains": 4},
     # expert parameters scaled by their expert's gate mass (bayesmoe/inference/nuts/reparam.py)
     "gate-scaled": {"reparam": "gate-scaled"},
+    # every chain's dense mass window pooled over the chains (jax_nuts._pool_windows)
+    "pooled": {"pool_mass": True},
+    "pooled-tune600": {"pool_mass": True, "tune": 600},
+    "pooled-gate-scaled": {"pool_mass": True, "reparam": "gate-scaled"},
 }
 
 

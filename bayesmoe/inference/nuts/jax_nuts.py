@@ -130,6 +130,35 @@ def hessian_fd(grad, x: np.ndarray, data, *, rel_step: float = 1e-5) -> np.ndarr
 
 #: iterations per call of the compiled sampler (the progress bar moves once per call)
 CHUNK = 100
+
+
+def _window_ends(tune: int) -> list[int]:
+    """Last iterations of NumPyro's middle (mass-matrix) adaptation windows for ``tune`` steps."""
+    from numpyro.infer.hmc_util import build_adaptation_schedule
+
+    return [int(w.end) for w in build_adaptation_schedule(tune)[1:-1]]
+
+
+def _pool_windows(leaves: list, nd: int) -> list:
+    """Pool the chains' dense mass-matrix accumulators just before a window closes: every
+    chain's Welford state (NumPyro's ``welford_covariance``: mean, m2, n) gets the sum of the
+    chains' m2 and n, so each adapted inverse mass matrix is the pooled within-chain covariance
+    of all chains' window draws (chains x more draws than its own).
+
+    m2 is the fourth (chains, nd, nd) leaf of the state (after the inverse mass matrix and its
+    two square roots) and n the leaf after it; another layout is left alone.
+    """
+    square = [i for i, v in enumerate(leaves) if np.shape(v)[1:] == (nd, nd)]
+    if len(square) != 4 or np.ndim(leaves[square[3] + 1]) != 1:
+        return leaves
+    i = square[3]
+    out = list(leaves)
+    m2, n = np.asarray(leaves[i]), np.asarray(leaves[i + 1])
+    out[i] = np.broadcast_to(m2.sum(0), m2.shape).copy()
+    out[i + 1] = np.full_like(n, n.sum())
+    return out
+
+
 #: per-iteration records kept from the sampler state (the trace's sample_stats come from them)
 _RECORDS = ("z", "diverging", "energy", "num_steps", "accept_prob", "potential_energy", "step_size")
 
@@ -373,6 +402,7 @@ class PreparedRun:
         max_tree_depth: int = 10,
         log_likelihood: bool = True,
         reparam: str | None = None,
+        pool_mass: bool = False,
     ):
         from concurrent.futures import ThreadPoolExecutor
 
@@ -382,6 +412,8 @@ class PreparedRun:
         self.t0 = time.perf_counter()
         self.fm, self.chains, self.draws, self.tune = fm, chains, draws, tune
         self.dense_mass = dense_mass
+        # pool the chains' mass-matrix windows (dense adaptation of more than one chain only)
+        self.pool_mass = bool(pool_mass and dense_mass and adapt_mass_matrix and chains > 1)
         self._jax = jax
         self._x64_before = bool(jax.config.jax_enable_x64)
         jax.config.update("jax_enable_x64", True)
@@ -507,10 +539,13 @@ def sample_flat(
     keys = np.random.SeedSequence(int(random_seed)).generate_state(2 * chains, np.uint32)
     leaves = init(keys.reshape(chains, 2), starts, np.stack([inv_mass] * chains), data)
     total, done, chunks = tune + draws, 0, []
+    stops = _window_ends(tune) if run.pool_mass else []
     bar = _progress(total, chains, progressbar)
     while done < total:
-        n = min(CHUNK, total - done)
+        n = min([CHUNK, total - done] + [e - done for e in stops if e > done])
         leaves, rec = advance(leaves, data, np.int32(n))
+        if done + n in stops:  # the window closes at the next iteration
+            leaves = _pool_windows(leaves, fm.ndim)
         rec = {k: np.asarray(v)[:, :n] for k, v in rec.items()}  # waits for the chunk
         chunks.append(rec)
         done += n

@@ -46,6 +46,7 @@ _JAX_KWARGS = {
     "adapt_mass_matrix",
     "init_mass",
     "reparam",
+    "pool_mass",
 }
 
 
@@ -343,6 +344,7 @@ def _prepare_jax(
     adapt_mass_matrix=True,
     init_mass="hessian",
     reparam=None,
+    pool_mass=False,
 ):
     """Start loading/compiling the jax sampler's programs in the background (see
     :class:`~bayesmoe.inference.nuts.jax_nuts.PreparedRun`).
@@ -362,6 +364,7 @@ def _prepare_jax(
         max_tree_depth=max_treedepth,
         log_likelihood=log_likelihood,
         reparam=reparam,
+        pool_mass=pool_mass,
     )
 
 
@@ -526,7 +529,8 @@ def sample(
         ``adapt_mass_matrix`` (default True) and ``init_mass`` (``"hessian"``, default: the
         inverse observed information at the MM start; ``"identity"``) and ``reparam``
         (``"gate-scaled"``: sample expert parameters scaled by their expert's gate mass,
-        :mod:`bayesmoe.inference.nuts.reparam`; default None); any other keyword makes
+        :mod:`bayesmoe.inference.nuts.reparam`; default None) and ``pool_mass`` (True: the
+        chains' dense mass-matrix windows are pooled; default False); any other keyword makes
         ``"auto"`` use PyMC, with a warning. A keyword neither function takes raises TypeError
         naming the nearest valid one; ``model``, ``step``, ``initvals`` and ``nuts_sampler``
         are set by bayesmoe and refused.
