@@ -13,7 +13,9 @@ divergences, sampling seconds (in-process, loaded machine).
 
 Variants are keyword sets of :func:`bayesmoe.inference.sample` (``VARIANTS``). The shrinkage of
 the adapted mass matrices towards the Hessian start was measured with commit 1aad980's version of
-this script and of ``jax_nuts`` (benchmarks/README.md) and did not win.
+this script and of ``jax_nuts`` (benchmarks/README.md) and did not win; neither did the later
+variants here (a longer warm-up with a higher target acceptance, 4 chains, expert parameters
+scaled by their expert's gate mass, chains' mass-matrix windows pooled): README rows.
 
 Usage::
 
@@ -56,6 +58,8 @@ VARIANTS = {
     "pooled": {"pool_mass": True},
     "pooled-tune600": {"pool_mass": True, "tune": 600},
     "pooled-gate-scaled": {"pool_mass": True, "reparam": "gate-scaled"},
+    # twice the draws (is the spread a matter of run length?)
+    "draws2000": {"draws": 2000},
 }
 
 
