@@ -58,6 +58,8 @@ VARIANTS = {
     "pooled": {"pool_mass": True},
     "pooled-tune600": {"pool_mass": True, "tune": 600},
     "pooled-gate-scaled": {"pool_mass": True, "reparam": "gate-scaled"},
+    # and the lightest expert's gate slopes scaled by its intercepts' weight
+    "gate-scaled-slopes": {"reparam": "gate-scaled-slopes"},
     # twice the draws (is the spread a matter of run length?)
     "draws2000": {"draws": 2000},
 }

@@ -243,7 +243,7 @@ def _nuts_programs(
     from bayesmoe.inference.nuts.jax_programs import cached_program
 
     logp = fm.jax_logp() if reparam is None else reparam.jax_logp()
-    rp_name = None if reparam is None else "gate-scaled"
+    rp_name = None if reparam is None else f"gate-scaled-{reparam.slopes is not None}"
     n_dev = _devices_for(chains, jax)
     mesh = Mesh(np.array(jax.devices()[:n_dev]), ("chain",))
     per_dev = chains // n_dev
@@ -422,12 +422,14 @@ class PreparedRun:
         # numpy arguments throughout: jnp.asarray would run (and cache-load) a program per array
         self.data = {k: np.asarray(v, float) for k, v in fm.data().items()}
         self.reparam = None
-        if reparam == "gate-scaled":
+        if reparam in ("gate-scaled", "gate-scaled-slopes"):
             from bayesmoe.inference.nuts.reparam import gate_scaled
 
-            self.reparam = gate_scaled(fm)
+            self.reparam = gate_scaled(fm, slopes=reparam == "gate-scaled-slopes")
         elif reparam is not None:
-            raise ValueError(f"`reparam` must be None or 'gate-scaled'; got {reparam!r}.")
+            raise ValueError(
+                f"`reparam` must be None, 'gate-scaled' or 'gate-scaled-slopes'; got {reparam!r}."
+            )
         if self.reparam is not None:  # its constants are data (switched off until the MM point)
             self.data.update(self.reparam.off())
         sds = jax.ShapeDtypeStruct
@@ -531,7 +533,7 @@ def sample_flat(
         mass_point = np.asarray(mass_point, float)
         hess = hessian_fd(grad, mass_point, data)
         if rp is not None:  # sample z (module reparam): its constants from the MM point
-            data = {**data, **rp.fit(mass_point, -np.diag(hess), data)}
+            data = {**data, **rp.fit(mass_point, -hess, data)}
             hess = hessian_fd(grad, rp.inverse(mass_point, data), data)
             starts = rp.inverse(starts, data)
         inv_mass = mass_matrix_from_hessian(hess, dense=run.dense_mass)

@@ -528,7 +528,8 @@ def sample(
         takes ``target_accept``, ``max_treedepth``, ``dense_mass`` (default True),
         ``adapt_mass_matrix`` (default True) and ``init_mass`` (``"hessian"``, default: the
         inverse observed information at the MM start; ``"identity"``) and ``reparam``
-        (``"gate-scaled"``: sample expert parameters scaled by their expert's gate mass,
+        (``"gate-scaled"``: sample expert parameters scaled by their expert's gate mass;
+        ``"gate-scaled-slopes"``: and the lightest expert's gate slopes;
         :mod:`bayesmoe.inference.nuts.reparam`; default None) and ``pool_mass`` (True: the
         chains' dense mass-matrix windows are pooled; default False); any other keyword makes
         ``"auto"`` use PyMC, with a warning. A keyword neither function takes raises TypeError

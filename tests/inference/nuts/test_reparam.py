@@ -30,22 +30,26 @@ DOES_NOT = [
 ]
 
 
-def _setup(opts, seed=0):
+def _setup(opts, seed=0, slopes=False):
     X, y, o = flat_data(opts)
     fm = flat_model_from_spec(fixed_k_spec(X, y, **o))
-    rp = gate_scaled(fm)
+    rp = gate_scaled(fm, slopes=slopes)
     rng = np.random.default_rng(seed)
     data = fm.data()
     x_hat = rng.normal(scale=0.5, size=fm.ndim)
-    info = rng.uniform(1.0, 80.0, size=fm.ndim)  # an observed information's diagonal
+    A = rng.normal(size=(fm.ndim, fm.ndim))
+    info = np.diag(rng.uniform(1.0, 80.0, size=fm.ndim)) + 0.05 * A @ A.T  # an information
     return fm, rp, {**data, **rp.fit(x_hat, info, data)}, x_hat, rng
 
 
+@pytest.mark.parametrize("slopes", [False, True], ids=["experts", "experts+slopes"])
 @pytest.mark.parametrize("opts", APPLIES, ids=lambda o: str(o))
-def test_change_of_variables_is_exact(opts):
+def test_change_of_variables_is_exact(opts, slopes):
     jax = pytest.importorskip("jax")
-    fm, rp, c, x_hat, rng = _setup(opts)
+    fm, rp, c, x_hat, rng = _setup(opts, slopes=slopes)
     assert rp is not None
+    has_slopes = fm.Zs.shape[1] > 0 and fm.info.identifiability == "zerosum"
+    assert (rp.slopes is not None) == (slopes and has_slopes)
     np.testing.assert_allclose(rp.forward(x_hat, c)[0], x_hat, atol=1e-12)  # identity at MM
     z = x_hat + rng.normal(size=fm.ndim)
     x, log_det = rp.forward(z, c)
@@ -57,8 +61,6 @@ def test_change_of_variables_is_exact(opts):
     sign, exact = np.linalg.slogdet(J)
     assert sign > 0
     np.testing.assert_allclose(log_det, exact, rtol=1e-10)
-    # the must-fail twin: away from the MM gate the map is not the identity
-    assert abs(log_det) > 0.05 and np.abs(x - z).max() > 0.05
     np.testing.assert_allclose(rp.logp(z, c), fm.logp(x) + exact, rtol=1e-12)
     np.testing.assert_allclose(lp_jax, fm.logp(x) + exact, rtol=1e-12)
     # batched points
@@ -66,9 +68,21 @@ def test_change_of_variables_is_exact(opts):
     np.testing.assert_allclose(rp.forward(zs, c)[0][1], rp.forward(zs[1], c)[0], rtol=1e-13)
 
 
+@pytest.mark.parametrize("slopes", [False, True], ids=["experts", "experts+slopes"])
+def test_map_is_not_the_identity_away_from_the_mm_gate(slopes):
+    """The must-fail twin of the exactness test: the checks there are not met trivially."""
+    fm, rp, c, x_hat, rng = _setup(APPLIES[0], slopes=slopes)
+    z = x_hat + rng.normal(size=fm.ndim)
+    x, log_det = rp.forward(z, c)
+    assert abs(log_det) > 0.05 and np.abs(x - z).max() > 0.05
+    if slopes:  # the gate slopes move too, the intercepts do not
+        moved = np.abs(x - z) > 1e-9
+        assert moved[rp.slopes].any() and not moved[rp.slopes.size : rp.slopes.size + 2].any()
+
+
 @pytest.mark.parametrize("opts", APPLIES[:2], ids=lambda o: str(o))
 def test_switched_off_is_identity(opts):
-    fm, rp, _, _, rng = _setup(opts)
+    fm, rp, _, _, rng = _setup(opts, slopes=True)
     off = {**fm.data(), **rp.off()}
     z = rng.normal(size=fm.ndim)
     x, log_det = rp.forward(z, off)
