@@ -60,6 +60,12 @@ VARIANTS = {
     "pooled-gate-scaled": {"pool_mass": True, "reparam": "gate-scaled"},
     # and the lightest expert's gate slopes scaled by its intercepts' weight
     "gate-scaled-slopes": {"reparam": "gate-scaled-slopes"},
+    "gate-scaled-slopes-pooled": {"reparam": "gate-scaled-slopes", "pool_mass": True},
+    "gate-scaled-slopes-accept90": {"reparam": "gate-scaled-slopes", "target_accept": 0.9},
+    "gate-scaled-slopes-noshift-accept90": {
+        "reparam": "gate-scaled-slopes-noshift",
+        "target_accept": 0.9,
+    },
     # twice the draws (is the spread a matter of run length?)
     "draws2000": {"draws": 2000},
 }

@@ -243,7 +243,9 @@ def _nuts_programs(
     from bayesmoe.inference.nuts.jax_programs import cached_program
 
     logp = fm.jax_logp() if reparam is None else reparam.jax_logp()
-    rp_name = None if reparam is None else f"gate-scaled-{reparam.slopes is not None}"
+    rp_name = None
+    if reparam is not None:
+        rp_name = f"gate-scaled-{reparam.slopes is not None}-{reparam.slope_shift}"
     n_dev = _devices_for(chains, jax)
     mesh = Mesh(np.array(jax.devices()[:n_dev]), ("chain",))
     per_dev = chains // n_dev
@@ -422,14 +424,14 @@ class PreparedRun:
         # numpy arguments throughout: jnp.asarray would run (and cache-load) a program per array
         self.data = {k: np.asarray(v, float) for k, v in fm.data().items()}
         self.reparam = None
-        if reparam in ("gate-scaled", "gate-scaled-slopes"):
+        names = ("gate-scaled", "gate-scaled-slopes", "gate-scaled-slopes-noshift")
+        if reparam in names:
             from bayesmoe.inference.nuts.reparam import gate_scaled
 
-            self.reparam = gate_scaled(fm, slopes=reparam == "gate-scaled-slopes")
+            slopes = reparam.startswith("gate-scaled-slopes")
+            self.reparam = gate_scaled(fm, slopes, slope_shift=not reparam.endswith("noshift"))
         elif reparam is not None:
-            raise ValueError(
-                f"`reparam` must be None, 'gate-scaled' or 'gate-scaled-slopes'; got {reparam!r}."
-            )
+            raise ValueError(f"`reparam` must be None or one of {names}; got {reparam!r}.")
         if self.reparam is not None:  # its constants are data (switched off until the MM point)
             self.data.update(self.reparam.off())
         sds = jax.ShapeDtypeStruct

@@ -51,8 +51,9 @@ class GateScaled:
     Build it with :func:`gate_scaled` (None when the model does not qualify).
     """
 
-    def __init__(self, fm, slopes: bool = False):
+    def __init__(self, fm, slopes: bool = False, slope_shift: bool = True):
         self.fm = fm
+        self.slope_shift = bool(slope_shift)  # False: the slope map only scales (mu = m)
         K = fm.info.n_experts
         self.slopes = None  # flat indices (d_gate, K - 1) of the zero-sum gate slopes
         self.slope_prior = 1.0
@@ -158,7 +159,7 @@ class GateScaled:
         p_hat, p0, m = data["rp_slope_prec"], self.slope_prior, data["rp_slope_center"]
         P = p0 + (p_hat - p0) * rho[..., None]
         t = xp.sqrt(p_hat / P)
-        mu = rho[..., None] * p_hat * m / P
+        mu = rho[..., None] * p_hat * m / P if self.slope_shift else m
         idx = self.slopes  # (d, K - 1)
         raw = flat[..., idx]  # (..., d, K - 1)
         u = data["rp_u"]
@@ -224,7 +225,7 @@ def fm_ops(xp):
     return NUMPY if xp is np else jax_ops()
 
 
-def gate_scaled(fm, slopes: bool = False) -> GateScaled | None:
+def gate_scaled(fm, slopes: bool = False, slope_shift: bool = True) -> GateScaled | None:
     """The :class:`GateScaled` map of a :class:`.FlatModel`, or None: one expert, or an expert
     block of a kind other than ``normal`` / ``halfnormal_log`` (ordered intercepts, the
     Richardson–Green set), or a block whose last axis is not the experts.
@@ -237,4 +238,4 @@ def gate_scaled(fm, slopes: bool = False) -> GateScaled | None:
             continue
         if b.kind not in _SCALED or not b.shape or b.shape[-1] != K:
             return None
-    return GateScaled(fm, slopes=slopes)
+    return GateScaled(fm, slopes=slopes, slope_shift=slope_shift)

@@ -33,7 +33,7 @@ DOES_NOT = [
 def _setup(opts, seed=0, slopes=False):
     X, y, o = flat_data(opts)
     fm = flat_model_from_spec(fixed_k_spec(X, y, **o))
-    rp = gate_scaled(fm, slopes=slopes)
+    rp = gate_scaled(fm, slopes=bool(slopes), slope_shift=slopes != "noshift")
     rng = np.random.default_rng(seed)
     data = fm.data()
     x_hat = rng.normal(scale=0.5, size=fm.ndim)
@@ -42,14 +42,14 @@ def _setup(opts, seed=0, slopes=False):
     return fm, rp, {**data, **rp.fit(x_hat, info, data)}, x_hat, rng
 
 
-@pytest.mark.parametrize("slopes", [False, True], ids=["experts", "experts+slopes"])
+@pytest.mark.parametrize("slopes", [False, True, "noshift"])
 @pytest.mark.parametrize("opts", APPLIES, ids=lambda o: str(o))
 def test_change_of_variables_is_exact(opts, slopes):
     jax = pytest.importorskip("jax")
     fm, rp, c, x_hat, rng = _setup(opts, slopes=slopes)
     assert rp is not None
     has_slopes = fm.Zs.shape[1] > 0 and fm.info.identifiability == "zerosum"
-    assert (rp.slopes is not None) == (slopes and has_slopes)
+    assert (rp.slopes is not None) == (bool(slopes) and has_slopes)
     np.testing.assert_allclose(rp.forward(x_hat, c)[0], x_hat, atol=1e-12)  # identity at MM
     z = x_hat + rng.normal(size=fm.ndim)
     x, log_det = rp.forward(z, c)
