@@ -15,7 +15,8 @@ Variants are keyword sets of :func:`bayesmoe.inference.sample` (``VARIANTS``). T
 the adapted mass matrices towards the Hessian start was measured with commit 1aad980's version of
 this script and of ``jax_nuts`` (benchmarks/README.md) and did not win; neither did the later
 variants here (a longer warm-up with a higher target acceptance, 4 chains, expert parameters
-scaled by their expert's gate mass, chains' mass-matrix windows pooled): README rows.
+scaled by their expert's gate mass, with and without the lightest expert's gate slopes, chains'
+mass-matrix windows pooled, twice the draws): README rows.
 
 Usage::
 
