@@ -63,6 +63,12 @@ VARIANTS = {
     "gate-scaled-slopes": {"reparam": "gate-scaled-slopes"},
     "gate-scaled-slopes-pooled": {"reparam": "gate-scaled-slopes", "pool_mass": True},
     "gate-scaled-slopes-accept90": {"reparam": "gate-scaled-slopes", "target_accept": 0.9},
+    # the stretch capped: rho -> (rho + 0.05) / 1.05 (at most sqrt(21) = 4.6x)
+    "gate-scaled-slopes-capped": {"reparam": "gate-scaled-slopes-capped"},
+    "gate-scaled-slopes-capped-accept90": {
+        "reparam": "gate-scaled-slopes-capped",
+        "target_accept": 0.9,
+    },
     "gate-scaled-slopes-noshift-accept90": {
         "reparam": "gate-scaled-slopes-noshift",
         "target_accept": 0.9,

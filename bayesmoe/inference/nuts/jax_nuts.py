@@ -245,7 +245,8 @@ def _nuts_programs(
     logp = fm.jax_logp() if reparam is None else reparam.jax_logp()
     rp_name = None
     if reparam is not None:
-        rp_name = f"gate-scaled-{reparam.slopes is not None}-{reparam.slope_shift}"
+        rp = reparam
+        rp_name = f"gate-scaled-{rp.slopes is not None}-{rp.slope_shift}-{rp.rho_floor}"
     n_dev = _devices_for(chains, jax)
     mesh = Mesh(np.array(jax.devices()[:n_dev]), ("chain",))
     per_dev = chains // n_dev
@@ -424,12 +425,21 @@ class PreparedRun:
         # numpy arguments throughout: jnp.asarray would run (and cache-load) a program per array
         self.data = {k: np.asarray(v, float) for k, v in fm.data().items()}
         self.reparam = None
-        names = ("gate-scaled", "gate-scaled-slopes", "gate-scaled-slopes-noshift")
+        names = (
+            "gate-scaled",
+            "gate-scaled-slopes",
+            "gate-scaled-slopes-noshift",
+            "gate-scaled-slopes-capped",
+        )
         if reparam in names:
             from bayesmoe.inference.nuts.reparam import gate_scaled
 
-            slopes = reparam.startswith("gate-scaled-slopes")
-            self.reparam = gate_scaled(fm, slopes, slope_shift=not reparam.endswith("noshift"))
+            self.reparam = gate_scaled(
+                fm,
+                slopes=reparam.startswith("gate-scaled-slopes"),
+                slope_shift=not reparam.endswith("noshift"),
+                rho_floor=0.05 if reparam.endswith("capped") else 0.0,
+            )
         elif reparam is not None:
             raise ValueError(f"`reparam` must be None or one of {names}; got {reparam!r}.")
         if self.reparam is not None:  # its constants are data (switched off until the MM point)

@@ -51,8 +51,10 @@ class GateScaled:
     Build it with :func:`gate_scaled` (None when the model does not qualify).
     """
 
-    def __init__(self, fm, slopes: bool = False, slope_shift: bool = True):
+    def __init__(self, fm, slopes: bool = False, slope_shift: bool = True, rho_floor: float = 0.0):
         self.fm = fm
+        # rho -> (rho + floor) / (1 + floor): the stretch stays below sqrt(1 + 1 / floor)
+        self.rho_floor = float(rho_floor)
         self.slope_shift = bool(slope_shift)  # False: the slope map only scales (mu = m)
         K = fm.info.n_experts
         self.slopes = None  # flat indices (d_gate, K - 1) of the zero-sum gate slopes
@@ -154,6 +156,7 @@ class GateScaled:
         Returns (the flat vector with new slopes, log |det| of this part).
         """
         rho = self._intercept_weight(xp, flat, data["rp_light"]) / data["rp_w0"]
+        rho = (rho + self.rho_floor) / (1.0 + self.rho_floor)
         on = data["rp_on"]
         rho = on * rho + (1.0 - on)
         p_hat, p0, m = data["rp_slope_prec"], self.slope_prior, data["rp_slope_center"]
@@ -176,6 +179,7 @@ class GateScaled:
     def _scale(self, xp, flat, data):
         """(s, mu) of every coordinate (1 and the coordinate itself's centre off the experts)."""
         rho = self._mass(xp, flat, data) / data["rp_n0"]
+        rho = (rho + self.rho_floor) / (1.0 + self.rho_floor)
         on = data["rp_on"]
         rho = on * rho + (1.0 - on)
         r = xp.take(rho, xp.asarray(np.maximum(self.expert, 0)), axis=-1)
@@ -225,7 +229,9 @@ def fm_ops(xp):
     return NUMPY if xp is np else jax_ops()
 
 
-def gate_scaled(fm, slopes: bool = False, slope_shift: bool = True) -> GateScaled | None:
+def gate_scaled(
+    fm, slopes: bool = False, slope_shift: bool = True, rho_floor: float = 0.0
+) -> GateScaled | None:
     """The :class:`GateScaled` map of a :class:`.FlatModel`, or None: one expert, or an expert
     block of a kind other than ``normal`` / ``halfnormal_log`` (ordered intercepts, the
     Richardson–Green set), or a block whose last axis is not the experts.
@@ -238,4 +244,4 @@ def gate_scaled(fm, slopes: bool = False, slope_shift: bool = True) -> GateScale
             continue
         if b.kind not in _SCALED or not b.shape or b.shape[-1] != K:
             return None
-    return GateScaled(fm, slopes=slopes, slope_shift=slope_shift)
+    return GateScaled(fm, slopes=slopes, slope_shift=slope_shift, rho_floor=rho_floor)

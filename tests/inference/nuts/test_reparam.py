@@ -33,7 +33,12 @@ DOES_NOT = [
 def _setup(opts, seed=0, slopes=False):
     X, y, o = flat_data(opts)
     fm = flat_model_from_spec(fixed_k_spec(X, y, **o))
-    rp = gate_scaled(fm, slopes=bool(slopes), slope_shift=slopes != "noshift")
+    rp = gate_scaled(
+        fm,
+        slopes=bool(slopes),
+        slope_shift=slopes != "noshift",
+        rho_floor=0.05 if slopes == "capped" else 0.0,
+    )
     rng = np.random.default_rng(seed)
     data = fm.data()
     x_hat = rng.normal(scale=0.5, size=fm.ndim)
@@ -42,7 +47,7 @@ def _setup(opts, seed=0, slopes=False):
     return fm, rp, {**data, **rp.fit(x_hat, info, data)}, x_hat, rng
 
 
-@pytest.mark.parametrize("slopes", [False, True, "noshift"])
+@pytest.mark.parametrize("slopes", [False, True, "noshift", "capped"])
 @pytest.mark.parametrize("opts", APPLIES, ids=lambda o: str(o))
 def test_change_of_variables_is_exact(opts, slopes):
     jax = pytest.importorskip("jax")
