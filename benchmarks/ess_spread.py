@@ -13,7 +13,10 @@ divergences, sampling seconds (in-process, loaded machine).
 
 Variants are keyword sets of :func:`bayesmoe.inference.sample` (``VARIANTS``). The shrinkage of
 the adapted mass matrices towards the Hessian start was measured with commit 1aad980's version of
-this script and of ``jax_nuts`` (benchmarks/README.md) and did not win.
+this script and of ``jax_nuts`` (benchmarks/README.md) and did not win; neither did the later
+variants here (a longer warm-up with a higher target acceptance, 4 chains, expert parameters
+scaled by their expert's gate mass, with and without the lightest expert's gate slopes, chains'
+mass-matrix windows pooled, twice the draws): README rows.
 
 Usage::
 
@@ -36,7 +39,8 @@ sys.path.insert(0, str(HERE))
 from nuts_speed import CHAINS, DRAWS, N_OBS, PARAMS, K, _summarise
 from stan_compare import quantities
 
-#: name -> keyword arguments of sample() (besides data, K, draws, chains, seed)
+#: name -> keyword arguments of sample() (besides data, K, seed; draws and chains default to
+#: nuts_speed.py's DRAWS and CHAINS)
 VARIANTS = {
     "default": {},
     "tune600": {"tune": 600},
@@ -45,6 +49,32 @@ VARIANTS = {
     "diag": {"dense_mass": False},
     "accept90": {"target_accept": 0.9},
     "accept95": {"target_accept": 0.95},
+    "tune1000-accept90": {"tune": 1000, "target_accept": 0.9},
+    # more chains: the chains run in parallel on the CPU devices (2 here)
+    "chains4-500": {"chains": 4, "draws": 500},
+    "chains4": {"chains": 4},
+    # expert parameters scaled by their expert's gate mass (bayesmoe/inference/nuts/reparam.py)
+    "gate-scaled": {"reparam": "gate-scaled"},
+    # every chain's dense mass window pooled over the chains (jax_nuts._pool_windows)
+    "pooled": {"pool_mass": True},
+    "pooled-tune600": {"pool_mass": True, "tune": 600},
+    "pooled-gate-scaled": {"pool_mass": True, "reparam": "gate-scaled"},
+    # and the lightest expert's gate slopes scaled by its intercepts' weight
+    "gate-scaled-slopes": {"reparam": "gate-scaled-slopes"},
+    "gate-scaled-slopes-pooled": {"reparam": "gate-scaled-slopes", "pool_mass": True},
+    "gate-scaled-slopes-accept90": {"reparam": "gate-scaled-slopes", "target_accept": 0.9},
+    # the stretch capped: rho -> (rho + 0.05) / 1.05 (at most sqrt(21) = 4.6x)
+    "gate-scaled-slopes-capped": {"reparam": "gate-scaled-slopes-capped"},
+    "gate-scaled-slopes-capped-accept90": {
+        "reparam": "gate-scaled-slopes-capped",
+        "target_accept": 0.9,
+    },
+    "gate-scaled-slopes-noshift-accept90": {
+        "reparam": "gate-scaled-slopes-noshift",
+        "target_accept": 0.9,
+    },
+    # twice the draws (is the spread a matter of run length?)
+    "draws2000": {"draws": 2000},
 }
 
 
@@ -57,6 +87,8 @@ def _worker(variant: str, data_seed: int, seeds: list[int], out: str) -> None:
 
     X, y, _ = simulate("S-B", n=N_OBS, random_seed=data_seed)
     kw = dict(VARIANTS[variant])
+    kw.setdefault("draws", DRAWS)
+    kw.setdefault("chains", CHAINS)
     rows = []
     for seed in [None, *seeds]:  # the first fit warms the caches (not reported)
         t0 = time.perf_counter()
@@ -64,8 +96,6 @@ def _worker(variant: str, data_seed: int, seeds: list[int], out: str) -> None:
             X,
             y,
             n_experts=K,
-            draws=DRAWS,
-            chains=CHAINS,
             random_seed=0 if seed is None else seed,
             progressbar=False,
             **kw,

@@ -219,6 +219,12 @@ CONFIGS = {
         "note": "default path (auto -> jax: MM start, Hessian mass matrix, tune 300), "
         "warm JAX cache",
     },
+    "bayesmoe-gate-scaled-slopes": {
+        "kind": "bayesmoe",
+        "kwargs": {"reparam": "gate-scaled-slopes", "target_accept": 0.9},
+        "note": "default path with reparam='gate-scaled-slopes' and target_accept=0.9 (issue "
+        "24's min-ESS spread), warm JAX cache",
+    },
     "bayesmoe-cold": {
         "kind": "bayesmoe",
         "cold": True,
@@ -408,7 +414,9 @@ def main() -> None:
             # first-ever run)
             X, y, _ = simulate("S-B", n=N_OBS, random_seed=0)
             np.savez(workdir / "warm.npz", X=X, y=y)
-            _run_config("bayesmoe", 0, str(workdir / "warm.npz"), workdir)
+            warm = [c for c in configs if CONFIGS[c].get("kwargs") and "backend" not in CONFIGS[c]]
+            for name in ["bayesmoe", *warm]:
+                _run_config(name, 0, str(workdir / "warm.npz"), workdir)
         for seed in args.seeds:
             X, y, _ = simulate("S-B", n=N_OBS, random_seed=seed)
             data = str(workdir / f"data-{seed}.npz")

@@ -130,6 +130,35 @@ def hessian_fd(grad, x: np.ndarray, data, *, rel_step: float = 1e-5) -> np.ndarr
 
 #: iterations per call of the compiled sampler (the progress bar moves once per call)
 CHUNK = 100
+
+
+def _window_ends(tune: int) -> list[int]:
+    """Last iterations of NumPyro's middle (mass-matrix) adaptation windows for ``tune`` steps."""
+    from numpyro.infer.hmc_util import build_adaptation_schedule
+
+    return [int(w.end) for w in build_adaptation_schedule(tune)[1:-1]]
+
+
+def _pool_windows(leaves: list, nd: int) -> list:
+    """Pool the chains' dense mass-matrix accumulators just before a window closes: every
+    chain's Welford state (NumPyro's ``welford_covariance``: mean, m2, n) gets the sum of the
+    chains' m2 and n, so each adapted inverse mass matrix is the pooled within-chain covariance
+    of all chains' window draws (chains x more draws than its own).
+
+    m2 is the fourth (chains, nd, nd) leaf of the state (after the inverse mass matrix and its
+    two square roots) and n the leaf after it; another layout is left alone.
+    """
+    square = [i for i, v in enumerate(leaves) if np.shape(v)[1:] == (nd, nd)]
+    if len(square) != 4 or np.ndim(leaves[square[3] + 1]) != 1:
+        return leaves
+    i = square[3]
+    out = list(leaves)
+    m2, n = np.asarray(leaves[i]), np.asarray(leaves[i + 1])
+    out[i] = np.broadcast_to(m2.sum(0), m2.shape).copy()
+    out[i + 1] = np.full_like(n, n.sum())
+    return out
+
+
 #: per-iteration records kept from the sampler state (the trace's sample_stats come from them)
 _RECORDS = ("z", "diverging", "energy", "num_steps", "accept_prob", "potential_energy", "step_size")
 
@@ -196,6 +225,7 @@ def _nuts_programs(
     max_tree_depth,
     example,
     cache_dir,
+    reparam=None,
 ):
     """The compiled programs of one run: (mesh, gradient, init, advance, pointwise).
 
@@ -212,7 +242,11 @@ def _nuts_programs(
     from bayesmoe.inference.nuts.flat_model import _jax_ops
     from bayesmoe.inference.nuts.jax_programs import cached_program
 
-    logp = fm.jax_logp()
+    logp = fm.jax_logp() if reparam is None else reparam.jax_logp()
+    rp_name = None
+    if reparam is not None:
+        rp = reparam
+        rp_name = f"gate-scaled-{rp.slopes is not None}-{rp.slope_shift}-{rp.rho_floor}"
     n_dev = _devices_for(chains, jax)
     mesh = Mesh(np.array(jax.devices()[:n_dev]), ("chain",))
     per_dev = chains // n_dev
@@ -226,6 +260,7 @@ def _nuts_programs(
         "max_tree_depth": max_tree_depth,
         "chains": chains,
         "devices": n_dev,
+        "reparam": rp_name,
     }
     init_kernel, sample_kernel = hmc(
         potential_fn_gen=lambda data: lambda x: -logp(x, data), algo="NUTS"
@@ -315,7 +350,7 @@ def _nuts_programs(
             "grad",
             lambda: jax.jit(jax.vmap(jax.grad(logp), in_axes=(0, None))),
             (jax.ShapeDtypeStruct((2 * fm.ndim, fm.ndim), jnp.float64), data),
-            settings={"model": fm.signature()},
+            settings={"model": fm.signature(), "reparam": rp_name},
             cache_dir=cache_dir,
         )
 
@@ -369,6 +404,8 @@ class PreparedRun:
         target_accept: float = 0.8,
         max_tree_depth: int = 10,
         log_likelihood: bool = True,
+        reparam: str | None = None,
+        pool_mass: bool = False,
     ):
         from concurrent.futures import ThreadPoolExecutor
 
@@ -378,6 +415,8 @@ class PreparedRun:
         self.t0 = time.perf_counter()
         self.fm, self.chains, self.draws, self.tune = fm, chains, draws, tune
         self.dense_mass = dense_mass
+        # pool the chains' mass-matrix windows (dense adaptation of more than one chain only)
+        self.pool_mass = bool(pool_mass and dense_mass and adapt_mass_matrix and chains > 1)
         self._jax = jax
         self._x64_before = bool(jax.config.jax_enable_x64)
         jax.config.update("jax_enable_x64", True)
@@ -385,6 +424,26 @@ class PreparedRun:
         self.programs_dir = os.path.join(self.cache, "programs") if self.cache else None
         # numpy arguments throughout: jnp.asarray would run (and cache-load) a program per array
         self.data = {k: np.asarray(v, float) for k, v in fm.data().items()}
+        self.reparam = None
+        names = (
+            "gate-scaled",
+            "gate-scaled-slopes",
+            "gate-scaled-slopes-noshift",
+            "gate-scaled-slopes-capped",
+        )
+        if reparam in names:
+            from bayesmoe.inference.nuts.reparam import gate_scaled
+
+            self.reparam = gate_scaled(
+                fm,
+                slopes=reparam.startswith("gate-scaled-slopes"),
+                slope_shift=not reparam.endswith("noshift"),
+                rho_floor=0.05 if reparam.endswith("capped") else 0.0,
+            )
+        elif reparam is not None:
+            raise ValueError(f"`reparam` must be None or one of {names}; got {reparam!r}.")
+        if self.reparam is not None:  # its constants are data (switched off until the MM point)
+            self.data.update(self.reparam.off())
         sds = jax.ShapeDtypeStruct
         mass_shape = (chains, fm.ndim, fm.ndim) if dense_mass else (chains, fm.ndim)
         example = (
@@ -403,7 +462,12 @@ class PreparedRun:
             max_tree_depth=max_tree_depth,
         )
         built = self._pool.submit(
-            _nuts_programs, fm, example=example, cache_dir=self.programs_dir, **settings
+            _nuts_programs,
+            fm,
+            example=example,
+            cache_dir=self.programs_dir,
+            reparam=self.reparam,
+            **settings,
         )
 
         def init_and_advance():
@@ -476,17 +540,26 @@ def sample_flat(
     t0 = time.perf_counter()
     ident = np.eye(fm.ndim) if run.dense_mass else np.ones(fm.ndim)
     inv_mass = ident
+    rp = run.reparam if mass_point is not None else None
     if mass_point is not None:
-        hess = hessian_fd(grad, np.asarray(mass_point, float), data)
+        mass_point = np.asarray(mass_point, float)
+        hess = hessian_fd(grad, mass_point, data)
+        if rp is not None:  # sample z (module reparam): its constants from the MM point
+            data = {**data, **rp.fit(mass_point, -hess, data)}
+            hess = hessian_fd(grad, rp.inverse(mass_point, data), data)
+            starts = rp.inverse(starts, data)
         inv_mass = mass_matrix_from_hessian(hess, dense=run.dense_mass)
     # one raw threefry key (uint32[2]) per chain, from the seed
     keys = np.random.SeedSequence(int(random_seed)).generate_state(2 * chains, np.uint32)
     leaves = init(keys.reshape(chains, 2), starts, np.stack([inv_mass] * chains), data)
     total, done, chunks = tune + draws, 0, []
+    stops = _window_ends(tune) if run.pool_mass else []
     bar = _progress(total, chains, progressbar)
     while done < total:
-        n = min(CHUNK, total - done)
+        n = min([CHUNK, total - done] + [e - done for e in stops if e > done])
         leaves, rec = advance(leaves, data, np.int32(n))
+        if done + n in stops:  # the window closes at the next iteration
+            leaves = _pool_windows(leaves, fm.ndim)
         rec = {k: np.asarray(v)[:, :n] for k, v in rec.items()}  # waits for the chunk
         chunks.append(rec)
         done += n
@@ -496,6 +569,9 @@ def sample_flat(
     bar.close()
     rec = {k: np.concatenate([c[k] for c in chunks], axis=1)[:, tune:] for k in _RECORDS}
     flat = rec.pop("z")
+    if rp is not None:  # back to the model's coordinates; lp is the model's log density
+        flat, log_det = rp.forward(flat, data)
+        rec["potential_energy"] = rec["potential_energy"] + log_det
     t_sample = time.perf_counter() - t0
     loglik = None if pointwise is None else np.asarray(pointwise(flat, data))
     t_loglik = time.perf_counter() - t0 - t_sample

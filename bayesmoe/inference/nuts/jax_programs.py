@@ -23,7 +23,7 @@ from pathlib import Path
 __all__ = ["cached_program", "program_key"]
 
 #: modules whose source defines the exported computations
-_SOURCES = ("flat_model.py", "jax_nuts.py", "jax_programs.py")
+_SOURCES = ("flat_model.py", "jax_nuts.py", "jax_programs.py", "reparam.py")
 
 
 def _versions() -> dict:

@@ -39,7 +39,15 @@ _BACKEND_MODULES = {
 #: fit's observed information and needs fewer (benchmarks/README.md "NUTS speed")
 DEFAULT_TUNE = {"jax": 300}
 #: pm.sample keywords the jax backend understands (others send backend="auto" to PyMC)
-_JAX_KWARGS = {"target_accept", "max_treedepth", "dense_mass", "adapt_mass_matrix", "init_mass"}
+_JAX_KWARGS = {
+    "target_accept",
+    "max_treedepth",
+    "dense_mass",
+    "adapt_mass_matrix",
+    "init_mass",
+    "reparam",
+    "pool_mass",
+}
 
 
 def sample_parameters() -> set[str]:
@@ -335,6 +343,8 @@ def _prepare_jax(
     dense_mass=True,
     adapt_mass_matrix=True,
     init_mass="hessian",
+    reparam=None,
+    pool_mass=False,
 ):
     """Start loading/compiling the jax sampler's programs in the background (see
     :class:`~bayesmoe.inference.nuts.jax_nuts.PreparedRun`).
@@ -353,6 +363,8 @@ def _prepare_jax(
         target_accept=target_accept,
         max_tree_depth=max_treedepth,
         log_likelihood=log_likelihood,
+        reparam=reparam,
+        pool_mass=pool_mass,
     )
 
 
@@ -515,7 +527,11 @@ def sample(
         Passed through to :func:`pymc.sample` (e.g. ``target_accept``). The ``jax`` backend
         takes ``target_accept``, ``max_treedepth``, ``dense_mass`` (default True),
         ``adapt_mass_matrix`` (default True) and ``init_mass`` (``"hessian"``, default: the
-        inverse observed information at the MM start; ``"identity"``); any other keyword makes
+        inverse observed information at the MM start; ``"identity"``) and ``reparam``
+        (``"gate-scaled"``: sample expert parameters scaled by their expert's gate mass;
+        ``"gate-scaled-slopes"``: and the lightest expert's gate slopes;
+        :mod:`bayesmoe.inference.nuts.reparam`; default None) and ``pool_mass`` (True: the
+        chains' dense mass-matrix windows are pooled; default False); any other keyword makes
         ``"auto"`` use PyMC, with a warning. A keyword neither function takes raises TypeError
         naming the nearest valid one; ``model``, ``step``, ``initvals`` and ``nuts_sampler``
         are set by bayesmoe and refused.
