@@ -180,7 +180,8 @@ def test_compiled_takes_the_covariate_sampler_only_where_it_applies():
     assert use_compiled("auto", info, "auto", None, {})  # the default where it applies
     assert not use_compiled("step", info, "auto", None, {})
     assert not use_compiled("auto", info, "nuts", None, {})  # a step-method option: step
-    assert not use_compiled("auto", info, "auto", {"birth_prior_mix": 0.2}, {})
+    assert use_compiled("auto", info, "auto", {"birth_prior_mix": 0.2}, {})  # its own option
+    assert not use_compiled("auto", info, "auto", {"tune": False}, {})  # the step method's
     with pytest.raises(ValueError, match="HMC, not 'nuts'"):
         use_compiled("compiled", info, "nuts", None, {})
     with pytest.raises(ValueError, match="tune"):  # a step-method option
