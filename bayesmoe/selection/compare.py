@@ -402,7 +402,7 @@ def compare_experts(
                 loos = {}
                 for K in nuts_ks:  # a K whose chains give no LOO gets NaN, not a crash
                     try:
-                        loos[K] = az.loo(traces[K])
+                        loos[K] = az.loo(traces[K], pointwise=True)  # compare reuses it
                     except ValueError as err:
                         warnings.warn(
                             f"LOO could not be computed for K = {K} ({err}); its LOO "
@@ -413,7 +413,7 @@ def compare_experts(
                         )
                 ok = [K for K in nuts_ks if K in loos]
                 if len(ok) > 1:
-                    cmp = az.compare({str(K): traces[K] for K in ok}, round_to="none")
+                    cmp = az.compare({str(K): loos[K] for K in ok}, round_to="none")
             for K in ok:
                 if len(ok) > 1:
                     cols = ("elpd", "se", "elpd_diff", "dse", "weight", "p")
