@@ -31,8 +31,10 @@ __all__ = ["CRITERIA", "OVERFIT_TREE_DEPTH", "compare_experts", "plot_compare_ex
 #: NUTS tree depth at an over-fitted K (BIC above a smaller K's) unless ``nuts_kwargs`` sets
 #: ``max_treedepth``: a surplus expert's posterior is a funnel (nearly empty, noise sd from a
 #: data point's width to the prior's) where trees hit depth 10 (1023 steps) and one K cost most
-#: of the sweep; 7 bounds it at 127 steps per draw (benchmarks/README.md "K-sweep")
-OVERFIT_TREE_DEPTH = 7
+#: of the sweep; 6 bounds it at 63 steps per draw. What the sweep reads there, elpd_loo, moved
+#: by 0.2-0.6 nats between depths 6 and 7 (S-B n = 1000, three data sets), within its se_diff
+#: of 0.6-1.0, while K = 4, 5 took half the time (benchmarks/README.md "K-sweep")
+OVERFIT_TREE_DEPTH = 6
 
 #: The criteria of the table and how each chooses K (``attrs["selected"]`` keys).
 CRITERIA = {
