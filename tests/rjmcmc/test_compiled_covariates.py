@@ -79,9 +79,10 @@ def test_compiled_covariates_dropped_birth_density_fails():
     assert p < ALPHA
 
 
-# mix = 0 (the anchor Normals alone, 6000 draws, ~30 s) in the slow tier: the opt-in birth's
-# default mixture and its dropped-density twin guard it by default
-@pytest.mark.parametrize("mix", [pytest.param(0.0, marks=pytest.mark.slow), 0.5])
+# the opt-in anchor birth (step_kwargs={"birth": "anchors"}; not the default): its prior
+# recovery (30-35 s each) and twin in the slow tier, beside the Geweke test
+@pytest.mark.slow
+@pytest.mark.parametrize("mix", [0.0, 0.5])
 def test_compiled_covariates_anchor_birth_prior_recovery(mix):
     """The anchor-cell birth of categorical experts (birth/death only, so every jump uses its
     density; ``mix`` the prior's weight in it: 0 checks the anchor mixture alone).
@@ -99,6 +100,7 @@ def test_compiled_covariates_anchor_birth_prior_recovery(mix):
     assert stats["accepted_birth"].sum() > 1000
 
 
+@pytest.mark.slow
 def test_compiled_covariates_anchor_birth_dropped_density_fails():
     """Must-fail: the anchor birth/death whose ratio omits the newborn's proposal density."""
     ks, pmf, _ = _prior_chain(

@@ -45,6 +45,7 @@ def test_window_ends_are_numpyros():
     assert _window_ends(300) == [99, 149, 249]
 
 
+@pytest.mark.slow  # ~12 s (compiles its own programs); the exact checks above run by default
 @pytest.mark.filterwarnings("ignore::bayesmoe.ConvergenceWarning")  # 20-draw runs
 def test_pooling_changes_the_run_and_only_the_warmup():
     """pool_mass=True reaches the sampler (the draws differ from the unpooled run's) and a
