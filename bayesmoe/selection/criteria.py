@@ -23,6 +23,7 @@ from bayesmoe._validation import (
 )
 from bayesmoe.families import get_family
 from bayesmoe.inference.mle.mm import count_parameters, fit_mle
+from bayesmoe.scaling import Standardizer
 from bayesmoe.selection.dendrogram import dendrogram
 
 __all__ = ["select_experts"]
@@ -100,10 +101,13 @@ def select_experts(
     family = check_family(family, "family")
     M = 0
     if get_family(family).has_classes:
-        _, M = check_class_codes(y, n, n_classes)
+        ys, M = check_class_codes(y, n, n_classes)
     else:
-        check_y(y, family, n)
-    dg = None if gate_X is None else check_X(gate_X, "gate_X").shape[1]
+        ys, _ = check_y(y, family, n)
+    Z = None if gate_X is None else check_X(gate_X, "gate_X")
+    dg = None if Z is None else Z.shape[1]
+    # the scales' checks (e.g. a constant column) now, not after waiting for the kernels below
+    Standardizer.from_data(Xa, ys, gate=gate, family=family, gate_X=Z)
     p_max = count_parameters(family, int(max_experts), d, M, dg)
     if n < p_max:
         raise ValueError(
