@@ -48,7 +48,9 @@ X.shape, truth["beta0"].values"""),
     nbf.v4.new_markdown_cell("""## Reversible jump over K
 
 Chains start at K spread over 1..K_max (over-dispersed on purpose: a stuck chain would show).
-`moves_per_step` trans-dimensional moves are tried per NUTS iteration."""),
+For Gaussian experts with covariates the default sampler is the compiled one (one JAX program:
+within-K sweeps, then `moves_per_step` trans-dimensional moves per sweep); `sampler="step"` runs
+PyMC's NUTS with the reversible-jump step method instead (a compiled trace has `attrs["rj_sampler"] == "compiled"`)."""),
     nbf.v4.new_code_cell("""K_MAX = 4
 trace = sample_random_k(
     X, y, max_experts=K_MAX, experts_prior="poisson:1.0", draws=DRAWS, tune=TUNE,
