@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import xarray as xr
 
 from bayesmoe.cli import main
@@ -21,6 +22,7 @@ def _run(argv, capsys):
     return rc, out, err
 
 
+@pytest.mark.slow  # ~22 s (its own compiled program); test_formula_entry_points covers the API path
 def test_fit_rjmcmc_from_a_formula_keeps_the_design(tmp_path, capsys):
     _, Y, _ = load_dataset("galaxy")
     pd.DataFrame({"v": Y}).to_csv(tmp_path / "galaxy.csv", index=False)
