@@ -60,6 +60,7 @@ def test_features_none_drops_the_other_columns(csvs, capsys):
     assert rc == 0 and out["features"] == []
 
 
+@pytest.mark.slow  # ~22 s (its own compiled program); test_rg_priors_fixed_k_nuts runs by default
 def test_rg_priors_uniform_kmax_sets_max_experts(csvs, tmp_path, capsys):
     out = tmp_path / "rj"
     rc = main(
