@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from bayesmoe.families import get_family
 from bayesmoe.inference.rjmcmc.categorical import (
     SHARE_IN,
     SHARE_OUT,
@@ -75,7 +76,7 @@ def anchor_constants(info, prior_sd: np.ndarray, levels: tuple = DEFAULT_ANCHORS
     >>> c["anchor_expert_mean"].shape, c["anchor_share_logit"].shape
     ((8, 6), (8, 40))
     """
-    if info.family != "categorical":
+    if not get_family(info.family).has_classes:
         raise ValueError(
             f"`birth='anchors'` is for categorical experts; got family {info.family!r}. "
             "Use birth='prior'."

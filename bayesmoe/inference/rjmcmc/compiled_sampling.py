@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bayesmoe.families import get_family
 from bayesmoe.inference.rjmcmc.compiled import (
     COMPILED_OPTIONS,
     CompiledSettings,
@@ -210,7 +211,7 @@ def _covariate_settings(info, step_kwargs: dict | None) -> CovariateSettings:
     if "birth" in opts:
         if opts["birth"] not in BIRTHS:
             raise ValueError(f"`birth` must be one of {BIRTHS}; got {opts['birth']!r}.")
-        if opts["birth"] == "anchors" and info.family != "categorical":
+        if opts["birth"] == "anchors" and not get_family(info.family).has_classes:
             raise ValueError(
                 f"`birth='anchors'` is for categorical experts; got family {info.family!r}."
             )
