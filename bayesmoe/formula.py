@@ -516,7 +516,9 @@ def entry_inputs(X, y, data, formula, gate_formula, family, *, codes=False, **gi
     ``feature_names``, ``gate_feature_names``, ``classes``): they come from the formulas, so
     they must be unset. Returns ``(X, y, keywords, design)`` with ``X`` and ``gate_X`` as arrays
     named by ``feature_names``/``gate_feature_names``, ``y`` as labels with ``classes`` (or as
-    class codes 0..M-1 with ``codes=True``, ``n_classes`` then in the keywords).
+    class codes 0..M-1 with ``codes=True``, ``n_classes`` then in the keywords). Without
+    ``data`` and ``formula`` (a call with matrices) the arguments come back as given, with
+    ``design`` None.
 
     Examples
     --------
@@ -527,6 +529,8 @@ def entry_inputs(X, y, data, formula, gate_formula, family, *, codes=False, **gi
     >>> X.shape, kw["feature_names"], kw["gate_feature_names"]
     ((4, 1), ['np.log(x)'], ['z'])
     """
+    if formula is None and data is None:
+        return X, y, dict(given), None
     dm = formula_inputs(X, y, data, formula, gate_formula, family, **given)
     design = dm.design
     kw = {

@@ -560,25 +560,23 @@ def sample(
     {'chain': 1, 'draw': 20, 'expert': 3}
     """
     family = family_keyword(family, experts, "sample")
-    design = None
-    if formula is not None or data is not None:  # the formula form (bayesmoe.formula)
-        from bayesmoe.formula import entry_inputs
+    from bayesmoe.formula import entry_inputs
 
-        X, y, kw, design = entry_inputs(
-            X,
-            y,
-            data,
-            formula,
-            gate_formula,
-            family,
-            offset=offset,
-            gate_X=gate_X,
-            feature_names=feature_names,
-            gate_feature_names=gate_feature_names,
-            classes=classes,
-        )
-        feature_names, gate_feature_names = kw["feature_names"], kw["gate_feature_names"]
-        offset, gate_X, classes = kw["offset"], kw["gate_X"], kw.get("classes")
+    X, y, kw, design = entry_inputs(  # the formula form's matrices, or the matrices given
+        X,
+        y,
+        data,
+        formula,
+        gate_formula,
+        family,
+        offset=offset,
+        gate_X=gate_X,
+        feature_names=feature_names,
+        gate_feature_names=gate_feature_names,
+        classes=classes,
+    )
+    feature_names, gate_feature_names = kw["feature_names"], kw["gate_feature_names"]
+    offset, gate_X, classes = kw["offset"], kw["gate_X"], kw.get("classes")
     _check_backend(backend)
     _check_sample_kwargs("sample", sample_kwargs, backend)
     _, tune, _, _ = check_sampler_args(

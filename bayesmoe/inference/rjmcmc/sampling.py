@@ -309,25 +309,23 @@ def sample_random_k(
     >>> k_posterior(trace)  # doctest: +SKIP
     """
     family = family_keyword(family, experts, "sample_random_k")
-    design = None
-    if formula is not None or data is not None:  # the formula form (bayesmoe.formula)
-        from bayesmoe.formula import entry_inputs
+    from bayesmoe.formula import entry_inputs
 
-        X, y, kw, design = entry_inputs(
-            X,
-            y,
-            data,
-            formula,
-            gate_formula,
-            family,
-            offset=offset,
-            gate_X=gate_X,
-            feature_names=feature_names,
-            gate_feature_names=gate_feature_names,
-            classes=classes,
-        )
-        feature_names, gate_feature_names = kw["feature_names"], kw["gate_feature_names"]
-        offset, gate_X, classes = kw["offset"], kw["gate_X"], kw.get("classes")
+    X, y, kw, design = entry_inputs(  # the formula form's matrices, or the matrices given
+        X,
+        y,
+        data,
+        formula,
+        gate_formula,
+        family,
+        offset=offset,
+        gate_X=gate_X,
+        feature_names=feature_names,
+        gate_feature_names=gate_feature_names,
+        classes=classes,
+    )
+    feature_names, gate_feature_names = kw["feature_names"], kw["gate_feature_names"]
+    offset, gate_X, classes = kw["offset"], kw["gate_X"], kw.get("classes")
     from bayesmoe.inference.nuts.sampling import provenance_attrs
 
     _, tune, chains, _ = check_pymc_sampler_call(
