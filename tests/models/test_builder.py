@@ -34,10 +34,12 @@ def _scipy_gaussian(X, y, p, M, tau):
     ll = np.empty(n)
     for i in range(n):  # deliberately a plain loop: independent of the vectorised code
         g = special.softmax((M(X[i]) @ p["beta1"] + p["beta0"]) / tau)
-        dens = [
-            stats.norm.pdf(y[i], X[i] @ p["a"][:, k] + p["b"][k], p["sigma"][k]) for k in range(K)
+        log_dens = [
+            stats.norm.logpdf(y[i], X[i] @ p["a"][:, k] + p["b"][k], p["sigma"][k])
+            for k in range(K)
         ]
-        ll[i] = np.log(np.dot(g, dens))
+        # in logs: a row far from every expert (log density -1444) underflowed pdf to 0 (-inf)
+        ll[i] = special.logsumexp(log_dens, b=g)
     return ll
 
 
