@@ -75,6 +75,12 @@ class GateScaled:
             i += b.size
         self.expert, self.shift, self.p0 = expert, shift, p0
         self.mask = (expert >= 0).astype(float)
+        # expert weight -> coordinate as a product with a one-hot (K, ndim) matrix: XLA's CPU
+        # gather (and its scatter-add gradient) cost 3x the whole density's gradient in a loop
+        self.onehot = np.eye(K)[:, np.maximum(expert, 0)] * self.mask
+        if self.slopes is not None:  # raw slope rows (d, K - 1) -> flat, as a (d, K-1, ndim) one-hot
+            d = self.slopes.shape[0]
+            self.slope_onehot = np.eye(fm.ndim)[self.slopes.reshape(-1)].reshape(d, K - 1, fm.ndim)
 
     # ----- the constants -------------------------------------------------------------------------
     def off(self) -> dict:
@@ -163,17 +169,13 @@ class GateScaled:
         P = p0 + (p_hat - p0) * rho[..., None]
         t = xp.sqrt(p_hat / P)
         mu = rho[..., None] * p_hat * m / P if self.slope_shift else m
-        idx = self.slopes  # (d, K - 1)
-        raw = flat[..., idx]  # (..., d, K - 1)
+        raw = xp.einsum("...n,dkn->...dk", flat, self.slope_onehot)  # the raw slope rows
         u = data["rp_u"]
         c = raw @ u  # (..., d)
         new_c = (c - mu) / t + m if inverse else mu + t * (c - m)
-        raw = raw + (new_c - c)[..., None] * u
-        if xp is np:
-            out = np.array(flat, float, copy=True)
-            out[..., idx] = raw
-        else:
-            out = flat.at[..., idx].set(raw)
+        # flat + the change of the slope rows, placed by a one-hot product (not a scatter)
+        change = (new_c - c)[..., None] * u  # (..., d, K - 1)
+        out = flat + xp.einsum("...dk,dkn->...n", change, self.slope_onehot)
         return out, xp.log(t).sum(-1)
 
     def _scale(self, xp, flat, data):
@@ -182,7 +184,7 @@ class GateScaled:
         rho = (rho + self.rho_floor) / (1.0 + self.rho_floor)
         on = data["rp_on"]
         rho = on * rho + (1.0 - on)
-        r = xp.take(rho, xp.asarray(np.maximum(self.expert, 0)), axis=-1)
+        r = rho @ self.onehot + (1.0 - self.mask)  # each coordinate's expert (1 off the experts)
         p_hat, p0, m = data["rp_prec"], data["rp_p0"], data["rp_center"]
         P = p0 + (p_hat - p0) * r
         s = xp.sqrt(p_hat / P)
