@@ -8,7 +8,10 @@ would give. Per S-B data seed (n = 1000, K = 3):
 2. **excursions**: the smallest centred gate intercept of each draw (the lightest expert's),
    the share of draws below thresholds, the number of runs of consecutive draws below them
    and their lengths;
-3. **oracle**: the pilot's covariance of the unconstrained draws (the posterior covariance
+3. **segments**: the pilot cut into 10 disjoint runs of 2 chains x 1000 draws (chains 1-2 and
+   3-4, draws 1-1000, ..., 4001-5000), ESS as below: one warm-up, so their spread is what a
+   perfectly repeatable warm-up would leave;
+4. **oracle**: the pilot's covariance of the unconstrained draws (the posterior covariance
    a warm-up tries to estimate, from 20 000 draws instead of ~100) as the dense inverse mass
    matrix, kept fixed (no adaptation; the step size is still adapted over the default 300
    tuning steps), then the 6 sampler seeds of ess_spread.py, 2 chains x 1000 draws, ESS as
@@ -86,6 +89,14 @@ def _worker(data_seed: int, seeds: list[int], out: str) -> None:
     flat = seen["flat"].reshape(-1, seen["flat"].shape[-1])
     cov = np.cov(flat.T)
     result = dict(data_seed=data_seed, excursions=_excursions(pilot.posterior["beta0_std"].values))
+    segments = []
+    for pair in ((0, 1), (2, 3)):
+        for start in range(0, 5000, DRAWS):
+            npz = f"{out}-segment.npz"
+            part = {k: pilot.posterior[k].values[list(pair), start : start + DRAWS] for k in PARAMS}
+            np.savez(npz, **part)
+            segments.append(dict(_summarise(npz), chains=list(pair), start=start))
+    result["segments"] = segments
     jn.mass_matrix_from_hessian = lambda hess, dense=True: cov.copy()
     rows = []
     for seed in seeds:
@@ -128,6 +139,9 @@ def main() -> None:
             res = json.loads(Path(out).read_text())
             ess = np.array([row["min_ess_bulk"] for row in res["oracle"]])
             res["min_over_median"] = float(ess.min() / np.median(ess))
+            seg = np.array([row["min_ess_bulk"] for row in res["segments"]])
+            res["segments_min_over_median"] = float(seg.min() / np.median(seg))
+            res["segments_first6_min_over_median"] = float(seg[:6].min() / np.median(seg[:6]))
             res["load_1min"] = os.getloadavg()[0]
             results.append(res)
             for e in res["excursions"]:
@@ -136,6 +150,11 @@ def main() -> None:
                     f"{100 * e['share']:.2f} % of 20000 pilot draws, {e['runs']} runs, mean "
                     f"length {e['mean_length']:.1f}, longest {e['max_length']}"
                 )
+            print(
+                f"data {ds}: pilot segments, ESS {' '.join(f'{v:.0f}' for v in seg)}  median "
+                f"{np.median(seg):.0f}  min/median {res['segments_min_over_median']:.2f} (first 6: "
+                f"{res['segments_first6_min_over_median']:.2f})"
+            )
             print(
                 f"data {ds}: oracle fixed mass, ESS {' '.join(f'{v:.0f}' for v in ess)}  median "
                 f"{np.median(ess):.0f}  min/median {res['min_over_median']:.2f}",
