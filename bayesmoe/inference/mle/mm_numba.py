@@ -744,6 +744,7 @@ def run_starts(
     caps,
     pb,
     sts,
+    init,
 ):
     """Advance every start s with ``active[s]`` from iteration it0 to it1 (inclusive), in place.
 
@@ -776,10 +777,17 @@ def run_starts(
     )
     th = np.empty(P)
     for s in range(S):
-        if not active[s]:
+        if not (active[s] or init):
             continue
         th[:] = theta[s]
         f0 = estats(th, pb, tau, st0, False)
+        if init:
+            f[s] = f0
+            trace[s, it0] = f0
+            if not math.isfinite(f0):
+                active[s] = False
+            if not active[s]:
+                continue
         for it in range(it0 + 1, it1 + 1):
             if accelerate:
                 fn = _squarem(th, f0, tau, st0, pb, w, caps, s)
