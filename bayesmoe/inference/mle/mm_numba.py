@@ -611,6 +611,10 @@ def mstep_newton(theta, st, pb, out):
 
 
 # ----- the iteration ----------------------------------------------------------------------------
+# The small functions between run_starts and the pass are inlined where they are called
+# (``inline="always"``): Numba optimises every compiled function together with all it calls, so
+# each one that calls estats optimises its code again; 4 fewer of them cut a first compile (empty
+# cache) from ~53 to ~36 s, and change nothing computed.
 @njit(cache=True)
 def _all_finite(x):
     for j in range(x.shape[0]):
@@ -619,7 +623,7 @@ def _all_finite(x):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _copy_stats(src, dst):
     a0, a1, a2, a3, a4, a5, a6 = src
     b0, b1, b2, b3, b4, b5, b6 = dst
@@ -632,7 +636,7 @@ def _copy_stats(src, dst):
     b6[:] = a6
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _map(th, st, pb, out):
     """The map F of the iteration: :func:`mstep_newton` with ``newton``, else :func:`mstep`."""
     if pb[14]:
@@ -641,7 +645,7 @@ def _map(th, st, pb, out):
         mstep(th, st, pb, out)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _safe_map(th0, f0, st0, pb, th1, tau1, st1):
     """th1 = F(th0) with its pass (tau1, st1); returns its objective, never below f0 beyond
     round-off. With ``newton`` the Newton point is kept only when its objective is finite and
@@ -716,7 +720,7 @@ def _squarem(th0, f0, tau0, st0, pb, w, caps, s):
     return estats(th0, pb, tau0, st0, False)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _plain(th0, f0, tau0, st0, pb, w):
     th1, tau1, st1 = w[0], w[4], w[6]
     f1 = _safe_map(th0, f0, st0, pb, th1, tau1, st1)
