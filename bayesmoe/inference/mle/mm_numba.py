@@ -29,6 +29,8 @@ import math
 
 import numpy as np
 
+from bayesmoe.inference.mle.mm_pack import gate_operator, new_stats, pack_problem
+
 try:  # numba comes with PyTensor; keep the numpy path working without it
     from numba import njit
 
@@ -46,6 +48,7 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
 __all__ = [
     "available",
     "estats",
+    "gate_operator",
     "mstep",
     "mstep_fixed_tau",
     "new_stats",
@@ -64,52 +67,6 @@ BLOCK = 64
 def available() -> bool:
     """Whether the compiled kernels can be used (Numba importable)."""
     return _HAVE_NUMBA
-
-
-def gate_operator(prob) -> np.ndarray:
-    """The gate step as one matrix L, step = L @ vec(grad) with vec over (d, k), row-major.
-
-    ``mm_updates.gate_step`` applies H_j⁻¹ in the eigenbasis U of I - 11ᵀ/K; the same operator is
-    L[(d,k),(e,l)] = Σ_j H_j⁻¹[d,e] U[l,j] U[k,j].
-    """
-    lay = prob.layout
-    D, K = lay.D, lay.K
-    if K == 1:
-        return np.zeros((0, 0))
-    L = np.einsum("jde,lj,kj->dkel", prob.gate_hinv, prob.gate_U, prob.gate_U)
-    return np.ascontiguousarray(L.reshape(D * (K - 1), D * (K - 1)))
-
-
-def pack_problem(prob) -> tuple:
-    """The :class:`~bayesmoe.inference.mle.mm_updates.Problem` as the tuple the kernels take."""
-    from bayesmoe.inference.mle.mm_updates import JITTER
-
-    lay = prob.layout
-    n = prob.Xt.shape[0]
-    gauss = lay.fam.numba_kernel == "gaussian"  # the compiled kernel set (gaussian or categorical)
-    y = np.ascontiguousarray(prob.y, dtype=float) if gauss else np.zeros(n)
-    yi = np.zeros(n, dtype=np.int64) if gauss else np.ascontiguousarray(prob.y, dtype=np.int64)
-    if gauss:
-        cU, cmu = np.zeros((1, 1)), np.zeros(1)
-    else:
-        cU, cmu = np.ascontiguousarray(prob.cls_U), np.ascontiguousarray(prob.cls_mu)
-    return (
-        np.ascontiguousarray(prob.Xt, dtype=float),
-        np.ascontiguousarray(prob.Zt, dtype=float),
-        y,
-        yi,
-        gate_operator(prob),
-        cU,
-        cmu,
-        float(prob.ridge),
-        float(prob.var_floor),
-        float(prob.step_scale),
-        float(JITTER * n),
-        int(lay.K),
-        int(max(lay.M, 1)),
-        bool(gauss),
-        int(getattr(prob, "newton", 0)),
-    )
 
 
 # ----- small dense linear algebra ---------------------------------------------------------------
@@ -146,28 +103,6 @@ def _chol_solve(H, b, x):
 
 
 # ----- one pass: E-step and the sufficient statistics of the M-step ------------------------------
-def new_stats(pb) -> tuple:
-    """Buffers for :func:`estats`: (gate gradient (D, K-1), weighted Gram (K, D, D), expert
-    gradient (K, D, C) with C = 1 (Gaussian) or M-1, Σ τ r² (K,), Σ τ (K,), gate Hessian
-    (G, G) with G = D(K-1), categorical-expert Hessians (K, E, E) with E = D(M-1); the two
-    Hessians are filled (lower triangles) only when the problem has ``newton``).
-    """
-    Xt, K, M, gauss, newton = pb[0], pb[11], pb[12], pb[13], pb[14]
-    D = Xt.shape[1]
-    C = 1 if gauss else M - 1
-    G = max(D * (K - 1), 1) if newton else 1
-    E = D * (M - 1) if newton >= 2 and not gauss else 1
-    return (
-        np.zeros((D, max(K - 1, 1))),
-        np.zeros((K, D, D)),
-        np.zeros((K, D, C)),
-        np.zeros(K),
-        np.zeros(K),
-        np.zeros((G, G)),
-        np.zeros((K, E, E)),
-    )
-
-
 @njit(cache=True)
 def _row_max(A, mx, nb, K):
     """mx[j] = max_k A[k, j] over the first nb columns (NaN entries skipped; 0 when not finite),
