@@ -189,7 +189,7 @@ def estats(theta, pb, tau, st, fixed):
     o_hg = o_bb + (K * D if gauss else 0)
     J = o_hg + G * (G + 1) // 2
     acc = np.zeros(J)
-    B = min(BLOCK, max(1, 8192 // J))
+    B = min(BLOCK, max(8, 524288 // J))  # U: at most 4 MB, unless J > 65536 sums
     U = np.empty((J, B))  # the block's terms: U[p, j] is row j's term of sum p
     XT = np.empty((D, B))
     ZT = np.empty((D, B))
