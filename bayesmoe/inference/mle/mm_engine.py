@@ -81,6 +81,13 @@ class _Engine:
         self.nb.estats(np.ascontiguousarray(theta_row), self.pb, tau, self.sts[0], False)
         return tau
 
+    @property
+    def objective_in_advance(self) -> bool:
+        """Whether :meth:`advance` can compute the starts' objectives itself (``init``): the
+        compiled engine, where the pass that gives a start's objective also begins its iteration.
+        """
+        return self.nb is not None
+
     def objective(self, theta: np.ndarray) -> np.ndarray:
         if self.nb is None:
             return mu.estep(self.prob, theta)[1]
@@ -103,8 +110,13 @@ class _Engine:
         stall_window,
         stall_tol,
         caps,
+        init=False,
     ):
-        """Run the active starts from iteration it0 to it1, in place (see mm_numba.run_starts)."""
+        """Run the active starts from iteration it0 to it1, in place (see mm_numba.run_starts).
+        With ``init`` (compiled engine only, see :attr:`objective_in_advance`) the starts'
+        objectives are computed here first: into ``f`` and ``trace[:, it0]``, and a start whose
+        objective is not finite is made inactive.
+        """
         if self.nb is not None:
             self.nb.run_starts(
                 theta,
@@ -123,6 +135,7 @@ class _Engine:
                 caps,
                 self.pb,
                 self.sts,
+                bool(init),
             )
             return
         prob = self.prob
@@ -176,7 +189,8 @@ def _iterate(
     ``drop_after``. Returns the per-start state (f, trace, n_iter, converged, stalled, pruned).
     """
     S = theta.shape[0]
-    f = engine.objective(theta)
+    init = engine.objective_in_advance  # f and trace[:, 0] are filled by the first block
+    f = np.full(S, -np.inf) if init else engine.objective(theta)
     trace = np.full((S, max_iter + 1), np.nan)
     trace[:, 0] = f
     n_iter = np.zeros(S, dtype=np.int64)
@@ -184,7 +198,9 @@ def _iterate(
     stalled = np.zeros(S, dtype=bool)
     pruned = np.zeros(S, dtype=bool)
     caps = np.full(S, float(cap0))  # SQUAREM steplength bounds, per start
-    active = np.isfinite(f) & (True if active is None else active)
+    active = np.ones(S, dtype=bool) if active is None else np.array(active, dtype=bool)
+    if not init:
+        active &= np.isfinite(f)
     stops = {max_iter}
     if prune_after is not None and prune_after < max_iter:
         stops.add(prune_after)
@@ -194,7 +210,7 @@ def _iterate(
         stops.update(range(_CHUNK, max_iter, _CHUNK))
     it = 0
     for stop in sorted(stops):
-        if active.any():
+        if active.any() or init:
             engine.advance(
                 theta,
                 f,
@@ -210,7 +226,9 @@ def _iterate(
                 stall_window,
                 stall_tol,
                 caps,
+                init,
             )
+            init = False
         if bar is not None:
             bar.update(stop - it)
         it = stop

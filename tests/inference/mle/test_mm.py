@@ -547,6 +547,7 @@ def test_numba_iteration_follows_the_numpy_cycles(family, accelerate):
         np.full(S, np.inf),
         pb,
         tuple(mn.new_stats(pb) for _ in range(3)),
+        False,
     )
     ref, (tau, fr) = theta.copy(), mu.estep(prob, theta)
     cycle = mu.squarem_cycle if accelerate else mu.mm_cycle
