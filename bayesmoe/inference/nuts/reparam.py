@@ -78,7 +78,7 @@ class GateScaled:
         # expert weight -> coordinate as a product with a one-hot (K, ndim) matrix: XLA's CPU
         # gather (and its scatter-add gradient) cost 3x the whole density's gradient in a loop
         self.onehot = np.eye(K)[:, np.maximum(expert, 0)] * self.mask
-        if self.slopes is not None:  # raw slope rows (d, K - 1) -> flat, as a (d, K-1, ndim) one-hot
+        if self.slopes is not None:  # raw slope rows (d, K - 1) -> flat: a (d, K-1, ndim) one-hot
             d = self.slopes.shape[0]
             self.slope_onehot = np.eye(fm.ndim)[self.slopes.reshape(-1)].reshape(d, K - 1, fm.ndim)
 
