@@ -2,12 +2,12 @@
 
 ``--processes`` Python processes per case (default 5, one after another) each load the compiled
 kernels (``mm_warmup.wait()``), run three untimed fits and then ``--fits`` default ``fit_mle``
-calls with seeds 0, 1, ...; a process's median moves by up to ~3 ms from one process to the
-next on the 2-core VM, so the median over the processes is reported, with each process's. One
-Rscript process per case runs two untimed flexmix fits and then as many timed ones (``set.seed(s)``, the model of
-``benchmarks/first_call.py``: softmax-gated, ``concomitant = FLXPmultinom``). Reported: the
-median wall and CPU seconds per fit of each (CPU: ``time.process_time`` / R's user + system), the
-median log-likelihood, and flexmix's median over bayesmoe's (wall and CPU). Cases and data are
+calls with seeds 0, 1, ...; a process's median moves by up to ~3 ms from one process to the next on
+the 2-core VM, so the median over the processes is reported, with each process's. One Rscript
+process per case runs two untimed flexmix fits and then as many timed ones (``set.seed(s)``, the
+model of ``benchmarks/first_call.py``: softmax-gated, ``concomitant = FLXPmultinom``). Reported:
+the median wall and CPU seconds per fit of each (CPU: ``time.process_time`` / R's user + system),
+the median log-likelihood, and flexmix's median over bayesmoe's (wall and CPU). Cases and data are
 first_call.py's (mcycle K = 3, NPreg K = 2 from R's flexmix, iris K = 2).
 
 Run:  python benchmarks/warm_fit.py [--fits 30] [--processes 5]
