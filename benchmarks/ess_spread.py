@@ -78,6 +78,17 @@ VARIANTS = {
 }
 
 
+def spread_text(ess, width: int = 5) -> str:
+    """``ESS e1 e2 ...  median m  min/median r`` for one set of per-run min ESS values."""
+    import numpy as np
+
+    ess = np.asarray(ess, float)
+    return (
+        f"ESS {' '.join(f'{e:{width}.0f}' for e in ess)}  median {np.median(ess):{width}.0f}  "
+        f"min/median {ess.min() / np.median(ess):.2f}"
+    )
+
+
 def _worker(variant: str, data_seed: int, seeds: list[int], out: str) -> None:
     import arviz as az
     import numpy as np
@@ -170,12 +181,10 @@ def main() -> None:
                 )
                 results.append(res)
                 print(
-                    f"{variant:<14} data {ds}: ESS {' '.join(f'{e:5.0f}' for e in ess)}  "
-                    f"median {res['median']:5.0f}  min/median {res['min_over_median']:.2f}  "
+                    f"{variant:<14} data {ds}: {spread_text(ess)}  "
                     f"max R-hat {max(w['max_rhat'] for w in rows):.3f}  "
-                    f"div {sum(w['divergences'] for w in rows)}  invariant ESS "
-                    f"{' '.join(f'{e:5.0f}' for e in inv)}  min/median "
-                    f"{res['invariant_min_over_median']:.2f}  "
+                    f"div {sum(w['divergences'] for w in rows)}  invariant "
+                    f"{spread_text(inv)}  "
                     f"sampling {res['mean_sampling_seconds']:.2f} s  load {load:.1f}",
                     flush=True,
                 )

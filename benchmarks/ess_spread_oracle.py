@@ -40,6 +40,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from ess_spread import spread_text
 from nuts_speed import CHAINS, DRAWS, N_OBS, PARAMS, K, _summarise
 
 THRESHOLDS = (-1.0, -1.5, -2.0, -2.5)
@@ -150,16 +151,9 @@ def main() -> None:
                     f"{100 * e['share']:.2f} % of 20000 pilot draws, {e['runs']} runs, mean "
                     f"length {e['mean_length']:.1f}, longest {e['max_length']}"
                 )
-            print(
-                f"data {ds}: pilot segments, ESS {' '.join(f'{v:.0f}' for v in seg)}  median "
-                f"{np.median(seg):.0f}  min/median {res['segments_min_over_median']:.2f} (first 6: "
-                f"{res['segments_first6_min_over_median']:.2f})"
-            )
-            print(
-                f"data {ds}: oracle fixed mass, ESS {' '.join(f'{v:.0f}' for v in ess)}  median "
-                f"{np.median(ess):.0f}  min/median {res['min_over_median']:.2f}",
-                flush=True,
-            )
+            first6 = res["segments_first6_min_over_median"]
+            print(f"data {ds}: pilot segments, {spread_text(seg, 0)} (first 6: {first6:.2f})")
+            print(f"data {ds}: oracle fixed mass, {spread_text(ess, 0)}", flush=True)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=1))
 
