@@ -19,7 +19,9 @@ When the cache holds no machine code for the kernels, a one-line message on stde
 they are being compiled, and the process waits for the compilation before it exits (an atexit
 hook), so that the next process finds them in the cache; a process that stops a warm load early
 loses nothing. A fork (``multiprocessing``, PyMC's chains) waits for a running load, so that no
-child inherits its locks.
+child inherits its locks. Processes that find the cache cold at the same time (pytest-xdist
+workers, a study's dask workers) compile one at a time (:func:`compile_lock`, a file lock): the
+first compiles and writes the cache, the others then load from it instead of compiling again.
 
 ``BAYESMOE_MM_BACKGROUND=0`` in the environment restores the blocking behaviour: ``"auto"`` then
 loads (or compiles) the kernels in the calling thread and always runs them, so that every fit of
@@ -29,13 +31,17 @@ a process uses the same engine.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import hashlib
 import os
 import sys
+import tempfile
 import threading
 
 __all__ = [
     "auto_engine",
     "cache_is_warm",
+    "compile_lock",
     "fixed_engine",
     "ready",
     "start",
@@ -131,6 +137,35 @@ def _warm_up() -> None:
     engine.objective(theta)
 
 
+@contextlib.contextmanager
+def compile_lock():
+    """Hold an exclusive lock shared by every process that compiles this copy of the kernels
+    into the same Numba cache (a file lock in the temporary directory, keyed by the module's path
+    and ``NUMBA_CACHE_DIR``); a no-op where ``fcntl`` is missing (Windows).
+
+    Examples
+    --------
+    >>> from bayesmoe.inference.mle import mm_warmup
+    >>> with mm_warmup.compile_lock():
+    ...     pass
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    from bayesmoe.inference.mle import mm_numba
+
+    key = f"{os.path.abspath(mm_numba.__file__)}|{os.environ.get('NUMBA_CACHE_DIR', '')}"
+    name = f"bayesmoe-mm-numba-{hashlib.sha1(key.encode()).hexdigest()[:16]}.lock"
+    with open(os.path.join(tempfile.gettempdir(), name), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _run() -> None:
     global _state, _compiling
     try:
@@ -144,7 +179,9 @@ def _run() -> None:
         if not mm_numba.available():
             _state = "failed"
             return
-        _warm_up()
+        # cold: one process compiles at a time; a later one finds the cache written and loads it
+        with compile_lock() if cold else contextlib.nullcontext():
+            _warm_up()
         _state = "ready"
     except Exception:  # the numpy engine stays in use; engine="numba" shows the error
         _state = "failed"

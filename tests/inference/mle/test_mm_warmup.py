@@ -140,3 +140,35 @@ def test_exit_waits_for_a_cold_compile_only(monkeypatch, compiling):
     assert t.is_alive() is (not compiling)  # a warm load is dropped, a compile is finished
     release.set()
     t.join()
+
+
+HOLD = r"""
+import json, pathlib, sys, time
+from bayesmoe.inference.mle import mm_warmup
+here = pathlib.Path(sys.argv[1])
+(here / f"ready-{sys.argv[2]}").touch()
+while len(list(here.glob("ready-*"))) < 2:  # both processes reach the lock together
+    time.sleep(0.01)
+with mm_warmup.compile_lock():
+    t0 = time.time()
+    time.sleep(0.5)
+    t1 = time.time()
+print(json.dumps([t0, t1]))
+"""
+
+
+@pytest.mark.parametrize("same_cache", [True, False])
+def test_compile_lock_lets_one_process_compile_at_a_time(tmp_path, same_cache):
+    """Two processes holding the lock for 0.5 s each: with the same Numba cache their holds do not
+    overlap; twin: with different caches (different locks) they overlap, so the test can fail.
+    """
+    procs = []
+    for i in range(2):
+        cache = tmp_path / ("shared" if same_cache else f"own{i}")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "NUMBA_CACHE_DIR": str(cache)}
+        cmd = [sys.executable, "-c", HOLD, str(tmp_path), str(i)]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env))
+    (a0, a1), (b0, b1) = sorted(json.loads(p.communicate(timeout=120)[0]) for p in procs)
+    assert all(p.returncode == 0 for p in procs)
+    overlap = a1 > b0
+    assert overlap is not same_cache, (a0, a1, b0, b1)
