@@ -57,6 +57,8 @@ class _Engine:
                 "`engine='numba'` needs the numba package; install it or use engine='numpy'."
             )
         mm_warmup.tell_if_cold("the fit waits for them")
+        if engine == "numba":  # a cold cache compiles under the cross-process lock
+            mm_warmup.ensure_loaded()
         self.name = engine
         self.prob = prob
         self.nb = mm_numba if engine == "numba" else None

@@ -42,6 +42,7 @@ __all__ = [
     "auto_engine",
     "cache_is_warm",
     "compile_lock",
+    "ensure_loaded",
     "fixed_engine",
     "ready",
     "start",
@@ -215,6 +216,17 @@ def wait(timeout: float | None = None) -> bool:
     if t is not None:
         t.join(timeout)
     return ready()
+
+
+def ensure_loaded() -> None:
+    """Load the kernels before a fit that asked for them (``engine="numba"``): through the
+    warm-up thread, so that a cold cache is compiled under :func:`compile_lock`, one process at a
+    time. A no-op when they are loaded, or when called from the warm-up itself.
+    """
+    if _state == "ready" or threading.current_thread() is _thread:
+        return
+    start()
+    wait()
 
 
 def auto_engine() -> str:

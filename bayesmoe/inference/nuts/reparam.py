@@ -76,7 +76,7 @@ class GateScaled:
         self.expert, self.shift, self.p0 = expert, shift, p0
         self.mask = (expert >= 0).astype(float)
         # expert weight -> coordinate as a product with a one-hot (K, ndim) matrix: XLA's CPU
-        # gather (and its scatter-add gradient) cost 3x the whole density's gradient in a loop
+        # gather and its scatter-add gradient made the map's gradient 4.7x the plain density's
         self.onehot = np.eye(K)[:, np.maximum(expert, 0)] * self.mask
         if self.slopes is not None:  # raw slope rows (d, K - 1) -> flat: a (d, K-1, ndim) one-hot
             d = self.slopes.shape[0]

@@ -172,3 +172,33 @@ def test_compile_lock_lets_one_process_compile_at_a_time(tmp_path, same_cache):
     assert all(p.returncode == 0 for p in procs)
     overlap = a1 > b0
     assert overlap is not same_cache, (a0, a1, b0, b1)
+
+
+LOAD_FIRST = r"""
+import json, numpy as np
+from bayesmoe.data import simulate
+from bayesmoe.inference.mle import mm_warmup
+from bayesmoe.inference.mle.mm import fit_mle
+X, y, _ = simulate("S-B", n=80, random_seed=0)
+engine = __import__("sys").argv[1]
+r = fit_mle(X, y, 2, n_starts=2, random_seed=0, engine=engine)
+print(json.dumps(dict(engine=r.engine_, state=mm_warmup._state,
+                      thread=mm_warmup._thread is not None)))
+"""
+
+
+@numba_only
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+def test_numba_engine_loads_through_the_warm_up(engine):
+    """engine="numba" loads the kernels through the warm-up thread (so a cold cache compiles
+    under compile_lock); twin: the numpy engine starts no load.
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run(
+        [sys.executable, "-c", LOAD_FIRST, engine], capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["engine"] == engine
+    loaded = ("ready", True) if engine == "numba" else ("idle", False)
+    assert (out["state"], out["thread"]) == loaded
