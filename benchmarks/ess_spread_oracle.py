@@ -4,7 +4,8 @@ Issue 24 asks for a warm-up that learns the slow gate direction, judged by the m
 sampler seeds (benchmarks/ess_spread.py). This script asks what the best possible mass matrix
 would give. Per S-B data seed (n = 1000, K = 3):
 
-1. a pilot run of the default sampler, 4 chains x 5000 draws after 1000 tuning steps (seed 100);
+1. a pilot run of the default sampler, 4 chains x 5000 draws after 1000 tuning steps
+   (``--pilot-seed``, default 100);
 2. **excursions**: the smallest centred gate intercept of each draw (the lightest expert's),
    the share of draws below thresholds, the number of runs of consecutive draws below them
    and their lengths;
@@ -70,7 +71,7 @@ def _excursions(b0, thresholds=THRESHOLDS) -> list[dict]:
     return out
 
 
-def _worker(data_seed: int, seeds: list[int], out: str) -> None:
+def _worker(data_seed: int, seeds: list[int], out: str, pilot_seed: int = 100) -> None:
     import numpy as np
 
     import bayesmoe.inference.nuts.jax_nuts as jn
@@ -86,7 +87,7 @@ def _worker(data_seed: int, seeds: list[int], out: str) -> None:
         return to_datatree(fm, layout, flat, *a, **kw)
 
     jn._to_datatree = keep_flat
-    pilot = sample(X, y, n_experts=K, random_seed=100, chains=4, draws=5000, tune=1000)
+    pilot = sample(X, y, n_experts=K, random_seed=pilot_seed, chains=4, draws=5000, tune=1000)
     flat = seen["flat"].reshape(-1, seen["flat"].shape[-1])
     cov = np.cov(flat.T)
     result = dict(data_seed=data_seed, excursions=_excursions(pilot.posterior["beta0_std"].values))
@@ -120,10 +121,11 @@ def main() -> None:
     p.add_argument("--out")
     p.add_argument("--data-seeds", type=int, nargs="+", default=[1, 2, 3])
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6])
+    p.add_argument("--pilot-seed", type=int, default=100, help="sampler seed of the pilot run")
     p.add_argument("--json", default=str(HERE / "results" / "ess_spread_oracle.json"))
     args = p.parse_args()
     if args.worker is not None:
-        _worker(args.worker, args.seeds, args.out)
+        _worker(args.worker, args.seeds, args.out, args.pilot_seed)
         return
     print(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), flush=True)
     env = dict(os.environ)
@@ -132,7 +134,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ess-oracle-") as wd:
         for ds in args.data_seeds:
             out = str(Path(wd) / f"{ds}.json")
-            cmd = [sys.executable, __file__, "--worker", str(ds), "--out", out, "--seeds"]
+            cmd = [sys.executable, __file__, "--worker", str(ds), "--out", out]
+            cmd += ["--pilot-seed", str(args.pilot_seed), "--seeds"]
             r = subprocess.run(cmd + [*map(str, args.seeds)], capture_output=True, text=True,
                                env=env, check=False)  # fmt: skip
             if r.returncode != 0:
