@@ -10,8 +10,9 @@ would give. Per S-B data seed (n = 1000, K = 3):
    the share of draws below thresholds, the number of runs of consecutive draws below them
    and their lengths;
 3. **segments**: the pilot cut into 10 disjoint runs of 2 chains x 1000 draws (chains 1-2 and
-   3-4, draws 1-1000, ..., 4001-5000), ESS as below: one warm-up, so their spread is what a
-   perfectly repeatable warm-up would leave;
+   3-4, draws 1-1000, ..., 4001-5000), ESS as below. They share the pilot's warm-up, so
+   their spread is what that warm-up would leave if it were repeated exactly. It varies
+   from pilot to pilot (benchmarks/README.md);
 4. **oracle**: the pilot's covariance of the unconstrained draws (the posterior covariance
    a warm-up tries to estimate, from 20 000 draws instead of ~100) as the dense inverse mass
    matrix, kept fixed (no adaptation; the step size is still adapted over the default 300
