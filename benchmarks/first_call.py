@@ -52,15 +52,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 QUOTED_FLEXMIX = {"mcycle K=3": 2.33, "NPreg K=2": 0.08, "iris K=2": 12.3}
 
-CHILD = r"""
-import json, sys, time, warnings
-if sys.argv[4] == "nodask":  # an installation without dask (not a bayesmoe dependency)
-    sys.modules["dask"] = None
-t0, c0 = time.perf_counter(), time.process_time()
-from bayesmoe.inference.mle.mm import fit_mle
-import numpy as np
-t1, c1 = time.perf_counter(), time.process_time()
-case, backend, npreg = sys.argv[1], sys.argv[2], sys.argv[3]
+#: child-process code: X, y, K, fam of the case (reads `case`, `npreg` and `np`)
+LOAD_CASE = """\
 if case.startswith("mcycle"):
     from bayesmoe.data import load_dataset
     X, y, _ = load_dataset("mcycle"); K, fam = 3, "gaussian"
@@ -70,7 +63,21 @@ elif case.startswith("NPreg"):
 else:
     from sklearn.datasets import load_iris
     ir = load_iris(); X, y, K, fam = ir.data[:, :2], ir.target, 2, "categorical"
-out = dict(import_wall=t1 - t0, import_cpu=c1 - c0)
+"""
+
+CHILD = (
+    r"""
+import json, sys, time, warnings
+if sys.argv[4] == "nodask":  # an installation without dask (not a bayesmoe dependency)
+    sys.modules["dask"] = None
+t0, c0 = time.perf_counter(), time.process_time()
+from bayesmoe.inference.mle.mm import fit_mle
+import numpy as np
+t1, c1 = time.perf_counter(), time.process_time()
+case, backend, npreg = sys.argv[1], sys.argv[2], sys.argv[3]
+"""
+    + LOAD_CASE
+    + r"""out = dict(import_wall=t1 - t0, import_cpu=c1 - c0)
 warnings.simplefilter("ignore")
 for i in (1, 2):
     t, c = time.perf_counter(), time.process_time()
@@ -82,6 +89,7 @@ r.measure_  # the labelled Dataset, built on first access (xarray's first Datase
 out["measure_wall"], out["measure_cpu"] = time.perf_counter() - t, time.process_time() - c
 print(json.dumps(out))
 """
+)
 
 R_CHILD = r"""
 t0 <- proc.time()[["elapsed"]]

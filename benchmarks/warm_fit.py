@@ -28,24 +28,18 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from first_call import QUOTED_FLEXMIX, ROOT, _cpu, _load, npreg_csv
+from first_call import LOAD_CASE, QUOTED_FLEXMIX, ROOT, _cpu, _load, npreg_csv
 
-CHILD = r"""
+CHILD = (
+    r"""
 import json, sys, time, warnings
 import numpy as np
 from bayesmoe.inference.mle import mm_warmup
 from bayesmoe.inference.mle.mm import fit_mle
 case, npreg, n_fits = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if case.startswith("mcycle"):
-    from bayesmoe.data import load_dataset
-    X, y, _ = load_dataset("mcycle"); K, fam = 3, "gaussian"
-elif case.startswith("NPreg"):
-    d = np.loadtxt(npreg, delimiter=",", skiprows=1)
-    X, y, K, fam = np.column_stack([d[:, 0], d[:, 0] ** 2]), d[:, 1], 2, "gaussian"
-else:
-    from sklearn.datasets import load_iris
-    ir = load_iris(); X, y, K, fam = ir.data[:, :2], ir.target, 2, "categorical"
-warnings.simplefilter("ignore")
+"""
+    + LOAD_CASE
+    + r"""warnings.simplefilter("ignore")
 mm_warmup.start(); mm_warmup.wait()
 for s in range(3):
     fit_mle(X, y, K, family=fam, random_seed=s)
@@ -58,6 +52,7 @@ for s in range(n_fits):
 print(json.dumps(dict(wall=float(np.median(wall)), cpu=float(np.median(cpu)),
                       ll=float(np.median(ll)), engine="/".join(sorted(eng)))))
 """
+)
 
 R_CHILD = r"""
 suppressMessages(library(flexmix))
