@@ -10,9 +10,10 @@ would give. Per S-B data seed (n = 1000, K = 3):
    the share of draws below thresholds, the number of runs of consecutive draws below them
    and their lengths;
 3. **segments**: the pilot cut into 10 disjoint runs of 2 chains x 1000 draws (chains 1-2 and
-   3-4, draws 1-1000, ..., 4001-5000), ESS as below. They share the pilot's warm-up, so
-   their spread is what that warm-up would leave if it were repeated exactly. It varies
-   from pilot to pilot (benchmarks/README.md);
+   3-4, draws 1-1000, ..., 4001-5000), ESS as below, with each segment's share of tail draws
+   (centred intercept < -1.5) and its longest visit there. They share the pilot's warm-up,
+   so their spread is what that warm-up would leave if it were repeated exactly. It varies
+   from pilot to pilot (benchmarks/README.md; benchmarks/ess_spread_odds.py reads the pilots);
 4. **oracle**: the pilot's covariance of the unconstrained draws (the posterior covariance
    a warm-up tries to estimate, from 20 000 draws instead of ~100) as the dense inverse mass
    matrix, kept fixed (no adaptation; the step size is still adapted over the default 300
@@ -24,9 +25,14 @@ covariance, which is how the start enters the compiled sampler; the pilot's flat
 where ``jax_nuts`` turns them into the DataTree. Both are internal: this is a measurement, not
 an option of :func:`bayesmoe.inference.sample`.
 
+``--variant`` gives the pilot an ess_spread.py variant's keywords; ``--no-oracle`` stops after
+the segments.
+
 Usage::
 
     python benchmarks/ess_spread_oracle.py --data-seeds 1 2 3
+    python benchmarks/ess_spread_oracle.py --no-oracle --pilot-seed 103 \\
+        --json benchmarks/results/ess_spread_segments_pilot103.json
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from ess_spread import spread_text
+from ess_spread import VARIANTS, spread_text
 from nuts_speed import CHAINS, DRAWS, N_OBS, PARAMS, K, _summarise
 
 THRESHOLDS = (-1.0, -1.5, -2.0, -2.5)
@@ -72,7 +78,14 @@ def _excursions(b0, thresholds=THRESHOLDS) -> list[dict]:
     return out
 
 
-def _worker(data_seed: int, seeds: list[int], out: str, pilot_seed: int = 100) -> None:
+def _worker(
+    data_seed: int,
+    seeds: list[int],
+    out: str,
+    pilot_seed: int = 100,
+    variant: str = "default",
+    oracle: bool = True,
+) -> None:
     import numpy as np
 
     import bayesmoe.inference.nuts.jax_nuts as jn
@@ -88,18 +101,31 @@ def _worker(data_seed: int, seeds: list[int], out: str, pilot_seed: int = 100) -
         return to_datatree(fm, layout, flat, *a, **kw)
 
     jn._to_datatree = keep_flat
-    pilot = sample(X, y, n_experts=K, random_seed=pilot_seed, chains=4, draws=5000, tune=1000)
+    kw = {k: v for k, v in VARIANTS[variant].items() if k not in ("chains", "draws", "tune")}
+    pilot = sample(
+        X, y, n_experts=K, random_seed=pilot_seed, chains=4, draws=5000, tune=1000, **kw
+    )  # fmt: skip
     flat = seen["flat"].reshape(-1, seen["flat"].shape[-1])
     cov = np.cov(flat.T)
     result = dict(data_seed=data_seed, excursions=_excursions(pilot.posterior["beta0_std"].values))
+    stats = pilot.sample_stats
+    result["step_size"] = stats["step_size"].values[:, -1].tolist()  # per chain, after warm-up
+    result["n_steps_mean"] = stats["n_steps"].values.mean(-1).tolist()
     segments = []
     for pair in ((0, 1), (2, 3)):
         for start in range(0, 5000, DRAWS):
             npz = f"{out}-segment.npz"
             part = {k: pilot.posterior[k].values[list(pair), start : start + DRAWS] for k in PARAMS}
             np.savez(npz, **part)
-            segments.append(dict(_summarise(npz), chains=list(pair), start=start))
+            tail = _excursions(part["beta0_std"], thresholds=(-1.5,))[0]
+            segments.append(
+                dict(_summarise(npz), chains=list(pair), start=start, tail_share=tail["share"],
+                     tail_runs=tail["runs"], tail_longest=tail["max_length"])
+            )  # fmt: skip
     result["segments"] = segments
+    if not oracle:
+        Path(out).write_text(json.dumps(dict(result, oracle=[])))
+        return
     jn.mass_matrix_from_hessian = lambda hess, dense=True: cov.copy()
     rows = []
     for seed in seeds:
@@ -123,10 +149,17 @@ def main() -> None:
     p.add_argument("--data-seeds", type=int, nargs="+", default=[1, 2, 3])
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6])
     p.add_argument("--pilot-seed", type=int, default=100, help="sampler seed of the pilot run")
+    p.add_argument(
+        "--variant", default="default", choices=list(VARIANTS),
+        help="ess_spread.py variant whose keywords the pilot takes (not chains, draws, tune)",
+    )  # fmt: skip
+    p.add_argument("--no-oracle", action="store_true", help="pilot and segments only")
     p.add_argument("--json", default=str(HERE / "results" / "ess_spread_oracle.json"))
     args = p.parse_args()
     if args.worker is not None:
-        _worker(args.worker, args.seeds, args.out, args.pilot_seed)
+        _worker(
+            args.worker, args.seeds, args.out, args.pilot_seed, args.variant, not args.no_oracle
+        )  # fmt: skip
         return
     print(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), flush=True)
     env = dict(os.environ)
@@ -136,18 +169,21 @@ def main() -> None:
         for ds in args.data_seeds:
             out = str(Path(wd) / f"{ds}.json")
             cmd = [sys.executable, __file__, "--worker", str(ds), "--out", out]
-            cmd += ["--pilot-seed", str(args.pilot_seed), "--seeds"]
+            cmd += ["--pilot-seed", str(args.pilot_seed), "--variant", args.variant]
+            cmd += ["--no-oracle"] * args.no_oracle + ["--seeds"]
             r = subprocess.run(cmd + [*map(str, args.seeds)], capture_output=True, text=True,
                                env=env, check=False)  # fmt: skip
             if r.returncode != 0:
                 raise RuntimeError(f"data seed {ds} failed:\n{r.stderr[-3000:]}")
             res = json.loads(Path(out).read_text())
             ess = np.array([row["min_ess_bulk"] for row in res["oracle"]])
-            res["min_over_median"] = float(ess.min() / np.median(ess))
+            if len(ess):
+                res["min_over_median"] = float(ess.min() / np.median(ess))
             seg = np.array([row["min_ess_bulk"] for row in res["segments"]])
             res["segments_min_over_median"] = float(seg.min() / np.median(seg))
             res["segments_first6_min_over_median"] = float(seg[:6].min() / np.median(seg[:6]))
             res["load_1min"] = os.getloadavg()[0]
+            res.update(pilot_seed=args.pilot_seed, variant=args.variant)
             results.append(res)
             for e in res["excursions"]:
                 print(
@@ -157,7 +193,8 @@ def main() -> None:
                 )
             first6 = res["segments_first6_min_over_median"]
             print(f"data {ds}: pilot segments, {spread_text(seg, 0)} (first 6: {first6:.2f})")
-            print(f"data {ds}: oracle fixed mass, {spread_text(ess, 0)}", flush=True)
+            if len(ess):
+                print(f"data {ds}: oracle fixed mass, {spread_text(ess, 0)}", flush=True)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=1))
 
