@@ -133,6 +133,16 @@ replicate = 4
 """
 
 
+# `python -m bayesmoe.study.cli` with Ctrl-C raising KeyboardInterrupt whatever the test runner's
+# own SIGINT disposition: a shell that starts a command in the background (`... &`) sets SIGINT
+# to ignored, the child inherits it, and Python then installs no handler, so the Ctrl-C below
+# would never land (a fresh-clone run started that way failed here with exit 0).
+_CLI_WITH_CTRL_C = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('bayesmoe.study.cli', run_name='__main__', alter_sys=True)"
+)
+
+
 def _start(tmp_path):
     spec = tmp_path / "s.toml"
     spec.write_text(KILL_SPEC)
@@ -141,8 +151,8 @@ def _start(tmp_path):
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "bayesmoe.study.cli",
+            "-c",
+            _CLI_WITH_CTRL_C,
             "study",
             str(spec),
             "--out",
