@@ -299,6 +299,8 @@ def _run_pending(
                     n_err += 1
                     bar.update(1)
                     bar.set_postfix(errors=n_err)
+        # every task has ended: a temporary file left now was being written by a killed worker
+        store.clean_partial()
     except KeyboardInterrupt:
         for _, _, fut in futures.values():
             fut.cancel()

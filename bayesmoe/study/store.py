@@ -16,7 +16,8 @@ Every file is written to a temporary name in the same folder and moved into plac
 :func:`os.replace` (atomic on POSIX), after an ``fsync``: a reader sees the old file or the new one,
 never half of one. A task is finished exactly when its ``metrics.json`` exists (the worker writes it
 after the result file), so a killed client or worker loses no finished result; stray temporary
-files of an interrupted write are removed by :meth:`StudyStore.clean_partial` when a run starts.
+files of an interrupted write are removed by :meth:`StudyStore.clean_partial` when a run starts
+and when its last task has ended (a worker killed mid-write leaves one behind).
 """
 
 from __future__ import annotations

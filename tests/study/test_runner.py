@@ -325,6 +325,29 @@ def test_a_killed_worker_loses_no_finished_result(tmp_path, client1):
     assert not [p for p in out.rglob("*") if TMP_MARK in p.name]
 
 
+def test_a_partial_file_written_during_a_run_is_gone_when_it_ends(tmp_path, client1, monkeypatch):
+    """A worker killed mid-write leaves a temporary file in its task folder; the run removes it
+    once every task has ended. Deterministic stand-in for the kill: the client drops such a file
+    into a finished task's folder as it records the first ``done`` event, i.e. during the run."""
+    spec = parse_spec({**RAW, "grid": {"n": [120], "replicate": 3}})
+    out = tmp_path / "out"
+    record = StudyStore.record
+    left = []
+
+    def record_and_leave_a_partial_file(self, event):
+        record(self, event)
+        if event["event"] == "done" and not left:
+            stray = self.task_dir(event["task"]) / f".fit.nc{TMP_MARK}999999-deadbeef"
+            stray.write_bytes(b"half a file")
+            left.append(stray)
+
+    monkeypatch.setattr(StudyStore, "record", record_and_leave_a_partial_file)
+    table = run_study(spec, out, client=client1, progressbar=False)
+    assert (table["status"] == "done").all() and len(table) == 3
+    assert left and not left[0].exists()
+    assert not [p for p in out.rglob("*") if TMP_MARK in p.name]
+
+
 def test_rjmcmc_task_runs_and_reports_k(tmp_path):
     """A tiny random-K task goes through the runner: trace with n_experts, metrics written."""
     from bayesmoe.study import run_task
