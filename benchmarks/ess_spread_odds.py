@@ -174,6 +174,32 @@ def _sources(results: Path) -> list[str]:
     return lines
 
 
+def _slowest(results: Path) -> list[str]:
+    """Which scalar has the smallest ESS in the low segments and in the others."""
+    lines = [
+        "| data | segments | low: lightest expert's gate intercept / another's / other "
+        "| the rest: the same |",
+        "|---|---|---|---|",
+    ]
+    for ds in (1, 2, 3):
+        counts = {True: [0, 0, 0], False: [0, 0, 0]}
+        for f in sorted(results.glob("ess_spread_segments_pilot*.json")):
+            for r in json.loads(f.read_text()):
+                if r["data_seed"] != ds or "slowest" not in r["segments"][0]:
+                    continue
+                med = np.median([s["min_ess_bulk"] for s in r["segments"]])
+                for s in r["segments"]:
+                    name, index = s["slowest"].rstrip("]").split("[")
+                    expert = int(index.split(",")[-1])  # the expert is the last dimension
+                    kind = 2 if name != "beta0_std" else int(expert != np.argmin(s["weights"]))
+                    counts[bool(s["min_ess_bulk"] < RATIO * med)][kind] += 1
+        if sum(counts[True]) + sum(counts[False]):
+            n = sum(counts[True]) + sum(counts[False])
+            low, rest = (" / ".join(map(str, counts[k])) for k in (True, False))
+            lines.append(f"| {ds} | {n} | {low} | {rest} |")
+    return lines
+
+
 def _reference(scalars: int = 21, runs: int = 300, seed: int = 0) -> list[str]:
     """The same odds for ideal chains: every scalar an independent Gaussian AR(1) series.
 
@@ -216,6 +242,8 @@ def main() -> None:
         f"{RATIO} x its pilot's median; tail: the lightest expert's centred gate intercept < -1.5):"
     )
     print("\n".join(_sources(results)))
+    print("\nThe slowest scalar (segments that record it):")
+    print("\n".join(_slowest(results)))
     print("\nIdeal chains for comparison (independent Gaussian AR(1) scalars):")
     print("\n".join(_reference()))
 

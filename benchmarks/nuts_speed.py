@@ -299,6 +299,7 @@ def _summarise(npz: str) -> dict:
     import arviz as az
     import numpy as np
     import xarray as xr
+    from scipy.special import softmax
 
     from bayesmoe.diagnostics import relabel
 
@@ -316,9 +317,14 @@ def _summarise(npz: str) -> dict:
     ds = relabel(post, var_names=PARAMS, random_seed=0)
     ess = az.ess(ds[PARAMS], method="bulk")
     rhat = az.rhat(ds[PARAMS])
+    worst = min(PARAMS, key=lambda v: float(ess[v].min()))
+    where = ess[worst].argmin(...)  # the scalar of that variable with the smallest ESS
     return {
         "min_ess_bulk": float(min(float(ess[v].min()) for v in PARAMS)),
         "max_rhat": float(max(float(rhat[v].max()) for v in PARAMS)),
+        "slowest": f"{worst}[{', '.join(str(int(i)) for i in where.values())}]",
+        # each relabelled expert's mean gate weight at the covariates' mean (standardised: 0)
+        "weights": [float(w) for w in softmax(ds["beta0_std"].values, -1).mean((0, 1))],
     }
 
 
