@@ -11,12 +11,18 @@ Two kinds of run are read from ``benchmarks/results``:
 
 * **seeds**: ``ess_spread_12seeds*.json`` (ess_spread.py ``--seeds 1 ... 12``): each run has its
   own warm-up. This is the target's probability for that configuration.
-* **segments**: ``ess_spread_oracle*.json`` and ``ess_spread_segments_pilot*.json``
-  (ess_spread_oracle.py): one pilot (4 chains x 5000 draws after 1000 tuning steps) cut into 10
-  runs of 2 chains x 1000 draws that share the pilot's warm-up. Their probability is what the
-  target would have if that warm-up were repeated exactly every time: a warm-up can do no better
-  than the pilots it resembles. (Neighbouring segments of the same chains are not quite
-  independent; the estimate treats them as if they were.)
+* **segments**: ``ess_spread_oracle*.json`` and ``ess_spread_segments_*pilot*.json``
+  (ess_spread_oracle.py, default and ``--variant`` pilots): one pilot (4 chains x 5000 draws
+  after 1000 tuning steps) cut into 10 runs of 2 chains x 1000 draws that share the pilot's
+  warm-up. Their probability is what the target would have if every seed repeated that warm-up
+  exactly; the mean over pilots is that chance for a warm-up drawn like theirs, and six
+  segments drawn from all pilots at once mix the warm-ups as separate seeds do. (Neighbouring
+  segments of the same chains are not quite independent; the estimate treats them as if they
+  were.)
+
+It also prints, from the pilots that record them, where the segments' spread comes from
+(within- against between-pilot variance, the tail visits, the slowest scalar), and the same
+odds for ideal chains (independent Gaussian AR(1) scalars) as the reference.
 
 Usage::
 
@@ -106,10 +112,9 @@ def _segments(results: Path) -> list[str]:
             stem = f.stem
             seed = r.get("pilot_seed") or (int(stem.split("pilot")[-1]) if "pilot" in stem else 100)
             ess = [s["min_ess_bulk"] for s in r["segments"]]
-            per_data = probs.setdefault(r.get("variant", "default"), {})
-            per_data.setdefault(r["data_seed"], {})[seed] = pass_probability(ess)
-            pooled.setdefault(r.get("variant", "default"), {}).setdefault(r["data_seed"], [])
-            pooled[r.get("variant", "default")][r["data_seed"]] += ess
+            variant, ds = r.get("variant", "default"), r["data_seed"]
+            probs.setdefault(variant, {}).setdefault(ds, {})[seed] = pass_probability(ess)
+            pooled.setdefault(variant, {}).setdefault(ds, []).extend(ess)
     lines = [
         "| pilot variant | data | P per pilot (pilot seed: P) | mean | pilots with P >= 0.8 "
         "| P, six segments drawn from all pilots |",
