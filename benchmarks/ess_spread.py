@@ -89,6 +89,16 @@ def spread_text(ess, width: int = 5) -> str:
     )
 
 
+def run_worker(script: str, args: list[str], what: str) -> None:
+    """Run ``script`` with ``args`` in a fresh process on 2 host devices; raise if it fails."""
+    env = dict(os.environ)
+    env.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    cmd = [sys.executable, script, *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if r.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{r.stderr[-3000:]}")
+
+
 def _worker(variant: str, data_seed: int, seeds: list[int], out: str) -> None:
     import arviz as az
     import numpy as np
@@ -152,19 +162,15 @@ def main() -> None:
         _worker(args.worker, args.data_seeds[0], args.seeds, args.out)
         return
     print(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), flush=True)
-    env = dict(os.environ)
-    env.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
     results = []
     with tempfile.TemporaryDirectory(prefix="ess-spread-") as wd:
         for variant in args.variants:
             for ds in args.data_seeds:
                 out = str(Path(wd) / f"{variant}-{ds}.json")
                 load = os.getloadavg()[0]
-                cmd = [sys.executable, __file__, "--worker", variant, "--out", out]
-                cmd += ["--data-seeds", str(ds), "--seeds", *map(str, args.seeds)]
-                r = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-                if r.returncode != 0:
-                    raise RuntimeError(f"{variant} data seed {ds} failed:\n{r.stderr[-3000:]}")
+                worker = ["--worker", variant, "--out", out, "--data-seeds", str(ds)]
+                worker += ["--seeds", *map(str, args.seeds)]
+                run_worker(__file__, worker, f"{variant} data seed {ds}")
                 rows = json.loads(Path(out).read_text())
                 ess = np.array([row["min_ess_bulk"] for row in rows])
                 inv = np.array([row["min_ess_invariant"] for row in rows])

@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,7 +47,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from ess_spread import VARIANTS, spread_text
+from ess_spread import VARIANTS, run_worker, spread_text
 from nuts_speed import CHAINS, DRAWS, N_OBS, PARAMS, K, _summarise
 
 THRESHOLDS = (-1.0, -1.5, -2.0, -2.5)
@@ -162,19 +161,13 @@ def main() -> None:
         )  # fmt: skip
         return
     print(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), flush=True)
-    env = dict(os.environ)
-    env.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
     results = []
     with tempfile.TemporaryDirectory(prefix="ess-oracle-") as wd:
         for ds in args.data_seeds:
             out = str(Path(wd) / f"{ds}.json")
-            cmd = [sys.executable, __file__, "--worker", str(ds), "--out", out]
-            cmd += ["--pilot-seed", str(args.pilot_seed), "--variant", args.variant]
-            cmd += ["--no-oracle"] * args.no_oracle + ["--seeds"]
-            r = subprocess.run(cmd + [*map(str, args.seeds)], capture_output=True, text=True,
-                               env=env, check=False)  # fmt: skip
-            if r.returncode != 0:
-                raise RuntimeError(f"data seed {ds} failed:\n{r.stderr[-3000:]}")
+            worker = ["--worker", str(ds), "--out", out, "--pilot-seed", str(args.pilot_seed)]
+            worker += ["--variant", args.variant, *["--no-oracle"] * args.no_oracle]
+            run_worker(__file__, [*worker, "--seeds", *map(str, args.seeds)], f"data seed {ds}")
             res = json.loads(Path(out).read_text())
             ess = np.array([row["min_ess_bulk"] for row in res["oracle"]])
             if len(ess):
